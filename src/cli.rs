@@ -1,0 +1,100 @@
+//! Command-line definitions (clap). Only the shape of the interface lives here; `commands/` runs it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// reconwatch finds reconnaissance against high-risk people (tracking links and pixels, lookalike
+/// senders) in the mail- and web-gateway logs an organisation already keeps.
+#[derive(Debug, Parser)]
+#[command(name = "reconwatch", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse logs into normalized ECS events, one JSON object per line.
+    ///
+    /// Exit status: 0 when every input was read to its end, 2 when an input could not be opened,
+    /// was not recognised, or stopped with a read error (the others are still processed), or on a
+    /// usage error. Rejected lines do not change the status; they are counted and shown by --stats.
+    Parse(ParseArgs),
+    /// List the formats reconwatch reads, with an example line each.
+    Formats,
+    /// Write a synthetic, deterministic world of mail and web logs with a labelled campaign.
+    Gen(GenArgs),
+}
+
+/// Where the input comes from and how to read it (shared by every command that reads logs).
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// Files, directories (read recursively), glob patterns, or `-` for standard input.
+    /// gzip, zstd and bzip2 are recognised by their content.
+    #[arg(required = true, value_name = "PATHS")]
+    pub paths: Vec<String>,
+
+    /// Log format of every input, or `auto` to detect each input's format from its first lines.
+    /// `reconwatch formats` lists the names.
+    #[arg(long, short = 'f', default_value = "auto", value_name = "FORMAT")]
+    pub format: String,
+
+    /// Time zone of timestamps written without an offset (RFC 3164 syslog, Exim, Sendmail), as an
+    /// IANA name such as `Europe/London`.
+    #[arg(long, default_value = "UTC", value_name = "TZ")]
+    pub timezone: String,
+
+    /// A Squid `logformat` declared in squid.conf (`logformat NAME %ts.%03tu ...`, or just the
+    /// format string). Repeatable; tried after the built-in layouts.
+    #[arg(long = "squid-logformat", value_name = "LOGFORMAT")]
+    pub squid_logformats: Vec<String>,
+
+    /// Lines longer than this many bytes are cut at the cap (and counted).
+    #[arg(long, default_value_t = crate::source::DEFAULT_MAX_LINE, value_name = "BYTES")]
+    pub max_line_bytes: usize,
+
+    /// A mail message not seen leaving the queue within this many seconds of its first line (in
+    /// log time) is emitted as it stands.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub mail_timeout: u64,
+
+    /// At most this many mail messages are assembled at once; past it the oldest is emitted.
+    #[arg(long, default_value_t = 100_000, value_name = "N")]
+    pub max_pending_messages: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ParseArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Instead of the events, print per input: format, lines, events, errors and the first
+    /// rejected lines (file:line: reason).
+    #[arg(long)]
+    pub stats: bool,
+
+    /// With --stats: one JSON object per input (path, format, lines, events, errors, ...).
+    #[arg(long, requires = "stats")]
+    pub json: bool,
+
+    /// Write the run's Prometheus metrics to this file at the end (for node_exporter's textfile
+    /// collector). Written atomically.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_textfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenArgs {
+    /// Seed of the pseudo-random generator: the same seed and size give the same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Approximate total size of the logs to write, such as `50MB` or `1GB`.
+    #[arg(long, default_value = "5MB", value_name = "SIZE")]
+    pub size: String,
+
+    /// Directory to write into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}

@@ -1,0 +1,84 @@
+//! Runs the commands defined in [`crate::cli`]: turns arguments into validated configuration,
+//! drives the pipeline, and maps outcomes to exit codes.
+//!
+//! Exit codes: 0 success; 2 usage, configuration or input errors (clap uses 2 for usage errors
+//! too). A closed output pipe (`reconwatch parse x | head`) ends the run quietly with 0.
+
+use std::io;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use jiff::SignedDuration;
+use jiff::tz::TimeZone;
+
+use crate::cli::{Cli, Command, InputArgs};
+use crate::parse::{Format, ParseContext, squid};
+use crate::pipeline::PipelineConfig;
+
+mod formats;
+mod generate;
+mod parse;
+
+/// Exit code for usage, configuration and input errors.
+pub const EXIT_ERROR: u8 = 2;
+
+/// The binary's entry point.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Parse(args) => parse::run(&args),
+        Command::Formats => formats::run(),
+        Command::Gen(args) => generate::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("reconwatch: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
+}
+
+impl InputArgs {
+    /// Validates the input options and builds the pipeline configuration.
+    pub fn build(&self) -> anyhow::Result<PipelineConfig> {
+        let format = match self.format.as_str() {
+            "auto" => None,
+            name => match Format::from_name(name) {
+                Some(f) => Some(f),
+                None => {
+                    let names: Vec<_> = Format::ALL.iter().map(|f| f.name()).collect();
+                    bail!("--format {name}: unknown format; use auto or one of: {}", names.join(", "))
+                }
+            },
+        };
+        let timezone = TimeZone::get(&self.timezone)
+            .with_context(|| format!("--timezone {}: not a time zone this system knows", self.timezone))?;
+        let logformats = self
+            .squid_logformats
+            .iter()
+            .map(|s| squid::LogFormat::compile(s).with_context(|| format!("--squid-logformat {s:?}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if self.max_line_bytes < 256 {
+            bail!("--max-line-bytes {}: must be at least 256", self.max_line_bytes);
+        }
+        Ok(PipelineConfig {
+            format,
+            parse: ParseContext {
+                timezone,
+                squid_logformats: Arc::from(logformats),
+                mail_timeout: SignedDuration::from_secs(self.mail_timeout.min(i64::MAX as u64) as i64),
+                max_pending_messages: self.max_pending_messages.max(1),
+                ..ParseContext::default()
+            },
+            max_line: self.max_line_bytes,
+        })
+    }
+}

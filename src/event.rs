@@ -1,0 +1,594 @@
+//! The normalized [`Event`] every stage agrees on, with Elastic Common Schema (ECS) field names.
+//!
+//! An event borrows its text from the line it was parsed from (`Cow::Borrowed`); only events that
+//! outlive their line, such as a mail message assembled from many lines, own their strings. The
+//! struct nests like ECS so that `serde_json` writes nested ECS JSON directly, and empty objects and
+//! fields are left out. [`Field`] names every field by its dotted ECS name so that later stages
+//! (rules, correlation, tests) can read any field without knowing the struct layout.
+//!
+//! This module must never parse input: parsers fill events, the pipeline fills `log.*`.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::IpAddr;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+/// A string borrowed from the input line, or owned when it had to be built.
+pub type Str<'a> = Cow<'a, str>;
+
+fn is_none<T>(v: &Option<T>) -> bool {
+    v.is_none()
+}
+
+macro_rules! ecs_object {
+    ($(#[$meta:meta])* $name:ident { $($(#[$fmeta:meta])* $field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+        pub struct $name<'a> {
+            $(
+                $(#[$fmeta])*
+                #[serde(skip_serializing_if = "is_none")]
+                pub $field: Option<$ty>,
+            )*
+        }
+        impl $name<'_> {
+            /// True when no field is set (the object is then left out of the JSON).
+            pub fn is_empty(&self) -> bool {
+                true $(&& self.$field.is_none())*
+            }
+        }
+    };
+}
+
+ecs_object!(
+    /// `event.*`: what kind of record this is and the input it came from.
+    EventMeta {
+        /// `event.dataset`, such as `squid.access` or `postfix.log`.
+        dataset: Str<'a>,
+        /// `event.action`: the gateway's own verb (`RECEIVE`, `reject`, `TCP_MISS`, `Blocked`).
+        action: Str<'a>,
+        /// `event.outcome`: `success`, `failure` or `unknown`.
+        outcome: Str<'a>,
+        /// `event.duration` in nanoseconds.
+        duration: u64,
+        /// `event.original`: the input line exactly; for an assembled mail message, its lines
+        /// joined by `\n`.
+        original: Str<'a>,
+    }
+);
+
+ecs_object!(
+    /// `log.file.*`.
+    LogFile {
+        /// `log.file.path`: the input as given on the command line (`-` for stdin).
+        path: Str<'a>,
+    }
+);
+
+/// `log.*`: where in the input the event starts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Log<'a> {
+    #[serde(skip_serializing_if = "LogFile::is_empty")]
+    pub file: LogFile<'a>,
+    /// `log.offset`: byte offset of the (first) line's start in the decompressed input.
+    #[serde(skip_serializing_if = "is_none")]
+    pub offset: Option<u64>,
+}
+
+impl Log<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.file.is_empty() && self.offset.is_none()
+    }
+}
+
+ecs_object!(
+    /// `host.*`: the machine that wrote the log (from a syslog header or the record).
+    Host {
+        hostname: Str<'a>,
+    }
+);
+
+ecs_object!(
+    /// `process.*`: the program that wrote the line (from a syslog header).
+    Process {
+        name: Str<'a>,
+        pid: u32,
+    }
+);
+
+ecs_object!(
+    /// `source.*` and `destination.*`.
+    Endpoint {
+        /// The address as logged: an IP, a host name or a socket path.
+        address: Str<'a>,
+        ip: IpAddr,
+        port: u16,
+        /// A host name reported beside the address (such as the client's reverse DNS or HELO name).
+        domain: Str<'a>,
+        /// `source.bytes` / `destination.bytes`: bytes sent by that side.
+        bytes: u64,
+    }
+);
+
+ecs_object!(
+    /// `user.*`.
+    User {
+        name: Str<'a>,
+        email: Str<'a>,
+    }
+);
+
+ecs_object!(
+    /// `url.*`: the requested URL split into its parts (parts borrow from `original`).
+    Url {
+        original: Str<'a>,
+        scheme: Str<'a>,
+        domain: Str<'a>,
+        port: u16,
+        path: Str<'a>,
+        query: Str<'a>,
+        fragment: Str<'a>,
+        /// The file extension of the last path segment, without the dot, as written.
+        extension: Str<'a>,
+    }
+);
+
+ecs_object!(
+    /// `http.request.*`.
+    HttpRequest {
+        method: Str<'a>,
+        referrer: Str<'a>,
+        /// `http.request.bytes`: request size in bytes.
+        bytes: u64,
+    }
+);
+
+ecs_object!(
+    /// `http.response.*`.
+    HttpResponse {
+        status_code: u16,
+        /// `http.response.bytes`: the total response size in bytes, headers included when the
+        /// gateway counts them.
+        bytes: u64,
+        mime_type: Str<'a>,
+    }
+);
+
+/// `http.*`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Http<'a> {
+    #[serde(skip_serializing_if = "HttpRequest::is_empty")]
+    pub request: HttpRequest<'a>,
+    #[serde(skip_serializing_if = "HttpResponse::is_empty")]
+    pub response: HttpResponse<'a>,
+    #[serde(skip_serializing_if = "is_none")]
+    pub version: Option<Str<'a>>,
+}
+
+impl Http<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.request.is_empty() && self.response.is_empty() && self.version.is_none()
+    }
+}
+
+ecs_object!(
+    /// `user_agent.*`.
+    UserAgent {
+        original: Str<'a>,
+    }
+);
+
+ecs_object!(
+    /// One address field of `email.*` (`email.from.address`, `email.sender.address`, ...).
+    EmailAddress {
+        address: Str<'a>,
+    }
+);
+
+/// `email.to.*`: the recipients, in the order the log reports them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EmailRecipients<'a> {
+    pub address: Vec<Str<'a>>,
+}
+
+impl EmailRecipients<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.address.is_empty()
+    }
+}
+
+/// `email.*`: one message as a mail gateway reports it.
+///
+/// `email.urls` is not an ECS field (ECS has none for the links a message carries); reconwatch adds
+/// it for the URLs a mail log reports for a message (Proofpoint `msgParts[].urls`, Mimecast TTP,
+/// Postfix `header_checks`/`body_checks` lines).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Email<'a> {
+    #[serde(skip_serializing_if = "EmailAddress::is_empty")]
+    pub from: EmailAddress<'a>,
+    #[serde(skip_serializing_if = "EmailAddress::is_empty")]
+    pub sender: EmailAddress<'a>,
+    #[serde(skip_serializing_if = "EmailAddress::is_empty")]
+    pub reply_to: EmailAddress<'a>,
+    #[serde(skip_serializing_if = "EmailRecipients::is_empty")]
+    pub to: EmailRecipients<'a>,
+    #[serde(skip_serializing_if = "is_none")]
+    pub subject: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "is_none")]
+    pub message_id: Option<Str<'a>>,
+    /// `email.local_id`: the gateway's own id for the message (Postfix/Sendmail queue id, Exim
+    /// message id, Exchange internal id).
+    #[serde(skip_serializing_if = "is_none")]
+    pub local_id: Option<Str<'a>>,
+    #[serde(skip_serializing_if = "is_none")]
+    pub x_mailer: Option<Str<'a>>,
+    /// `email.direction`: `inbound`, `outbound` or `internal`.
+    #[serde(skip_serializing_if = "is_none")]
+    pub direction: Option<Str<'a>>,
+    /// Message size in bytes, where the gateway logs it (not ECS; ECS has none).
+    #[serde(skip_serializing_if = "is_none")]
+    pub size: Option<u64>,
+    /// `email.urls` (reconwatch extension, see the type's documentation).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<Str<'a>>,
+}
+
+impl Email<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.from.is_empty()
+            && self.sender.is_empty()
+            && self.reply_to.is_empty()
+            && self.to.is_empty()
+            && self.subject.is_none()
+            && self.message_id.is_none()
+            && self.local_id.is_none()
+            && self.x_mailer.is_none()
+            && self.direction.is_none()
+            && self.size.is_none()
+            && self.urls.is_empty()
+    }
+}
+
+/// One normalized record. See the module documentation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Event<'a> {
+    #[serde(rename = "@timestamp", skip_serializing_if = "is_none")]
+    pub timestamp: Option<Timestamp>,
+    pub event: EventMeta<'a>,
+    #[serde(skip_serializing_if = "Log::is_empty")]
+    pub log: Log<'a>,
+    #[serde(skip_serializing_if = "Host::is_empty")]
+    pub host: Host<'a>,
+    #[serde(skip_serializing_if = "Process::is_empty")]
+    pub process: Process<'a>,
+    #[serde(skip_serializing_if = "Endpoint::is_empty")]
+    pub source: Endpoint<'a>,
+    #[serde(skip_serializing_if = "Endpoint::is_empty")]
+    pub destination: Endpoint<'a>,
+    #[serde(skip_serializing_if = "User::is_empty")]
+    pub user: User<'a>,
+    #[serde(skip_serializing_if = "Url::is_empty")]
+    pub url: Url<'a>,
+    #[serde(skip_serializing_if = "Http::is_empty")]
+    pub http: Http<'a>,
+    #[serde(skip_serializing_if = "UserAgent::is_empty")]
+    pub user_agent: UserAgent<'a>,
+    #[serde(skip_serializing_if = "Email::is_empty")]
+    pub email: Email<'a>,
+}
+
+impl<'a> Event<'a> {
+    /// A new, empty event of the given dataset.
+    pub fn new(dataset: &'static str) -> Self {
+        let mut ev = Event::default();
+        ev.event.dataset = Some(Cow::Borrowed(dataset));
+        ev
+    }
+
+    /// Copies every borrowed string so the event can outlive its input line.
+    pub fn into_owned(self) -> Event<'static> {
+        // Serialization round trips would lose types; a field-by-field copy keeps them.
+        fn o(s: Option<Str<'_>>) -> Option<Str<'static>> {
+            s.map(|s| Cow::Owned(s.into_owned()))
+        }
+        fn ov(v: Vec<Str<'_>>) -> Vec<Str<'static>> {
+            v.into_iter().map(|s| Cow::Owned(s.into_owned())).collect()
+        }
+        fn ep(e: Endpoint<'_>) -> Endpoint<'static> {
+            Endpoint {
+                address: o(e.address),
+                ip: e.ip,
+                port: e.port,
+                domain: o(e.domain),
+                bytes: e.bytes,
+            }
+        }
+        fn addr(a: EmailAddress<'_>) -> EmailAddress<'static> {
+            EmailAddress { address: o(a.address) }
+        }
+        Event {
+            timestamp: self.timestamp,
+            event: EventMeta {
+                dataset: o(self.event.dataset),
+                action: o(self.event.action),
+                outcome: o(self.event.outcome),
+                duration: self.event.duration,
+                original: o(self.event.original),
+            },
+            log: Log {
+                file: LogFile { path: o(self.log.file.path) },
+                offset: self.log.offset,
+            },
+            host: Host { hostname: o(self.host.hostname) },
+            process: Process {
+                name: o(self.process.name),
+                pid: self.process.pid,
+            },
+            source: ep(self.source),
+            destination: ep(self.destination),
+            user: User {
+                name: o(self.user.name),
+                email: o(self.user.email),
+            },
+            url: Url {
+                original: o(self.url.original),
+                scheme: o(self.url.scheme),
+                domain: o(self.url.domain),
+                port: self.url.port,
+                path: o(self.url.path),
+                query: o(self.url.query),
+                fragment: o(self.url.fragment),
+                extension: o(self.url.extension),
+            },
+            http: Http {
+                request: HttpRequest {
+                    method: o(self.http.request.method),
+                    referrer: o(self.http.request.referrer),
+                    bytes: self.http.request.bytes,
+                },
+                response: HttpResponse {
+                    status_code: self.http.response.status_code,
+                    bytes: self.http.response.bytes,
+                    mime_type: o(self.http.response.mime_type),
+                },
+                version: o(self.http.version),
+            },
+            user_agent: UserAgent {
+                original: o(self.user_agent.original),
+            },
+            email: Email {
+                from: addr(self.email.from),
+                sender: addr(self.email.sender),
+                reply_to: addr(self.email.reply_to),
+                to: EmailRecipients { address: ov(self.email.to.address) },
+                subject: o(self.email.subject),
+                message_id: o(self.email.message_id),
+                local_id: o(self.email.local_id),
+                x_mailer: o(self.email.x_mailer),
+                direction: o(self.email.direction),
+                size: self.email.size,
+                urls: ov(self.email.urls),
+            },
+        }
+    }
+
+    /// Reads one field by its [`Field`] id.
+    pub fn get(&self, field: Field) -> Option<Value<'_>> {
+        use Field as F;
+        fn s<'e>(v: &'e Option<Str<'_>>) -> Option<Value<'e>> {
+            v.as_deref().map(Value::Str)
+        }
+        fn n<T: Into<u64> + Copy>(v: &Option<T>) -> Option<Value<'static>> {
+            v.map(|v| Value::Int(v.into()))
+        }
+        fn list<'e>(v: &'e [Str<'_>]) -> Option<Value<'e>> {
+            (!v.is_empty()).then_some(Value::List(v))
+        }
+        match field {
+            F::Timestamp => self.timestamp.map(Value::Time),
+            F::EventDataset => s(&self.event.dataset),
+            F::EventAction => s(&self.event.action),
+            F::EventOutcome => s(&self.event.outcome),
+            F::EventDuration => n(&self.event.duration),
+            F::EventOriginal => s(&self.event.original),
+            F::LogFilePath => s(&self.log.file.path),
+            F::LogOffset => n(&self.log.offset),
+            F::HostHostname => s(&self.host.hostname),
+            F::ProcessName => s(&self.process.name),
+            F::ProcessPid => n(&self.process.pid),
+            F::SourceAddress => s(&self.source.address),
+            F::SourceIp => self.source.ip.map(Value::Ip),
+            F::SourcePort => n(&self.source.port),
+            F::SourceDomain => s(&self.source.domain),
+            F::SourceBytes => n(&self.source.bytes),
+            F::DestinationAddress => s(&self.destination.address),
+            F::DestinationIp => self.destination.ip.map(Value::Ip),
+            F::DestinationPort => n(&self.destination.port),
+            F::DestinationDomain => s(&self.destination.domain),
+            F::DestinationBytes => n(&self.destination.bytes),
+            F::UserName => s(&self.user.name),
+            F::UserEmail => s(&self.user.email),
+            F::UrlOriginal => s(&self.url.original),
+            F::UrlScheme => s(&self.url.scheme),
+            F::UrlDomain => s(&self.url.domain),
+            F::UrlPort => n(&self.url.port),
+            F::UrlPath => s(&self.url.path),
+            F::UrlQuery => s(&self.url.query),
+            F::UrlFragment => s(&self.url.fragment),
+            F::UrlExtension => s(&self.url.extension),
+            F::HttpRequestMethod => s(&self.http.request.method),
+            F::HttpRequestReferrer => s(&self.http.request.referrer),
+            F::HttpRequestBytes => n(&self.http.request.bytes),
+            F::HttpResponseStatusCode => n(&self.http.response.status_code),
+            F::HttpResponseBytes => n(&self.http.response.bytes),
+            F::HttpResponseMimeType => s(&self.http.response.mime_type),
+            F::HttpVersion => s(&self.http.version),
+            F::UserAgentOriginal => s(&self.user_agent.original),
+            F::EmailFromAddress => s(&self.email.from.address),
+            F::EmailSenderAddress => s(&self.email.sender.address),
+            F::EmailReplyToAddress => s(&self.email.reply_to.address),
+            F::EmailToAddress => list(&self.email.to.address),
+            F::EmailSubject => s(&self.email.subject),
+            F::EmailMessageId => s(&self.email.message_id),
+            F::EmailLocalId => s(&self.email.local_id),
+            F::EmailXMailer => s(&self.email.x_mailer),
+            F::EmailDirection => s(&self.email.direction),
+            F::EmailSize => n(&self.email.size),
+            F::EmailUrls => list(&self.email.urls),
+        }
+    }
+}
+
+/// The value of one field, borrowed from the event.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'e> {
+    Str(&'e str),
+    Int(u64),
+    Ip(IpAddr),
+    Time(Timestamp),
+    List(&'e [Str<'e>]),
+}
+
+impl fmt::Display for Value<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => f.write_str(s),
+            Value::Int(n) => write!(f, "{n}"),
+            Value::Ip(ip) => write!(f, "{ip}"),
+            Value::Time(t) => write!(f, "{t}"),
+            Value::List(l) => {
+                for (i, s) in l.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    f.write_str(s)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+macro_rules! fields {
+    ($($variant:ident = $name:literal,)*) => {
+        /// Every field of [`Event`], named by its dotted ECS name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Field { $($variant,)* }
+
+        impl Field {
+            /// All fields, in declaration order.
+            pub const ALL: &'static [Field] = &[$(Field::$variant,)*];
+
+            /// The dotted ECS name, such as `url.original`.
+            pub const fn name(self) -> &'static str {
+                match self { $(Field::$variant => $name,)* }
+            }
+
+            /// The field with this dotted ECS name.
+            pub fn from_name(name: &str) -> Option<Field> {
+                match name { $($name => Some(Field::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+fields! {
+    Timestamp = "@timestamp",
+    EventDataset = "event.dataset",
+    EventAction = "event.action",
+    EventOutcome = "event.outcome",
+    EventDuration = "event.duration",
+    EventOriginal = "event.original",
+    LogFilePath = "log.file.path",
+    LogOffset = "log.offset",
+    HostHostname = "host.hostname",
+    ProcessName = "process.name",
+    ProcessPid = "process.pid",
+    SourceAddress = "source.address",
+    SourceIp = "source.ip",
+    SourcePort = "source.port",
+    SourceDomain = "source.domain",
+    SourceBytes = "source.bytes",
+    DestinationAddress = "destination.address",
+    DestinationIp = "destination.ip",
+    DestinationPort = "destination.port",
+    DestinationDomain = "destination.domain",
+    DestinationBytes = "destination.bytes",
+    UserName = "user.name",
+    UserEmail = "user.email",
+    UrlOriginal = "url.original",
+    UrlScheme = "url.scheme",
+    UrlDomain = "url.domain",
+    UrlPort = "url.port",
+    UrlPath = "url.path",
+    UrlQuery = "url.query",
+    UrlFragment = "url.fragment",
+    UrlExtension = "url.extension",
+    HttpRequestMethod = "http.request.method",
+    HttpRequestReferrer = "http.request.referrer",
+    HttpRequestBytes = "http.request.bytes",
+    HttpResponseStatusCode = "http.response.status_code",
+    HttpResponseBytes = "http.response.bytes",
+    HttpResponseMimeType = "http.response.mime_type",
+    HttpVersion = "http.version",
+    UserAgentOriginal = "user_agent.original",
+    EmailFromAddress = "email.from.address",
+    EmailSenderAddress = "email.sender.address",
+    EmailReplyToAddress = "email.reply_to.address",
+    EmailToAddress = "email.to.address",
+    EmailSubject = "email.subject",
+    EmailMessageId = "email.message_id",
+    EmailLocalId = "email.local_id",
+    EmailXMailer = "email.x_mailer",
+    EmailDirection = "email.direction",
+    EmailSize = "email.size",
+    EmailUrls = "email.urls",
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_nested_ecs_and_omits_empty_objects() {
+        let mut ev = Event::new("squid.access");
+        ev.url.original = Some("http://a.example/x".into());
+        ev.email.to.address.push("a@b.example".into());
+        let json = serde_json::to_value(&ev).unwrap();
+        assert_eq!(json["event"]["dataset"], "squid.access");
+        assert_eq!(json["url"]["original"], "http://a.example/x");
+        assert_eq!(json["email"]["to"]["address"][0], "a@b.example");
+        assert!(json.get("source").is_none(), "empty source must be left out: {json}");
+        assert!(json.get("http").is_none());
+        assert!(json["url"].get("domain").is_none());
+    }
+
+    #[test]
+    fn every_field_name_round_trips() {
+        for &f in Field::ALL {
+            assert_eq!(Field::from_name(f.name()), Some(f), "{f}");
+        }
+        assert_eq!(Field::from_name("url.nope"), None);
+    }
+
+    #[test]
+    fn into_owned_keeps_every_field() {
+        let line = String::from("x");
+        let mut ev = Event::new("t");
+        ev.source.ip = Some("10.0.0.1".parse().unwrap());
+        ev.email.urls.push(Cow::Borrowed(line.as_str()));
+        ev.http.response.status_code = Some(200);
+        let expected = serde_json::to_value(&ev).unwrap();
+        let owned = ev.into_owned();
+        drop(line);
+        assert_eq!(serde_json::to_value(&owned).unwrap(), expected);
+    }
+}

@@ -1,0 +1,15 @@
+//! reconwatch: finds reconnaissance against high-risk people in mail- and web-gateway logs.
+//!
+//! Data flows through the modules in this order (see ARCHITECTURE.md):
+//! [`source`] (bytes in) → [`parse`] (bytes → [`event::Event`]) → [`pipeline`] (the loop that
+//! joins them and counts) → output. [`metrics`] declares every exported metric; [`cli`] and
+//! [`commands`] are the binary's interface; [`world`] writes synthetic test worlds.
+
+pub mod cli;
+pub mod commands;
+pub mod event;
+pub mod world;
+pub mod metrics;
+pub mod parse;
+pub mod pipeline;
+pub mod source;

@@ -1,0 +1,108 @@
+//! Every metric the process exports, declared in one place.
+//!
+//! Names follow `reconwatch_<what>_<unit>_total`; labels are of low cardinality only (format,
+//! reason, cause), never an address, URL or user name. The hot path never touches these: stages
+//! count in plain local integers ([`InputStats`](crate::pipeline::InputStats)) and add them here
+//! once per input.
+
+use prometheus::{IntCounterVec, Opts, Registry, TextEncoder};
+
+use crate::pipeline::InputStats;
+
+/// The process's metrics and the registry that exports them.
+pub struct Metrics {
+    pub registry: Registry,
+    pub inputs: IntCounterVec,
+    pub input_failures: IntCounterVec,
+    pub bytes: IntCounterVec,
+    pub lines: IntCounterVec,
+    pub events: IntCounterVec,
+    pub parse_errors: IntCounterVec,
+    pub lines_truncated: IntCounterVec,
+    pub lines_invalid_utf8: IntCounterVec,
+    pub mail_incomplete: IntCounterVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("metric definitions are valid");
+    registry.register(Box::new(c.clone())).expect("each metric is registered once");
+    c
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let r = Registry::new();
+        Metrics {
+            inputs: counter(&r, "reconwatch_inputs_total", "Inputs (files, stdin) read, by detected format.", &["format"]),
+            input_failures: counter(
+                &r,
+                "reconwatch_input_failures_total",
+                "Inputs that could not be opened, were not recognised, or stopped with a read error part-way (lines before the damage were processed).",
+                &["reason"],
+            ),
+            bytes: counter(&r, "reconwatch_input_bytes_total", "Decompressed bytes read, by format.", &["format"]),
+            lines: counter(&r, "reconwatch_input_lines_total", "Lines read, by format (blank lines included).", &["format"]),
+            events: counter(&r, "reconwatch_events_total", "Normalized events produced, by format.", &["format"]),
+            parse_errors: counter(
+                &r,
+                "reconwatch_parse_errors_total",
+                "Lines a parser rejected, by format and reason. Each one is reported with file and line in --stats.",
+                &["format", "reason"],
+            ),
+            lines_truncated: counter(
+                &r,
+                "reconwatch_lines_truncated_total",
+                "Lines longer than --max-line-bytes, cut at the cap and still parsed.",
+                &["format"],
+            ),
+            lines_invalid_utf8: counter(
+                &r,
+                "reconwatch_lines_invalid_utf8_total",
+                "Lines with invalid UTF-8, parsed with U+FFFD in place of the bad bytes.",
+                &["format"],
+            ),
+            mail_incomplete: counter(
+                &r,
+                "reconwatch_mail_messages_incomplete_total",
+                "Mail messages emitted before the log said they left the queue, by cause (timeout, evicted, end_of_input).",
+                &["format", "cause"],
+            ),
+            registry: r,
+        }
+    }
+
+    /// Adds one input's counts.
+    pub fn record_input(&self, s: &InputStats) {
+        if let Some(f) = &s.failure {
+            self.input_failures.with_label_values(&[f.kind()]).inc();
+        }
+        let Some(format) = s.format else { return };
+        let f = format.name();
+        self.inputs.with_label_values(&[f]).inc();
+        self.bytes.with_label_values(&[f]).inc_by(s.bytes);
+        self.lines.with_label_values(&[f]).inc_by(s.lines);
+        self.events.with_label_values(&[f]).inc_by(s.events);
+        for (reason, n) in &s.error_reasons {
+            self.parse_errors.with_label_values(&[f, reason]).inc_by(*n);
+        }
+        self.lines_truncated.with_label_values(&[f]).inc_by(s.truncated);
+        self.lines_invalid_utf8.with_label_values(&[f]).inc_by(s.invalid_utf8);
+        let a = s.assembly;
+        for (cause, n) in [("timeout", a.timed_out), ("evicted", a.evicted), ("end_of_input", a.flushed_at_end)] {
+            if n > 0 {
+                self.mail_incomplete.with_label_values(&[f, cause]).inc_by(n);
+            }
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        TextEncoder::new().encode_to_string(&self.registry.gather()).expect("text encoding of valid metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

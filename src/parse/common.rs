@@ -1,0 +1,516 @@
+//! Small, allocation-free helpers every parser shares: URL splitting, IP and address clean-up,
+//! fast timestamp construction, and tokenizers for space-separated and quoted fields.
+//!
+//! Everything here borrows from its input and never panics on any input.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::event::{Endpoint, Url};
+
+/// `-` and the empty string mean "no value" in most access-log formats.
+#[inline]
+pub fn dash_none(s: &str) -> Option<&str> {
+    if s.is_empty() || s == "-" { None } else { Some(s) }
+}
+
+/// Parses an IP address as logs write it: plain, `[v6]`, `IPv6:v6` (Sendmail, Postfix), or with an
+/// IPv6 zone id (`fe80::1%3`, which the ECS `ip` type cannot hold, so the zone is dropped).
+pub fn parse_ip(s: &str) -> Option<IpAddr> {
+    let s = s.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(s);
+    let s = s.strip_prefix("IPv6:").or_else(|| s.strip_prefix("ipv6:")).unwrap_or(s);
+    let s = match s.find('%') {
+        Some(i) if s.contains(':') => &s[..i],
+        _ => s,
+    };
+    // Cheap pre-check: every IP literal starts with a hex digit or ':'; host names mostly don't
+    // parse anyway, but this spares the full parser on most of them.
+    match s.as_bytes().first() {
+        Some(b) if b.is_ascii_hexdigit() || *b == b':' => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Sets `address` and, when it is an IP literal, `ip` of an endpoint.
+#[inline]
+pub fn set_address<'a>(ep: &mut Endpoint<'a>, s: &'a str) {
+    if let Some(s) = dash_none(s) {
+        ep.ip = parse_ip(s);
+        ep.address = Some(Cow::Borrowed(s));
+    }
+}
+
+/// `<a@b.example>` → `a@b.example`; also trims spaces. `<>` (the null sender) → `""`.
+#[inline]
+pub fn strip_angle(s: &str) -> &str {
+    let s = s.trim();
+    s.strip_prefix('<').and_then(|s| s.strip_suffix('>')).unwrap_or(s)
+}
+
+/// Splits a URL into ECS parts, borrowing each from `original`.
+///
+/// Accepts absolute URLs (`scheme://host[:port]/path?query#fragment`), the authority form of
+/// CONNECT requests (`host:port`) and origin-form targets (`/path?query`). Never fails: text that
+/// is none of these is kept in `url.original` only.
+pub fn split_url(original: &str) -> Url<'_> {
+    let mut url = Url { original: Some(Cow::Borrowed(original)), ..Url::default() };
+    let mut rest = original;
+    if let Some(i) = rest.find("://") {
+        let scheme = &rest[..i];
+        if !scheme.is_empty() && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b)) {
+            url.scheme = Some(Cow::Borrowed(scheme));
+            rest = &rest[i + 3..];
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            set_authority(&mut url, &rest[..end]);
+            rest = &rest[end..];
+        }
+    } else if !rest.starts_with('/') {
+        // Authority form (`host:port`, as in CONNECT) or a bare host.
+        if !rest.contains(['/', ' ', '?']) && !rest.is_empty() {
+            set_authority(&mut url, rest);
+            return url;
+        }
+        return url;
+    }
+    if let Some(i) = rest.find('#') {
+        url.fragment = non_empty(&rest[i + 1..]);
+        rest = &rest[..i];
+    }
+    if let Some(i) = rest.find('?') {
+        url.query = non_empty(&rest[i + 1..]);
+        rest = &rest[..i];
+    }
+    if !rest.is_empty() {
+        url.path = Some(Cow::Borrowed(rest));
+        url.extension = extension(rest).map(Cow::Borrowed);
+    }
+    url
+}
+
+/// The extension of the last path segment (`/a/b.gif` → `gif`), if it has one.
+pub fn extension(path: &str) -> Option<&str> {
+    let last = &path[path.rfind('/').map_or(0, |i| i + 1)..];
+    let dot = last.rfind('.')?;
+    let ext = &last[dot + 1..];
+    (dot > 0 && !ext.is_empty() && ext.len() <= 16).then_some(ext)
+}
+
+fn non_empty(s: &str) -> Option<Cow<'_, str>> {
+    (!s.is_empty()).then_some(Cow::Borrowed(s))
+}
+
+fn set_authority<'a>(url: &mut Url<'a>, authority: &'a str) {
+    // Drop user info (`user:pass@host`).
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        match v6.split_once(']') {
+            Some((h, rest)) => (h, rest.strip_prefix(':')),
+            None => (hostport, None),
+        }
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h, Some(p)),
+            _ => (hostport, None),
+        }
+    };
+    if !host.is_empty() {
+        url.domain = Some(Cow::Borrowed(host));
+    }
+    url.port = port.and_then(|p| p.parse().ok());
+}
+
+/// Splits `"METHOD target HTTP/x.y"` into its three parts; missing parts are `None`.
+pub fn split_request_line(s: &str) -> (Option<&str>, Option<&str>, Option<&str>) {
+    let mut it = s.splitn(2, ' ');
+    let method = it.next().filter(|m| !m.is_empty());
+    let rest = it.next().unwrap_or("");
+    let (target, version) = match rest.rsplit_once(' ') {
+        Some((t, v)) if v.starts_with("HTTP/") => (t, Some(&v[5..])),
+        _ => (rest, None),
+    };
+    (method, (!target.is_empty()).then_some(target), version)
+}
+
+/// Parses an unsigned decimal integer, rejecting signs, spaces and overflow.
+#[inline]
+pub fn parse_u64(s: &str) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in s.as_bytes() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(d as u64)?;
+    }
+    Some(n)
+}
+
+/// Parses `s` as a 16-bit unsigned number (ports, status codes).
+#[inline]
+pub fn parse_u16(s: &str) -> Option<u16> {
+    parse_u64(s).and_then(|n| u16::try_from(n).ok())
+}
+
+/// Parses a Unix time with an optional fraction, as Squid writes it (`1157689312.049`).
+pub fn parse_epoch(s: &str) -> Option<Timestamp> {
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    let secs = i64::try_from(parse_u64(secs)?).ok()?;
+    let mut nanos: i32 = 0;
+    if !frac.is_empty() {
+        if frac.len() > 9 {
+            return None;
+        }
+        let f = parse_u64(frac)? as i32;
+        nanos = f * 10i32.pow(9 - frac.len() as u32);
+    }
+    Timestamp::new(secs, nanos).ok()
+}
+
+/// Month abbreviation (`Jan`..`Dec`, any case) to 1..=12.
+pub fn month_from_abbrev(s: &str) -> Option<u8> {
+    let b = s.as_bytes();
+    if b.len() < 3 {
+        return None;
+    }
+    let m = [b[0].to_ascii_lowercase(), b[1].to_ascii_lowercase(), b[2].to_ascii_lowercase()];
+    Some(match &m {
+        b"jan" => 1,
+        b"feb" => 2,
+        b"mar" => 3,
+        b"apr" => 4,
+        b"may" => 5,
+        b"jun" => 6,
+        b"jul" => 7,
+        b"aug" => 8,
+        b"sep" => 9,
+        b"oct" => 10,
+        b"nov" => 11,
+        b"dec" => 12,
+        _ => return None,
+    })
+}
+
+/// A calendar date and time of day as written in a log, before its time zone is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    pub year: i16,
+    pub month: u8,
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+    pub nanos: u32,
+}
+
+impl Civil {
+    /// The instant this civil time names at a fixed UTC offset (seconds east of UTC).
+    ///
+    /// Pure arithmetic (days-from-civil), so it costs a few nanoseconds; used on every line of
+    /// formats that carry their own offset or are UTC by definition.
+    pub fn at_offset(self, offset_secs: i32) -> Option<Timestamp> {
+        if !(1..=12).contains(&self.month)
+            || self.day == 0
+            || self.day > days_in_month(self.year, self.month)
+            || self.hour > 23
+            || self.minute > 59
+            || self.second > 60
+            || self.nanos >= 1_000_000_000
+        {
+            return None;
+        }
+        let days = days_from_civil(self.year as i64, self.month as i64, self.day as i64);
+        // A leap second (:60) is folded into the next second, as most log tools do.
+        let secs = days * 86_400
+            + self.hour as i64 * 3600
+            + self.minute as i64 * 60
+            + self.second as i64
+            - offset_secs as i64;
+        Timestamp::new(secs, self.nanos as i32).ok()
+    }
+
+    /// The instant this civil time names in a time zone (DST gaps and folds resolved the way
+    /// `jiff`'s "compatible" strategy does, like most schedulers).
+    pub fn in_zone(self, tz: &TimeZone) -> Option<Timestamp> {
+        if tz == &TimeZone::UTC {
+            return self.at_offset(0);
+        }
+        let dt = jiff::civil::DateTime::new(
+            self.year,
+            self.month as i8,
+            self.day as i8,
+            self.hour as i8,
+            self.minute as i8,
+            self.second.min(59) as i8,
+            self.nanos as i32,
+        )
+        .ok()?;
+        tz.to_ambiguous_timestamp(dt).compatible().ok()
+    }
+}
+
+fn is_leap(y: i16) -> bool {
+    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+}
+
+fn days_in_month(y: i16, m: u8) -> u8 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap(y) => 29,
+        _ => 28,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Reads exactly `n` ASCII digits from the front of `s`.
+#[inline]
+pub fn digits(s: &[u8], n: usize) -> Option<u32> {
+    if s.len() < n {
+        return None;
+    }
+    let mut v = 0u32;
+    for &b in &s[..n] {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + d as u32;
+    }
+    Some(v)
+}
+
+/// Parses `YYYY-MM-DD?hh:mm:ss[.fff...]` (any single separator between date and time) at the
+/// start of `s`. Returns the civil time and the number of bytes consumed.
+pub fn parse_iso_civil(s: &str) -> Option<(Civil, usize)> {
+    let b = s.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let mut c = Civil {
+        year: digits(b, 4)? as i16,
+        month: digits(&b[5..], 2)? as u8,
+        day: digits(&b[8..], 2)? as u8,
+        hour: digits(&b[11..], 2)? as u8,
+        minute: digits(&b[14..], 2)? as u8,
+        second: digits(&b[17..], 2)? as u8,
+        nanos: 0,
+    };
+    let mut used = 19;
+    if b.len() > 20 && (b[19] == b'.' || b[19] == b',') {
+        let frac_len = b[20..].iter().take_while(|b| b.is_ascii_digit()).count();
+        if frac_len == 0 {
+            return None;
+        }
+        let take = frac_len.min(9);
+        let f = digits(&b[20..], take)?;
+        c.nanos = f * 10u32.pow(9 - take as u32);
+        used = 20 + frac_len;
+    }
+    Some((c, used))
+}
+
+/// Parses a UTC offset at the start of `s`: `Z`, `+hh:mm`, `+hhmm` or `+hh`. Returns seconds east
+/// of UTC and bytes consumed.
+pub fn parse_offset(s: &str) -> Option<(i32, usize)> {
+    let b = s.as_bytes();
+    match b.first()? {
+        b'Z' | b'z' => Some((0, 1)),
+        sign @ (b'+' | b'-') => {
+            let h = digits(&b[1..], 2)? as i32;
+            let (m, used) = if b.get(3) == Some(&b':') {
+                (digits(&b[4..], 2)? as i32, 6)
+            } else if let Some(m) = digits(&b[3..], 2) {
+                (m as i32, 5)
+            } else {
+                (0, 3)
+            };
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let secs = h * 3600 + m * 60;
+            Some((if *sign == b'-' { -secs } else { secs }, used))
+        }
+        _ => None,
+    }
+}
+
+/// Parses an RFC 3339 / ISO 8601 timestamp (`2024-01-25T15:16:09.843Z`, `... 15:16:09+01:00`);
+/// without an offset the time is read in `tz`. Trailing text is rejected.
+pub fn parse_iso_timestamp(s: &str, tz: &TimeZone) -> Option<Timestamp> {
+    let (civil, used) = parse_iso_civil(s)?;
+    let rest = &s[used..];
+    if rest.is_empty() {
+        return civil.in_zone(tz);
+    }
+    let (offset, n) = parse_offset(rest)?;
+    if n != rest.len() {
+        return None;
+    }
+    civil.at_offset(offset)
+}
+
+/// Splits off the next space-separated token, skipping runs of spaces.
+#[inline]
+pub fn next_token<'a>(s: &mut &'a str) -> Option<&'a str> {
+    let t = s.trim_start_matches(' ');
+    if t.is_empty() {
+        *s = t;
+        return None;
+    }
+    let end = memchr::memchr(b' ', t.as_bytes()).unwrap_or(t.len());
+    *s = &t[end..];
+    Some(&t[..end])
+}
+
+/// Splits off the next token that is either `"quoted"` (backslash escapes kept as written) or a
+/// plain space-separated word. Returns the text inside the quotes.
+pub fn next_quoted_or_token<'a>(s: &mut &'a str) -> Option<&'a str> {
+    let t = s.trim_start_matches(' ');
+    if let Some(body) = t.strip_prefix('"') {
+        let bytes = body.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b'"' => {
+                    *s = &body[i + 1..];
+                    return Some(&body[..i]);
+                }
+                _ => i += 1,
+            }
+        }
+        // No closing quote: take the rest, so a cut line still yields what it has.
+        *s = "";
+        Some(body)
+    } else {
+        next_token(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_parts() {
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            (
+                "http://user:pw@www.example.com:8080/a/b/pixel.gif?id=abc&x=1#top",
+                &[
+                    ("scheme", "http"),
+                    ("domain", "www.example.com"),
+                    ("port", "8080"),
+                    ("path", "/a/b/pixel.gif"),
+                    ("query", "id=abc&x=1"),
+                    ("fragment", "top"),
+                    ("extension", "gif"),
+                ],
+            ),
+            ("login.yahoo.com:443", &[("domain", "login.yahoo.com"), ("port", "443")]),
+            ("/index.html?q=1", &[("path", "/index.html"), ("query", "q=1"), ("extension", "html")]),
+            ("https://[2001:db8::1]:8443/", &[("scheme", "https"), ("domain", "2001:db8::1"), ("port", "8443"), ("path", "/")]),
+            ("http://example.com", &[("scheme", "http"), ("domain", "example.com")]),
+            ("/dir.d/file", &[("path", "/dir.d/file")]),
+            ("/.hidden", &[("path", "/.hidden")]),
+        ];
+        for (input, want) in cases {
+            let u = split_url(input);
+            let got = |k: &str| -> Option<String> {
+                match k {
+                    "scheme" => u.scheme.as_deref().map(str::to_owned),
+                    "domain" => u.domain.as_deref().map(str::to_owned),
+                    "port" => u.port.map(|p| p.to_string()),
+                    "path" => u.path.as_deref().map(str::to_owned),
+                    "query" => u.query.as_deref().map(str::to_owned),
+                    "fragment" => u.fragment.as_deref().map(str::to_owned),
+                    "extension" => u.extension.as_deref().map(str::to_owned),
+                    _ => unreachable!(),
+                }
+            };
+            for k in ["scheme", "domain", "port", "path", "query", "fragment", "extension"] {
+                let expected = want.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+                assert_eq!(got(k), expected, "{input}: {k}");
+            }
+            assert_eq!(u.original.as_deref(), Some(*input));
+        }
+    }
+
+    #[test]
+    fn ip_forms() {
+        assert_eq!(parse_ip("10.1.2.3"), Some("10.1.2.3".parse().unwrap()));
+        assert_eq!(parse_ip("[::1]"), Some("::1".parse().unwrap()));
+        assert_eq!(parse_ip("IPv6:2a02:cf40::"), Some("2a02:cf40::".parse().unwrap()));
+        assert_eq!(parse_ip("fe81::63ae:94c0:196e:8adf%3"), Some("fe81::63ae:94c0:196e:8adf".parse().unwrap()));
+        assert_eq!(parse_ip("monitoring-server"), None);
+        assert_eq!(parse_ip("deadbeef.example"), None);
+        assert_eq!(parse_ip(""), None);
+    }
+
+    #[test]
+    fn timestamps() {
+        let ts = parse_epoch("1157689312.049").unwrap();
+        assert_eq!(ts.to_string(), "2006-09-08T04:21:52.049Z");
+        assert_eq!(parse_epoch("1157689312").unwrap().as_second(), 1157689312);
+        assert!(parse_epoch("11576x").is_none());
+        assert!(parse_epoch("-5").is_none());
+        let utc = TimeZone::UTC;
+        assert_eq!(
+            parse_iso_timestamp("2024-01-25T15:16:09.843Z", &utc).unwrap().to_string(),
+            "2024-01-25T15:16:09.843Z"
+        );
+        assert_eq!(
+            parse_iso_timestamp("2023-08-17T14:54:12.949180-07:00", &utc).unwrap().to_string(),
+            "2023-08-17T21:54:12.94918Z"
+        );
+        assert_eq!(
+            parse_iso_timestamp("2021-10-16T14:45:34+0000", &utc).unwrap().to_string(),
+            "2021-10-16T14:45:34Z"
+        );
+        assert!(parse_iso_timestamp("2021-02-30T00:00:00Z", &utc).is_none());
+        assert!(parse_iso_timestamp("2021-10-16T14:45:34+0000 trailing", &utc).is_none());
+        // Days-from-civil agrees with jiff across leap years and eras.
+        for (y, m, d) in [(1970, 1, 1), (2000, 2, 29), (2024, 12, 31), (1900, 3, 1), (2100, 2, 28)] {
+            let c = Civil { year: y, month: m, day: d, hour: 12, minute: 34, second: 56, nanos: 7 };
+            let via_jiff = jiff::civil::date(y, m as i8, d as i8)
+                .at(12, 34, 56, 7)
+                .to_zoned(TimeZone::UTC)
+                .unwrap()
+                .timestamp();
+            assert_eq!(c.at_offset(0), Some(via_jiff), "{y}-{m}-{d}");
+        }
+    }
+
+    #[test]
+    fn tokens_and_quotes() {
+        let mut s = r#"  a  "b \"c\" d" e"#;
+        assert_eq!(next_token(&mut s), Some("a"));
+        assert_eq!(next_quoted_or_token(&mut s), Some(r#"b \"c\" d"#));
+        assert_eq!(next_quoted_or_token(&mut s), Some("e"));
+        assert_eq!(next_quoted_or_token(&mut s), None);
+        let mut cut = r#""unterminated"#;
+        assert_eq!(next_quoted_or_token(&mut cut), Some("unterminated"));
+    }
+
+    #[test]
+    fn request_line() {
+        assert_eq!(split_request_line("GET /a b HTTP/1.1"), (Some("GET"), Some("/a b"), Some("1.1")));
+        assert_eq!(split_request_line("-"), (Some("-"), None, None));
+        assert_eq!(split_request_line(""), (None, None, None));
+    }
+}

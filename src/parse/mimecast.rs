@@ -1,0 +1,26 @@
+//! SCAFFOLD: the mimecast parser is being written; this placeholder only keeps the crate building.
+
+use crate::event::Event;
+
+use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
+
+pub static INFO: FormatInfo = FormatInfo {
+    name: "mimecast",
+    family: Family::Mail,
+    description: "(being written)",
+    example: "",
+};
+
+pub struct MimecastParser;
+
+impl MimecastParser {
+    pub fn new(_ctx: &ParseContext) -> Self {
+        MimecastParser
+    }
+}
+
+impl LineParser for MimecastParser {
+    fn parse<'a>(&mut self, _line: &Line<'a>, _event: &mut Event<'a>) -> Result<Parsed, ParseError> {
+        fail("parser not written yet")
+    }
+}

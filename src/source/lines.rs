@@ -1,0 +1,244 @@
+//! Splits a byte stream into lines, reading it in fixed-size buffers.
+//!
+//! Lines end at `\n`; a `\r` before it is dropped. A line longer than the cap is cut at the cap,
+//! handed out with `truncated` set, and the rest of it is skipped: one runaway line costs one
+//! counted, shortened line, never the process or the lines after it. A last line without a
+//! newline is still a line. A read error (a truncated archive, say) is returned after every
+//! complete line before it has been handed out.
+
+use std::io::{self, Read};
+
+/// The default cap on line length: 64 KiB.
+pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
+
+/// Read size. Large enough that per-read overhead vanishes, small enough to stay in L2.
+const CHUNK: usize = 256 * 1024;
+
+/// One line, borrowed from the reader's buffer until the next call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawLine<'b> {
+    /// The line's bytes, without `\r\n` / `\n`.
+    pub bytes: &'b [u8],
+    /// Byte offset of the line's start in the stream.
+    pub offset: u64,
+    /// 1-based line number.
+    pub number: u64,
+    /// The line was longer than the cap and has been cut.
+    pub truncated: bool,
+}
+
+/// A lending iterator over the lines of a stream. See the module documentation.
+pub struct LineReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// Unconsumed data is `buf[start..end]`.
+    start: usize,
+    end: usize,
+    /// Stream offset of `buf[start]`.
+    offset: u64,
+    number: u64,
+    max_line: usize,
+    eof: bool,
+    /// Inside an over-long line whose head was already handed out.
+    skipping: bool,
+    bytes_read: u64,
+}
+
+impl<R: Read> LineReader<R> {
+    pub fn new(inner: R) -> Self {
+        Self::with_max_line(inner, DEFAULT_MAX_LINE)
+    }
+
+    pub fn with_max_line(inner: R, max_line: usize) -> Self {
+        let max_line = max_line.max(1);
+        LineReader {
+            inner,
+            buf: vec![0; CHUNK.max(max_line * 2)],
+            start: 0,
+            end: 0,
+            offset: 0,
+            number: 0,
+            max_line,
+            eof: false,
+            skipping: false,
+            bytes_read: 0,
+        }
+    }
+
+    /// Decompressed bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// The next line, `None` at the end of the stream, or the read error that stopped it.
+    #[allow(clippy::should_implement_trait)] // a lending iterator cannot implement Iterator
+    pub fn next(&mut self) -> Option<io::Result<RawLine<'_>>> {
+        loop {
+            let pending = &self.buf[self.start..self.end];
+            if let Some(i) = memchr::memchr(b'\n', pending) {
+                let line_start = self.start;
+                self.advance(i + 1);
+                if self.skipping {
+                    self.skipping = false;
+                    continue;
+                }
+                if i > self.max_line {
+                    // A long line that arrived whole, newline included, in one read.
+                    return Some(Ok(self.emit(line_start, self.max_line, true)));
+                }
+                return Some(Ok(self.emit(line_start, i, false)));
+            }
+            if self.skipping {
+                self.advance(pending.len());
+            } else if pending.len() >= self.max_line {
+                let line_start = self.start;
+                self.advance(self.max_line);
+                self.skipping = true;
+                return Some(Ok(self.emit(line_start, self.max_line, true)));
+            }
+            if self.eof {
+                if self.start == self.end {
+                    return None;
+                }
+                let (line_start, len) = (self.start, self.end - self.start);
+                self.advance(len);
+                return Some(Ok(self.emit(line_start, len, false)));
+            }
+            if let Err(e) = self.fill() {
+                let lost = self.end - self.start;
+                self.start = self.end;
+                self.eof = true;
+                let msg = if lost > 0 && !self.skipping {
+                    format!("{e} (after line {}; {lost} bytes of an unfinished line could not be read)", self.number)
+                } else {
+                    format!("{e} (after line {})", self.number)
+                };
+                return Some(Err(io::Error::new(e.kind(), msg)));
+            }
+        }
+    }
+
+    fn advance(&mut self, n: usize) {
+        self.start += n;
+        self.offset += n as u64;
+    }
+
+    /// Builds the line `buf[start..start + len]`, whose stream offset is `self.offset` minus
+    /// what has been consumed since `start`.
+    fn emit(&mut self, start: usize, len: usize, truncated: bool) -> RawLine<'_> {
+        self.number += 1;
+        let consumed = (self.start - start) as u64;
+        let mut bytes = &self.buf[start..start + len];
+        if !truncated && bytes.last() == Some(&b'\r') {
+            bytes = &bytes[..bytes.len() - 1];
+        }
+        RawLine { bytes, offset: self.offset - consumed, number: self.number, truncated }
+    }
+
+    /// Moves unconsumed bytes to the front and reads more after them.
+    fn fill(&mut self) -> io::Result<()> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        loop {
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.end += n;
+                    self.bytes_read += n as u64;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(input: &[u8], max: usize) -> Vec<(String, u64, u64, bool)> {
+        let mut r = LineReader::with_max_line(input, max);
+        let mut out = Vec::new();
+        while let Some(l) = r.next() {
+            let l = l.unwrap();
+            out.push((String::from_utf8_lossy(l.bytes).into_owned(), l.offset, l.number, l.truncated));
+        }
+        out
+    }
+
+    #[test]
+    fn lines_offsets_and_endings() {
+        let got = collect(b"ab\r\n\ncd\nlast", 100);
+        assert_eq!(
+            got,
+            vec![
+                ("ab".into(), 0, 1, false),
+                ("".into(), 4, 2, false),
+                ("cd".into(), 5, 3, false),
+                ("last".into(), 8, 4, false)
+            ]
+        );
+        assert!(collect(b"", 100).is_empty());
+    }
+
+    #[test]
+    fn over_long_line_is_cut_and_the_next_line_survives() {
+        let mut input = vec![b'x'; 10];
+        input.extend_from_slice(b"\nok\n");
+        let got = collect(&input, 4);
+        assert_eq!(got, vec![("xxxx".into(), 0, 1, true), ("ok".into(), 11, 2, false)]);
+        // Over-long last line without newline.
+        let got = collect(b"ok\nyyyyyyyy", 4);
+        assert_eq!(got, vec![("ok".into(), 0, 1, false), ("yyyy".into(), 3, 2, true)]);
+    }
+
+    #[test]
+    fn lines_across_buffer_refills_keep_offsets() {
+        // Lines of varying length spanning many CHUNK boundaries.
+        let mut input = Vec::new();
+        let mut expected = Vec::new();
+        for i in 0..40_000u64 {
+            let line = format!("line {i} {}", "z".repeat((i % 97) as usize));
+            expected.push((line.clone(), input.len() as u64));
+            input.extend_from_slice(line.as_bytes());
+            input.push(b'\n');
+        }
+        let got = collect(&input, DEFAULT_MAX_LINE);
+        assert_eq!(got.len(), expected.len());
+        for ((l, off, n, _), (el, eoff)) in got.iter().zip(&expected) {
+            assert_eq!((l, off), (el, eoff), "line {n}");
+        }
+    }
+
+    /// A reader that returns data, then an error, like a truncated gzip member.
+    struct Broken<'a>(&'a [u8]);
+    impl Read for Broken<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "corrupt deflate stream"));
+            }
+            let n = self.0.len().min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn read_error_comes_after_the_complete_lines() {
+        let mut r = LineReader::new(Broken(b"one\ntwo\nthr"));
+        assert_eq!(r.next().unwrap().unwrap().bytes, b"one");
+        assert_eq!(r.next().unwrap().unwrap().bytes, b"two");
+        let err = r.next().unwrap().unwrap_err();
+        assert!(err.to_string().contains("after line 2; 3 bytes"), "{err}");
+        assert!(r.next().is_none());
+    }
+}
