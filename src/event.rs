@@ -318,10 +318,14 @@ impl<'a> Event<'a> {
                 original: o(self.event.original),
             },
             log: Log {
-                file: LogFile { path: o(self.log.file.path) },
+                file: LogFile {
+                    path: o(self.log.file.path),
+                },
                 offset: self.log.offset,
             },
-            host: Host { hostname: o(self.host.hostname) },
+            host: Host {
+                hostname: o(self.host.hostname),
+            },
             process: Process {
                 name: o(self.process.name),
                 pid: self.process.pid,
@@ -362,7 +366,9 @@ impl<'a> Event<'a> {
                 from: addr(self.email.from),
                 sender: addr(self.email.sender),
                 reply_to: addr(self.email.reply_to),
-                to: EmailRecipients { address: ov(self.email.to.address) },
+                to: EmailRecipients {
+                    address: ov(self.email.to.address),
+                },
                 subject: o(self.email.subject),
                 message_id: o(self.email.message_id),
                 local_id: o(self.email.local_id),

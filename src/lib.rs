@@ -8,8 +8,8 @@
 pub mod cli;
 pub mod commands;
 pub mod event;
-pub mod world;
 pub mod metrics;
 pub mod parse;
 pub mod pipeline;
 pub mod source;
+pub mod world;

@@ -25,7 +25,9 @@ pub struct Metrics {
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("metric definitions are valid");
-    registry.register(Box::new(c.clone())).expect("each metric is registered once");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("each metric is registered once");
     c
 }
 
@@ -33,16 +35,36 @@ impl Metrics {
     pub fn new() -> Self {
         let r = Registry::new();
         Metrics {
-            inputs: counter(&r, "reconwatch_inputs_total", "Inputs (files, stdin) read, by detected format.", &["format"]),
+            inputs: counter(
+                &r,
+                "reconwatch_inputs_total",
+                "Inputs (files, stdin) read, by detected format.",
+                &["format"],
+            ),
             input_failures: counter(
                 &r,
                 "reconwatch_input_failures_total",
                 "Inputs that could not be opened, were not recognised, or stopped with a read error part-way (lines before the damage were processed).",
                 &["reason"],
             ),
-            bytes: counter(&r, "reconwatch_input_bytes_total", "Decompressed bytes read, by format.", &["format"]),
-            lines: counter(&r, "reconwatch_input_lines_total", "Lines read, by format (blank lines included).", &["format"]),
-            events: counter(&r, "reconwatch_events_total", "Normalized events produced, by format.", &["format"]),
+            bytes: counter(
+                &r,
+                "reconwatch_input_bytes_total",
+                "Decompressed bytes read, by format.",
+                &["format"],
+            ),
+            lines: counter(
+                &r,
+                "reconwatch_input_lines_total",
+                "Lines read, by format (blank lines included).",
+                &["format"],
+            ),
+            events: counter(
+                &r,
+                "reconwatch_events_total",
+                "Normalized events produced, by format.",
+                &["format"],
+            ),
             parse_errors: counter(
                 &r,
                 "reconwatch_parse_errors_total",
@@ -88,7 +110,11 @@ impl Metrics {
         self.lines_truncated.with_label_values(&[f]).inc_by(s.truncated);
         self.lines_invalid_utf8.with_label_values(&[f]).inc_by(s.invalid_utf8);
         let a = s.assembly;
-        for (cause, n) in [("timeout", a.timed_out), ("evicted", a.evicted), ("end_of_input", a.flushed_at_end)] {
+        for (cause, n) in [
+            ("timeout", a.timed_out),
+            ("evicted", a.evicted),
+            ("end_of_input", a.flushed_at_end),
+        ] {
             if n > 0 {
                 self.mail_incomplete.with_label_values(&[f, cause]).inc_by(n);
             }
@@ -97,7 +123,9 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
-        TextEncoder::new().encode_to_string(&self.registry.gather()).expect("text encoding of valid metrics")
+        TextEncoder::new()
+            .encode_to_string(&self.registry.gather())
+            .expect("text encoding of valid metrics")
     }
 }
 

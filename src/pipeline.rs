@@ -54,7 +54,11 @@ pub struct PipelineConfig {
 
 impl Default for PipelineConfig {
     fn default() -> Self {
-        PipelineConfig { format: None, parse: ParseContext::default(), max_line: crate::source::DEFAULT_MAX_LINE }
+        PipelineConfig {
+            format: None,
+            parse: ParseContext::default(),
+            max_line: crate::source::DEFAULT_MAX_LINE,
+        }
     }
 }
 
@@ -90,9 +94,7 @@ impl InputFailure {
 impl std::fmt::Display for InputFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            InputFailure::Unreadable(m) | InputFailure::Unrecognised(m) | InputFailure::ReadError(m) => {
-                f.write_str(m)
-            }
+            InputFailure::Unreadable(m) | InputFailure::Unrecognised(m) | InputFailure::ReadError(m) => f.write_str(m),
         }
     }
 }
@@ -135,7 +137,10 @@ impl InputStats {
 
 /// Reads one input to the end. Returns its statistics, or the sink's error (which stops the run).
 pub fn run_input(input: &Input, cfg: &PipelineConfig, sink: &mut dyn EventSink) -> io::Result<InputStats> {
-    let mut stats = InputStats { input: input.name.clone(), ..Default::default() };
+    let mut stats = InputStats {
+        input: input.name.clone(),
+        ..Default::default()
+    };
     let opened = match input.open() {
         Ok(o) => o,
         Err(e) => {
@@ -172,7 +177,13 @@ pub fn run_input(input: &Input, cfg: &PipelineConfig, sink: &mut dyn EventSink) 
         (Some(d), _) => (d.format, d.framing),
         // A forced format is used even when it accepts nothing: every line is then an error
         // with its reason, which is what the user asked to see.
-        (None, Some(f)) => (f, refs.iter().copied().find(|l| !l.trim().is_empty()).map_or(Framing::None, Framing::sniff)),
+        (None, Some(f)) => (
+            f,
+            refs.iter()
+                .copied()
+                .find(|l| !l.trim().is_empty())
+                .map_or(Framing::None, Framing::sniff),
+        ),
         (None, None) => {
             if refs.iter().all(|l| l.trim().is_empty()) && read_error.is_none() {
                 // An empty input is not an error: there is nothing to recognise.
@@ -202,7 +213,15 @@ pub fn run_input(input: &Input, cfg: &PipelineConfig, sink: &mut dyn EventSink) 
         stats,
     };
     for (bytes, offset, number, truncated) in &sample {
-        run.line(RawLine { bytes, offset: *offset, number: *number, truncated: *truncated }, sink)?;
+        run.line(
+            RawLine {
+                bytes,
+                offset: *offset,
+                number: *number,
+                truncated: *truncated,
+            },
+            sink,
+        )?;
     }
     if let Some(e) = read_error {
         run.stats.failure = Some(InputFailure::ReadError(format!("{}: {e}", input.name)));

@@ -14,7 +14,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
             Family::Mail => "mail",
             Family::Any => "web or mail",
         };
-        writeln!(out, "{} ({family})\n  {}\n  example: {}\n", info.name, info.description, info.example)?;
+        writeln!(
+            out,
+            "{} ({family})\n  {}\n  example: {}\n",
+            info.name, info.description, info.example
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

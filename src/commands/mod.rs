@@ -43,7 +43,10 @@ pub fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 impl InputArgs {
@@ -55,7 +58,10 @@ impl InputArgs {
                 Some(f) => Some(f),
                 None => {
                     let names: Vec<_> = Format::ALL.iter().map(|f| f.name()).collect();
-                    bail!("--format {name}: unknown format; use auto or one of: {}", names.join(", "))
+                    bail!(
+                        "--format {name}: unknown format; use auto or one of: {}",
+                        names.join(", ")
+                    )
                 }
             },
         };

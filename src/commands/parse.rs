@@ -59,7 +59,11 @@ pub fn run(args: &ParseArgs) -> anyhow::Result<ExitCode> {
         write_atomically(path, metrics.encode().as_bytes())
             .with_context(|| format!("--metrics-textfile {}", path.display()))?;
     }
-    Ok(if failed { ExitCode::from(EXIT_ERROR) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(EXIT_ERROR)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// The `--stats --json` object for one input.
@@ -114,7 +118,11 @@ fn write_stats_text(out: &mut impl Write, s: &InputStats) -> io::Result<()> {
     )?;
     let a = s.assembly;
     if a.timed_out + a.evicted > 0 {
-        writeln!(out, "  mail messages emitted incomplete: {} timed out, {} evicted", a.timed_out, a.evicted)?;
+        writeln!(
+            out,
+            "  mail messages emitted incomplete: {} timed out, {} evicted",
+            a.timed_out, a.evicted
+        )?;
     }
     for (reason, n) in &s.error_reasons {
         writeln!(out, "  {n} x {reason}")?;
@@ -131,8 +139,13 @@ fn write_stats_text(out: &mut impl Write, s: &InputStats) -> io::Result<()> {
 /// Writes `bytes` to a temporary file beside `path`, then renames it over `path`, so a reader
 /// (node_exporter) never sees half a file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
     let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)

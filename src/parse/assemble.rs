@@ -87,7 +87,12 @@ impl Assembler {
             self.order.push_back((id.to_owned(), generation));
             self.open.insert(
                 id.to_owned(),
-                Pending { event, original: String::new(), opened_at: ts, generation },
+                Pending {
+                    event,
+                    original: String::new(),
+                    opened_at: ts,
+                    generation,
+                },
             );
         }
         let pending = self.open.get_mut(id).expect("inserted above");
@@ -116,7 +121,9 @@ impl Assembler {
 
     /// Emits messages opened before `now - timeout`.
     pub fn expire(&mut self, now: Timestamp) {
-        let Some(deadline) = now.checked_sub(self.timeout).ok() else { return };
+        let Some(deadline) = now.checked_sub(self.timeout).ok() else {
+            return;
+        };
         while let Some((id, generation)) = self.order.front() {
             match self.open.get(id) {
                 Some(p) if p.generation == *generation => {
@@ -194,7 +201,8 @@ impl Assembler {
         // dominate, which keeps the cost amortised O(1) per message.
         if self.order.len() > 1024 && self.order.len() > 4 * self.open.len() {
             let open = &self.open;
-            self.order.retain(|(id, g)| open.get(id).is_some_and(|p| p.generation == *g));
+            self.order
+                .retain(|(id, g)| open.get(id).is_some_and(|p| p.generation == *g));
         }
     }
 }
@@ -216,13 +224,20 @@ mod tests {
     }
 
     fn line(raw: &str, offset: u64) -> Line<'_> {
-        Line { offset, ..Line::plain(raw) }
+        Line {
+            offset,
+            ..Line::plain(raw)
+        }
     }
 
     #[test]
     fn completes_with_all_lines_and_first_offset() {
         let mut a = Assembler::new("t.log", &ctx(10, 10));
-        a.line("Q1", &line("a", 5), ts("2024-01-01T00:00:00Z")).email.to.address.push("x@y".into());
+        a.line("Q1", &line("a", 5), ts("2024-01-01T00:00:00Z"))
+            .email
+            .to
+            .address
+            .push("x@y".into());
         a.line("Q1", &line("b", 9), ts("2024-01-01T00:00:01Z"));
         assert!(a.take().is_none());
         a.complete("Q1");
@@ -255,7 +270,9 @@ mod tests {
         assert_eq!(a.take().unwrap().email.local_id.as_deref(), Some("A"));
         assert_eq!(a.stats().evicted, 1);
         a.flush_all();
-        let rest: Vec<_> = std::iter::from_fn(|| a.take()).map(|e| e.email.local_id.unwrap()).collect();
+        let rest: Vec<_> = std::iter::from_fn(|| a.take())
+            .map(|e| e.email.local_id.unwrap())
+            .collect();
         assert_eq!(rest, vec!["B", "C"]);
         assert_eq!(a.stats().flushed_at_end, 2);
     }
@@ -267,7 +284,9 @@ mod tests {
         a.complete("Q");
         a.line("Q", &line("second", 10), None);
         a.flush_all();
-        let originals: Vec<_> = std::iter::from_fn(|| a.take()).map(|e| e.event.original.unwrap()).collect();
+        let originals: Vec<_> = std::iter::from_fn(|| a.take())
+            .map(|e| e.event.original.unwrap())
+            .collect();
         assert_eq!(originals, vec!["first", "second"]);
     }
 }

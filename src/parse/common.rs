@@ -56,7 +56,10 @@ pub fn strip_angle(s: &str) -> &str {
 /// CONNECT requests (`host:port`) and origin-form targets (`/path?query`). Never fails: text that
 /// is none of these is kept in `url.original` only.
 pub fn split_url(original: &str) -> Url<'_> {
-    let mut url = Url { original: Some(Cow::Borrowed(original)), ..Url::default() };
+    let mut url = Url {
+        original: Some(Cow::Borrowed(original)),
+        ..Url::default()
+    };
     let mut rest = original;
     if let Some(i) = rest.find("://") {
         let scheme = &rest[..i];
@@ -178,7 +181,11 @@ pub fn month_from_abbrev(s: &str) -> Option<u8> {
     if b.len() < 3 {
         return None;
     }
-    let m = [b[0].to_ascii_lowercase(), b[1].to_ascii_lowercase(), b[2].to_ascii_lowercase()];
+    let m = [
+        b[0].to_ascii_lowercase(),
+        b[1].to_ascii_lowercase(),
+        b[2].to_ascii_lowercase(),
+    ];
     Some(match &m {
         b"jan" => 1,
         b"feb" => 2,
@@ -226,11 +233,8 @@ impl Civil {
         }
         let days = days_from_civil(self.year as i64, self.month as i64, self.day as i64);
         // A leap second (:60) is folded into the next second, as most log tools do.
-        let secs = days * 86_400
-            + self.hour as i64 * 3600
-            + self.minute as i64 * 60
-            + self.second as i64
-            - offset_secs as i64;
+        let secs =
+            days * 86_400 + self.hour as i64 * 3600 + self.minute as i64 * 60 + self.second as i64 - offset_secs as i64;
         Timestamp::new(secs, self.nanos as i32).ok()
     }
 
@@ -423,8 +427,19 @@ mod tests {
                 ],
             ),
             ("login.yahoo.com:443", &[("domain", "login.yahoo.com"), ("port", "443")]),
-            ("/index.html?q=1", &[("path", "/index.html"), ("query", "q=1"), ("extension", "html")]),
-            ("https://[2001:db8::1]:8443/", &[("scheme", "https"), ("domain", "2001:db8::1"), ("port", "8443"), ("path", "/")]),
+            (
+                "/index.html?q=1",
+                &[("path", "/index.html"), ("query", "q=1"), ("extension", "html")],
+            ),
+            (
+                "https://[2001:db8::1]:8443/",
+                &[
+                    ("scheme", "https"),
+                    ("domain", "2001:db8::1"),
+                    ("port", "8443"),
+                    ("path", "/"),
+                ],
+            ),
             ("http://example.com", &[("scheme", "http"), ("domain", "example.com")]),
             ("/dir.d/file", &[("path", "/dir.d/file")]),
             ("/.hidden", &[("path", "/.hidden")]),
@@ -456,7 +471,10 @@ mod tests {
         assert_eq!(parse_ip("10.1.2.3"), Some("10.1.2.3".parse().unwrap()));
         assert_eq!(parse_ip("[::1]"), Some("::1".parse().unwrap()));
         assert_eq!(parse_ip("IPv6:2a02:cf40::"), Some("2a02:cf40::".parse().unwrap()));
-        assert_eq!(parse_ip("fe81::63ae:94c0:196e:8adf%3"), Some("fe81::63ae:94c0:196e:8adf".parse().unwrap()));
+        assert_eq!(
+            parse_ip("fe81::63ae:94c0:196e:8adf%3"),
+            Some("fe81::63ae:94c0:196e:8adf".parse().unwrap())
+        );
         assert_eq!(parse_ip("monitoring-server"), None);
         assert_eq!(parse_ip("deadbeef.example"), None);
         assert_eq!(parse_ip(""), None);
@@ -471,22 +489,36 @@ mod tests {
         assert!(parse_epoch("-5").is_none());
         let utc = TimeZone::UTC;
         assert_eq!(
-            parse_iso_timestamp("2024-01-25T15:16:09.843Z", &utc).unwrap().to_string(),
+            parse_iso_timestamp("2024-01-25T15:16:09.843Z", &utc)
+                .unwrap()
+                .to_string(),
             "2024-01-25T15:16:09.843Z"
         );
         assert_eq!(
-            parse_iso_timestamp("2023-08-17T14:54:12.949180-07:00", &utc).unwrap().to_string(),
+            parse_iso_timestamp("2023-08-17T14:54:12.949180-07:00", &utc)
+                .unwrap()
+                .to_string(),
             "2023-08-17T21:54:12.94918Z"
         );
         assert_eq!(
-            parse_iso_timestamp("2021-10-16T14:45:34+0000", &utc).unwrap().to_string(),
+            parse_iso_timestamp("2021-10-16T14:45:34+0000", &utc)
+                .unwrap()
+                .to_string(),
             "2021-10-16T14:45:34Z"
         );
         assert!(parse_iso_timestamp("2021-02-30T00:00:00Z", &utc).is_none());
         assert!(parse_iso_timestamp("2021-10-16T14:45:34+0000 trailing", &utc).is_none());
         // Days-from-civil agrees with jiff across leap years and eras.
         for (y, m, d) in [(1970, 1, 1), (2000, 2, 29), (2024, 12, 31), (1900, 3, 1), (2100, 2, 28)] {
-            let c = Civil { year: y, month: m, day: d, hour: 12, minute: 34, second: 56, nanos: 7 };
+            let c = Civil {
+                year: y,
+                month: m,
+                day: d,
+                hour: 12,
+                minute: 34,
+                second: 56,
+                nanos: 7,
+            };
             let via_jiff = jiff::civil::date(y, m as i8, d as i8)
                 .at(12, 34, 56, 7)
                 .to_zoned(TimeZone::UTC)
@@ -509,7 +541,10 @@ mod tests {
 
     #[test]
     fn request_line() {
-        assert_eq!(split_request_line("GET /a b HTTP/1.1"), (Some("GET"), Some("/a b"), Some("1.1")));
+        assert_eq!(
+            split_request_line("GET /a b HTTP/1.1"),
+            (Some("GET"), Some("/a b"), Some("1.1"))
+        );
         assert_eq!(split_request_line("-"), (Some("-"), None, None));
         assert_eq!(split_request_line(""), (None, None, None));
     }

@@ -20,7 +20,11 @@ impl Framing {
     /// `Syslog` when `line` starts with a syslog header.
     pub fn sniff(line: &str) -> Framing {
         let hint = YearHint::new(&ParseContext::default());
-        if syslog::split(line, &hint).is_some() { Framing::Syslog } else { Framing::None }
+        if syslog::split(line, &hint).is_some() {
+            Framing::Syslog
+        } else {
+            Framing::None
+        }
     }
 
     /// Builds the [`Line`] a parser sees. With syslog framing, a line that lacks a header is
@@ -33,7 +37,13 @@ impl Framing {
             },
             Framing::None => (None, raw),
         };
-        Line { raw, body, syslog, offset, number }
+        Line {
+            raw,
+            body,
+            syslog,
+            offset,
+            number,
+        }
     }
 }
 
@@ -56,7 +66,11 @@ pub fn detect(sample: &[&str], ctx: &ParseContext, candidates: &[Format]) -> Opt
         return None;
     }
     let any_header = lines.iter().any(|l| syslog::split(l, &hint).is_some());
-    let framings: &[Framing] = if any_header { &[Framing::None, Framing::Syslog] } else { &[Framing::None] };
+    let framings: &[Framing] = if any_header {
+        &[Framing::None, Framing::Syslog]
+    } else {
+        &[Framing::None]
+    };
     let mut best: Option<(usize, Detection)> = None;
     for &format in candidates {
         for &framing in framings {
@@ -77,7 +91,12 @@ pub fn detect(sample: &[&str], ctx: &ParseContext, candidates: &[Format]) -> Opt
                     Err(_) => {}
                 }
             }
-            let d = Detection { format, framing, accepted, sampled: lines.len() };
+            let d = Detection {
+                format,
+                framing,
+                accepted,
+                sampled: lines.len(),
+            };
             if best.as_ref().is_none_or(|(s, _)| score > *s) {
                 best = Some((score, d));
             }
@@ -96,8 +115,8 @@ mod tests {
         let ctx = ParseContext::default();
         for format in Format::ALL {
             let example = format.info().example;
-            let d = detect(&[example], &ctx, &Format::ALL)
-                .unwrap_or_else(|| panic!("{format}: example not recognised"));
+            let d =
+                detect(&[example], &ctx, &Format::ALL).unwrap_or_else(|| panic!("{format}: example not recognised"));
             assert_eq!(d.format, format, "example of {format} detected as {}", d.format);
         }
     }

@@ -55,7 +55,13 @@ pub struct Line<'a> {
 impl<'a> Line<'a> {
     /// A line without syslog framing (tests, detection, formats that are never framed).
     pub fn plain(raw: &'a str) -> Self {
-        Line { raw, body: raw, syslog: None, offset: 0, number: 1 }
+        Line {
+            raw,
+            body: raw,
+            syslog: None,
+            offset: 0,
+            number: 1,
+        }
     }
 }
 
@@ -262,7 +268,11 @@ mod tests {
             let got = parser.parse(&line, &mut event);
             parser.flush(None);
             let produced = got == Ok(Parsed::Event) || parser.take_completed().is_some();
-            assert!(produced, "{format}: example did not produce an event: {got:?}\n{}", info.example);
+            assert!(
+                produced,
+                "{format}: example did not produce an event: {got:?}\n{}",
+                info.example
+            );
             assert_eq!(Format::from_name(info.name), Some(format));
         }
     }

@@ -43,11 +43,19 @@ pub struct YearHint {
 impl YearHint {
     pub fn new(ctx: &ParseContext) -> Self {
         let now = ctx.reference_time.to_zoned(ctx.timezone.clone());
-        YearHint { year: now.year(), month: now.month() as u8, tz: ctx.timezone.clone() }
+        YearHint {
+            year: now.year(),
+            month: now.month() as u8,
+            tz: ctx.timezone.clone(),
+        }
     }
 
     fn year_for(&self, month: u8) -> i16 {
-        if month > self.month + 1 { self.year - 1 } else { self.year }
+        if month > self.month + 1 {
+            self.year - 1
+        } else {
+            self.year
+        }
     }
 }
 
@@ -84,7 +92,9 @@ fn rfc5424<'a>(mut h: SyslogHeader<'a>, s: &'a str) -> Option<(SyslogHeader<'a>,
     }
     h.hostname = nil(parts.next()?);
     h.app = nil(parts.next()?);
-    h.pid = nil(parts.next()?).and_then(|p| parse_u64(p)).and_then(|p| u32::try_from(p).ok());
+    h.pid = nil(parts.next()?)
+        .and_then(|p| parse_u64(p))
+        .and_then(|p| u32::try_from(p).ok());
     let _msgid = parts.next()?;
     let rest = parts.next().unwrap_or("");
     let msg = skip_structured_data(rest)?;
@@ -130,7 +140,11 @@ fn rfc3164<'a>(mut h: SyslogHeader<'a>, s: &'a str, hint: &YearHint) -> Option<(
     if b.len() > 16 && b[3] == b' ' && b.first().is_some_and(u8::is_ascii_alphabetic) {
         // `Mmm dd hh:mm:ss` or `Mmm dd yyyy hh:mm:ss`; the day may be space-padded.
         let month = month_from_abbrev(&s[..3])?;
-        let day = if b[4] == b' ' { digits(&b[5..], 1)? } else { digits(&b[4..], 2)? };
+        let day = if b[4] == b' ' {
+            digits(&b[5..], 1)?
+        } else {
+            digits(&b[4..], 2)?
+        };
         let (year, t) = if b[6] == b' ' && b.len() > 21 && b[11] == b' ' {
             (digits(&b[7..], 4)? as i16, 12)
         } else {
@@ -196,9 +210,8 @@ fn parse_tag(tag: &str) -> Option<(&str, Option<u32>)> {
         Some((app, pid)) => (app, Some(u32::try_from(parse_u64(pid)?).ok()?)),
         None => (tag, None),
     };
-    let valid = !app.is_empty()
-        && app.len() <= 64
-        && app.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.@".contains(&b));
+    let valid =
+        !app.is_empty() && app.len() <= 64 && app.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.@".contains(&b));
     valid.then_some((app, pid))
 }
 
@@ -207,7 +220,10 @@ mod tests {
     use super::*;
 
     fn hint(reference: &str) -> YearHint {
-        let ctx = ParseContext { reference_time: reference.parse().unwrap(), ..Default::default() };
+        let ctx = ParseContext {
+            reference_time: reference.parse().unwrap(),
+            ..Default::default()
+        };
         YearHint::new(&ctx)
     }
 

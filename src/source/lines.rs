@@ -109,7 +109,10 @@ impl<R: Read> LineReader<R> {
                 self.start = self.end;
                 self.eof = true;
                 let msg = if lost > 0 && !self.skipping {
-                    format!("{e} (after line {}; {lost} bytes of an unfinished line could not be read)", self.number)
+                    format!(
+                        "{e} (after line {}; {lost} bytes of an unfinished line could not be read)",
+                        self.number
+                    )
                 } else {
                     format!("{e} (after line {})", self.number)
                 };
@@ -132,7 +135,12 @@ impl<R: Read> LineReader<R> {
         if !truncated && bytes.last() == Some(&b'\r') {
             bytes = &bytes[..bytes.len() - 1];
         }
-        RawLine { bytes, offset: self.offset - consumed, number: self.number, truncated }
+        RawLine {
+            bytes,
+            offset: self.offset - consumed,
+            number: self.number,
+            truncated,
+        }
     }
 
     /// Moves unconsumed bytes to the front and reads more after them.
@@ -169,7 +177,12 @@ mod tests {
         let mut out = Vec::new();
         while let Some(l) = r.next() {
             let l = l.unwrap();
-            out.push((String::from_utf8_lossy(l.bytes).into_owned(), l.offset, l.number, l.truncated));
+            out.push((
+                String::from_utf8_lossy(l.bytes).into_owned(),
+                l.offset,
+                l.number,
+                l.truncated,
+            ));
         }
         out
     }

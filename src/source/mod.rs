@@ -49,16 +49,25 @@ pub struct Input {
 
 impl Input {
     pub fn stdin() -> Self {
-        Input { name: "-".to_owned(), path: None }
+        Input {
+            name: "-".to_owned(),
+            path: None,
+        }
     }
 
     pub fn file(path: PathBuf) -> Self {
-        Input { name: path.display().to_string(), path: Some(path) }
+        Input {
+            name: path.display().to_string(),
+            path: Some(path),
+        }
     }
 
     /// Opens the input and wraps it in the decompressor its first bytes call for.
     pub fn open(&self) -> Result<Opened, SourceError> {
-        let io_err = |source| SourceError::Io { path: self.name.clone(), source };
+        let io_err = |source| SourceError::Io {
+            path: self.name.clone(),
+            source,
+        };
         let (reader, modified): (Box<dyn Read + Send>, Option<Timestamp>) = match &self.path {
             None => (Box::new(io::stdin()), None),
             Some(p) => {
@@ -72,7 +81,11 @@ impl Input {
             }
         };
         let (compression, reader) = decompress::wrap(reader).map_err(io_err)?;
-        Ok(Opened { reader, compression, modified })
+        Ok(Opened {
+            reader,
+            compression,
+            modified,
+        })
     }
 }
 
@@ -105,15 +118,22 @@ pub fn expand(args: &[String]) -> Result<Vec<Input>, SourceError> {
                 }
                 expand_glob(arg, &mut out)?;
             }
-            Err(source) => return Err(SourceError::Io { path: arg.clone(), source }),
+            Err(source) => {
+                return Err(SourceError::Io {
+                    path: arg.clone(),
+                    source,
+                });
+            }
         }
     }
     Ok(out)
 }
 
 fn expand_glob(pattern: &str, out: &mut Vec<Input>) -> Result<(), SourceError> {
-    let paths = glob::glob(pattern)
-        .map_err(|e| SourceError::BadGlob { pattern: pattern.to_owned(), reason: e.msg.to_owned() })?;
+    let paths = glob::glob(pattern).map_err(|e| SourceError::BadGlob {
+        pattern: pattern.to_owned(),
+        reason: e.msg.to_owned(),
+    })?;
     let mut found = Vec::new();
     for entry in paths {
         let path = entry.map_err(|e| SourceError::Io {
@@ -127,14 +147,19 @@ fn expand_glob(pattern: &str, out: &mut Vec<Input>) -> Result<(), SourceError> {
         }
     }
     if found.is_empty() {
-        return Err(SourceError::NoMatch { pattern: pattern.to_owned() });
+        return Err(SourceError::NoMatch {
+            pattern: pattern.to_owned(),
+        });
     }
     out.extend(found);
     Ok(())
 }
 
 fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<(), SourceError> {
-    let io_err = |source| SourceError::Io { path: dir.display().to_string(), source };
+    let io_err = |source| SourceError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
     let mut entries: Vec<_> = std::fs::read_dir(dir)
         .map_err(io_err)?
         .collect::<Result<_, _>>()
@@ -165,7 +190,10 @@ mod tests {
             std::fs::write(d.join(f), "x\n").unwrap();
         }
         let names = |inputs: Vec<Input>| -> Vec<String> {
-            inputs.iter().map(|i| i.path.as_ref().unwrap().strip_prefix(d).unwrap().display().to_string()).collect()
+            inputs
+                .iter()
+                .map(|i| i.path.as_ref().unwrap().strip_prefix(d).unwrap().display().to_string())
+                .collect()
         };
         let all = expand(&[d.display().to_string()]).unwrap();
         assert_eq!(names(all), ["a.log", "b/c/y.log.gz", "b/x.txt", "b/z.log"]);
