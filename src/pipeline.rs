@@ -28,14 +28,15 @@ const SAMPLE_LINES: usize = 64;
 /// Error examples kept per input.
 const MAX_EXAMPLES: usize = 5;
 
-/// Where events go. Returning an error (a closed pipe, say) stops the run.
+/// Where events go. A sink may change the event (later stages add fields); returning an error (a
+/// closed pipe, say) stops the run.
 pub trait EventSink {
-    fn event(&mut self, event: Event<'_>) -> io::Result<()>;
+    fn event(&mut self, event: &mut Event<'_>) -> io::Result<()>;
 }
 
 /// A sink that only counts (for `--stats` and benchmarks).
 impl EventSink for u64 {
-    fn event(&mut self, _event: Event<'_>) -> io::Result<()> {
+    fn event(&mut self, _event: &mut Event<'_>) -> io::Result<()> {
         *self += 1;
         Ok(())
     }
@@ -137,21 +138,33 @@ impl InputStats {
 
 /// Reads one input to the end. Returns its statistics, or the sink's error (which stops the run).
 pub fn run_input(input: &Input, cfg: &PipelineConfig, sink: &mut dyn EventSink) -> io::Result<InputStats> {
-    let mut stats = InputStats {
-        input: input.name.clone(),
-        ..Default::default()
-    };
-    let opened = match input.open() {
-        Ok(o) => o,
-        Err(e) => {
-            stats.failure = Some(InputFailure::Unreadable(e.to_string()));
-            return Ok(stats);
+    match input.open() {
+        Ok(opened) => {
+            let mut stats = run_reader(&input.name, opened.reader, opened.modified, cfg, sink)?;
+            stats.compression = Some(opened.compression);
+            Ok(stats)
         }
-    };
-    stats.compression = Some(opened.compression);
+        Err(e) => Ok(InputStats {
+            input: input.name.clone(),
+            failure: Some(InputFailure::Unreadable(e.to_string())),
+            ..Default::default()
+        }),
+    }
+}
+
+/// Reads an already opened (and decompressed) stream to the end; `name` is reported as
+/// `log.file.path`, and `modified` is the reference time for RFC 3164 years (now when `None`).
+pub fn run_reader(
+    name: &str,
+    input: impl io::Read,
+    modified: Option<Timestamp>,
+    cfg: &PipelineConfig,
+    sink: &mut dyn EventSink,
+) -> io::Result<InputStats> {
+    let mut stats = InputStats { input: name.to_owned(), ..Default::default() };
     let mut ctx = cfg.parse.clone();
-    ctx.reference_time = opened.modified.unwrap_or_else(Timestamp::now);
-    let mut reader = LineReader::with_max_line(opened.reader, cfg.max_line);
+    ctx.reference_time = modified.unwrap_or_else(Timestamp::now);
+    let mut reader = LineReader::with_max_line(input, cfg.max_line);
 
     // Sample the first lines for detection; they are replayed to the parser afterwards.
     let mut sample: Vec<(Vec<u8>, u64, u64, bool)> = Vec::with_capacity(SAMPLE_LINES);
@@ -196,7 +209,7 @@ pub fn run_input(input: &Input, cfg: &PipelineConfig, sink: &mut dyn EventSink) 
             let shown: String = first.chars().take(120).collect();
             stats.failure = Some(InputFailure::Unrecognised(format!(
                 "{}: no parser recognises this input (use --format to force one); first line: {shown:?}",
-                input.name
+                name
             )));
             stats.bytes = reader.bytes_read();
             return Ok(stats);
@@ -209,7 +222,7 @@ pub fn run_input(input: &Input, cfg: &PipelineConfig, sink: &mut dyn EventSink) 
         parser: format.parser(&ctx),
         framing,
         hint: YearHint::new(&ctx),
-        path: &input.name,
+        path: name,
         stats,
     };
     for (bytes, offset, number, truncated) in &sample {
@@ -224,13 +237,13 @@ pub fn run_input(input: &Input, cfg: &PipelineConfig, sink: &mut dyn EventSink) 
         )?;
     }
     if let Some(e) = read_error {
-        run.stats.failure = Some(InputFailure::ReadError(format!("{}: {e}", input.name)));
+        run.stats.failure = Some(InputFailure::ReadError(format!("{}: {e}", name)));
     } else {
         while let Some(next) = reader.next() {
             match next {
                 Ok(line) => run.line(line, sink)?,
                 Err(e) => {
-                    run.stats.failure = Some(InputFailure::ReadError(format!("{}: {e}", input.name)));
+                    run.stats.failure = Some(InputFailure::ReadError(format!("{}: {e}", name)));
                     break;
                 }
             }
@@ -273,7 +286,7 @@ impl Run<'_> {
             Ok(Parsed::Event) => {
                 fill_from_line(&mut event, &line, self.path);
                 self.stats.events += 1;
-                sink.event(event)?;
+                sink.event(&mut event)?;
             }
             Ok(Parsed::Absorbed) => self.stats.absorbed += 1,
             Err(e) => self.stats.error(raw.number, e),
@@ -285,7 +298,7 @@ impl Run<'_> {
         while let Some(mut event) = self.parser.take_completed() {
             event.log.file.path = Some(Cow::Borrowed(self.path));
             self.stats.events += 1;
-            sink.event(event)?;
+            sink.event(&mut event)?;
         }
         Ok(())
     }

@@ -18,8 +18,8 @@ use crate::source;
 pub struct JsonLines<W: Write>(pub W);
 
 impl<W: Write> EventSink for JsonLines<W> {
-    fn event(&mut self, event: Event<'_>) -> io::Result<()> {
-        serde_json::to_writer(&mut self.0, &event)?;
+    fn event(&mut self, event: &mut Event<'_>) -> io::Result<()> {
+        serde_json::to_writer(&mut self.0, &*event)?;
         self.0.write_all(b"\n")
     }
 }
