@@ -10,7 +10,8 @@
 //!
 //! Records are read with serde into typed structs whose leaves ([`Text`], [`StrList`], [`Num`])
 //! accept any JSON type: `null`, missing keys and values of another type read as "absent", so one
-//! odd field never costs the event. Strings borrow from the line unless JSON escapes force a copy.
+//! odd value never costs the event (only an object key such as `sm` holding a non-object rejects
+//! the line). Strings borrow from the line unless JSON escapes force a copy.
 //!
 //! Mapping notes:
 //! - `email.local_id` is the Sendmail queue id (PoD `filter.qid`, maillog `sm.qid`, TAP `QID`) so
