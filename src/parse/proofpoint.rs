@@ -1,26 +1,1431 @@
-//! SCAFFOLD: the proofpoint parser is being written; this placeholder only keeps the crate building.
+//! Proofpoint JSON records, one per line: Proofpoint on Demand (PoD) log API `message` and
+//! `maillog` records, and TAP SIEM API `messagesDelivered`/`messagesBlocked`/`clicksPermitted`/
+//! `clicksBlocked` records (and whole TAP API pages, whose records come out one event each).
+//!
+//! The kind of a record is told by its keys: `sm` (with `data`, `pps` or `ts`) is a PoD maillog
+//! record, `envelope`/`filter` with `connection`/`msg`/`guid` a PoD message, `messageTime` with
+//! `GUID`/`QID`/`threatsInfoMap` a TAP message, `clickTime` with `GUID`/`clickIP`/`url` a TAP click,
+//! and `queryEndTime` or one of the four record arrays a TAP API page. Any other JSON (Mimecast,
+//! Zscaler, M365, ECS) is rejected.
+//!
+//! Records are read with serde into typed structs whose leaves ([`Text`], [`StrList`], [`Num`])
+//! accept any JSON type: `null`, missing keys and values of another type read as "absent", so one
+//! odd value never costs the event (only an object key such as `sm` holding a non-object rejects
+//! the line). Strings borrow from the line unless JSON escapes force a copy.
+//!
+//! Mapping notes:
+//! - `email.local_id` is the Sendmail queue id (PoD `filter.qid`, maillog `sm.qid`, TAP `QID`) so
+//!   that a PoD message and its maillog lines share it; the PPS `guid`/`GUID` stands in when no
+//!   queue id is logged (always for TAP clicks).
+//! - A single TAP record does not say which API list it came from. Messages carry `quarantineFolder`
+//!   /`quarantineRule` only when blocked, so they read as `message_blocked` or `message_delivered`;
+//!   a click reads as `click` unless it came inside an API page (`click_permitted`/`click_blocked`).
+//! - TAP `threatUrl`/`threatURL` links to Proofpoint's own Threat Insight portal, not to anything in
+//!   the message, so it is not one of `email.urls`; URL threats (`threat`) are.
+//!
+//! This module must never panic on any input and never build a `serde_json::Value`.
 
-use crate::event::Event;
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
 
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use super::common::{parse_ip, parse_iso_timestamp, parse_u64, split_url, strip_angle};
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
+use crate::event::{Endpoint, Event};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "proofpoint",
     family: Family::Mail,
-    description: "(being written)",
-    example: "",
+    description: "Proofpoint on Demand log API message/maillog JSON and TAP SIEM API messages/clicks JSON, one record \
+                  per line",
+    example: r#"{"connection":{"ip":"203.0.113.45","host":"mail-out.example.net","helo":"mail-out.example.net","country":"nl"},"envelope":{"from":"bounce-42@mail-out.example.net","rcpts":["j.doe@example.com"]},"filter":{"disposition":"continue","routeDirection":"inbound","qid":"4AB1CdEf012345","durationSecs":0.21},"guid":"hT3kZq9xWvB2LmN8pR5sYu1oAc6dEf7g","msg":{"header":{"from":["Conference Team <events@example.net>"],"subject":["Your invitation"],"message-id":["<a1b2c3@mail-out.example.net>"]},"sizeBytes":5120},"msgParts":[{"labeledName":"text.html","urls":[{"url":"https://track.example.net/o.gif?id=7f3a","src":["urldefense"]}]}],"ts":"2024-05-22T12:16:36.732104-0700"}"#,
 };
 
-pub struct ProofpointParser;
+const DATASET_MESSAGE: &str = "proofpoint.pod_message";
+const DATASET_MAILLOG: &str = "proofpoint.pod_maillog";
+const DATASET_TAP: &str = "proofpoint.tap";
+
+const INVALID_TIME: ParseError = ParseError::new("invalid timestamp (expected ISO 8601)");
+
+pub struct ProofpointParser {
+    timezone: TimeZone,
+    /// Events of a TAP API page line, handed out through `take_completed`.
+    completed: VecDeque<Event<'static>>,
+}
 
 impl ProofpointParser {
-    pub fn new(_ctx: &ParseContext) -> Self {
-        ProofpointParser
+    pub fn new(ctx: &ParseContext) -> Self {
+        ProofpointParser {
+            timezone: ctx.timezone.clone(),
+            completed: VecDeque::new(),
+        }
     }
 }
 
 impl LineParser for ProofpointParser {
-    fn parse<'a>(&mut self, _line: &Line<'a>, _event: &mut Event<'a>) -> Result<Parsed, ParseError> {
-        fail("parser not written yet")
+    fn parse<'a>(&mut self, line: &Line<'a>, event: &mut Event<'a>) -> Result<Parsed, ParseError> {
+        let body = line.body.trim_ascii();
+        if !body.starts_with('{') {
+            return fail("not a JSON object (Proofpoint records are JSON objects, one per line)");
+        }
+        match self.fill(body, None, event)? {
+            Filled::Event => Ok(Parsed::Event),
+            Filled::Page => self.split_page(body, line.offset),
+        }
+    }
+
+    fn take_completed(&mut self) -> Option<Event<'static>> {
+        self.completed.pop_front()
+    }
+}
+
+/// What [`ProofpointParser::fill`] made of a record.
+enum Filled {
+    Event,
+    /// A TAP API page: its records are still to be read.
+    Page,
+}
+
+/// The four record lists of a TAP SIEM API page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PageList {
+    MessagesDelivered,
+    MessagesBlocked,
+    ClicksPermitted,
+    ClicksBlocked,
+}
+
+impl PageList {
+    fn from_key(key: &str) -> Option<PageList> {
+        Some(match key {
+            "messagesDelivered" => PageList::MessagesDelivered,
+            "messagesBlocked" => PageList::MessagesBlocked,
+            "clicksPermitted" => PageList::ClicksPermitted,
+            "clicksBlocked" => PageList::ClicksBlocked,
+            _ => return None,
+        })
+    }
+}
+
+/// The record kinds, told apart by their keys (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    PodMaillog,
+    PodMessage,
+    TapMessage,
+    TapClick,
+    Page,
+}
+
+impl Kind {
+    fn of(rec: &Record<'_>) -> Option<Kind> {
+        Some(
+            if rec.sm.is_some() && (rec.data.is_some() || rec.pps.is_some() || rec.ts.0.is_some()) {
+                Kind::PodMaillog
+            } else if (rec.envelope.is_some() || rec.filter.is_some())
+                && (rec.connection.is_some() || rec.msg.is_some() || rec.guid.0.is_some())
+            {
+                Kind::PodMessage
+            } else if rec.message_time.0.is_some()
+                && (rec.tap_guid.0.is_some() || rec.tap_qid.0.is_some() || rec.threats.is_some())
+            {
+                Kind::TapMessage
+            } else if rec.click_time.0.is_some()
+                && (rec.tap_guid.0.is_some() || rec.click_ip.0.is_some() || rec.url.0.is_some())
+            {
+                Kind::TapClick
+            } else if rec.query_end_time.is_some()
+                || rec.messages_delivered.is_some()
+                || rec.messages_blocked.is_some()
+                || rec.clicks_permitted.is_some()
+                || rec.clicks_blocked.is_some()
+            {
+                Kind::Page
+            } else {
+                return None;
+            },
+        )
+    }
+}
+
+impl ProofpointParser {
+    /// Reads one record (a whole line, or one record of a TAP page when `list` is given) into `ev`.
+    fn fill<'a>(&self, text: &'a str, list: Option<PageList>, ev: &mut Event<'a>) -> Result<Filled, ParseError> {
+        let rec: Record<'a> = serde_json::from_str(text).map_err(json_error)?;
+        let Some(kind) = Kind::of(&rec) else {
+            return fail("JSON object without the keys of a Proofpoint PoD or TAP record");
+        };
+        match (kind, list) {
+            (Kind::PodMaillog, None) => self.pod_maillog(rec, ev)?,
+            (Kind::PodMessage, None) => self.pod_message(rec, ev)?,
+            (Kind::TapMessage, None | Some(PageList::MessagesDelivered | PageList::MessagesBlocked)) => {
+                let blocked = match list {
+                    Some(l) => l == PageList::MessagesBlocked,
+                    None => rec.quarantine_folder.0.is_some() || rec.quarantine_rule.0.is_some(),
+                };
+                let action = if blocked {
+                    "message_blocked"
+                } else {
+                    "message_delivered"
+                };
+                self.tap_message(rec, action, ev)?;
+            }
+            (Kind::TapClick, None | Some(PageList::ClicksPermitted | PageList::ClicksBlocked)) => {
+                let action = match list {
+                    Some(PageList::ClicksPermitted) => "click_permitted",
+                    Some(_) => "click_blocked",
+                    None => "click",
+                };
+                self.tap_click(rec, action, ev)?;
+            }
+            (Kind::Page, None) => return Ok(Filled::Page),
+            _ => return fail("TAP API page list holds a record of another kind"),
+        }
+        Ok(Filled::Event)
+    }
+
+    fn time(&self, s: Option<&str>) -> Result<Option<Timestamp>, ParseError> {
+        match s {
+            None => Ok(None),
+            Some(s) => parse_iso_timestamp(s, &self.timezone).map(Some).ok_or(INVALID_TIME),
+        }
+    }
+
+    /// PoD `message`: one message as the filter saw it.
+    fn pod_message<'a>(&self, rec: Record<'a>, ev: &mut Event<'a>) -> Result<(), ParseError> {
+        ev.event.dataset = Some(Cow::Borrowed(DATASET_MESSAGE));
+        ev.timestamp = self.time(rec.ts.0.as_deref())?;
+        if let Some(c) = rec.connection {
+            if let Some(ip) = c.ip.0 {
+                set_address_cow(&mut ev.source, ip);
+            }
+            ev.source.domain = c.host.0.or(c.helo.0);
+        }
+        let (size, header, normalized, parsed) = match rec.msg {
+            Some(m) => (
+                m.size.u64(),
+                m.header.unwrap_or_default(),
+                m.normalized.unwrap_or_default(),
+                m.parsed.unwrap_or_default(),
+            ),
+            None => (None, Header::default(), Header::default(), Addresses::default()),
+        };
+        let mut envelope_from = None;
+        if let Some(env) = rec.envelope {
+            envelope_from = env.from.0.map(|f| narrow(f, strip_angle));
+            for to in env.rcpts.0 {
+                push_unique(&mut ev.email.to.address, narrow(to, strip_angle));
+            }
+        }
+        if ev.email.to.address.is_empty() {
+            for to in parsed.to.0 {
+                push_unique(&mut ev.email.to.address, to);
+            }
+        }
+        ev.email.from.address = first(parsed.from)
+            .or_else(|| first(header.from).map(|f| narrow(f, header_address)))
+            .or_else(|| envelope_from.clone());
+        ev.email.sender.address = envelope_from;
+        ev.email.reply_to.address =
+            first(parsed.reply_to).or_else(|| first(header.reply_to).map(|f| narrow(f, header_address)));
+        // The normalized header holds decoded text (RFC 2047 words); the raw one is the fallback.
+        ev.email.subject = first(normalized.subject).or_else(|| first(header.subject));
+        ev.email.message_id = first(header.message_id)
+            .or_else(|| first(normalized.message_id))
+            .map(|m| narrow(m, strip_angle));
+        ev.email.x_mailer = first(header.x_mailer).or_else(|| first(normalized.x_mailer));
+        ev.email.size = size;
+        let mut rewritten = StrList::default();
+        if let Some(f) = rec.filter {
+            ev.event.action = f.disposition.0;
+            ev.email.direction = f.route_direction.0.as_deref().and_then(direction);
+            ev.event.duration = f.duration_secs.f64().map(|s| (s * 1e9).round() as u64);
+            ev.email.size = ev.email.size.or_else(|| f.msg_size_bytes.u64());
+            ev.email.local_id = f.qid.0;
+            if let Some(ud) = f.modules.and_then(|m| m.urldefense) {
+                rewritten = ud.rewritten_urls;
+            }
+        }
+        if ev.event.action.is_none() {
+            ev.event.action = rec.final_action.0;
+        }
+        if ev.email.local_id.is_none() {
+            ev.email.local_id = rec.guid.0;
+        }
+        for url in rec
+            .msg_parts
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p.urls.into_iter().flatten())
+        {
+            if let Some(u) = url.url.0 {
+                push_unique(&mut ev.email.urls, u);
+            }
+        }
+        // URL Defense lists the links it rewrote; most are in msgParts already.
+        for u in rewritten.0 {
+            push_unique(&mut ev.email.urls, u);
+        }
+        Ok(())
+    }
+
+    /// PoD `maillog`: one Sendmail line, already split into `sm` by Proofpoint.
+    fn pod_maillog<'a>(&self, rec: Record<'a>, ev: &mut Event<'a>) -> Result<(), ParseError> {
+        ev.event.dataset = Some(Cow::Borrowed(DATASET_MAILLOG));
+        ev.timestamp = self.time(rec.ts.0.as_deref())?;
+        let Some(sm) = rec.sm else { return Ok(()) };
+        ev.email.local_id = sm.qid.0;
+        ev.email.from.address = sm.from.0.map(|f| narrow(f, strip_angle));
+        for to in sm.to.0 {
+            push_addresses(&mut ev.email.to.address, to);
+        }
+        ev.email.message_id = sm.msgid.0.map(|m| narrow(m, strip_angle));
+        ev.email.size = sm.size_bytes.u64().or_else(|| sm.size.u64());
+        if let Some(relay) = sm.relay.0 {
+            // A delivery line names the next hop; any other line the client that connected.
+            let ep = if ev.email.to.address.is_empty() {
+                &mut ev.source
+            } else {
+                &mut ev.destination
+            };
+            set_relay(ep, relay);
+        }
+        if let Some(stat) = sm.stat.0 {
+            let word = narrow(stat, stat_word);
+            ev.event.outcome = Some(Cow::Borrowed(stat_outcome(&word)));
+            ev.event.action = Some(word);
+        } else if sm.reject.0.is_some() {
+            ev.event.action = Some(Cow::Borrowed("reject"));
+            ev.event.outcome = Some(Cow::Borrowed("failure"));
+        }
+        Ok(())
+    }
+
+    /// TAP `messagesDelivered`/`messagesBlocked`: a message that carried a threat.
+    fn tap_message<'a>(&self, rec: Record<'a>, action: &'static str, ev: &mut Event<'a>) -> Result<(), ParseError> {
+        ev.event.dataset = Some(Cow::Borrowed(DATASET_TAP));
+        ev.event.action = Some(Cow::Borrowed(action));
+        ev.timestamp = self.time(rec.message_time.0.as_deref())?;
+        if let Some(ip) = rec.sender_ip.0 {
+            set_address_cow(&mut ev.source, ip);
+        }
+        let sender = rec.sender.0.map(|s| narrow(s, strip_angle));
+        ev.email.from.address = first(rec.from_address)
+            .or_else(|| rec.header_from.0.map(|f| narrow(f, header_address)))
+            .or_else(|| sender.clone());
+        ev.email.sender.address = sender;
+        let to = if rec.recipient.0.is_empty() {
+            rec.to_addresses
+        } else {
+            rec.recipient
+        };
+        for to in to.0 {
+            push_unique(&mut ev.email.to.address, narrow(to, strip_angle));
+        }
+        ev.email.reply_to.address =
+            first(rec.reply_to_address).or_else(|| rec.header_reply_to.0.map(|f| narrow(f, header_address)));
+        ev.email.subject = rec.subject.0;
+        ev.email.message_id = rec.message_id.0.map(|m| narrow(m, strip_angle));
+        ev.email.x_mailer = rec.xmailer.0;
+        // TAP writes 0 when it does not know the size; no real message is empty.
+        ev.email.size = rec.message_size.u64().filter(|&n| n > 0);
+        ev.email.local_id = rec.tap_qid.0.or(rec.tap_guid.0);
+        for t in rec.threats.into_iter().flatten() {
+            let is_url = t.threat_type.0.as_deref().is_none_or(|k| k.eq_ignore_ascii_case("url"));
+            if let Some(u) = t.threat.0.filter(|u| is_url && looks_like_url(u)) {
+                push_unique(&mut ev.email.urls, u);
+            }
+        }
+        Ok(())
+    }
+
+    /// TAP `clicksPermitted`/`clicksBlocked`: a recipient clicked a rewritten link.
+    fn tap_click<'a>(&self, rec: Record<'a>, action: &'static str, ev: &mut Event<'a>) -> Result<(), ParseError> {
+        ev.event.dataset = Some(Cow::Borrowed(DATASET_TAP));
+        ev.event.action = Some(Cow::Borrowed(action));
+        ev.timestamp = self.time(rec.click_time.0.as_deref())?;
+        if let Some(ip) = rec.click_ip.0 {
+            set_address_cow(&mut ev.source, ip);
+        }
+        ev.user_agent.original = rec.user_agent.0;
+        if let Some(to) = first(rec.recipient).map(|r| narrow(r, strip_angle)) {
+            ev.user.email = Some(to.clone());
+            ev.email.to.address.push(to);
+        }
+        ev.email.from.address = rec.sender.0.map(|s| narrow(s, strip_angle));
+        ev.email.message_id = rec.message_id.0.map(|m| narrow(m, strip_angle));
+        ev.email.local_id = rec.tap_guid.0;
+        if let Some(url) = rec.url.0 {
+            ev.url = split_url_cow(&url);
+            ev.email.urls.push(url);
+        }
+        Ok(())
+    }
+
+    /// Reads the records of a TAP API page into `completed`. A page without records (the API
+    /// answers so when nothing happened) is absorbed; so is one whose records are all read.
+    fn split_page(&mut self, body: &str, offset: u64) -> Result<Parsed, ParseError> {
+        let mut records: Vec<(PageList, &str)> = Vec::new();
+        if page_records(body, &mut |list, rec| records.push((list, rec))).is_none() {
+            return fail("invalid JSON");
+        }
+        let mut read = 0;
+        for (list, text) in &records {
+            let mut ev = Event::default();
+            if let Ok(Filled::Event) = self.fill(text, Some(*list), &mut ev) {
+                ev.event.original = Some(Cow::Borrowed(text));
+                ev.log.offset = Some(offset);
+                self.completed.push_back(ev.into_owned());
+                read += 1;
+            }
+        }
+        if read == 0 && !records.is_empty() {
+            return fail("TAP API page holds no readable TAP record");
+        }
+        Ok(Parsed::Absorbed)
+    }
+}
+
+fn json_error(e: serde_json::Error) -> ParseError {
+    use serde_json::error::Category;
+    ParseError::new(match e.classify() {
+        Category::Eof => "truncated JSON (the line ends inside the record)",
+        Category::Data => "JSON values of unexpected types (not a Proofpoint record)",
+        Category::Syntax | Category::Io => "invalid JSON",
+    })
+}
+
+fn direction(s: &str) -> Option<Cow<'static, str>> {
+    ["inbound", "outbound", "internal"]
+        .into_iter()
+        .find(|d| s.eq_ignore_ascii_case(d))
+        .map(Cow::Borrowed)
+}
+
+/// `Sent (Ok: queued as 12345)` → `Sent`; `Deferred: Connection refused` → `Deferred`.
+fn stat_word(s: &str) -> &str {
+    let end = s.find(['(', ':']).unwrap_or(s.len());
+    s[..end].trim()
+}
+
+fn stat_outcome(word: &str) -> &'static str {
+    if word.eq_ignore_ascii_case("sent") {
+        "success"
+    } else if word.eq_ignore_ascii_case("deferred") || word.eq_ignore_ascii_case("queued") {
+        "unknown"
+    } else {
+        "failure"
+    }
+}
+
+/// The address of a header value: `"Name" <a@b.example>` and `a@b.example (Name)` →
+/// `a@b.example`; a bare address as is.
+fn header_address(s: &str) -> &str {
+    match s.rfind('<') {
+        Some(i) => {
+            let rest = &s[i + 1..];
+            rest[..rest.find('>').unwrap_or(rest.len())].trim()
+        }
+        None => {
+            let s = s.trim();
+            match s.find('(').map(|i| s[..i].trim_end()) {
+                Some(before) if !before.is_empty() => before,
+                _ => s,
+            }
+        }
+    }
+}
+
+/// TAP lists URL threats by their URL, but also writes bare hashes under `threatType: url`.
+fn looks_like_url(s: &str) -> bool {
+    s.contains("://") || s.contains('.')
+}
+
+/// The part of `s` that `f` picks, borrowed from the line when `s` is.
+fn narrow<'a>(s: Cow<'a, str>, f: impl FnOnce(&str) -> &str) -> Cow<'a, str> {
+    match s {
+        Cow::Borrowed(b) => Cow::Borrowed(f(b)),
+        Cow::Owned(o) => {
+            let part = f(&o);
+            if part.len() == o.len() {
+                Cow::Owned(o)
+            } else {
+                Cow::Owned(part.to_owned())
+            }
+        }
+    }
+}
+
+fn first<'a>(list: StrList<'a>) -> Option<Cow<'a, str>> {
+    list.0.into_iter().next()
+}
+
+fn push_unique<'a>(list: &mut Vec<Cow<'a, str>>, s: Cow<'a, str>) {
+    if !s.is_empty() && !list.contains(&s) {
+        list.push(s);
+    }
+}
+
+/// Sendmail may list several recipients in one `to=`, separated by commas.
+fn push_addresses<'a>(list: &mut Vec<Cow<'a, str>>, s: Cow<'a, str>) {
+    if !s.contains(',') {
+        push_unique(list, narrow(s, strip_angle));
+        return;
+    }
+    match s {
+        Cow::Borrowed(b) => b
+            .split(',')
+            .for_each(|a| push_unique(list, Cow::Borrowed(strip_angle(a)))),
+        Cow::Owned(o) => o
+            .split(',')
+            .for_each(|a| push_unique(list, Cow::Owned(strip_angle(a).to_owned()))),
+    }
+}
+
+fn set_address_cow<'a>(ep: &mut Endpoint<'a>, s: Cow<'a, str>) {
+    ep.ip = parse_ip(&s);
+    ep.address = Some(s);
+}
+
+/// Sendmail `relay=`: `host.example. [192.0.2.1]`, `[IPv6:2001:db8::1]`, `host [ip] (may be forged)`
+/// or a bare name.
+fn set_relay<'a>(ep: &mut Endpoint<'a>, relay: Cow<'a, str>) {
+    fn bracket(s: &str) -> &str {
+        match s.find('[') {
+            Some(i) => {
+                let rest = &s[i + 1..];
+                rest[..rest.find(']').unwrap_or(rest.len())].trim()
+            }
+            None => s.trim(),
+        }
+    }
+    fn host(s: &str) -> &str {
+        let h = s[..s.find('[').unwrap_or(s.len())].trim();
+        h.strip_suffix('.').unwrap_or(h)
+    }
+    let h = narrow(relay.clone(), host);
+    if !h.is_empty() && parse_ip(&h).is_none() {
+        ep.domain = Some(h);
+    }
+    let a = narrow(relay, bracket);
+    if !a.is_empty() {
+        set_address_cow(ep, a);
+    }
+}
+
+fn split_url_cow<'a>(url: &Cow<'a, str>) -> crate::event::Url<'a> {
+    match url {
+        Cow::Borrowed(b) => split_url(b),
+        // An escaped URL: its parts are copied (the parts of a split borrow from its input).
+        Cow::Owned(o) => {
+            let parts = split_url(o);
+            crate::event::Url {
+                original: Some(Cow::Owned(o.clone())),
+                scheme: parts.scheme.map(|s| Cow::Owned(s.into_owned())),
+                domain: parts.domain.map(|s| Cow::Owned(s.into_owned())),
+                port: parts.port,
+                path: parts.path.map(|s| Cow::Owned(s.into_owned())),
+                query: parts.query.map(|s| Cow::Owned(s.into_owned())),
+                fragment: parts.fragment.map(|s| Cow::Owned(s.into_owned())),
+                extension: parts.extension.map(|s| Cow::Owned(s.into_owned())),
+            }
+        }
+    }
+}
+
+/// Calls `f` with the text of every record in the four record arrays of a TAP API page. `None`
+/// when the text is not a well-formed JSON object (serde has accepted it before, so only on bugs).
+fn page_records<'a>(body: &'a str, f: &mut dyn FnMut(PageList, &'a str)) -> Option<()> {
+    let b = body.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        return Some(());
+    }
+    loop {
+        let key_end = skip_string(b, i)?;
+        let key = body.get(i + 1..key_end - 1)?;
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(b, i + 1);
+        let end = skip_value(b, start)?;
+        if let (Some(list), Some(b'[')) = (PageList::from_key(key), b.get(start)) {
+            let mut j = skip_ws(b, start + 1);
+            if b.get(j) != Some(&b']') {
+                loop {
+                    let e = skip_value(b, j)?;
+                    f(list, body.get(j..e)?);
+                    j = skip_ws(b, e);
+                    match b.get(j) {
+                        Some(b',') => j = skip_ws(b, j + 1),
+                        Some(b']') => break,
+                        _ => return None,
+                    }
+                }
+            }
+        }
+        i = skip_ws(b, end);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b'}') => return Some(()),
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
+        i += 1;
+    }
+    i
+}
+
+/// The end (exclusive) of the string that starts at `i`.
+fn skip_string(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    while let Some(&c) = b.get(j) {
+        match c {
+            b'\\' => j += 2,
+            b'"' => return Some(j + 1),
+            _ => j += 1,
+        }
+    }
+    None
+}
+
+/// The end (exclusive) of the JSON value that starts at `i`.
+fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => skip_string(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while let Some(&c) = b.get(j) {
+                match c {
+                    b'"' => {
+                        j = skip_string(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            None
+        }
+        _ => {
+            let len = b[i..]
+                .iter()
+                .position(|c| matches!(c, b',' | b'}' | b']') || c.is_ascii_whitespace())
+                .unwrap_or(b.len() - i);
+            Some(i + len)
+        }
+    }
+}
+
+// ---- The record shapes. Every leaf is lenient (see the module documentation). ----
+
+/// Every top-level key any supported record kind uses; the kind is decided from which are set.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Record<'a> {
+    // PoD, both kinds.
+    #[serde(borrow)]
+    ts: Text<'a>,
+    // PoD message.
+    #[serde(borrow)]
+    connection: Option<Connection<'a>>,
+    #[serde(borrow)]
+    envelope: Option<Envelope<'a>>,
+    #[serde(borrow)]
+    filter: Option<Filter<'a>>,
+    #[serde(borrow)]
+    msg: Option<Msg<'a>>,
+    #[serde(rename = "msgParts", borrow)]
+    msg_parts: Option<Vec<MsgPart<'a>>>,
+    #[serde(borrow)]
+    guid: Text<'a>,
+    #[serde(borrow)]
+    final_action: Text<'a>,
+    // PoD maillog.
+    #[serde(borrow)]
+    sm: Option<Sm<'a>>,
+    data: Option<IgnoredAny>,
+    pps: Option<IgnoredAny>,
+    // TAP, both kinds.
+    #[serde(rename = "GUID", borrow)]
+    tap_guid: Text<'a>,
+    #[serde(rename = "messageID", borrow)]
+    message_id: Text<'a>,
+    #[serde(borrow)]
+    sender: Text<'a>,
+    /// A list in message records, one address in click records.
+    #[serde(borrow)]
+    recipient: StrList<'a>,
+    // TAP message.
+    #[serde(rename = "messageTime", borrow)]
+    message_time: Text<'a>,
+    #[serde(rename = "QID", borrow)]
+    tap_qid: Text<'a>,
+    #[serde(rename = "senderIP", borrow)]
+    sender_ip: Text<'a>,
+    #[serde(rename = "fromAddress", borrow)]
+    from_address: StrList<'a>,
+    #[serde(rename = "toAddresses", borrow)]
+    to_addresses: StrList<'a>,
+    #[serde(rename = "replyToAddress", borrow)]
+    reply_to_address: StrList<'a>,
+    #[serde(rename = "headerFrom", borrow)]
+    header_from: Text<'a>,
+    #[serde(rename = "headerReplyTo", borrow)]
+    header_reply_to: Text<'a>,
+    #[serde(borrow)]
+    subject: Text<'a>,
+    #[serde(borrow)]
+    xmailer: Text<'a>,
+    #[serde(rename = "messageSize")]
+    message_size: Num,
+    #[serde(rename = "threatsInfoMap", borrow)]
+    threats: Option<Vec<Threat<'a>>>,
+    #[serde(rename = "quarantineFolder", borrow)]
+    quarantine_folder: Text<'a>,
+    #[serde(rename = "quarantineRule", borrow)]
+    quarantine_rule: Text<'a>,
+    // TAP click.
+    #[serde(rename = "clickTime", borrow)]
+    click_time: Text<'a>,
+    #[serde(rename = "clickIP", borrow)]
+    click_ip: Text<'a>,
+    #[serde(borrow)]
+    url: Text<'a>,
+    #[serde(rename = "userAgent", borrow)]
+    user_agent: Text<'a>,
+    // TAP API page.
+    #[serde(rename = "queryEndTime")]
+    query_end_time: Option<IgnoredAny>,
+    #[serde(rename = "messagesDelivered")]
+    messages_delivered: Option<IgnoredAny>,
+    #[serde(rename = "messagesBlocked")]
+    messages_blocked: Option<IgnoredAny>,
+    #[serde(rename = "clicksPermitted")]
+    clicks_permitted: Option<IgnoredAny>,
+    #[serde(rename = "clicksBlocked")]
+    clicks_blocked: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Connection<'a> {
+    #[serde(borrow)]
+    ip: Text<'a>,
+    #[serde(borrow)]
+    host: Text<'a>,
+    #[serde(borrow)]
+    helo: Text<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    from: Text<'a>,
+    #[serde(borrow)]
+    rcpts: StrList<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Filter<'a> {
+    #[serde(borrow)]
+    disposition: Text<'a>,
+    #[serde(rename = "routeDirection", borrow)]
+    route_direction: Text<'a>,
+    #[serde(borrow)]
+    qid: Text<'a>,
+    #[serde(rename = "durationSecs")]
+    duration_secs: Num,
+    #[serde(rename = "msgSizeBytes")]
+    msg_size_bytes: Num,
+    #[serde(borrow)]
+    modules: Option<Modules<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Modules<'a> {
+    #[serde(borrow)]
+    urldefense: Option<UrlDefense<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct UrlDefense<'a> {
+    #[serde(rename = "rewrittenUrls", borrow)]
+    rewritten_urls: StrList<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Msg<'a> {
+    #[serde(borrow)]
+    header: Option<Header<'a>>,
+    #[serde(rename = "normalizedHeader", borrow)]
+    normalized: Option<Header<'a>>,
+    #[serde(rename = "parsedAddresses", borrow)]
+    parsed: Option<Addresses<'a>>,
+    #[serde(rename = "sizeBytes")]
+    size: Num,
+}
+
+/// `msg.header` / `msg.normalizedHeader`: header name → list of values.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Header<'a> {
+    #[serde(borrow)]
+    from: StrList<'a>,
+    #[serde(rename = "reply-to", borrow)]
+    reply_to: StrList<'a>,
+    #[serde(borrow)]
+    subject: StrList<'a>,
+    #[serde(rename = "message-id", borrow)]
+    message_id: StrList<'a>,
+    #[serde(rename = "x-mailer", borrow)]
+    x_mailer: StrList<'a>,
+}
+
+/// `msg.parsedAddresses`: bare addresses taken from the header.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Addresses<'a> {
+    #[serde(borrow)]
+    from: StrList<'a>,
+    #[serde(borrow)]
+    to: StrList<'a>,
+    #[serde(rename = "replyTo", borrow)]
+    reply_to: StrList<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MsgPart<'a> {
+    #[serde(borrow)]
+    urls: Option<Vec<PartUrl<'a>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PartUrl<'a> {
+    #[serde(borrow)]
+    url: Text<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Sm<'a> {
+    #[serde(borrow)]
+    qid: Text<'a>,
+    #[serde(borrow)]
+    from: Text<'a>,
+    #[serde(borrow)]
+    to: StrList<'a>,
+    #[serde(borrow)]
+    msgid: Text<'a>,
+    #[serde(borrow)]
+    stat: Text<'a>,
+    #[serde(borrow)]
+    relay: Text<'a>,
+    #[serde(borrow)]
+    reject: Text<'a>,
+    #[serde(rename = "sizeBytes")]
+    size_bytes: Num,
+    size: Num,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Threat<'a> {
+    #[serde(borrow)]
+    threat: Text<'a>,
+    #[serde(rename = "threatType", borrow)]
+    threat_type: Text<'a>,
+}
+
+/// A string leaf: any other JSON type, `null` and `""` read as absent.
+#[derive(Default)]
+struct Text<'a>(Option<Cow<'a, str>>);
+
+/// A list of strings: also accepts one string (TAP clicks write `recipient` so); other elements
+/// and types are skipped.
+#[derive(Default)]
+struct StrList<'a>(Vec<Cow<'a, str>>);
+
+/// A number leaf, written as a JSON number or a decimal string (PoD writes both).
+#[derive(Default, Clone, Copy)]
+struct Num(Option<f64>);
+
+impl Num {
+    fn u64(self) -> Option<u64> {
+        self.0
+            .filter(|n| n.fract() == 0.0 && *n <= u64::MAX as f64)
+            .map(|n| n as u64)
+    }
+
+    fn f64(self) -> Option<f64> {
+        self.0
+    }
+}
+
+fn non_empty(s: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// Drains a sequence or map this leaf does not use.
+fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// Implements the scalar visits that mean "absent" for a lenient leaf.
+macro_rules! absent_scalars {
+    ($absent:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            drain_map(map)?;
+            Ok($absent)
+        }
+    };
+}
+
+/// Implements the number visits that mean "absent" for a string leaf.
+macro_rules! absent_numbers {
+    ($absent:expr) => {
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+    };
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(non_empty(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(non_empty(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(non_empty(Cow::Owned(v))))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                drain_seq(seq)?;
+                Ok(Text(None))
+            }
+            absent_scalars!(Text(None));
+            absent_numbers!(Text(None));
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for StrList<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = StrList<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of strings")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(StrList(non_empty(Cow::Borrowed(v)).into_iter().collect()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(StrList(non_empty(Cow::Owned(v.to_owned())).into_iter().collect()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut v = Vec::new();
+                while let Some(t) = seq.next_element::<Text<'a>>()? {
+                    v.extend(t.0);
+                }
+                Ok(StrList(v))
+            }
+            absent_scalars!(StrList(Vec::new()));
+            absent_numbers!(StrList(Vec::new()));
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for Num {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Num;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num, E> {
+                Ok(Num(Some(v as f64)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num, E> {
+                Ok(Num((v >= 0).then_some(v as f64)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
+                Ok(Num((v.is_finite() && v >= 0.0).then_some(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Num, E> {
+                let v = v.trim();
+                let n = match parse_u64(v) {
+                    Some(n) => Some(n as f64),
+                    // Only plain decimals: `str::parse` would also take `inf` and `1e400`.
+                    None if v.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
+                        v.parse::<f64>().ok().filter(|n| n.is_finite())
+                    }
+                    None => None,
+                };
+                Ok(Num(n))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Num, A::Error> {
+                drain_seq(seq)?;
+                Ok(Num(None))
+            }
+            absent_scalars!(Num(None));
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Field;
+
+    fn parser() -> ProofpointParser {
+        ProofpointParser::new(&ParseContext::default())
+    }
+
+    /// Asserts each `(field, value)`; an empty value means the field must be absent.
+    fn check(ev: &Event<'_>, want: &[(&str, &str)], line: &str) {
+        for (name, value) in want {
+            let field = Field::from_name(name).unwrap_or_else(|| panic!("no field {name}"));
+            let got = ev.get(field).map(|v| v.to_string()).unwrap_or_default();
+            assert_eq!(got, *value, "{name} of {line}");
+        }
+    }
+
+    const POD_MESSAGE: &str = r#"{"connection":{"country":"de","helo":"mx2.partner-mail.example","host":"mx2.partner-mail.example","ip":"198.51.100.23","protocol":"smtp:smtp","sid":"3zq81hk2m0","tls":{"inbound":{"cipher":"ECDHE-RSA-AES256-GCM-SHA384","cipherBits":256,"version":"TLSv1.2"}}},"envelope":{"from":"<bounces+8812@partner-mail.example>","rcpts":["a.ivanova@example.org","<a.ivanova@example.org>","m.chen@example.org"]},"filter":{"actions":[{"action":"quarantine","isFinal":true,"module":"spam","rule":"phish"}],"disposition":"quarantine","durationSecs":0.184301,"msgSizeBytes":48211,"qid":"4B7KpQ2x019233","routeDirection":"Inbound","routes":["default_inbound"],"modules":{"spam":{"scores":{"overall":100}}}},"guid":"Zt7qLw0PmN3vX9bC2kR5sJ8yA1dF4gH6","msg":{"header":{"from":["\"Parliament Events\" <events@partner-mail.example>"],"reply-to":["Events Desk <rsvp@partner-reply.example>"],"subject":["Invitation: round table"],"message-id":["<5f2c9a1e.77@partner-mail.example>"],"x-mailer":["PHPMailer 6.8.0"],"to":["a.ivanova@example.org"]},"normalizedHeader":{"subject":["Invitation: round table (decoded)"]},"parsedAddresses":{},"sizeBytes":47960},"msgParts":[{"labeledName":"text.html","detectedMime":"text/html","urls":[{"url":"https://img.partner-mail.example/open.gif?u=8812&m=77","isRewritten":false,"src":["urldefense"]},{"url":"https://www.partner-mail.example/agenda","isRewritten":true}]},{"labeledName":"text.txt","urls":[{"url":"https://www.partner-mail.example/agenda"}]},{"labeledName":"logo.png","urls":[]},{"labeledName":"sig.txt"}],"ts":"2024-05-22T12:16:36.732104-0700"}"#;
+
+    #[test]
+    fn pod_message_fields() {
+        let mut p = parser();
+        let mut ev = Event::default();
+        assert_eq!(p.parse(&Line::plain(POD_MESSAGE), &mut ev), Ok(Parsed::Event));
+        check(
+            &ev,
+            &[
+                ("@timestamp", "2024-05-22T19:16:36.732104Z"),
+                ("event.dataset", "proofpoint.pod_message"),
+                ("event.action", "quarantine"),
+                ("event.duration", "184301000"),
+                ("source.ip", "198.51.100.23"),
+                ("source.address", "198.51.100.23"),
+                ("source.domain", "mx2.partner-mail.example"),
+                ("email.from.address", "events@partner-mail.example"),
+                ("email.sender.address", "bounces+8812@partner-mail.example"),
+                ("email.reply_to.address", "rsvp@partner-reply.example"),
+                ("email.to.address", "a.ivanova@example.org,m.chen@example.org"),
+                ("email.subject", "Invitation: round table (decoded)"),
+                ("email.message_id", "5f2c9a1e.77@partner-mail.example"),
+                ("email.x_mailer", "PHPMailer 6.8.0"),
+                ("email.size", "47960"),
+                ("email.direction", "inbound"),
+                ("email.local_id", "4B7KpQ2x019233"),
+                (
+                    "email.urls",
+                    "https://img.partner-mail.example/open.gif?u=8812&m=77,https://www.partner-mail.example/agenda",
+                ),
+            ],
+            POD_MESSAGE,
+        );
+        // Unescaped strings are borrowed, even when cut (`<...>`); the escaped From is copied.
+        assert!(matches!(ev.email.urls[0], Cow::Borrowed(_)));
+        assert!(matches!(ev.email.sender.address, Some(Cow::Borrowed(_))));
+        assert!(matches!(ev.email.message_id, Some(Cow::Borrowed(_))));
+        assert!(matches!(ev.email.from.address, Some(Cow::Owned(_))));
+    }
+
+    #[test]
+    fn pod_message_escapes_and_fallbacks() {
+        // Escaped strings (as the PoD API writes `<`, `>` and `&`), parsedAddresses, no filter
+        // disposition (final_action instead), no qid (guid instead), URL Defense's rewritten list.
+        let line = r#"{"connection":{"ip":"2001:db8:4::19","helo":"relay.example.net"},"envelope":{"from":"\u003cnews@list.example.net\u003e","rcpts":["k.tan@example.org"]},"filter":{"routeDirection":"outbound","modules":{"urldefense":{"counts":{"total":3},"rewrittenUrls":["https://list.example.net/u?a=1\u0026b=2","https://list.example.net/new"]}}},"final_action":"continue","guid":"Qm3vT8pL1xZ0","msg":{"header":{"from":["List \u003cnews@list.example.net\u003e"],"subject":["Caf\u00e9 \u2014 weekly"]},"parsedAddresses":{"from":["news@list.example.net"],"replyTo":["replies@list.example.net"]},"sizeBytes":"5120"},"msgParts":[{"urls":[{"url":"https://list.example.net/u?a=1\u0026b=2"}]}],"ts":"2024-01-09T08:00:00Z"}"#;
+        let mut p = parser();
+        let mut ev = Event::default();
+        assert_eq!(p.parse(&Line::plain(line), &mut ev), Ok(Parsed::Event));
+        check(
+            &ev,
+            &[
+                ("@timestamp", "2024-01-09T08:00:00Z"),
+                ("event.action", "continue"),
+                ("event.duration", ""),
+                ("source.ip", "2001:db8:4::19"),
+                ("source.domain", "relay.example.net"),
+                ("email.from.address", "news@list.example.net"),
+                ("email.sender.address", "news@list.example.net"),
+                ("email.reply_to.address", "replies@list.example.net"),
+                ("email.to.address", "k.tan@example.org"),
+                ("email.subject", "Café — weekly"),
+                ("email.message_id", ""),
+                ("email.size", "5120"),
+                ("email.direction", "outbound"),
+                ("email.local_id", "Qm3vT8pL1xZ0"),
+                (
+                    "email.urls",
+                    "https://list.example.net/u?a=1&b=2,https://list.example.net/new",
+                ),
+            ],
+            line,
+        );
+        assert!(matches!(ev.email.urls[0], Cow::Owned(_)));
+        assert!(matches!(ev.email.urls[1], Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn pod_message_header_forms() {
+        let cases: &[(&str, &str)] = &[
+            // RFC 822 comment form.
+            (
+                r#"{"envelope":{"from":"root@gw1.example.org","rcpts":["ops@example.org"]},"filter":{"disposition":"accept"},"msg":{"header":{"from":["root@gw1.example.org (Cron Daemon)"]}},"ts":"2024-02-01T10:00:00+01:00"}"#,
+                "root@gw1.example.org",
+            ),
+            // No header at all: the envelope sender stands in.
+            (
+                r#"{"envelope":{"from":"alerts@monitor.example.org","rcpts":[]},"filter":{"disposition":"accept"},"guid":"abc","ts":null}"#,
+                "alerts@monitor.example.org",
+            ),
+            // Quoted display name holding a `<`.
+            (
+                r#"{"envelope":{"from":"x@y.example"},"filter":{},"msg":{"header":{"from":["\"a <b\" <real@sender.example>"]}}}"#,
+                "real@sender.example",
+            ),
+        ];
+        for (line, from) in cases {
+            let mut ev = Event::default();
+            assert_eq!(parser().parse(&Line::plain(line), &mut ev), Ok(Parsed::Event), "{line}");
+            check(&ev, &[("email.from.address", from)], line);
+        }
+    }
+
+    #[test]
+    fn pod_maillog_records() {
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            (
+                r#"{"data":"2024-06-19T05:25:41.855197-07:00 m0201922 sendmail[17965]: 45JCPf3x017965: to=<k.tan@example.org>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=120812, relay=mx1.example.org. [IPv6:2001:db8:7::25], dsn=4.0.0, stat=Deferred: Connection timed out","id":"uY3kQ0bXr2/1234","pps":{"agent":"m0201922.ppops.net","cid":"example_hosted"},"sm":{"delay":"00:00:01","dsn":"4.0.0","mailer":"esmtp","pri":120812,"qid":"45JCPf3x017965","relay":"mx1.example.org. [IPv6:2001:db8:7::25]","stat":"Deferred: Connection timed out","to":["<k.tan@example.org>"]},"ts":"2024-06-19T05:25:41.855197-0700"}"#,
+                &[
+                    ("@timestamp", "2024-06-19T12:25:41.855197Z"),
+                    ("event.dataset", "proofpoint.pod_maillog"),
+                    ("event.action", "Deferred"),
+                    ("event.outcome", "unknown"),
+                    ("email.local_id", "45JCPf3x017965"),
+                    ("email.to.address", "k.tan@example.org"),
+                    ("destination.address", "IPv6:2001:db8:7::25"),
+                    ("destination.ip", "2001:db8:7::25"),
+                    ("destination.domain", "mx1.example.org"),
+                    ("source.address", ""),
+                ],
+            ),
+            (
+                r#"{"data":"...","sm":{"auth":"NONE","class":"0","daemon":"MTA","from":"<bounces@partner-mail.example>","msgid":"<5f2c9a1e.77@partner-mail.example>","nrcpts":"2","proto":"ESMTP","qid":"45ABx91k004411","relay":"mx2.partner-mail.example [198.51.100.23] (may be forged)","sizeBytes":"48211"},"ts":"2024-06-19T05:28:32.325542-07:00"}"#,
+                &[
+                    ("email.from.address", "bounces@partner-mail.example"),
+                    ("email.message_id", "5f2c9a1e.77@partner-mail.example"),
+                    ("email.size", "48211"),
+                    ("email.local_id", "45ABx91k004411"),
+                    ("source.ip", "198.51.100.23"),
+                    ("source.domain", "mx2.partner-mail.example"),
+                    ("event.action", ""),
+                    ("destination.address", ""),
+                ],
+            ),
+            (
+                r#"{"pps":{"agent":"m0201922.ppops.net"},"sm":{"qid":"45AC0r7p011002","ruleset":"check_rcpt","arg1":"<nobody@example.org>","relay":"[203.0.113.77]","reject":"550 5.1.1 <nobody@example.org>... User unknown"},"ts":"2024-06-19T06:00:00.000001-07:00"}"#,
+                &[
+                    ("event.action", "reject"),
+                    ("event.outcome", "failure"),
+                    ("source.ip", "203.0.113.77"),
+                    ("source.domain", ""),
+                ],
+            ),
+            (
+                r#"{"data":"...","sm":{"qid":"45AD1a2b003300","to":["a@example.org,<b@example.org>","a@example.org"],"stat":"Sent (Ok: queued as 4VxYz1)","relay":"localhost"},"ts":"2024-06-19T06:00:00Z"}"#,
+                &[
+                    ("email.to.address", "a@example.org,b@example.org"),
+                    ("event.action", "Sent"),
+                    ("event.outcome", "success"),
+                    ("destination.address", "localhost"),
+                    ("destination.domain", "localhost"),
+                ],
+            ),
+        ];
+        for (line, want) in cases {
+            let mut ev = Event::default();
+            assert_eq!(parser().parse(&Line::plain(line), &mut ev), Ok(Parsed::Event), "{line}");
+            check(&ev, want, line);
+        }
+    }
+
+    #[test]
+    fn tap_messages() {
+        let blocked = r#"{"GUID":"pL0x9QmZ2vT7","QID":"r7KLs02x991823","messageTime":"2024-03-04T09:12:44.000Z","quarantineFolder":"Phish","quarantineRule":"inbound_phish","sender":"billing@invoices-portal.example","senderIP":"203.0.113.9","fromAddress":["billing@invoices-portal.example"],"headerFrom":"\"Billing\" <billing@invoices-portal.example>","recipient":["p.moreau@example.org","p.moreau@example.org"],"toAddresses":["p.moreau@example.org"],"replyToAddress":[],"headerReplyTo":"Billing <pay@invoices-portal.example>","subject":"Overdue invoice","messageID":"<inv-9921@invoices-portal.example>","xmailer":null,"messageSize":0,"messageParts":[{"filename":"invoice.html","contentType":"text/html"}],"threatsInfoMap":[{"threat":"https://invoices-portal.example/pay?id=9921","threatType":"url","threatUrl":"https://threatinsight.proofpoint.com/0d1e/threat/email/ab12","classification":"phish"},{"threat":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","threatType":"attachment"},{"threat":"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08","threatType":"url"},{"threat":"https://invoices-portal.example/pay?id=9921","threatType":"URL"}]}"#;
+        let delivered = r#"{"GUID":"aa11bb22","QID":null,"messageTime":"2024-03-04T09:13:00Z","quarantineFolder":null,"sender":"","senderIP":"192.0.2.44","fromAddress":null,"headerFrom":"News <news@weekly.example>","recipient":null,"toAddresses":["r.silva@example.org"],"messageID":"","messageSize":91234,"threatsInfoMap":null}"#;
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            (
+                blocked,
+                &[
+                    ("@timestamp", "2024-03-04T09:12:44Z"),
+                    ("event.dataset", "proofpoint.tap"),
+                    ("event.action", "message_blocked"),
+                    ("source.ip", "203.0.113.9"),
+                    ("email.from.address", "billing@invoices-portal.example"),
+                    ("email.sender.address", "billing@invoices-portal.example"),
+                    ("email.reply_to.address", "pay@invoices-portal.example"),
+                    ("email.to.address", "p.moreau@example.org"),
+                    ("email.subject", "Overdue invoice"),
+                    ("email.message_id", "inv-9921@invoices-portal.example"),
+                    ("email.x_mailer", ""),
+                    ("email.size", ""),
+                    ("email.local_id", "r7KLs02x991823"),
+                    ("email.urls", "https://invoices-portal.example/pay?id=9921"),
+                ],
+            ),
+            (
+                delivered,
+                &[
+                    ("event.action", "message_delivered"),
+                    ("email.from.address", "news@weekly.example"),
+                    ("email.sender.address", ""),
+                    ("email.to.address", "r.silva@example.org"),
+                    ("email.message_id", ""),
+                    ("email.size", "91234"),
+                    ("email.local_id", "aa11bb22"),
+                    ("email.urls", ""),
+                ],
+            ),
+        ];
+        for (line, want) in cases {
+            let mut ev = Event::default();
+            assert_eq!(parser().parse(&Line::plain(line), &mut ev), Ok(Parsed::Event), "{line}");
+            check(&ev, want, line);
+        }
+    }
+
+    const TAP_CLICK: &str = r#"{"campaignId":null,"classification":"phish","clickIP":"2001:db8:99::7","clickTime":"2024-03-04T10:01:02.000Z","GUID":"pL0x9QmZ2vT7","id":"5e1f0c3a-0000-4000-8000-1a2b3c4d5e6f","messageID":"<inv-9921@invoices-portal.example>","recipient":"p.moreau@example.org","sender":"billing@invoices-portal.example","senderIP":"203.0.113.9","threatID":"ab12","threatTime":"2024-03-04T09:30:00.000Z","threatURL":"https://threatinsight.proofpoint.com/0d1e/threat/email/ab12","threatStatus":"active","url":"https://invoices-portal.example/pay/track.gif?id=9921","userAgent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0 Safari/537.36"}"#;
+
+    #[test]
+    fn tap_click() {
+        let mut ev = Event::default();
+        assert_eq!(parser().parse(&Line::plain(TAP_CLICK), &mut ev), Ok(Parsed::Event));
+        check(
+            &ev,
+            &[
+                ("@timestamp", "2024-03-04T10:01:02Z"),
+                ("event.dataset", "proofpoint.tap"),
+                ("event.action", "click"),
+                ("source.ip", "2001:db8:99::7"),
+                ("url.original", "https://invoices-portal.example/pay/track.gif?id=9921"),
+                ("url.domain", "invoices-portal.example"),
+                ("url.path", "/pay/track.gif"),
+                ("url.query", "id=9921"),
+                ("url.extension", "gif"),
+                ("email.urls", "https://invoices-portal.example/pay/track.gif?id=9921"),
+                (
+                    "user_agent.original",
+                    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0 \
+                     Safari/537.36",
+                ),
+                ("user.email", "p.moreau@example.org"),
+                ("email.to.address", "p.moreau@example.org"),
+                ("email.from.address", "billing@invoices-portal.example"),
+                ("email.message_id", "inv-9921@invoices-portal.example"),
+                ("email.local_id", "pL0x9QmZ2vT7"),
+            ],
+            TAP_CLICK,
+        );
+        assert!(matches!(ev.url.path, Some(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn tap_click_with_escaped_url() {
+        let line = r#"{"clickTime":"2024-03-04T10:01:02Z","GUID":"g1","url":"https://t.example/p?a=1\u0026b=\u00e9"}"#;
+        let mut ev = Event::default();
+        assert_eq!(parser().parse(&Line::plain(line), &mut ev), Ok(Parsed::Event));
+        check(
+            &ev,
+            &[
+                ("url.original", "https://t.example/p?a=1&b=é"),
+                ("url.query", "a=1&b=é"),
+                ("url.domain", "t.example"),
+            ],
+            line,
+        );
+    }
+
+    #[test]
+    fn tap_pages() {
+        let mut p = parser();
+        let mut ev = Event::default();
+        let empty = r#"{"queryEndTime":"2024-10-11T14:34:53Z","clicksPermitted":[]}"#;
+        assert_eq!(p.parse(&Line::plain(empty), &mut ev), Ok(Parsed::Absorbed));
+        assert!(p.take_completed().is_none());
+
+        let page = format!(
+            r#"{{"queryEndTime":"2024-03-04T11:00:00Z","messagesDelivered":[{{"GUID":"m1","messageTime":"2024-03-04T10:00:00Z","recipient":["a@example.org"],"threatsInfoMap":[{{"threat":"http://x.example/a","threatType":"url"}}]}}],"messagesBlocked":[],"clicksPermitted":[],"clicksBlocked":[ {TAP_CLICK} , {{"GUID":"c2","clickTime":"2024-03-04T10:05:00Z","url":"http://y.example/\"q\"]}}"}}]}}"#
+        );
+        let mut line = Line::plain(&page);
+        line.offset = 4096;
+        assert_eq!(p.parse(&line, &mut Event::default()), Ok(Parsed::Absorbed));
+        let events: Vec<_> = std::iter::from_fn(|| p.take_completed()).collect();
+        let actions: Vec<_> = events.iter().map(|e| e.event.action.as_deref().unwrap_or("")).collect();
+        assert_eq!(actions, ["message_delivered", "click_blocked", "click_blocked"]);
+        assert_eq!(events[0].email.urls, ["http://x.example/a"]);
+        assert_eq!(events[1].event.original.as_deref(), Some(TAP_CLICK));
+        assert_eq!(events[2].url.original.as_deref(), Some(r#"http://y.example/"q"]}"#));
+        assert!(events.iter().all(|e| e.log.offset == Some(4096)));
+
+        // A page whose list holds something other than TAP records.
+        let bad = r#"{"queryEndTime":"2024-03-04T11:00:00Z","clicksPermitted":[{"messageTime":"2024-03-04T10:00:00Z","GUID":"m1"},{"x":1}]}"#;
+        assert_eq!(
+            p.parse(&Line::plain(bad), &mut Event::default()),
+            fail("TAP API page holds no readable TAP record")
+        );
+        assert!(p.take_completed().is_none());
+    }
+
+    #[test]
+    fn rejections() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "Jun 19 05:25:41 m0201922 sendmail[17965]: 45JCPf3x017965: to=<k.tan@example.org>, stat=Sent",
+                "not a JSON object (Proofpoint records are JSON objects, one per line)",
+            ),
+            (
+                r#"[{"GUID":"x","clickTime":"2024-03-04T10:01:02Z"}]"#,
+                "not a JSON object (Proofpoint records are JSON objects, one per line)",
+            ),
+            // Mimecast SIEM receipt log.
+            (
+                r#"{"datetime":"2024-03-04T10:00:00+0000","aCode":"fz5cJxQ5","acc":"C0A0","IP":"198.51.100.7","Dir":"Inbound","Subject":"Invoice","MsgId":"<abc@mail.example.org>","headerFrom":"alice@example.org","Sender":"alice@example.org","Rcpt":"bob@example.com","Act":"Acc","logType":"receipt"}"#,
+                "JSON object without the keys of a Proofpoint PoD or TAP record",
+            ),
+            // Zscaler NSS web log as JSON.
+            (
+                r#"{"sourcetype":"zscalernss-web","event":{"datetime":"Mon Mar  4 10:00:00 2024","url":"www.example.com/a","action":"Allowed","cip":"10.1.2.3"}}"#,
+                "JSON object without the keys of a Proofpoint PoD or TAP record",
+            ),
+            // Microsoft 365 message trace.
+            (
+                r#"{"Received":"2024-03-04T10:00:00Z","SenderAddress":"a@example.net","RecipientAddress":"b@example.org","Subject":"Hi","Status":"Delivered","MessageId":"<m1@example.net>","MessageTraceId":"0b1c2d3e-0000-4000-8000-000000000000"}"#,
+                "JSON object without the keys of a Proofpoint PoD or TAP record",
+            ),
+            // ECS JSON (url and email are objects there).
+            (
+                r#"{"@timestamp":"2024-03-04T10:00:00Z","event":{"dataset":"squid.access"},"url":{"original":"http://a.example/x"},"email":{"from":{"address":["a@example.net"]}},"source":{"ip":"10.0.0.1"}}"#,
+                "JSON object without the keys of a Proofpoint PoD or TAP record",
+            ),
+            (
+                r#"{"GUID":"x","clickTime":"2024-03-04T10:01:02Z","url":"http://a.exam"#,
+                "truncated JSON (the line ends inside the record)",
+            ),
+            (r#"{"GUID":"x",,}"#, "invalid JSON"),
+            (
+                r#"{"sm":"45AC0r7p011002","data":"x"}"#,
+                "JSON values of unexpected types (not a Proofpoint record)",
+            ),
+            (
+                r#"{"GUID":"x","clickTime":"yesterday","url":"http://a.example/"}"#,
+                "invalid timestamp (expected ISO 8601)",
+            ),
+            (
+                r#"{"sm":{"qid":"q1"},"ts":"2024-13-01T00:00:00Z"}"#,
+                "invalid timestamp (expected ISO 8601)",
+            ),
+        ];
+        for (line, reason) in cases {
+            let got = parser().parse(&Line::plain(line), &mut Event::default());
+            assert_eq!(got, fail(reason), "{line}");
+        }
+    }
+
+    #[test]
+    fn detected_as_proofpoint() {
+        let ctx = ParseContext::default();
+        let sample = [
+            INFO.example,
+            POD_MESSAGE,
+            TAP_CLICK,
+            r#"{"queryEndTime":"2024-10-11T14:34:53Z","clicksPermitted":[]}"#,
+        ];
+        let d = super::super::detect::detect(&sample, &ctx, &super::super::Format::ALL).expect("recognised");
+        assert_eq!(d.format, super::super::Format::Proofpoint);
+        assert_eq!(d.accepted, 4);
+    }
+
+    #[test]
+    fn cut_lines_never_panic() {
+        for line in [POD_MESSAGE, TAP_CLICK, INFO.example] {
+            for (i, _) in line.char_indices() {
+                let mut p = parser();
+                let _ = p.parse(&Line::plain(&line[..i]), &mut Event::default());
+            }
+        }
+        let page = r#"{"clicksBlocked":[{"GUID":"c","clickTime":"2024-03-04T10:05:00Z","url":"http://y.example/\"]"}],"messagesBlocked":[]}"#;
+        for (i, _) in page.char_indices() {
+            let _ = page_records(&page[..i], &mut |_, _| {});
+            let _ = parser().parse(&Line::plain(&page[..i]), &mut Event::default());
+        }
     }
 }
