@@ -341,8 +341,8 @@ fn header_code(name: &str) -> Code {
 /// The longest known code at the start of `s`: its name, meaning, and the text after it.
 fn match_code(s: &str) -> Option<(&str, Code, &str)> {
     for prefix in IGNORED_PREFIXES {
-        if s.starts_with(prefix) {
-            let end = s[prefix.len()..]
+        if let Some(after) = s.strip_prefix(prefix) {
+            let end = after
                 .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '<' | '>' | ':' | '-')))
                 .map_or(s.len(), |i| i + prefix.len());
             return Some((&s[..end], Code::Ignore, &s[end..]));

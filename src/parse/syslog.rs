@@ -93,7 +93,7 @@ fn rfc5424<'a>(mut h: SyslogHeader<'a>, s: &'a str) -> Option<(SyslogHeader<'a>,
     h.hostname = nil(parts.next()?);
     h.app = nil(parts.next()?);
     h.pid = nil(parts.next()?)
-        .and_then(|p| parse_u64(p))
+        .and_then(parse_u64)
         .and_then(|p| u32::try_from(p).ok());
     let _msgid = parts.next()?;
     let rest = parts.next().unwrap_or("");
@@ -230,7 +230,9 @@ mod tests {
     #[test]
     fn header_forms() {
         let h = hint("2025-06-01T00:00:00Z");
-        let cases: &[(&str, Option<u8>, &str, Option<&str>, &str, Option<u32>, &str)] = &[
+        // line, priority, time, host, app, pid, message
+        type Case<'a> = (&'a str, Option<u8>, &'a str, Option<&'a str>, &'a str, Option<u32>, &'a str);
+        let cases: &[Case] = &[
             (
                 "May 11 04:02:36 host1 postfix/smtpd[26897]: warning: x",
                 None,

@@ -1,0 +1,7 @@
+#![no_main]
+//! Fuzzes the `w3c` parser through the whole parse path (see common.rs).
+
+#[path = "common.rs"]
+mod common;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| common::run(Some(reconwatch::parse::Format::W3c), data));

@@ -1,0 +1,53 @@
+//! The metrics a batch run exports, checked with Debian's real `promtool` (package `prometheus`,
+//! installed by `.ci/test`). Without promtool this test fails and says how to get it: a skipped
+//! check must never look like a passing one.
+
+use std::process::Command;
+
+fn promtool() -> &'static str {
+    let found = Command::new("promtool").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(found, "promtool not found: install Debian's `prometheus` package (`.ci/test` does it)");
+    "promtool"
+}
+
+#[test]
+fn textfile_metrics_pass_promtool_and_count_what_happened() {
+    let promtool = promtool();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    std::fs::write(
+        &log,
+        "1610615523.123    234 10.20.3.14 TCP_MISS/200 1514 GET http://a.example/x.gif - HIER_DIRECT/198.51.100.7 image/gif\n\
+         1610615524.123    234 10.20.3.14 TCP_MISS/2x0 1514 GET http://a.example/x.gif - HIER_DIRECT/198.51.100.7 image/gif\n",
+    )
+    .unwrap();
+    let junk = dir.path().join("junk.txt");
+    std::fs::write(&junk, "not a log at all\n").unwrap();
+    let prom = dir.path().join("reconwatch.prom");
+    let o = Command::new(env!("CARGO_BIN_EXE_reconwatch"))
+        .args(["parse", "--stats", "--metrics-textfile"])
+        .arg(&prom)
+        .arg(&log)
+        .arg(&junk)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "the unrecognised input makes the run fail");
+    let text = std::fs::read_to_string(&prom).unwrap();
+
+    let check = Command::new(promtool).args(["check", "metrics"]).stdin(std::fs::File::open(&prom).unwrap()).output().unwrap();
+    assert!(
+        check.status.success(),
+        "promtool check metrics failed:\n{}{}\n{text}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    for expected in [
+        "reconwatch_input_lines_total{format=\"squid\"} 2",
+        "reconwatch_events_total{format=\"squid\"} 1",
+        "reconwatch_parse_errors_total{format=\"squid\",reason=\"invalid HTTP status (%>Hs)\"} 1",
+        "reconwatch_input_failures_total{reason=\"unrecognised\"} 1",
+        "reconwatch_inputs_total{format=\"squid\"} 1",
+    ] {
+        assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
+    }
+}
