@@ -1,26 +1,923 @@
-//! SCAFFOLD: the ecs parser is being written; this placeholder only keeps the crate building.
+//! Elastic Common Schema (ECS) documents, one JSON object per line: reconwatch's own `parse`
+//! output, Elastic Agent/Filebeat output, or anything else already in ECS.
+//!
+//! Objects may be nested (`{"url":{"original":..}}`), use dotted keys (`{"url.original":..}`), or
+//! mix both. The document is walked once with a serde visitor that keeps the dotted path of the
+//! current key in a reused buffer and stores every leaf whose path names a [`Field`]; there is no
+//! intermediate `serde_json::Value` and strings without escapes are borrowed from the line. Keys
+//! that name no field are skipped. `log.*` is left to the pipeline: it describes where *this* line
+//! was read, not where the document was first read.
+//!
+//! A line is accepted only if it looks like ECS: it has `@timestamp`, or `ecs.version`, or at
+//! least two known field paths. Other vendors' JSON (Zscaler NSS, Mimecast, Proofpoint, M365)
+//! shares at most one path by accident (Zscaler's `event.action`) and is rejected.
+//!
+//! The [`json`] module holds the lenient serde helpers the JSON vendor parsers share.
 
-use crate::event::Event;
+use std::borrow::Cow;
+use std::fmt;
+use std::net::IpAddr;
 
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::event::{Event, Field, Str};
+
+use super::common::{parse_ip, parse_iso_timestamp, parse_u64};
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "ecs",
     family: Family::Any,
-    description: "(being written)",
-    example: "",
+    description: "Elastic Common Schema JSON lines (nested or dotted keys), such as `reconwatch parse` output",
+    example: r#"{"@timestamp":"2024-03-12T08:15:02.117Z","event":{"dataset":"squid.access","action":"TCP_MISS"},"source":{"ip":"10.20.4.17"},"url":{"original":"http://img.news-tracker.example/p.gif?u=8f3a"},"http":{"request":{"method":"GET"},"response":{"status_code":200,"bytes":43}},"user":{"name":"akowalski"}}"#,
 };
 
-pub struct EcsParser;
+/// Dataset of a document that names none.
+const DEFAULT_DATASET: &str = "ecs";
+
+pub struct EcsParser {
+    timezone: TimeZone,
+    /// Dotted path of the key being visited; reused across lines so the walk does not allocate.
+    path: String,
+}
 
 impl EcsParser {
-    pub fn new(_ctx: &ParseContext) -> Self {
-        EcsParser
+    pub fn new(ctx: &ParseContext) -> Self {
+        EcsParser {
+            timezone: ctx.timezone.clone(),
+            path: String::with_capacity(64),
+        }
     }
 }
 
 impl LineParser for EcsParser {
-    fn parse<'a>(&mut self, _line: &Line<'a>, _event: &mut Event<'a>) -> Result<Parsed, ParseError> {
-        fail("parser not written yet")
+    fn parse<'a>(&mut self, line: &Line<'a>, event: &mut Event<'a>) -> Result<Parsed, ParseError> {
+        let body = json::object_text(line.body)?;
+        self.path.clear();
+        let mut seen = Seen::default();
+        let mut de = serde_json::Deserializer::from_str(body);
+        let walk = Node {
+            event: &mut *event,
+            path: &mut self.path,
+            seen: &mut seen,
+            timezone: &self.timezone,
+        };
+        walk.deserialize(&mut de)
+            .and_then(|()| de.end())
+            .map_err(|e| json::error(e, "not an ECS document"))?;
+        if let Some(reason) = seen.invalid {
+            return fail(reason);
+        }
+        if !(seen.timestamp || seen.ecs_version || seen.fields >= 2) {
+            return fail("JSON without ECS fields (@timestamp, ecs.version or two ECS field paths)");
+        }
+        if event.event.dataset.is_none() {
+            event.event.dataset = Some(Cow::Borrowed(DEFAULT_DATASET));
+        }
+        Ok(Parsed::Event)
+    }
+}
+
+/// What the walk found, for the acceptance test and error reporting.
+#[derive(Default)]
+struct Seen {
+    timestamp: bool,
+    ecs_version: bool,
+    /// Leaves stored into a field (`@timestamp` included).
+    fields: usize,
+    /// A value that names a field but cannot be one (reported after the walk).
+    invalid: Option<&'static str>,
+}
+
+/// One JSON value at `path`, visited in place.
+struct Node<'w, 'a> {
+    event: &'w mut Event<'a>,
+    path: &'w mut String,
+    seen: &'w mut Seen,
+    timezone: &'w TimeZone,
+}
+
+/// A scalar found at a path.
+enum Leaf<'a> {
+    Str(Cow<'a, str>),
+    Int(u64),
+    Float(f64),
+}
+
+impl<'a> Node<'_, 'a> {
+    fn leaf(self, leaf: Leaf<'a>) {
+        if self.path == "ecs.version" {
+            self.seen.ecs_version = true;
+            return;
+        }
+        let Some(field) = Field::from_name(self.path) else {
+            return;
+        };
+        match store(self.event, field, leaf, self.timezone) {
+            Stored::Yes => {
+                self.seen.fields += 1;
+                self.seen.timestamp |= field == Field::Timestamp;
+            }
+            Stored::No => {}
+            Stored::Invalid(reason) => {
+                self.seen.invalid.get_or_insert(reason);
+            }
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Node<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Node<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an ECS JSON document")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let base = self.path.len();
+        while map.next_key_seed(PathKey(&mut *self.path))?.is_some() {
+            map.next_value_seed(Node {
+                event: &mut *self.event,
+                path: &mut *self.path,
+                seen: &mut *self.seen,
+                timezone: self.timezone,
+            })?;
+            self.path.truncate(base);
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        // ECS allows an array for any field: a list field takes every string, a single-valued
+        // one the first; arrays of objects (`email.attachments`) name no field of ours.
+        match Field::from_name(self.path) {
+            Some(field) if list_slot(self.event, field).is_some() || str_slot(self.event, field).is_some() => {
+                while let Some(s) = seq.next_element_seed(OptText)? {
+                    let Some(s) = s else { continue };
+                    if let Some(list) = list_slot(self.event, field) {
+                        list.push(s);
+                        self.seen.fields += 1;
+                    } else if let Some(slot) = str_slot(self.event, field)
+                        && slot.is_none()
+                    {
+                        *slot = Some(s);
+                        self.seen.fields += 1;
+                    }
+                }
+            }
+            _ => while seq.next_element::<IgnoredAny>()?.is_some() {},
+        }
+        Ok(())
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
+        self.leaf(Leaf::Str(Cow::Borrowed(v)));
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.leaf(Leaf::Str(Cow::Owned(v.to_owned())));
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.leaf(Leaf::Int(v));
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        // Every numeric field of ours is unsigned; a negative value is kept as text where text
+        // is allowed and dropped elsewhere.
+        match u64::try_from(v) {
+            Ok(v) => self.leaf(Leaf::Int(v)),
+            Err(_) => self.leaf(Leaf::Float(v as f64)),
+        }
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.leaf(Leaf::Float(v));
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.leaf(Leaf::Str(Cow::Borrowed(if v { "true" } else { "false" })));
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+/// Appends the next object key to the path (`a` + `b` → `a.b`).
+struct PathKey<'p>(&'p mut String);
+
+impl<'de> DeserializeSeed<'de> for PathKey<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PathKey<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<(), E> {
+        if !self.0.is_empty() {
+            self.0.push('.');
+        }
+        self.0.push_str(key);
+        Ok(())
+    }
+}
+
+/// An array element as text: strings and numbers; anything else is skipped as `None`.
+struct OptText;
+
+impl<'de> DeserializeSeed<'de> for OptText {
+    type Value = Option<Str<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        json::text(deserializer)
+    }
+}
+
+enum Stored {
+    Yes,
+    No,
+    Invalid(&'static str),
+}
+
+/// Stores one leaf into `field`, converting between text and numbers where ECS producers differ.
+fn store<'a>(ev: &mut Event<'a>, field: Field, leaf: Leaf<'a>, tz: &TimeZone) -> Stored {
+    if field == Field::Timestamp {
+        let ts = match &leaf {
+            Leaf::Str(s) => parse_iso_timestamp(s, tz),
+            // Epoch milliseconds, as Elasticsearch's `date` type also accepts.
+            Leaf::Int(ms) => i64::try_from(*ms)
+                .ok()
+                .and_then(|ms| Timestamp::from_millisecond(ms).ok()),
+            Leaf::Float(_) => None,
+        };
+        return match ts {
+            Some(ts) => {
+                ev.timestamp = Some(ts);
+                Stored::Yes
+            }
+            None => Stored::Invalid("invalid @timestamp (expected RFC 3339)"),
+        };
+    }
+    if let Some(slot) = str_slot(ev, field) {
+        *slot = Some(match leaf {
+            Leaf::Str(s) => s,
+            Leaf::Int(n) => Cow::Owned(n.to_string()),
+            Leaf::Float(x) => Cow::Owned(x.to_string()),
+        });
+        return Stored::Yes;
+    }
+    if let Some(list) = list_slot(ev, field) {
+        match leaf {
+            Leaf::Str(s) => list.push(s),
+            Leaf::Int(n) => list.push(Cow::Owned(n.to_string())),
+            Leaf::Float(_) => return Stored::No,
+        }
+        return Stored::Yes;
+    }
+    if let Some(slot) = ip_slot(ev, field) {
+        return match leaf {
+            Leaf::Str(s) => match parse_ip(&s) {
+                Some(ip) => {
+                    *slot = Some(ip);
+                    Stored::Yes
+                }
+                None => Stored::No,
+            },
+            _ => Stored::No,
+        };
+    }
+    if let Some(slot) = num_slot(ev, field) {
+        let n = match leaf {
+            Leaf::Int(n) => Some(n),
+            Leaf::Str(s) => parse_u64(s.trim()),
+            Leaf::Float(x) if x >= 0.0 && x.fract() == 0.0 && x < u64::MAX as f64 => Some(x as u64),
+            Leaf::Float(_) => None,
+        };
+        let Some(n) = n else { return Stored::No };
+        let fits = match slot {
+            NumSlot::U64(s) => {
+                *s = Some(n);
+                true
+            }
+            NumSlot::U32(s) => u32::try_from(n).map(|n| *s = Some(n)).is_ok(),
+            NumSlot::U16(s) => u16::try_from(n).map(|n| *s = Some(n)).is_ok(),
+        };
+        return if fits { Stored::Yes } else { Stored::No };
+    }
+    Stored::No
+}
+
+/// The text field `f` names, if it is one.
+fn str_slot<'e, 'a>(ev: &'e mut Event<'a>, f: Field) -> Option<&'e mut Option<Str<'a>>> {
+    use Field as F;
+    Some(match f {
+        F::EventDataset => &mut ev.event.dataset,
+        F::EventAction => &mut ev.event.action,
+        F::EventOutcome => &mut ev.event.outcome,
+        F::EventOriginal => &mut ev.event.original,
+        F::HostHostname => &mut ev.host.hostname,
+        F::ProcessName => &mut ev.process.name,
+        F::SourceAddress => &mut ev.source.address,
+        F::SourceDomain => &mut ev.source.domain,
+        F::DestinationAddress => &mut ev.destination.address,
+        F::DestinationDomain => &mut ev.destination.domain,
+        F::UserName => &mut ev.user.name,
+        F::UserEmail => &mut ev.user.email,
+        F::UrlOriginal => &mut ev.url.original,
+        F::UrlScheme => &mut ev.url.scheme,
+        F::UrlDomain => &mut ev.url.domain,
+        F::UrlPath => &mut ev.url.path,
+        F::UrlQuery => &mut ev.url.query,
+        F::UrlFragment => &mut ev.url.fragment,
+        F::UrlExtension => &mut ev.url.extension,
+        F::HttpRequestMethod => &mut ev.http.request.method,
+        F::HttpRequestReferrer => &mut ev.http.request.referrer,
+        F::HttpResponseMimeType => &mut ev.http.response.mime_type,
+        F::HttpVersion => &mut ev.http.version,
+        F::UserAgentOriginal => &mut ev.user_agent.original,
+        F::EmailFromAddress => &mut ev.email.from.address,
+        F::EmailSenderAddress => &mut ev.email.sender.address,
+        F::EmailReplyToAddress => &mut ev.email.reply_to.address,
+        F::EmailSubject => &mut ev.email.subject,
+        F::EmailMessageId => &mut ev.email.message_id,
+        F::EmailLocalId => &mut ev.email.local_id,
+        F::EmailXMailer => &mut ev.email.x_mailer,
+        F::EmailDirection => &mut ev.email.direction,
+        _ => return None,
+    })
+}
+
+fn list_slot<'e, 'a>(ev: &'e mut Event<'a>, f: Field) -> Option<&'e mut Vec<Str<'a>>> {
+    match f {
+        Field::EmailToAddress => Some(&mut ev.email.to.address),
+        Field::EmailUrls => Some(&mut ev.email.urls),
+        _ => None,
+    }
+}
+
+fn ip_slot<'e>(ev: &'e mut Event<'_>, f: Field) -> Option<&'e mut Option<IpAddr>> {
+    match f {
+        Field::SourceIp => Some(&mut ev.source.ip),
+        Field::DestinationIp => Some(&mut ev.destination.ip),
+        _ => None,
+    }
+}
+
+enum NumSlot<'e> {
+    U64(&'e mut Option<u64>),
+    U32(&'e mut Option<u32>),
+    U16(&'e mut Option<u16>),
+}
+
+fn num_slot<'e>(ev: &'e mut Event<'_>, f: Field) -> Option<NumSlot<'e>> {
+    use Field as F;
+    use NumSlot::*;
+    Some(match f {
+        F::EventDuration => U64(&mut ev.event.duration),
+        F::ProcessPid => U32(&mut ev.process.pid),
+        F::SourcePort => U16(&mut ev.source.port),
+        F::SourceBytes => U64(&mut ev.source.bytes),
+        F::DestinationPort => U16(&mut ev.destination.port),
+        F::DestinationBytes => U64(&mut ev.destination.bytes),
+        F::UrlPort => U16(&mut ev.url.port),
+        F::HttpRequestBytes => U64(&mut ev.http.request.bytes),
+        F::HttpResponseStatusCode => U16(&mut ev.http.response.status_code),
+        F::HttpResponseBytes => U64(&mut ev.http.response.bytes),
+        F::EmailSize => U64(&mut ev.email.size),
+        // `log.*` belongs to the pipeline (see the module documentation).
+        _ => return None,
+    })
+}
+
+/// Lenient serde helpers for the JSON vendor formats (Zscaler NSS, Mimecast, ...): typed records
+/// whose text fields borrow from the line, and that never fail on a value of an unexpected JSON
+/// type (they read it as absent), so only the presence of the format's own keys decides whether a
+/// line is accepted.
+pub(super) mod json {
+    use std::borrow::Cow;
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde_json::error::Category;
+
+    use crate::event::{Endpoint, Str, Url};
+    use crate::parse::common::{extension, parse_ip, parse_u64, split_url};
+    use crate::parse::{ParseError, fail};
+
+    /// The line without surrounding blanks, if it is a JSON object.
+    pub fn object_text(body: &str) -> Result<&str, ParseError> {
+        let body = body.trim_matches(|c: char| c.is_ascii_whitespace());
+        if body.starts_with('{') {
+            Ok(body)
+        } else {
+            fail("not a JSON object")
+        }
+    }
+
+    /// Maps a serde_json error to a reason: broken JSON, or JSON of another shape (`shape`).
+    pub fn error(e: serde_json::Error, shape: &'static str) -> ParseError {
+        match e.classify() {
+            Category::Data => ParseError::new(shape),
+            Category::Syntax | Category::Eof | Category::Io => ParseError::new("invalid JSON"),
+        }
+    }
+
+    /// `deserialize_with` for `Option<Cow<'a, str>>` fields (with `#[serde(borrow, default)]`):
+    /// borrows strings without escapes (serde's own `Cow` impl always copies inside an `Option`),
+    /// reads numbers and booleans as text, and any other value as absent.
+    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Str<'de>>, D::Error> {
+        d.deserialize_any(TextVisitor)
+    }
+
+    /// `deserialize_with` for `Option<u64>` fields: a non-negative integer, as a JSON number or as
+    /// a decimal string (Zscaler and Mimecast write both); anything else is absent.
+    pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        Ok(match text(d)? {
+            Some(s) => parse_u64(s.trim()),
+            None => None,
+        })
+    }
+
+    /// `deserialize_with` for `Option<bool>` fields: `true`/`false` as JSON or as text, `yes`/`no`.
+    pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        Ok(text(d)?.and_then(|s| {
+            if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("yes") {
+                Some(true)
+            } else if s.eq_ignore_ascii_case("false") || s.eq_ignore_ascii_case("no") {
+                Some(false)
+            } else {
+                None
+            }
+        }))
+    }
+
+    /// `deserialize_with` for `Vec<Cow<'a, str>>` fields: one string, or an array of them.
+    pub fn texts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Str<'de>>, D::Error> {
+        d.deserialize_any(TextsVisitor)
+    }
+
+    struct TextVisitor;
+
+    impl<'de> Visitor<'de> for TextVisitor {
+        type Value = Option<Str<'de>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(v)))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_owned())))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v)))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_string())))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_string())))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Owned(v.to_string())))
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok(Some(Cow::Borrowed(if v { "true" } else { "false" })))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            text(d)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(None)
+        }
+    }
+
+    struct TextsVisitor;
+
+    impl<'de> Visitor<'de> for TextsVisitor {
+        type Value = Vec<Str<'de>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string or an array of strings")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(vec![Cow::Borrowed(v)])
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(vec![Cow::Owned(v.to_owned())])
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(s) = seq.next_element_seed(super::OptText)? {
+                out.extend(s);
+            }
+            Ok(out)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(Vec::new())
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Splits a URL that may have been unescaped from JSON (an owned `Cow`): parts borrow from
+    /// the line when the URL does, and are copied otherwise.
+    pub fn url(original: Str<'_>) -> Url<'_> {
+        match original {
+            Cow::Borrowed(s) => split_url(s),
+            Cow::Owned(s) => {
+                let mut u = {
+                    let p = split_url(&s);
+                    Url {
+                        original: None,
+                        scheme: owned(p.scheme),
+                        domain: owned(p.domain),
+                        port: p.port,
+                        path: owned(p.path),
+                        query: owned(p.query),
+                        fragment: owned(p.fragment),
+                        extension: owned(p.extension),
+                    }
+                };
+                u.original = Some(Cow::Owned(s));
+                u
+            }
+        }
+    }
+
+    fn owned(s: Option<Str<'_>>) -> Option<Str<'static>> {
+        s.map(|s| Cow::Owned(s.into_owned()))
+    }
+
+    /// A URL logged without its scheme (`host[:port]/path?query`, as Zscaler NSS writes it): the
+    /// parts borrow from `rest`, `url.original` is `scheme://rest` (the one copy).
+    pub fn url_without_scheme<'a>(rest: Str<'a>, scheme: &'static str) -> Url<'a> {
+        let s = match rest {
+            Cow::Borrowed(s) => s,
+            Cow::Owned(s) => {
+                let mut full = String::with_capacity(scheme.len() + 3 + s.len());
+                full.push_str(scheme);
+                full.push_str("://");
+                full.push_str(&s);
+                return url(Cow::Owned(full));
+            }
+        };
+        let end = s.find(['/', '?', '#']).unwrap_or(s.len());
+        // An authority alone (`host:port`) is what `split_url` reads as CONNECT's target.
+        let mut u = if end > 0 { split_url(&s[..end]) } else { Url::default() };
+        let mut tail = &s[end..];
+        if let Some(i) = tail.find('#') {
+            u.fragment = non_empty(&tail[i + 1..]);
+            tail = &tail[..i];
+        }
+        if let Some(i) = tail.find('?') {
+            u.query = non_empty(&tail[i + 1..]);
+            tail = &tail[..i];
+        }
+        if !tail.is_empty() {
+            u.path = Some(Cow::Borrowed(tail));
+            u.extension = extension(tail).map(Cow::Borrowed);
+        }
+        let mut full = String::with_capacity(scheme.len() + 3 + s.len());
+        full.push_str(scheme);
+        full.push_str("://");
+        full.push_str(s);
+        u.original = Some(Cow::Owned(full));
+        u.scheme = Some(Cow::Borrowed(scheme));
+        u
+    }
+
+    fn non_empty(s: &str) -> Option<Str<'_>> {
+        (!s.is_empty()).then_some(Cow::Borrowed(s))
+    }
+
+    /// Sets `ip` and `address` of an endpoint when `s` is an IP address; other text (Mimecast's
+    /// `Internal IP`) is not an address and is left out.
+    pub fn set_ip<'a>(ep: &mut Endpoint<'a>, s: Str<'a>) {
+        if let Some(ip) = parse_ip(s.trim()) {
+            ep.ip = Some(ip);
+            ep.address = Some(s);
+        }
+    }
+
+    /// `<a@b.example>` → `a@b.example` (see `common::strip_angle`), keeping a borrow a borrow.
+    pub fn strip_angle(s: Str<'_>) -> Str<'_> {
+        match s {
+            Cow::Borrowed(b) => Cow::Borrowed(crate::parse::common::strip_angle(b)),
+            Cow::Owned(o) => {
+                let stripped = crate::parse::common::strip_angle(&o);
+                if stripped.len() == o.len() {
+                    Cow::Owned(o)
+                } else {
+                    Cow::Owned(stripped.to_owned())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Value;
+
+    fn parse(line: &str) -> Result<Event<'_>, ParseError> {
+        let mut p = EcsParser::new(&ParseContext::default());
+        let mut ev = Event::default();
+        p.parse(&Line::plain(line), &mut ev).map(|r| {
+            assert_eq!(r, Parsed::Event);
+            ev
+        })
+    }
+
+    fn get(ev: &Event<'_>, name: &str) -> Option<String> {
+        let f = Field::from_name(name).unwrap_or_else(|| panic!("no field {name}"));
+        ev.get(f).map(|v| match v {
+            Value::List(l) => l.join(","),
+            v => v.to_string(),
+        })
+    }
+
+    #[test]
+    fn nested_dotted_and_mixed_documents() {
+        let cases: &[(&str, &[(&str, &str)])] = &[
+            (
+                r#"{"@timestamp":"2024-03-12T08:15:02.117Z","event":{"dataset":"squid.access","action":"TCP_MISS"},"source":{"ip":"10.20.4.17","port":51234},"url":{"original":"http://img.tracker.example/p.gif?u=8f3a","domain":"img.tracker.example"},"http":{"request":{"method":"GET"},"response":{"status_code":200,"bytes":43}}}"#,
+                &[
+                    ("@timestamp", "2024-03-12T08:15:02.117Z"),
+                    ("event.dataset", "squid.access"),
+                    ("event.action", "TCP_MISS"),
+                    ("source.ip", "10.20.4.17"),
+                    ("source.port", "51234"),
+                    ("url.original", "http://img.tracker.example/p.gif?u=8f3a"),
+                    ("url.domain", "img.tracker.example"),
+                    ("http.request.method", "GET"),
+                    ("http.response.status_code", "200"),
+                    ("http.response.bytes", "43"),
+                ],
+            ),
+            (
+                r#"{"@timestamp":"2024-03-12T09:15:02+01:00","url.original":"https://a.example/x","user.name":"jdoe","http.response.status_code":"404","destination.ip":"2001:db8::7"}"#,
+                &[
+                    ("@timestamp", "2024-03-12T08:15:02Z"),
+                    ("event.dataset", "ecs"),
+                    ("url.original", "https://a.example/x"),
+                    ("user.name", "jdoe"),
+                    ("http.response.status_code", "404"),
+                    ("destination.ip", "2001:db8::7"),
+                ],
+            ),
+            (
+                // Mixed: a dotted key inside a nested object; email.to.address as a string.
+                r#"{"ecs":{"version":"8.11.0"},"email":{"from.address":"a@x.example","to":{"address":"b@y.example"},"subject":"Gr\u00fc\u00dfe \"Q3\""},"event.dataset":"mail.custom"}"#,
+                &[
+                    ("email.from.address", "a@x.example"),
+                    ("email.to.address", "b@y.example"),
+                    ("email.subject", "Grüße \"Q3\""),
+                    ("event.dataset", "mail.custom"),
+                ],
+            ),
+            (
+                // Arrays: every recipient and URL; first value of a single-valued field.
+                r#"{"@timestamp":"2024-03-12T08:15:02Z","email":{"to":{"address":["b@y.example","c@y.example"]},"from":{"address":["a@x.example"]},"urls":["http://t.example/o.gif"]},"process":{"pid":4711},"event":{"original":"raw line"}}"#,
+                &[
+                    ("email.to.address", "b@y.example,c@y.example"),
+                    ("email.from.address", "a@x.example"),
+                    ("email.urls", "http://t.example/o.gif"),
+                    ("process.pid", "4711"),
+                    ("event.original", "raw line"),
+                ],
+            ),
+            (
+                // Epoch milliseconds; unknown keys and objects skipped; bad IP left out.
+                r#"{"@timestamp":1710231302117,"source":{"ip":"not-an-ip","geo":{"country_iso_code":"DE"}},"tags":["a"],"observer":{"vendor":"x"}}"#,
+                &[("@timestamp", "2024-03-12T08:15:02.117Z"), ("source.ip", "")],
+            ),
+        ];
+        for (line, want) in cases {
+            let ev = parse(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            for (name, value) in *want {
+                let expected = (!value.is_empty()).then(|| value.to_string());
+                assert_eq!(get(&ev, name), expected, "{line}: {name}");
+            }
+        }
+    }
+
+    #[test]
+    fn strings_without_escapes_are_borrowed() {
+        let line = r#"{"@timestamp":"2024-03-12T08:15:02Z","url":{"original":"http://a.example/p.gif"},"user":{"name":"j\"d"}}"#;
+        let ev = parse(line).unwrap();
+        assert!(matches!(ev.url.original, Some(Cow::Borrowed(_))));
+        assert!(matches!(ev.user.name, Some(Cow::Owned(_))));
+    }
+
+    #[test]
+    fn rejections() {
+        let cases: &[(&str, &str)] = &[
+            ("Mar 12 08:15:02 gw squid[1]: hello", "not a JSON object"),
+            (r#"{"@timestamp":"2024-03-12T08:15:02Z","#, "invalid JSON"),
+            (r#"{"a":1} trailing"#, "invalid JSON"),
+            (
+                r#"{"@timestamp":"yesterday","url.original":"x"}"#,
+                "invalid @timestamp (expected RFC 3339)",
+            ),
+            (
+                r#"{"user":{"name":"jdoe"},"tags":["x"]}"#,
+                "JSON without ECS fields (@timestamp, ecs.version or two ECS field paths)",
+            ),
+            ("[1,2]", "not a JSON object"),
+        ];
+        for (line, reason) in cases {
+            assert_eq!(parse(line).err().map(|e| e.reason), Some(*reason), "{line}");
+        }
+    }
+
+    #[test]
+    fn other_vendors_json_is_not_ecs() {
+        let lines = [
+            // Zscaler NSS web, wrapped: only `event.action` is an ECS path.
+            r#"{"sourcetype":"zscalernss-web","event":{"time":"Tue Mar 12 08:15:02 2024","login":"jdoe@corp.example","proto":"HTTPS","eurl":"img.tracker.example/p.gif","action":"Allowed","cip":"10.20.4.17","sip":"203.0.113.9","reqmethod":"GET","respcode":"200"}}"#,
+            // Mimecast TTP URL log: `url` is a string, not the ECS object.
+            r#"{"userEmailAddress":"jdoe@corp.example","fromUserEmailAddress":"news@promo.example","url":"https://t.example/o.gif","ttpDefinition":"Default Inbound","subject":"Hi","action":"allow","date":"2024-03-12T08:15:02+0000","route":"inbound"}"#,
+            // Mimecast SIEM receipt log.
+            r#"{"acc":"C0A0","datetime":"2024-03-12T08:15:02+0000","aCode":"x1","Sender":"a@x.example","Rcpt":"b@y.example","Act":"Acc","IP":"203.0.113.5","Dir":"Inbound"}"#,
+            // Proofpoint TAP message.
+            r#"{"GUID":"abc","QID":"r2FNwRHF004109","messageTime":"2024-03-12T08:15:02.000Z","sender":"a@x.example","recipient":["b@y.example"],"subject":"Hi","senderIP":"203.0.113.5","messageParts":[]}"#,
+            // Microsoft 365 message trace.
+            r#"{"Received":"2024-03-12T08:15:02.1234567","SenderAddress":"a@x.example","RecipientAddress":"b@y.example","Subject":"Hi","Status":"Delivered","MessageId":"<m@x.example>","FromIP":"203.0.113.5"}"#,
+        ];
+        for line in lines {
+            assert!(parse(line).is_err(), "accepted as ECS: {line}");
+        }
+    }
+
+    /// Every field of [`Event`] has exactly one place the ECS walk stores into, except the
+    /// timestamp (parsed separately) and `log.*` (the pipeline's).
+    #[test]
+    fn every_field_has_one_slot() {
+        let mut ev = Event::default();
+        for &f in Field::ALL {
+            let slots = str_slot(&mut ev, f).is_some() as u8
+                + list_slot(&mut ev, f).is_some() as u8
+                + ip_slot(&mut ev, f).is_some() as u8
+                + num_slot(&mut ev, f).is_some() as u8;
+            let expected = !matches!(f, Field::Timestamp | Field::LogFilePath | Field::LogOffset) as u8;
+            assert_eq!(slots, expected, "{f}");
+        }
+    }
+
+    #[test]
+    fn cut_lines_never_panic() {
+        let doc = serde_json::to_string(&full_event()).unwrap();
+        for (i, _) in doc.char_indices() {
+            let _ = parse(&doc[..i]);
+        }
+    }
+
+    /// An event with every field set, as another parser could produce it.
+    fn full_event() -> Event<'static> {
+        let mut ev = Event::new("postfix.log");
+        ev.timestamp = Some("2024-03-12T08:15:02.123456789Z".parse().unwrap());
+        ev.event.action = Some("reject".into());
+        ev.event.outcome = Some("failure".into());
+        ev.event.duration = Some(1_500_000);
+        ev.event.original = Some(r#"Mar 12 08:15:02 mx postfix/smtpd[4711]: NOQUEUE: reject: "quoted" \ é"#.into());
+        ev.host.hostname = Some("mx1.corp.example".into());
+        ev.process.name = Some("postfix/smtpd".into());
+        ev.process.pid = Some(4711);
+        ev.source.address = Some("2001:db8::25".into());
+        ev.source.ip = Some("2001:db8::25".parse().unwrap());
+        ev.source.port = Some(40123);
+        ev.source.domain = Some("mail.sender.example".into());
+        ev.source.bytes = Some(512);
+        ev.destination.address = Some("198.51.100.7".into());
+        ev.destination.ip = Some("198.51.100.7".parse().unwrap());
+        ev.destination.port = Some(25);
+        ev.destination.domain = Some("mx.corp.example".into());
+        ev.destination.bytes = Some(2048);
+        ev.user.name = Some("jdoe".into());
+        ev.user.email = Some("jdoe@corp.example".into());
+        ev.url.original = Some("https://t.example:8443/o.gif?id=7#f".into());
+        ev.url.scheme = Some("https".into());
+        ev.url.domain = Some("t.example".into());
+        ev.url.port = Some(8443);
+        ev.url.path = Some("/o.gif".into());
+        ev.url.query = Some("id=7".into());
+        ev.url.fragment = Some("f".into());
+        ev.url.extension = Some("gif".into());
+        ev.http.request.method = Some("GET".into());
+        ev.http.request.referrer = Some("https://mail.example/".into());
+        ev.http.request.bytes = Some(321);
+        ev.http.response.status_code = Some(200);
+        ev.http.response.bytes = Some(43);
+        ev.http.response.mime_type = Some("image/gif".into());
+        ev.http.version = Some("1.1".into());
+        ev.user_agent.original = Some("Mozilla/5.0 (Windows NT 10.0)".into());
+        ev.email.from.address = Some("news@promo.example".into());
+        ev.email.sender.address = Some("bounce@promo.example".into());
+        ev.email.reply_to.address = Some("reply@promo.example".into());
+        ev.email.to.address = vec!["jdoe@corp.example".into(), "ceo@corp.example".into()];
+        ev.email.subject = Some("Invitation — 2024".into());
+        ev.email.message_id = Some("m.123@promo.example".into());
+        ev.email.local_id = Some("4TvVbq1x2Zz".into());
+        ev.email.x_mailer = Some("Mailer 1.0".into());
+        ev.email.direction = Some("inbound".into());
+        ev.email.size = Some(48213);
+        ev.email.urls = vec!["https://t.example/o.gif".into()];
+        ev
+    }
+
+    #[test]
+    fn parse_output_round_trips() {
+        let mut original = full_event();
+        // Every field is set, so the test notices a field added to Event but not to the walk.
+        for &f in Field::ALL {
+            if !matches!(f, Field::LogFilePath | Field::LogOffset) {
+                assert!(original.get(f).is_some(), "test event lacks {f}");
+            }
+        }
+        let nested = serde_json::to_string(&original).unwrap();
+        let got = parse(&nested).unwrap();
+        assert_eq!(got, original, "{nested}");
+
+        // The same document with dotted keys, as some shippers flatten it.
+        fn flatten(prefix: &str, v: &serde_json::Value, out: &mut serde_json::Map<String, serde_json::Value>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    for (k, v) in m {
+                        let p = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        flatten(&p, v, out);
+                    }
+                }
+                v => {
+                    out.insert(prefix.to_owned(), v.clone());
+                }
+            }
+        }
+        let mut flat = serde_json::Map::new();
+        flatten("", &serde_json::to_value(&original).unwrap(), &mut flat);
+        let dotted = serde_json::Value::Object(flat).to_string();
+        assert_eq!(parse(&dotted).unwrap(), original, "{dotted}");
+
+        // log.* describes where this line is read and is left to the pipeline.
+        original.log.offset = Some(77);
+        original.log.file.path = Some("/var/log/old.log".into());
+        let with_log = serde_json::to_string(&original).unwrap();
+        assert!(parse(&with_log).unwrap().log.is_empty());
     }
 }
