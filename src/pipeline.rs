@@ -6,8 +6,8 @@
 //! `log.*`, syslog header fields), and counts everything in [`InputStats`]. Batch commands call it
 //! per input; the daemon will call the same function on tailed files and sockets.
 //!
-//! Invariants: every line read is counted exactly once, as blank, event, absorbed or error; a
-//! rejected line is counted with its reason and the first few are kept as examples; an input that
+//! Invariants: every line read is counted exactly once, as blank, event, absorbed or error (a
+//! page line may add errors for its unreadable records); a rejected line is counted with its reason and the first few are kept as examples; an input that
 //! cannot be read or recognised is reported with its name and never stops the other inputs.
 
 use std::borrow::Cow;
@@ -115,6 +115,7 @@ pub struct InputStats {
     /// Lines recognised that carry no event of their own.
     pub absorbed: u64,
     pub blank: u64,
+    /// Lines rejected, plus records inside a page line that could not be read.
     pub errors: u64,
     pub error_reasons: BTreeMap<&'static str, u64>,
     pub error_examples: Vec<ErrorExample>,
@@ -290,6 +291,9 @@ impl Run<'_> {
             }
             Ok(Parsed::Absorbed) => self.stats.absorbed += 1,
             Err(e) => self.stats.error(raw.number, e),
+        }
+        while let Some(e) = self.parser.take_error() {
+            self.stats.error(raw.number, e);
         }
         self.drain(sink)
     }

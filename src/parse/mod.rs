@@ -141,6 +141,13 @@ pub trait LineParser: Send {
         None
     }
 
+    /// Hands out one error found apart from the line's own result: a record inside an API page
+    /// that could not be read while its siblings could. The caller counts it against the current
+    /// line, so a bad record is reported, never silently dropped.
+    fn take_error(&mut self) -> Option<ParseError> {
+        None
+    }
+
     /// Counts of assembly state the parser had to give up early (timeouts, evictions), for
     /// metrics and `--stats`.
     fn assembly_stats(&self) -> assemble::AssemblyStats {
