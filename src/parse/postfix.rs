@@ -41,7 +41,8 @@
 //! - An assembled message's `@timestamp` is the time of its first line that has one.
 //!   `flush(Some(t))` emits the messages opened before `t`.
 //!
-//! Never panics and never allocates for single-line events; assembled messages own their strings.
+//! Never panics; single-line events borrow every field from the line, assembled messages own their
+//! strings.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -117,13 +118,16 @@ impl PostfixParser {
         if ev.host.hostname.is_none() {
             ev.host.hostname = hdr.and_then(|h| h.hostname).map(own);
         }
-        if !self.state.contains_key(id) {
-            self.state.insert(id.to_owned(), MessageState::default());
-        }
-        let Some(st) = self.state.get_mut(id) else {
-            return;
+        let done = match self.state.get_mut(id) {
+            Some(st) => apply(ev, st, msg),
+            None => {
+                let mut st = MessageState::default();
+                let done = apply(ev, &mut st, msg);
+                self.state.insert(id.to_owned(), st);
+                done
+            }
         };
-        if apply(ev, st, msg) {
+        if done {
             self.asm.complete(id);
         }
     }
@@ -632,6 +636,9 @@ enum QueueMsg<'a> {
     Delivery(Delivery<'a>),
     Check(Check<'a>),
     Verdict(Verdict<'a>),
+    /// The SMTP/LMTP client's report on the server it delivers to (`host H[ip] said: ...`,
+    /// `lost connection with H[ip] ...`).
+    Remote(Option<Client<'a>>),
     /// Recognised; nothing to take.
     Other,
 }
@@ -644,11 +651,6 @@ impl<'a> QueueMsg<'a> {
             "placed on hold",
             "released from hold",
             "skipped, ",
-            "host ",
-            "lost connection with ",
-            "conversation with ",
-            "enabling PIX workarounds",
-            "SASL authentication failed",
             "sender non-delivery notification: ",
             "sender delivery status notification: ",
             "sender delay notification: ",
@@ -708,6 +710,19 @@ impl<'a> QueueMsg<'a> {
         }
         if OTHER.iter().any(|p| s.starts_with(p)) {
             return Some(QueueMsg::Other);
+        }
+        const REMOTE: &[&str] = &[
+            "host ",
+            "lost connection with ",
+            "conversation with ",
+            "SASL authentication failed; server ",
+        ];
+        if let Some(r) = REMOTE.iter().find_map(|p| s.strip_prefix(p)) {
+            return Some(QueueMsg::Remote(parse_client(r).map(|(c, _)| c)));
+        }
+        if let Some(r) = s.strip_prefix("enabling PIX workarounds: ") {
+            let server = r.find(" for ").and_then(|i| parse_client(&r[i + 5..]));
+            return Some(QueueMsg::Remote(server.map(|(c, _)| c)));
         }
         if let Some(c) = Check::parse(s) {
             return Some(QueueMsg::Check(c));
@@ -819,6 +834,12 @@ fn apply(ev: &mut Event<'static>, st: &mut MessageState, msg: QueueMsg<'_>) -> b
                 st.failed = true;
                 ev.event.action = Some(own(v.action));
                 return !v.is_per_recipient();
+            }
+        }
+        QueueMsg::Remote(server) => {
+            // The delivery line that follows names its relay, which wins.
+            if let Some(c) = server.filter(|_| ev.destination.is_empty()) {
+                set_endpoint(&mut ev.destination, &c, own);
             }
         }
         QueueMsg::Other => {}
@@ -1155,9 +1176,11 @@ mod tests {
 
     #[test]
     fn full_lifecycle_is_one_event_with_every_field() {
-        let (results, events) = run(LIFECYCLE);
+        let mut p = PostfixParser::new(&ctx());
+        let (results, events) = run_with(&mut p, LIFECYCLE, false);
         assert!(results.iter().all(|r| *r == Ok(Parsed::Absorbed)), "{results:?}");
-        assert_eq!(events.len(), 1, "{events:#?}");
+        assert_eq!(events.len(), 1, "`removed` emits the message: {events:#?}");
+        assert_eq!(p.assembly_stats(), AssemblyStats::default());
         let ev = &events[0];
         assert_eq!(ev.event.dataset.as_deref(), Some("postfix.log"));
         assert_eq!(ev.timestamp, Some("2025-06-12T10:01:03Z".parse().unwrap()));
@@ -1239,6 +1262,16 @@ mod tests {
         assert_eq!(events[0].destination.ip, Some("192.0.2.9".parse().unwrap()));
         assert_eq!(events[0].destination.port, Some(25));
         assert_eq!(events[0].event.duration, Some(300_000_000_000));
+
+        // One recipient sent, another still deferred when the input ends: not a success.
+        let lines = [
+            "Jun 12 11:00:02 mx1 postfix/smtp[5]: 1B2C3D4E5F: to=<a@corp.example>, relay=mx.corp.example[192.0.2.9]:25, \
+             delay=1, delays=0.5/0/0.2/0.3, dsn=2.0.0, status=sent (250 ok)",
+            "Jun 12 11:00:02 mx1 postfix/smtp[5]: 1B2C3D4E5F: to=<b@other.example>, relay=none, delay=1, \
+             delays=1/0/0/0, dsn=4.4.1, status=deferred (connect to mx.other.example[192.0.2.10]:25: Connection refused)",
+        ];
+        let (_, events) = run(&lines);
+        assert_eq!(events[0].event.outcome.as_deref(), Some("unknown"));
     }
 
     #[test]
@@ -1532,6 +1565,44 @@ mod tests {
         assert_eq!(ev.email.message_id.as_deref(), Some("x1@h.example"));
         assert_eq!(ev.event.outcome.as_deref(), Some("failure"));
         assert_eq!(ev.event.action.as_deref(), Some("bounced"));
+    }
+
+    #[test]
+    fn smtp_client_reports_name_the_server() {
+        let cases: &[(&str, Option<&str>, Option<&str>, Option<u16>)] = &[
+            (
+                "2B3C4D5E6F: host mx.partner.example[192.0.2.40] said: 450 4.7.1 Greylisted (in reply to RCPT TO command)",
+                Some("mx.partner.example"),
+                Some("192.0.2.40"),
+                None,
+            ),
+            (
+                "2B3C4D5E6F: lost connection with mx.partner.example[2001:db8::40] while sending RCPT TO",
+                Some("mx.partner.example"),
+                Some("2001:db8::40"),
+                None,
+            ),
+            (
+                "2B3C4D5E6F: enabling PIX workarounds: disable_esmtp delay_dotcrlf for fw.partner.example[192.0.2.41]:25",
+                Some("fw.partner.example"),
+                Some("192.0.2.41"),
+                Some(25),
+            ),
+            (
+                "2B3C4D5E6F: conversation with nowhere timed out while receiving the initial server greeting",
+                None,
+                None,
+                None,
+            ),
+        ];
+        for (line, domain, ip, port) in cases {
+            let (results, events) = run(&[line]);
+            assert_eq!(results, [Ok(Parsed::Absorbed)], "{line}");
+            let d = &events[0].destination;
+            assert_eq!(d.domain.as_deref(), *domain, "{line}");
+            assert_eq!(d.ip, ip.map(|i| i.parse().unwrap()), "{line}");
+            assert_eq!(d.port, *port, "{line}");
+        }
     }
 
     #[test]
