@@ -51,7 +51,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::assemble::{Assembler, AssemblyStats};
 use super::common::{parse_ip, parse_u16, parse_u64, strip_angle};
-use super::syslog::{self, SyslogHeader, YearHint};
+use super::syslog::SyslogHeader;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 use crate::event::{Endpoint, Event};
 
@@ -72,7 +72,6 @@ pub struct PostfixParser {
     /// handed out.
     state: HashMap<String, MessageState>,
     timeout: SignedDuration,
-    hint: YearHint,
 }
 
 /// What a message needs beyond its Event to decide `email.from`/`email.sender` and the outcome.
@@ -104,7 +103,6 @@ impl PostfixParser {
             asm: Assembler::new(DATASET, ctx),
             state: HashMap::new(),
             timeout: ctx.mail_timeout,
-            hint: YearHint::new(ctx),
         }
     }
 
@@ -135,13 +133,7 @@ impl PostfixParser {
 
 impl LineParser for PostfixParser {
     fn parse<'a>(&mut self, line: &Line<'a>, event: &mut Event<'a>) -> Result<Parsed, ParseError> {
-        let (hdr, body) = match line.syslog {
-            Some(h) => (Some(h), line.body),
-            None => match unpadded_day_header(line.body, &self.hint) {
-                Some((h, body)) => (Some(h), body),
-                None => (None, line.body),
-            },
-        };
+        let (hdr, body) = (line.syslog, line.body);
         let from_postfix = match hdr.and_then(|h| h.app) {
             Some(app) if is_postfix_app(app) => true,
             Some(_) => return fail("not a Postfix line"),
@@ -222,35 +214,6 @@ fn is_postfix_app(app: &str) -> bool {
     app.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("postfix"))
 }
 
-/// Workaround: the shared syslog framing does not read `Mmm d hh:mm:ss` with an unpadded one-digit
-/// day (`Aug 3 15:30:49`), which some relays write. Such a line reaches us whole; pad the day and
-/// split it here. Remove once `syslog::split` accepts the form.
-fn unpadded_day_header<'a>(s: &'a str, hint: &YearHint) -> Option<(SyslogHeader<'a>, &'a str)> {
-    let b = s.as_bytes();
-    if b.len() < 16 || !b[0].is_ascii_alphabetic() || b[3] != b' ' || !b[4].is_ascii_digit() || b[5] != b' ' {
-        return None;
-    }
-    // Bytes 3..=5 are ASCII, so 4 is a char boundary.
-    let padded = format!("{} {}", &s[..4], &s[4..]);
-    let (h, body) = syslog::split(&padded, hint)?;
-    // Every slice of `padded` after the inserted byte sits one byte further on than in `s`.
-    let base = padded.as_ptr() as usize;
-    let map = |x: &str| -> Option<&'a str> {
-        if x.is_empty() {
-            return Some("");
-        }
-        let start = (x.as_ptr() as usize).checked_sub(base)?.checked_sub(1)?;
-        s.get(start..start + x.len())
-    };
-    let header = SyslogHeader {
-        priority: h.priority,
-        timestamp: h.timestamp,
-        hostname: h.hostname.and_then(map),
-        app: h.app.and_then(map),
-        pid: h.pid,
-    };
-    Some((header, map(body)?))
-}
 
 /// Splits `QUEUEID: rest`. Short ids are upper-case hex; long ids are base-52 with a `z` after
 /// the time part. Without a Postfix syslog header an id must also hold a digit, so that words
@@ -1097,6 +1060,7 @@ mod tests {
     use super::*;
     use crate::parse::detect::{self, Framing};
     use crate::parse::{Format, LineParser};
+    use crate::parse::syslog::YearHint;
 
     fn ctx() -> ParseContext {
         ParseContext {

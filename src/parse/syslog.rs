@@ -138,19 +138,25 @@ fn rfc3164<'a>(mut h: SyslogHeader<'a>, s: &'a str, hint: &YearHint) -> Option<(
     let b = s.as_bytes();
     let rest;
     if b.len() > 16 && b[3] == b' ' && b.first().is_some_and(u8::is_ascii_alphabetic) {
-        // `Mmm dd hh:mm:ss` or `Mmm dd yyyy hh:mm:ss`; the day may be space-padded.
+        // `Mmm dd hh:mm:ss` or `Mmm dd yyyy hh:mm:ss`; the day may be space-padded (`Aug  3`)
+        // or, from some relays, unpadded (`Aug 3`). `d` is the position of the space after it.
         let month = month_from_abbrev(&s[..3])?;
-        let day = if b[4] == b' ' {
-            digits(&b[5..], 1)?
+        let (day, d) = if b[4] == b' ' {
+            (digits(&b[5..], 1)?, 6)
+        } else if b[5] == b' ' {
+            (digits(&b[4..], 1)?, 5)
         } else {
-            digits(&b[4..], 2)?
+            (digits(&b[4..], 2)?, 6)
         };
-        let (year, t) = if b[6] == b' ' && b.len() > 21 && b[11] == b' ' {
-            (digits(&b[7..], 4)? as i16, 12)
+        if b[d] != b' ' {
+            return None;
+        }
+        let (year, t) = if b.len() > d + 15 && b[d + 5] == b' ' && b[d + 3] != b':' {
+            (digits(&b[d + 1..], 4)? as i16, d + 6)
         } else {
-            (hint.year_for(month), 7)
+            (hint.year_for(month), d + 1)
         };
-        if b.len() < t + 9 || b[t + 2] != b':' || b[t + 5] != b':' || b[t + 8] != b' ' && b[t + 8] != b'.' {
+        if b.len() < t + 9 || b[t + 2] != b':' || b[t + 5] != b':' || (b[t + 8] != b' ' && b[t + 8] != b'.') {
             return None;
         }
         let mut civil = Civil {
@@ -277,6 +283,15 @@ mod tests {
                 "squid",
                 Some(42),
                 "1157689312.049 5006 ...",
+            ),
+            (
+                "Jun 3 15:30:49 relay postfix/smtpd[7]: connect from x",
+                None,
+                "2025-06-03T15:30:49Z",
+                Some("relay"),
+                "postfix/smtpd",
+                Some(7),
+                "connect from x",
             ),
             (
                 "Dec 31 2024 23:59:59 gw sendmail[5]: x",
