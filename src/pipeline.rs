@@ -162,7 +162,10 @@ pub fn run_reader(
     cfg: &PipelineConfig,
     sink: &mut dyn EventSink,
 ) -> io::Result<InputStats> {
-    let mut stats = InputStats { input: name.to_owned(), ..Default::default() };
+    let mut stats = InputStats {
+        input: name.to_owned(),
+        ..Default::default()
+    };
     let mut ctx = cfg.parse.clone();
     ctx.reference_time = modified.unwrap_or_else(Timestamp::now);
     let mut reader = LineReader::with_max_line(input, cfg.max_line);

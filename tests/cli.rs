@@ -55,7 +55,10 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn stats_json(o: &Output) -> Vec<serde_json::Value> {
-    stdout(o).lines().map(|l| serde_json::from_str(l).expect("--stats --json prints JSON lines")).collect()
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("--stats --json prints JSON lines"))
+        .collect()
 }
 
 /// The events of a `parse` run with `log.file.path` removed (it differs between copies).
@@ -76,7 +79,11 @@ fn compressed_inputs_are_recognised_by_content_not_name() {
     let text = squid_lines(500);
     let plain = write(dir.path(), "plain.log", text.as_bytes());
     let gz = write(dir.path(), "rotated-1", &gzip(text.as_bytes()));
-    let zst = write(dir.path(), "rotated-2.gz", &zstd::encode_all(text.as_bytes(), 3).unwrap());
+    let zst = write(
+        dir.path(),
+        "rotated-2.gz",
+        &zstd::encode_all(text.as_bytes(), 3).unwrap(),
+    );
     let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
     bz.write_all(text.as_bytes()).unwrap();
     let bz2 = write(dir.path(), "rotated-3.txt", &bz.finish().unwrap());
@@ -106,7 +113,10 @@ fn truncated_archive_names_the_file_and_keeps_the_lines_before_the_damage() {
     let err = stderr(&o);
     assert!(err.contains("access.log.2.gz"), "the error names the file: {err}");
     let events = stdout(&o).lines().count();
-    assert!(events > 1000 && events < 20_000 + 3, "lines before the damage are processed: {events}");
+    assert!(
+        events > 1000 && events < 20_000 + 3,
+        "lines before the damage are processed: {events}"
+    );
     assert!(stdout(&o).contains("good.log"), "the next input is still read");
 
     let s = stats_json(&run(&["parse", "--stats", "--json", cut.to_str().unwrap()]));
@@ -121,7 +131,11 @@ fn unrecognised_input_is_an_error_that_names_it() {
     let good = write(dir.path(), "good.log", squid_lines(2).as_bytes());
     let o = run(&["parse", junk.to_str().unwrap(), good.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("notes.txt: no parser recognises this input"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("notes.txt: no parser recognises this input"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(stdout(&o).lines().count(), 2, "the recognised input is still parsed");
 }
 
@@ -140,8 +154,18 @@ fn stdin_directories_and_globs() {
     let o = run(&["parse", &pattern]);
     assert_eq!(stdout(&o).lines().count(), 2);
 
-    let mut child = bin().args(["parse", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(squid_lines(4).as_bytes()).unwrap();
+    let mut child = bin()
+        .args(["parse", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(squid_lines(4).as_bytes())
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success());
     let first: serde_json::Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
@@ -162,7 +186,14 @@ fn over_long_and_invalid_utf8_lines_are_counted_not_fatal() {
     bytes.extend(bad);
     bytes.extend(squid_lines(2).into_bytes());
     let f = write(dir.path(), "mixed.log", &bytes);
-    let o = run(&["parse", "--stats", "--json", "--max-line-bytes", "1024", f.to_str().unwrap()]);
+    let o = run(&[
+        "parse",
+        "--stats",
+        "--json",
+        "--max-line-bytes",
+        "1024",
+        f.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let s = &stats_json(&o)[0];
     assert_eq!(s["lines"], 5);
@@ -200,7 +231,10 @@ fn stats_text_names_file_line_and_reason() {
     let o = run(&["parse", "--stats", f.to_str().unwrap()]);
     assert!(o.status.success());
     let out = stdout(&o);
-    assert!(out.contains(&format!("{}:4: invalid HTTP status (%>Hs)", f.display())), "{out}");
+    assert!(
+        out.contains(&format!("{}:4: invalid HTTP status (%>Hs)", f.display())),
+        "{out}"
+    );
     assert!(out.contains("lines 4  events 3"), "{out}");
 }
 
@@ -208,13 +242,21 @@ fn stats_text_names_file_line_and_reason() {
 fn usage_errors_exit_2_with_the_reason() {
     let o = run(&["parse", "--format", "nonesuch", "x"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--format nonesuch: unknown format"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--format nonesuch: unknown format"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&["parse", "--timezone", "Mars/Olympus", "x"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--timezone Mars/Olympus"));
     let o = run(&["parse", "--squid-logformat", "%ts %nonsense", "x"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unknown Squid format code %nonsense"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown Squid format code %nonsense"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&["parse", "/no/such/file.log"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("/no/such/file.log: no such file or directory"));
@@ -224,7 +266,12 @@ fn usage_errors_exit_2_with_the_reason() {
 fn closed_output_pipe_ends_quietly_with_success() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "big.log", squid_lines(200_000).as_bytes());
-    let mut child = bin().args(["parse", f.to_str().unwrap()]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = bin()
+        .args(["parse", f.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut first = [0u8; 64];
     child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
     drop(child.stdout.take());

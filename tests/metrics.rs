@@ -5,8 +5,15 @@
 use std::process::Command;
 
 fn promtool() -> &'static str {
-    let found = Command::new("promtool").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    assert!(found, "promtool not found: install Debian's `prometheus` package (`.ci/test` does it)");
+    let found = Command::new("promtool")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "promtool not found: install Debian's `prometheus` package (`.ci/test` does it)"
+    );
     "promtool"
 }
 
@@ -34,7 +41,11 @@ fn textfile_metrics_pass_promtool_and_count_what_happened() {
     assert_eq!(o.status.code(), Some(2), "the unrecognised input makes the run fail");
     let text = std::fs::read_to_string(&prom).unwrap();
 
-    let check = Command::new(promtool).args(["check", "metrics"]).stdin(std::fs::File::open(&prom).unwrap()).output().unwrap();
+    let check = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&prom).unwrap())
+        .output()
+        .unwrap();
     assert!(
         check.status.success(),
         "promtool check metrics failed:\n{}{}\n{text}",

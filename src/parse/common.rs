@@ -93,16 +93,27 @@ pub fn strip_angle(s: &str) -> &str {
 pub fn split_url(original: &str) -> Url<'_> {
     // SIMD searches (memchr) for the separators rather than one byte loop: URLs in proxy logs
     // run to hundreds of bytes of tokens, and this runs on every web log line.
-    let mut url = Url { original: Some(Cow::Borrowed(original)), ..Url::default() };
+    let mut url = Url {
+        original: Some(Cow::Borrowed(original)),
+        ..Url::default()
+    };
     let b = original.as_bytes();
-    let scheme_len = b.iter().position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')));
+    let scheme_len = b
+        .iter()
+        .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')));
     let path_start = match scheme_len {
         Some(n) if n > 0 && b[n..].starts_with(b"://") => {
             url.scheme = Some(Cow::Borrowed(&original[..n]));
             let start = n + 3;
             let end = memchr::memchr3(b'/', b'?', b'#', &b[start..]).map_or(b.len(), |i| start + i);
-            let host_start = b[start..end].iter().rposition(|&c| c == b'@').map_or(start, |i| start + i + 1);
-            let colon = b[host_start..end].iter().rposition(|&c| c == b':').map(|i| host_start + i);
+            let host_start = b[start..end]
+                .iter()
+                .rposition(|&c| c == b'@')
+                .map_or(start, |i| start + i + 1);
+            let colon = b[host_start..end]
+                .iter()
+                .rposition(|&c| c == b':')
+                .map(|i| host_start + i);
             set_host_port(&mut url, original, host_start, colon, end);
             end
         }
@@ -572,7 +583,16 @@ mod tests {
         assert_eq!(parse_ip("deadbeef.example"), None);
         assert_eq!(parse_ip("0.0.0.0"), Some("0.0.0.0".parse().unwrap()));
         assert_eq!(parse_ip("255.255.255.255"), Some("255.255.255.255".parse().unwrap()));
-        for bad in ["256.1.1.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1..2.3", "1.2.3.", "1.2.3.4 ", "1234.1.1.1"] {
+        for bad in [
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1..2.3",
+            "1.2.3.",
+            "1.2.3.4 ",
+            "1234.1.1.1",
+        ] {
             assert_eq!(parse_ip(bad), None, "{bad}");
         }
         assert_eq!(parse_ip(""), None);
@@ -643,7 +663,11 @@ mod tests {
         for len in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 100, 200] {
             for needle in [0u8, 7, 14, 200, 250, 255, b' '] {
                 let h = &hay[..len];
-                assert_eq!(find_byte(h, needle), h.iter().position(|&c| c == needle), "len {len} needle {needle}");
+                assert_eq!(
+                    find_byte(h, needle),
+                    h.iter().position(|&c| c == needle),
+                    "len {len} needle {needle}"
+                );
             }
         }
         assert_eq!(find_byte(b"aaaaaaaa\x80 b", b' '), Some(9));

@@ -214,7 +214,6 @@ fn is_postfix_app(app: &str) -> bool {
     app.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("postfix"))
 }
 
-
 /// Splits `QUEUEID: rest`. Short ids are upper-case hex; long ids are base-52 with a `z` after
 /// the time part. Without a Postfix syslog header an id must also hold a digit, so that words
 /// such as `DECADE:` are not taken for one (all-letter hex ids are rare but do occur).
@@ -1059,8 +1058,8 @@ fn quoted(text: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::parse::detect::{self, Framing};
-    use crate::parse::{Format, LineParser};
     use crate::parse::syslog::YearHint;
+    use crate::parse::{Format, LineParser};
 
     fn ctx() -> ParseContext {
         ParseContext {

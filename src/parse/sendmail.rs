@@ -18,7 +18,7 @@ use jiff::Timestamp;
 use super::assemble::{Assembler, AssemblyStats};
 use super::common::{parse_u64, strip_angle};
 use super::exim::{Disposition, HostSpec, advance, owned, push_recipient, set_endpoint};
-use super::syslog::{self, SyslogHeader, YearHint};
+use super::syslog::SyslogHeader;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 use crate::event::Event;
 
@@ -76,7 +76,6 @@ const ABSORBED: &[&str] = &[
 ];
 
 pub struct SendmailParser {
-    hint: YearHint,
     asm: Assembler,
     /// Recipient counts of the messages being assembled (entries of messages the assembler has
     /// since emitted are pruned in bulk).
@@ -94,7 +93,6 @@ struct Progress {
 impl SendmailParser {
     pub fn new(ctx: &ParseContext) -> Self {
         SendmailParser {
-            hint: YearHint::new(ctx),
             asm: Assembler::new(DATASET, ctx),
             progress: HashMap::new(),
         }
@@ -116,10 +114,7 @@ impl LineParser for SendmailParser {
     fn parse<'a>(&mut self, line: &Line<'a>, event: &mut Event<'a>) -> Result<Parsed, ParseError> {
         let (hdr, body) = match line.syslog {
             Some(h) => (h, line.body),
-            None => match text_priority_header(line.raw, &self.hint) {
-                Some(found) => found,
-                None => return fail("expected a syslog line from sendmail"),
-            },
+            None => return fail("expected a syslog line from sendmail"),
         };
         if !hdr.app.is_some_and(is_sendmail_app) {
             return fail("not a Sendmail line: syslog program is not sendmail or sm-*");
@@ -617,47 +612,12 @@ fn is_sendmail_app(app: &str) -> bool {
     app.starts_with("sendmail") || app.starts_with("sm-")
 }
 
-/// `Mmm dd hh:mm:ss <facility.level> host app[pid]: msg`: syslog daemons told to print the
-/// priority as text put it before the host, where the shared splitter does not look.
-fn text_priority_header<'a>(raw: &'a str, hint: &YearHint) -> Option<(SyslogHeader<'a>, &'a str)> {
-    let b = raw.as_bytes();
-    if b.len() < 20 || b[15] != b' ' || b[16] != b'<' {
-        return None;
-    }
-    let close = 17 + raw[17..].find("> ")?;
-    let pri = &raw[17..close];
-    if !(3..=24).contains(&pri.len()) || !pri.contains('.') || !pri.bytes().all(|c| c.is_ascii_lowercase() || c == b'.')
-    {
-        return None;
-    }
-    // The shared splitter reads the time once it stands alone with a dummy host and tag.
-    let mut probe = String::with_capacity(24);
-    probe.push_str(&raw[..16]);
-    probe.push_str("h a: m");
-    let (time, _) = syslog::split(&probe, hint)?;
-    let rest = &raw[close + 2..];
-    let (host, rest) = rest.split_once(' ')?;
-    let (tag, msg) = rest.split_once(' ').unwrap_or((rest, ""));
-    let tag = tag.strip_suffix(':')?;
-    let (app, pid) = match tag.strip_suffix(']').and_then(|t| t.split_once('[')) {
-        Some((app, pid)) => (app, Some(u32::try_from(parse_u64(pid)?).ok()?)),
-        None => (tag, None),
-    };
-    let header = SyslogHeader {
-        priority: None,
-        timestamp: time.timestamp,
-        hostname: Some(host),
-        app: Some(app),
-        pid,
-    };
-    Some((header, msg))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::parse::Format;
     use crate::parse::detect::{self, Framing};
+    use crate::parse::syslog::YearHint;
 
     fn ctx() -> ParseContext {
         ParseContext {

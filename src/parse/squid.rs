@@ -22,7 +22,9 @@ use std::borrow::Cow;
 
 use jiff::Timestamp;
 
-use super::common::{self, Civil, dash_none, find_byte, month_from_abbrev, parse_offset, parse_u16, parse_u64, skip_spaces};
+use super::common::{
+    self, Civil, dash_none, find_byte, month_from_abbrev, parse_offset, parse_u16, parse_u64, skip_spaces,
+};
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed};
 use crate::event::Event;
 
@@ -163,14 +165,69 @@ const CODES: &[(&str, Code)] = &[
 
 /// Codes Squid knows that reconwatch reads past without using.
 const IGNORED: &[&str] = &[
-    "<Hs", "Sh", "st", "<sh", ">sh", "<bs", ">bs", "<rm", "<ru", "rp", ">rp", "<rp", "<rv", "rs", ">rs", "<rs",
-    "rd", ">rd", "<rd", ">rP", "<rP", "h", ">h", "<h", ">ha", "la", "lp", ">la", ">lp", "<la", "<lp", "<lA",
-    "ea", "et", "tt", "<tt", "<pt", "tS", "dt", "busy_time", "err_code", "err_detail", "sn", "note",
-    "master_xaction", ">eui", ">qos", ">nfmark", "<qos", "<nfmark", "credentials", ">handshake",
+    "<Hs",
+    "Sh",
+    "st",
+    "<sh",
+    ">sh",
+    "<bs",
+    ">bs",
+    "<rm",
+    "<ru",
+    "rp",
+    ">rp",
+    "<rp",
+    "<rv",
+    "rs",
+    ">rs",
+    "<rs",
+    "rd",
+    ">rd",
+    "<rd",
+    ">rP",
+    "<rP",
+    "h",
+    ">h",
+    "<h",
+    ">ha",
+    "la",
+    "lp",
+    ">la",
+    ">lp",
+    "<la",
+    "<lp",
+    "<lA",
+    "ea",
+    "et",
+    "tt",
+    "<tt",
+    "<pt",
+    "tS",
+    "dt",
+    "busy_time",
+    "err_code",
+    "err_detail",
+    "sn",
+    "note",
+    "master_xaction",
+    ">eui",
+    ">qos",
+    ">nfmark",
+    "<qos",
+    "<nfmark",
+    "credentials",
+    ">handshake",
 ];
 
 /// Families of codes (`%ssl::>sni`, `%adapt::<last_h`, ...) read past without using.
-const IGNORED_PREFIXES: &[&str] = &["ssl::", "adapt::", "icap::", "proxy_protocol::", "transport::", "cache::"];
+const IGNORED_PREFIXES: &[&str] = &[
+    "ssl::",
+    "adapt::",
+    "icap::",
+    "proxy_protocol::",
+    "transport::",
+    "cache::",
+];
 
 impl LogFormat {
     /// Compiles a squid.conf `logformat` line (`logformat NAME SPEC`) or a bare SPEC.
@@ -207,7 +264,9 @@ impl LogFormat {
                 None => leading = Some(std::mem::take(&mut lit)),
                 Some(prev) => {
                     if lit.is_empty() {
-                        return Err(LogFormatError::AdjacentFields(rest[1..rest.len() - after.len()].to_owned()));
+                        return Err(LogFormatError::AdjacentFields(
+                            rest[1..rest.len() - after.len()].to_owned(),
+                        ));
                     }
                     prev.then = then_for(&std::mem::take(&mut lit));
                 }
@@ -217,10 +276,18 @@ impl LogFormat {
         }
         if let Some(last) = steps.last_mut() {
             let trailing = lit.trim_end();
-            last.then = if trailing.is_empty() { Then::End } else { then_for(trailing) };
+            last.then = if trailing.is_empty() {
+                Then::End
+            } else {
+                then_for(trailing)
+            };
         }
         let leading = leading.unwrap_or(lit);
-        Ok(LogFormat { name: name.into(), leading: leading.trim_start().into(), steps })
+        Ok(LogFormat {
+            name: name.into(),
+            leading: leading.trim_start().into(),
+            steps,
+        })
     }
 
     /// The name from `logformat NAME ...` (or the built-in layout's name).
@@ -240,7 +307,11 @@ impl LogFormat {
         let mut millis: u32 = 0;
         for step in &self.steps {
             rest = skip_spaces(rest);
-            let value = if step.quoted { take_quoted(&mut rest)? } else { take_until(&mut rest, &step.then)? };
+            let value = if step.quoted {
+                take_quoted(&mut rest)?
+            } else {
+                take_until(&mut rest, &step.then)?
+            };
             apply(step.code, value, event, &mut secs, &mut millis)?;
             match &step.then {
                 Then::Spaces => {
@@ -293,7 +364,11 @@ fn then_for(lit: &str) -> Then {
 fn parse_code(s: &str) -> Result<(Step, &str), LogFormatError> {
     let mut rest = s;
     let mut quoted = false;
-    while let Some(c) = rest.chars().next().filter(|c| matches!(c, '"' | '[' | '#' | '\'' | '/')) {
+    while let Some(c) = rest
+        .chars()
+        .next()
+        .filter(|c| matches!(c, '"' | '[' | '#' | '\'' | '/'))
+    {
         quoted |= c == '"';
         rest = &rest[1..];
     }
@@ -322,7 +397,14 @@ fn parse_code(s: &str) -> Result<(Step, &str), LogFormatError> {
         (">h" | "h", Some(header)) => header_code(header),
         _ => code,
     };
-    Ok((Step { code, quoted, then: Then::End }, rest))
+    Ok((
+        Step {
+            code,
+            quoted,
+            then: Then::End,
+        },
+        rest,
+    ))
 }
 
 fn header_code(name: &str) -> Code {
@@ -348,8 +430,13 @@ fn match_code(s: &str) -> Option<(&str, Code, &str)> {
             return Some((&s[..end], Code::Ignore, &s[end..]));
         }
     }
-    let known = CODES.iter().copied().chain(IGNORED.iter().map(|name| (*name, Code::Ignore)));
-    let (name, code) = known.filter(|(name, _)| s.starts_with(name)).max_by_key(|(name, _)| name.len())?;
+    let known = CODES
+        .iter()
+        .copied()
+        .chain(IGNORED.iter().map(|name| (*name, Code::Ignore)));
+    let (name, code) = known
+        .filter(|(name, _)| s.starts_with(name))
+        .max_by_key(|(name, _)| name.len())?;
     Some((name, code, &s[name.len()..]))
 }
 
@@ -402,7 +489,9 @@ fn apply<'a>(
             *secs = Some(i64::try_from(n).map_err(|_| ParseError::new("invalid Unix time (%ts)"))?);
         }
         Code::Millis => {
-            let n = parse_u64(value).filter(|n| *n < 1000).ok_or(ParseError::new("invalid milliseconds (%tu)"))?;
+            let n = parse_u64(value)
+                .filter(|n| *n < 1000)
+                .ok_or(ParseError::new("invalid milliseconds (%tu)"))?;
             *millis = n as u32;
         }
         Code::ClockTime => ev.timestamp = Some(clock_time(value).ok_or(ParseError::new("invalid time (%tl/%tg)"))?),
@@ -476,7 +565,11 @@ fn apply<'a>(
 /// A number or `-`.
 #[inline]
 fn number<T>(value: &str, parse: fn(&str) -> Option<T>, reason: &'static str) -> Result<Option<T>, ParseError> {
-    if value == "-" { Ok(None) } else { parse(value).map(Some).ok_or(ParseError::new(reason)) }
+    if value == "-" {
+        Ok(None)
+    } else {
+        parse(value).map(Some).ok_or(ParseError::new(reason))
+    }
 }
 
 /// `10/Oct/2000:13:55:36 -0700`.
@@ -515,7 +608,10 @@ impl SquidParser {
         // Declared layouts go first: a site that declares one logs with it.
         let mut declared: Vec<LogFormat> = ctx.squid_logformats.iter().cloned().collect();
         declared.append(&mut layouts);
-        SquidParser { layouts: declared, last: 0 }
+        SquidParser {
+            layouts: declared,
+            last: 0,
+        }
     }
 }
 
@@ -566,7 +662,11 @@ mod tests {
         match v {
             serde_json::Value::Object(m) => {
                 for (k, v) in m {
-                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     flat(v, &p, out);
                 }
             }
@@ -686,7 +786,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(lf.name(), "withua");
-        let ctx = ParseContext { squid_logformats: Arc::from(vec![lf]), ..Default::default() };
+        let ctx = ParseContext {
+            squid_logformats: Arc::from(vec![lf]),
+            ..Default::default()
+        };
         let v = parse_with(
             &ctx,
             "10.1.2.3 - bob [14/Jan/2021:09:12:03 +0100] \"GET http://t.example/p.png HTTP/1.1\" 200 43 \"-\" \
@@ -696,17 +799,29 @@ mod tests {
         assert_eq!(v["@timestamp"], "2021-01-14T08:12:03Z");
         assert_eq!(v["user"]["name"], "bob");
         assert_eq!(v["url"]["domain"], "t.example");
-        assert_eq!(v["user_agent"]["original"], "Mozilla/5.0 (iPhone; CPU iPhone OS 14_3 like Mac OS X)");
+        assert_eq!(
+            v["user_agent"]["original"],
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 14_3 like Mac OS X)"
+        );
         assert_eq!(v["event"]["action"], "TCP_MISS");
         assert!(v["http"]["request"].get("referrer").is_none());
     }
 
     #[test]
     fn logformat_errors_name_the_problem() {
-        assert_eq!(LogFormat::compile("%ts %bogus").unwrap_err(), LogFormatError::UnknownCode("bogus".into()));
-        assert_eq!(LogFormat::compile("%{Referer >h").unwrap_err(), LogFormatError::UnterminatedArg);
+        assert_eq!(
+            LogFormat::compile("%ts %bogus").unwrap_err(),
+            LogFormatError::UnknownCode("bogus".into())
+        );
+        assert_eq!(
+            LogFormat::compile("%{Referer >h").unwrap_err(),
+            LogFormatError::UnterminatedArg
+        );
         assert_eq!(LogFormat::compile("logformat x ").unwrap_err(), LogFormatError::Empty);
-        assert!(matches!(LogFormat::compile("%ts%tr"), Err(LogFormatError::AdjacentFields(_))));
+        assert!(matches!(
+            LogFormat::compile("%ts%tr"),
+            Err(LogFormatError::AdjacentFields(_))
+        ));
         // Known but unused codes compile.
         LogFormat::compile("%ts %ssl::>sni %adapt::<last_h %<tt %note %{X-Forwarded-For}>h").unwrap();
     }
@@ -714,11 +829,26 @@ mod tests {
     #[test]
     fn rejects_other_formats_with_reasons() {
         let cases = [
-            ("127.0.0.1 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.0\" 200 2326", "invalid milliseconds (%tu)"),
-            ("2021-01-14 09:12:03 10.0.0.1 GET / - 80 - 10.0.0.2 UA - 200 0 0 1", "invalid Unix time (%ts)"),
-            ("1610615523.123    234 10.20.3.14 TCP_MISS/abc 1514 GET http://x/ - DIRECT/1.2.3.4 -", "invalid HTTP status (%>Hs)"),
-            ("1610615523.123    234 10.20.3.14 TCP_MISS/200 1514 GET http://x/", "line ends before the layout does"),
-            ("1610615523.123    234 10.20.3.14 tcp_miss/200 1514 GET http://x/ - DIRECT/1.2.3.4 -", "invalid Squid result code (%Ss)"),
+            (
+                "127.0.0.1 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.0\" 200 2326",
+                "invalid milliseconds (%tu)",
+            ),
+            (
+                "2021-01-14 09:12:03 10.0.0.1 GET / - 80 - 10.0.0.2 UA - 200 0 0 1",
+                "invalid Unix time (%ts)",
+            ),
+            (
+                "1610615523.123    234 10.20.3.14 TCP_MISS/abc 1514 GET http://x/ - DIRECT/1.2.3.4 -",
+                "invalid HTTP status (%>Hs)",
+            ),
+            (
+                "1610615523.123    234 10.20.3.14 TCP_MISS/200 1514 GET http://x/",
+                "line ends before the layout does",
+            ),
+            (
+                "1610615523.123    234 10.20.3.14 tcp_miss/200 1514 GET http://x/ - DIRECT/1.2.3.4 -",
+                "invalid Squid result code (%Ss)",
+            ),
             ("{\"json\": true}", "line ends before the layout does"),
         ];
         for (line, reason) in cases {

@@ -190,6 +190,8 @@ fn rfc3164<'a>(mut h: SyslogHeader<'a>, s: &'a str, hint: &YearHint) -> Option<(
     } else {
         return None;
     }
+    // Some daemons, told to print the priority as text, put `<facility.level>` before the host.
+    let rest = skip_text_priority(rest);
     // HOSTNAME then TAG. A tag ends with `:`; a word that does not is the host name.
     let (first, after_first) = rest.split_once(' ')?;
     if let Some((app, pid)) = parse_tag(first) {
@@ -207,6 +209,18 @@ fn rfc3164<'a>(mut h: SyslogHeader<'a>, s: &'a str, hint: &YearHint) -> Option<(
     h.app = Some(app);
     h.pid = pid;
     Some((h, msg))
+}
+
+/// `<mail.notice> rest` → `rest`; anything else unchanged.
+fn skip_text_priority(s: &str) -> &str {
+    let Some(inner) = s.strip_prefix('<') else { return s };
+    let Some((pri, rest)) = inner.split_once("> ") else {
+        return s;
+    };
+    let is_pri = (3..=24).contains(&pri.len())
+        && pri.contains('.')
+        && pri.bytes().all(|c| c.is_ascii_lowercase() || c == b'.' || c == b'*');
+    if is_pri { rest } else { s }
 }
 
 /// `app[pid]:` or `app:` → (app, pid).
@@ -237,7 +251,15 @@ mod tests {
     fn header_forms() {
         let h = hint("2025-06-01T00:00:00Z");
         // line, priority, time, host, app, pid, message
-        type Case<'a> = (&'a str, Option<u8>, &'a str, Option<&'a str>, &'a str, Option<u32>, &'a str);
+        type Case<'a> = (
+            &'a str,
+            Option<u8>,
+            &'a str,
+            Option<&'a str>,
+            &'a str,
+            Option<u32>,
+            &'a str,
+        );
         let cases: &[Case] = &[
             (
                 "May 11 04:02:36 host1 postfix/smtpd[26897]: warning: x",
@@ -292,6 +314,15 @@ mod tests {
                 "postfix/smtpd",
                 Some(7),
                 "connect from x",
+            ),
+            (
+                "Jun 17 14:37:39 <mail.notice> robin sm-mta[2794]: x",
+                None,
+                "2025-06-17T14:37:39Z",
+                Some("robin"),
+                "sm-mta",
+                Some(2794),
+                "x",
             ),
             (
                 "Dec 31 2024 23:59:59 gw sendmail[5]: x",
