@@ -13,7 +13,8 @@
 //! Lines without any `#Fields:` header yet (IIS logs shipped without their header) are matched
 //! against the IIS default layouts Elastic's IIS pipeline knows, chosen by token count and checked
 //! by value (addresses must be IPs, the method a word, the status three digits), each optionally
-//! followed by `X-Forwarded-For` and one more numeric custom column.
+//! followed by `X-Forwarded-For` and one more numeric custom column; and against the SGOS built-in
+//! formats `main` and `bcreportermain_v1`, since ProxySG streaming over syslog sends no header.
 //!
 //! | ECS field                   | IIS (web server)                          | ProxySG / proxies                         |
 //! |-----------------------------|-------------------------------------------|-------------------------------------------|
@@ -79,10 +80,12 @@ const E_METHOD: &str = "invalid HTTP method";
 const E_STATUS: &str = "invalid status code";
 const E_NUMBER: &str = "invalid number in a numeric field";
 const E_IP: &str = "invalid IP address";
+// Met only while guessing a headerless layout, where they make the guess fail.
 const E_VERSION: &str = "invalid HTTP version (expected HTTP/x.y)";
+const E_VERDICT: &str = "invalid proxy action";
 
 /// Most tokens a headerless line may have (the longest IIS layout plus its optional tail).
-const MAX_HEADERLESS_TOKENS: usize = 24;
+const MAX_HEADERLESS_TOKENS: usize = 27;
 
 /// What one column means: the target of its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +99,8 @@ enum Col {
     /// `s-ip`, `s-port` of a web server: the destination.
     ServerIp,
     ServerPort,
+    /// A proxy's `s-ip`: its own address, checked but not mapped.
+    ProxyIp,
     Computer,
     Site,
     /// `r-*`, `s-supplier-*`: the upstream server a proxy fetched from.
@@ -188,8 +193,9 @@ const PROXY_FIELDS: &[&str] = &[
     "cs-categories",
 ];
 
-/// The IIS layouts a line without `#Fields:` may have (Elastic's IIS pipeline knows the same),
-/// each optionally followed by [`TAIL`]. One layout a line, as a table reads.
+/// The layouts a line without `#Fields:` may have: the IIS ones Elastic's IIS pipeline knows, each
+/// optionally followed by custom columns, and the two SGOS built-in formats (ProxySG streaming its
+/// log over syslog sends no header). Written as tables, not as rustfmt would break them.
 #[rustfmt::skip]
 mod builtin {
     use super::Col as C;
@@ -245,22 +251,57 @@ mod builtin {
         C::Number, C::Number, C::ResponseBytes, C::RequestBytes, C::TimeTaken,
     ];
 
-    pub(super) const LAYOUTS: &[&[C]] = &[
-        DEFAULT,
-        NO_REFERER,
-        COOKIE,
-        COMPUTER,
-        REFERER_BYTES,
-        COOKIE_BYTES,
-        SITE_COMPUTER_HOST,
-        SITE_HOST,
-        SITE_VERSION,
-        FULL,
+    /// SGOS `main`: `date time time-taken c-ip sc-status s-action sc-bytes cs-bytes cs-method
+    /// cs-uri-scheme cs-host cs-uri-port cs-uri-path cs-uri-query cs-username cs-auth-group
+    /// s-supplier-name rs(Content-Type) cs(Referer) cs(User-Agent) sc-filter-result cs-categories
+    /// x-virus-id s-ip`.
+    const SG_MAIN: &[C] = &[
+        C::Date, C::Time, C::TimeTaken, C::ClientIp, C::Status, C::Action, C::ResponseBytes, C::RequestBytes,
+        C::Method, C::UriScheme, C::UriHost, C::UriPort, C::UriPath, C::UriQuery, C::User, C::Ignore,
+        C::RemoteDns, C::ContentType, C::Referer, C::UserAgent, C::FilterResult, C::Ignore, C::Ignore, C::ProxyIp,
+    ];
+    /// SGOS `bcreportermain_v1`: `date time time-taken c-ip cs-username cs-auth-group x-exception-id
+    /// sc-filter-result cs-categories cs(Referer) sc-status s-action cs-method rs(Content-Type)
+    /// cs-uri-scheme cs-host cs-uri-port cs-uri-path cs-uri-query cs-uri-extension cs(User-Agent) s-ip
+    /// sc-bytes cs-bytes x-virus-id`, then optionally `x-bluecoat-application-name
+    /// x-bluecoat-application-operation`.
+    const SG_REPORTER: &[C] = &[
+        C::Date, C::Time, C::TimeTaken, C::ClientIp, C::User, C::Ignore, C::Ignore, C::FilterResult, C::Ignore,
+        C::Referer, C::Status, C::Action, C::Method, C::ContentType, C::UriScheme, C::UriHost, C::UriPort,
+        C::UriPath, C::UriQuery, C::UriExtension, C::UserAgent, C::ProxyIp, C::ResponseBytes, C::RequestBytes,
+        C::Ignore,
     ];
 
     /// Custom columns IIS setups append: `X-Forwarded-For`, then one numeric field (Exchange
     /// front ends log the client port there).
-    pub(super) const TAIL: &[C] = &[C::ForwardedFor, C::Number];
+    const IIS_TAIL: &[C] = &[C::ForwardedFor, C::Number];
+    const SG_REPORTER_TAIL: &[C] = &[C::Ignore, C::Ignore];
+
+    /// A layout, the columns that may follow it, and whether a proxy writes it.
+    pub(super) struct Builtin {
+        pub cols: &'static [C],
+        pub tail: &'static [C],
+        pub proxy: bool,
+    }
+
+    const fn iis(cols: &'static [C]) -> Builtin {
+        Builtin { cols, tail: IIS_TAIL, proxy: false }
+    }
+
+    pub(super) const LAYOUTS: &[Builtin] = &[
+        iis(DEFAULT),
+        iis(NO_REFERER),
+        iis(COOKIE),
+        iis(COMPUTER),
+        iis(REFERER_BYTES),
+        iis(COOKIE_BYTES),
+        iis(SITE_COMPUTER_HOST),
+        iis(SITE_HOST),
+        iis(SITE_VERSION),
+        iis(FULL),
+        Builtin { cols: SG_MAIN, tail: &[], proxy: true },
+        Builtin { cols: SG_REPORTER, tail: SG_REPORTER_TAIL, proxy: true },
+    ];
 }
 
 /// Which kind of product wrote the header, from `#Software:`.
@@ -295,7 +336,8 @@ impl Layout {
                     .find(|(name, _)| n.eq_ignore_ascii_case(name))
                     .map_or(Col::Ignore, |&(_, c)| c);
                 match col {
-                    Col::ServerIp | Col::ServerPort if proxy => Col::Ignore,
+                    Col::ServerIp if proxy => Col::ProxyIp,
+                    Col::ServerPort if proxy => Col::Ignore,
                     // A proxy's `s-sitename` is its service (`SG-HTTP-Service`), not a host.
                     Col::Site if has_computer || proxy => Col::Ignore,
                     c => c,
@@ -375,25 +417,25 @@ impl W3cParser {
     fn headerless<'a>(&mut self, line: &Line<'a>, body: &'a str, event: &mut Event<'a>) -> Result<(), ParseError> {
         let n = self.spans.len();
         let layouts = builtin::LAYOUTS;
-        let fits = |cols: &[Col]| n >= cols.len() && n <= cols.len() + builtin::TAIL.len();
+        let fits = |b: &builtin::Builtin| n >= b.cols.len() && n <= b.cols.len() + b.tail.len();
         let mut any = false;
         let last = self.last_builtin;
         let order = std::iter::once(last).chain((0..layouts.len()).filter(|&i| i != last));
         for i in order {
-            let Some(&base) = layouts.get(i) else { continue };
+            let Some(base) = layouts.get(i) else { continue };
             if !fits(base) {
                 continue;
             }
             any = true;
             let mut cols = [Col::Ignore; MAX_HEADERLESS_TOKENS];
-            for (k, c) in base.iter().chain(builtin::TAIL).take(n).enumerate() {
+            for (k, c) in base.cols.iter().chain(base.tail).take(n).enumerate() {
                 cols[k] = *c;
             }
             let row = Row {
                 body,
                 spans: &self.spans,
                 strict: true,
-                proxy: false,
+                proxy: base.proxy,
                 date_hint: self.date,
             };
             if row.fill(&cols[..n], line, event).is_ok() {
@@ -549,6 +591,11 @@ impl<'a> Row<'_, 'a> {
                 Col::ClientPort => event.source.port = Some(number(v)?),
                 Col::ClientDns => event.source.domain = Some(b(v)),
                 Col::ServerIp | Col::RemoteIp => self.address(&mut event.destination, v)?,
+                Col::ProxyIp => {
+                    if self.strict && parse_ip(v).is_none() {
+                        return fail(E_IP);
+                    }
+                }
                 Col::ServerPort | Col::RemotePort => event.destination.port = Some(number(v)?),
                 Col::RemoteDns => event.destination.domain = Some(b(v)),
                 Col::Computer => event.host.hostname = Some(b(v)),
@@ -599,8 +646,15 @@ impl<'a> Row<'_, 'a> {
                     }
                 }
                 Col::ContentType => event.http.response.mime_type = Some(b(v)),
-                Col::Action => event.event.action = Some(b(v)),
-                Col::FilterResult => filter = Some(v),
+                Col::Action | Col::FilterResult => {
+                    if self.strict && !is_verdict(v) {
+                        return fail(E_VERDICT);
+                    }
+                    match col {
+                        Col::Action => event.event.action = Some(b(v)),
+                        _ => filter = Some(v),
+                    }
+                }
                 Col::Version => {
                     if self.strict && !v.starts_with("HTTP/") {
                         return fail(E_VERSION);
@@ -827,15 +881,21 @@ fn number<T: TryFrom<u64>>(s: &str) -> Result<T, ParseError> {
         .ok_or(ParseError::new(E_NUMBER))
 }
 
-/// Header-driven: any status up to 999 (ProxySG logs `0` for tunnels). Headerless: three digits,
-/// 100–599, since the value also confirms the layout guess.
+/// Header-driven: any status up to 999. Headerless: three digits, 100–599, or the `0` ProxySG
+/// logs for tunnels, since the value also confirms the layout guess.
 fn parse_status(s: &str, strict: bool) -> Option<u16> {
     let n = parse_u16(s)?;
     if strict {
-        (s.len() == 3 && (100..=599).contains(&n)).then_some(n)
+        (s == "0" || s.len() == 3 && (100..=599).contains(&n)).then_some(n)
     } else {
         (s.len() <= 3).then_some(n)
     }
+}
+
+/// A ProxySG action or filter result: `TCP_NC_MISS`, `TUNNELED`, `OBSERVED`.
+fn is_verdict(s: &str) -> bool {
+    s.bytes()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// An HTTP method is one word (`GET`, `PROPFIND`, `VERSION-CONTROL`; ProxySG writes `unknown`).
@@ -1072,6 +1132,58 @@ mod tests {
                 ],
             ),
             (
+                "headerless SGOS main format (ProxySG over syslog sends no header)",
+                &[],
+                "2025-02-03 09:01:44 212 10.8.20.11 200 TCP_MISS 43 911 GET https cdn.mailtrack.example 443 /t/o.png \
+                 ?id=77f1&c=3 - - cdn.mailtrack.example image/png - \"Mozilla/5.0 (X11; Linux x86_64)\" OBSERVED \
+                 \"Web Ads/Analytics\" - 10.8.0.2",
+                &[
+                    ("@timestamp", "2025-02-03T09:01:44Z"),
+                    ("event.dataset", "w3c.access"),
+                    ("event.action", "TCP_MISS"),
+                    ("event.outcome", "success"),
+                    ("event.duration", "212000000"),
+                    ("source.address", "10.8.20.11"),
+                    ("source.ip", "10.8.20.11"),
+                    ("destination.domain", "cdn.mailtrack.example"),
+                    ("url.original", "https://cdn.mailtrack.example/t/o.png?id=77f1&c=3"),
+                    ("url.scheme", "https"),
+                    ("url.domain", "cdn.mailtrack.example"),
+                    ("url.port", "443"),
+                    ("url.path", "/t/o.png"),
+                    ("url.query", "id=77f1&c=3"),
+                    ("url.extension", "png"),
+                    ("http.request.method", "GET"),
+                    ("http.request.bytes", "911"),
+                    ("http.response.status_code", "200"),
+                    ("http.response.bytes", "43"),
+                    ("http.response.mime_type", "image/png"),
+                    ("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64)"),
+                ],
+            ),
+            (
+                "headerless SGOS bcreportermain_v1 with application columns: a tunnel with status 0",
+                &[],
+                "2025-02-03 08:14:31 0 10.8.14.77 - - - OBSERVED \"Technology/Internet\" - 0 TUNNELED unknown - ssl \
+                 chat.example.com 443 / - - - 10.8.0.2 4897 5784 - \"Slack\" \"none\"",
+                &[
+                    ("@timestamp", "2025-02-03T08:14:31Z"),
+                    ("event.dataset", "w3c.access"),
+                    ("event.action", "TUNNELED"),
+                    ("event.duration", "0"),
+                    ("source.address", "10.8.14.77"),
+                    ("source.ip", "10.8.14.77"),
+                    ("url.original", "chat.example.com:443"),
+                    ("url.scheme", "ssl"),
+                    ("url.domain", "chat.example.com"),
+                    ("url.port", "443"),
+                    ("http.request.method", "unknown"),
+                    ("http.request.bytes", "5784"),
+                    ("http.response.status_code", "0"),
+                    ("http.response.bytes", "4897"),
+                ],
+            ),
+            (
                 "IIS with its header; - for empty fields",
                 IIS_HEADER,
                 "2024-04-01 00:00:03 192.0.2.5 GET /robots.txt - 443 - 203.0.113.9 - - 404 0 2 1",
@@ -1291,6 +1403,13 @@ mod tests {
                 "IIS-shaped line with a non-numeric status",
                 &[],
                 "2024-03-14 09:21:07 10.20.0.15 GET /a - 443 - 198.51.100.23 curl/8 - OK 0 0 31",
+                E_NO_LAYOUT_VALUES,
+            ),
+            (
+                "ProxySG-shaped headerless line with a lower-case action",
+                &[],
+                "2025-02-03 09:01:44 212 10.8.20.11 200 tcp_miss 43 911 GET https cdn.example 443 /t - - - \
+                 cdn.example image/png - - OBSERVED - - 10.8.0.2",
                 E_NO_LAYOUT_VALUES,
             ),
             (
