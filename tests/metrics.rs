@@ -62,3 +62,27 @@ fn textfile_metrics_pass_promtool_and_count_what_happened() {
         assert!(text.contains(expected), "missing `{expected}` in:\n{text}");
     }
 }
+
+#[test]
+fn shipped_alerting_rules_pass_promtool_unit_tests() {
+    let promtool = promtool();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let check = Command::new(promtool)
+        .args(["check", "rules"])
+        .arg(root.join("deploy/prometheus/reconwatch.rules.yml"))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    // The rule tests feed series shaped like reconwatch's own metrics and expect each alert.
+    let test = Command::new(promtool)
+        .args(["test", "rules", "reconwatch.rules.test.yml"])
+        .current_dir(root.join("tests/promtool"))
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success(),
+        "promtool test rules failed:\n{}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+}
