@@ -30,8 +30,9 @@ pub enum Command {
 /// Where the input comes from and how to read it (shared by every command that reads logs).
 #[derive(Debug, Clone, Args)]
 pub struct InputArgs {
-    /// Files, directories (read recursively), glob patterns, or `-` for standard input.
-    /// gzip, zstd and bzip2 are recognised by their content.
+    /// Files, directories (read recursively; entries whose names start with `.` are skipped),
+    /// glob patterns, or `-` for standard input. gzip, zstd and bzip2 are recognised by their
+    /// content, not their names.
     #[arg(required = true, value_name = "PATHS")]
     pub paths: Vec<String>,
 

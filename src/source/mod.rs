@@ -99,8 +99,8 @@ pub struct Opened {
 }
 
 /// Expands command-line arguments into inputs: `-` is stdin, a directory is every regular file
-/// below it (recursively, sorted, hidden files included), an existing file is itself, and
-/// anything else is tried as a glob pattern.
+/// below it (recursively, sorted, skipping hidden entries whose names start with `.`), an
+/// existing file is itself, and anything else is tried as a glob pattern.
 pub fn expand(args: &[String]) -> Result<Vec<Input>, SourceError> {
     let mut out = Vec::new();
     for arg in args {
@@ -166,6 +166,11 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<(), SourceError> {
         .map_err(io_err)?;
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
+        // Hidden entries (`.world/`, editor swap files, `.git`) are not logs; name a hidden
+        // file explicitly to read it.
+        if entry.file_name().as_encoded_bytes().starts_with(b".") {
+            continue;
+        }
         let path = entry.path();
         let kind = entry.file_type().map_err(io_err)?;
         if kind.is_dir() {
@@ -186,7 +191,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::create_dir_all(d.join("b/c")).unwrap();
-        for f in ["a.log", "b/z.log", "b/c/y.log.gz", "b/x.txt"] {
+        std::fs::create_dir_all(d.join(".hidden")).unwrap();
+        for f in ["a.log", "b/z.log", "b/c/y.log.gz", "b/x.txt", ".hidden/h.log", "b/.swp"] {
             std::fs::write(d.join(f), "x\n").unwrap();
         }
         let names = |inputs: Vec<Input>| -> Vec<String> {

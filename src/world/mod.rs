@@ -11,7 +11,7 @@
 //! only ever deletes files it would write itself.
 //!
 //! Layout: `mail/maillog` (+ `maillog.1.gz`, the rotated older half), `mail/exchange/MSGTRK*.LOG`,
-//! `web/access.log` (+ `.1.gz`), `web/proxysg/SG_main_*.log`, `people.csv`, `labels.jsonl`.
+//! `web/access.log` (+ `.1.gz`), `web/proxysg/SG_main_*.log`, and, in the hidden `.world/`, `people.csv` and `labels.jsonl`.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -283,6 +283,11 @@ struct World {
     campaign_opens: u32,
 }
 
+/// Where the files about the world (not logs) go, below the output directory: `people.csv` and
+/// `labels.jsonl`. A hidden directory, so that `reconwatch parse OUT` reads only the logs
+/// (directory walks skip hidden entries).
+pub const SIDE_DIR: &str = ".world";
+
 /// Writes a world into `out` (created if missing). Files a previous run wrote there are
 /// replaced; nothing else in the directory is touched.
 pub fn write_world(cfg: &GenConfig, out: &Path) -> anyhow::Result<GenSummary> {
@@ -291,7 +296,8 @@ pub fn write_world(cfg: &GenConfig, out: &Path) -> anyhow::Result<GenSummary> {
     let plan = plan(cfg);
     let root = Rng::new(cfg.seed);
     let pop = people::build(&plan.sizes, &mut root.fork("people"));
-    let people_path = out.join("people.csv");
+    fs::create_dir_all(out.join(SIDE_DIR)).with_context(|| format!("creating {}/{SIDE_DIR}", out.display()))?;
+    let people_path = out.join(SIDE_DIR).join("people.csv");
     {
         let mut f = std::io::BufWriter::new(
             fs::File::create(&people_path).with_context(|| format!("creating {}", people_path.display()))?,
@@ -333,14 +339,14 @@ pub fn write_world(cfg: &GenConfig, out: &Path) -> anyhow::Result<GenSummary> {
 /// Deletes the files a previous run would have written (only those names).
 fn remove_previous(out: &Path) -> anyhow::Result<()> {
     let ours = |dir: &str, name: &str| match dir {
-        "" => name == "people.csv" || name == "labels.jsonl",
+        SIDE_DIR => name == "people.csv" || name == "labels.jsonl",
         "mail" => name == "maillog" || name == "maillog.1.gz",
         "web" => name == "access.log" || name == "access.log.1.gz",
         "mail/exchange" => name.starts_with("MSGTRK") && name.ends_with(".LOG"),
         "web/proxysg" => name.starts_with("SG_main_") && name.ends_with(".log"),
         _ => false,
     };
-    for dir in ["", "mail", "web", "mail/exchange", "web/proxysg"] {
+    for dir in [SIDE_DIR, "mail", "web", "mail/exchange", "web/proxysg"] {
         let Ok(entries) = fs::read_dir(out.join(dir)) else {
             continue;
         };

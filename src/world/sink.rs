@@ -187,10 +187,10 @@ pub struct Outputs {
 
 impl Outputs {
     pub fn create(root: &Path, rotate_at: Ts) -> io::Result<Outputs> {
-        for dir in ["mail/exchange", "web/proxysg"] {
+        for dir in ["mail/exchange", "web/proxysg", super::SIDE_DIR] {
             fs::create_dir_all(root.join(dir))?;
         }
-        let labels = BufWriter::with_capacity(1 << 16, File::create(root.join("labels.jsonl"))?);
+        let labels = BufWriter::with_capacity(1 << 16, File::create(root.join(super::SIDE_DIR).join("labels.jsonl"))?);
         Ok(Outputs {
             root: root.to_path_buf(),
             rotate_at,
@@ -204,7 +204,7 @@ impl Outputs {
     }
 
     pub fn labels_path(&self) -> PathBuf {
-        self.root.join("labels.jsonl")
+        self.root.join(super::SIDE_DIR).join("labels.jsonl")
     }
 
     /// Queues one line (without its newline).

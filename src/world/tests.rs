@@ -21,7 +21,7 @@ fn gen_into(dir: &Path, seed: u64, size: u64) -> GenSummary {
 /// Every generated file's content (decompressed), by relative path.
 fn contents(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut m = BTreeMap::new();
-    for sub in ["", "mail", "web", "mail/exchange", "web/proxysg"] {
+    for sub in [SIDE_DIR, "mail", "web", "mail/exchange", "web/proxysg"] {
         let Ok(rd) = fs::read_dir(dir.join(sub)) else { continue };
         for e in rd {
             let e = e.unwrap();
@@ -52,7 +52,7 @@ fn read_text(path: &Path) -> Vec<u8> {
 }
 
 fn labels(dir: &Path) -> Vec<serde_json::Value> {
-    fs::read_to_string(dir.join("labels.jsonl"))
+    fs::read_to_string(dir.join(SIDE_DIR).join("labels.jsonl"))
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).expect("each label is one JSON object"))
@@ -230,7 +230,7 @@ fn layout_and_headers() {
     let text = String::from_utf8(read_text(&d.path().join(sg))).unwrap();
     assert!(text.starts_with("#Software: SGOS 6.7"));
     assert!(text.contains(&format!("#Fields: {}\n", sink::PROXYSG_FIELDS)));
-    let csv = fs::read_to_string(d.path().join("people.csv")).unwrap();
+    let csv = fs::read_to_string(d.path().join(SIDE_DIR).join("people.csv")).unwrap();
     assert!(csv.starts_with("email,name,group,usernames,ips\n"));
     for g in ["parliamentarian", "staff", "family", "journalist", "employee"] {
         assert!(csv.contains(&format!(",{g},")), "no {g} in people.csv");
@@ -279,7 +279,7 @@ fn lines_are_in_time_order_and_inside_january_february() {
     let start = clock::days_from_civil(2021, 1, 1) * DAY - clock::LOCAL_OFFSET;
     let end = clock::days_from_civil(2021, 3, 1) * DAY - clock::LOCAL_OFFSET;
     for (rel, data) in contents(d.path()) {
-        if rel == "people.csv" || rel == "labels.jsonl" {
+        if rel.starts_with(SIDE_DIR) {
             continue;
         }
         let text = String::from_utf8(data).unwrap();
@@ -336,7 +336,7 @@ fn sample_logs_are_reproduced_exactly() {
     gen_into(d.path(), SAMPLE_SEED, parse_size(SAMPLE_SIZE).unwrap());
     let fresh = contents(d.path());
     let mut old = contents(&committed);
-    old.remove("README.md");
+    old.remove(&format!("{SIDE_DIR}/README.md"));
     assert_eq!(
         fresh.keys().collect::<Vec<_>>(),
         old.keys().collect::<Vec<_>>(),
@@ -344,7 +344,7 @@ fn sample_logs_are_reproduced_exactly() {
          cargo run --release -- gen --seed {SAMPLE_SEED} --size {SAMPLE_SIZE} --out sample-logs"
     );
     // The README tells the sample's story: it must name the campaign's lookalike domain.
-    let readme = fs::read_to_string(committed.join("README.md")).unwrap();
+    let readme = fs::read_to_string(committed.join(SIDE_DIR).join("README.md")).unwrap();
     let first = labels(d.path())
         .into_iter()
         .find(|l| l["kind"] == "campaign_mail")
@@ -352,7 +352,7 @@ fn sample_logs_are_reproduced_exactly() {
     let domain = first["domain"].as_str().unwrap();
     assert!(
         readme.contains(domain),
-        "sample-logs/README.md does not mention {domain}; update its story"
+        "sample-logs/.world/README.md does not mention {domain}; update its story"
     );
     for (k, v) in &fresh {
         // Compressed parts are compared by content: a newer zlib may compress differently.
