@@ -165,7 +165,9 @@ impl ExchangeParser {
                 fail("#Software is not Microsoft Exchange")
             }
         } else if let Some(s) = h.strip_prefix("Log-type:") {
-            if s.trim() == "Message Tracking Log" {
+            // Mailbox servers' delivery and submission logs (MSGTRKMD, MSGTRKMS) name their kind
+            // after it: `Message Tracking Log (Mailbox Delivery)`.
+            if s.trim().starts_with("Message Tracking Log") {
                 Ok(Parsed::Absorbed)
             } else {
                 fail("#Log-type is not Message Tracking Log")
@@ -581,7 +583,7 @@ mod tests {
         let lines = [
             "#Software: Microsoft Exchange Server",
             "#Version: 15.02.1544.004",
-            "#Log-type: Message Tracking Log",
+            "#Log-type: Message Tracking Log (Mailbox Delivery)",
             "#Date: 2024-03-11T08:00:02.118Z",
             "#Fields: date-time,client-ip,client-hostname,server-ip,server-hostname,source-context,connector-id,\
              source,event-id,internal-message-id,message-id,network-message-id,recipient-address,recipient-status,\
