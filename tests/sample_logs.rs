@@ -15,13 +15,23 @@ fn root() -> PathBuf {
 }
 
 fn reconwatch(args: &[&str]) -> std::process::Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_reconwatch")).args(args).output().expect("the binary runs");
-    assert!(out.status.success(), "reconwatch {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_reconwatch"))
+        .args(args)
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "reconwatch {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
 fn json_lines(bytes: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(bytes).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 /// The byte offset of the start of each line (1-based line numbers index it from 1).
@@ -29,13 +39,20 @@ fn line_offsets(path: &Path) -> Vec<u64> {
     let raw = std::fs::read(path).unwrap();
     let text = if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).unwrap();
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .unwrap();
         out
     } else {
         raw
     };
     let mut offsets = vec![0, 0];
-    offsets.extend(text.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i as u64 + 1));
+    offsets.extend(
+        text.iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i as u64 + 1),
+    );
     offsets
 }
 
@@ -54,11 +71,20 @@ fn every_sample_file_parses_with_its_format_and_no_rejected_line() {
     let root = root();
     let out = reconwatch(&["parse", "--stats", "--json", root.to_str().unwrap()]);
     let stats = json_lines(&out.stdout);
-    assert!(stats.len() >= 6, "sample-logs holds the mail and web logs: {}", stats.len());
+    assert!(
+        stats.len() >= 6,
+        "sample-logs holds the mail and web logs: {}",
+        stats.len()
+    );
     let mut lines = 0;
     for s in &stats {
         let path = s["path"].as_str().unwrap();
-        let rel = Path::new(path).strip_prefix(&root).unwrap().to_str().unwrap().replace('\\', "/");
+        let rel = Path::new(path)
+            .strip_prefix(&root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .replace('\\', "/");
         assert_eq!(s["format"], expected_format(&rel), "{rel}");
         assert_eq!(s["errors"], 0, "{rel}: {s}");
         assert!(s["failure"].is_null(), "{rel}: {s}");
@@ -76,7 +102,12 @@ fn every_labelled_campaign_line_becomes_an_event_carrying_its_evidence() {
     let mut by_queue_id: HashMap<&str, &Value> = HashMap::new();
     for e in &events {
         let path = e["log"]["file"]["path"].as_str().unwrap();
-        let rel = Path::new(path).strip_prefix(&root).unwrap().to_str().unwrap().to_owned();
+        let rel = Path::new(path)
+            .strip_prefix(&root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
         by_line.insert((rel, e["log"]["offset"].as_u64().unwrap()), e);
         if e["event"]["dataset"] == "postfix.log"
             && let Some(id) = e["email"]["local_id"].as_str()
@@ -93,15 +124,23 @@ fn every_labelled_campaign_line_becomes_an_event_carrying_its_evidence() {
         let line = label["line"].as_u64().unwrap() as usize;
         let token = label["token"].as_str().unwrap_or("");
         let recipient = label["recipient"].as_str().unwrap_or("");
-        let offs = offsets.entry(file.clone()).or_insert_with(|| line_offsets(&root.join(&file)));
+        let offs = offsets
+            .entry(file.clone())
+            .or_insert_with(|| line_offsets(&root.join(&file)));
         let offset = offs[line];
         let at = format!("{file}:{line} ({kind})");
         match kind {
             "campaign_open" | "campaign_click" => {
-                let e = by_line.get(&(file.clone(), offset)).unwrap_or_else(|| panic!("{at}: no event"));
+                let e = by_line
+                    .get(&(file.clone(), offset))
+                    .unwrap_or_else(|| panic!("{at}: no event"));
                 let url = e["url"]["original"].as_str().unwrap_or_default();
                 assert!(url.contains(token), "{at}: token {token} not in url.original {url}");
-                assert_eq!(e["source"]["ip"].as_str(), label["client_ip"].as_str(), "{at}: the device");
+                assert_eq!(
+                    e["source"]["ip"].as_str(),
+                    label["client_ip"].as_str(),
+                    "{at}: the device"
+                );
                 if let Some(user) = label["user"].as_str() {
                     assert_eq!(e["user"]["name"].as_str(), Some(user), "{at}: the proxy user");
                 }
@@ -109,7 +148,9 @@ fn every_labelled_campaign_line_becomes_an_event_carrying_its_evidence() {
             "campaign_mail" if file.starts_with("mail/maillog") && label["queue_id"].is_null() => {
                 // A copy the gateway refused (NOQUEUE reject) is a single-line event; the
                 // session's connect/disconnect lines are recognised without an event.
-                let Some(e) = by_line.get(&(file.clone(), offset)) else { continue };
+                let Some(e) = by_line.get(&(file.clone(), offset)) else {
+                    continue;
+                };
                 let to = e["email"]["to"]["address"].to_string();
                 assert!(to.contains(recipient), "{at}: recipient {recipient} not in {to}");
                 assert_eq!(e["event"]["action"], "reject", "{at}");
@@ -121,9 +162,16 @@ fn every_labelled_campaign_line_becomes_an_event_carrying_its_evidence() {
                     // of their own but the message they belong to must exist.
                     panic!("{at}: no assembled message with queue id {id}");
                 };
-                let to: Vec<&str> = e["email"]["to"]["address"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+                let to: Vec<&str> = e["email"]["to"]["address"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_str().unwrap())
+                    .collect();
                 assert!(to.contains(&recipient), "{at}: recipient {recipient} not in {to:?}");
-                let urls = e["email"]["urls"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>());
+                let urls = e["email"]["urls"]
+                    .as_array()
+                    .map(|a| a.iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>());
                 assert!(
                     urls.as_ref().is_some_and(|u| u.iter().any(|u| u.contains(token))),
                     "{at}: the per-recipient token {token} is not in email.urls {urls:?}"
@@ -132,7 +180,9 @@ fn every_labelled_campaign_line_becomes_an_event_carrying_its_evidence() {
                 assert!(from.ends_with(label["domain"].as_str().unwrap()), "{at}: sender {from}");
             }
             "campaign_mail" => {
-                let e = by_line.get(&(file.clone(), offset)).unwrap_or_else(|| panic!("{at}: no event"));
+                let e = by_line
+                    .get(&(file.clone(), offset))
+                    .unwrap_or_else(|| panic!("{at}: no event"));
                 let to = e["email"]["to"]["address"].to_string();
                 assert!(to.contains(recipient), "{at}: recipient {recipient} not in {to}");
             }

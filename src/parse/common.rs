@@ -36,37 +36,38 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
     if s.contains(':') { s.parse().ok() } else { None }
 }
 
-/// Dotted-quad IPv4 without the generic parser's overhead (this runs on every web log line).
+/// Dotted-quad IPv4 without the generic parser's overhead (this runs on every web log line):
+/// four groups of one to three digits, no leading zeros (`010` is ambiguous), each at most 255.
 #[inline]
 fn parse_ipv4(b: &[u8]) -> Option<std::net::Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut part = 0;
-    let mut value: u32 = 0;
-    let mut digits = 0;
-    for &c in b {
-        match c {
-            b'0'..=b'9' => {
-                // No leading zeros ("010" is ambiguous), at most three digits.
-                if digits == 3 || (digits == 1 && value == 0) {
-                    return None;
-                }
-                value = value * 10 + (c - b'0') as u32;
-                digits += 1;
-            }
-            b'.' if digits > 0 && part < 3 => {
-                octets[part] = u8::try_from(value).ok()?;
-                part += 1;
-                value = 0;
-                digits = 0;
-            }
-            _ => return None,
-        }
-    }
-    if part != 3 || digits == 0 {
+    if !(7..=15).contains(&b.len()) {
         return None;
     }
-    octets[3] = u8::try_from(value).ok()?;
-    Some(octets.into())
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        let start = i;
+        let mut v: u32 = 0;
+        while i < b.len() && i - start < 3 {
+            let d = b[i].wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            v = v * 10 + d as u32;
+            i += 1;
+        }
+        if i == start || v > 255 || (i - start > 1 && b[start] == b'0') {
+            return None;
+        }
+        *octet = v as u8;
+        if k < 3 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+    }
+    (i == b.len()).then(|| octets.into())
 }
 
 /// Sets `address` and, when it is an IP literal, `ip` of an endpoint.
@@ -91,8 +92,8 @@ pub fn strip_angle(s: &str) -> &str {
 /// CONNECT requests (`host:port`) and origin-form targets (`/path?query`). Never fails: text that
 /// is none of these is kept in `url.original` only.
 pub fn split_url(original: &str) -> Url<'_> {
-    // SIMD searches (memchr) for the separators rather than one byte loop: URLs in proxy logs
-    // run to hundreds of bytes of tokens, and this runs on every web log line.
+    // Word-at-a-time searches for the separators (`find_any`) rather than a byte loop or the
+    // generic string searchers: this runs on every web log line.
     let mut url = Url {
         original: Some(Cow::Borrowed(original)),
         ..Url::default()
@@ -105,7 +106,7 @@ pub fn split_url(original: &str) -> Url<'_> {
         Some(n) if n > 0 && b[n..].starts_with(b"://") => {
             url.scheme = Some(Cow::Borrowed(&original[..n]));
             let start = n + 3;
-            let end = memchr::memchr3(b'/', b'?', b'#', &b[start..]).map_or(b.len(), |i| start + i);
+            let end = find_any(&b[start..], [b'/', b'?', b'#']).map_or(b.len(), |i| start + i);
             let host_start = b[start..end]
                 .iter()
                 .rposition(|&c| c == b'@')
@@ -121,7 +122,7 @@ pub fn split_url(original: &str) -> Url<'_> {
         _ => {
             // Authority form (`host:port`, as in CONNECT) or a bare host name; anything else (a
             // Squid `error:...` pseudo-URL, say) stays in `url.original` only.
-            if !b.iter().any(|c| matches!(c, b'/' | b' ' | b'?' | b'@')) {
+            if find_any(b, [b'/', b' ', b'?', b'@']).is_none() {
                 let colon = b.iter().rposition(|&c| c == b':');
                 let is_authority = match colon {
                     Some(i) => i > 0 && parse_u16(&original[i + 1..]).is_some(),
@@ -134,13 +135,13 @@ pub fn split_url(original: &str) -> Url<'_> {
             return url;
         }
     };
-    let path_end = memchr::memchr2(b'?', b'#', &b[path_start..]).map_or(b.len(), |i| path_start + i);
+    let path_end = find_any(&b[path_start..], [b'?', b'#']).map_or(b.len(), |i| path_start + i);
     let mut end = b.len();
     if path_end < b.len() {
         let fragment = if b[path_end] == b'#' {
             Some(path_end)
         } else {
-            memchr::memchr(b'#', &b[path_end..]).map(|i| path_end + i)
+            find_byte(&b[path_end..], b'#').map(|i| path_end + i)
         };
         if let Some(f) = fragment {
             url.fragment = non_empty(&original[f + 1..]);
@@ -160,12 +161,25 @@ pub fn split_url(original: &str) -> Url<'_> {
 
 /// The extension of the last path segment (`/a/b.gif` → `gif`), if it has one.
 pub fn extension(path: &str) -> Option<&str> {
+    // Walk back to the segment's start, remembering the last dot: segments are short, and a
+    // SIMD reverse search costs more to set up than this loop takes.
     let b = path.as_bytes();
-    let segment = memchr::memrchr(b'/', b).map_or(0, |i| i + 1);
-    let dot = segment + memchr::memrchr(b'.', &b[segment..])?;
+    let mut dot = None;
+    let mut i = b.len();
+    while i > 0 {
+        i -= 1;
+        match b[i] {
+            b'/' => {
+                i += 1;
+                break;
+            }
+            b'.' if dot.is_none() => dot = Some(i),
+            _ => {}
+        }
+    }
+    let dot = dot?;
     let ext = &path[dot + 1..];
-    let starts_segment = dot == segment;
-    (!starts_segment && !ext.is_empty() && ext.len() <= 16).then_some(ext)
+    (dot > i && !ext.is_empty() && ext.len() <= 16).then_some(ext)
 }
 
 fn non_empty(s: &str) -> Option<Cow<'_, str>> {
@@ -438,29 +452,49 @@ pub fn parse_iso_timestamp(s: &str, tz: &TimeZone) -> Option<Timestamp> {
     civil.at_offset(offset)
 }
 
-/// Position of the first `needle` in `hay`. Log fields are short, so this scans eight bytes at
-/// a time in a register (the classic "has zero byte" trick) and hands long fields to `memchr`,
-/// whose SIMD set-up only pays off after a few dozen bytes.
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Flags (high bit per byte) the bytes of `chunk` equal to the byte repeated in `pattern`. The
+/// lowest flag is exact; borrows may flag bytes above a real match, never below.
+#[inline(always)]
+fn eq_bytes(chunk: u64, pattern: u64) -> u64 {
+    let v = chunk ^ pattern;
+    v.wrapping_sub(LO) & !v & HI
+}
+
+/// Position of the first byte of `hay` that is one of `needles` (at most a few). Log fields are
+/// short, so this scans eight bytes at a time in a register (the classic "has zero byte" trick)
+/// and hands long fields to `memchr`, whose SIMD set-up only pays off after a few dozen bytes.
 #[inline]
-pub fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let pattern = LO * needle as u64;
+fn find_any<const N: usize>(hay: &[u8], needles: [u8; N]) -> Option<usize> {
+    let patterns = needles.map(|n| LO * n as u64);
     let mut i = 0;
     while let Some(chunk) = hay.get(i..i + 8) {
-        let v = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])) ^ pattern;
-        // A byte of `v` is zero where `hay` holds `needle`; the lowest flagged byte is exact
-        // (borrows only flag bytes above a real zero).
-        let zero = v.wrapping_sub(LO) & !v & HI;
-        if zero != 0 {
-            return Some(i + (zero.trailing_zeros() / 8) as usize);
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let hit = patterns.iter().fold(0, |acc, &p| acc | eq_bytes(word, p));
+        if hit != 0 {
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
         }
         i += 8;
         if i >= 64 {
-            return memchr::memchr(needle, &hay[i..]).map(|j| i + j);
+            let rest = &hay[i..];
+            let found = match needles.as_slice() {
+                [a] => memchr::memchr(*a, rest),
+                [a, b] => memchr::memchr2(*a, *b, rest),
+                [a, b, c] => memchr::memchr3(*a, *b, *c, rest),
+                _ => rest.iter().position(|c| needles.contains(c)),
+            };
+            return found.map(|j| i + j);
         }
     }
-    hay[i..].iter().position(|&c| c == needle).map(|j| i + j)
+    hay[i..].iter().position(|c| needles.contains(c)).map(|j| i + j)
+}
+
+/// Position of the first `needle` in `hay` (see [`find_any`]).
+#[inline]
+pub fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    find_any(hay, [needle])
 }
 
 /// `s` without its leading spaces.
