@@ -478,7 +478,7 @@ fn take_quoted<'a>(rest: &mut &'a str) -> Result<&'a str, ParseError> {
     common::next_quoted_or_token(rest).ok_or(ParseError::new("expected a quoted field"))
 }
 
-#[inline]
+#[inline(always)]
 fn apply<'a>(
     code: Code,
     value: &'a str,
