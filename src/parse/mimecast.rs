@@ -30,7 +30,7 @@ use serde::de::IgnoredAny;
 use crate::event::{Event, Str};
 
 use super::common::parse_iso_timestamp;
-use super::ecs::json::{self, flag, number, text, texts};
+use super::json::{self, flag, number, text, texts};
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
 pub static INFO: FormatInfo = FormatInfo {

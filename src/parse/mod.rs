@@ -19,6 +19,7 @@ use crate::event::Event;
 pub mod assemble;
 pub mod common;
 pub mod detect;
+pub mod json;
 pub mod syslog;
 
 pub mod combined;
