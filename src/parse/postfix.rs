@@ -1532,7 +1532,9 @@ mod tests {
 
     #[test]
     fn smtp_client_reports_name_the_server() {
-        let cases: &[(&str, Option<&str>, Option<&str>, Option<u16>)] = &[
+        /// A line, and the destination domain, IP and port it gives.
+        type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<u16>);
+        let cases: &[Case] = &[
             (
                 "2B3C4D5E6F: host mx.partner.example[192.0.2.40] said: 450 4.7.1 Greylisted (in reply to RCPT TO command)",
                 Some("mx.partner.example"),
