@@ -12,7 +12,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
 
-use super::common::{extension, parse_ip, parse_u64, split_url};
+use super::common::{extension, non_empty, parse_ip, parse_u64, split_url};
 use super::{ParseError, fail};
 use crate::event::{Endpoint, Str, Url};
 
@@ -236,30 +236,12 @@ pub fn url_without_scheme<'a>(rest: Str<'a>, scheme: &'static str) -> Url<'a> {
     u
 }
 
-fn non_empty(s: &str) -> Option<Str<'_>> {
-    (!s.is_empty()).then_some(Cow::Borrowed(s))
-}
-
 /// Sets `ip` and `address` of an endpoint when `s` is an IP address; other text (Mimecast's
-/// `Internal IP`) is not an address and is left out.
+/// `Internal IP`) is not an address and is left out. (Where a field may name a host instead,
+/// [`set_address_cow`](super::common::set_address_cow) keeps any text as the address.)
 pub fn set_ip<'a>(ep: &mut Endpoint<'a>, s: Str<'a>) {
     if let Some(ip) = parse_ip(s.trim()) {
         ep.ip = Some(ip);
         ep.address = Some(s);
-    }
-}
-
-/// `<a@b.example>` → `a@b.example` (see `common::strip_angle`), keeping a borrow a borrow.
-pub fn strip_angle(s: Str<'_>) -> Str<'_> {
-    match s {
-        Cow::Borrowed(b) => Cow::Borrowed(crate::parse::common::strip_angle(b)),
-        Cow::Owned(o) => {
-            let stripped = crate::parse::common::strip_angle(&o);
-            if stripped.len() == o.len() {
-                Cow::Owned(o)
-            } else {
-                Cow::Owned(stripped.to_owned())
-            }
-        }
     }
 }

@@ -42,8 +42,10 @@ use serde::de::{self, Deserializer, Visitor};
 
 use crate::event::{Event, Str};
 
-use super::common::{Civil, digits, parse_iso_timestamp, parse_u64};
-use super::exchange::{CsvFields, direction, non_empty, push_addresses, set_endpoint, strip_angle_cow};
+use super::common::{
+    Civil, CsvFields, digits, direction, non_empty, parse_iso_timestamp, parse_u64, push_addresses, set_address_cow,
+    strip_angle_cow,
+};
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
 pub static INFO: FormatInfo = FormatInfo {
@@ -368,10 +370,10 @@ fn fill<'a>(t: Trace<'a>, event: &mut Event<'a>) -> Result<(), ParseError> {
     }
     event.email.subject = t.subject.and_then(non_empty);
     if let Some(ip) = t.from_ip {
-        set_endpoint(&mut event.source, ip);
+        set_address_cow(&mut event.source, ip);
     }
     if let Some(ip) = t.to_ip {
-        set_endpoint(&mut event.destination, ip);
+        set_address_cow(&mut event.destination, ip);
     }
     event.email.size = t.size;
     event.email.message_id = t.message_id.map(strip_angle_cow).and_then(non_empty);

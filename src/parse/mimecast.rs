@@ -29,7 +29,7 @@ use serde::de::IgnoredAny;
 
 use crate::event::{Event, Str};
 
-use super::common::parse_iso_timestamp;
+use super::common::{direction, parse_ip, parse_iso_timestamp, strip_angle_cow};
 use super::json::{self, flag, number, text, texts};
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
@@ -308,18 +308,18 @@ impl MimecastParser {
             .or(r.header_from)
             .or(r.sender_header);
         // The null sender `<>` stays as an empty address: a bounce is worth seeing.
-        ev.email.from.address = from.map(json::strip_angle);
+        ev.email.from.address = from.map(strip_angle_cow);
         let to = &mut ev.email.to.address;
         for rcpt in [r.rcpt, r.recipient_v1, r.recipient, r.user_email_address]
             .into_iter()
             .flatten()
         {
-            to.push(json::strip_angle(rcpt));
+            to.push(strip_angle_cow(rcpt));
         }
-        to.extend(r.recipients.into_iter().map(json::strip_angle));
+        to.extend(r.recipients.into_iter().map(strip_angle_cow));
         to.retain(|a| !a.is_empty());
         ev.email.subject = value(r.subject_v1).or(value(r.subject));
-        ev.email.message_id = value(r.msg_id_v1.or(r.msgid).or(r.message_id).map(json::strip_angle));
+        ev.email.message_id = value(r.msg_id_v1.or(r.msgid).or(r.message_id).map(strip_angle_cow));
         ev.email.local_id = value(r.a_code).or(value(r.aggregate_id));
         ev.email.size = r.msg_size.or(r.size_v1).or(r.email_size);
         ev.email.direction = [r.dir, r.direction, r.route_v1, r.route]
@@ -331,7 +331,7 @@ impl MimecastParser {
         if let Some(ip) = [r.ip, r.source_ip_v1, r.source_ip, r.sending_ip, r.sender_ip]
             .into_iter()
             .flatten()
-            .find(|ip| super::common::parse_ip(ip.trim()).is_some())
+            .find(|ip| parse_ip(ip.trim()).is_some())
         {
             json::set_ip(&mut ev.source, ip);
         }
@@ -350,12 +350,6 @@ impl MimecastParser {
 /// Mimecast writes `N/A` and empty strings for fields without value.
 fn value(s: Option<Str<'_>>) -> Option<Str<'_>> {
     s.filter(|s| !(s.is_empty() || *s == "N/A"))
-}
-
-fn direction(s: &str) -> Option<&'static str> {
-    ["inbound", "outbound", "internal"]
-        .into_iter()
-        .find(|d| s.trim().eq_ignore_ascii_case(d))
 }
 
 /// The records of an API page: the elements of its top-level `data` array, as JSON text.

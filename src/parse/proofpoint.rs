@@ -35,7 +35,11 @@ use jiff::tz::TimeZone;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::common::{parse_ip, parse_iso_timestamp, parse_u64, split_url, strip_angle};
+use super::common::{
+    direction, narrow, non_empty, parse_ip, parse_iso_timestamp, parse_u64, set_address_cow, strip_angle,
+    strip_angle_cow,
+};
+use super::json;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 use crate::event::{Endpoint, Event};
 
@@ -218,9 +222,9 @@ impl ProofpointParser {
         };
         let mut envelope_from = None;
         if let Some(env) = rec.envelope {
-            envelope_from = env.from.0.map(|f| narrow(f, strip_angle));
+            envelope_from = env.from.0.map(strip_angle_cow);
             for to in env.rcpts.0 {
-                push_unique(&mut ev.email.to.address, narrow(to, strip_angle));
+                push_unique(&mut ev.email.to.address, strip_angle_cow(to));
             }
         }
         if ev.email.to.address.is_empty() {
@@ -238,13 +242,13 @@ impl ProofpointParser {
         ev.email.subject = first(normalized.subject).or_else(|| first(header.subject));
         ev.email.message_id = first(header.message_id)
             .or_else(|| first(normalized.message_id))
-            .map(|m| narrow(m, strip_angle));
+            .map(strip_angle_cow);
         ev.email.x_mailer = first(header.x_mailer).or_else(|| first(normalized.x_mailer));
         ev.email.size = size;
         let mut rewritten = StrList::default();
         if let Some(f) = rec.filter {
             ev.event.action = f.disposition.0;
-            ev.email.direction = f.route_direction.0.as_deref().and_then(direction);
+            ev.email.direction = f.route_direction.0.as_deref().and_then(direction).map(Cow::Borrowed);
             ev.event.duration = f.duration_secs.f64().map(|s| (s * 1e9).round() as u64);
             ev.email.size = ev.email.size.or_else(|| f.msg_size_bytes.u64());
             ev.email.local_id = f.qid.0;
@@ -281,11 +285,11 @@ impl ProofpointParser {
         ev.timestamp = self.time(rec.ts.0.as_deref())?;
         let Some(sm) = rec.sm else { return Ok(()) };
         ev.email.local_id = sm.qid.0;
-        ev.email.from.address = sm.from.0.map(|f| narrow(f, strip_angle));
+        ev.email.from.address = sm.from.0.map(strip_angle_cow);
         for to in sm.to.0 {
             push_addresses(&mut ev.email.to.address, to);
         }
-        ev.email.message_id = sm.msgid.0.map(|m| narrow(m, strip_angle));
+        ev.email.message_id = sm.msgid.0.map(strip_angle_cow);
         ev.email.size = sm.size_bytes.u64().or_else(|| sm.size.u64());
         if let Some(relay) = sm.relay.0 {
             // A delivery line names the next hop; any other line the client that connected.
@@ -315,7 +319,7 @@ impl ProofpointParser {
         if let Some(ip) = rec.sender_ip.0 {
             set_address_cow(&mut ev.source, ip);
         }
-        let sender = rec.sender.0.map(|s| narrow(s, strip_angle));
+        let sender = rec.sender.0.map(strip_angle_cow);
         ev.email.from.address = first(rec.from_address)
             .or_else(|| rec.header_from.0.map(|f| narrow(f, header_address)))
             .or_else(|| sender.clone());
@@ -326,12 +330,12 @@ impl ProofpointParser {
             rec.recipient
         };
         for to in to.0 {
-            push_unique(&mut ev.email.to.address, narrow(to, strip_angle));
+            push_unique(&mut ev.email.to.address, strip_angle_cow(to));
         }
         ev.email.reply_to.address =
             first(rec.reply_to_address).or_else(|| rec.header_reply_to.0.map(|f| narrow(f, header_address)));
         ev.email.subject = rec.subject.0;
-        ev.email.message_id = rec.message_id.0.map(|m| narrow(m, strip_angle));
+        ev.email.message_id = rec.message_id.0.map(strip_angle_cow);
         ev.email.x_mailer = rec.xmailer.0;
         // TAP writes 0 when it does not know the size; no real message is empty.
         ev.email.size = rec.message_size.u64().filter(|&n| n > 0);
@@ -354,16 +358,16 @@ impl ProofpointParser {
             set_address_cow(&mut ev.source, ip);
         }
         ev.user_agent.original = rec.user_agent.0;
-        if let Some(to) = first(rec.recipient).map(|r| narrow(r, strip_angle)) {
+        if let Some(to) = first(rec.recipient).map(strip_angle_cow) {
             ev.user.email = Some(to.clone());
             ev.email.to.address.push(to);
         }
-        ev.email.from.address = rec.sender.0.map(|s| narrow(s, strip_angle));
-        ev.email.message_id = rec.message_id.0.map(|m| narrow(m, strip_angle));
+        ev.email.from.address = rec.sender.0.map(strip_angle_cow);
+        ev.email.message_id = rec.message_id.0.map(strip_angle_cow);
         ev.email.local_id = rec.tap_guid.0;
         if let Some(url) = rec.url.0 {
-            ev.url = split_url_cow(&url);
-            ev.email.urls.push(url);
+            ev.email.urls.push(url.clone());
+            ev.url = json::url(url);
         }
         Ok(())
     }
@@ -399,13 +403,6 @@ fn json_error(e: serde_json::Error) -> ParseError {
         Category::Data => "JSON values of unexpected types (not a Proofpoint record)",
         Category::Syntax | Category::Io => "invalid JSON",
     })
-}
-
-fn direction(s: &str) -> Option<Cow<'static, str>> {
-    ["inbound", "outbound", "internal"]
-        .into_iter()
-        .find(|d| s.eq_ignore_ascii_case(d))
-        .map(Cow::Borrowed)
 }
 
 /// `Sent (Ok: queued as 12345)` → `Sent`; `Deferred: Connection refused` → `Deferred`.
@@ -447,21 +444,6 @@ fn looks_like_url(s: &str) -> bool {
     s.contains("://") || s.contains('.')
 }
 
-/// The part of `s` that `f` picks, borrowed from the line when `s` is.
-fn narrow<'a>(s: Cow<'a, str>, f: impl FnOnce(&str) -> &str) -> Cow<'a, str> {
-    match s {
-        Cow::Borrowed(b) => Cow::Borrowed(f(b)),
-        Cow::Owned(o) => {
-            let part = f(&o);
-            if part.len() == o.len() {
-                Cow::Owned(o)
-            } else {
-                Cow::Owned(part.to_owned())
-            }
-        }
-    }
-}
-
 fn first<'a>(list: StrList<'a>) -> Option<Cow<'a, str>> {
     list.0.into_iter().next()
 }
@@ -475,7 +457,7 @@ fn push_unique<'a>(list: &mut Vec<Cow<'a, str>>, s: Cow<'a, str>) {
 /// Sendmail may list several recipients in one `to=`, separated by commas.
 fn push_addresses<'a>(list: &mut Vec<Cow<'a, str>>, s: Cow<'a, str>) {
     if !s.contains(',') {
-        push_unique(list, narrow(s, strip_angle));
+        push_unique(list, strip_angle_cow(s));
         return;
     }
     match s {
@@ -486,11 +468,6 @@ fn push_addresses<'a>(list: &mut Vec<Cow<'a, str>>, s: Cow<'a, str>) {
             .split(',')
             .for_each(|a| push_unique(list, Cow::Owned(strip_angle(a).to_owned()))),
     }
-}
-
-fn set_address_cow<'a>(ep: &mut Endpoint<'a>, s: Cow<'a, str>) {
-    ep.ip = parse_ip(&s);
-    ep.address = Some(s);
 }
 
 /// Sendmail `relay=`: `host.example. [192.0.2.1]`, `[IPv6:2001:db8::1]`, `host [ip] (may be forged)`
@@ -516,26 +493,6 @@ fn set_relay<'a>(ep: &mut Endpoint<'a>, relay: Cow<'a, str>) {
     let a = narrow(relay, bracket);
     if !a.is_empty() {
         set_address_cow(ep, a);
-    }
-}
-
-fn split_url_cow<'a>(url: &Cow<'a, str>) -> crate::event::Url<'a> {
-    match url {
-        Cow::Borrowed(b) => split_url(b),
-        // An escaped URL: its parts are copied (the parts of a split borrow from its input).
-        Cow::Owned(o) => {
-            let parts = split_url(o);
-            crate::event::Url {
-                original: Some(Cow::Owned(o.clone())),
-                scheme: parts.scheme.map(|s| Cow::Owned(s.into_owned())),
-                domain: parts.domain.map(|s| Cow::Owned(s.into_owned())),
-                port: parts.port,
-                path: parts.path.map(|s| Cow::Owned(s.into_owned())),
-                query: parts.query.map(|s| Cow::Owned(s.into_owned())),
-                fragment: parts.fragment.map(|s| Cow::Owned(s.into_owned())),
-                extension: parts.extension.map(|s| Cow::Owned(s.into_owned())),
-            }
-        }
     }
 }
 
@@ -893,10 +850,6 @@ impl Num {
     fn f64(self) -> Option<f64> {
         self.0
     }
-}
-
-fn non_empty(s: Cow<'_, str>) -> Option<Cow<'_, str>> {
-    (!s.is_empty()).then_some(s)
 }
 
 /// Drains a sequence or map this leaf does not use.
