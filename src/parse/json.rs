@@ -41,6 +41,12 @@ pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Str<'de>>, D::Erro
     d.deserialize_any(TextVisitor)
 }
 
+/// [`text`] for fields where an empty string means "absent" as well (Proofpoint writes `""` for
+/// values it does not know).
+pub fn non_empty_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Str<'de>>, D::Error> {
+    Ok(text(d)?.filter(|s| !s.is_empty()))
+}
+
 /// `deserialize_with` for `Option<u64>` fields: a non-negative integer, as a JSON number or as
 /// a decimal string (Zscaler and Mimecast write both); anything else is absent.
 pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -48,6 +54,17 @@ pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> 
         Some(s) => parse_u64(s.trim()),
         None => None,
     })
+}
+
+/// `deserialize_with` for `Option<f64>` fields: a non-negative decimal (`0.184301`), as a JSON
+/// number or as a string of digits and a point (Proofpoint writes both); anything else is absent.
+pub fn decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(text(d)?.and_then(|s| {
+        let s = s.trim();
+        // Only plain decimals: `str::parse` would also take `inf`, `-1` and `1e400`.
+        let plain = s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        plain.then(|| s.parse::<f64>().ok()).flatten().filter(|n| n.is_finite())
+    }))
 }
 
 /// `deserialize_with` for `Option<bool>` fields: `true`/`false` as JSON or as text, `yes`/`no`.
@@ -63,7 +80,8 @@ pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
     }))
 }
 
-/// `deserialize_with` for `Vec<Cow<'a, str>>` fields: one string, or an array of them.
+/// `deserialize_with` for `Vec<Cow<'a, str>>` fields: one string, or an array of them (numbers
+/// read as text; empty strings and elements of other types skipped).
 pub fn texts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Str<'de>>, D::Error> {
     d.deserialize_any(TextsVisitor)
 }
@@ -136,10 +154,10 @@ impl<'de> Visitor<'de> for TextsVisitor {
         f.write_str("a string or an array of strings")
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(vec![Cow::Borrowed(v)])
+        Ok(non_empty(v).into_iter().collect())
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(vec![Cow::Owned(v.to_owned())])
+        Ok(non_empty(v.to_owned()).into_iter().collect())
     }
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(Vec::new())
@@ -147,7 +165,7 @@ impl<'de> Visitor<'de> for TextsVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::new();
         while let Some(s) = seq.next_element_seed(OptText)? {
-            out.extend(s);
+            out.extend(s.filter(|s| !s.is_empty()));
         }
         Ok(out)
     }
@@ -243,5 +261,69 @@ pub fn set_ip<'a>(ep: &mut Endpoint<'a>, s: Str<'a>) {
     if let Some(ip) = parse_ip(s.trim()) {
         ep.ip = Some(ip);
         ep.address = Some(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Default, Debug)]
+    #[serde(default)]
+    struct Leaves<'a> {
+        #[serde(borrow, deserialize_with = "text")]
+        text: Option<Str<'a>>,
+        #[serde(borrow, deserialize_with = "non_empty_text")]
+        filled: Option<Str<'a>>,
+        #[serde(borrow, deserialize_with = "texts")]
+        list: Vec<Str<'a>>,
+        #[serde(deserialize_with = "number")]
+        number: Option<u64>,
+        #[serde(deserialize_with = "decimal")]
+        decimal: Option<f64>,
+        #[serde(deserialize_with = "flag")]
+        flag: Option<bool>,
+    }
+
+    fn leaves(json: &str) -> Leaves<'_> {
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("{json}: {e}"))
+    }
+
+    #[test]
+    fn leaves_read_any_type_without_failing() {
+        let l = leaves(
+            r#"{"text":"a","filled":"b","list":["x","",7,null,{"o":1},"y"],"number":"42","decimal":"0.25","flag":"yes"}"#,
+        );
+        assert_eq!(l.text.as_deref(), Some("a"));
+        assert!(matches!(l.text, Some(Cow::Borrowed(_))));
+        assert_eq!(l.filled.as_deref(), Some("b"));
+        assert_eq!(l.list, ["x", "7", "y"]);
+        assert_eq!((l.number, l.decimal, l.flag), (Some(42), Some(0.25), Some(true)));
+
+        let l = leaves(r#"{"text":"","filled":"","list":"one","number":1.5,"decimal":0.184301,"flag":false}"#);
+        assert_eq!(l.text.as_deref(), Some(""));
+        assert_eq!(l.filled, None);
+        assert_eq!(l.list, ["one"]);
+        assert_eq!((l.number, l.decimal, l.flag), (None, Some(0.184301), Some(false)));
+
+        let l = leaves(r#"{"text":[1],"filled":{"a":"b"},"list":"","number":-3,"decimal":"1e400","flag":"maybe"}"#);
+        assert_eq!((l.text, l.filled), (None, None));
+        assert!(l.list.is_empty());
+        assert_eq!((l.number, l.decimal, l.flag), (None, None, None));
+
+        let l = leaves(r#"{"text":12,"filled":true,"list":{"a":1},"number":7,"decimal":"-1","flag":null}"#);
+        assert_eq!(l.text.as_deref(), Some("12"));
+        assert_eq!(l.filled.as_deref(), Some("true"));
+        assert!(l.list.is_empty());
+        assert_eq!((l.number, l.decimal, l.flag), (Some(7), None, None));
+    }
+
+    #[test]
+    fn escaped_text_is_owned() {
+        let l = leaves(r#"{"text":"a\"b","list":["c\u00e9"]}"#);
+        assert!(matches!(l.text, Some(Cow::Owned(_))));
+        assert_eq!(l.text.as_deref(), Some("a\"b"));
+        assert_eq!(l.list, ["cé"]);
     }
 }

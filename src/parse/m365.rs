@@ -32,13 +32,11 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::fmt;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use memchr::memmem::Finder;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
 
 use crate::event::{Event, Str};
 
@@ -46,6 +44,7 @@ use super::common::{
     Civil, CsvFields, digits, direction, non_empty, parse_iso_timestamp, parse_u64, push_addresses, set_address_cow,
     strip_angle_cow,
 };
+use super::json;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
 pub static INFO: FormatInfo = FormatInfo {
@@ -75,7 +74,8 @@ struct Trace<'a> {
 }
 
 /// A JSON string borrowed from the line when it has no escapes. (serde borrows a `Cow<str>` only
-/// when it is the field's whole type, so `Option<Cow>` needs this wrapper.)
+/// when it is the field's whole type, so `Option<Cow>` needs this wrapper.) Unlike the lenient
+/// [`json::text`], a value of another type makes the record invalid.
 #[derive(Debug, Deserialize)]
 struct S<'a>(#[serde(borrow)] Cow<'a, str>);
 
@@ -96,7 +96,7 @@ struct JsonTrace<'a> {
     from_ip: Option<S<'a>>,
     #[serde(rename = "ToIP", alias = "toIP", borrow)]
     to_ip: Option<S<'a>>,
-    #[serde(rename = "Size", alias = "size", default, deserialize_with = "size")]
+    #[serde(rename = "Size", alias = "size", default, deserialize_with = "json::number")]
     size: Option<u64>,
     #[serde(rename = "MessageId", alias = "messageId", borrow)]
     message_id: Option<S<'a>>,
@@ -121,33 +121,6 @@ impl<'a> From<JsonTrace<'a>> for Trace<'a> {
             direction: None,
         }
     }
-}
-
-/// `Size` as a JSON number, a numeric string or `null`.
-fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = Option<u64>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a message size in bytes")
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(v))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(u64::try_from(v).ok())
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            Ok((v >= 0.0 && v < u64::MAX as f64).then_some(v as u64))
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(parse_u64(v.trim()))
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-    }
-    d.deserialize_any(V)
 }
 
 /// What a CSV column holds.
