@@ -3,18 +3,24 @@
 //! an unexpected JSON type (they read it as absent), so only the presence of a format's own keys
 //! decides whether a line is accepted.
 //!
+//! [`PageRecords`] holds what the vendors' API pages share: a page (`{"value":[...]}`,
+//! `{"data":[...]}`, ...) is read into a small struct of `&RawValue`s, and each record becomes an
+//! event of its own, or an error that is counted, never dropped.
+//!
 //! Nothing here builds a `serde_json::Value`, allocates for a string without escapes, or panics
 //! on any input.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::error::Category;
+use serde_json::value::RawValue;
 
 use super::common::{extension, non_empty, parse_ip, parse_u64, split_url};
-use super::{ParseError, fail};
-use crate::event::{Endpoint, Str, Url};
+use super::{ParseError, Parsed, fail};
+use crate::event::{Endpoint, Event, Str, Url};
 
 /// The line without surrounding blanks, if it is a JSON object.
 pub fn object_text(body: &str) -> Result<&str, ParseError> {
@@ -264,6 +270,95 @@ pub fn set_ip<'a>(ep: &mut Endpoint<'a>, s: Str<'a>) {
     }
 }
 
+/// The records of API pages (and of records joined on one line) that do not stand for the line
+/// itself, waiting for [`LineParser::take_completed`](super::LineParser::take_completed); and the
+/// errors of records that could not be read, for
+/// [`LineParser::take_error`](super::LineParser::take_error).
+///
+/// A record is read into an event borrowed from the line; it is queued owned, with the record's own
+/// JSON text as `event.original` and the page line's offset as `log.offset`.
+#[derive(Default)]
+pub struct PageRecords {
+    events: VecDeque<Event<'static>>,
+    errors: VecDeque<ParseError>,
+}
+
+impl PageRecords {
+    /// Reads the records of one page with `read` (see [`read_tagged`](Self::read_tagged)).
+    pub fn read_page<'a>(
+        &mut self,
+        records: &[&'a RawValue],
+        offset: u64,
+        line_event: Option<&mut Event<'a>>,
+        mut read: impl FnMut(&'a str, &mut Event<'a>) -> Result<(), ParseError>,
+    ) -> Result<Parsed, ParseError> {
+        let tagged = records.iter().map(|r| ((), *r));
+        self.read_tagged(tagged, offset, line_event, |(), raw, ev| read(raw, ev))
+    }
+
+    /// Reads the records of one page, each with a tag `read` is given too (the list of the page it
+    /// came in). With `line_event`, the first record read fills it instead of being queued, and the
+    /// line is then [`Parsed::Event`] rather than [`Parsed::Absorbed`].
+    ///
+    /// An unreadable record is queued as an error when some other record of the page could be
+    /// read. When none could, the page line itself is the error (the last record's), and nothing is
+    /// queued for it; a page without records is absorbed.
+    pub fn read_tagged<'a, T>(
+        &mut self,
+        records: impl IntoIterator<Item = (T, &'a RawValue)>,
+        offset: u64,
+        mut line_event: Option<&mut Event<'a>>,
+        mut read: impl FnMut(T, &'a str, &mut Event<'a>) -> Result<(), ParseError>,
+    ) -> Result<Parsed, ParseError> {
+        let errors_before = self.errors.len();
+        let (mut any_read, mut parsed) = (false, Parsed::Absorbed);
+        for (tag, raw) in records {
+            let raw = raw.get();
+            let mut ev = Event::default();
+            if let Err(e) = read(tag, raw, &mut ev) {
+                self.errors.push_back(e);
+                continue;
+            }
+            any_read = true;
+            match line_event.take() {
+                Some(line_event) => {
+                    ev.event.original = Some(Cow::Borrowed(raw));
+                    *line_event = ev;
+                    parsed = Parsed::Event;
+                }
+                None => self.queue(ev, raw, offset),
+            }
+        }
+        if !any_read {
+            // The line's own error stands for the page's records.
+            if let Some(last) = self.errors.drain(errors_before..).next_back() {
+                return Err(last);
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// Queues a record read apart from a page (`raw` is its JSON text in the line at `offset`).
+    pub fn queue<'a>(&mut self, mut ev: Event<'a>, raw: &'a str, offset: u64) {
+        ev.event.original = Some(Cow::Borrowed(raw));
+        ev.log.offset = Some(offset);
+        self.events.push_back(ev.into_owned());
+    }
+
+    /// Queues the error of a record that could not be read while the line's own event could.
+    pub fn error(&mut self, e: ParseError) {
+        self.errors.push_back(e);
+    }
+
+    pub fn take(&mut self) -> Option<Event<'static>> {
+        self.events.pop_front()
+    }
+
+    pub fn take_error(&mut self) -> Option<ParseError> {
+        self.errors.pop_front()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,5 +420,49 @@ mod tests {
         assert!(matches!(l.text, Some(Cow::Owned(_))));
         assert_eq!(l.text.as_deref(), Some("a\"b"));
         assert_eq!(l.list, ["cé"]);
+    }
+
+    #[test]
+    fn page_records_queue_events_and_errors() {
+        #[derive(Deserialize)]
+        struct Page<'a> {
+            #[serde(borrow)]
+            data: Vec<&'a RawValue>,
+        }
+        let read = |raw: &str, ev: &mut Event<'_>| match raw {
+            "1" | "2" => {
+                ev.event.action = Some(Cow::Borrowed("read"));
+                Ok(())
+            }
+            _ => fail("not 1 or 2"),
+        };
+        let body = r#"{"data":[ 1 ,"x", 2 ,3]}"#;
+        let page: Page = serde_json::from_str(body).unwrap();
+        let mut pages = PageRecords::default();
+        assert_eq!(pages.read_page(&page.data, 7, None, read), Ok(Parsed::Absorbed));
+        let originals: Vec<_> = std::iter::from_fn(|| pages.take())
+            .map(|e| (e.event.original.unwrap(), e.log.offset))
+            .collect();
+        assert_eq!(originals, [("1".into(), Some(7)), ("2".into(), Some(7))]);
+        assert_eq!(pages.take_error(), Some(ParseError::new("not 1 or 2")));
+        assert_eq!(pages.take_error(), Some(ParseError::new("not 1 or 2")));
+        assert_eq!(pages.take_error(), None);
+
+        // The first record read stands for the line.
+        let mut line_event = Event::default();
+        assert_eq!(
+            pages.read_page(&page.data, 7, Some(&mut line_event), read),
+            Ok(Parsed::Event)
+        );
+        assert_eq!(line_event.event.original.as_deref(), Some("1"));
+        assert_eq!(line_event.log.offset, None);
+        assert_eq!(pages.take().and_then(|e| e.event.original).as_deref(), Some("2"));
+
+        // Nothing readable: the line's error, nothing queued; nothing at all: absorbed.
+        let page: Page = serde_json::from_str(r#"{"data":["a","b"]}"#).unwrap();
+        let mut pages = PageRecords::default();
+        assert_eq!(pages.read_page(&page.data, 0, None, read), fail("not 1 or 2"));
+        assert_eq!((pages.take(), pages.take_error()), (None, None));
+        assert_eq!(pages.read_page(&[], 0, None, read), Ok(Parsed::Absorbed));
     }
 }

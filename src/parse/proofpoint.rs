@@ -6,10 +6,11 @@
 //! record, `envelope`/`filter` with `connection`/`msg`/`guid` a PoD message, `messageTime` with
 //! `GUID`/`QID`/`threatsInfoMap` a TAP message, `clickTime` with `GUID`/`clickIP`/`url` a TAP click,
 //! and `queryEndTime` or one of the four record arrays a TAP API page. Any other JSON (Mimecast,
-//! Zscaler, M365, ECS) is rejected.
+//! Zscaler, M365, ECS) is rejected. A page record that cannot be read is counted through
+//! [`LineParser::take_error`]; a page none of whose records can be read is an error.
 //!
 //! Records are read with serde into typed structs whose leaves (the lenient helpers of
-//! [`json`](super::json)) accept any JSON type: `null`, `""`, missing keys and values of another
+//! [`json`]) accept any JSON type: `null`, `""`, missing keys and values of another
 //! type read as "absent" (a number as its text), so one odd value never costs the event (only an
 //! object key such as `sm` holding a non-object rejects the line). Strings borrow from the line
 //! unless JSON escapes force a copy.
@@ -27,15 +28,15 @@
 //! This module must never panic on any input and never build a `serde_json::Value`.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 
 use super::common::{direction, narrow, parse_ip, parse_iso_timestamp, set_address_cow, strip_angle, strip_angle_cow};
-use super::json;
+use super::json::{self, PageRecords};
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 use crate::event::{Endpoint, Event, Str};
 
@@ -54,17 +55,39 @@ const DATASET_TAP: &str = "proofpoint.tap";
 const INVALID_TIME: ParseError = ParseError::new("invalid timestamp (expected ISO 8601)");
 
 pub struct ProofpointParser {
+    reader: Reader,
+    /// Records of a TAP API page line, and errors of records, handed out through
+    /// `take_completed` and `take_error`.
+    pages: PageRecords,
+}
+
+/// Reads one record into an event.
+struct Reader {
+    /// Zone of timestamps without an offset.
     timezone: TimeZone,
-    /// Events of a TAP API page line, handed out through `take_completed`.
-    completed: VecDeque<Event<'static>>,
 }
 
 impl ProofpointParser {
     pub fn new(ctx: &ParseContext) -> Self {
         ProofpointParser {
-            timezone: ctx.timezone.clone(),
-            completed: VecDeque::new(),
+            reader: Reader {
+                timezone: ctx.timezone.clone(),
+            },
+            pages: PageRecords::default(),
         }
+    }
+
+    /// Reads the records of a TAP API page into `pages`. A page without records (the API answers
+    /// so when nothing happened) is absorbed; so is one with at least one record read.
+    fn split_page<'a>(&mut self, body: &'a str, offset: u64) -> Result<Parsed, ParseError> {
+        let page: TapPage<'a> =
+            serde_json::from_str(body).map_err(|_| ParseError::new("TAP API page list is not an array"))?;
+        let reader = &self.reader;
+        self.pages
+            .read_tagged(page.records(), offset, None, |list, raw, ev| {
+                reader.fill(raw, Some(list), ev).map(|_| ())
+            })
+            .map_err(|_| ParseError::new("TAP API page holds no readable TAP record"))
     }
 }
 
@@ -74,18 +97,22 @@ impl LineParser for ProofpointParser {
         if !body.starts_with('{') {
             return fail("not a JSON object (Proofpoint records are JSON objects, one per line)");
         }
-        match self.fill(body, None, event)? {
+        match self.reader.fill(body, None, event)? {
             Filled::Event => Ok(Parsed::Event),
             Filled::Page => self.split_page(body, line.offset),
         }
     }
 
     fn take_completed(&mut self) -> Option<Event<'static>> {
-        self.completed.pop_front()
+        self.pages.take()
+    }
+
+    fn take_error(&mut self) -> Option<ParseError> {
+        self.pages.take_error()
     }
 }
 
-/// What [`ProofpointParser::fill`] made of a record.
+/// What [`Reader::fill`] made of a record.
 enum Filled {
     Event,
     /// A TAP API page: its records are still to be read.
@@ -101,15 +128,31 @@ enum PageList {
     ClicksBlocked,
 }
 
-impl PageList {
-    fn from_key(key: &str) -> Option<PageList> {
-        Some(match key {
-            "messagesDelivered" => PageList::MessagesDelivered,
-            "messagesBlocked" => PageList::MessagesBlocked,
-            "clicksPermitted" => PageList::ClicksPermitted,
-            "clicksBlocked" => PageList::ClicksBlocked,
-            _ => return None,
-        })
+/// A TAP SIEM API page: four lists of records (a list may be missing or `null`).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TapPage<'a> {
+    #[serde(rename = "messagesDelivered", borrow)]
+    messages_delivered: Option<Vec<&'a RawValue>>,
+    #[serde(rename = "messagesBlocked", borrow)]
+    messages_blocked: Option<Vec<&'a RawValue>>,
+    #[serde(rename = "clicksPermitted", borrow)]
+    clicks_permitted: Option<Vec<&'a RawValue>>,
+    #[serde(rename = "clicksBlocked", borrow)]
+    clicks_blocked: Option<Vec<&'a RawValue>>,
+}
+
+impl<'a> TapPage<'a> {
+    /// Every record, with the list it came in.
+    fn records(self) -> impl Iterator<Item = (PageList, &'a RawValue)> {
+        [
+            (PageList::MessagesDelivered, self.messages_delivered),
+            (PageList::MessagesBlocked, self.messages_blocked),
+            (PageList::ClicksPermitted, self.clicks_permitted),
+            (PageList::ClicksBlocked, self.clicks_blocked),
+        ]
+        .into_iter()
+        .flat_map(|(list, records)| records.into_iter().flatten().map(move |r| (list, r)))
     }
 }
 
@@ -154,7 +197,7 @@ impl Kind {
     }
 }
 
-impl ProofpointParser {
+impl Reader {
     /// Reads one record (a whole line, or one record of a TAP page when `list` is given) into `ev`.
     fn fill<'a>(&self, text: &'a str, list: Option<PageList>, ev: &mut Event<'a>) -> Result<Filled, ParseError> {
         let rec: Record<'a> = serde_json::from_str(text).map_err(json_error)?;
@@ -367,29 +410,6 @@ impl ProofpointParser {
         }
         Ok(())
     }
-
-    /// Reads the records of a TAP API page into `completed`. A page without records (the API
-    /// answers so when nothing happened) is absorbed; so is one whose records are all read.
-    fn split_page(&mut self, body: &str, offset: u64) -> Result<Parsed, ParseError> {
-        let mut records: Vec<(PageList, &str)> = Vec::new();
-        if page_records(body, &mut |list, rec| records.push((list, rec))).is_none() {
-            return fail("invalid JSON");
-        }
-        let mut read = 0;
-        for (list, text) in &records {
-            let mut ev = Event::default();
-            if let Ok(Filled::Event) = self.fill(text, Some(*list), &mut ev) {
-                ev.event.original = Some(Cow::Borrowed(text));
-                ev.log.offset = Some(offset);
-                self.completed.push_back(ev.into_owned());
-                read += 1;
-            }
-        }
-        if read == 0 && !records.is_empty() {
-            return fail("TAP API page holds no readable TAP record");
-        }
-        Ok(Parsed::Absorbed)
-    }
 }
 
 fn json_error(e: serde_json::Error) -> ParseError {
@@ -489,110 +509,6 @@ fn set_relay<'a>(ep: &mut Endpoint<'a>, relay: Cow<'a, str>) {
     let a = narrow(relay, bracket);
     if !a.is_empty() {
         set_address_cow(ep, a);
-    }
-}
-
-/// Calls `f` with the text of every record in the four record arrays of a TAP API page. `None`
-/// when the text is not a well-formed JSON object (serde has accepted it before, so only on bugs).
-fn page_records<'a>(body: &'a str, f: &mut dyn FnMut(PageList, &'a str)) -> Option<()> {
-    let b = body.as_bytes();
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
-        return None;
-    }
-    i = skip_ws(b, i + 1);
-    if b.get(i) == Some(&b'}') {
-        return Some(());
-    }
-    loop {
-        let key_end = skip_string(b, i)?;
-        let key = body.get(i + 1..key_end - 1)?;
-        i = skip_ws(b, key_end);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        let start = skip_ws(b, i + 1);
-        let end = skip_value(b, start)?;
-        if let (Some(list), Some(b'[')) = (PageList::from_key(key), b.get(start)) {
-            let mut j = skip_ws(b, start + 1);
-            if b.get(j) != Some(&b']') {
-                loop {
-                    let e = skip_value(b, j)?;
-                    f(list, body.get(j..e)?);
-                    j = skip_ws(b, e);
-                    match b.get(j) {
-                        Some(b',') => j = skip_ws(b, j + 1),
-                        Some(b']') => break,
-                        _ => return None,
-                    }
-                }
-            }
-        }
-        i = skip_ws(b, end);
-        match b.get(i) {
-            Some(b',') => i = skip_ws(b, i + 1),
-            Some(b'}') => return Some(()),
-            _ => return None,
-        }
-    }
-}
-
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
-        i += 1;
-    }
-    i
-}
-
-/// The end (exclusive) of the string that starts at `i`.
-fn skip_string(b: &[u8], i: usize) -> Option<usize> {
-    if b.get(i) != Some(&b'"') {
-        return None;
-    }
-    let mut j = i + 1;
-    while let Some(&c) = b.get(j) {
-        match c {
-            b'\\' => j += 2,
-            b'"' => return Some(j + 1),
-            _ => j += 1,
-        }
-    }
-    None
-}
-
-/// The end (exclusive) of the JSON value that starts at `i`.
-fn skip_value(b: &[u8], i: usize) -> Option<usize> {
-    match *b.get(i)? {
-        b'"' => skip_string(b, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            while let Some(&c) = b.get(j) {
-                match c {
-                    b'"' => {
-                        j = skip_string(b, j)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(j + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-            None
-        }
-        _ => {
-            let len = b[i..]
-                .iter()
-                .position(|c| matches!(c, b',' | b'}' | b']') || c.is_ascii_whitespace())
-                .unwrap_or(b.len() - i);
-            Some(i + len)
-        }
     }
 }
 
@@ -1131,6 +1047,38 @@ mod tests {
     }
 
     #[test]
+    fn unreadable_page_records_are_errors() {
+        let mut p = parser();
+        let page = format!(
+            r#"{{"queryEndTime":"2024-03-04T11:00:00Z","clicksBlocked":[{{"GUID":"c1","clickTime":"yesterday","url":"http://y.example/"}},{TAP_CLICK}],"messagesDelivered":[{{"x":1}}]}}"#
+        );
+        let mut line = Line::plain(&page);
+        line.offset = 512;
+        assert_eq!(p.parse(&line, &mut Event::default()), Ok(Parsed::Absorbed));
+        let events: Vec<_> = std::iter::from_fn(|| p.take_completed()).collect();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event.original.as_deref(), Some(TAP_CLICK));
+        assert_eq!(events[0].log.offset, Some(512));
+        let errors: Vec<_> = std::iter::from_fn(|| p.take_error()).collect();
+        assert_eq!(
+            errors,
+            [
+                ParseError::new("JSON object without the keys of a Proofpoint PoD or TAP record"),
+                INVALID_TIME
+            ]
+        );
+        // A list that is not an array.
+        assert_eq!(
+            p.parse(
+                &Line::plain(r#"{"queryEndTime":"2024-03-04T11:00:00Z","clicksBlocked":{"GUID":"c"}}"#),
+                &mut Event::default()
+            ),
+            fail("TAP API page list is not an array")
+        );
+        assert!(p.take_error().is_none());
+    }
+
+    #[test]
     fn rejections() {
         let cases: &[(&str, &str)] = &[
             (
@@ -1209,7 +1157,6 @@ mod tests {
         }
         let page = r#"{"clicksBlocked":[{"GUID":"c","clickTime":"2024-03-04T10:05:00Z","url":"http://y.example/\"]"}],"messagesBlocked":[]}"#;
         for (i, _) in page.char_indices() {
-            let _ = page_records(&page[..i], &mut |_, _| {});
             let _ = parser().parse(&Line::plain(&page[..i]), &mut Event::default());
         }
     }
