@@ -14,8 +14,10 @@
 //! emitted: the first as the line's event, the others through `take_completed`. A record after
 //! the first (or in a page) that cannot be read is counted through [`LineParser::take_error`].
 //!
-//! Mapping follows Elastic's Mimecast integration where it maps to our fields: the envelope
-//! sender (`Sender`, `senderEnvelope`; the `From:` header only when absent) is `email.from`,
+//! Mapping follows Elastic's Mimecast integration where it maps to our fields, and the senders
+//! as for Postfix and Proofpoint: `email.from.address` is the `From:` header (`headerFrom`,
+//! `senderHeader`) when logged, else the envelope sender (`Sender`, `sender`, `senderEnvelope`),
+//! else the TTP log's `fromUserEmailAddress`; `email.sender.address` is the envelope sender.
 //! `aCode`/`aggregateId` is `email.local_id`, `Dir`/`route`/`direction` become `email.direction`
 //! when they name one. Message ids and addresses lose their `<>`. Text such as `Internal IP` in an
 //! IP field is not an address and is left out.
@@ -328,15 +330,16 @@ fn fill<'a>(tz: &TimeZone, kind: Kind, r: Record<'a>, ev: &mut Event<'a>) -> Res
         .or(r.delivered)
         .map(|d| Cow::Borrowed(if d { "success" } else { "failure" }));
 
-    let from = r
-        .sender_v1
-        .or(r.sender)
-        .or(r.sender_envelope)
-        .or(r.from_user_email_address)
-        .or(r.header_from)
-        .or(r.sender_header);
     // The null sender `<>` stays as an empty address: a bounce is worth seeing.
-    ev.email.from.address = from.map(strip_angle_cow);
+    let envelope = r.sender_v1.or(r.sender).or(r.sender_envelope).map(strip_angle_cow);
+    let header = value(r.header_from)
+        .or(value(r.sender_header))
+        .map(strip_angle_cow)
+        .filter(|a| !a.is_empty());
+    ev.email.from.address = header
+        .or_else(|| envelope.clone())
+        .or_else(|| r.from_user_email_address.map(strip_angle_cow));
+    ev.email.sender.address = envelope;
     let to = &mut ev.email.to.address;
     for rcpt in [r.rcpt, r.recipient_v1, r.recipient, r.user_email_address]
         .into_iter()
@@ -429,6 +432,7 @@ mod tests {
                 ("event.action", "allow"),
                 ("email.to.address", "akowalski@corp.example"),
                 ("email.from.address", "events@invite-news.example"),
+                ("email.sender.address", ""),
                 ("email.subject", "Panel invitation: March 2024"),
                 ("email.message_id", "c0ffee.42@mta.invite-news.example"),
                 ("email.direction", "inbound"),
@@ -468,7 +472,8 @@ mod tests {
                     ("event.dataset", "mimecast.siem"),
                     ("@timestamp", "2024-03-12T08:15:02Z"),
                     ("event.action", "Acc"),
-                    ("email.from.address", "news@promo.example"),
+                    ("email.from.address", "events@promo.example"),
+                    ("email.sender.address", "news@promo.example"),
                     ("email.to.address", "akowalski@corp.example"),
                     ("email.subject", "Invitation"),
                     ("email.message_id", "a1b2@promo.example"),
@@ -493,6 +498,7 @@ mod tests {
                 &[
                     ("event.outcome", "failure"),
                     ("email.from.address", "\"\""),
+                    ("email.sender.address", "\"\""),
                     ("email.to.address", "someone@partner.example"),
                     ("email.direction", "outbound"),
                     ("source.ip", "2001:db8::25"),
@@ -507,6 +513,7 @@ mod tests {
                     ("url.original", "http://docs-share.example/view.php"),
                     ("email.urls", "http://docs-share.example/view.php"),
                     ("email.from.address", "hr@look-alike.example"),
+                    ("email.sender.address", "hr@look-alike.example"),
                     ("email.to.address", "akowalski@corp.example"),
                     ("email.subject", "Contract"),
                     ("email.message_id", ""),
@@ -521,6 +528,21 @@ mod tests {
                     ("email.to.address", "ceo@corp.example"),
                     ("email.direction", "inbound"),
                     ("email.from.address", "ceo@c0rp.example"),
+                ],
+            ),
+            (
+                // The header From in angle brackets; `N/A` names no header sender.
+                r#"{"acc":"C1X9","datetime":"2024-03-12T08:15:02+0000","aCode":"h1","Sender":"<bounce-7@list.example>","headerFrom":"<news@list.example>","Rcpt":"ap@corp.example"}"#,
+                &[
+                    ("email.from.address", "news@list.example"),
+                    ("email.sender.address", "bounce-7@list.example"),
+                ],
+            ),
+            (
+                r#"{"acc":"C1X9","datetime":"2024-03-12T08:15:02+0000","aCode":"h2","Sender":"bounce-7@list.example","headerFrom":"N/A","Rcpt":"ap@corp.example"}"#,
+                &[
+                    ("email.from.address", "bounce-7@list.example"),
+                    ("email.sender.address", "bounce-7@list.example"),
                 ],
             ),
             (
@@ -542,7 +564,8 @@ mod tests {
                 ("event.dataset", "mimecast.siem"),
                 ("@timestamp", "2024-03-12T08:15:02.117Z"),
                 ("event.outcome", "success"),
-                ("email.from.address", "news@promo.example"),
+                ("email.from.address", "events@promo.example"),
+                ("email.sender.address", "news@promo.example"),
                 ("email.to.address", "akowalski@corp.example,b.nowak@corp.example"),
                 ("email.local_id", "agg-77_1710231302"),
                 ("email.size", "31363"),
