@@ -20,6 +20,7 @@ pub mod assemble;
 pub mod common;
 pub mod detect;
 pub mod json;
+pub mod mail;
 pub mod syslog;
 
 pub mod combined;
