@@ -144,6 +144,18 @@ pub fn push_recipient(ev: &mut Event<'static>, address: &str) {
     }
 }
 
+/// The address of a mailbox header value: `"Name" <a@b>` → `a@b`, `a@b (Name)` → `a@b`. The last
+/// angle address wins, as it is the one mail is sent to (a display name may quote another).
+pub fn mailbox_address(v: &str) -> Option<&str> {
+    let a = if let Some(lt) = v.rfind('<') {
+        let inner = &v[lt + 1..];
+        inner[..inner.find('>').unwrap_or(inner.len())].trim()
+    } else {
+        v.split_whitespace().find(|t| t.contains('@')).unwrap_or(v.trim())
+    };
+    (!a.is_empty()).then_some(a)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,7 +51,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::assemble::{Assembler, AssemblyStats};
 use super::common::{parse_u16, parse_u64, strip_angle};
-use super::mail::{HostSpec, owned, push_recipient, set_endpoint};
+use super::mail::{HostSpec, mailbox_address, owned, push_recipient, set_endpoint};
 use super::syslog::SyslogHeader;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 use crate::event::{Endpoint, Event};
@@ -844,18 +844,6 @@ fn header(ev: &mut Event<'static>, st: &mut MessageState, content: &str) {
             ev.email.message_id = Some(owned(id));
         }
     }
-}
-
-/// The address of a mailbox header value: `"Name" <a@b>` → `a@b`, `a@b (Name)` → `a@b`. The last
-/// angle address wins, as it is the one mail is sent to (a display name may quote another).
-fn mailbox_address(v: &str) -> Option<&str> {
-    let a = if let Some(lt) = v.rfind('<') {
-        let inner = &v[lt + 1..];
-        inner[..inner.find('>').unwrap_or(inner.len())].trim()
-    } else {
-        v.split_whitespace().find(|t| t.contains('@')).unwrap_or(v.trim())
-    };
-    (!a.is_empty()).then_some(a)
 }
 
 /// Adds every `http://` or `https://` URL in `text` to `urls`, once each.

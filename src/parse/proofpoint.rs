@@ -37,6 +37,7 @@ use serde_json::value::RawValue;
 
 use super::common::{direction, narrow, parse_ip, parse_iso_timestamp, set_address_cow, strip_angle, strip_angle_cow};
 use super::json::{self, PageRecords};
+use super::mail::mailbox_address;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 use crate::event::{Endpoint, Event, Str};
 
@@ -437,22 +438,10 @@ fn stat_outcome(word: &str) -> &'static str {
     }
 }
 
-/// The address of a header value: `"Name" <a@b.example>` and `a@b.example (Name)` →
-/// `a@b.example`; a bare address as is.
+/// The address of a header value (`"Name" <a@b.example>`, `a@b.example (Name)`); `""` when it
+/// names none.
 fn header_address(s: &str) -> &str {
-    match s.rfind('<') {
-        Some(i) => {
-            let rest = &s[i + 1..];
-            rest[..rest.find('>').unwrap_or(rest.len())].trim()
-        }
-        None => {
-            let s = s.trim();
-            match s.find('(').map(|i| s[..i].trim_end()) {
-                Some(before) if !before.is_empty() => before,
-                _ => s,
-            }
-        }
-    }
+    mailbox_address(s).unwrap_or("")
 }
 
 /// TAP lists URL threats by their URL, but also writes bare hashes under `threatType: url`.
