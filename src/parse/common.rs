@@ -559,29 +559,34 @@ pub fn next_token<'a>(s: &mut &'a str) -> Option<&'a str> {
     Some(&t[..end])
 }
 
-/// Splits off the next token that is either `"quoted"` (backslash escapes kept as written) or a
-/// plain space-separated word. Returns the text inside the quotes.
-pub fn next_quoted_or_token<'a>(s: &mut &'a str) -> Option<&'a str> {
-    let t = skip_spaces(s);
-    if let Some(body) = t.strip_prefix('"') {
-        let bytes = body.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\\' => i += 2,
-                b'"' => {
-                    *s = &body[i + 1..];
-                    return Some(&body[..i]);
-                }
-                _ => i += 1,
-            }
+/// Splits off the next field if it is `"quoted"` (after any spaces) and returns the text inside
+/// the quotes, backslash escapes kept as written; a field cut short by the line's end takes the
+/// rest. `None`, and `s` untouched, when the next field is not quoted.
+///
+/// Jumps between quotes and backslashes with `memchr2`: quoted referers and user agents are most
+/// of a web log line, and a byte loop here was a third of the Combined parse time.
+#[inline]
+pub fn next_quoted<'a>(s: &mut &'a str) -> Option<&'a str> {
+    let body = skip_spaces(s).strip_prefix('"')?;
+    let b = body.as_bytes();
+    let mut i = 0;
+    while let Some(j) = b.get(i..).and_then(|rest| memchr::memchr2(b'"', b'\\', rest)) {
+        let k = i + j;
+        if b[k] == b'"' {
+            // `k` is the index of an ASCII quote: a char boundary.
+            *s = &body[k + 1..];
+            return Some(&body[..k]);
         }
-        // No closing quote: take the rest, so a cut line still yields what it has.
-        *s = "";
-        Some(body)
-    } else {
-        next_token(s)
+        i = k + 2;
     }
+    *s = "";
+    Some(body)
+}
+
+/// Splits off the next token that is either `"quoted"` (see [`next_quoted`]) or a plain
+/// space-separated word. Returns the text inside the quotes.
+pub fn next_quoted_or_token<'a>(s: &mut &'a str) -> Option<&'a str> {
+    next_quoted(s).or_else(|| next_token(s))
 }
 
 /// The fields of one CSV record (RFC 4180 quoting: `"..."` with `""` for a quote inside), each
@@ -799,6 +804,15 @@ mod tests {
         assert_eq!(next_quoted_or_token(&mut s), None);
         let mut cut = r#""unterminated"#;
         assert_eq!(next_quoted_or_token(&mut cut), Some("unterminated"));
+        let mut s = r#"plain "q\\" "#;
+        assert_eq!(next_quoted(&mut s), None);
+        assert_eq!(s, r#"plain "q\\" "#);
+        assert_eq!(next_token(&mut s), Some("plain"));
+        assert_eq!(next_quoted(&mut s), Some(r#"q\\"#));
+        assert_eq!(s, " ");
+        let mut trailing_escape = "\"ab\\";
+        assert_eq!(next_quoted(&mut trailing_escape), Some("ab\\"));
+        assert_eq!(trailing_escape, "");
     }
 
     #[test]

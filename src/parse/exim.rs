@@ -18,7 +18,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use super::assemble::{Assembler, AssemblyStats};
-use super::common::{Civil, parse_iso_civil, parse_offset, parse_u64, strip_angle};
+use super::common::{Civil, next_quoted, parse_iso_civil, parse_offset, parse_u64, strip_angle};
 use super::mail::{Disposition, HostSpec, advance, owned, push_recipient, set_endpoint};
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 use crate::event::Event;
@@ -484,8 +484,10 @@ fn next_item<'a>(s: &mut &'a str) -> Option<Item<'a>> {
             *s = rest;
             return Some(Item::Host(h));
         }
-        if let Some(q) = v.strip_prefix('"') {
-            let (inner, rest) = quoted(q);
+        let mut rest = v;
+        if v.starts_with('"')
+            && let Some(inner) = next_quoted(&mut rest)
+        {
             *s = rest;
             return Some(Item::Field(key, inner));
         }
@@ -496,21 +498,6 @@ fn next_item<'a>(s: &mut &'a str) -> Option<Item<'a>> {
     let end = t.find(' ').unwrap_or(t.len());
     *s = &t[end..];
     Some(Item::Word(&t[..end]))
-}
-
-/// Splits `body"rest` (the text after an opening quote) at its closing quote, honouring
-/// backslash escapes; an unterminated quote takes the rest.
-fn quoted(s: &str) -> (&str, &str) {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return (&s[..i], &s[i + 1..]),
-            _ => i += 1,
-        }
-    }
-    (s, "")
 }
 
 fn next_word<'a>(s: &mut &'a str) -> Option<&'a str> {
