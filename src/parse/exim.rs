@@ -20,6 +20,7 @@ use jiff::{SignedDuration, Timestamp};
 use super::assemble::{Assembler, AssemblyStats};
 use super::common::{Civil, next_quoted, parse_iso_civil, parse_offset, parse_u64, strip_angle};
 use super::mail::{Disposition, HostSpec, advance, owned, push_recipient, set_endpoint};
+use super::syslog;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 use crate::event::Event;
 
@@ -580,12 +581,7 @@ fn exim_tag(s: &str) -> Option<(Tag<'_>, &str)> {
 
 /// `exim[pid]:` or `exim:` → (app, pid).
 fn parse_tag(t: &str) -> Option<(&str, Option<u32>)> {
-    let t = t.strip_suffix(':')?;
-    let (app, pid) = match t.strip_suffix(']').and_then(|t| t.split_once('[')) {
-        Some((app, pid)) => (app, Some(u32::try_from(parse_u64(pid)?).ok()?)),
-        None => (t, None),
-    };
-    is_exim_app(app).then_some((app, pid))
+    syslog::parse_tag(t).filter(|&(app, _)| is_exim_app(app))
 }
 
 /// `[1234] ` (log_selector `+pid`).
