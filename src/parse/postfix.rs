@@ -379,15 +379,20 @@ impl<'a> Envelope<'a> {
     }
 }
 
-/// The next `key=value` or `key=<value>` separated by spaces or commas.
-fn next_kv<'a>(s: &mut &'a str) -> Option<(&'a str, &'a str)> {
+/// `key=` after any spaces and commas: the key and the text after the `=`.
+fn key_at(s: &str) -> Option<(&str, &str)> {
     let t = s.trim_start_matches([' ', ',']);
     let eq = t.find('=')?;
     let key = &t[..eq];
     if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         return None;
     }
-    let v = &t[eq + 1..];
+    Some((key, &t[eq + 1..]))
+}
+
+/// The next `key=value` or `key=<value>` separated by spaces or commas.
+fn next_kv<'a>(s: &mut &'a str) -> Option<(&'a str, &'a str)> {
+    let (key, v) = key_at(s)?;
     if let Some(inner) = v.strip_prefix('<') {
         // The closing `>` is the one followed by a separator or the end (addresses may hold `>`
         // only in odd quoted forms).
@@ -410,13 +415,7 @@ fn next_kv<'a>(s: &mut &'a str) -> Option<(&'a str, &'a str)> {
 /// The next `key=value` of a comma-separated list (`to=<a>, relay=x, delay=1`); a value runs to
 /// the next `, ` (an angle-bracketed one to its `>`).
 fn next_ckv<'a>(s: &mut &'a str) -> Option<(&'a str, &'a str)> {
-    let t = s.trim_start_matches([' ', ',']);
-    let eq = t.find('=')?;
-    let key = &t[..eq];
-    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return None;
-    }
-    let v = &t[eq + 1..];
+    let (key, v) = key_at(s)?;
     if let Some(inner) = v.strip_prefix('<') {
         return match inner.find(">, ") {
             Some(j) => {
