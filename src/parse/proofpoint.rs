@@ -327,7 +327,7 @@ impl Reader {
         ev.email.local_id = sm.qid;
         ev.email.from.address = sm.from.map(strip_angle_cow);
         for to in sm.to {
-            push_addresses(&mut ev.email.to.address, to);
+            push_comma_list(&mut ev.email.to.address, to);
         }
         ev.email.message_id = sm.msgid.map(strip_angle_cow);
         ev.email.size = sm.size_bytes.or(sm.size);
@@ -459,8 +459,9 @@ fn push_unique<'a>(list: &mut Vec<Cow<'a, str>>, s: Cow<'a, str>) {
     }
 }
 
-/// Sendmail may list several recipients in one `to=`, separated by commas.
-fn push_addresses<'a>(list: &mut Vec<Cow<'a, str>>, s: Cow<'a, str>) {
+/// Sendmail may list several recipients in one `to=`, separated by commas (Exchange and M365
+/// separate theirs with `;`: [`common::push_addresses`](super::common::push_addresses)).
+fn push_comma_list<'a>(list: &mut Vec<Cow<'a, str>>, s: Cow<'a, str>) {
     if !s.contains(',') {
         push_unique(list, strip_angle_cow(s));
         return;
