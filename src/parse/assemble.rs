@@ -147,6 +147,15 @@ impl Assembler {
         }
     }
 
+    /// [`LineParser::flush`](super::LineParser::flush) for a parser whose pending state is this
+    /// assembler: expires messages as of `before`, or emits all of them at the end of input.
+    pub fn flush(&mut self, before: Option<Timestamp>) {
+        match before {
+            Some(t) => self.expire(t),
+            None => self.flush_all(),
+        }
+    }
+
     /// Emits every open message (end of input), oldest first.
     pub fn flush_all(&mut self) {
         while let Some((id, generation)) = self.order.pop_front() {

@@ -1,7 +1,10 @@
 //! Small, allocation-free helpers every parser shares: URL splitting, IP and address clean-up,
-//! fast timestamp construction, and tokenizers for space-separated and quoted fields.
+//! fast timestamp construction, tokenizers for space-separated and quoted fields, and a CSV
+//! record splitter.
 //!
-//! Everything here borrows from its input and never panics on any input.
+//! Values that may have been unescaped (a JSON string with escapes, a CSV field with `""`) come as
+//! `Cow`s; the `_cow` helpers keep a borrowed one borrowed. Everything here borrows from its input
+//! and never panics on any input.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -9,7 +12,9 @@ use std::net::IpAddr;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::event::{Endpoint, Url};
+use crate::event::{Endpoint, Str, Url};
+
+use super::ParseError;
 
 /// `-` and the empty string mean "no value" in most access-log formats.
 #[inline]
@@ -79,11 +84,86 @@ pub fn set_address<'a>(ep: &mut Endpoint<'a>, s: &'a str) {
     }
 }
 
+/// [`set_address`] of a value that may have been unescaped.
+pub fn set_address_cow<'a>(ep: &mut Endpoint<'a>, s: Str<'a>) {
+    match s {
+        Cow::Borrowed(s) => set_address(ep, s),
+        Cow::Owned(s) if !s.is_empty() && s != "-" => {
+            ep.ip = parse_ip(&s);
+            ep.address = Some(Cow::Owned(s));
+        }
+        Cow::Owned(_) => {}
+    }
+}
+
 /// `<a@b.example>` → `a@b.example`; also trims spaces. `<>` (the null sender) → `""`.
 #[inline]
 pub fn strip_angle(s: &str) -> &str {
     let s = s.trim();
     s.strip_prefix('<').and_then(|s| s.strip_suffix('>')).unwrap_or(s)
+}
+
+/// [`strip_angle`] of a value that may have been unescaped.
+pub fn strip_angle_cow(s: Str<'_>) -> Str<'_> {
+    narrow(s, strip_angle)
+}
+
+/// The part of `s` that `f` picks (a slice of its argument): borrowed from the line when `s` is,
+/// and copied from an owned `s` only when `f` cut something off.
+pub fn narrow<'a>(s: Str<'a>, f: impl FnOnce(&str) -> &str) -> Str<'a> {
+    match s {
+        Cow::Borrowed(b) => Cow::Borrowed(f(b)),
+        Cow::Owned(o) => {
+            let part = f(&o);
+            if part.len() == o.len() {
+                Cow::Owned(o)
+            } else {
+                Cow::Owned(part.to_owned())
+            }
+        }
+    }
+}
+
+/// `None` for an empty string.
+#[inline]
+pub fn non_empty<'a>(s: impl Into<Str<'a>>) -> Option<Str<'a>> {
+    let s = s.into();
+    (!s.is_empty()).then_some(s)
+}
+
+/// Appends the addresses of a `;`-separated list (`<>` stripped, empty entries skipped), as
+/// Exchange and Microsoft 365 write recipients.
+pub fn push_addresses<'a>(to: &mut Vec<Str<'a>>, v: Str<'a>) {
+    match v {
+        Cow::Borrowed(s) => to.extend(
+            s.split(';')
+                .map(strip_angle)
+                .filter(|a| !a.is_empty())
+                .map(Cow::Borrowed),
+        ),
+        Cow::Owned(s) => to.extend(
+            s.split(';')
+                .map(strip_angle)
+                .filter(|a| !a.is_empty())
+                .map(|a| Cow::Owned(a.to_owned())),
+        ),
+    }
+}
+
+/// `email.direction` from a gateway's word for it: `inbound`, `outbound`, `internal`, and
+/// Exchange's `Incoming`, `Originating`/`Outgoing` and `Intra-org` (any case, spaces trimmed).
+pub fn direction(s: &str) -> Option<&'static str> {
+    let s = s.trim();
+    let is = |w: &str| s.eq_ignore_ascii_case(w);
+    if is("inbound") || is("incoming") {
+        Some("inbound")
+    } else if is("outbound") || is("originating") || is("outgoing") {
+        Some("outbound")
+    } else if is("internal") || is("intra-org") || is("intraorg") {
+        Some("internal")
+    } else {
+        None
+    }
 }
 
 /// Splits a URL into ECS parts, borrowing each from `original`.
@@ -180,10 +260,6 @@ pub fn extension(path: &str) -> Option<&str> {
     let dot = dot?;
     let ext = &path[dot + 1..];
     (dot > i && !ext.is_empty() && ext.len() <= 16).then_some(ext)
-}
-
-fn non_empty(s: &str) -> Option<Cow<'_, str>> {
-    (!s.is_empty()).then_some(Cow::Borrowed(s))
 }
 
 /// Sets `url.domain` and `url.port` from `s[start..end]`, whose last `:` (if it separates a
@@ -517,28 +593,101 @@ pub fn next_token<'a>(s: &mut &'a str) -> Option<&'a str> {
     Some(&t[..end])
 }
 
-/// Splits off the next token that is either `"quoted"` (backslash escapes kept as written) or a
-/// plain space-separated word. Returns the text inside the quotes.
-pub fn next_quoted_or_token<'a>(s: &mut &'a str) -> Option<&'a str> {
-    let t = skip_spaces(s);
-    if let Some(body) = t.strip_prefix('"') {
-        let bytes = body.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\\' => i += 2,
-                b'"' => {
-                    *s = &body[i + 1..];
-                    return Some(&body[..i]);
-                }
-                _ => i += 1,
-            }
+/// Splits off the next field if it is `"quoted"` (after any spaces) and returns the text inside
+/// the quotes, backslash escapes kept as written; a field cut short by the line's end takes the
+/// rest. `None`, and `s` untouched, when the next field is not quoted.
+///
+/// Jumps between quotes and backslashes with `memchr2`: quoted referers and user agents are most
+/// of a web log line, and a byte loop here was a third of the Combined parse time.
+#[inline]
+pub fn next_quoted<'a>(s: &mut &'a str) -> Option<&'a str> {
+    let body = skip_spaces(s).strip_prefix('"')?;
+    let b = body.as_bytes();
+    let mut i = 0;
+    while let Some(j) = b.get(i..).and_then(|rest| memchr::memchr2(b'"', b'\\', rest)) {
+        let k = i + j;
+        if b[k] == b'"' {
+            // `k` is the index of an ASCII quote: a char boundary.
+            *s = &body[k + 1..];
+            return Some(&body[..k]);
         }
-        // No closing quote: take the rest, so a cut line still yields what it has.
-        *s = "";
-        Some(body)
-    } else {
-        next_token(s)
+        i = k + 2;
+    }
+    *s = "";
+    Some(body)
+}
+
+/// Splits off the next token that is either `"quoted"` (see [`next_quoted`]) or a plain
+/// space-separated word. Returns the text inside the quotes.
+pub fn next_quoted_or_token<'a>(s: &mut &'a str) -> Option<&'a str> {
+    next_quoted(s).or_else(|| next_token(s))
+}
+
+/// The fields of one CSV record (RFC 4180 quoting: `"..."` with `""` for a quote inside), each
+/// borrowed from the line unless it holds a `""`. A field with an unterminated quote, or text after
+/// its closing quote, is an error; a quote inside an unquoted field is kept as written.
+pub struct CsvFields<'a> {
+    rest: &'a str,
+    done: bool,
+}
+
+impl<'a> CsvFields<'a> {
+    pub fn new(line: &'a str) -> Self {
+        CsvFields {
+            rest: line,
+            done: false,
+        }
+    }
+}
+
+impl<'a> Iterator for CsvFields<'a> {
+    type Item = Result<Str<'a>, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let s = self.rest;
+        let Some(quoted) = s.strip_prefix('"') else {
+            return Some(Ok(Cow::Borrowed(match memchr::memchr(b',', s.as_bytes()) {
+                Some(i) => {
+                    self.rest = &s[i + 1..];
+                    &s[..i]
+                }
+                None => {
+                    self.done = true;
+                    s
+                }
+            })));
+        };
+        let b = quoted.as_bytes();
+        let mut from = 0;
+        let mut doubled = false;
+        loop {
+            let Some(i) = memchr::memchr(b'"', &b[from..]).map(|i| from + i) else {
+                self.done = true;
+                return Some(Err(ParseError::new("unterminated quoted CSV field")));
+            };
+            if b.get(i + 1) == Some(&b'"') {
+                doubled = true;
+                from = i + 2;
+                continue;
+            }
+            let inner = &quoted[..i];
+            match b.get(i + 1) {
+                None => self.done = true,
+                Some(b',') => self.rest = &quoted[i + 2..],
+                Some(_) => {
+                    self.done = true;
+                    return Some(Err(ParseError::new("text after the closing quote of a CSV field")));
+                }
+            }
+            return Some(Ok(if doubled {
+                Cow::Owned(inner.replace("\"\"", "\""))
+            } else {
+                Cow::Borrowed(inner)
+            }));
+        }
     }
 }
 
@@ -689,6 +838,15 @@ mod tests {
         assert_eq!(next_quoted_or_token(&mut s), None);
         let mut cut = r#""unterminated"#;
         assert_eq!(next_quoted_or_token(&mut cut), Some("unterminated"));
+        let mut s = r#"plain "q\\" "#;
+        assert_eq!(next_quoted(&mut s), None);
+        assert_eq!(s, r#"plain "q\\" "#);
+        assert_eq!(next_token(&mut s), Some("plain"));
+        assert_eq!(next_quoted(&mut s), Some(r#"q\\"#));
+        assert_eq!(s, " ");
+        let mut trailing_escape = "\"ab\\";
+        assert_eq!(next_quoted(&mut trailing_escape), Some("ab\\"));
+        assert_eq!(trailing_escape, "");
     }
 
     #[test]
@@ -716,5 +874,25 @@ mod tests {
         );
         assert_eq!(split_request_line("-"), (Some("-"), None, None));
         assert_eq!(split_request_line(""), (None, None, None));
+    }
+
+    #[test]
+    fn quoted_fields_borrow_unless_escaped() {
+        let got: Vec<_> = CsvFields::new(r#"a,"b,c","say ""hi""",,"""",x"y,"""#)
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(got, ["a", "b,c", "say \"hi\"", "", "\"", "x\"y", ""]);
+        assert!(matches!(got[1], Cow::Borrowed(_)));
+        assert!(matches!(got[2], Cow::Owned(_)));
+        let trailing: Vec<_> = CsvFields::new("a,").collect::<Result<_, _>>().unwrap();
+        assert_eq!(trailing, ["a", ""]);
+        assert_eq!(
+            CsvFields::new(r#"a,"open"#).last(),
+            Some(Err(ParseError::new("unterminated quoted CSV field")))
+        );
+        assert_eq!(
+            CsvFields::new(r#""a"b,c"#).next(),
+            Some(Err(ParseError::new("text after the closing quote of a CSV field")))
+        );
     }
 }

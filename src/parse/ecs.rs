@@ -11,8 +11,6 @@
 //! A line is accepted only if it looks like ECS: it has `@timestamp`, or `ecs.version`, or at
 //! least two known field paths. Other vendors' JSON (Zscaler NSS, Mimecast, Proofpoint, M365)
 //! shares at most one path by accident (Zscaler's `event.action`) and is rejected.
-//!
-//! The [`json`] module holds the lenient serde helpers the JSON vendor parsers share.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -25,6 +23,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use crate::event::{Event, Field, Str};
 
 use super::common::{parse_ip, parse_iso_timestamp, parse_u64};
+use super::json;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
 pub static INFO: FormatInfo = FormatInfo {
@@ -162,7 +161,7 @@ impl<'de> Visitor<'de> for Node<'_, 'de> {
         // one the first; arrays of objects (`email.attachments`) name no field of ours.
         match Field::from_name(self.path) {
             Some(field) if list_slot(self.event, field).is_some() || str_slot(self.event, field).is_some() => {
-                while let Some(s) = seq.next_element_seed(OptText)? {
+                while let Some(s) = seq.next_element_seed(json::OptText)? {
                     let Some(s) = s else { continue };
                     if let Some(list) = list_slot(self.event, field) {
                         list.push(s);
@@ -244,17 +243,6 @@ impl<'de> Visitor<'de> for PathKey<'_> {
         }
         self.0.push_str(key);
         Ok(())
-    }
-}
-
-/// An array element as text: strings and numbers; anything else is skipped as `None`.
-struct OptText;
-
-impl<'de> DeserializeSeed<'de> for OptText {
-    type Value = Option<Str<'de>>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        json::text(deserializer)
     }
 }
 
@@ -412,259 +400,6 @@ fn num_slot<'e>(ev: &'e mut Event<'_>, f: Field) -> Option<NumSlot<'e>> {
         // `log.*` belongs to the pipeline (see the module documentation).
         _ => return None,
     })
-}
-
-/// Lenient serde helpers for the JSON vendor formats (Zscaler NSS, Mimecast, ...): typed records
-/// whose text fields borrow from the line, and that never fail on a value of an unexpected JSON
-/// type (they read it as absent), so only the presence of the format's own keys decides whether a
-/// line is accepted.
-pub(super) mod json {
-    use std::borrow::Cow;
-    use std::fmt;
-
-    use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-    use serde_json::error::Category;
-
-    use crate::event::{Endpoint, Str, Url};
-    use crate::parse::common::{extension, parse_ip, parse_u64, split_url};
-    use crate::parse::{ParseError, fail};
-
-    /// The line without surrounding blanks, if it is a JSON object.
-    pub fn object_text(body: &str) -> Result<&str, ParseError> {
-        let body = body.trim_matches(|c: char| c.is_ascii_whitespace());
-        if body.starts_with('{') {
-            Ok(body)
-        } else {
-            fail("not a JSON object")
-        }
-    }
-
-    /// Maps a serde_json error to a reason: broken JSON, or JSON of another shape (`shape`).
-    pub fn error(e: serde_json::Error, shape: &'static str) -> ParseError {
-        match e.classify() {
-            Category::Data => ParseError::new(shape),
-            Category::Syntax | Category::Eof | Category::Io => ParseError::new("invalid JSON"),
-        }
-    }
-
-    /// `deserialize_with` for `Option<Cow<'a, str>>` fields (with `#[serde(borrow, default)]`):
-    /// borrows strings without escapes (serde's own `Cow` impl always copies inside an `Option`),
-    /// reads numbers and booleans as text, and any other value as absent.
-    pub fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Str<'de>>, D::Error> {
-        d.deserialize_any(TextVisitor)
-    }
-
-    /// `deserialize_with` for `Option<u64>` fields: a non-negative integer, as a JSON number or as
-    /// a decimal string (Zscaler and Mimecast write both); anything else is absent.
-    pub fn number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-        Ok(match text(d)? {
-            Some(s) => parse_u64(s.trim()),
-            None => None,
-        })
-    }
-
-    /// `deserialize_with` for `Option<bool>` fields: `true`/`false` as JSON or as text, `yes`/`no`.
-    pub fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-        Ok(text(d)?.and_then(|s| {
-            if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("yes") {
-                Some(true)
-            } else if s.eq_ignore_ascii_case("false") || s.eq_ignore_ascii_case("no") {
-                Some(false)
-            } else {
-                None
-            }
-        }))
-    }
-
-    /// `deserialize_with` for `Vec<Cow<'a, str>>` fields: one string, or an array of them.
-    pub fn texts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Str<'de>>, D::Error> {
-        d.deserialize_any(TextsVisitor)
-    }
-
-    struct TextVisitor;
-
-    impl<'de> Visitor<'de> for TextVisitor {
-        type Value = Option<Str<'de>>;
-
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("any JSON value")
-        }
-        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Borrowed(v)))
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Owned(v.to_owned())))
-        }
-        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Owned(v)))
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Owned(v.to_string())))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Owned(v.to_string())))
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Owned(v.to_string())))
-        }
-        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-            Ok(Some(Cow::Borrowed(if v { "true" } else { "false" })))
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            text(d)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok(None)
-        }
-    }
-
-    struct TextsVisitor;
-
-    impl<'de> Visitor<'de> for TextsVisitor {
-        type Value = Vec<Str<'de>>;
-
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a string or an array of strings")
-        }
-        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-            Ok(vec![Cow::Borrowed(v)])
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(vec![Cow::Owned(v.to_owned())])
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::new();
-            while let Some(s) = seq.next_element_seed(super::OptText)? {
-                out.extend(s);
-            }
-            Ok(out)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok(Vec::new())
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(Vec::new())
-        }
-    }
-
-    /// Splits a URL that may have been unescaped from JSON (an owned `Cow`): parts borrow from
-    /// the line when the URL does, and are copied otherwise.
-    pub fn url(original: Str<'_>) -> Url<'_> {
-        match original {
-            Cow::Borrowed(s) => split_url(s),
-            Cow::Owned(s) => {
-                let mut u = {
-                    let p = split_url(&s);
-                    Url {
-                        original: None,
-                        scheme: owned(p.scheme),
-                        domain: owned(p.domain),
-                        port: p.port,
-                        path: owned(p.path),
-                        query: owned(p.query),
-                        fragment: owned(p.fragment),
-                        extension: owned(p.extension),
-                    }
-                };
-                u.original = Some(Cow::Owned(s));
-                u
-            }
-        }
-    }
-
-    fn owned(s: Option<Str<'_>>) -> Option<Str<'static>> {
-        s.map(|s| Cow::Owned(s.into_owned()))
-    }
-
-    /// A URL logged without its scheme (`host[:port]/path?query`, as Zscaler NSS writes it): the
-    /// parts borrow from `rest`, `url.original` is `scheme://rest` (the one copy).
-    pub fn url_without_scheme<'a>(rest: Str<'a>, scheme: &'static str) -> Url<'a> {
-        let s = match rest {
-            Cow::Borrowed(s) => s,
-            Cow::Owned(s) => {
-                let mut full = String::with_capacity(scheme.len() + 3 + s.len());
-                full.push_str(scheme);
-                full.push_str("://");
-                full.push_str(&s);
-                return url(Cow::Owned(full));
-            }
-        };
-        let end = s.find(['/', '?', '#']).unwrap_or(s.len());
-        // An authority alone (`host:port`) is what `split_url` reads as CONNECT's target.
-        let mut u = if end > 0 { split_url(&s[..end]) } else { Url::default() };
-        let mut tail = &s[end..];
-        if let Some(i) = tail.find('#') {
-            u.fragment = non_empty(&tail[i + 1..]);
-            tail = &tail[..i];
-        }
-        if let Some(i) = tail.find('?') {
-            u.query = non_empty(&tail[i + 1..]);
-            tail = &tail[..i];
-        }
-        if !tail.is_empty() {
-            u.path = Some(Cow::Borrowed(tail));
-            u.extension = extension(tail).map(Cow::Borrowed);
-        }
-        let mut full = String::with_capacity(scheme.len() + 3 + s.len());
-        full.push_str(scheme);
-        full.push_str("://");
-        full.push_str(s);
-        u.original = Some(Cow::Owned(full));
-        u.scheme = Some(Cow::Borrowed(scheme));
-        u
-    }
-
-    fn non_empty(s: &str) -> Option<Str<'_>> {
-        (!s.is_empty()).then_some(Cow::Borrowed(s))
-    }
-
-    /// Sets `ip` and `address` of an endpoint when `s` is an IP address; other text (Mimecast's
-    /// `Internal IP`) is not an address and is left out.
-    pub fn set_ip<'a>(ep: &mut Endpoint<'a>, s: Str<'a>) {
-        if let Some(ip) = parse_ip(s.trim()) {
-            ep.ip = Some(ip);
-            ep.address = Some(s);
-        }
-    }
-
-    /// `<a@b.example>` → `a@b.example` (see `common::strip_angle`), keeping a borrow a borrow.
-    pub fn strip_angle(s: Str<'_>) -> Str<'_> {
-        match s {
-            Cow::Borrowed(b) => Cow::Borrowed(crate::parse::common::strip_angle(b)),
-            Cow::Owned(o) => {
-                let stripped = crate::parse::common::strip_angle(&o);
-                if stripped.len() == o.len() {
-                    Cow::Owned(o)
-                } else {
-                    Cow::Owned(stripped.to_owned())
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@
 //! on-premises and cloud events of one message (the internal id is a per-server counter). The
 //! `source` column (SMTP, STOREDRIVER, AGENT, ...) has no Event field yet and is not kept.
 //!
-//! The CSV splitter `CsvFields` borrows every field and only allocates for a quoted field that
+//! The CSV splitter ([`CsvFields`]) borrows every field and only allocates for a quoted field that
 //! holds a doubled quote (`""`). Rows of other formats are rejected on their first column (an ISO
 //! timestamp is required), then on `event-id` (an upper-case word) and the column count.
 
@@ -33,9 +33,11 @@ use std::borrow::Cow;
 
 use jiff::tz::TimeZone;
 
-use crate::event::{Endpoint, Event, Str};
+use crate::event::{Event, Str};
 
-use super::common::{parse_ip, parse_iso_timestamp, parse_u64, set_address, strip_angle};
+use super::common::{
+    CsvFields, direction, non_empty, parse_iso_timestamp, parse_u64, push_addresses, set_address_cow, strip_angle_cow,
+};
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
 pub static INFO: FormatInfo = FormatInfo {
@@ -193,9 +195,9 @@ impl ExchangeParser {
                 event.event.action = Some(v);
             }
             _ if v.is_empty() => {}
-            Col::ClientIp => set_endpoint(&mut event.source, v),
+            Col::ClientIp => set_address_cow(&mut event.source, v),
             Col::ClientHostname => event.source.domain = Some(v),
-            Col::ServerIp => set_endpoint(&mut event.destination, v),
+            Col::ServerIp => set_address_cow(&mut event.destination, v),
             Col::ServerHostname => event.destination.domain = Some(v),
             Col::InternalMessageId => {
                 if event.email.local_id.is_none() {
@@ -273,140 +275,6 @@ fn is_event_id(s: &str) -> bool {
         && b.len() <= 32
         && b.iter()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
-}
-
-/// `email.direction` from Exchange's `directionality` (also used by the Exchange Online reports).
-pub(super) fn direction(s: &str) -> Option<&'static str> {
-    if s.eq_ignore_ascii_case("Incoming") || s.eq_ignore_ascii_case("Inbound") {
-        Some("inbound")
-    } else if s.eq_ignore_ascii_case("Originating")
-        || s.eq_ignore_ascii_case("Outgoing")
-        || s.eq_ignore_ascii_case("Outbound")
-    {
-        Some("outbound")
-    } else if s.eq_ignore_ascii_case("Intra-org") || s.eq_ignore_ascii_case("IntraOrg") {
-        Some("internal")
-    } else {
-        None
-    }
-}
-
-/// `None` for an empty string.
-pub(super) fn non_empty(s: Str<'_>) -> Option<Str<'_>> {
-    (!s.is_empty()).then_some(s)
-}
-
-/// [`strip_angle`] that keeps the value borrowed when it was.
-pub(super) fn strip_angle_cow(s: Str<'_>) -> Str<'_> {
-    match s {
-        Cow::Borrowed(b) => Cow::Borrowed(strip_angle(b)),
-        Cow::Owned(o) => {
-            let t = strip_angle(&o);
-            if t.len() == o.len() {
-                Cow::Owned(o)
-            } else {
-                Cow::Owned(t.to_owned())
-            }
-        }
-    }
-}
-
-/// Sets `address` and, for an IP literal, `ip` of an endpoint (the [`set_address`] of a `Cow`).
-pub(super) fn set_endpoint<'a>(ep: &mut Endpoint<'a>, v: Str<'a>) {
-    match v {
-        Cow::Borrowed(s) => set_address(ep, s),
-        Cow::Owned(s) if !s.is_empty() && s != "-" => {
-            ep.ip = parse_ip(&s);
-            ep.address = Some(Cow::Owned(s));
-        }
-        Cow::Owned(_) => {}
-    }
-}
-
-/// Appends the addresses of a `;`-separated list (`<>` stripped, empty entries skipped).
-pub(super) fn push_addresses<'a>(to: &mut Vec<Str<'a>>, v: Str<'a>) {
-    match v {
-        Cow::Borrowed(s) => to.extend(
-            s.split(';')
-                .map(strip_angle)
-                .filter(|a| !a.is_empty())
-                .map(Cow::Borrowed),
-        ),
-        Cow::Owned(s) => to.extend(
-            s.split(';')
-                .map(strip_angle)
-                .filter(|a| !a.is_empty())
-                .map(|a| Cow::Owned(a.to_owned())),
-        ),
-    }
-}
-
-/// The fields of one CSV record (RFC 4180 quoting: `"..."` with `""` for a quote inside), each
-/// borrowed from the line unless it holds a `""`. A field with an unterminated quote, or text after
-/// its closing quote, is an error; a quote inside an unquoted field is kept as written.
-pub(super) struct CsvFields<'a> {
-    rest: &'a str,
-    done: bool,
-}
-
-impl<'a> CsvFields<'a> {
-    pub(super) fn new(line: &'a str) -> Self {
-        CsvFields {
-            rest: line,
-            done: false,
-        }
-    }
-}
-
-impl<'a> Iterator for CsvFields<'a> {
-    type Item = Result<Str<'a>, ParseError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let s = self.rest;
-        let Some(quoted) = s.strip_prefix('"') else {
-            return Some(Ok(Cow::Borrowed(match memchr::memchr(b',', s.as_bytes()) {
-                Some(i) => {
-                    self.rest = &s[i + 1..];
-                    &s[..i]
-                }
-                None => {
-                    self.done = true;
-                    s
-                }
-            })));
-        };
-        let b = quoted.as_bytes();
-        let mut from = 0;
-        let mut doubled = false;
-        loop {
-            let Some(i) = memchr::memchr(b'"', &b[from..]).map(|i| from + i) else {
-                self.done = true;
-                return Some(Err(ParseError::new("unterminated quoted CSV field")));
-            };
-            if b.get(i + 1) == Some(&b'"') {
-                doubled = true;
-                from = i + 2;
-                continue;
-            }
-            let inner = &quoted[..i];
-            match b.get(i + 1) {
-                None => self.done = true,
-                Some(b',') => self.rest = &quoted[i + 2..],
-                Some(_) => {
-                    self.done = true;
-                    return Some(Err(ParseError::new("text after the closing quote of a CSV field")));
-                }
-            }
-            return Some(Ok(if doubled {
-                Cow::Owned(inner.replace("\"\"", "\""))
-            } else {
-                Cow::Borrowed(inner)
-            }));
-        }
-    }
 }
 
 #[cfg(test)]
@@ -555,26 +423,6 @@ mod tests {
                 ("email.direction", "outbound"),
             ],
             lines[2],
-        );
-    }
-
-    #[test]
-    fn quoted_fields_borrow_unless_escaped() {
-        let got: Vec<_> = CsvFields::new(r#"a,"b,c","say ""hi""",,"""",x"y,"""#)
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(got, ["a", "b,c", "say \"hi\"", "", "\"", "x\"y", ""]);
-        assert!(matches!(got[1], Cow::Borrowed(_)));
-        assert!(matches!(got[2], Cow::Owned(_)));
-        let trailing: Vec<_> = CsvFields::new("a,").collect::<Result<_, _>>().unwrap();
-        assert_eq!(trailing, ["a", ""]);
-        assert_eq!(
-            CsvFields::new(r#"a,"open"#).last(),
-            Some(Err(ParseError::new("unterminated quoted CSV field")))
-        );
-        assert_eq!(
-            CsvFields::new(r#""a"b,c"#).next(),
-            Some(Err(ParseError::new("text after the closing quote of a CSV field")))
         );
     }
 

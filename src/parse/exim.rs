@@ -18,9 +18,11 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use super::assemble::{Assembler, AssemblyStats};
-use super::common::{Civil, parse_ip, parse_iso_civil, parse_offset, parse_u16, parse_u64, strip_angle};
+use super::common::{Civil, next_quoted, parse_iso_civil, parse_offset, parse_u64, strip_angle};
+use super::mail::{Disposition, HostSpec, advance, owned, push_recipient, set_endpoint};
+use super::syslog;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
-use crate::event::{Endpoint, Event};
+use crate::event::Event;
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "exim",
@@ -214,10 +216,7 @@ impl LineParser for EximParser {
     }
 
     fn flush(&mut self, before: Option<Timestamp>) {
-        match before {
-            Some(t) => self.asm.expire(t),
-            None => self.asm.flush_all(),
-        }
+        self.asm.flush(before);
     }
 
     fn take_completed(&mut self) -> Option<Event<'static>> {
@@ -317,11 +316,6 @@ fn fill_header(ev: &mut Event<'static>, line: &Line<'_>, tag: Option<Tag<'_>>) {
     ev.process.pid = pid;
 }
 
-/// An owned copy, for the fields of an assembled message (which outlives its lines).
-pub(super) fn owned(s: &str) -> Cow<'static, str> {
-    Cow::Owned(s.to_owned())
-}
-
 /// `<= sender fields... [for rcpt...]`
 fn arrival(ev: &mut Event<'static>, s: &str) {
     let mut s = s;
@@ -395,13 +389,6 @@ fn delivery(ev: &mut Event<'static>, s: &str, d: Disposition) {
     advance(ev, d);
 }
 
-/// Adds a recipient to an assembled message unless it is already there.
-pub(super) fn push_recipient(ev: &mut Event<'static>, address: &str) {
-    if !address.is_empty() && !ev.email.to.address.iter().any(|a| a == address) {
-        ev.email.to.address.push(owned(address));
-    }
-}
-
 /// A rejection line's text: `H=... F=<a> [temporarily ]rejected RCPT <b>: reason` and kin.
 /// Fills `event` and returns true when the text is a rejection.
 fn reject<'a>(text: &'a str, event: &mut Event<'a>) -> bool {
@@ -461,7 +448,7 @@ fn address_at(s: &str) -> Option<&str> {
 fn auth_failure<'a>(s: &'a str, event: &mut Event<'a>) {
     event.event.action = Some(Cow::Borrowed("authenticator failed"));
     event.event.outcome = Some(Cow::Borrowed("failure"));
-    let (h, _) = host_spec(s);
+    let (h, _) = HostSpec::parse(s);
     set_endpoint(&mut event.source, &h, Cow::Borrowed);
     if let Some(i) = s.rfind("(set_id=") {
         let user = &s[i + 8..];
@@ -469,74 +456,6 @@ fn auth_failure<'a>(s: &'a str, event: &mut Event<'a>) {
         if !user.is_empty() {
             event.user.name = Some(Cow::Borrowed(user));
         }
-    }
-}
-
-/// A host as Exim and Sendmail log it: `name (helo) [ip]:port`, every part optional.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct HostSpec<'a> {
-    pub name: Option<&'a str>,
-    pub helo: Option<&'a str>,
-    pub ip: Option<&'a str>,
-    pub port: Option<u16>,
-}
-
-/// Reads a host at the start of `s`; returns it and the text after it.
-fn host_spec(s: &str) -> (HostSpec<'_>, &str) {
-    let mut h = HostSpec::default();
-    let mut r = s.trim_start_matches(' ');
-    if !r.starts_with('[') && !r.starts_with('(') {
-        let end = r.find(' ').unwrap_or(r.len());
-        h.name = Some(&r[..end]).filter(|n| !n.is_empty());
-        let t = r[end..].trim_start_matches(' ');
-        if !(t.starts_with('(') || t.starts_with('[')) {
-            return (h, &r[end..]);
-        }
-        r = t;
-    }
-    if let Some(inner) = r.strip_prefix('(') {
-        let end = inner.find(')').unwrap_or(inner.len());
-        h.helo = Some(&inner[..end]).filter(|n| !n.is_empty());
-        let after = inner.get(end + 1..).unwrap_or("");
-        let t = after.trim_start_matches(' ');
-        if !t.starts_with('[') {
-            return (h, after);
-        }
-        r = t;
-    }
-    if let Some(inner) = r.strip_prefix('[') {
-        let end = inner.find(']').unwrap_or(inner.len());
-        h.ip = Some(&inner[..end]).filter(|n| !n.is_empty());
-        r = inner.get(end + 1..).unwrap_or("");
-        if let Some(p) = r.strip_prefix(':') {
-            let n = p.bytes().take_while(u8::is_ascii_digit).count();
-            if n > 0 {
-                h.port = parse_u16(&p[..n]);
-                r = &p[n..];
-            }
-        }
-    }
-    (h, r)
-}
-
-/// Sets an endpoint from a host: the IP as address (the name when there is none), the name (or
-/// HELO) as domain. `conv` makes the strings borrowed or owned.
-pub(super) fn set_endpoint<'e, 'h>(ep: &mut Endpoint<'e>, h: &HostSpec<'h>, conv: fn(&'h str) -> Cow<'e, str>) {
-    let ip = h.ip.map(|ip| {
-        ip.strip_prefix("IPv6:")
-            .or_else(|| ip.strip_prefix("ipv6:"))
-            .unwrap_or(ip)
-    });
-    if let Some(ip) = ip {
-        ep.ip = parse_ip(ip);
-        ep.address = Some(conv(ip));
-    } else if let Some(name) = h.name {
-        ep.address = Some(conv(name));
-    }
-    ep.port = h.port.or(ep.port);
-    // A HELO of an address literal (`[192.0.2.1]`) names no domain.
-    if let Some(d) = h.name.or(h.helo.filter(|h| !h.starts_with('['))) {
-        ep.domain = Some(conv(d));
     }
 }
 
@@ -562,12 +481,14 @@ fn next_item<'a>(s: &mut &'a str) -> Option<Item<'a>> {
         let key = &t[..key_len];
         let v = &t[key_len + 1..];
         if key == "H" {
-            let (h, rest) = host_spec(v);
+            let (h, rest) = HostSpec::parse(v);
             *s = rest;
             return Some(Item::Host(h));
         }
-        if let Some(q) = v.strip_prefix('"') {
-            let (inner, rest) = quoted(q);
+        let mut rest = v;
+        if v.starts_with('"')
+            && let Some(inner) = next_quoted(&mut rest)
+        {
             *s = rest;
             return Some(Item::Field(key, inner));
         }
@@ -578,21 +499,6 @@ fn next_item<'a>(s: &mut &'a str) -> Option<Item<'a>> {
     let end = t.find(' ').unwrap_or(t.len());
     *s = &t[end..];
     Some(Item::Word(&t[..end]))
-}
-
-/// Splits `body"rest` (the text after an opening quote) at its closing quote, honouring
-/// backslash escapes; an unterminated quote takes the rest.
-fn quoted(s: &str) -> (&str, &str) {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return (&s[..i], &s[i + 1..]),
-            _ => i += 1,
-        }
-    }
-    (s, "")
 }
 
 fn next_word<'a>(s: &mut &'a str) -> Option<&'a str> {
@@ -675,12 +581,7 @@ fn exim_tag(s: &str) -> Option<(Tag<'_>, &str)> {
 
 /// `exim[pid]:` or `exim:` → (app, pid).
 fn parse_tag(t: &str) -> Option<(&str, Option<u32>)> {
-    let t = t.strip_suffix(':')?;
-    let (app, pid) = match t.strip_suffix(']').and_then(|t| t.split_once('[')) {
-        Some((app, pid)) => (app, Some(u32::try_from(parse_u64(pid)?).ok()?)),
-        None => (t, None),
-    };
-    is_exim_app(app).then_some((app, pid))
+    syslog::parse_tag(t).filter(|&(app, _)| is_exim_app(app))
 }
 
 /// `[1234] ` (log_selector `+pid`).
@@ -707,58 +608,6 @@ fn is_message_id(s: &str) -> bool {
             c.is_ascii_alphanumeric()
         }
     })
-}
-
-/// How far a mail message got; `event.action` holds the furthest step its lines have shown so
-/// far and `event.outcome` follows it, so an event emitted at any time (timeout, end of input)
-/// is consistent. Shared with the Sendmail parser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) enum Disposition {
-    /// Refused before it was accepted (every recipient rejected, or a fake reject).
-    Rejected,
-    Deferred,
-    Bounced,
-    Delivered,
-}
-
-impl Disposition {
-    const ALL: [Disposition; 4] = [
-        Disposition::Rejected,
-        Disposition::Deferred,
-        Disposition::Bounced,
-        Disposition::Delivered,
-    ];
-
-    pub(super) fn action(self) -> &'static str {
-        match self {
-            Disposition::Rejected => "rejected",
-            Disposition::Deferred => "deferred",
-            Disposition::Bounced => "bounced",
-            Disposition::Delivered => "delivered",
-        }
-    }
-
-    fn outcome(self) -> Option<&'static str> {
-        match self {
-            Disposition::Rejected | Disposition::Bounced => Some("failure"),
-            Disposition::Deferred => None,
-            Disposition::Delivered => Some("success"),
-        }
-    }
-}
-
-/// Records that a message reached `d`, unless it already got further.
-pub(super) fn advance(ev: &mut Event<'_>, d: Disposition) {
-    let current = ev
-        .event
-        .action
-        .as_deref()
-        .and_then(|a| Disposition::ALL.into_iter().find(|x| x.action() == a));
-    if current.is_some_and(|c| c >= d) {
-        return;
-    }
-    ev.event.action = Some(Cow::Borrowed(d.action()));
-    ev.event.outcome = d.outcome().map(Cow::Borrowed);
 }
 
 /// Local civil time → instant, resolving the zone once per minute (log lines come in time order,

@@ -10,7 +10,8 @@
 //!   [...]}`, or Graph's `@odata.context`) is also accepted: an empty page is absorbed; a page of
 //!   records gives one event per record, the first as the line's event and the others through
 //!   [`LineParser::take_completed`]; each of them keeps its own record's JSON text as
-//!   `event.original`.
+//!   `event.original`. A record that cannot be read is counted through
+//!   [`LineParser::take_error`]; a page none of whose records can be read is an error.
 //! - **CSV**, as `Get-MessageTrace | Export-Csv` and the admin center's downloaded reports write
 //!   it: an optional `#TYPE ...` line (absorbed), a header row naming the columns in any order
 //!   (absorbed; it fixes the columns until the next header row), then one row per record. Column
@@ -31,19 +32,20 @@
 //! (no AM/PM: en-GB, fr-FR, ...) or `d.M.yyyy HH:mm:ss` (de-DE, ...).
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
-use std::fmt;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use memchr::memmem::Finder;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
+use serde_json::value::RawValue;
 
 use crate::event::{Event, Str};
 
-use super::common::{Civil, digits, parse_iso_timestamp, parse_u64};
-use super::exchange::{CsvFields, direction, non_empty, push_addresses, set_endpoint, strip_angle_cow};
+use super::common::{
+    Civil, CsvFields, digits, direction, non_empty, parse_iso_timestamp, parse_u64, push_addresses, set_address_cow,
+    strip_angle_cow,
+};
+use super::json::{self, PageRecords};
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
 pub static INFO: FormatInfo = FormatInfo {
@@ -73,7 +75,8 @@ struct Trace<'a> {
 }
 
 /// A JSON string borrowed from the line when it has no escapes. (serde borrows a `Cow<str>` only
-/// when it is the field's whole type, so `Option<Cow>` needs this wrapper.)
+/// when it is the field's whole type, so `Option<Cow>` needs this wrapper.) Unlike the lenient
+/// [`json::text`], a value of another type makes the record invalid.
 #[derive(Debug, Deserialize)]
 struct S<'a>(#[serde(borrow)] Cow<'a, str>);
 
@@ -94,7 +97,7 @@ struct JsonTrace<'a> {
     from_ip: Option<S<'a>>,
     #[serde(rename = "ToIP", alias = "toIP", borrow)]
     to_ip: Option<S<'a>>,
-    #[serde(rename = "Size", alias = "size", default, deserialize_with = "size")]
+    #[serde(rename = "Size", alias = "size", default, deserialize_with = "json::number")]
     size: Option<u64>,
     #[serde(rename = "MessageId", alias = "messageId", borrow)]
     message_id: Option<S<'a>>,
@@ -121,31 +124,11 @@ impl<'a> From<JsonTrace<'a>> for Trace<'a> {
     }
 }
 
-/// `Size` as a JSON number, a numeric string or `null`.
-fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    struct V;
-    impl<'de> Visitor<'de> for V {
-        type Value = Option<u64>;
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a message size in bytes")
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(v))
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            Ok(u64::try_from(v).ok())
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            Ok((v >= 0.0 && v < u64::MAX as f64).then_some(v as u64))
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            Ok(parse_u64(v.trim()))
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-    }
-    d.deserialize_any(V)
+/// An OData page of records (`{"odata.metadata": ..., "value": [...]}`, or Graph's `@odata.context`).
+#[derive(Deserialize)]
+struct ODataPage<'a> {
+    #[serde(borrow)]
+    value: Vec<&'a RawValue>,
 }
 
 /// What a CSV column holds.
@@ -215,8 +198,8 @@ fn same_name(raw: &str, want: &str) -> bool {
 pub struct M365Parser {
     /// Columns of the last CSV header row.
     csv: Option<Vec<Col>>,
-    /// Records of an OData page after the first, waiting for `take_completed`.
-    pending: VecDeque<Event<'static>>,
+    /// Records of an OData page after the first, and errors of its records.
+    pages: PageRecords,
     /// Built once: building a finder costs more than searching one line.
     odata: Finder<'static>,
     /// Matches both `Received` and Graph's `receivedDateTime`.
@@ -228,7 +211,7 @@ impl M365Parser {
         // No use for `ctx.timezone`: Exchange Online writes UTC (see the module documentation).
         M365Parser {
             csv: None,
-            pending: VecDeque::new(),
+            pages: PageRecords::default(),
             odata: Finder::new("odata"),
             received: Finder::new("eceived"),
         }
@@ -236,8 +219,12 @@ impl M365Parser {
 
     fn json<'a>(&mut self, line: &Line<'a>, body: &'a str, event: &mut Event<'a>) -> Result<Parsed, ParseError> {
         if self.odata.find(body.as_bytes()).is_some() {
-            if let Some(records) = page_records(body) {
-                return self.page(line, &records, event);
+            if let Ok(page) = serde_json::from_str::<ODataPage<'a>>(body) {
+                return self.pages.read_page(&page.value, line.offset, Some(event), |raw, ev| {
+                    let rec: JsonTrace<'a> = serde_json::from_str(raw)
+                        .map_err(|_| ParseError::new("invalid message-trace JSON record in an OData page"))?;
+                    fill(rec.into(), ev)
+                });
             }
         }
         if self.received.find(body.as_bytes()).is_none() {
@@ -247,34 +234,6 @@ impl M365Parser {
             serde_json::from_str(body).map_err(|_| ParseError::new("invalid message-trace JSON record"))?;
         fill(rec.into(), event)?;
         Ok(Parsed::Event)
-    }
-
-    fn page<'a>(&mut self, line: &Line<'a>, records: &[&'a str], event: &mut Event<'a>) -> Result<Parsed, ParseError> {
-        let mut emitted = false;
-        let mut last_err = ParseError::new("OData page without a valid message-trace record");
-        for raw in records {
-            let mut ev = Event::default();
-            let parsed = serde_json::from_str::<JsonTrace<'a>>(raw)
-                .map_err(|_| ParseError::new("invalid message-trace JSON record in an OData page"))
-                .and_then(|rec| fill(rec.into(), &mut ev));
-            if let Err(e) = parsed {
-                last_err = e;
-                continue;
-            }
-            ev.event.original = Some(Cow::Borrowed(*raw));
-            if !emitted {
-                emitted = true;
-                *event = ev;
-            } else {
-                ev.log.offset = Some(line.offset);
-                self.pending.push_back(ev.into_owned());
-            }
-        }
-        match (emitted, records.is_empty()) {
-            (true, _) => Ok(Parsed::Event),
-            (false, true) => Ok(Parsed::Absorbed),
-            (false, false) => Err(last_err),
-        }
     }
 
     fn csv<'a>(&mut self, body: &'a str, event: &mut Event<'a>) -> Result<Parsed, ParseError> {
@@ -318,7 +277,11 @@ impl LineParser for M365Parser {
     }
 
     fn take_completed(&mut self) -> Option<Event<'static>> {
-        self.pending.pop_front()
+        self.pages.take()
+    }
+
+    fn take_error(&mut self) -> Option<ParseError> {
+        self.pages.take_error()
     }
 }
 
@@ -368,10 +331,10 @@ fn fill<'a>(t: Trace<'a>, event: &mut Event<'a>) -> Result<(), ParseError> {
     }
     event.email.subject = t.subject.and_then(non_empty);
     if let Some(ip) = t.from_ip {
-        set_endpoint(&mut event.source, ip);
+        set_address_cow(&mut event.source, ip);
     }
     if let Some(ip) = t.to_ip {
-        set_endpoint(&mut event.destination, ip);
+        set_address_cow(&mut event.destination, ip);
     }
     event.email.size = t.size;
     event.email.message_id = t.message_id.map(strip_angle_cow).and_then(non_empty);
@@ -468,114 +431,6 @@ fn parse_culture_date(s: &str) -> Option<Civil> {
         second: second as u8,
         nanos,
     })
-}
-
-/// The elements of the top-level `"value": [...]` array of a JSON object, as slices of `json`;
-/// `None` when the object has no such array or is malformed. Only scans structure (strings,
-/// brackets); each element is parsed with serde afterwards.
-fn page_records(json: &str) -> Option<Vec<&str>> {
-    let b = json.as_bytes();
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
-        return None;
-    }
-    i += 1;
-    loop {
-        i = skip_ws(b, i);
-        if b.get(i) != Some(&b'"') {
-            return None;
-        }
-        let key_end = string_end(b, i)?;
-        let key = &json[i + 1..key_end - 1];
-        i = skip_ws(b, key_end);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        i = skip_ws(b, i + 1);
-        if key == "value" && b.get(i) == Some(&b'[') {
-            return array_elements(json, i);
-        }
-        i = skip_ws(b, value_end(b, i)?);
-        if b.get(i) != Some(&b',') {
-            return None;
-        }
-        i += 1;
-    }
-}
-
-fn array_elements(json: &str, open: usize) -> Option<Vec<&str>> {
-    let b = json.as_bytes();
-    let mut out = Vec::new();
-    let mut i = skip_ws(b, open + 1);
-    if b.get(i) == Some(&b']') {
-        return Some(out);
-    }
-    loop {
-        let end = value_end(b, i)?;
-        out.push(&json[i..end]);
-        i = skip_ws(b, end);
-        match b.get(i) {
-            Some(b',') => i = skip_ws(b, i + 1),
-            Some(b']') => return Some(out),
-            _ => return None,
-        }
-    }
-}
-
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while b.get(i).is_some_and(u8::is_ascii_whitespace) {
-        i += 1;
-    }
-    i
-}
-
-/// Index after the closing quote of the string starting at `b[i] == '"'`.
-fn string_end(b: &[u8], i: usize) -> Option<usize> {
-    let mut k = i + 1;
-    while let Some(&c) = b.get(k) {
-        match c {
-            b'\\' => k += 2,
-            b'"' => return Some(k + 1),
-            _ => k += 1,
-        }
-    }
-    None
-}
-
-/// Index after the JSON value starting at `b[i]`.
-fn value_end(b: &[u8], i: usize) -> Option<usize> {
-    match *b.get(i)? {
-        b'"' => string_end(b, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut k = i;
-            while let Some(&c) = b.get(k) {
-                match c {
-                    b'"' => {
-                        k = string_end(b, k)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(k + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                k += 1;
-            }
-            None
-        }
-        _ => {
-            let len = b[i..]
-                .iter()
-                .take_while(|c| !matches!(c, b',' | b'}' | b']') && !c.is_ascii_whitespace())
-                .count();
-            (len > 0).then_some(i + len)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -892,13 +747,56 @@ mod tests {
     }
 
     #[test]
-    fn page_scanner_never_panics_on_cut_input() {
+    fn cut_pages_never_panic() {
         let page = r#"{"odata.metadata":"x\"y","n":-1.5e3,"o":{"a":[1,{"b":"]"}]},"value":[{"Received":"2024-03-11T08:15:42Z"}]}"#;
-        assert_eq!(page_records(page).map(|v| v.len()), Some(1));
+        let (r, evs) = run(&[page]).remove(0).unwrap();
+        assert_eq!((r, evs.len()), (Parsed::Event, 1));
         for cut in 0..page.len() {
-            let _ = page_records(&page[..cut]);
+            let _ = run(&[&page[..cut]]);
         }
-        assert_eq!(page_records(r#"{"value":{}}"#), None);
-        assert_eq!(page_records("[]"), None);
+        // A `value` that is no array makes no page: the object is read as a record.
+        assert_eq!(
+            run(&[r#"{"odata.metadata":"x","value":{}}"#])[0].as_ref().err(),
+            Some(&ParseError::new("JSON without Received: not a message-trace record"))
+        );
+    }
+
+    #[test]
+    fn unreadable_page_records_are_errors() {
+        let good = r#"{"Received":"2024-03-11T08:15:42Z","SenderAddress":"a@far.example","Status":"Delivered"}"#;
+        let no_date = r#"{"Received":"soon","SenderAddress":"b@far.example"}"#;
+        let page = |records: &[&str]| format!(r#"{{"odata.metadata":"x","value":[{}]}}"#, records.join(","));
+        let mut p = M365Parser::new(&ParseContext::default());
+        let mut read = |records: &[&str]| {
+            let text = page(records);
+            let mut ev = Event::default();
+            let got = p
+                .parse(&Line::plain(&text), &mut ev)
+                .map(|r| (r, ev.email.from.address.clone().map(Cow::into_owned)));
+            let events = std::iter::from_fn(|| p.take_completed()).count();
+            let errors: Vec<_> = std::iter::from_fn(|| p.take_error()).map(|e| e.reason).collect();
+            (got, events, errors)
+        };
+        // A bad record beside a good one is counted; the good one stands for the line.
+        let (got, events, errors) = read(&[no_date, good, "7"]);
+        assert_eq!(got, Ok((Parsed::Event, Some("a@far.example".to_owned()))));
+        assert_eq!(events, 0);
+        assert_eq!(
+            errors,
+            [
+                "Received missing or not a date",
+                "invalid message-trace JSON record in an OData page"
+            ]
+        );
+        let (got, events, errors) = read(&[good, good, no_date]);
+        assert_eq!(got.map(|g| g.0), Ok(Parsed::Event));
+        assert_eq!((events, errors.len()), (1, 1));
+        // No record readable: the line is the error (the last record's), counted once.
+        let (got, events, errors) = read(&[no_date, "[]"]);
+        assert_eq!(
+            got,
+            Err(ParseError::new("invalid message-trace JSON record in an OData page"))
+        );
+        assert_eq!((events, errors.len()), (0, 0));
     }
 }

@@ -8,29 +8,32 @@
 //!   `recipients`, ...).
 //! - An API response page (`{"meta":..,"data":[..],"fail":[..]}`): its records are emitted one
 //!   by one through [`LineParser::take_completed`] (each with its own JSON as `event.original`);
-//!   an empty page is absorbed.
+//!   an empty page is absorbed, a page none of whose records can be read is an error.
 //!
 //! Records joined by a comma on one line (`{..},{..}`, as some exports write them) are each
-//! emitted: the first as the line's event, the others through `take_completed`.
+//! emitted: the first as the line's event, the others through `take_completed`. A record after
+//! the first (or in a page) that cannot be read is counted through [`LineParser::take_error`].
 //!
-//! Mapping follows Elastic's Mimecast integration where it maps to our fields: the envelope
-//! sender (`Sender`, `senderEnvelope`; the `From:` header only when absent) is `email.from`,
+//! Mapping follows Elastic's Mimecast integration where it maps to our fields, and the senders
+//! as for Postfix and Proofpoint: `email.from.address` is the `From:` header (`headerFrom`,
+//! `senderHeader`) when logged, else the envelope sender (`Sender`, `sender`, `senderEnvelope`),
+//! else the TTP log's `fromUserEmailAddress`; `email.sender.address` is the envelope sender.
 //! `aCode`/`aggregateId` is `email.local_id`, `Dir`/`route`/`direction` become `email.direction`
 //! when they name one. Message ids and addresses lose their `<>`. Text such as `Internal IP` in an
 //! IP field is not an address and is left out.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 
 use crate::event::{Event, Str};
 
-use super::common::parse_iso_timestamp;
-use super::ecs::json::{self, flag, number, text, texts};
+use super::common::{direction, parse_ip, parse_iso_timestamp, strip_angle_cow};
+use super::json::{self, PageRecords, flag, number, text, texts};
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
 pub static INFO: FormatInfo = FormatInfo {
@@ -46,15 +49,15 @@ const NOT_MIMECAST: &str = "JSON without Mimecast SIEM or TTP URL fields";
 
 pub struct MimecastParser {
     timezone: TimeZone,
-    /// Records of an API page or of a joined line after the first, ready to hand out.
-    completed: VecDeque<Event<'static>>,
+    /// Records of an API page or of a joined line after the first, and errors of records.
+    pages: PageRecords,
 }
 
 impl MimecastParser {
     pub fn new(ctx: &ParseContext) -> Self {
         MimecastParser {
             timezone: ctx.timezone.clone(),
-            completed: VecDeque::new(),
+            pages: PageRecords::default(),
         }
     }
 }
@@ -169,6 +172,13 @@ struct Record<'a> {
     email_size: Option<u64>,
 }
 
+/// An API response page: its records are the elements of `data`.
+#[derive(Deserialize)]
+struct Page<'a> {
+    #[serde(borrow)]
+    data: Vec<&'a RawValue>,
+}
+
 enum Kind {
     TtpUrl,
     SiemV1,
@@ -220,24 +230,22 @@ impl LineParser for MimecastParser {
         if parsed == Parsed::Event {
             event.event.original = Some(Cow::Borrowed(first));
         }
-        let mut rest = rest;
-        while let Some(next) = rest.strip_prefix(',').map(str::trim_start) {
-            let mut stream = serde_json::Deserializer::from_str(next).into_iter::<Record<'a>>();
-            let Some(Ok(record)) = stream.next() else { break };
-            let end = stream.byte_offset();
-            self.queue(&next[..end], record, line.offset);
-            rest = next[end..].trim_start();
-        }
+        self.joined(rest, line.offset);
         Ok(parsed)
     }
 
     fn take_completed(&mut self) -> Option<Event<'static>> {
-        self.completed.pop_front()
+        self.pages.take()
+    }
+
+    fn take_error(&mut self) -> Option<ParseError> {
+        self.pages.take_error()
     }
 }
 
 impl MimecastParser {
-    /// Parses one record (`raw` is its JSON text) into `ev`.
+    /// Parses one record (`raw` is its JSON text) into `ev`; the records of an API page are
+    /// queued instead.
     fn record<'a>(
         &mut self,
         raw: &'a str,
@@ -246,229 +254,132 @@ impl MimecastParser {
         ev: &mut Event<'a>,
     ) -> Result<Parsed, ParseError> {
         if r.is_page() {
-            // Each record of `data` is an event of its own, with its own text as original.
-            let records = page_records(raw).ok_or(ParseError::new("Mimecast API page without a data array"))?;
-            for raw in records {
-                if let Ok(record) = serde_json::from_str::<Record<'_>>(raw) {
-                    self.queue(raw, record, offset);
-                }
-            }
-            return Ok(Parsed::Absorbed);
+            let page: Page<'a> =
+                serde_json::from_str(raw).map_err(|_| ParseError::new("Mimecast API page without a data array"))?;
+            let tz = &self.timezone;
+            return self
+                .pages
+                .read_page(&page.data, offset, None, |raw, ev| page_record(tz, raw, ev));
         }
         match r.kind() {
             Some(kind) => {
-                self.fill(kind, r, ev)?;
+                fill(&self.timezone, kind, r, ev)?;
                 Ok(Parsed::Event)
             }
             None => fail(NOT_MIMECAST),
         }
     }
 
-    /// Parses a record that is not the line's own event and keeps it for `take_completed`.
-    fn queue(&mut self, raw: &str, r: Record<'_>, offset: u64) {
-        let mut ev = Event::default();
-        if let Ok(Parsed::Event) = self.record(raw, r, offset, &mut ev) {
-            ev.event.original = Some(Cow::Borrowed(raw));
-            ev.log.offset = Some(offset);
-            self.completed.push_back(ev.into_owned());
+    /// Queues the records after the first of a joined line (`rest` starts at the comma after it);
+    /// those that cannot be read, and text that is no record, are counted as errors. A trailing
+    /// comma (a JSON array written one element a line) is no record.
+    fn joined<'a>(&mut self, mut rest: &'a str, offset: u64) {
+        while let Some(next) = rest.strip_prefix(',').map(str::trim_start) {
+            let mut stream = serde_json::Deserializer::from_str(next).into_iter::<Record<'a>>();
+            let record = match stream.next() {
+                Some(Ok(r)) => r,
+                Some(Err(e)) => return self.pages.error(json::error(e, NOT_MIMECAST)),
+                None => return,
+            };
+            let end = stream.byte_offset();
+            let raw = &next[..end];
+            let mut ev = Event::default();
+            match self.record(raw, record, offset, &mut ev) {
+                Ok(Parsed::Event) => self.pages.queue(ev, raw, offset),
+                Ok(Parsed::Absorbed) => {}
+                Err(e) => self.pages.error(e),
+            }
+            rest = next[end..].trim_start();
+        }
+        if !rest.is_empty() {
+            self.pages.error(ParseError::new("text after the JSON object"));
         }
     }
+}
 
-    fn fill<'a>(&self, kind: Kind, r: Record<'a>, ev: &mut Event<'a>) -> Result<(), ParseError> {
-        ev.timestamp = match kind {
-            Kind::TtpUrl => r.date.as_deref().and_then(|d| parse_iso_timestamp(d, &self.timezone)),
-            Kind::SiemV1 => r
-                .datetime
-                .as_deref()
-                .and_then(|d| parse_iso_timestamp(d, &self.timezone)),
-            Kind::SiemV2 => r
-                .timestamp
-                .and_then(|ms| i64::try_from(ms).ok())
-                .and_then(|ms| Timestamp::from_millisecond(ms).ok()),
-        };
-        if ev.timestamp.is_none() {
-            return fail("invalid Mimecast date (expected ISO 8601 or epoch milliseconds)");
-        }
-        ev.event.dataset = Some(Cow::Borrowed(match kind {
-            Kind::TtpUrl => TTP_URL,
-            Kind::SiemV1 | Kind::SiemV2 => SIEM,
-        }));
-
-        ev.event.action = value(r.act).or(value(r.action_v1)).or(value(r.action));
-        ev.event.outcome = r
-            .delivered_v1
-            .or(r.delivered)
-            .map(|d| Cow::Borrowed(if d { "success" } else { "failure" }));
-
-        let from = r
-            .sender_v1
-            .or(r.sender)
-            .or(r.sender_envelope)
-            .or(r.from_user_email_address)
-            .or(r.header_from)
-            .or(r.sender_header);
-        // The null sender `<>` stays as an empty address: a bounce is worth seeing.
-        ev.email.from.address = from.map(json::strip_angle);
-        let to = &mut ev.email.to.address;
-        for rcpt in [r.rcpt, r.recipient_v1, r.recipient, r.user_email_address]
-            .into_iter()
-            .flatten()
-        {
-            to.push(json::strip_angle(rcpt));
-        }
-        to.extend(r.recipients.into_iter().map(json::strip_angle));
-        to.retain(|a| !a.is_empty());
-        ev.email.subject = value(r.subject_v1).or(value(r.subject));
-        ev.email.message_id = value(r.msg_id_v1.or(r.msgid).or(r.message_id).map(json::strip_angle));
-        ev.email.local_id = value(r.a_code).or(value(r.aggregate_id));
-        ev.email.size = r.msg_size.or(r.size_v1).or(r.email_size);
-        ev.email.direction = [r.dir, r.direction, r.route_v1, r.route]
-            .into_iter()
-            .flatten()
-            .find_map(|d| direction(&d))
-            .map(Cow::Borrowed);
-
-        if let Some(ip) = [r.ip, r.source_ip_v1, r.source_ip, r.sending_ip, r.sender_ip]
-            .into_iter()
-            .flatten()
-            .find(|ip| super::common::parse_ip(ip.trim()).is_some())
-        {
-            json::set_ip(&mut ev.source, ip);
-        }
-        if let Some(ip) = r.destination_ip {
-            json::set_ip(&mut ev.destination, ip);
-        }
-
-        if let Some(url) = value(r.url).or(value(r.url_v1)) {
-            ev.email.urls.push(url.clone());
-            ev.url = json::url(url);
-        }
-        Ok(())
+/// One record of an API page's `data`.
+fn page_record<'a>(tz: &TimeZone, raw: &'a str, ev: &mut Event<'a>) -> Result<(), ParseError> {
+    let r: Record<'a> = serde_json::from_str(raw).map_err(|e| json::error(e, NOT_MIMECAST))?;
+    match r.kind() {
+        Some(kind) => fill(tz, kind, r, ev),
+        None => fail(NOT_MIMECAST),
     }
+}
+
+/// Fills `ev` from a record of `kind`; times without an offset are read in `tz`.
+fn fill<'a>(tz: &TimeZone, kind: Kind, r: Record<'a>, ev: &mut Event<'a>) -> Result<(), ParseError> {
+    ev.timestamp = match kind {
+        Kind::TtpUrl => r.date.as_deref().and_then(|d| parse_iso_timestamp(d, tz)),
+        Kind::SiemV1 => r.datetime.as_deref().and_then(|d| parse_iso_timestamp(d, tz)),
+        Kind::SiemV2 => r
+            .timestamp
+            .and_then(|ms| i64::try_from(ms).ok())
+            .and_then(|ms| Timestamp::from_millisecond(ms).ok()),
+    };
+    if ev.timestamp.is_none() {
+        return fail("invalid Mimecast date (expected ISO 8601 or epoch milliseconds)");
+    }
+    ev.event.dataset = Some(Cow::Borrowed(match kind {
+        Kind::TtpUrl => TTP_URL,
+        Kind::SiemV1 | Kind::SiemV2 => SIEM,
+    }));
+
+    ev.event.action = value(r.act).or(value(r.action_v1)).or(value(r.action));
+    ev.event.outcome = r
+        .delivered_v1
+        .or(r.delivered)
+        .map(|d| Cow::Borrowed(if d { "success" } else { "failure" }));
+
+    // The null sender `<>` stays as an empty address: a bounce is worth seeing.
+    let envelope = r.sender_v1.or(r.sender).or(r.sender_envelope).map(strip_angle_cow);
+    let header = value(r.header_from)
+        .or(value(r.sender_header))
+        .map(strip_angle_cow)
+        .filter(|a| !a.is_empty());
+    ev.email.from.address = header
+        .or_else(|| envelope.clone())
+        .or_else(|| r.from_user_email_address.map(strip_angle_cow));
+    ev.email.sender.address = envelope;
+    let to = &mut ev.email.to.address;
+    for rcpt in [r.rcpt, r.recipient_v1, r.recipient, r.user_email_address]
+        .into_iter()
+        .flatten()
+    {
+        to.push(strip_angle_cow(rcpt));
+    }
+    to.extend(r.recipients.into_iter().map(strip_angle_cow));
+    to.retain(|a| !a.is_empty());
+    ev.email.subject = value(r.subject_v1).or(value(r.subject));
+    ev.email.message_id = value(r.msg_id_v1.or(r.msgid).or(r.message_id).map(strip_angle_cow));
+    ev.email.local_id = value(r.a_code).or(value(r.aggregate_id));
+    ev.email.size = r.msg_size.or(r.size_v1).or(r.email_size);
+    ev.email.direction = [r.dir, r.direction, r.route_v1, r.route]
+        .into_iter()
+        .flatten()
+        .find_map(|d| direction(&d))
+        .map(Cow::Borrowed);
+
+    if let Some(ip) = [r.ip, r.source_ip_v1, r.source_ip, r.sending_ip, r.sender_ip]
+        .into_iter()
+        .flatten()
+        .find(|ip| parse_ip(ip.trim()).is_some())
+    {
+        json::set_ip(&mut ev.source, ip);
+    }
+    if let Some(ip) = r.destination_ip {
+        json::set_ip(&mut ev.destination, ip);
+    }
+
+    if let Some(url) = value(r.url).or(value(r.url_v1)) {
+        ev.email.urls.push(url.clone());
+        ev.url = json::url(url);
+    }
+    Ok(())
 }
 
 /// Mimecast writes `N/A` and empty strings for fields without value.
 fn value(s: Option<Str<'_>>) -> Option<Str<'_>> {
     s.filter(|s| !(s.is_empty() || *s == "N/A"))
-}
-
-fn direction(s: &str) -> Option<&'static str> {
-    ["inbound", "outbound", "internal"]
-        .into_iter()
-        .find(|d| s.trim().eq_ignore_ascii_case(d))
-}
-
-/// The records of an API page: the elements of its top-level `data` array, as JSON text.
-///
-/// The page has already been parsed by serde, so the scan may assume valid JSON; it still never
-/// panics (positions are those of ASCII delimiters, hence char boundaries).
-fn page_records(page: &str) -> Option<Vec<&str>> {
-    let b = page.as_bytes();
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
-        return None;
-    }
-    i += 1;
-    loop {
-        i = skip_ws(b, i);
-        if *b.get(i)? != b'"' {
-            return None;
-        }
-        let key_end = string_end(b, i)?;
-        let key = &page[i + 1..key_end - 1];
-        i = skip_ws(b, key_end);
-        if *b.get(i)? != b':' {
-            return None;
-        }
-        i = skip_ws(b, i + 1);
-        let value_end = value_end(b, i)?;
-        if key == "data" {
-            return array_elements(&page[i..value_end]);
-        }
-        i = skip_ws(b, value_end);
-        match b.get(i)? {
-            b',' => i += 1,
-            _ => return None,
-        }
-    }
-}
-
-fn array_elements(array: &str) -> Option<Vec<&str>> {
-    let b = array.as_bytes();
-    if b.first() != Some(&b'[') {
-        return None;
-    }
-    let mut out = Vec::new();
-    let mut i = skip_ws(b, 1);
-    if b.get(i) == Some(&b']') {
-        return Some(out);
-    }
-    loop {
-        let end = value_end(b, i)?;
-        out.push(&array[i..end]);
-        i = skip_ws(b, end);
-        match b.get(i)? {
-            b',' => i = skip_ws(b, i + 1),
-            b']' => return Some(out),
-            _ => return None,
-        }
-    }
-}
-
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
-        i += 1;
-    }
-    i
-}
-
-/// End (exclusive) of the string starting at the quote at `i`.
-fn string_end(b: &[u8], i: usize) -> Option<usize> {
-    let mut j = i + 1;
-    while j < b.len() {
-        match b[j] {
-            b'\\' => j += 2,
-            b'"' => return Some(j + 1),
-            _ => j += 1,
-        }
-    }
-    None
-}
-
-/// End (exclusive) of the JSON value starting at `i`.
-fn value_end(b: &[u8], i: usize) -> Option<usize> {
-    match *b.get(i)? {
-        b'"' => string_end(b, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            while j < b.len() {
-                match b[j] {
-                    b'"' => {
-                        j = string_end(b, j)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(j + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-            None
-        }
-        _ => {
-            let mut j = i;
-            while j < b.len() && !matches!(b[j], b',' | b'}' | b']') && !b[j].is_ascii_whitespace() {
-                j += 1;
-            }
-            Some(j)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -521,6 +432,7 @@ mod tests {
                 ("event.action", "allow"),
                 ("email.to.address", "akowalski@corp.example"),
                 ("email.from.address", "events@invite-news.example"),
+                ("email.sender.address", ""),
                 ("email.subject", "Panel invitation: March 2024"),
                 ("email.message_id", "c0ffee.42@mta.invite-news.example"),
                 ("email.direction", "inbound"),
@@ -560,7 +472,8 @@ mod tests {
                     ("event.dataset", "mimecast.siem"),
                     ("@timestamp", "2024-03-12T08:15:02Z"),
                     ("event.action", "Acc"),
-                    ("email.from.address", "news@promo.example"),
+                    ("email.from.address", "events@promo.example"),
+                    ("email.sender.address", "news@promo.example"),
                     ("email.to.address", "akowalski@corp.example"),
                     ("email.subject", "Invitation"),
                     ("email.message_id", "a1b2@promo.example"),
@@ -585,6 +498,7 @@ mod tests {
                 &[
                     ("event.outcome", "failure"),
                     ("email.from.address", "\"\""),
+                    ("email.sender.address", "\"\""),
                     ("email.to.address", "someone@partner.example"),
                     ("email.direction", "outbound"),
                     ("source.ip", "2001:db8::25"),
@@ -599,6 +513,7 @@ mod tests {
                     ("url.original", "http://docs-share.example/view.php"),
                     ("email.urls", "http://docs-share.example/view.php"),
                     ("email.from.address", "hr@look-alike.example"),
+                    ("email.sender.address", "hr@look-alike.example"),
                     ("email.to.address", "akowalski@corp.example"),
                     ("email.subject", "Contract"),
                     ("email.message_id", ""),
@@ -613,6 +528,21 @@ mod tests {
                     ("email.to.address", "ceo@corp.example"),
                     ("email.direction", "inbound"),
                     ("email.from.address", "ceo@c0rp.example"),
+                ],
+            ),
+            (
+                // The header From in angle brackets; `N/A` names no header sender.
+                r#"{"acc":"C1X9","datetime":"2024-03-12T08:15:02+0000","aCode":"h1","Sender":"<bounce-7@list.example>","headerFrom":"<news@list.example>","Rcpt":"ap@corp.example"}"#,
+                &[
+                    ("email.from.address", "news@list.example"),
+                    ("email.sender.address", "bounce-7@list.example"),
+                ],
+            ),
+            (
+                r#"{"acc":"C1X9","datetime":"2024-03-12T08:15:02+0000","aCode":"h2","Sender":"bounce-7@list.example","headerFrom":"N/A","Rcpt":"ap@corp.example"}"#,
+                &[
+                    ("email.from.address", "bounce-7@list.example"),
+                    ("email.sender.address", "bounce-7@list.example"),
                 ],
             ),
             (
@@ -634,7 +564,8 @@ mod tests {
                 ("event.dataset", "mimecast.siem"),
                 ("@timestamp", "2024-03-12T08:15:02.117Z"),
                 ("event.outcome", "success"),
-                ("email.from.address", "news@promo.example"),
+                ("email.from.address", "events@promo.example"),
+                ("email.sender.address", "news@promo.example"),
                 ("email.to.address", "akowalski@corp.example,b.nowak@corp.example"),
                 ("email.local_id", "agg-77_1710231302"),
                 ("email.size", "31363"),
@@ -762,16 +693,68 @@ mod tests {
         }
     }
 
+    /// Runs one line; returns its result, the events queued and the errors queued.
+    fn run(p: &mut MimecastParser, line: &str) -> (Result<Parsed, ParseError>, Vec<Event<'static>>, Vec<&'static str>) {
+        let got = p.parse(&Line::plain(line), &mut Event::default());
+        let events = std::iter::from_fn(|| p.take_completed()).collect();
+        let errors = std::iter::from_fn(|| p.take_error()).map(|e| e.reason).collect();
+        (got, events, errors)
+    }
+
     #[test]
-    fn page_scanner_never_panics_on_cut_input() {
+    fn cut_pages_never_panic() {
         let page = r#"{"meta":{"a":"\"}"},"data":[{"x":"\\"},{"y":[1,{"z":"]"}]}, 3, "s"],"fail":[]}"#;
-        assert_eq!(
-            page_records(page),
-            Some(vec![r#"{"x":"\\"}"#, r#"{"y":[1,{"z":"]"}]}"#, "3", r#""s""#])
-        );
+        let mut p = MimecastParser::new(&ParseContext::default());
         for cut in 0..page.len() {
-            let _ = page_records(&page[..cut]);
+            let _ = run(&mut p, &page[..cut]);
         }
-        assert_eq!(page_records(r#"{"meta":{}}"#), None);
+        assert_eq!(
+            run(&mut p, r#"{"meta":{},"data":"none"}"#).0,
+            fail("Mimecast API page without a data array")
+        );
+    }
+
+    #[test]
+    fn unreadable_records_are_errors() {
+        let mut p = MimecastParser::new(&ParseContext::default());
+        let good = r#"{"acc":"C1","datetime":"2024-03-12T08:15:02+0000","Rcpt":"a@corp.example","aCode":"x"}"#;
+        let bad_date = r#"{"acc":"C1","datetime":"yesterday","Rcpt":"b@corp.example","aCode":"y"}"#;
+        // A page: every record that cannot be read beside one that can is an error.
+        let page = format!(r#"{{"meta":{{"status":200}},"data":[{bad_date},{good},3,{{"x":1}}],"fail":[]}}"#);
+        let (got, events, errors) = run(&mut p, &page);
+        assert_eq!(got, Ok(Parsed::Absorbed));
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event.original.as_deref(), Some(good));
+        assert_eq!(
+            errors,
+            [
+                "invalid Mimecast date (expected ISO 8601 or epoch milliseconds)",
+                NOT_MIMECAST,
+                NOT_MIMECAST
+            ]
+        );
+        // A page none of whose records can be read is the line's error, counted once.
+        let page = format!(r#"{{"meta":{{}},"data":[{{"x":1}},{bad_date}]}}"#);
+        let (got, events, errors) = run(&mut p, &page);
+        assert_eq!(
+            got,
+            fail("invalid Mimecast date (expected ISO 8601 or epoch milliseconds)")
+        );
+        assert!(events.is_empty() && errors.is_empty());
+        // Joined records: a second record that cannot be read, or text after the records.
+        let (got, events, errors) = run(&mut p, &format!("{good},{bad_date}"));
+        assert_eq!((got, events.len()), (Ok(Parsed::Event), 0));
+        assert_eq!(
+            errors,
+            ["invalid Mimecast date (expected ISO 8601 or epoch milliseconds)"]
+        );
+        let (got, events, errors) = run(&mut p, &format!("{good}, {good} ,{{\"acc\":"));
+        assert_eq!((got, events.len()), (Ok(Parsed::Event), 1));
+        assert_eq!(errors, ["invalid JSON"]);
+        let (_, events, errors) = run(&mut p, &format!("{good},{good} trailing"));
+        assert_eq!((events.len(), errors), (1, vec!["text after the JSON object"]));
+        // A trailing comma (an array written one element a line) is no error.
+        let (got, events, errors) = run(&mut p, &format!("{good},"));
+        assert_eq!((got, events.len(), errors.len()), (Ok(Parsed::Event), 0, 0));
     }
 }

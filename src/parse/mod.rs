@@ -19,6 +19,8 @@ use crate::event::Event;
 pub mod assemble;
 pub mod common;
 pub mod detect;
+pub mod json;
+pub mod mail;
 pub mod syslog;
 
 pub mod combined;

@@ -50,7 +50,8 @@ use std::collections::HashMap;
 use jiff::{SignedDuration, Timestamp};
 
 use super::assemble::{Assembler, AssemblyStats};
-use super::common::{parse_ip, parse_u16, parse_u64, strip_angle};
+use super::common::{parse_u16, parse_u64, strip_angle};
+use super::mail::{HostSpec, mailbox_address, owned, push_recipient, set_endpoint};
 use super::syslog::SyslogHeader;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 use crate::event::{Endpoint, Event};
@@ -114,7 +115,7 @@ impl PostfixParser {
             ev.timestamp = ts;
         }
         if ev.host.hostname.is_none() {
-            ev.host.hostname = hdr.and_then(|h| h.hostname).map(own);
+            ev.host.hostname = hdr.and_then(|h| h.hostname).map(owned);
         }
         let done = match self.state.get_mut(id) {
             Some(st) => apply(ev, st, msg),
@@ -322,16 +323,14 @@ fn action_word(s: &str) -> Option<(&str, &str)> {
     ok.then(|| (word, &s[i + 2..]))
 }
 
-/// An SMTP client or relay as Postfix writes it: `host[ip]`, `host[ip]:port` or `[ip]:port`.
-#[derive(Debug, Clone, Copy)]
-struct Client<'a> {
-    host: &'a str,
-    addr: &'a str,
-    port: Option<u16>,
+/// `s` unless it is empty or `unknown`.
+fn known(s: &str) -> Option<&str> {
+    (!s.is_empty() && s != "unknown").then_some(s)
 }
 
-/// Parses a client at the start of `s`; returns it and the text after it.
-fn parse_client(s: &str) -> Option<(Client<'_>, &str)> {
+/// Parses an SMTP client or relay as Postfix writes it at the start of `s` (`host[ip]`,
+/// `host[ip]:port` or `[ip]:port`; `unknown` names nothing); returns it and the text after it.
+fn parse_client(s: &str) -> Option<(HostSpec<'_>, &str)> {
     let open = s.find('[')?;
     let close = open + s[open..].find(']')?;
     let host = &s[..open];
@@ -348,22 +347,13 @@ fn parse_client(s: &str) -> Option<(Client<'_>, &str)> {
             rest = &after[n..];
         }
     }
-    Some((Client { host, addr, port }, rest))
-}
-
-fn set_endpoint<'a, 'e>(ep: &mut Endpoint<'e>, c: &Client<'a>, cv: impl Fn(&'a str) -> Cow<'e, str>) {
-    if !c.addr.is_empty() && c.addr != "unknown" {
-        ep.ip = parse_ip(c.addr);
-        ep.address = Some(cv(c.addr));
-    }
-    if !c.host.is_empty() && c.host != "unknown" {
-        ep.domain = Some(cv(c.host));
-    }
-    ep.port = c.port;
-}
-
-fn own(s: &str) -> Cow<'static, str> {
-    Cow::Owned(s.to_owned())
+    let client = HostSpec {
+        name: known(host),
+        ip: known(addr),
+        port,
+        ..HostSpec::default()
+    };
+    Some((client, rest))
 }
 
 /// The `from=<...> to=<...>` envelope a verdict or check logs after `; `.
@@ -389,15 +379,20 @@ impl<'a> Envelope<'a> {
     }
 }
 
-/// The next `key=value` or `key=<value>` separated by spaces or commas.
-fn next_kv<'a>(s: &mut &'a str) -> Option<(&'a str, &'a str)> {
+/// `key=` after any spaces and commas: the key and the text after the `=`.
+fn key_at(s: &str) -> Option<(&str, &str)> {
     let t = s.trim_start_matches([' ', ',']);
     let eq = t.find('=')?;
     let key = &t[..eq];
     if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
         return None;
     }
-    let v = &t[eq + 1..];
+    Some((key, &t[eq + 1..]))
+}
+
+/// The next `key=value` or `key=<value>` separated by spaces or commas.
+fn next_kv<'a>(s: &mut &'a str) -> Option<(&'a str, &'a str)> {
+    let (key, v) = key_at(s)?;
     if let Some(inner) = v.strip_prefix('<') {
         // The closing `>` is the one followed by a separator or the end (addresses may hold `>`
         // only in odd quoted forms).
@@ -420,13 +415,7 @@ fn next_kv<'a>(s: &mut &'a str) -> Option<(&'a str, &'a str)> {
 /// The next `key=value` of a comma-separated list (`to=<a>, relay=x, delay=1`); a value runs to
 /// the next `, ` (an angle-bracketed one to its `>`).
 fn next_ckv<'a>(s: &mut &'a str) -> Option<(&'a str, &'a str)> {
-    let t = s.trim_start_matches([' ', ',']);
-    let eq = t.find('=')?;
-    let key = &t[..eq];
-    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-        return None;
-    }
-    let v = &t[eq + 1..];
+    let (key, v) = key_at(s)?;
     if let Some(inner) = v.strip_prefix('<') {
         return match inner.find(">, ") {
             Some(j) => {
@@ -451,7 +440,7 @@ fn next_ckv<'a>(s: &mut &'a str) -> Option<(&'a str, &'a str)> {
 struct Verdict<'a> {
     action: &'a str,
     stage: &'a str,
-    client: Option<Client<'a>>,
+    client: Option<HostSpec<'a>>,
     env: Envelope<'a>,
 }
 
@@ -495,7 +484,7 @@ struct Check<'a> {
     action: &'a str,
     body: bool,
     content: &'a str,
-    client: Option<Client<'a>>,
+    client: Option<HostSpec<'a>>,
     env: Envelope<'a>,
 }
 
@@ -580,8 +569,8 @@ impl<'a> Delivery<'a> {
 enum QueueMsg<'a> {
     Removed,
     Client {
-        client: Option<Client<'a>>,
-        orig_client: Option<Client<'a>>,
+        client: Option<HostSpec<'a>>,
+        orig_client: Option<HostSpec<'a>>,
         sasl_username: Option<&'a str>,
     },
     MessageId(&'a str),
@@ -600,7 +589,7 @@ enum QueueMsg<'a> {
     Verdict(Verdict<'a>),
     /// The SMTP/LMTP client's report on the server it delivers to (`host H[ip] said: ...`,
     /// `lost connection with H[ip] ...`).
-    Remote(Option<Client<'a>>),
+    Remote(Option<HostSpec<'a>>),
     /// Recognised; nothing to take.
     Other,
 }
@@ -707,20 +696,20 @@ fn apply(ev: &mut Event<'static>, st: &mut MessageState, msg: QueueMsg<'_>) -> b
         } => {
             // Behind a content filter the real client is `orig_client`.
             if let Some(c) = orig_client.or(client) {
-                set_endpoint(&mut ev.source, &c, own);
+                set_endpoint(&mut ev.source, &c, owned);
             }
             if let Some(u) = sasl_username.filter(|u| !u.is_empty()) {
-                ev.user.name = Some(own(u));
+                ev.user.name = Some(owned(u));
             }
         }
         QueueMsg::MessageId(id) => {
             if !id.is_empty() {
-                ev.email.message_id = Some(own(id));
+                ev.email.message_id = Some(owned(id));
             }
         }
         QueueMsg::ResentMessageId(id) => {
             if ev.email.message_id.is_none() && !id.is_empty() {
-                ev.email.message_id = Some(own(id));
+                ev.email.message_id = Some(owned(id));
             }
         }
         QueueMsg::Sender { from, size } => {
@@ -741,7 +730,7 @@ fn apply(ev: &mut Event<'static>, st: &mut MessageState, msg: QueueMsg<'_>) -> b
             }
             if let Some((c, _)) = d.relay.and_then(parse_client) {
                 ev.destination = Endpoint::default();
-                set_endpoint(&mut ev.destination, &c, own);
+                set_endpoint(&mut ev.destination, &c, owned);
             }
             if let Some(ns) = d.delay.and_then(|s| s.parse::<f64>().ok()).and_then(seconds_to_nanos) {
                 ev.event.duration = Some(ev.event.duration.map_or(ns, |d| d.max(ns)));
@@ -755,20 +744,10 @@ fn apply(ev: &mut Event<'static>, st: &mut MessageState, msg: QueueMsg<'_>) -> b
                 s if s.starts_with("undeliverable") => st.failed = true,
                 _ => {}
             }
-            ev.event.action = Some(own(d.status));
+            ev.event.action = Some(owned(d.status));
         }
         QueueMsg::Check(c) => {
-            if let Some(from) = c.env.from {
-                envelope_sender(ev, st, from);
-            }
-            if let Some(to) = c.env.to {
-                add_recipient(ev, to);
-            }
-            if ev.source.is_empty() {
-                if let Some(client) = &c.client {
-                    set_endpoint(&mut ev.source, client, own);
-                }
-            }
+            envelope_and_client(ev, st, &c.env, c.client.as_ref());
             if c.body {
                 extract_urls(c.content, &mut ev.email.urls);
             } else {
@@ -776,32 +755,22 @@ fn apply(ev: &mut Event<'static>, st: &mut MessageState, msg: QueueMsg<'_>) -> b
             }
             if is_refusal(c.action) {
                 st.failed = true;
-                ev.event.action = Some(own(c.action));
+                ev.event.action = Some(owned(c.action));
                 return true;
             }
         }
         QueueMsg::Verdict(v) => {
-            if let Some(from) = v.env.from {
-                envelope_sender(ev, st, from);
-            }
-            if let Some(to) = v.env.to {
-                add_recipient(ev, to);
-            }
-            if ev.source.is_empty() {
-                if let Some(client) = &v.client {
-                    set_endpoint(&mut ev.source, client, own);
-                }
-            }
+            envelope_and_client(ev, st, &v.env, v.client.as_ref());
             if is_refusal(v.action) {
                 st.failed = true;
-                ev.event.action = Some(own(v.action));
+                ev.event.action = Some(owned(v.action));
                 return !v.is_per_recipient();
             }
         }
         QueueMsg::Remote(server) => {
             // The delivery line that follows names its relay, which wins.
             if let Some(c) = server.filter(|_| ev.destination.is_empty()) {
-                set_endpoint(&mut ev.destination, &c, own);
+                set_endpoint(&mut ev.destination, &c, owned);
             }
         }
         QueueMsg::Other => {}
@@ -813,24 +782,34 @@ fn seconds_to_nanos(s: f64) -> Option<u64> {
     (0.0..1e9).contains(&s).then(|| (s * 1e9).round() as u64)
 }
 
+/// The envelope and client a check or verdict logged; the client only when none is known yet.
+fn envelope_and_client(ev: &mut Event<'static>, st: &MessageState, env: &Envelope<'_>, client: Option<&HostSpec<'_>>) {
+    if let Some(from) = env.from {
+        envelope_sender(ev, st, from);
+    }
+    if let Some(to) = env.to {
+        add_recipient(ev, to);
+    }
+    if let Some(c) = client.filter(|_| ev.source.is_empty()) {
+        set_endpoint(&mut ev.source, c, owned);
+    }
+}
+
 fn envelope_sender(ev: &mut Event<'static>, st: &MessageState, from: &str) {
     let from = strip_angle(from);
     if from.is_empty() {
         return;
     }
     if !st.header_from {
-        ev.email.from.address = Some(own(from));
+        ev.email.from.address = Some(owned(from));
     }
     if !st.header_sender {
-        ev.email.sender.address = Some(own(from));
+        ev.email.sender.address = Some(owned(from));
     }
 }
 
 fn add_recipient(ev: &mut Event<'static>, to: &str) {
-    let to = strip_angle(to);
-    if !to.is_empty() && !ev.email.to.address.iter().any(|a| a == to) {
-        ev.email.to.address.push(own(to));
-    }
+    push_recipient(ev, strip_angle(to));
 }
 
 /// One logged header (`Name: value`, value possibly cut at 200 bytes) into its email field.
@@ -844,38 +823,26 @@ fn header(ev: &mut Event<'static>, st: &mut MessageState, content: &str) {
         ev.email.subject = Some(Cow::Owned(decode_words(value).into_owned()));
     } else if is("from") {
         if let Some(a) = mailbox_address(value) {
-            ev.email.from.address = Some(own(a));
+            ev.email.from.address = Some(owned(a));
             st.header_from = true;
         }
     } else if is("sender") {
         if let Some(a) = mailbox_address(value) {
-            ev.email.sender.address = Some(own(a));
+            ev.email.sender.address = Some(owned(a));
             st.header_sender = true;
         }
     } else if is("reply-to") {
         if let Some(a) = mailbox_address(value) {
-            ev.email.reply_to.address = Some(own(a));
+            ev.email.reply_to.address = Some(owned(a));
         }
     } else if is("x-mailer") || is("user-agent") {
         ev.email.x_mailer = Some(Cow::Owned(decode_words(value).into_owned()));
     } else if is("message-id") && ev.email.message_id.is_none() {
         let id = strip_angle(value);
         if !id.is_empty() {
-            ev.email.message_id = Some(own(id));
+            ev.email.message_id = Some(owned(id));
         }
     }
-}
-
-/// The address of a mailbox header value: `"Name" <a@b>` → `a@b`, `a@b (Name)` → `a@b`. The last
-/// angle address wins, as it is the one mail is sent to (a display name may quote another).
-fn mailbox_address(v: &str) -> Option<&str> {
-    let a = if let Some(lt) = v.rfind('<') {
-        let inner = &v[lt + 1..];
-        inner[..inner.find('>').unwrap_or(inner.len())].trim()
-    } else {
-        v.split_whitespace().find(|t| t.contains('@')).unwrap_or(v.trim())
-    };
-    (!a.is_empty()).then_some(a)
 }
 
 /// Adds every `http://` or `https://` URL in `text` to `urls`, once each.
@@ -1532,7 +1499,9 @@ mod tests {
 
     #[test]
     fn smtp_client_reports_name_the_server() {
-        let cases: &[(&str, Option<&str>, Option<&str>, Option<u16>)] = &[
+        /// A line, and the destination domain, IP and port it gives.
+        type Case<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<u16>);
+        let cases: &[Case] = &[
             (
                 "2B3C4D5E6F: host mx.partner.example[192.0.2.40] said: 450 4.7.1 Greylisted (in reply to RCPT TO command)",
                 Some("mx.partner.example"),

@@ -6,12 +6,14 @@
 //! record, `envelope`/`filter` with `connection`/`msg`/`guid` a PoD message, `messageTime` with
 //! `GUID`/`QID`/`threatsInfoMap` a TAP message, `clickTime` with `GUID`/`clickIP`/`url` a TAP click,
 //! and `queryEndTime` or one of the four record arrays a TAP API page. Any other JSON (Mimecast,
-//! Zscaler, M365, ECS) is rejected.
+//! Zscaler, M365, ECS) is rejected. A page record that cannot be read is counted through
+//! [`LineParser::take_error`]; a page none of whose records can be read is an error.
 //!
-//! Records are read with serde into typed structs whose leaves ([`Text`], [`StrList`], [`Num`])
-//! accept any JSON type: `null`, missing keys and values of another type read as "absent", so one
-//! odd value never costs the event (only an object key such as `sm` holding a non-object rejects
-//! the line). Strings borrow from the line unless JSON escapes force a copy.
+//! Records are read with serde into typed structs whose leaves (the lenient helpers of
+//! [`json`]) accept any JSON type: `null`, `""`, missing keys and values of another
+//! type read as "absent" (a number as its text), so one odd value never costs the event (only an
+//! object key such as `sm` holding a non-object rejects the line). Strings borrow from the line
+//! unless JSON escapes force a copy.
 //!
 //! Mapping notes:
 //! - `email.local_id` is the Sendmail queue id (PoD `filter.qid`, maillog `sm.qid`, TAP `QID`) so
@@ -26,18 +28,18 @@
 //! This module must never panic on any input and never build a `serde_json::Value`.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
-use std::fmt;
-use std::marker::PhantomData;
 
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 
-use super::common::{parse_ip, parse_iso_timestamp, parse_u64, split_url, strip_angle};
+use super::common::{direction, narrow, parse_ip, parse_iso_timestamp, set_address_cow, strip_angle, strip_angle_cow};
+use super::json::{self, PageRecords};
+use super::mail::mailbox_address;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
-use crate::event::{Endpoint, Event};
+use crate::event::{Endpoint, Event, Str};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "proofpoint",
@@ -54,17 +56,39 @@ const DATASET_TAP: &str = "proofpoint.tap";
 const INVALID_TIME: ParseError = ParseError::new("invalid timestamp (expected ISO 8601)");
 
 pub struct ProofpointParser {
+    reader: Reader,
+    /// Records of a TAP API page line, and errors of records, handed out through
+    /// `take_completed` and `take_error`.
+    pages: PageRecords,
+}
+
+/// Reads one record into an event.
+struct Reader {
+    /// Zone of timestamps without an offset.
     timezone: TimeZone,
-    /// Events of a TAP API page line, handed out through `take_completed`.
-    completed: VecDeque<Event<'static>>,
 }
 
 impl ProofpointParser {
     pub fn new(ctx: &ParseContext) -> Self {
         ProofpointParser {
-            timezone: ctx.timezone.clone(),
-            completed: VecDeque::new(),
+            reader: Reader {
+                timezone: ctx.timezone.clone(),
+            },
+            pages: PageRecords::default(),
         }
+    }
+
+    /// Reads the records of a TAP API page into `pages`. A page without records (the API answers
+    /// so when nothing happened) is absorbed; so is one with at least one record read.
+    fn split_page<'a>(&mut self, body: &'a str, offset: u64) -> Result<Parsed, ParseError> {
+        let page: TapPage<'a> =
+            serde_json::from_str(body).map_err(|_| ParseError::new("TAP API page list is not an array"))?;
+        let reader = &self.reader;
+        self.pages
+            .read_tagged(page.records(), offset, None, |list, raw, ev| {
+                reader.fill(raw, Some(list), ev).map(|_| ())
+            })
+            .map_err(|_| ParseError::new("TAP API page holds no readable TAP record"))
     }
 }
 
@@ -74,18 +98,22 @@ impl LineParser for ProofpointParser {
         if !body.starts_with('{') {
             return fail("not a JSON object (Proofpoint records are JSON objects, one per line)");
         }
-        match self.fill(body, None, event)? {
+        match self.reader.fill(body, None, event)? {
             Filled::Event => Ok(Parsed::Event),
             Filled::Page => self.split_page(body, line.offset),
         }
     }
 
     fn take_completed(&mut self) -> Option<Event<'static>> {
-        self.completed.pop_front()
+        self.pages.take()
+    }
+
+    fn take_error(&mut self) -> Option<ParseError> {
+        self.pages.take_error()
     }
 }
 
-/// What [`ProofpointParser::fill`] made of a record.
+/// What [`Reader::fill`] made of a record.
 enum Filled {
     Event,
     /// A TAP API page: its records are still to be read.
@@ -101,15 +129,31 @@ enum PageList {
     ClicksBlocked,
 }
 
-impl PageList {
-    fn from_key(key: &str) -> Option<PageList> {
-        Some(match key {
-            "messagesDelivered" => PageList::MessagesDelivered,
-            "messagesBlocked" => PageList::MessagesBlocked,
-            "clicksPermitted" => PageList::ClicksPermitted,
-            "clicksBlocked" => PageList::ClicksBlocked,
-            _ => return None,
-        })
+/// A TAP SIEM API page: four lists of records (a list may be missing or `null`).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TapPage<'a> {
+    #[serde(rename = "messagesDelivered", borrow)]
+    messages_delivered: Option<Vec<&'a RawValue>>,
+    #[serde(rename = "messagesBlocked", borrow)]
+    messages_blocked: Option<Vec<&'a RawValue>>,
+    #[serde(rename = "clicksPermitted", borrow)]
+    clicks_permitted: Option<Vec<&'a RawValue>>,
+    #[serde(rename = "clicksBlocked", borrow)]
+    clicks_blocked: Option<Vec<&'a RawValue>>,
+}
+
+impl<'a> TapPage<'a> {
+    /// Every record, with the list it came in.
+    fn records(self) -> impl Iterator<Item = (PageList, &'a RawValue)> {
+        [
+            (PageList::MessagesDelivered, self.messages_delivered),
+            (PageList::MessagesBlocked, self.messages_blocked),
+            (PageList::ClicksPermitted, self.clicks_permitted),
+            (PageList::ClicksBlocked, self.clicks_blocked),
+        ]
+        .into_iter()
+        .flat_map(|(list, records)| records.into_iter().flatten().map(move |r| (list, r)))
     }
 }
 
@@ -126,18 +170,18 @@ enum Kind {
 impl Kind {
     fn of(rec: &Record<'_>) -> Option<Kind> {
         Some(
-            if rec.sm.is_some() && (rec.data.is_some() || rec.pps.is_some() || rec.ts.0.is_some()) {
+            if rec.sm.is_some() && (rec.data.is_some() || rec.pps.is_some() || rec.ts.is_some()) {
                 Kind::PodMaillog
             } else if (rec.envelope.is_some() || rec.filter.is_some())
-                && (rec.connection.is_some() || rec.msg.is_some() || rec.guid.0.is_some())
+                && (rec.connection.is_some() || rec.msg.is_some() || rec.guid.is_some())
             {
                 Kind::PodMessage
-            } else if rec.message_time.0.is_some()
-                && (rec.tap_guid.0.is_some() || rec.tap_qid.0.is_some() || rec.threats.is_some())
+            } else if rec.message_time.is_some()
+                && (rec.tap_guid.is_some() || rec.tap_qid.is_some() || rec.threats.is_some())
             {
                 Kind::TapMessage
-            } else if rec.click_time.0.is_some()
-                && (rec.tap_guid.0.is_some() || rec.click_ip.0.is_some() || rec.url.0.is_some())
+            } else if rec.click_time.is_some()
+                && (rec.tap_guid.is_some() || rec.click_ip.is_some() || rec.url.is_some())
             {
                 Kind::TapClick
             } else if rec.query_end_time.is_some()
@@ -154,7 +198,7 @@ impl Kind {
     }
 }
 
-impl ProofpointParser {
+impl Reader {
     /// Reads one record (a whole line, or one record of a TAP page when `list` is given) into `ev`.
     fn fill<'a>(&self, text: &'a str, list: Option<PageList>, ev: &mut Event<'a>) -> Result<Filled, ParseError> {
         let rec: Record<'a> = serde_json::from_str(text).map_err(json_error)?;
@@ -167,7 +211,7 @@ impl ProofpointParser {
             (Kind::TapMessage, None | Some(PageList::MessagesDelivered | PageList::MessagesBlocked)) => {
                 let blocked = match list {
                     Some(l) => l == PageList::MessagesBlocked,
-                    None => rec.quarantine_folder.0.is_some() || rec.quarantine_rule.0.is_some(),
+                    None => rec.quarantine_folder.is_some() || rec.quarantine_rule.is_some(),
                 };
                 let action = if blocked {
                     "message_blocked"
@@ -200,16 +244,16 @@ impl ProofpointParser {
     /// PoD `message`: one message as the filter saw it.
     fn pod_message<'a>(&self, rec: Record<'a>, ev: &mut Event<'a>) -> Result<(), ParseError> {
         ev.event.dataset = Some(Cow::Borrowed(DATASET_MESSAGE));
-        ev.timestamp = self.time(rec.ts.0.as_deref())?;
+        ev.timestamp = self.time(rec.ts.as_deref())?;
         if let Some(c) = rec.connection {
-            if let Some(ip) = c.ip.0 {
+            if let Some(ip) = c.ip {
                 set_address_cow(&mut ev.source, ip);
             }
-            ev.source.domain = c.host.0.or(c.helo.0);
+            ev.source.domain = c.host.or(c.helo);
         }
         let (size, header, normalized, parsed) = match rec.msg {
             Some(m) => (
-                m.size.u64(),
+                m.size,
                 m.header.unwrap_or_default(),
                 m.normalized.unwrap_or_default(),
                 m.parsed.unwrap_or_default(),
@@ -218,13 +262,13 @@ impl ProofpointParser {
         };
         let mut envelope_from = None;
         if let Some(env) = rec.envelope {
-            envelope_from = env.from.0.map(|f| narrow(f, strip_angle));
-            for to in env.rcpts.0 {
-                push_unique(&mut ev.email.to.address, narrow(to, strip_angle));
+            envelope_from = env.from.map(strip_angle_cow);
+            for to in env.rcpts {
+                push_unique(&mut ev.email.to.address, strip_angle_cow(to));
             }
         }
         if ev.email.to.address.is_empty() {
-            for to in parsed.to.0 {
+            for to in parsed.to {
                 push_unique(&mut ev.email.to.address, to);
             }
         }
@@ -238,25 +282,25 @@ impl ProofpointParser {
         ev.email.subject = first(normalized.subject).or_else(|| first(header.subject));
         ev.email.message_id = first(header.message_id)
             .or_else(|| first(normalized.message_id))
-            .map(|m| narrow(m, strip_angle));
+            .map(strip_angle_cow);
         ev.email.x_mailer = first(header.x_mailer).or_else(|| first(normalized.x_mailer));
         ev.email.size = size;
-        let mut rewritten = StrList::default();
+        let mut rewritten = Vec::new();
         if let Some(f) = rec.filter {
-            ev.event.action = f.disposition.0;
-            ev.email.direction = f.route_direction.0.as_deref().and_then(direction);
-            ev.event.duration = f.duration_secs.f64().map(|s| (s * 1e9).round() as u64);
-            ev.email.size = ev.email.size.or_else(|| f.msg_size_bytes.u64());
-            ev.email.local_id = f.qid.0;
+            ev.event.action = f.disposition;
+            ev.email.direction = f.route_direction.as_deref().and_then(direction).map(Cow::Borrowed);
+            ev.event.duration = f.duration_secs.map(|s| (s * 1e9).round() as u64);
+            ev.email.size = ev.email.size.or(f.msg_size_bytes);
+            ev.email.local_id = f.qid;
             if let Some(ud) = f.modules.and_then(|m| m.urldefense) {
                 rewritten = ud.rewritten_urls;
             }
         }
         if ev.event.action.is_none() {
-            ev.event.action = rec.final_action.0;
+            ev.event.action = rec.final_action;
         }
         if ev.email.local_id.is_none() {
-            ev.email.local_id = rec.guid.0;
+            ev.email.local_id = rec.guid;
         }
         for url in rec
             .msg_parts
@@ -264,12 +308,12 @@ impl ProofpointParser {
             .flatten()
             .flat_map(|p| p.urls.into_iter().flatten())
         {
-            if let Some(u) = url.url.0 {
+            if let Some(u) = url.url {
                 push_unique(&mut ev.email.urls, u);
             }
         }
         // URL Defense lists the links it rewrote; most are in msgParts already.
-        for u in rewritten.0 {
+        for u in rewritten {
             push_unique(&mut ev.email.urls, u);
         }
         Ok(())
@@ -278,16 +322,16 @@ impl ProofpointParser {
     /// PoD `maillog`: one Sendmail line, already split into `sm` by Proofpoint.
     fn pod_maillog<'a>(&self, rec: Record<'a>, ev: &mut Event<'a>) -> Result<(), ParseError> {
         ev.event.dataset = Some(Cow::Borrowed(DATASET_MAILLOG));
-        ev.timestamp = self.time(rec.ts.0.as_deref())?;
+        ev.timestamp = self.time(rec.ts.as_deref())?;
         let Some(sm) = rec.sm else { return Ok(()) };
-        ev.email.local_id = sm.qid.0;
-        ev.email.from.address = sm.from.0.map(|f| narrow(f, strip_angle));
-        for to in sm.to.0 {
-            push_addresses(&mut ev.email.to.address, to);
+        ev.email.local_id = sm.qid;
+        ev.email.from.address = sm.from.map(strip_angle_cow);
+        for to in sm.to {
+            push_comma_list(&mut ev.email.to.address, to);
         }
-        ev.email.message_id = sm.msgid.0.map(|m| narrow(m, strip_angle));
-        ev.email.size = sm.size_bytes.u64().or_else(|| sm.size.u64());
-        if let Some(relay) = sm.relay.0 {
+        ev.email.message_id = sm.msgid.map(strip_angle_cow);
+        ev.email.size = sm.size_bytes.or(sm.size);
+        if let Some(relay) = sm.relay {
             // A delivery line names the next hop; any other line the client that connected.
             let ep = if ev.email.to.address.is_empty() {
                 &mut ev.source
@@ -296,11 +340,11 @@ impl ProofpointParser {
             };
             set_relay(ep, relay);
         }
-        if let Some(stat) = sm.stat.0 {
+        if let Some(stat) = sm.stat {
             let word = narrow(stat, stat_word);
             ev.event.outcome = Some(Cow::Borrowed(stat_outcome(&word)));
             ev.event.action = Some(word);
-        } else if sm.reject.0.is_some() {
+        } else if sm.reject.is_some() {
             ev.event.action = Some(Cow::Borrowed("reject"));
             ev.event.outcome = Some(Cow::Borrowed("failure"));
         }
@@ -311,34 +355,34 @@ impl ProofpointParser {
     fn tap_message<'a>(&self, rec: Record<'a>, action: &'static str, ev: &mut Event<'a>) -> Result<(), ParseError> {
         ev.event.dataset = Some(Cow::Borrowed(DATASET_TAP));
         ev.event.action = Some(Cow::Borrowed(action));
-        ev.timestamp = self.time(rec.message_time.0.as_deref())?;
-        if let Some(ip) = rec.sender_ip.0 {
+        ev.timestamp = self.time(rec.message_time.as_deref())?;
+        if let Some(ip) = rec.sender_ip {
             set_address_cow(&mut ev.source, ip);
         }
-        let sender = rec.sender.0.map(|s| narrow(s, strip_angle));
+        let sender = rec.sender.map(strip_angle_cow);
         ev.email.from.address = first(rec.from_address)
-            .or_else(|| rec.header_from.0.map(|f| narrow(f, header_address)))
+            .or_else(|| rec.header_from.map(|f| narrow(f, header_address)))
             .or_else(|| sender.clone());
         ev.email.sender.address = sender;
-        let to = if rec.recipient.0.is_empty() {
+        let to = if rec.recipient.is_empty() {
             rec.to_addresses
         } else {
             rec.recipient
         };
-        for to in to.0 {
-            push_unique(&mut ev.email.to.address, narrow(to, strip_angle));
+        for to in to {
+            push_unique(&mut ev.email.to.address, strip_angle_cow(to));
         }
         ev.email.reply_to.address =
-            first(rec.reply_to_address).or_else(|| rec.header_reply_to.0.map(|f| narrow(f, header_address)));
-        ev.email.subject = rec.subject.0;
-        ev.email.message_id = rec.message_id.0.map(|m| narrow(m, strip_angle));
-        ev.email.x_mailer = rec.xmailer.0;
+            first(rec.reply_to_address).or_else(|| rec.header_reply_to.map(|f| narrow(f, header_address)));
+        ev.email.subject = rec.subject;
+        ev.email.message_id = rec.message_id.map(strip_angle_cow);
+        ev.email.x_mailer = rec.xmailer;
         // TAP writes 0 when it does not know the size; no real message is empty.
-        ev.email.size = rec.message_size.u64().filter(|&n| n > 0);
-        ev.email.local_id = rec.tap_qid.0.or(rec.tap_guid.0);
+        ev.email.size = rec.message_size.filter(|&n| n > 0);
+        ev.email.local_id = rec.tap_qid.or(rec.tap_guid);
         for t in rec.threats.into_iter().flatten() {
-            let is_url = t.threat_type.0.as_deref().is_none_or(|k| k.eq_ignore_ascii_case("url"));
-            if let Some(u) = t.threat.0.filter(|u| is_url && looks_like_url(u)) {
+            let is_url = t.threat_type.as_deref().is_none_or(|k| k.eq_ignore_ascii_case("url"));
+            if let Some(u) = t.threat.filter(|u| is_url && looks_like_url(u)) {
                 push_unique(&mut ev.email.urls, u);
             }
         }
@@ -349,46 +393,23 @@ impl ProofpointParser {
     fn tap_click<'a>(&self, rec: Record<'a>, action: &'static str, ev: &mut Event<'a>) -> Result<(), ParseError> {
         ev.event.dataset = Some(Cow::Borrowed(DATASET_TAP));
         ev.event.action = Some(Cow::Borrowed(action));
-        ev.timestamp = self.time(rec.click_time.0.as_deref())?;
-        if let Some(ip) = rec.click_ip.0 {
+        ev.timestamp = self.time(rec.click_time.as_deref())?;
+        if let Some(ip) = rec.click_ip {
             set_address_cow(&mut ev.source, ip);
         }
-        ev.user_agent.original = rec.user_agent.0;
-        if let Some(to) = first(rec.recipient).map(|r| narrow(r, strip_angle)) {
+        ev.user_agent.original = rec.user_agent;
+        if let Some(to) = first(rec.recipient).map(strip_angle_cow) {
             ev.user.email = Some(to.clone());
             ev.email.to.address.push(to);
         }
-        ev.email.from.address = rec.sender.0.map(|s| narrow(s, strip_angle));
-        ev.email.message_id = rec.message_id.0.map(|m| narrow(m, strip_angle));
-        ev.email.local_id = rec.tap_guid.0;
-        if let Some(url) = rec.url.0 {
-            ev.url = split_url_cow(&url);
-            ev.email.urls.push(url);
+        ev.email.from.address = rec.sender.map(strip_angle_cow);
+        ev.email.message_id = rec.message_id.map(strip_angle_cow);
+        ev.email.local_id = rec.tap_guid;
+        if let Some(url) = rec.url {
+            ev.email.urls.push(url.clone());
+            ev.url = json::url(url);
         }
         Ok(())
-    }
-
-    /// Reads the records of a TAP API page into `completed`. A page without records (the API
-    /// answers so when nothing happened) is absorbed; so is one whose records are all read.
-    fn split_page(&mut self, body: &str, offset: u64) -> Result<Parsed, ParseError> {
-        let mut records: Vec<(PageList, &str)> = Vec::new();
-        if page_records(body, &mut |list, rec| records.push((list, rec))).is_none() {
-            return fail("invalid JSON");
-        }
-        let mut read = 0;
-        for (list, text) in &records {
-            let mut ev = Event::default();
-            if let Ok(Filled::Event) = self.fill(text, Some(*list), &mut ev) {
-                ev.event.original = Some(Cow::Borrowed(text));
-                ev.log.offset = Some(offset);
-                self.completed.push_back(ev.into_owned());
-                read += 1;
-            }
-        }
-        if read == 0 && !records.is_empty() {
-            return fail("TAP API page holds no readable TAP record");
-        }
-        Ok(Parsed::Absorbed)
     }
 }
 
@@ -399,13 +420,6 @@ fn json_error(e: serde_json::Error) -> ParseError {
         Category::Data => "JSON values of unexpected types (not a Proofpoint record)",
         Category::Syntax | Category::Io => "invalid JSON",
     })
-}
-
-fn direction(s: &str) -> Option<Cow<'static, str>> {
-    ["inbound", "outbound", "internal"]
-        .into_iter()
-        .find(|d| s.eq_ignore_ascii_case(d))
-        .map(Cow::Borrowed)
 }
 
 /// `Sent (Ok: queued as 12345)` → `Sent`; `Deferred: Connection refused` → `Deferred`.
@@ -424,22 +438,10 @@ fn stat_outcome(word: &str) -> &'static str {
     }
 }
 
-/// The address of a header value: `"Name" <a@b.example>` and `a@b.example (Name)` →
-/// `a@b.example`; a bare address as is.
+/// The address of a header value (`"Name" <a@b.example>`, `a@b.example (Name)`); `""` when it
+/// names none.
 fn header_address(s: &str) -> &str {
-    match s.rfind('<') {
-        Some(i) => {
-            let rest = &s[i + 1..];
-            rest[..rest.find('>').unwrap_or(rest.len())].trim()
-        }
-        None => {
-            let s = s.trim();
-            match s.find('(').map(|i| s[..i].trim_end()) {
-                Some(before) if !before.is_empty() => before,
-                _ => s,
-            }
-        }
-    }
+    mailbox_address(s).unwrap_or("")
 }
 
 /// TAP lists URL threats by their URL, but also writes bare hashes under `threatType: url`.
@@ -447,23 +449,8 @@ fn looks_like_url(s: &str) -> bool {
     s.contains("://") || s.contains('.')
 }
 
-/// The part of `s` that `f` picks, borrowed from the line when `s` is.
-fn narrow<'a>(s: Cow<'a, str>, f: impl FnOnce(&str) -> &str) -> Cow<'a, str> {
-    match s {
-        Cow::Borrowed(b) => Cow::Borrowed(f(b)),
-        Cow::Owned(o) => {
-            let part = f(&o);
-            if part.len() == o.len() {
-                Cow::Owned(o)
-            } else {
-                Cow::Owned(part.to_owned())
-            }
-        }
-    }
-}
-
-fn first<'a>(list: StrList<'a>) -> Option<Cow<'a, str>> {
-    list.0.into_iter().next()
+fn first(list: Vec<Str<'_>>) -> Option<Str<'_>> {
+    list.into_iter().next()
 }
 
 fn push_unique<'a>(list: &mut Vec<Cow<'a, str>>, s: Cow<'a, str>) {
@@ -472,10 +459,11 @@ fn push_unique<'a>(list: &mut Vec<Cow<'a, str>>, s: Cow<'a, str>) {
     }
 }
 
-/// Sendmail may list several recipients in one `to=`, separated by commas.
-fn push_addresses<'a>(list: &mut Vec<Cow<'a, str>>, s: Cow<'a, str>) {
+/// Sendmail may list several recipients in one `to=`, separated by commas (Exchange and M365
+/// separate theirs with `;`: [`common::push_addresses`](super::common::push_addresses)).
+fn push_comma_list<'a>(list: &mut Vec<Cow<'a, str>>, s: Cow<'a, str>) {
     if !s.contains(',') {
-        push_unique(list, narrow(s, strip_angle));
+        push_unique(list, strip_angle_cow(s));
         return;
     }
     match s {
@@ -486,11 +474,6 @@ fn push_addresses<'a>(list: &mut Vec<Cow<'a, str>>, s: Cow<'a, str>) {
             .split(',')
             .for_each(|a| push_unique(list, Cow::Owned(strip_angle(a).to_owned()))),
     }
-}
-
-fn set_address_cow<'a>(ep: &mut Endpoint<'a>, s: Cow<'a, str>) {
-    ep.ip = parse_ip(&s);
-    ep.address = Some(s);
 }
 
 /// Sendmail `relay=`: `host.example. [192.0.2.1]`, `[IPv6:2001:db8::1]`, `host [ip] (may be forged)`
@@ -519,130 +502,6 @@ fn set_relay<'a>(ep: &mut Endpoint<'a>, relay: Cow<'a, str>) {
     }
 }
 
-fn split_url_cow<'a>(url: &Cow<'a, str>) -> crate::event::Url<'a> {
-    match url {
-        Cow::Borrowed(b) => split_url(b),
-        // An escaped URL: its parts are copied (the parts of a split borrow from its input).
-        Cow::Owned(o) => {
-            let parts = split_url(o);
-            crate::event::Url {
-                original: Some(Cow::Owned(o.clone())),
-                scheme: parts.scheme.map(|s| Cow::Owned(s.into_owned())),
-                domain: parts.domain.map(|s| Cow::Owned(s.into_owned())),
-                port: parts.port,
-                path: parts.path.map(|s| Cow::Owned(s.into_owned())),
-                query: parts.query.map(|s| Cow::Owned(s.into_owned())),
-                fragment: parts.fragment.map(|s| Cow::Owned(s.into_owned())),
-                extension: parts.extension.map(|s| Cow::Owned(s.into_owned())),
-            }
-        }
-    }
-}
-
-/// Calls `f` with the text of every record in the four record arrays of a TAP API page. `None`
-/// when the text is not a well-formed JSON object (serde has accepted it before, so only on bugs).
-fn page_records<'a>(body: &'a str, f: &mut dyn FnMut(PageList, &'a str)) -> Option<()> {
-    let b = body.as_bytes();
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
-        return None;
-    }
-    i = skip_ws(b, i + 1);
-    if b.get(i) == Some(&b'}') {
-        return Some(());
-    }
-    loop {
-        let key_end = skip_string(b, i)?;
-        let key = body.get(i + 1..key_end - 1)?;
-        i = skip_ws(b, key_end);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        let start = skip_ws(b, i + 1);
-        let end = skip_value(b, start)?;
-        if let (Some(list), Some(b'[')) = (PageList::from_key(key), b.get(start)) {
-            let mut j = skip_ws(b, start + 1);
-            if b.get(j) != Some(&b']') {
-                loop {
-                    let e = skip_value(b, j)?;
-                    f(list, body.get(j..e)?);
-                    j = skip_ws(b, e);
-                    match b.get(j) {
-                        Some(b',') => j = skip_ws(b, j + 1),
-                        Some(b']') => break,
-                        _ => return None,
-                    }
-                }
-            }
-        }
-        i = skip_ws(b, end);
-        match b.get(i) {
-            Some(b',') => i = skip_ws(b, i + 1),
-            Some(b'}') => return Some(()),
-            _ => return None,
-        }
-    }
-}
-
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
-        i += 1;
-    }
-    i
-}
-
-/// The end (exclusive) of the string that starts at `i`.
-fn skip_string(b: &[u8], i: usize) -> Option<usize> {
-    if b.get(i) != Some(&b'"') {
-        return None;
-    }
-    let mut j = i + 1;
-    while let Some(&c) = b.get(j) {
-        match c {
-            b'\\' => j += 2,
-            b'"' => return Some(j + 1),
-            _ => j += 1,
-        }
-    }
-    None
-}
-
-/// The end (exclusive) of the JSON value that starts at `i`.
-fn skip_value(b: &[u8], i: usize) -> Option<usize> {
-    match *b.get(i)? {
-        b'"' => skip_string(b, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            while let Some(&c) = b.get(j) {
-                match c {
-                    b'"' => {
-                        j = skip_string(b, j)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(j + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-            None
-        }
-        _ => {
-            let len = b[i..]
-                .iter()
-                .position(|c| matches!(c, b',' | b'}' | b']') || c.is_ascii_whitespace())
-                .unwrap_or(b.len() - i);
-            Some(i + len)
-        }
-    }
-}
-
 // ---- The record shapes. Every leaf is lenient (see the module documentation). ----
 
 /// Every top-level key any supported record kind uses; the kind is decided from which are set.
@@ -650,8 +509,8 @@ fn skip_value(b: &[u8], i: usize) -> Option<usize> {
 #[serde(default)]
 struct Record<'a> {
     // PoD, both kinds.
-    #[serde(borrow)]
-    ts: Text<'a>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    ts: Option<Str<'a>>,
     // PoD message.
     #[serde(borrow)]
     connection: Option<Connection<'a>>,
@@ -663,63 +522,63 @@ struct Record<'a> {
     msg: Option<Msg<'a>>,
     #[serde(rename = "msgParts", borrow)]
     msg_parts: Option<Vec<MsgPart<'a>>>,
-    #[serde(borrow)]
-    guid: Text<'a>,
-    #[serde(borrow)]
-    final_action: Text<'a>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    guid: Option<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    final_action: Option<Str<'a>>,
     // PoD maillog.
     #[serde(borrow)]
     sm: Option<Sm<'a>>,
     data: Option<IgnoredAny>,
     pps: Option<IgnoredAny>,
     // TAP, both kinds.
-    #[serde(rename = "GUID", borrow)]
-    tap_guid: Text<'a>,
-    #[serde(rename = "messageID", borrow)]
-    message_id: Text<'a>,
-    #[serde(borrow)]
-    sender: Text<'a>,
+    #[serde(rename = "GUID", borrow, deserialize_with = "json::non_empty_text")]
+    tap_guid: Option<Str<'a>>,
+    #[serde(rename = "messageID", borrow, deserialize_with = "json::non_empty_text")]
+    message_id: Option<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    sender: Option<Str<'a>>,
     /// A list in message records, one address in click records.
-    #[serde(borrow)]
-    recipient: StrList<'a>,
+    #[serde(borrow, deserialize_with = "json::texts")]
+    recipient: Vec<Str<'a>>,
     // TAP message.
-    #[serde(rename = "messageTime", borrow)]
-    message_time: Text<'a>,
-    #[serde(rename = "QID", borrow)]
-    tap_qid: Text<'a>,
-    #[serde(rename = "senderIP", borrow)]
-    sender_ip: Text<'a>,
-    #[serde(rename = "fromAddress", borrow)]
-    from_address: StrList<'a>,
-    #[serde(rename = "toAddresses", borrow)]
-    to_addresses: StrList<'a>,
-    #[serde(rename = "replyToAddress", borrow)]
-    reply_to_address: StrList<'a>,
-    #[serde(rename = "headerFrom", borrow)]
-    header_from: Text<'a>,
-    #[serde(rename = "headerReplyTo", borrow)]
-    header_reply_to: Text<'a>,
-    #[serde(borrow)]
-    subject: Text<'a>,
-    #[serde(borrow)]
-    xmailer: Text<'a>,
-    #[serde(rename = "messageSize")]
-    message_size: Num,
+    #[serde(rename = "messageTime", borrow, deserialize_with = "json::non_empty_text")]
+    message_time: Option<Str<'a>>,
+    #[serde(rename = "QID", borrow, deserialize_with = "json::non_empty_text")]
+    tap_qid: Option<Str<'a>>,
+    #[serde(rename = "senderIP", borrow, deserialize_with = "json::non_empty_text")]
+    sender_ip: Option<Str<'a>>,
+    #[serde(rename = "fromAddress", borrow, deserialize_with = "json::texts")]
+    from_address: Vec<Str<'a>>,
+    #[serde(rename = "toAddresses", borrow, deserialize_with = "json::texts")]
+    to_addresses: Vec<Str<'a>>,
+    #[serde(rename = "replyToAddress", borrow, deserialize_with = "json::texts")]
+    reply_to_address: Vec<Str<'a>>,
+    #[serde(rename = "headerFrom", borrow, deserialize_with = "json::non_empty_text")]
+    header_from: Option<Str<'a>>,
+    #[serde(rename = "headerReplyTo", borrow, deserialize_with = "json::non_empty_text")]
+    header_reply_to: Option<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    subject: Option<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    xmailer: Option<Str<'a>>,
+    #[serde(rename = "messageSize", deserialize_with = "json::number")]
+    message_size: Option<u64>,
     #[serde(rename = "threatsInfoMap", borrow)]
     threats: Option<Vec<Threat<'a>>>,
-    #[serde(rename = "quarantineFolder", borrow)]
-    quarantine_folder: Text<'a>,
-    #[serde(rename = "quarantineRule", borrow)]
-    quarantine_rule: Text<'a>,
+    #[serde(rename = "quarantineFolder", borrow, deserialize_with = "json::non_empty_text")]
+    quarantine_folder: Option<Str<'a>>,
+    #[serde(rename = "quarantineRule", borrow, deserialize_with = "json::non_empty_text")]
+    quarantine_rule: Option<Str<'a>>,
     // TAP click.
-    #[serde(rename = "clickTime", borrow)]
-    click_time: Text<'a>,
-    #[serde(rename = "clickIP", borrow)]
-    click_ip: Text<'a>,
-    #[serde(borrow)]
-    url: Text<'a>,
-    #[serde(rename = "userAgent", borrow)]
-    user_agent: Text<'a>,
+    #[serde(rename = "clickTime", borrow, deserialize_with = "json::non_empty_text")]
+    click_time: Option<Str<'a>>,
+    #[serde(rename = "clickIP", borrow, deserialize_with = "json::non_empty_text")]
+    click_ip: Option<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    url: Option<Str<'a>>,
+    #[serde(rename = "userAgent", borrow, deserialize_with = "json::non_empty_text")]
+    user_agent: Option<Str<'a>>,
     // TAP API page.
     #[serde(rename = "queryEndTime")]
     query_end_time: Option<IgnoredAny>,
@@ -736,36 +595,36 @@ struct Record<'a> {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Connection<'a> {
-    #[serde(borrow)]
-    ip: Text<'a>,
-    #[serde(borrow)]
-    host: Text<'a>,
-    #[serde(borrow)]
-    helo: Text<'a>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    ip: Option<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    host: Option<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    helo: Option<Str<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Envelope<'a> {
-    #[serde(borrow)]
-    from: Text<'a>,
-    #[serde(borrow)]
-    rcpts: StrList<'a>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    from: Option<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::texts")]
+    rcpts: Vec<Str<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Filter<'a> {
-    #[serde(borrow)]
-    disposition: Text<'a>,
-    #[serde(rename = "routeDirection", borrow)]
-    route_direction: Text<'a>,
-    #[serde(borrow)]
-    qid: Text<'a>,
-    #[serde(rename = "durationSecs")]
-    duration_secs: Num,
-    #[serde(rename = "msgSizeBytes")]
-    msg_size_bytes: Num,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    disposition: Option<Str<'a>>,
+    #[serde(rename = "routeDirection", borrow, deserialize_with = "json::non_empty_text")]
+    route_direction: Option<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    qid: Option<Str<'a>>,
+    #[serde(rename = "durationSecs", deserialize_with = "json::decimal")]
+    duration_secs: Option<f64>,
+    #[serde(rename = "msgSizeBytes", deserialize_with = "json::number")]
+    msg_size_bytes: Option<u64>,
     #[serde(borrow)]
     modules: Option<Modules<'a>>,
 }
@@ -780,8 +639,8 @@ struct Modules<'a> {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct UrlDefense<'a> {
-    #[serde(rename = "rewrittenUrls", borrow)]
-    rewritten_urls: StrList<'a>,
+    #[serde(rename = "rewrittenUrls", borrow, deserialize_with = "json::texts")]
+    rewritten_urls: Vec<Str<'a>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -793,36 +652,36 @@ struct Msg<'a> {
     normalized: Option<Header<'a>>,
     #[serde(rename = "parsedAddresses", borrow)]
     parsed: Option<Addresses<'a>>,
-    #[serde(rename = "sizeBytes")]
-    size: Num,
+    #[serde(rename = "sizeBytes", deserialize_with = "json::number")]
+    size: Option<u64>,
 }
 
 /// `msg.header` / `msg.normalizedHeader`: header name → list of values.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Header<'a> {
-    #[serde(borrow)]
-    from: StrList<'a>,
-    #[serde(rename = "reply-to", borrow)]
-    reply_to: StrList<'a>,
-    #[serde(borrow)]
-    subject: StrList<'a>,
-    #[serde(rename = "message-id", borrow)]
-    message_id: StrList<'a>,
-    #[serde(rename = "x-mailer", borrow)]
-    x_mailer: StrList<'a>,
+    #[serde(borrow, deserialize_with = "json::texts")]
+    from: Vec<Str<'a>>,
+    #[serde(rename = "reply-to", borrow, deserialize_with = "json::texts")]
+    reply_to: Vec<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::texts")]
+    subject: Vec<Str<'a>>,
+    #[serde(rename = "message-id", borrow, deserialize_with = "json::texts")]
+    message_id: Vec<Str<'a>>,
+    #[serde(rename = "x-mailer", borrow, deserialize_with = "json::texts")]
+    x_mailer: Vec<Str<'a>>,
 }
 
 /// `msg.parsedAddresses`: bare addresses taken from the header.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Addresses<'a> {
-    #[serde(borrow)]
-    from: StrList<'a>,
-    #[serde(borrow)]
-    to: StrList<'a>,
-    #[serde(rename = "replyTo", borrow)]
-    reply_to: StrList<'a>,
+    #[serde(borrow, deserialize_with = "json::texts")]
+    from: Vec<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::texts")]
+    to: Vec<Str<'a>>,
+    #[serde(rename = "replyTo", borrow, deserialize_with = "json::texts")]
+    reply_to: Vec<Str<'a>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -835,208 +694,40 @@ struct MsgPart<'a> {
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct PartUrl<'a> {
-    #[serde(borrow)]
-    url: Text<'a>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    url: Option<Str<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Sm<'a> {
-    #[serde(borrow)]
-    qid: Text<'a>,
-    #[serde(borrow)]
-    from: Text<'a>,
-    #[serde(borrow)]
-    to: StrList<'a>,
-    #[serde(borrow)]
-    msgid: Text<'a>,
-    #[serde(borrow)]
-    stat: Text<'a>,
-    #[serde(borrow)]
-    relay: Text<'a>,
-    #[serde(borrow)]
-    reject: Text<'a>,
-    #[serde(rename = "sizeBytes")]
-    size_bytes: Num,
-    size: Num,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    qid: Option<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    from: Option<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::texts")]
+    to: Vec<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    msgid: Option<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    stat: Option<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    relay: Option<Str<'a>>,
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    reject: Option<Str<'a>>,
+    #[serde(rename = "sizeBytes", deserialize_with = "json::number")]
+    size_bytes: Option<u64>,
+    #[serde(deserialize_with = "json::number")]
+    size: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Threat<'a> {
-    #[serde(borrow)]
-    threat: Text<'a>,
-    #[serde(rename = "threatType", borrow)]
-    threat_type: Text<'a>,
-}
-
-/// A string leaf: any other JSON type, `null` and `""` read as absent.
-#[derive(Default)]
-struct Text<'a>(Option<Cow<'a, str>>);
-
-/// A list of strings: also accepts one string (TAP clicks write `recipient` so); other elements
-/// and types are skipped.
-#[derive(Default)]
-struct StrList<'a>(Vec<Cow<'a, str>>);
-
-/// A number leaf, written as a JSON number or a decimal string (PoD writes both).
-#[derive(Default, Clone, Copy)]
-struct Num(Option<f64>);
-
-impl Num {
-    fn u64(self) -> Option<u64> {
-        self.0
-            .filter(|n| n.fract() == 0.0 && *n <= u64::MAX as f64)
-            .map(|n| n as u64)
-    }
-
-    fn f64(self) -> Option<f64> {
-        self.0
-    }
-}
-
-fn non_empty(s: Cow<'_, str>) -> Option<Cow<'_, str>> {
-    (!s.is_empty()).then_some(s)
-}
-
-/// Drains a sequence or map this leaf does not use.
-fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
-    while seq.next_element::<IgnoredAny>()?.is_some() {}
-    Ok(())
-}
-
-fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
-    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-    Ok(())
-}
-
-/// Implements the scalar visits that mean "absent" for a lenient leaf.
-macro_rules! absent_scalars {
-    ($absent:expr) => {
-        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-            Ok($absent)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok($absent)
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok($absent)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-            drain_map(map)?;
-            Ok($absent)
-        }
-    };
-}
-
-/// Implements the number visits that mean "absent" for a string leaf.
-macro_rules! absent_numbers {
-    ($absent:expr) => {
-        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-            Ok($absent)
-        }
-        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-            Ok($absent)
-        }
-        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-            Ok($absent)
-        }
-    };
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Text<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Text(non_empty(Cow::Borrowed(v))))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Text(non_empty(Cow::Owned(v.to_owned()))))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Text(non_empty(Cow::Owned(v))))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-                drain_seq(seq)?;
-                Ok(Text(None))
-            }
-            absent_scalars!(Text(None));
-            absent_numbers!(Text(None));
-        }
-        d.deserialize_any(V(PhantomData))
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for StrList<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = StrList<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list of strings")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(StrList(non_empty(Cow::Borrowed(v)).into_iter().collect()))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(StrList(non_empty(Cow::Owned(v.to_owned())).into_iter().collect()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut v = Vec::new();
-                while let Some(t) = seq.next_element::<Text<'a>>()? {
-                    v.extend(t.0);
-                }
-                Ok(StrList(v))
-            }
-            absent_scalars!(StrList(Vec::new()));
-            absent_numbers!(StrList(Vec::new()));
-        }
-        d.deserialize_any(V(PhantomData))
-    }
-}
-
-impl<'de> Deserialize<'de> for Num {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Num;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a number")
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Num, E> {
-                Ok(Num(Some(v as f64)))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Num, E> {
-                Ok(Num((v >= 0).then_some(v as f64)))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Num, E> {
-                Ok(Num((v.is_finite() && v >= 0.0).then_some(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Num, E> {
-                let v = v.trim();
-                let n = match parse_u64(v) {
-                    Some(n) => Some(n as f64),
-                    // Only plain decimals: `str::parse` would also take `inf` and `1e400`.
-                    None if v.bytes().all(|b| b.is_ascii_digit() || b == b'.') => {
-                        v.parse::<f64>().ok().filter(|n| n.is_finite())
-                    }
-                    None => None,
-                };
-                Ok(Num(n))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Num, A::Error> {
-                drain_seq(seq)?;
-                Ok(Num(None))
-            }
-            absent_scalars!(Num(None));
-        }
-        d.deserialize_any(V)
-    }
+    #[serde(borrow, deserialize_with = "json::non_empty_text")]
+    threat: Option<Str<'a>>,
+    #[serde(rename = "threatType", borrow, deserialize_with = "json::non_empty_text")]
+    threat_type: Option<Str<'a>>,
 }
 
 #[cfg(test)]
@@ -1346,6 +1037,38 @@ mod tests {
     }
 
     #[test]
+    fn unreadable_page_records_are_errors() {
+        let mut p = parser();
+        let page = format!(
+            r#"{{"queryEndTime":"2024-03-04T11:00:00Z","clicksBlocked":[{{"GUID":"c1","clickTime":"yesterday","url":"http://y.example/"}},{TAP_CLICK}],"messagesDelivered":[{{"x":1}}]}}"#
+        );
+        let mut line = Line::plain(&page);
+        line.offset = 512;
+        assert_eq!(p.parse(&line, &mut Event::default()), Ok(Parsed::Absorbed));
+        let events: Vec<_> = std::iter::from_fn(|| p.take_completed()).collect();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event.original.as_deref(), Some(TAP_CLICK));
+        assert_eq!(events[0].log.offset, Some(512));
+        let errors: Vec<_> = std::iter::from_fn(|| p.take_error()).collect();
+        assert_eq!(
+            errors,
+            [
+                ParseError::new("JSON object without the keys of a Proofpoint PoD or TAP record"),
+                INVALID_TIME
+            ]
+        );
+        // A list that is not an array.
+        assert_eq!(
+            p.parse(
+                &Line::plain(r#"{"queryEndTime":"2024-03-04T11:00:00Z","clicksBlocked":{"GUID":"c"}}"#),
+                &mut Event::default()
+            ),
+            fail("TAP API page list is not an array")
+        );
+        assert!(p.take_error().is_none());
+    }
+
+    #[test]
     fn rejections() {
         let cases: &[(&str, &str)] = &[
             (
@@ -1424,7 +1147,6 @@ mod tests {
         }
         let page = r#"{"clicksBlocked":[{"GUID":"c","clickTime":"2024-03-04T10:05:00Z","url":"http://y.example/\"]"}],"messagesBlocked":[]}"#;
         for (i, _) in page.char_indices() {
-            let _ = page_records(&page[..i], &mut |_, _| {});
             let _ = parser().parse(&Line::plain(&page[..i]), &mut Event::default());
         }
     }

@@ -17,7 +17,7 @@ use jiff::Timestamp;
 
 use super::assemble::{Assembler, AssemblyStats};
 use super::common::{parse_u64, strip_angle};
-use super::exim::{Disposition, HostSpec, advance, owned, push_recipient, set_endpoint};
+use super::mail::{Disposition, HostSpec, advance, owned, push_recipient, set_endpoint};
 use super::syslog::SyslogHeader;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 use crate::event::Event;
@@ -166,10 +166,7 @@ impl LineParser for SendmailParser {
     }
 
     fn flush(&mut self, before: Option<Timestamp>) {
-        match before {
-            Some(t) => self.asm.expire(t),
-            None => self.asm.flush_all(),
-        }
+        self.asm.flush(before);
         self.prune();
     }
 

@@ -223,8 +223,9 @@ fn skip_text_priority(s: &str) -> &str {
     if is_pri { rest } else { s }
 }
 
-/// `app[pid]:` or `app:` → (app, pid).
-fn parse_tag(tag: &str) -> Option<(&str, Option<u32>)> {
+/// `app[pid]:` or `app:` → (app, pid). Also used by parsers that find a tag inside the message
+/// (Exim lines written through a logging wrapper).
+pub(crate) fn parse_tag(tag: &str) -> Option<(&str, Option<u32>)> {
     let tag = tag.strip_suffix(':')?;
     let (app, pid) = match tag.strip_suffix(']').and_then(|t| t.split_once('[')) {
         Some((app, pid)) => (app, Some(u32::try_from(parse_u64(pid)?).ok()?)),

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use crate::event::{Event, Str};
 
 use super::common::{Civil, month_from_abbrev, parse_iso_civil, parse_offset};
-use super::ecs::json::{self, number, text};
+use super::json::{self, number, text};
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
 pub static INFO: FormatInfo = FormatInfo {
