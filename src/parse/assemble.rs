@@ -148,9 +148,9 @@ impl Assembler {
     }
 
     /// [`LineParser::flush`](super::LineParser::flush) for a parser whose pending state is this
-    /// assembler: expires messages as of `before`, or emits all of them at the end of input.
-    pub fn flush(&mut self, before: Option<Timestamp>) {
-        match before {
+    /// assembler: expires messages as of `now`, or emits all of them at the end of input.
+    pub fn flush(&mut self, now: Option<Timestamp>) {
+        match now {
             Some(t) => self.expire(t),
             None => self.flush_all(),
         }

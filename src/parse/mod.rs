@@ -133,10 +133,11 @@ pub trait LineParser: Send {
     /// [`Parsed::Absorbed`] or an error the caller discards `event`.
     fn parse<'a>(&mut self, line: &Line<'a>, event: &mut Event<'a>) -> Result<Parsed, ParseError>;
 
-    /// Emits messages still being assembled: those with no activity since `before` (event time),
-    /// or all of them when `before` is `None` (end of input). They become available through
+    /// Emits messages still being assembled: with `Some(now)`, those that have timed out by
+    /// `now` (event time; the daemon passes the wall clock when a source goes quiet); with
+    /// `None`, all of them (end of input). They become available through
     /// [`take_completed`](Self::take_completed).
-    fn flush(&mut self, _before: Option<Timestamp>) {}
+    fn flush(&mut self, _now: Option<Timestamp>) {}
 
     /// Hands out one finished multi-line event, if any is ready.
     fn take_completed(&mut self) -> Option<Event<'static>> {

@@ -47,7 +47,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
 use super::assemble::{Assembler, AssemblyStats};
 use super::common::{parse_u16, parse_u64, strip_angle};
@@ -72,7 +72,6 @@ pub struct PostfixParser {
     /// Per-message state that has no Event field, keyed by queue id; dropped when the message is
     /// handed out.
     state: HashMap<String, MessageState>,
-    timeout: SignedDuration,
 }
 
 /// What a message needs beyond its Event to decide `email.from`/`email.sender` and the outcome.
@@ -103,7 +102,6 @@ impl PostfixParser {
         PostfixParser {
             asm: Assembler::new(DATASET, ctx),
             state: HashMap::new(),
-            timeout: ctx.mail_timeout,
         }
     }
 
@@ -184,17 +182,8 @@ impl LineParser for PostfixParser {
         fail("not a known Postfix message")
     }
 
-    fn flush(&mut self, before: Option<Timestamp>) {
-        match before {
-            None => self.asm.flush_all(),
-            // The assembler times messages from their first line: emitting those opened before
-            // `before` is expiring as of `before + timeout`.
-            Some(t) => {
-                if let Ok(now) = t.checked_add(self.timeout) {
-                    self.asm.expire(now);
-                }
-            }
-        }
+    fn flush(&mut self, now: Option<Timestamp>) {
+        self.asm.flush(now);
     }
 
     fn take_completed(&mut self) -> Option<Event<'static>> {
@@ -1388,8 +1377,8 @@ mod tests {
         ];
         let (_, events) = run_with(&mut p, &lines, false);
         assert!(events.is_empty());
-        // Opened before 13:02: only the first.
-        p.flush(Some("2025-06-12T13:02:00Z".parse().unwrap()));
+        // At 13:12 only the first has been open longer than the 10-minute timeout.
+        p.flush(Some("2025-06-12T13:12:00Z".parse().unwrap()));
         let first: Vec<_> = std::iter::from_fn(|| p.take_completed()).collect();
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].email.from.address.as_deref(), Some("bob"));
