@@ -112,6 +112,21 @@ ecs_object!(
     }
 );
 
+/// `network.*`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Network {
+    /// `network.forwarded_ip`: the client address a front end reported in `X-Forwarded-For`
+    /// (its first, original-client entry) when the logged client is that front end.
+    #[serde(skip_serializing_if = "is_none")]
+    pub forwarded_ip: Option<IpAddr>,
+}
+
+impl Network {
+    pub fn is_empty(&self) -> bool {
+        self.forwarded_ip.is_none()
+    }
+}
+
 ecs_object!(
     /// `user.*`.
     User {
@@ -267,6 +282,8 @@ pub struct Event<'a> {
     pub source: Endpoint<'a>,
     #[serde(skip_serializing_if = "Endpoint::is_empty")]
     pub destination: Endpoint<'a>,
+    #[serde(skip_serializing_if = "Network::is_empty")]
+    pub network: Network,
     #[serde(skip_serializing_if = "User::is_empty")]
     pub user: User<'a>,
     #[serde(skip_serializing_if = "Url::is_empty")]
@@ -332,6 +349,7 @@ impl<'a> Event<'a> {
             },
             source: ep(self.source),
             destination: ep(self.destination),
+            network: self.network,
             user: User {
                 name: o(self.user.name),
                 email: o(self.user.email),
@@ -414,6 +432,7 @@ impl<'a> Event<'a> {
             F::DestinationPort => n(&self.destination.port),
             F::DestinationDomain => s(&self.destination.domain),
             F::DestinationBytes => n(&self.destination.bytes),
+            F::NetworkForwardedIp => self.network.forwarded_ip.map(Value::Ip),
             F::UserName => s(&self.user.name),
             F::UserEmail => s(&self.user.email),
             F::UrlOriginal => s(&self.url.original),
@@ -522,6 +541,7 @@ fields! {
     DestinationPort = "destination.port",
     DestinationDomain = "destination.domain",
     DestinationBytes = "destination.bytes",
+    NetworkForwardedIp = "network.forwarded_ip",
     UserName = "user.name",
     UserEmail = "user.email",
     UrlOriginal = "url.original",
@@ -590,6 +610,7 @@ mod tests {
         let line = String::from("x");
         let mut ev = Event::new("t");
         ev.source.ip = Some("10.0.0.1".parse().unwrap());
+        ev.network.forwarded_ip = Some("2001:db8::1".parse().unwrap());
         ev.email.urls.push(Cow::Borrowed(line.as_str()));
         ev.http.response.status_code = Some(200);
         let expected = serde_json::to_value(&ev).unwrap();

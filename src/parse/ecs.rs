@@ -372,6 +372,7 @@ fn ip_slot<'e>(ev: &'e mut Event<'_>, f: Field) -> Option<&'e mut Option<IpAddr>
     match f {
         Field::SourceIp => Some(&mut ev.source.ip),
         Field::DestinationIp => Some(&mut ev.destination.ip),
+        Field::NetworkForwardedIp => Some(&mut ev.network.forwarded_ip),
         _ => None,
     }
 }
@@ -578,6 +579,7 @@ mod tests {
         ev.source.bytes = Some(512);
         ev.destination.address = Some("198.51.100.7".into());
         ev.destination.ip = Some("198.51.100.7".parse().unwrap());
+        ev.network.forwarded_ip = Some("203.0.113.9".parse().unwrap());
         ev.destination.port = Some(25);
         ev.destination.domain = Some("mx.corp.example".into());
         ev.destination.bytes = Some(2048);

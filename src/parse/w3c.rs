@@ -41,8 +41,9 @@
 //!
 //! A header is read as a proxy's when `#Software:` names SGOS/ProxySG, or, without that, when its
 //! fields include a proxy-only one (`s-action`, `sc-filter-result`, `s-supplier-*`,
-//! `cs-uri-scheme`, `x-exception-id`, `cs-categories`). `sc-substatus`, `sc-win32-status` and
-//! `X-Forwarded-For` are checked but have no Event field yet; other columns are skipped.
+//! `cs-uri-scheme`, `x-exception-id`, `cs-categories`). `sc-substatus` and `sc-win32-status`
+//! are checked but have no Event field yet; other columns are skipped. `X-Forwarded-For` gives
+//! `network.forwarded_ip` (its first entry).
 //! `url.query` is kept as logged (not URL-decoded), as every parser keeps it; Elastic's IIS
 //! pipeline decodes it and puts the stem alone in `url.original`, so those two differ from it.
 //!
@@ -665,6 +666,8 @@ impl<'a> Row<'_, 'a> {
                     if self.strict && !v.split(',').all(|ip| parse_ip(ip.trim()).is_some()) {
                         return fail(E_IP);
                     }
+                    // The first entry is the original client; later ones are proxies.
+                    event.network.forwarded_ip = v.split(',').next().and_then(|ip| parse_ip(ip.trim()));
                 }
                 Col::Number => {
                     number::<u64>(v)?;
@@ -1012,6 +1015,7 @@ mod tests {
                     ("destination.address", "fe80::1c2b:3a4d:5e6f:7a8b%12"),
                     ("destination.ip", "fe80::1c2b:3a4d:5e6f:7a8b"),
                     ("destination.port", "443"),
+                    ("network.forwarded_ip", "203.0.113.77"),
                     ("user.name", "CONTOSO\\akhan"),
                     ("url.original", "/owa/auth.owa"),
                     ("url.path", "/owa/auth.owa"),
@@ -1071,6 +1075,7 @@ mod tests {
                     ("destination.address", "10.0.5.21"),
                     ("destination.ip", "10.0.5.21"),
                     ("destination.port", "443"),
+                    ("network.forwarded_ip", "198.51.100.40"),
                     ("user.name", "CORP\\bwayne"),
                     (
                         "url.original",
