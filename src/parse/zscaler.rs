@@ -275,7 +275,7 @@ fn parse_nss_time(s: &str, zone: &TimeZone) -> Option<Timestamp> {
     }
     let two = |i: usize| -> Option<u8> {
         let (a, b) = (hms[i].wrapping_sub(b'0'), hms[i + 1].wrapping_sub(b'0'));
-        (a < 10 && b < 10).then_some(a * 10 + b)
+        (a < 10 && b < 10).then(|| a * 10 + b)
     };
     Civil {
         year,
@@ -364,6 +364,20 @@ mod tests {
             let expected = (!value.is_empty()).then(|| value.to_string());
             assert_eq!(get(&ev, name), expected, "{line}: {name}");
         }
+    }
+
+    /// Regression (found by `cargo fuzz run auto`): a non-digit in the clock made the
+    /// two-digit reader multiply before checking, which overflowed.
+    #[test]
+    fn clock_with_non_digits_is_rejected_without_overflow() {
+        for t in [
+            "Fri Dec 31 z7:07:07 2021",
+            "Fri Dec 31 07:\u{ff}7:07 2021",
+            "Fri Dec 31 99:99:99 2021",
+        ] {
+            assert_eq!(parse_nss_time(t, &TimeZone::UTC), None, "{t}");
+        }
+        assert!(parse_nss_time("Fri Dec 31 07:07:07 2021", &TimeZone::UTC).is_some());
     }
 
     #[test]
