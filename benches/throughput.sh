@@ -21,7 +21,7 @@ if [ ! -f "$dir/.complete" ]; then
   target=$(echo "$size" | awk '{
     n = $0 + 0; u = tolower($0); gsub(/[0-9. ]/, "", u); sub(/b$/, "", u)
     m = (u == "k") ? 1e3 : (u == "m") ? 1e6 : (u == "g") ? 1e9 : 1
-    printf "%d", n * m / 0.45 }')
+    printf "%.0f", n * m / 0.45 }')
   echo "generating a world of ${target} bytes into $dir ..."
   "$bin" gen --seed 7 --size "$target" --out "$dir" 2>/dev/null
   # One file per format: the rotated (gzip) older half, then the current half.
