@@ -21,6 +21,20 @@ pub enum Command {
     /// was not recognised, or stopped with a read error (the others are still processed), or on a
     /// usage error. Rejected lines do not change the status; they are counted and shown by --stats.
     Parse(ParseArgs),
+    /// Match Sigma rules against logs and write an alert (one JSON object per line) for every
+    /// rule match.
+    ///
+    /// Rules: the rules shipped with reconwatch (embedded in the binary) unless --rules is given;
+    /// --rules replaces them, and --default-rules adds them back. A summary (inputs, lines,
+    /// events, parse errors, alerts by rule and level, MB/s) goes to stderr at the end.
+    ///
+    /// Exit status: 0 when no rule matched, 1 when at least one alert was written, 2 on an error
+    /// (a rule that cannot run, an input that could not be read to its end, a usage error) —
+    /// 2 wins over 1, since the scan is then incomplete.
+    Scan(ScanArgs),
+    /// Check or test Sigma rule files.
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// List the formats reconwatch reads, with an example line each.
     Formats,
     /// Write a synthetic, deterministic world of mail and web logs with a labelled campaign.
@@ -83,6 +97,81 @@ pub struct ParseArgs {
     /// collector). Written atomically.
     #[arg(long, value_name = "FILE")]
     pub metrics_textfile: Option<PathBuf>,
+}
+
+/// Which rules to load (shared by the commands that run rules).
+#[derive(Debug, Clone, Args)]
+pub struct RuleArgs {
+    /// A Sigma rule file or a directory of them (read recursively, `*.yml` and `*.yaml`).
+    /// Repeatable. Replaces the rules shipped with reconwatch unless --default-rules is given.
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+
+    /// Also load the rules shipped with reconwatch when --rules is given.
+    #[arg(long)]
+    pub default_rules: bool,
+
+    /// Values for the `expand` placeholder %NAME%: a file with one value per line. Repeatable.
+    #[arg(long = "placeholder", value_name = "NAME=FILE")]
+    pub placeholders: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub rules: RuleArgs,
+
+    /// Write alerts to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Threads to scan with (0: one per core). The alerts are the same for any number.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+
+    /// Uncompressed files larger than this are split into chunks scanned in parallel (formats
+    /// whose lines stand alone only).
+    #[arg(long, default_value = "64MB", value_name = "SIZE")]
+    pub chunk_size: String,
+
+    /// No summary on stderr (errors are still shown).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// Write the run's Prometheus metrics to this file at the end (for node_exporter's textfile
+    /// collector). Written atomically.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_textfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Load rule files and report every rule that cannot run, with file, rule, construct and
+    /// reason. Exit status 1 when any rule is rejected (rules for log sources reconwatch does
+    /// not read are listed as skipped and do not fail the check).
+    Check(RulesCheckArgs),
+    /// Run the test log lines each rule carries (`reconwatch-tests:`): every `match` excerpt
+    /// must raise the rule's alert, no `no-match` excerpt may. Exit status 1 on any failure,
+    /// including a rule without tests.
+    Test(RulesCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RulesCheckArgs {
+    /// Rule files or directories; the shipped rules when none is given.
+    #[arg(value_name = "PATHS")]
+    pub paths: Vec<PathBuf>,
+
+    /// Values for the `expand` placeholder %NAME%: a file with one value per line. Repeatable.
+    #[arg(long = "placeholder", value_name = "NAME=FILE")]
+    pub placeholders: Vec<String>,
+
+    /// Print one line per problem category with its count, instead of every problem.
+    #[arg(long)]
+    pub summary: bool,
 }
 
 #[derive(Debug, Args)]

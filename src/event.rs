@@ -155,6 +155,11 @@ ecs_object!(
     HttpRequest {
         method: Str<'a>,
         referrer: Str<'a>,
+        /// `http.request.cookie`: the Cookie header as logged. Not an ECS field (ECS has none);
+        /// Sigma's proxy taxonomy tests it as `cs-cookie`.
+        cookie: Str<'a>,
+        /// `http.request.mime_type`: the request's Content-Type.
+        mime_type: Str<'a>,
         /// `http.request.bytes`: request size in bytes.
         bytes: u64,
     }
@@ -368,6 +373,8 @@ impl<'a> Event<'a> {
                 request: HttpRequest {
                     method: o(self.http.request.method),
                     referrer: o(self.http.request.referrer),
+                    cookie: o(self.http.request.cookie),
+                    mime_type: o(self.http.request.mime_type),
                     bytes: self.http.request.bytes,
                 },
                 response: HttpResponse {
@@ -445,6 +452,8 @@ impl<'a> Event<'a> {
             F::UrlExtension => s(&self.url.extension),
             F::HttpRequestMethod => s(&self.http.request.method),
             F::HttpRequestReferrer => s(&self.http.request.referrer),
+            F::HttpRequestCookie => s(&self.http.request.cookie),
+            F::HttpRequestMimeType => s(&self.http.request.mime_type),
             F::HttpRequestBytes => n(&self.http.request.bytes),
             F::HttpResponseStatusCode => n(&self.http.response.status_code),
             F::HttpResponseBytes => n(&self.http.response.bytes),
@@ -554,6 +563,8 @@ fields! {
     UrlExtension = "url.extension",
     HttpRequestMethod = "http.request.method",
     HttpRequestReferrer = "http.request.referrer",
+    HttpRequestCookie = "http.request.cookie",
+    HttpRequestMimeType = "http.request.mime_type",
     HttpRequestBytes = "http.request.bytes",
     HttpResponseStatusCode = "http.response.status_code",
     HttpResponseBytes = "http.response.bytes",

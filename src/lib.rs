@@ -5,11 +5,13 @@
 //! joins them and counts) → output. [`metrics`] declares every exported metric; [`cli`] and
 //! [`commands`] are the binary's interface; [`world`] writes synthetic test worlds.
 
+pub mod alert;
 pub mod cli;
 pub mod commands;
 pub mod event;
 pub mod metrics;
 pub mod parse;
 pub mod pipeline;
+pub mod rules;
 pub mod source;
 pub mod world;

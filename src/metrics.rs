@@ -5,7 +5,7 @@
 //! count in plain local integers ([`InputStats`](crate::pipeline::InputStats)) and add them here
 //! once per input.
 
-use prometheus::{IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 use crate::pipeline::InputStats;
 
@@ -21,6 +21,9 @@ pub struct Metrics {
     pub lines_truncated: IntCounterVec,
     pub lines_invalid_utf8: IntCounterVec,
     pub mail_incomplete: IntCounterVec,
+    pub alerts: IntCounterVec,
+    pub rules_loaded: IntGauge,
+    pub rule_problems: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -88,6 +91,24 @@ impl Metrics {
                 "reconwatch_mail_messages_incomplete_total",
                 "Mail messages emitted before the log said they left the queue, by cause (timeout, evicted, end_of_input).",
                 &["format", "cause"],
+            ),
+            alerts: counter(
+                &r,
+                "reconwatch_alerts_total",
+                "Alerts written, by rule id and level.",
+                &["rule", "level"],
+            ),
+            rules_loaded: {
+                let g = IntGauge::new("reconwatch_rules_loaded", "Detection rules loaded and compiled.")
+                    .expect("metric definitions are valid");
+                r.register(Box::new(g.clone())).expect("each metric is registered once");
+                g
+            },
+            rule_problems: counter(
+                &r,
+                "reconwatch_rule_problems_total",
+                "Rules not loaded: rejected (a construct the engine cannot run; reported with file, rule and reason) or skipped (a log source reconwatch does not read).",
+                &["kind"],
             ),
             registry: r,
         }

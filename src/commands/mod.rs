@@ -20,6 +20,8 @@ use crate::pipeline::PipelineConfig;
 mod formats;
 mod generate;
 mod parse;
+mod rules;
+mod scan;
 
 /// Exit code for usage, configuration and input errors.
 pub const EXIT_ERROR: u8 = 2;
@@ -29,6 +31,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Parse(args) => parse::run(&args),
+        Command::Scan(args) => scan::run(&args),
+        Command::Rules(cmd) => rules::run(&cmd),
         Command::Formats => formats::run(),
         Command::Gen(args) => generate::run(&args),
     };

@@ -34,6 +34,8 @@
 //! | `event.duration`            | `time-taken` (ms; a decimal value is seconds, as the W3C spec has it) | same        |
 //! | `user_agent.original`       | `cs(User-Agent)` (`+` → space)            | `cs(User-Agent)` (as logged)              |
 //! | `http.request.referrer`     | `cs(Referer)`                             | same                                      |
+//! | `http.request.cookie`       | `cs(Cookie)`                              | same                                      |
+//! | `http.request.mime_type`    | `cs(Content-Type)`                        | same                                      |
 //! | `http.response.mime_type`   | —                                         | `rs(Content-Type)` / `sc(Content-Type)`   |
 //! | `event.action`              | —                                         | `s-action` (`TCP_MISS`, `TCP_DENIED`), else `sc-filter-result` (`OBSERVED`, `DENIED`) |
 //! | `http.version`              | `cs-version` (`HTTP/1.1` → `1.1`)         | same                                      |
@@ -123,6 +125,8 @@ enum Col {
     RequestBytes,
     UserAgent,
     Referer,
+    Cookie,
+    RequestContentType,
     /// Headerless layouts only: IIS columns that are a referrer (a URL) or a `cs-host` value,
     /// told apart by the value, since logs shipped without a header leave it ambiguous.
     RefererOrHost,
@@ -174,6 +178,8 @@ const FIELD_NAMES: &[(&str, Col)] = &[
     ("cs(user-agent)", Col::UserAgent),
     ("cs(referer)", Col::Referer),
     ("cs(referrer)", Col::Referer),
+    ("cs(cookie)", Col::Cookie),
+    ("cs(content-type)", Col::RequestContentType),
     ("rs(content-type)", Col::ContentType),
     ("sc(content-type)", Col::ContentType),
     ("s-action", Col::Action),
@@ -639,6 +645,8 @@ impl<'a> Row<'_, 'a> {
                     });
                 }
                 Col::Referer => event.http.request.referrer = Some(b(v)),
+                Col::Cookie => event.http.request.cookie = Some(b(v)),
+                Col::RequestContentType => event.http.request.mime_type = Some(b(v)),
                 Col::RefererOrHost => {
                     if v.contains("://") {
                         event.http.request.referrer = Some(b(v));

@@ -1,0 +1,191 @@
+//! `reconwatch rules check|test`, and rule loading for every command that runs rules.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+
+use super::scan::AlertSink;
+use crate::cli::{RuleArgs, RulesCheckArgs, RulesCommand};
+use crate::metrics::Metrics;
+use crate::parse::Format;
+use crate::pipeline::{PipelineConfig, run_reader};
+use crate::rules::load::{Loaded, read_placeholder_file};
+use crate::rules::sigma::{Placeholders, Rule};
+use crate::rules::Engine;
+
+/// Exit code of `rules check` and `rules test` when a rule is rejected or a test fails.
+const EXIT_FAILED: u8 = 1;
+
+pub fn run(cmd: &RulesCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        RulesCommand::Check(args) => check(args),
+        RulesCommand::Test(args) => test(args),
+    }
+}
+
+/// Parses `--placeholder NAME=FILE` options.
+fn placeholders(specs: &[String]) -> anyhow::Result<Placeholders> {
+    let mut out = Placeholders::new();
+    for spec in specs {
+        let Some((name, file)) = spec.split_once('=') else {
+            bail!("--placeholder {spec}: expected NAME=FILE");
+        };
+        let values = read_placeholder_file(file.as_ref()).with_context(|| format!("--placeholder {spec}"))?;
+        out.entry(name.trim_matches('%').to_owned()).or_default().extend(values);
+    }
+    Ok(out)
+}
+
+fn load(paths: &[PathBuf], embedded: bool, placeholders: &Placeholders) -> Loaded {
+    let mut loaded = Loaded::default();
+    if embedded {
+        loaded.add_embedded(placeholders);
+    }
+    for p in paths {
+        loaded.add_path(p, placeholders);
+    }
+    loaded
+}
+
+/// Loads the rules a scan runs, reports every problem on stderr, counts them in `metrics`, and
+/// compiles the engine. Returns the engine and the number of rejected rules.
+pub fn load_rules(args: &RuleArgs, metrics: &Metrics) -> anyhow::Result<(Engine, usize)> {
+    let ph = placeholders(&args.placeholders)?;
+    let loaded = load(&args.rules, args.rules.is_empty() || args.default_rules, &ph);
+    let mut rejected = 0;
+    for p in &loaded.problems {
+        if p.skipped {
+            eprintln!("reconwatch: skipped rule: {p}");
+            metrics.rule_problems.with_label_values(&["skipped"]).inc();
+        } else {
+            eprintln!("reconwatch: error: rejected rule: {p}");
+            metrics.rule_problems.with_label_values(&["rejected"]).inc();
+            rejected += 1;
+        }
+    }
+    if loaded.rules.is_empty() {
+        bail!("no rule could be loaded (rule files read: {})", loaded.files);
+    }
+    metrics.rules_loaded.set(loaded.rules.len() as i64);
+    let engine = Engine::new(loaded.rules).context("compiling the rules")?;
+    Ok((engine, rejected))
+}
+
+fn check(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
+    let ph = placeholders(&args.placeholders)?;
+    let loaded = load(&args.paths, args.paths.is_empty(), &ph);
+    let rejected = loaded.rejected().count();
+    let skipped = loaded.problems.len() - rejected;
+    if args.summary {
+        let mut by: BTreeMap<(bool, String), usize> = BTreeMap::new();
+        for p in &loaded.problems {
+            *by.entry((p.skipped, p.category())).or_default() += 1;
+        }
+        for ((skipped, cat), n) in by {
+            println!("{n:>6}  {}  {cat}", if skipped { "skipped " } else { "rejected" });
+        }
+    } else {
+        for p in &loaded.problems {
+            println!("{}: {p}", if p.skipped { "skipped" } else { "rejected" });
+        }
+    }
+    // Compiling catches what only shows across rules (automaton or regex-set limits).
+    let compiled = Engine::new(loaded.rules.clone()).map(|_| ());
+    if let Err(e) = &compiled {
+        println!("rejected: {e}");
+    }
+    println!(
+        "{} rule files: {} rules loaded, {rejected} rejected, {skipped} skipped (log sources reconwatch does not read)",
+        loaded.files,
+        loaded.rules.len()
+    );
+    Ok(if rejected > 0 || compiled.is_err() {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The outcome of one rule's tests.
+struct TestReport {
+    failures: Vec<String>,
+    passed: usize,
+}
+
+/// Runs one rule's test excerpts.
+fn test_rule(rule: &Rule) -> anyhow::Result<TestReport> {
+    let mut report = TestReport {
+        failures: Vec::new(),
+        passed: 0,
+    };
+    let Some(tests) = &rule.tests else {
+        report.failures.push(format!("has no {} (match / no-match lines)", crate::rules::sigma::TESTS_KEY));
+        return Ok(report);
+    };
+    if tests.matching.is_empty() || tests.not_matching.is_empty() {
+        report.failures.push("needs at least one `match` and one `no-match` excerpt".into());
+    }
+    let mut cfg = PipelineConfig::default();
+    if let Some(name) = &tests.format {
+        cfg.format = Some(Format::from_name(name).with_context(|| format!("unknown test format `{name}`"))?);
+    }
+    let engine = Engine::new(vec![rule.clone()])?;
+    for (want, excerpts) in [(true, &tests.matching), (false, &tests.not_matching)] {
+        for (i, text) in excerpts.iter().enumerate() {
+            let kind = if want { "match" } else { "no-match" };
+            let name = format!("{}#{kind}[{i}]", rule.file);
+            let mut sink = AlertSink::new(&engine);
+            let stats = run_reader(&name, text.as_bytes(), None, &cfg, &mut sink)?;
+            let alerted = sink.counts[0] > 0;
+            if let Some(f) = &stats.failure {
+                report.failures.push(format!("{kind}[{i}]: input not read: {f}"));
+            } else if stats.errors > 0 {
+                let reasons: Vec<&str> = stats.error_reasons.keys().copied().collect();
+                report
+                    .failures
+                    .push(format!("{kind}[{i}]: {} line(s) rejected by the parser: {}", stats.errors, reasons.join("; ")));
+            } else if alerted != want {
+                report.failures.push(format!(
+                    "{kind}[{i}]: expected {}, got {} ({} events parsed)",
+                    if want { "an alert" } else { "no alert" },
+                    if alerted { "one" } else { "none" },
+                    stats.events
+                ));
+            } else {
+                report.passed += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn test(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
+    let ph = placeholders(&args.placeholders)?;
+    let loaded = load(&args.paths, args.paths.is_empty(), &ph);
+    let mut failed = 0;
+    for p in loaded.rejected() {
+        println!("FAIL {p}");
+        failed += 1;
+    }
+    let mut passed = 0;
+    for rule in &loaded.rules {
+        let r = test_rule(rule)?;
+        if r.failures.is_empty() {
+            println!("ok   {} ({}): {} excerpts", rule.meta.id, rule.file, r.passed);
+            passed += 1;
+        } else {
+            failed += 1;
+            for f in &r.failures {
+                println!("FAIL {} ({}): {f}", rule.meta.id, rule.file);
+            }
+        }
+    }
+    println!("{passed} rules passed, {failed} failed");
+    Ok(if failed > 0 {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

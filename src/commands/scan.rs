@@ -1,0 +1,186 @@
+//! `reconwatch scan`: logs in, alerts out (JSON lines), a summary on stderr.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use super::EXIT_ERROR;
+use super::parse::write_atomically;
+use super::rules::load_rules;
+use crate::alert::{Alert, write_json_line};
+use crate::cli::ScanArgs;
+use crate::event::Event;
+use crate::metrics::Metrics;
+use crate::pipeline::{EventSink, InputStats, run_input};
+use crate::rules::{Engine, Level, Scratch};
+use crate::source;
+
+/// Exit code when at least one alert was written.
+const EXIT_ALERTS: u8 = 1;
+
+/// Matches each event and buffers the alerts as JSON lines.
+pub struct AlertSink<'e> {
+    engine: &'e Engine,
+    scratch: Scratch,
+    matched: Vec<u32>,
+    /// Alert JSON lines not yet written.
+    pub out: Vec<u8>,
+    /// Alerts per rule (indexed like [`Engine::rules`]).
+    pub counts: Vec<u64>,
+}
+
+impl<'e> AlertSink<'e> {
+    pub fn new(engine: &'e Engine) -> Self {
+        AlertSink {
+            engine,
+            scratch: engine.scratch(),
+            matched: Vec::new(),
+            out: Vec::new(),
+            counts: vec![0; engine.rules().len()],
+        }
+    }
+}
+
+impl EventSink for AlertSink<'_> {
+    fn event(&mut self, event: &mut Event<'_>) -> io::Result<()> {
+        self.matched.clear();
+        self.engine.matches(event, &mut self.scratch, &mut self.matched);
+        for &r in &self.matched {
+            let hits = self.engine.explain(r, event, &self.scratch);
+            let rule = &self.engine.rules()[r as usize];
+            write_json_line(
+                &mut self.out,
+                &Alert {
+                    event,
+                    rule: &rule.meta,
+                    matches: &hits,
+                },
+            );
+            self.counts[r as usize] += 1;
+        }
+        Ok(())
+    }
+}
+
+pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let cfg = args.input.build()?;
+    let metrics = Metrics::new();
+    let (engine, rule_errors) = load_rules(&args.rules, &metrics)?;
+    let inputs = source::expand(&args.input.paths)?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(io::BufWriter::new(
+            File::create(path).with_context(|| format!("--output {}", path.display()))?,
+        )),
+        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    };
+    let mut counts = vec![0u64; engine.rules().len()];
+    let mut all_stats = Vec::with_capacity(inputs.len());
+    for input in &inputs {
+        let mut sink = AlertSink::new(&engine);
+        let stats = run_input(input, &cfg, &mut sink)?;
+        out.write_all(&sink.out)?;
+        for (c, n) in counts.iter_mut().zip(&sink.counts) {
+            *c += n;
+        }
+        if let Some(f) = &stats.failure {
+            eprintln!("reconwatch: error: {f}");
+        }
+        metrics.record_input(&stats);
+        all_stats.push(stats);
+    }
+    out.flush()?;
+    for (r, &n) in counts.iter().enumerate() {
+        if n > 0 {
+            let meta = &engine.rules()[r].meta;
+            metrics.alerts.with_label_values(&[&meta.id, meta.level.name()]).inc_by(n);
+        }
+    }
+    if !args.quiet {
+        let summary = Summary {
+            engine: &engine,
+            stats: &all_stats,
+            counts: &counts,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        eprint!("{summary}");
+    }
+    if let Some(path) = &args.metrics_textfile {
+        write_atomically(path, metrics.encode().as_bytes())
+            .with_context(|| format!("--metrics-textfile {}", path.display()))?;
+    }
+    let failed = rule_errors > 0 || all_stats.iter().any(|s| s.failure.is_some());
+    let alerts: u64 = counts.iter().sum();
+    Ok(if failed {
+        ExitCode::from(EXIT_ERROR)
+    } else if alerts > 0 {
+        ExitCode::from(EXIT_ALERTS)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The end-of-scan summary written to stderr.
+struct Summary<'a> {
+    engine: &'a Engine,
+    stats: &'a [InputStats],
+    counts: &'a [u64],
+    seconds: f64,
+}
+
+impl std::fmt::Display for Summary<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sum = |g: fn(&InputStats) -> u64| self.stats.iter().map(g).sum::<u64>();
+        let bytes = sum(|s| s.bytes);
+        let failed = self.stats.iter().filter(|s| s.failure.is_some()).count();
+        let alerts: u64 = self.counts.iter().sum();
+        let secs = self.seconds.max(1e-9);
+        writeln!(f, "reconwatch scan summary")?;
+        writeln!(
+            f,
+            "  inputs {} ({failed} failed)  lines {}  events {}  parse errors {}  rules {}",
+            self.stats.len(),
+            sum(|s| s.lines),
+            sum(|s| s.events),
+            sum(|s| s.errors),
+            self.engine.rules().len()
+        )?;
+        writeln!(
+            f,
+            "  {:.1} MB in {:.2} s: {:.1} MB/s, {:.0} lines/s",
+            bytes as f64 / 1e6,
+            self.seconds,
+            bytes as f64 / 1e6 / secs,
+            sum(|s| s.lines) as f64 / secs
+        )?;
+        let mut by_level = [0u64; Level::ALL.len()];
+        for (r, &n) in self.counts.iter().enumerate() {
+            by_level[self.engine.rules()[r].meta.level as usize] += n;
+        }
+        let levels: Vec<String> = Level::ALL
+            .iter()
+            .rev()
+            .filter(|l| by_level[**l as usize] > 0)
+            .map(|l| format!("{} {}", l.name(), by_level[*l as usize]))
+            .collect();
+        writeln!(
+            f,
+            "  alerts {alerts}{}{}",
+            if levels.is_empty() { "" } else { ": " },
+            levels.join(", ")
+        )?;
+        let mut by_rule: Vec<(usize, u64)> = self.counts.iter().copied().enumerate().filter(|(_, n)| *n > 0).collect();
+        by_rule.sort_by(|a, b| {
+            let (ra, rb) = (&self.engine.rules()[a.0].meta, &self.engine.rules()[b.0].meta);
+            rb.level.cmp(&ra.level).then(b.1.cmp(&a.1)).then(ra.id.cmp(&rb.id))
+        });
+        for (r, n) in by_rule {
+            let m = &self.engine.rules()[r].meta;
+            writeln!(f, "  {n:>9}  {:<13} {}  ({})", m.level.name(), m.title, m.id)?;
+        }
+        Ok(())
+    }
+}

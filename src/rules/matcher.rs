@@ -1,0 +1,624 @@
+//! All loaded rules compiled into one matcher per log source, whose cost per event grows far
+//! slower than the number of rules.
+//!
+//! # Design
+//! Every value a rule compares with a field's text becomes one or more *variants* (windash,
+//! base64offset and placeholders make several). Across all rules of a matcher, per field:
+//! - every variant with a literal needle (equals, contains, startswith, endswith, or the longest
+//!   literal piece of a wildcard pattern) goes into one Aho-Corasick automaton (one for
+//!   case-insensitive needles, one for `cased` ones; identical needles share a pattern);
+//! - every regex goes into one `RegexSet`.
+//!
+//! Per event, each such field's text is scanned once by its automaton (overlapping search: every
+//! needle that occurs is reported, even inside another) and its regex set. A needle hit is
+//! confirmed where it sits (at the start for `startswith`, the whole text for equals, a full
+//! wildcard match for patterns) and marks its variant true for this event; the rule owning the
+//! variant becomes a *candidate* (ripgrep's candidate/confirmed split).
+//!
+//! A rule whose condition cannot hold while none of its variants hit (decided once, at compile
+//! time, with three-valued logic) is evaluated only when it is a candidate; the others (`not
+//! filter` alone, `exists`, numeric comparisons, `null`, `cidr`, `fieldref`) are evaluated on
+//! every event. Evaluation reads the marks for scanned variants and checks the rest directly.
+//!
+//! Marks are generation-stamped per event ([`Scratch`]), so nothing is cleared between events,
+//! and the hot path allocates nothing.
+//!
+//! Case-insensitive comparison is ASCII case folding (Sigma's default); non-ASCII letters compare
+//! exactly.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::ops::Range;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::bytes::{RegexSet, RegexSetBuilder};
+use serde::Serialize;
+
+use super::condition::Cond;
+use super::pattern::Glob;
+use super::sigma::{Check, Position, Rule, TextPattern, TimePart};
+use crate::event::{Event, Field, Value};
+
+/// Why the rules could not be compiled together (automaton or regex set too large).
+#[derive(Debug, thiserror::Error)]
+#[error("compiling the rules for field {field}: {reason}")]
+pub struct CompileError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+/// The rules of one set of log sources, compiled.
+#[derive(Debug)]
+pub(super) struct Matcher {
+    /// Global rule index of each local rule.
+    rules: Vec<u32>,
+    code: Vec<RuleCode>,
+    tests: Vec<TestCode>,
+    scans: Vec<FieldScan>,
+    /// Owning local rule of each scanned variant.
+    variant_rule: Vec<u32>,
+    /// Local rules evaluated on every event.
+    always: Vec<u32>,
+}
+
+#[derive(Debug)]
+struct RuleCode {
+    condition: Cond,
+    /// Per selection, the groups (OR) of tests (AND), as indexes into `tests`.
+    selections: Vec<Vec<Vec<u32>>>,
+}
+
+#[derive(Debug)]
+struct TestCode {
+    field: Field,
+    all: bool,
+    negate: bool,
+    values: Vec<ValueCode>,
+}
+
+#[derive(Debug)]
+enum ValueCode {
+    /// True when any of these scanned variants was marked for this event.
+    Scanned(Range<u32>),
+    /// Checked against the event when the rule is evaluated.
+    Direct(Check),
+}
+
+#[derive(Debug)]
+struct FieldScan {
+    field: Field,
+    folded: Option<Needles>,
+    cased: Option<Needles>,
+    regexes: Option<(RegexSet, Vec<u32>)>,
+}
+
+#[derive(Debug)]
+struct Needles {
+    automaton: AhoCorasick,
+    /// Whether the needles compare case-insensitively.
+    folded: bool,
+    /// Per automaton pattern: the variants it stands for and how to confirm each.
+    confirm: Vec<Vec<(u32, Confirm)>>,
+}
+
+#[derive(Debug)]
+enum Confirm {
+    Anywhere,
+    Start,
+    End,
+    Whole,
+    Glob(Box<Glob>),
+}
+
+/// Per-thread working memory of [`Matcher::matches`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    generation: u32,
+    variant_mark: Vec<u32>,
+    rule_mark: Vec<u32>,
+    candidates: Vec<u32>,
+}
+
+impl Scratch {
+    fn next_generation(&mut self, variants: usize, rules: usize) {
+        if self.variant_mark.len() < variants {
+            self.variant_mark.resize(variants, 0);
+        }
+        if self.rule_mark.len() < rules {
+            self.rule_mark.resize(rules, 0);
+        }
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // Wrapped: old stamps could look current.
+            self.variant_mark.fill(0);
+            self.rule_mark.fill(0);
+            self.generation = 1;
+        }
+        self.candidates.clear();
+    }
+}
+
+/// Builds the needle table of one field while rules are compiled.
+#[derive(Default)]
+struct NeedleTable {
+    patterns: Vec<Vec<u8>>,
+    index: HashMap<Vec<u8>, usize>,
+    confirm: Vec<Vec<(u32, Confirm)>>,
+}
+
+impl NeedleTable {
+    fn add(&mut self, needle: &[u8], folded: bool, variant: u32, confirm: Confirm) {
+        let key = if folded { needle.to_ascii_lowercase() } else { needle.to_vec() };
+        let id = *self.index.entry(key.clone()).or_insert_with(|| {
+            self.patterns.push(key);
+            self.confirm.push(Vec::new());
+            self.patterns.len() - 1
+        });
+        self.confirm[id].push((variant, confirm));
+    }
+
+    fn build(self, folded: bool, field: Field) -> Result<Option<Needles>, CompileError> {
+        if self.patterns.is_empty() {
+            return Ok(None);
+        }
+        // Standard semantics: the only kind that reports overlapping matches, which a needle
+        // inside another needle needs.
+        let automaton = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(folded)
+            .match_kind(MatchKind::Standard)
+            .build(&self.patterns)
+            .map_err(|e| CompileError {
+                field: field.name(),
+                reason: e.to_string(),
+            })?;
+        Ok(Some(Needles {
+            automaton,
+            folded,
+            confirm: self.confirm,
+        }))
+    }
+}
+
+#[derive(Default)]
+struct FieldTable {
+    folded: NeedleTable,
+    cased: NeedleTable,
+    regexes: Vec<String>,
+    regex_variants: Vec<u32>,
+}
+
+impl Matcher {
+    /// Compiles the rules `which` (global indexes into `rules`).
+    pub(super) fn new(rules: &[Rule], which: Vec<u32>) -> Result<Matcher, CompileError> {
+        let mut fields: Vec<(Field, FieldTable)> = Vec::new();
+        let mut tests = Vec::new();
+        let mut code = Vec::with_capacity(which.len());
+        let mut variant_rule = Vec::new();
+        let mut always = Vec::new();
+        for (local, &global) in which.iter().enumerate() {
+            let rule = &rules[global as usize];
+            let mut selections = Vec::with_capacity(rule.detection.selections.len());
+            for sel in &rule.detection.selections {
+                let mut groups = Vec::with_capacity(sel.groups.len());
+                for group in &sel.groups {
+                    let mut ids = Vec::with_capacity(group.len());
+                    for test in group {
+                        let table = match fields.iter().position(|(f, _)| *f == test.field) {
+                            Some(i) => &mut fields[i].1,
+                            None => {
+                                fields.push((test.field, FieldTable::default()));
+                                &mut fields.last_mut().expect("just pushed").1
+                            }
+                        };
+                        let values = test
+                            .values
+                            .iter()
+                            .map(|v| compile_value(&v.check, table, &mut variant_rule, local as u32))
+                            .collect();
+                        ids.push(tests.len() as u32);
+                        tests.push(TestCode {
+                            field: test.field,
+                            all: test.all,
+                            negate: test.negate,
+                            values,
+                        });
+                    }
+                    groups.push(ids);
+                }
+                selections.push(groups);
+            }
+            code.push(RuleCode {
+                condition: rule.detection.condition.clone(),
+                selections,
+            });
+        }
+        let mut m = Matcher {
+            rules: which,
+            code,
+            tests,
+            scans: Vec::new(),
+            variant_rule,
+            always: Vec::new(),
+        };
+        for (local, &global) in m.rules.iter().enumerate() {
+            let rule = &rules[global as usize];
+            let code = &m.code[local];
+            // With no variant marked, can the condition still hold?
+            let unhit = rule.detection.condition.eval3(&mut |s| {
+                kleene_any(code.selections[s].iter().map(|g| {
+                    kleene_all(g.iter().map(|&t| {
+                        let t = &m.tests[t as usize];
+                        let v = if t.all {
+                            kleene_all(t.values.iter().map(unhit_value))
+                        } else {
+                            kleene_any(t.values.iter().map(unhit_value))
+                        };
+                        v.map(|b| b != t.negate)
+                    }))
+                }))
+            });
+            if unhit != Some(false) {
+                always.push(local as u32);
+            }
+        }
+        m.always = always;
+        for (field, table) in fields {
+            let regexes = if table.regexes.is_empty() {
+                None
+            } else {
+                let set = RegexSetBuilder::new(&table.regexes)
+                    .size_limit(1 << 26)
+                    .build()
+                    .map_err(|e| CompileError {
+                        field: field.name(),
+                        reason: e.to_string(),
+                    })?;
+                Some((set, table.regex_variants))
+            };
+            let folded = table.folded.build(true, field)?;
+            let cased = table.cased.build(false, field)?;
+            if folded.is_some() || cased.is_some() || regexes.is_some() {
+                m.scans.push(FieldScan {
+                    field,
+                    folded,
+                    cased,
+                    regexes,
+                });
+            }
+        }
+        Ok(m)
+    }
+
+    /// Pushes the global indexes of the rules that match `event`, in rule order.
+    pub(super) fn matches(&self, event: &Event<'_>, scratch: &mut Scratch, out: &mut Vec<u32>) {
+        scratch.next_generation(self.variant_rule.len(), self.rules.len());
+        let generation = scratch.generation;
+        for scan in &self.scans {
+            let Some(value) = event.get(scan.field) else { continue };
+            for_each_text(value, &mut |text| {
+                for needles in [&scan.folded, &scan.cased].into_iter().flatten() {
+                    for hit in needles.automaton.find_overlapping_iter(text) {
+                        for (variant, confirm) in &needles.confirm[hit.pattern().as_usize()] {
+                            let v = *variant as usize;
+                            if scratch.variant_mark[v] == generation {
+                                continue;
+                            }
+                            let ok = match confirm {
+                                Confirm::Anywhere => true,
+                                Confirm::Start => hit.start() == 0,
+                                Confirm::End => hit.end() == text.len(),
+                                Confirm::Whole => hit.start() == 0 && hit.end() == text.len(),
+                                Confirm::Glob(g) => g.matches(text, needles.folded),
+                            };
+                            if ok {
+                                scratch.variant_mark[v] = generation;
+                                mark_rule(scratch, self.variant_rule[v], generation);
+                            }
+                        }
+                    }
+                }
+                if let Some((set, variants)) = &scan.regexes {
+                    for i in set.matches(text).iter() {
+                        let v = variants[i] as usize;
+                        scratch.variant_mark[v] = generation;
+                        mark_rule(scratch, self.variant_rule[v], generation);
+                    }
+                }
+            });
+        }
+        for &r in &self.always {
+            mark_rule(scratch, r, generation);
+        }
+        scratch.candidates.sort_unstable();
+        for i in 0..scratch.candidates.len() {
+            let local = scratch.candidates[i];
+            if self.rule_holds(local as usize, event, scratch) {
+                out.push(self.rules[local as usize]);
+            }
+        }
+    }
+
+    /// The local index of a global rule, if this matcher has it.
+    pub(super) fn local(&self, global: u32) -> Option<usize> {
+        self.rules.iter().position(|&g| g == global)
+    }
+
+    /// Whether one rule holds. Expects the marks of the current event in `scratch`.
+    fn rule_holds(&self, local: usize, event: &Event<'_>, scratch: &Scratch) -> bool {
+        let code = &self.code[local];
+        code.condition
+            .eval(&mut |s| self.true_group(code, s, event, scratch).is_some())
+    }
+
+    /// The first group of selection `sel` whose tests all hold.
+    fn true_group(&self, code: &RuleCode, sel: usize, event: &Event<'_>, scratch: &Scratch) -> Option<usize> {
+        code.selections[sel]
+            .iter()
+            .position(|group| group.iter().all(|&t| self.test_holds(t as usize, event, scratch)))
+    }
+
+    /// What made each true selection of a matching rule true. Must be called right after
+    /// [`Matcher::matches`] on the same event (it reads that event's marks).
+    pub(super) fn explain(&self, rule: &Rule, local: usize, event: &Event<'_>, scratch: &Scratch) -> Vec<Hit> {
+        let code = &self.code[local];
+        let mut hits = Vec::new();
+        for (s, name) in rule.detection.names.iter().enumerate() {
+            let Some(g) = self.true_group(code, s, event, scratch) else { continue };
+            for (&t, test) in code.selections[s][g].iter().zip(&rule.detection.selections[s].groups[g]) {
+                let tc = &self.tests[t as usize];
+                let value = if tc.negate {
+                    let all: Vec<&str> = test.values.iter().map(|v| v.shown.as_str()).collect();
+                    format!("not {}", all.join(" | "))
+                } else {
+                    let matched: Vec<&str> = tc
+                        .values
+                        .iter()
+                        .zip(&test.values)
+                        .filter(|(v, _)| self.value_holds(v, tc.field, event, scratch))
+                        .map(|(_, shown)| shown.shown.as_str())
+                        .collect();
+                    matched.join(" & ")
+                };
+                hits.push(Hit {
+                    selection: name.clone(),
+                    key: test.key.clone(),
+                    field: tc.field.name(),
+                    value,
+                });
+            }
+        }
+        hits
+    }
+
+    fn test_holds(&self, t: usize, event: &Event<'_>, scratch: &Scratch) -> bool {
+        let t = &self.tests[t];
+        let v = if t.all {
+            t.values.iter().all(|v| self.value_holds(v, t.field, event, scratch))
+        } else {
+            t.values.iter().any(|v| self.value_holds(v, t.field, event, scratch))
+        };
+        v != t.negate
+    }
+
+    fn value_holds(&self, v: &ValueCode, field: Field, event: &Event<'_>, scratch: &Scratch) -> bool {
+        match v {
+            ValueCode::Scanned(range) => range
+                .clone()
+                .any(|i| scratch.variant_mark.get(i as usize) == Some(&scratch.generation)),
+            ValueCode::Direct(check) => check_direct(check, field, event),
+        }
+    }
+}
+
+fn mark_rule(scratch: &mut Scratch, local: u32, generation: u32) {
+    let m = &mut scratch.rule_mark[local as usize];
+    if *m != generation {
+        *m = generation;
+        scratch.candidates.push(local);
+    }
+}
+
+/// A value's truth when none of the scanned variants hit: false for scanned values, unknown for
+/// values checked directly.
+fn unhit_value(v: &ValueCode) -> Option<bool> {
+    match v {
+        ValueCode::Scanned(_) => Some(false),
+        ValueCode::Direct(_) => None,
+    }
+}
+
+fn kleene_any(it: impl Iterator<Item = Option<bool>>) -> Option<bool> {
+    let mut acc = Some(false);
+    for v in it {
+        match v {
+            Some(true) => return Some(true),
+            None => acc = None,
+            Some(false) => {}
+        }
+    }
+    acc
+}
+
+fn kleene_all(it: impl Iterator<Item = Option<bool>>) -> Option<bool> {
+    let mut acc = Some(true);
+    for v in it {
+        match v {
+            Some(false) => return Some(false),
+            None => acc = None,
+            Some(true) => {}
+        }
+    }
+    acc
+}
+
+/// Registers a value's variants in the field's tables when all of them can be scanned for;
+/// otherwise the value is checked directly.
+fn compile_value(check: &Check, table: &mut FieldTable, variant_rule: &mut Vec<u32>, rule: u32) -> ValueCode {
+    match check {
+        Check::Text { variants, cased } => {
+            let needles: Option<Vec<(&[u8], Confirm)>> = variants.iter().map(needle_of).collect();
+            let Some(needles) = needles else {
+                return ValueCode::Direct(check.clone());
+            };
+            let start = variant_rule.len() as u32;
+            for (needle, confirm) in needles {
+                let id = variant_rule.len() as u32;
+                variant_rule.push(rule);
+                let t = if *cased { &mut table.cased } else { &mut table.folded };
+                t.add(needle, !cased, id, confirm);
+            }
+            ValueCode::Scanned(start..variant_rule.len() as u32)
+        }
+        Check::Regex(re) => {
+            let id = variant_rule.len() as u32;
+            variant_rule.push(rule);
+            table.regexes.push(re.clone());
+            table.regex_variants.push(id);
+            ValueCode::Scanned(id..id + 1)
+        }
+        other => ValueCode::Direct(other.clone()),
+    }
+}
+
+/// The needle to scan for and how to confirm a hit; `None` when the pattern has no literal.
+fn needle_of(p: &TextPattern) -> Option<(&[u8], Confirm)> {
+    let (n, c) = match p {
+        TextPattern::Exact(n) => (n.as_slice(), Confirm::Whole),
+        TextPattern::Contains(n) => (n.as_slice(), Confirm::Anywhere),
+        TextPattern::Prefix(n) => (n.as_slice(), Confirm::Start),
+        TextPattern::Suffix(n) => (n.as_slice(), Confirm::End),
+        TextPattern::Glob(g) => (g.longest_literal()?, Confirm::Glob(Box::new(g.clone()))),
+    };
+    (!n.is_empty()).then_some((n, c))
+}
+
+/// Calls `f` with the text of a value: a string as is, each element of a list, numbers,
+/// addresses and times as written (formatted on the stack).
+fn for_each_text(value: Value<'_>, f: &mut dyn FnMut(&[u8])) {
+    match value {
+        Value::Str(s) => f(s.as_bytes()),
+        Value::List(items) => items.iter().for_each(|s| f(s.as_bytes())),
+        other => {
+            let mut buf = StackText::default();
+            let _ = write!(buf, "{other}");
+            f(buf.as_bytes());
+        }
+    }
+}
+
+/// A small formatting buffer that never allocates (longer output is cut, which no number,
+/// address or RFC 3339 time reaches).
+struct StackText {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl Default for StackText {
+    fn default() -> Self {
+        StackText { buf: [0; 64], len: 0 }
+    }
+}
+
+impl StackText {
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+/// Checks a value that is not scanned for.
+fn check_direct(check: &Check, field: Field, event: &Event<'_>) -> bool {
+    let value = event.get(field);
+    match check {
+        Check::Null => value.is_none(),
+        Check::Exists(want) => value.is_some() == *want,
+        Check::Text { variants, cased } => {
+            let Some(value) = value else { return false };
+            let mut hit = false;
+            for_each_text(value, &mut |t| hit = hit || variants.iter().any(|p| p.matches(t, *cased)));
+            hit
+        }
+        // Regexes are always scanned (compile_value), never checked here.
+        Check::Regex(_) => false,
+        Check::Cidr(net) => match value {
+            Some(Value::Ip(ip)) => net.contains(ip),
+            Some(Value::Str(s)) => s.trim().parse().is_ok_and(|ip| net.contains(ip)),
+            _ => false,
+        },
+        Check::Number(cmp, n) => match value {
+            Some(Value::Int(v)) => cmp.holds(v as f64, *n),
+            Some(Value::Str(s)) => s.trim().parse::<f64>().is_ok_and(|v| cmp.holds(v, *n)),
+            _ => false,
+        },
+        Check::TimePart { part, cmp, value: want } => match value {
+            Some(Value::Time(t)) => {
+                let z = t.to_zoned(jiff::tz::TimeZone::UTC);
+                let got: i64 = match part {
+                    TimePart::Minute => z.minute().into(),
+                    TimePart::Hour => z.hour().into(),
+                    TimePart::Day => z.day().into(),
+                    TimePart::Week => z.date().iso_week_date().week().into(),
+                    TimePart::Month => z.month().into(),
+                    TimePart::Year => z.year().into(),
+                };
+                cmp.holds(got, *want)
+            }
+            _ => false,
+        },
+        Check::FieldRef {
+            field: other,
+            position,
+            cased,
+        } => {
+            let (Some(a), Some(b)) = (value, event.get(*other)) else { return false };
+            let mut a_text = StackOrStr::default();
+            let mut b_text = StackOrStr::default();
+            let a = a_text.text(a);
+            let b = b_text.text(b);
+            let p = match position {
+                Position::Exact => TextPattern::Exact(b.to_vec()),
+                Position::Contains => TextPattern::Contains(b.to_vec()),
+                Position::Prefix => TextPattern::Prefix(b.to_vec()),
+                Position::Suffix => TextPattern::Suffix(b.to_vec()),
+            };
+            p.matches(a, *cased)
+        }
+    }
+}
+
+/// The text of a single value for field references (lists compare by their first element).
+#[derive(Default)]
+struct StackOrStr {
+    stack: StackText,
+}
+
+impl StackOrStr {
+    fn text<'v>(&'v mut self, v: Value<'v>) -> &'v [u8] {
+        match v {
+            Value::Str(s) => s.as_bytes(),
+            Value::List(items) => items.first().map_or(&[][..], |s| s.as_bytes()),
+            other => {
+                let _ = write!(self.stack, "{other}");
+                self.stack.as_bytes()
+            }
+        }
+    }
+}
+
+/// What made one selection of a matching rule true: the key as the rule wrote it, the Event
+/// field it tests, and the rule's value(s) that matched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hit {
+    pub selection: String,
+    pub key: String,
+    pub field: &'static str,
+    pub value: String,
+}

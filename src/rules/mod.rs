@@ -1,0 +1,98 @@
+//! Sigma rules: loading ([`load`], [`sigma`]), compiling into one matcher per log source
+//! ([`matcher`]) and matching events ([`Engine`]).
+//!
+//! The loader never panics and never half-loads a rule: a rule is either fully understood or
+//! reported with its file, id, construct and reason ([`load::Problem`]). The engine answers one
+//! question per event — which rules match — through [`Engine::matches`], with per-thread
+//! [`Scratch`] memory, so one `Engine` serves every scan thread.
+
+pub mod condition;
+pub mod fields;
+pub mod load;
+pub mod logsource;
+pub mod matcher;
+pub mod pattern;
+pub mod sigma;
+pub mod yaml;
+
+use std::collections::HashMap;
+
+pub use matcher::{CompileError, Hit, Scratch};
+pub use sigma::{Level, Rule, RuleMeta};
+
+use crate::event::Event;
+use matcher::Matcher;
+
+/// Every loaded rule, compiled.
+#[derive(Debug)]
+pub struct Engine {
+    rules: Vec<Rule>,
+    matchers: Vec<Matcher>,
+    /// Per log source (index into [`logsource::SOURCES`]), the matcher of its rules.
+    routes: Vec<Option<usize>>,
+}
+
+impl Engine {
+    /// Compiles the rules. Sources with the same set of rules share one matcher.
+    pub fn new(rules: Vec<Rule>) -> Result<Engine, CompileError> {
+        let mut by_set: HashMap<Vec<u32>, usize> = HashMap::new();
+        let mut matchers = Vec::new();
+        let mut routes = Vec::with_capacity(logsource::SOURCES.len());
+        for source in 0..logsource::SOURCES.len() {
+            let which: Vec<u32> = (0..rules.len() as u32)
+                .filter(|&r| rules[r as usize].sources.contains(&source))
+                .collect();
+            if which.is_empty() {
+                routes.push(None);
+                continue;
+            }
+            let m = match by_set.get(&which) {
+                Some(&m) => m,
+                None => {
+                    matchers.push(Matcher::new(&rules, which.clone())?);
+                    by_set.insert(which, matchers.len() - 1);
+                    matchers.len() - 1
+                }
+            };
+            routes.push(Some(m));
+        }
+        Ok(Engine {
+            rules,
+            matchers,
+            routes,
+        })
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Fresh working memory for one thread.
+    pub fn scratch(&self) -> Scratch {
+        Scratch::default()
+    }
+
+    /// Appends to `out` the indexes (into [`Engine::rules`]) of the rules `event` matches, in
+    /// rule order.
+    pub fn matches(&self, event: &Event<'_>, scratch: &mut Scratch, out: &mut Vec<u32>) {
+        if let Some(m) = self.matcher(event) {
+            m.matches(event, scratch, out);
+        }
+    }
+
+    /// What made rule `rule` match `event`: call it right after [`Engine::matches`] returned
+    /// the rule for this event, with the same scratch.
+    pub fn explain(&self, rule: u32, event: &Event<'_>, scratch: &Scratch) -> Vec<Hit> {
+        let Some(m) = self.matcher(event) else { return Vec::new() };
+        let Some(local) = m.local(rule) else { return Vec::new() };
+        m.explain(&self.rules[rule as usize], local, event, scratch)
+    }
+
+    fn matcher(&self, event: &Event<'_>) -> Option<&Matcher> {
+        let source = logsource::route(event)?;
+        self.routes[source].map(|m| &self.matchers[m])
+    }
+}
+
+#[cfg(test)]
+mod tests;

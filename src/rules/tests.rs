@@ -1,0 +1,394 @@
+//! Data-driven tests of the whole engine: a detection (YAML), an event, whether the rule matches.
+//! Every modifier and condition form of the Sigma appendix, with the specification's edge cases.
+
+use std::borrow::Cow;
+
+use super::sigma::{Placeholders, parse_rule};
+use super::yaml::parse_documents;
+use super::*;
+
+/// Builds an event from `field=value` pairs (ECS names; `@timestamp` RFC 3339).
+fn event(pairs: &[(&str, &str)]) -> Event<'static> {
+    let mut e = Event::new("squid.access");
+    for &(k, v) in pairs {
+        let s = || Some(Cow::Owned(v.to_owned()));
+        match k {
+            "dataset" => e.event.dataset = s(),
+            "@timestamp" => e.timestamp = Some(v.parse().expect("test timestamp")),
+            "event.original" => e.event.original = s(),
+            "url.original" => e.url.original = s(),
+            "url.domain" => e.url.domain = s(),
+            "url.query" => e.url.query = s(),
+            "url.path" => e.url.path = s(),
+            "http.request.method" => e.http.request.method = s(),
+            "http.request.cookie" => e.http.request.cookie = s(),
+            "http.response.status_code" => e.http.response.status_code = Some(v.parse().expect("status")),
+            "user_agent.original" => e.user_agent.original = s(),
+            "source.ip" => e.source.ip = Some(v.parse().expect("ip")),
+            "email.from.address" => e.email.from.address = s(),
+            "email.reply_to.address" => e.email.reply_to.address = s(),
+            "email.to.address" => e.email.to.address.push(Cow::Owned(v.to_owned())),
+            "email.subject" => e.email.subject = s(),
+            other => panic!("test helper does not set {other}"),
+        }
+    }
+    e
+}
+
+fn placeholders() -> Placeholders {
+    let mut p = Placeholders::new();
+    p.insert("vips".into(), vec!["alice@parliament.example".into(), "*bob@parliament.example".into()]);
+    p
+}
+
+fn engine(category: &str, detection: &str) -> Engine {
+    let text = format!("title: t\nid: t-1\nlevel: high\nlogsource:\n  category: {category}\ndetection:\n{detection}");
+    let docs = parse_documents(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let rule = parse_rule(&docs[0], "test.yml", &placeholders()).unwrap_or_else(|e| panic!("{e:?}\n{text}"));
+    Engine::new(vec![rule]).expect("compiles")
+}
+
+fn matches(e: &Engine, ev: &Event<'_>) -> bool {
+    let mut out = Vec::new();
+    e.matches(ev, &mut e.scratch(), &mut out);
+    out == [0]
+}
+
+/// (detection, [(event, expected)]), all with `category: proxy` unless the event says otherwise.
+fn check(cases: &[(&str, &[(&[(&str, &str)], bool)])]) {
+    for (detection, events) in cases {
+        let category = if detection.contains("email.") { "email" } else { "proxy" };
+        let e = engine(category, detection);
+        for (pairs, want) in events.iter() {
+            let mut pairs = pairs.to_vec();
+            if category == "email" {
+                pairs.insert(0, ("dataset", "postfix.log"));
+            }
+            let ev = event(&pairs);
+            assert_eq!(matches(&e, &ev), *want, "\n{detection}\nevent: {pairs:?}");
+        }
+    }
+}
+
+const GET: &[(&str, &str)] = &[("http.request.method", "GET")];
+
+#[test]
+fn equality_case_and_wildcards() {
+    check(&[
+        ("  sel:\n    cs-method: get\n  condition: sel", &[(GET, true), (&[("http.request.method", "GETX")], false)]),
+        ("  sel:\n    cs-method|cased: get\n  condition: sel", &[(GET, false), (&[("http.request.method", "get")], true)]),
+        (
+            "  sel:\n    c-uri: '*evil*.php'\n  condition: sel",
+            &[
+                (&[("url.original", "http://a/EVIL/x.php")], true),
+                (&[("url.original", "http://a/evil/x.phps")], false),
+            ],
+        ),
+        (
+            "  sel:\n    c-uri: 'http://?.example/'\n  condition: sel",
+            &[
+                (&[("url.original", "http://a.example/")], true),
+                (&[("url.original", "http://é.example/")], true),
+                (&[("url.original", "http://ab.example/")], false),
+            ],
+        ),
+        // Escaped wildcards are literal characters.
+        (
+            "  sel:\n    c-uri|contains: 'a\\*b'\n  condition: sel",
+            &[(&[("url.original", "xa*bx")], true), (&[("url.original", "xaZZbx")], false)],
+        ),
+        (
+            "  sel:\n    c-uri|endswith: 'x\\?'\n  condition: sel",
+            &[(&[("url.original", "/ax?")], true), (&[("url.original", "/axy")], false)],
+        ),
+        // A plain backslash not before a wildcard is itself.
+        (
+            "  sel:\n    c-uri|contains: 'a\\b'\n  condition: sel",
+            &[(&[("url.original", "a\\b")], true)],
+        ),
+        // Numbers compare with the field's text.
+        ("  sel:\n    sc-status: 404\n  condition: sel", &[(&[("http.response.status_code", "404")], true), (&[("http.response.status_code", "4040")], false)]),
+    ]);
+}
+
+#[test]
+fn positions_lists_and_all() {
+    let uri = |u: &'static str| -> Vec<(&'static str, &'static str)> { vec![("url.original", u)] };
+    for (detection, u, want) in [
+        ("    c-uri|contains: /track/", "http://x/track/open", true),
+        ("    c-uri|startswith: http://x/", "http://x/track/open", true),
+        ("    c-uri|startswith: /track", "http://x/track/open", false),
+        ("    c-uri|endswith: .GIF", "http://x/p.gif", true),
+        ("    c-uri|endswith: .gif", "http://x/p.gif?x", false),
+        ("    c-uri|contains:\n      - /nope/\n      - /open", "http://x/track/open", true),
+        ("    c-uri|contains|all:\n      - /track/\n      - /open", "http://x/track/open", true),
+        ("    c-uri|contains|all:\n      - /track/\n      - /nope", "http://x/track/open", false),
+    ] {
+        let d = format!("  sel:\n{detection}\n  condition: sel");
+        let e = engine("proxy", &d);
+        assert_eq!(matches(&e, &event(&uri(u))), want, "{d} on {u}");
+    }
+}
+
+#[test]
+fn needles_inside_other_needles_all_hit() {
+    // Overlapping search: `bc` sits inside `abcd`, both rules must fire.
+    let docs = parse_documents(
+        "title: a\nid: a\nlogsource: {category: proxy}\ndetection: {s: {c-uri|contains: abcd}, condition: s}\n---\n\
+         title: b\nid: b\nlogsource: {category: proxy}\ndetection: {s: {c-uri|contains: bc}, condition: s}\n---\n\
+         title: c\nid: c\nlogsource: {category: proxy}\ndetection: {s: {c-uri|endswith: cdx}, condition: s}\n",
+    )
+    .unwrap();
+    let rules = docs.iter().map(|d| parse_rule(d, "t", &Placeholders::new()).unwrap()).collect();
+    let e = Engine::new(rules).unwrap();
+    let mut out = Vec::new();
+    e.matches(&event(&[("url.original", "xABCDX")]), &mut e.scratch(), &mut out);
+    assert_eq!(out, [0, 1, 2]);
+}
+
+#[test]
+fn keywords_search_the_original_line() {
+    check(&[
+        (
+            "  keywords:\n    - 'evil.example'\n    - 'other'\n  condition: keywords",
+            &[(&[("event.original", "1 GET http://EVIL.example/x")], true), (&[("event.original", "x")], false)],
+        ),
+        (
+            "  keywords:\n    '|all':\n      - 'evil'\n      - 'pixel'\n  condition: keywords",
+            &[(&[("event.original", "evil pixel")], true), (&[("event.original", "evil only")], false)],
+        ),
+    ]);
+}
+
+#[test]
+fn null_empty_missing_and_exists() {
+    let ua_empty: &[(&str, &str)] = &[("user_agent.original", ""), ("http.request.method", "GET")];
+    let ua_set: &[(&str, &str)] = &[("user_agent.original", "curl/8"), ("http.request.method", "GET")];
+    check(&[
+        ("  sel:\n    c-useragent: null\n  condition: sel", &[(GET, true), (ua_empty, false), (ua_set, false)]),
+        ("  sel:\n    c-useragent: ''\n  condition: sel", &[(GET, false), (ua_empty, true), (ua_set, false)]),
+        ("  sel:\n    c-useragent|exists: true\n  condition: sel", &[(GET, false), (ua_empty, true), (ua_set, true)]),
+        ("  sel:\n    c-useragent|exists: false\n  condition: sel", &[(GET, true), (ua_set, false)]),
+        // `not null` is a negated selection.
+        (
+            "  sel:\n    cs-method: GET\n  filter:\n    c-useragent: null\n  condition: sel and not filter",
+            &[(GET, false), (ua_set, true)],
+        ),
+    ]);
+}
+
+#[test]
+fn regex_flags() {
+    let u = |s: &'static str| -> Vec<(&'static str, &'static str)> { vec![("url.original", s)] };
+    for (detection, text, want) in [
+        ("c-uri|re: '/[a-f0-9]{32}\\.gif$'", "http://x/0123456789abcdef0123456789abcdef.gif", true),
+        // Case-sensitive by default...
+        ("c-uri|re: '/[a-f0-9]{32}\\.gif$'", "http://x/0123456789ABCDEF0123456789ABCDEF.gif", false),
+        // ...unless `i`.
+        ("c-uri|re|i: '/[a-f0-9]{32}\\.gif$'", "http://x/0123456789ABCDEF0123456789ABCDEF.gif", true),
+        ("c-uri|re: '^b$'", "a\nb", false),
+        ("c-uri|re|m: '^b$'", "a\nb", true),
+        ("c-uri|re: 'a.b'", "a\nb", false),
+        ("c-uri|re|s: 'a.b'", "a\nb", true),
+    ] {
+        let d = format!("  sel:\n    {detection}\n  condition: sel");
+        assert_eq!(matches(&engine("proxy", &d), &event(&u(text))), want, "{d} on {text:?}");
+    }
+}
+
+#[test]
+fn cidr_v4_and_v6() {
+    check(&[
+        (
+            "  sel:\n    src_ip|cidr:\n      - 10.0.0.0/8\n      - 2001:db8::/32\n  condition: sel",
+            &[
+                (&[("source.ip", "10.1.2.3")], true),
+                (&[("source.ip", "11.1.2.3")], false),
+                (&[("source.ip", "2001:db8:1::7")], true),
+                (&[("source.ip", "2001:db9::1")], false),
+                (&[("source.ip", "::ffff:10.0.0.1")], true),
+                (&[("http.request.method", "GET")], false),
+            ],
+        ),
+        ("  sel:\n    src_ip|cidr: 0.0.0.0/0\n  condition: sel", &[(&[("source.ip", "203.0.113.9")], true)]),
+    ]);
+}
+
+#[test]
+fn encodings() {
+    // base64("admin@parl") = YWRtaW5AcGFybA==
+    check(&[
+        (
+            "  sel:\n    c-uri|base64|contains: 'admin@parl'\n  condition: sel",
+            &[(&[("url.original", "http://t/?u=YWRtaW5AcGFybA==")], true), (&[("url.original", "http://t/?u=ywrtaw5acgfybA==")], false)],
+        ),
+        (
+            "  sel:\n    c-uri|base64offset|contains: '/bin/bash'\n  condition: sel",
+            &[
+                (&[("url.original", "x=L2Jpbi9iYXNo")], true),
+                (&[("url.original", "x=IC9iaW4vYmFzaA")], true),
+                (&[("url.original", "x=ICAvYmluL2Jhc2g")], true),
+                (&[("url.original", "x=/bin/bash")], false),
+            ],
+        ),
+        // utf16le("ab") = 61 00 62 00, base64 = YQBiAA==
+        (
+            "  sel:\n    c-uri|wide|base64|contains: 'ab'\n  condition: sel",
+            &[(&[("url.original", "?q=YQBiAA==")], true)],
+        ),
+        (
+            "  sel:\n    c-uri|utf16le|base64offset|contains: 'ab'\n  condition: sel",
+            &[(&[("url.original", "?q=YQBiAA")], true)],
+        ),
+        // utf16be("ab") = 00 61 00 62 = AGEAYg==
+        ("  sel:\n    c-uri|utf16be|base64|contains: 'ab'\n  condition: sel", &[(&[("url.original", "AGEAYg==")], true)]),
+    ]);
+}
+
+#[test]
+fn windash_and_expand() {
+    check(&[
+        (
+            "  sel:\n    c-uri|windash|contains: ' -enc '\n  condition: sel",
+            &[
+                (&[("url.original", "x -enc y")], true),
+                (&[("url.original", "x /enc y")], true),
+                (&[("url.original", "x –enc y")], true),
+                (&[("url.original", "x enc y")], false),
+            ],
+        ),
+        (
+            "  sel:\n    email.to.address|expand: '%vips%'\n  condition: sel",
+            &[
+                (&[("email.to.address", "other@x"), ("email.to.address", "ALICE@parliament.example")], true),
+                (&[("email.to.address", "*bob@parliament.example")], true),
+                // Placeholder values are literal: their `*` is not a wildcard.
+                (&[("email.to.address", "xbob@parliament.example")], false),
+                (&[("email.to.address", "carol@parliament.example")], false),
+            ],
+        ),
+    ]);
+}
+
+#[test]
+fn numbers_neq_and_fieldref() {
+    let s = |code: &'static str| -> Vec<(&'static str, &'static str)> { vec![("http.response.status_code", code)] };
+    for (detection, code, want) in [
+        ("sc-status|gt: 399", "400", true),
+        ("sc-status|gt: 400", "400", false),
+        ("sc-status|gte: 400", "400", true),
+        ("sc-status|lt: 300", "200", true),
+        ("sc-status|lte: 199", "200", false),
+        ("sc-status|neq: 200", "200", false),
+        ("sc-status|neq: 200", "404", true),
+        ("sc-status|neq:\n      - 200\n      - 404", "404", false),
+    ] {
+        let d = format!("  sel:\n    {detection}\n  condition: sel");
+        assert_eq!(matches(&engine("proxy", &d), &event(&s(code))), want, "{d} on {code}");
+    }
+    check(&[
+        (
+            "  sel:\n    email.reply_to.address|fieldref|neq: email.from.address\n    email.reply_to.address|exists: true\n  condition: sel",
+            &[
+                (&[("email.from.address", "a@news.example"), ("email.reply_to.address", "A@NEWS.example")], false),
+                (&[("email.from.address", "a@news.example"), ("email.reply_to.address", "x@free.example")], true),
+                (&[("email.from.address", "a@news.example")], false),
+            ],
+        ),
+        (
+            "  sel:\n    email.subject|fieldref|contains: email.from.address\n  condition: sel",
+            &[(&[("email.from.address", "a@b"), ("email.subject", "hi a@b there")], true)],
+        ),
+    ]);
+}
+
+#[test]
+fn time_parts() {
+    check(&[
+        (
+            "  sel:\n    '@timestamp|hour|gte': 22\n  condition: sel",
+            &[(&[("@timestamp", "2024-03-05T23:10:00Z")], true), (&[("@timestamp", "2024-03-05T21:10:00Z")], false)],
+        ),
+        (
+            "  sel:\n    '@timestamp|week': 10\n    '@timestamp|year': 2024\n  condition: sel",
+            &[(&[("@timestamp", "2024-03-05T23:10:00Z")], true), (&[("@timestamp", "2024-03-15T23:10:00Z")], false)],
+        ),
+    ]);
+}
+
+#[test]
+fn conditions() {
+    let d = "  sel_a:\n    cs-method: GET\n  sel_b:\n    cs-host: a.example\n  filter_x:\n    c-useragent|contains: bot\n  _hidden:\n    url.query: q\n";
+    let ev = |m: &'static str, h: &'static str, ua: &'static str| -> Vec<(&'static str, &'static str)> {
+        vec![("http.request.method", m), ("url.domain", h), ("user_agent.original", ua)]
+    };
+    for (cond, m, h, ua, want) in [
+        ("sel_a and sel_b", "GET", "a.example", "x", true),
+        ("sel_a and sel_b", "GET", "b.example", "x", false),
+        ("sel_a or sel_b", "POST", "a.example", "x", true),
+        ("sel_a and not filter_x", "GET", "z", "googlebot", false),
+        ("sel_a and not filter_x", "GET", "z", "firefox", true),
+        ("not filter_x", "POST", "z", "firefox", true),
+        ("sel_a or sel_b and filter_x", "GET", "z", "x", true),
+        ("(sel_a or sel_b) and filter_x", "GET", "z", "x", false),
+        ("1 of sel_*", "POST", "a.example", "x", true),
+        ("all of sel_*", "POST", "a.example", "x", false),
+        ("all of sel_*", "GET", "a.example", "x", true),
+        ("1 of sel_* and not 1 of filter*", "GET", "q", "bot", false),
+        ("1 of them", "PUT", "q", "bot", true),
+        // `them` leaves out identifiers starting with `_`.
+        ("all of them", "GET", "a.example", "bot", true),
+        ("NOT sel_a AND sel_b", "POST", "a.example", "x", true),
+    ] {
+        let text = format!("{d}  condition: {cond}");
+        assert_eq!(matches(&engine("proxy", &text), &event(&ev(m, h, ua))), want, "{cond} on {m} {h} {ua}");
+    }
+    // A list of conditions is their OR.
+    let e = engine("proxy", &format!("{d}  condition:\n    - sel_a and sel_b\n    - filter_x"));
+    assert!(matches(&e, &event(&ev("POST", "z", "bot"))));
+}
+
+#[test]
+fn rules_only_see_their_log_source() {
+    let e = engine("proxy", "  sel:\n    cs-method: GET\n  condition: sel");
+    let mut ev = event(GET);
+    assert!(matches(&e, &ev));
+    ev.event.dataset = Some(Cow::Borrowed("postfix.log"));
+    assert!(!matches(&e, &ev), "a proxy rule must not run on mail events");
+    let e = engine("email", "  sel:\n    email.subject|contains: interview\n  condition: sel");
+    let mut ev = event(&[("email.subject", "Interview request")]);
+    assert!(!matches(&e, &ev), "an email rule must not run on proxy events");
+    ev.event.dataset = Some(Cow::Borrowed("exchange.message_tracking"));
+    assert!(matches(&e, &ev));
+}
+
+#[test]
+fn explain_names_selection_field_and_value() {
+    let e = engine(
+        "proxy",
+        "  sel:\n    c-uri|contains:\n      - /nope\n      - /open\n    cs-method: GET\n  filter:\n    c-useragent: bot\n  condition: sel and not filter",
+    );
+    let ev = event(&[("url.original", "http://x/open"), ("http.request.method", "GET")]);
+    let mut s = e.scratch();
+    let mut out = Vec::new();
+    e.matches(&ev, &mut s, &mut out);
+    assert_eq!(out, [0]);
+    let hits = e.explain(0, &ev, &s);
+    assert_eq!(
+        hits,
+        [
+            Hit {
+                selection: "sel".into(),
+                key: "c-uri|contains".into(),
+                field: "url.original",
+                value: "/open".into()
+            },
+            Hit {
+                selection: "sel".into(),
+                key: "cs-method".into(),
+                field: "http.request.method",
+                value: "GET".into()
+            },
+        ]
+    );
+}
