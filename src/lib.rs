@@ -11,5 +11,6 @@ pub mod event;
 pub mod metrics;
 pub mod parse;
 pub mod pipeline;
+pub mod rules;
 pub mod source;
 pub mod world;
