@@ -835,47 +835,67 @@ fn text_check(value: &str, m: &Modifiers<'_>, keywords: bool, placeholders: &Pla
         variants = out;
     }
     let position = m.position.map(|(p, _)| p).unwrap_or(if keywords { Position::Contains } else { Position::Exact });
-    // 3. Encodings turn the value into bytes; wildcards cannot survive them.
+    // 3. Encodings. UTF-16 alone keeps wildcards (only the literal parts are encoded, as
+    // pySigma does); base64 turns the value into other characters, so wildcards cannot survive it.
     if !m.encodings.is_empty() {
+        let base64 = m.encodings.iter().any(|e| e.starts_with("base64"));
+        if m.encodings.contains(&"base64offset") && position != Position::Contains {
+            return Err(Rejection::new("|base64offset", "must be followed by |contains (Sigma spec)"));
+        }
+        let encode = |enc: &str, b: &[u8]| -> Vec<Vec<u8>> {
+            match enc {
+                "base64" => vec![pattern::base64(b)],
+                "base64offset" => pattern::base64_offsets(b).into_iter().collect(),
+                "utf16le" | "wide" => vec![pattern::utf16le(b)],
+                "utf16be" => vec![pattern::utf16be(b)],
+                _ => vec![pattern::utf16_bom(b)],
+            }
+        };
+        let (start, end) = surround_for(position);
         let mut out = Vec::new();
         for v in &variants {
             let glob = pattern::parse_glob(v);
+            if !base64 {
+                let enc = m.encodings.clone();
+                let glob = glob.map_literals(|lit| {
+                    enc.iter().fold(lit.to_vec(), |b, e| encode(e, &b).swap_remove(0))
+                });
+                out.push(TextPattern::from_glob(glob.surround(start, end)));
+                continue;
+            }
             let Some(lit) = glob.as_literal() else {
                 return Err(Rejection::new(
                     format!("|{}", m.encodings[0]),
-                    "a value with wildcards cannot be encoded; escape them (\\* \\?) or drop the wildcard",
+                    "a value with wildcards cannot be base64-encoded; escape them (\\* \\?) or drop the wildcard",
                 ));
             };
             let mut bytes: Vec<Vec<u8>> = vec![lit.to_vec()];
             for enc in &m.encodings {
-                bytes = bytes
-                    .into_iter()
-                    .flat_map(|b| match *enc {
-                        "base64" => vec![pattern::base64(&b)],
-                        "base64offset" => pattern::base64_offsets(&b).into_iter().collect(),
-                        "utf16le" | "wide" => vec![pattern::utf16le(&b)],
-                        "utf16be" => vec![pattern::utf16be(&b)],
-                        _ => vec![pattern::utf16_bom(&b)],
-                    })
-                    .collect();
+                bytes = bytes.iter().flat_map(|b| encode(enc, b)).collect();
             }
-            out.extend(bytes);
+            // base64offset of a value under three bytes can leave an empty variant, which would
+            // match everything.
+            out.extend(
+                bytes
+                    .into_iter()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| TextPattern::from_bytes(b, position)),
+            );
         }
-        if m.encodings.contains(&"base64offset") && position != Position::Contains {
-            return Err(Rejection::new("|base64offset", "must be followed by |contains (Sigma spec)"));
+        if out.is_empty() {
+            return Err(Rejection::new(
+                format!("|{}", m.encodings[0]),
+                "the value is too short to encode into anything searchable",
+            ));
         }
-        let variants = out.into_iter().map(|b| TextPattern::from_bytes(b, position)).collect();
-        // Encoded values are byte strings: folding their case would match other inputs (base64
-        // is case-sensitive), so they always compare cased.
-        return Ok(Check::Text { variants, cased: true });
+        // base64 is case-sensitive: folding its case would match other inputs.
+        return Ok(Check::Text {
+            variants: out,
+            cased: base64 || m.cased,
+        });
     }
     // 4. Wildcards and position.
-    let (start, end) = match position {
-        Position::Exact => (false, false),
-        Position::Contains => (true, true),
-        Position::Prefix => (false, true),
-        Position::Suffix => (true, false),
-    };
+    let (start, end) = surround_for(position);
     let variants = variants
         .iter()
         .map(|v| TextPattern::from_glob(pattern::parse_glob(v).surround(start, end)))
@@ -884,6 +904,16 @@ fn text_check(value: &str, m: &Modifiers<'_>, keywords: bool, placeholders: &Pla
         variants,
         cased: m.cased,
     })
+}
+
+/// The implicit wildcards a position adds at the (start, end) of a value.
+fn surround_for(position: Position) -> (bool, bool) {
+    match position {
+        Position::Exact => (false, false),
+        Position::Contains => (true, true),
+        Position::Prefix => (false, true),
+        Position::Suffix => (true, false),
+    }
 }
 
 /// Most values one key may expand to (windash permutations times placeholder values).

@@ -240,6 +240,16 @@ fn encodings() {
             "  sel:\n    c-uri|utf16le|base64offset|contains: 'ab'\n  condition: sel",
             &[(&[("url.original", "?q=YQBiAA")], true)],
         ),
+        // UTF-16 alone keeps wildcards: only the literal parts are encoded.
+        (
+            "  sel:\n    c-uri|wide: 'a*z'\n  condition: sel",
+            &[(&[("url.original", "a\0b\0z\0")], true), (&[("url.original", "a\0b\0y\0")], false)],
+        ),
+        // A two-byte value leaves an empty base64offset variant, which must not match everything.
+        (
+            "  sel:\n    c-uri|base64offset|contains: 'ab'\n  condition: sel",
+            &[(&[("url.original", "YWI")], true), (&[("url.original", "zzzz")], false)],
+        ),
         // utf16be("ab") = 00 61 00 62 = AGEAYg==
         ("  sel:\n    c-uri|utf16be|base64|contains: 'ab'\n  condition: sel", &[(&[("url.original", "AGEAYg==")], true)]),
     ]);
