@@ -8,7 +8,10 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for p in paths {
-        let hidden = p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+        let hidden = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
         if hidden {
             continue;
         }
@@ -30,7 +33,11 @@ fn main() {
     for f in &files {
         println!("cargo::rerun-if-changed={}", f.display());
         let rel = f.strip_prefix(&root).unwrap_or(f);
-        code.push_str(&format!("    ({:?}, include_str!({:?})),\n", rel.display().to_string(), f.display().to_string()));
+        code.push_str(&format!(
+            "    ({:?}, include_str!({:?})),\n",
+            rel.display().to_string(),
+            f.display().to_string()
+        ));
     }
     code.push_str("]\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("embedded_rules.rs");

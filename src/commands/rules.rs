@@ -11,9 +11,9 @@ use crate::cli::{RuleArgs, RulesCheckArgs, RulesCommand};
 use crate::metrics::Metrics;
 use crate::parse::Format;
 use crate::pipeline::{PipelineConfig, run_reader};
+use crate::rules::Engine;
 use crate::rules::load::{Loaded, read_placeholder_file};
 use crate::rules::sigma::{Placeholders, Rule};
-use crate::rules::Engine;
 
 /// Exit code of `rules check` and `rules test` when a rule is rejected or a test fails.
 const EXIT_FAILED: u8 = 1;
@@ -121,11 +121,16 @@ fn test_rule(rule: &Rule) -> anyhow::Result<TestReport> {
         passed: 0,
     };
     let Some(tests) = &rule.tests else {
-        report.failures.push(format!("has no {} (match / no-match lines)", crate::rules::sigma::TESTS_KEY));
+        report.failures.push(format!(
+            "has no {} (match / no-match lines)",
+            crate::rules::sigma::TESTS_KEY
+        ));
         return Ok(report);
     };
     if tests.matching.is_empty() || tests.not_matching.is_empty() {
-        report.failures.push("needs at least one `match` and one `no-match` excerpt".into());
+        report
+            .failures
+            .push("needs at least one `match` and one `no-match` excerpt".into());
     }
     let mut cfg = PipelineConfig::default();
     if let Some(name) = &tests.format {
@@ -143,9 +148,11 @@ fn test_rule(rule: &Rule) -> anyhow::Result<TestReport> {
                 report.failures.push(format!("{kind}[{i}]: input not read: {f}"));
             } else if stats.errors > 0 {
                 let reasons: Vec<&str> = stats.error_reasons.keys().copied().collect();
-                report
-                    .failures
-                    .push(format!("{kind}[{i}]: {} line(s) rejected by the parser: {}", stats.errors, reasons.join("; ")));
+                report.failures.push(format!(
+                    "{kind}[{i}]: {} line(s) rejected by the parser: {}",
+                    stats.errors,
+                    reasons.join("; ")
+                ));
             } else if alerted != want {
                 report.failures.push(format!(
                     "{kind}[{i}]: expected {}, got {} ({} events parsed)",

@@ -96,7 +96,10 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     for (r, &n) in counts.iter().enumerate() {
         if n > 0 {
             let meta = &engine.rules()[r].meta;
-            metrics.alerts.with_label_values(&[&meta.id, meta.level.name()]).inc_by(n);
+            metrics
+                .alerts
+                .with_label_values(&[&meta.id, meta.level.name()])
+                .inc_by(n);
         }
     }
     if !args.quiet {
@@ -172,7 +175,13 @@ impl std::fmt::Display for Summary<'_> {
             if levels.is_empty() { "" } else { ": " },
             levels.join(", ")
         )?;
-        let mut by_rule: Vec<(usize, u64)> = self.counts.iter().copied().enumerate().filter(|(_, n)| *n > 0).collect();
+        let mut by_rule: Vec<(usize, u64)> = self
+            .counts
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, n)| *n > 0)
+            .collect();
         by_rule.sort_by(|a, b| {
             let (ra, rb) = (&self.engine.rules()[a.0].meta, &self.engine.rules()[b.0].meta);
             rb.level.cmp(&ra.level).then(b.1.cmp(&a.1)).then(ra.id.cmp(&rb.id))

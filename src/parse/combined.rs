@@ -420,13 +420,13 @@ fn request_line<'a>(request: &'a str, event: &mut Event<'a>) {
     if let Some(v) = version.filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.')) {
         event.http.version = Some(Cow::Borrowed(v));
     }
-    if let (Some(method), Some(target)) = (method, target) {
-        if is_method(method) {
-            event.http.request.method = Some(Cow::Borrowed(method));
-            event.url = split_url(target);
-            if event.url.domain.is_none() {
-                event.url.domain = event.destination.domain.clone();
-            }
+    if let (Some(method), Some(target)) = (method, target)
+        && is_method(method)
+    {
+        event.http.request.method = Some(Cow::Borrowed(method));
+        event.url = split_url(target);
+        if event.url.domain.is_none() {
+            event.url.domain = event.destination.domain.clone();
         }
     }
 }

@@ -345,6 +345,8 @@ fn str_slot<'e, 'a>(ev: &'e mut Event<'a>, f: Field) -> Option<&'e mut Option<St
         F::UrlExtension => &mut ev.url.extension,
         F::HttpRequestMethod => &mut ev.http.request.method,
         F::HttpRequestReferrer => &mut ev.http.request.referrer,
+        F::HttpRequestCookie => &mut ev.http.request.cookie,
+        F::HttpRequestMimeType => &mut ev.http.request.mime_type,
         F::HttpResponseMimeType => &mut ev.http.response.mime_type,
         F::HttpVersion => &mut ev.http.version,
         F::UserAgentOriginal => &mut ev.user_agent.original,
@@ -595,6 +597,8 @@ mod tests {
         ev.url.extension = Some("gif".into());
         ev.http.request.method = Some("GET".into());
         ev.http.request.referrer = Some("https://mail.example/".into());
+        ev.http.request.cookie = Some("sid=1".into());
+        ev.http.request.mime_type = Some("text/plain".into());
         ev.http.request.bytes = Some(321);
         ev.http.response.status_code = Some(200);
         ev.http.response.bytes = Some(43);

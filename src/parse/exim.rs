@@ -130,11 +130,11 @@ impl LineParser for EximParser {
         }
         // `host exim[pid]: ` may come before the time or after it.
         let mut tag = None;
-        if !rest.as_bytes().first().is_some_and(u8::is_ascii_digit) {
-            if let Some((t, after)) = exim_tag(rest) {
-                tag = Some(t);
-                rest = after;
-            }
+        if !rest.as_bytes().first().is_some_and(u8::is_ascii_digit)
+            && let Some((t, after)) = exim_tag(rest)
+        {
+            tag = Some(t);
+            rest = after;
         }
         let ts = match self.timestamp(rest) {
             Some((ts, used)) => {
@@ -148,11 +148,11 @@ impl LineParser for EximParser {
             // Before anything is folded in, so that a message this line times out is gone.
             self.asm.expire(t);
         }
-        if tag.is_none() {
-            if let Some((t, after)) = exim_tag(rest) {
-                tag = Some(t);
-                rest = after;
-            }
+        if tag.is_none()
+            && let Some((t, after)) = exim_tag(rest)
+        {
+            tag = Some(t);
+            rest = after;
         }
         proven |= tag.is_some();
         let mut pid = tag.and_then(|t| t.pid);
@@ -200,14 +200,14 @@ impl LineParser for EximParser {
                 Parsed::Absorbed
             });
         }
-        if let Some((driver, after)) = rest.split_once(' ') {
-            if let Some(after) = after.strip_prefix("authenticator failed for ") {
-                if !driver.is_empty() && !driver.contains('=') {
-                    fill(event);
-                    auth_failure(after, event);
-                    return Ok(Parsed::Event);
-                }
-            }
+        if let Some((driver, after)) = rest.split_once(' ')
+            && let Some(after) = after.strip_prefix("authenticator failed for ")
+            && !driver.is_empty()
+            && !driver.contains('=')
+        {
+            fill(event);
+            auth_failure(after, event);
+            return Ok(Parsed::Event);
         }
         if proven || ABSORBED.iter().any(|p| rest.starts_with(p)) {
             return Ok(Parsed::Absorbed);
@@ -242,12 +242,12 @@ impl EximParser {
         }
         used += 1;
         // `log_timezone = true` adds the offset after the time.
-        if matches!(b.get(used), Some(b'+' | b'-')) {
-            if let Some((off, n)) = parse_offset(&s[used..]) {
-                if n == 5 && b.get(used + n) == Some(&b' ') {
-                    return Some((civil.at_offset(off)?, used + n + 1));
-                }
-            }
+        if matches!(b.get(used), Some(b'+' | b'-'))
+            && let Some((off, n)) = parse_offset(&s[used..])
+            && n == 5
+            && b.get(used + n) == Some(&b' ')
+        {
+            return Some((civil.at_offset(off)?, used + n + 1));
         }
         Some((self.clock.resolve(civil)?, used))
     }

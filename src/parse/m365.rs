@@ -218,14 +218,14 @@ impl M365Parser {
     }
 
     fn json<'a>(&mut self, line: &Line<'a>, body: &'a str, event: &mut Event<'a>) -> Result<Parsed, ParseError> {
-        if self.odata.find(body.as_bytes()).is_some() {
-            if let Ok(page) = serde_json::from_str::<ODataPage<'a>>(body) {
-                return self.pages.read_page(&page.value, line.offset, Some(event), |raw, ev| {
-                    let rec: JsonTrace<'a> = serde_json::from_str(raw)
-                        .map_err(|_| ParseError::new("invalid message-trace JSON record in an OData page"))?;
-                    fill(rec.into(), ev)
-                });
-            }
+        if self.odata.find(body.as_bytes()).is_some()
+            && let Ok(page) = serde_json::from_str::<ODataPage<'a>>(body)
+        {
+            return self.pages.read_page(&page.value, line.offset, Some(event), |raw, ev| {
+                let rec: JsonTrace<'a> = serde_json::from_str(raw)
+                    .map_err(|_| ParseError::new("invalid message-trace JSON record in an OData page"))?;
+                fill(rec.into(), ev)
+            });
         }
         if self.received.find(body.as_bytes()).is_none() {
             return fail("JSON without Received: not a message-trace record");

@@ -643,10 +643,10 @@ impl<'a> QueueMsg<'a> {
                 QueueMsg::Sender { from, size }
             });
         }
-        if s.starts_with("to=") {
-            if let Some(d) = Delivery::parse(s) {
-                return Some(QueueMsg::Delivery(d));
-            }
+        if s.starts_with("to=")
+            && let Some(d) = Delivery::parse(s)
+        {
+            return Some(QueueMsg::Delivery(d));
         }
         if OTHER.iter().any(|p| s.starts_with(p)) {
             return Some(QueueMsg::Other);

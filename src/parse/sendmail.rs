@@ -153,10 +153,10 @@ impl LineParser for SendmailParser {
             }
             // Other lines of a message (TLS, milter, DSN notes) stay with it if it is open.
             Some(false) | None if qid.is_some() => {
-                if let Some(q) = qid {
-                    if self.asm.get_mut(q).is_some() {
-                        self.asm.line(q, line, hdr.timestamp);
-                    }
+                if let Some(q) = qid
+                    && self.asm.get_mut(q).is_some()
+                {
+                    self.asm.line(q, line, hdr.timestamp);
                 }
                 Ok(Parsed::Absorbed)
             }
@@ -346,12 +346,12 @@ fn single<'a>(text: &'a str, event: &mut Event<'a>) -> Option<bool> {
         set_endpoint(&mut event.source, &relay(client), Cow::Borrowed);
         return Some(true);
     }
-    if let Some((client, command)) = text.split_once("]: ") {
-        if let Some(done) = probe(command, event) {
-            // The client ends at the `]` the split consumed.
-            set_endpoint(&mut event.source, &relay(&text[..client.len() + 1]), Cow::Borrowed);
-            return Some(done);
-        }
+    if let Some((client, command)) = text.split_once("]: ")
+        && let Some(done) = probe(command, event)
+    {
+        // The client ends at the `]` the split consumed.
+        set_endpoint(&mut event.source, &relay(&text[..client.len() + 1]), Cow::Borrowed);
+        return Some(done);
     }
     if ABSORBED.iter().any(|p| text.starts_with(p))
         || text.contains(" did not issue MAIL/EXPN/VRFY/ETRN")
@@ -591,10 +591,10 @@ fn key_len(s: &str) -> Option<usize> {
 
 /// `QID: text` → (Some(QID), text); `NOQUEUE: text` is kept as an id that opens no message.
 fn split_qid(body: &str) -> (Option<&str>, &str) {
-    if let Some((q, rest)) = body.split_once(": ") {
-        if q == "NOQUEUE" || is_qid(q) {
-            return (Some(q), rest);
-        }
+    if let Some((q, rest)) = body.split_once(": ")
+        && (q == "NOQUEUE" || is_qid(q))
+    {
+        return (Some(q), rest);
     }
     (None, body)
 }

@@ -517,16 +517,16 @@ fn tokenize(body: &str, spans: &mut Vec<Span>, max: usize) {
             i += 1;
             continue;
         }
-        if b[i] == b'"' {
-            if let Some(end) = closing_quote(b, i + 1) {
-                spans.push(Span {
-                    start: i + 1,
-                    end,
-                    quoted: true,
-                });
-                i = end + 1;
-                continue;
-            }
+        if b[i] == b'"'
+            && let Some(end) = closing_quote(b, i + 1)
+        {
+            spans.push(Span {
+                start: i + 1,
+                end,
+                quoted: true,
+            });
+            i = end + 1;
+            continue;
         }
         let end = memchr::memchr2(b' ', b'\t', &b[i..]).map_or(b.len(), |n| i + n);
         spans.push(Span {

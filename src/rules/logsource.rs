@@ -32,23 +32,87 @@ const MAIL: &[&str] = &["email"];
 
 /// Every source, indexed by [`route`].
 pub const SOURCES: &[Source] = &[
-    Source { dataset: Some("squid.access"), categories: WEB, products: &["squid"] },
-    Source { dataset: Some("zscaler.web"), categories: WEB, products: &["zscaler"] },
-    Source { dataset: Some("combined.access"), categories: WEB_SERVER, products: &["apache", "nginx"] },
-    Source { dataset: Some("w3c.access"), categories: WEB_SERVER, products: &["iis"] },
-    Source { dataset: Some("postfix.log"), categories: MAIL, products: &["postfix"] },
-    Source { dataset: Some("exim.main"), categories: MAIL, products: &["exim"] },
-    Source { dataset: Some("sendmail.log"), categories: MAIL, products: &["sendmail"] },
-    Source { dataset: Some("exchange.message_tracking"), categories: MAIL, products: &["exchange"] },
-    Source { dataset: Some("m365.message_trace"), categories: MAIL, products: &["m365"] },
-    Source { dataset: Some("proofpoint.pod_message"), categories: MAIL, products: &["proofpoint"] },
-    Source { dataset: Some("proofpoint.pod_maillog"), categories: MAIL, products: &["proofpoint"] },
-    Source { dataset: Some("proofpoint.tap"), categories: MAIL, products: &["proofpoint"] },
-    Source { dataset: Some("mimecast.siem"), categories: MAIL, products: &["mimecast"] },
-    Source { dataset: Some("mimecast.ttp_url"), categories: MAIL, products: &["mimecast"] },
+    Source {
+        dataset: Some("squid.access"),
+        categories: WEB,
+        products: &["squid"],
+    },
+    Source {
+        dataset: Some("zscaler.web"),
+        categories: WEB,
+        products: &["zscaler"],
+    },
+    Source {
+        dataset: Some("combined.access"),
+        categories: WEB_SERVER,
+        products: &["apache", "nginx"],
+    },
+    Source {
+        dataset: Some("w3c.access"),
+        categories: WEB_SERVER,
+        products: &["iis"],
+    },
+    Source {
+        dataset: Some("postfix.log"),
+        categories: MAIL,
+        products: &["postfix"],
+    },
+    Source {
+        dataset: Some("exim.main"),
+        categories: MAIL,
+        products: &["exim"],
+    },
+    Source {
+        dataset: Some("sendmail.log"),
+        categories: MAIL,
+        products: &["sendmail"],
+    },
+    Source {
+        dataset: Some("exchange.message_tracking"),
+        categories: MAIL,
+        products: &["exchange"],
+    },
+    Source {
+        dataset: Some("m365.message_trace"),
+        categories: MAIL,
+        products: &["m365"],
+    },
+    Source {
+        dataset: Some("proofpoint.pod_message"),
+        categories: MAIL,
+        products: &["proofpoint"],
+    },
+    Source {
+        dataset: Some("proofpoint.pod_maillog"),
+        categories: MAIL,
+        products: &["proofpoint"],
+    },
+    Source {
+        dataset: Some("proofpoint.tap"),
+        categories: MAIL,
+        products: &["proofpoint"],
+    },
+    Source {
+        dataset: Some("mimecast.siem"),
+        categories: MAIL,
+        products: &["mimecast"],
+    },
+    Source {
+        dataset: Some("mimecast.ttp_url"),
+        categories: MAIL,
+        products: &["mimecast"],
+    },
     // ECS input (or any dataset not listed above), placed by the fields it carries.
-    Source { dataset: None, categories: WEB_SERVER, products: &[] },
-    Source { dataset: None, categories: MAIL, products: &[] },
+    Source {
+        dataset: None,
+        categories: WEB_SERVER,
+        products: &[],
+    },
+    Source {
+        dataset: None,
+        categories: MAIL,
+        products: &[],
+    },
 ];
 
 const ECS_WEB: usize = SOURCES.len() - 2;
@@ -143,14 +207,23 @@ mod tests {
         assert!(web.contains(&"combined.access") && !web.contains(&"squid.access"));
         let mail = names(ls(Some("email"), None, None).sources().unwrap());
         assert!(mail.contains(&"postfix.log") && mail.contains(&"exchange.message_tracking"));
-        assert_eq!(names(ls(Some("proxy"), Some("zscaler"), None).sources().unwrap()), ["zscaler.web"]);
-        assert_eq!(names(ls(None, Some("postfix"), None).sources().unwrap()), ["postfix.log"]);
+        assert_eq!(
+            names(ls(Some("proxy"), Some("zscaler"), None).sources().unwrap()),
+            ["zscaler.web"]
+        );
+        assert_eq!(
+            names(ls(None, Some("postfix"), None).sources().unwrap()),
+            ["postfix.log"]
+        );
     }
 
     #[test]
     fn other_log_sources_are_refused_with_a_reason() {
         for (l, words) in [
-            (ls(Some("process_creation"), Some("windows"), None), "category `process_creation` with product `windows`"),
+            (
+                ls(Some("process_creation"), Some("windows"), None),
+                "category `process_creation` with product `windows`",
+            ),
             (ls(None, Some("linux"), Some("auditd")), "service `auditd`"),
             (ls(None, None, None), "neither"),
         ] {

@@ -148,7 +148,11 @@ struct NeedleTable {
 
 impl NeedleTable {
     fn add(&mut self, needle: &[u8], folded: bool, variant: u32, confirm: Confirm) {
-        let key = if folded { needle.to_ascii_lowercase() } else { needle.to_vec() };
+        let key = if folded {
+            needle.to_ascii_lowercase()
+        } else {
+            needle.to_vec()
+        };
         let id = *self.index.entry(key.clone()).or_insert_with(|| {
             self.patterns.push(key);
             self.confirm.push(Vec::new());
@@ -363,8 +367,13 @@ impl Matcher {
         let code = &self.code[local];
         let mut hits = Vec::new();
         for (s, name) in rule.detection.names.iter().enumerate() {
-            let Some(g) = self.true_group(code, s, event, scratch) else { continue };
-            for (&t, test) in code.selections[s][g].iter().zip(&rule.detection.selections[s].groups[g]) {
+            let Some(g) = self.true_group(code, s, event, scratch) else {
+                continue;
+            };
+            for (&t, test) in code.selections[s][g]
+                .iter()
+                .zip(&rule.detection.selections[s].groups[g])
+            {
                 let tc = &self.tests[t as usize];
                 let value = if tc.negate {
                     let all: Vec<&str> = test.values.iter().map(|v| v.shown.as_str()).collect();
@@ -543,7 +552,9 @@ fn check_direct(check: &Check, field: Field, event: &Event<'_>) -> bool {
         Check::Text { variants, cased } => {
             let Some(value) = value else { return false };
             let mut hit = false;
-            for_each_text(value, &mut |t| hit = hit || variants.iter().any(|p| p.matches(t, *cased)));
+            for_each_text(value, &mut |t| {
+                hit = hit || variants.iter().any(|p| p.matches(t, *cased))
+            });
             hit
         }
         // Regexes are always scanned (compile_value), never checked here.
@@ -578,7 +589,9 @@ fn check_direct(check: &Check, field: Field, event: &Event<'_>) -> bool {
             position,
             cased,
         } => {
-            let (Some(a), Some(b)) = (value, event.get(*other)) else { return false };
+            let (Some(a), Some(b)) = (value, event.get(*other)) else {
+                return false;
+            };
             let mut a_text = StackOrStr::default();
             let mut b_text = StackOrStr::default();
             let a = a_text.text(a);

@@ -83,7 +83,9 @@ impl Engine {
     /// What made rule `rule` match `event`: call it right after [`Engine::matches`] returned
     /// the rule for this event, with the same scratch.
     pub fn explain(&self, rule: u32, event: &Event<'_>, scratch: &Scratch) -> Vec<Hit> {
-        let Some(m) = self.matcher(event) else { return Vec::new() };
+        let Some(m) = self.matcher(event) else {
+            return Vec::new();
+        };
         let Some(local) = m.local(rule) else { return Vec::new() };
         m.explain(&self.rules[rule as usize], local, event, scratch)
     }

@@ -38,7 +38,13 @@ pub enum Level {
 }
 
 impl Level {
-    pub const ALL: [Level; 5] = [Level::Informational, Level::Low, Level::Medium, Level::High, Level::Critical];
+    pub const ALL: [Level; 5] = [
+        Level::Informational,
+        Level::Low,
+        Level::Medium,
+        Level::High,
+        Level::Critical,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -145,7 +151,10 @@ pub struct ValueCheck {
 #[derive(Debug, Clone)]
 pub enum Check {
     /// Any of the variants matches (windash, base64offset and expand make several).
-    Text { variants: Vec<TextPattern>, cased: bool },
+    Text {
+        variants: Vec<TextPattern>,
+        cased: bool,
+    },
     /// A regular expression, flags already inlined (`(?i)` ...).
     Regex(String),
     Cidr(Cidr),
@@ -154,9 +163,17 @@ pub enum Check {
     /// The field is absent (Sigma `null`).
     Null,
     /// Compare with another field of the same event.
-    FieldRef { field: Field, position: Position, cased: bool },
+    FieldRef {
+        field: Field,
+        position: Position,
+        cased: bool,
+    },
     /// A part of the time value, compared numerically.
-    TimePart { part: TimePart, cmp: Cmp, value: i64 },
+    TimePart {
+        part: TimePart,
+        cmp: Cmp,
+        value: i64,
+    },
 }
 
 /// A byte string to find in a field's text, or a wildcard pattern over it.
@@ -177,9 +194,7 @@ impl TextPattern {
             TextPattern::Exact(n) => eq(text, n),
             TextPattern::Prefix(n) => text.len() >= n.len() && eq(&text[..n.len()], n),
             TextPattern::Suffix(n) => text.len() >= n.len() && eq(&text[text.len() - n.len()..], n),
-            TextPattern::Contains(n) => {
-                n.is_empty() || text.windows(n.len()).any(|w| eq(w, n))
-            }
+            TextPattern::Contains(n) => n.is_empty() || text.windows(n.len()).any(|w| eq(w, n)),
             TextPattern::Glob(g) => g.matches(text, !cased),
         }
     }
@@ -311,12 +326,18 @@ type Result<T> = std::result::Result<T, Rejection>;
 /// Reads one YAML document as a detection rule. `file` is kept for reports.
 pub fn parse_rule(doc: &Yaml, file: &str, placeholders: &Placeholders) -> Result<Rule> {
     let Yaml::Map(_) = doc else {
-        return Err(Rejection::new("document", format!("a rule is a map, this document is {}", doc.kind())));
+        return Err(Rejection::new(
+            "document",
+            format!("a rule is a map, this document is {}", doc.kind()),
+        ));
     };
     for (key, what) in [
         ("correlation", "Sigma correlation rules are not supported yet"),
         ("filter", "Sigma filters (meta rules) are not supported yet"),
-        ("action", "Sigma 1 rule collections (`action: global/reset/repeat`) are not supported"),
+        (
+            "action",
+            "Sigma 1 rule collections (`action: global/reset/repeat`) are not supported",
+        ),
     ] {
         if doc.get(key).is_some() {
             return Err(Rejection::new(key, what));
@@ -324,8 +345,12 @@ pub fn parse_rule(doc: &Yaml, file: &str, placeholders: &Placeholders) -> Result
     }
     let title = text(doc, "title")?.ok_or_else(|| Rejection::new("title", "a rule needs a title"))?;
     let level = match text(doc, "level")? {
-        Some(l) => Level::from_name(&l)
-            .ok_or_else(|| Rejection::new("level", format!("`{l}` is not a Sigma level (informational, low, medium, high, critical)")))?,
+        Some(l) => Level::from_name(&l).ok_or_else(|| {
+            Rejection::new(
+                "level",
+                format!("`{l}` is not a Sigma level (informational, low, medium, high, critical)"),
+            )
+        })?,
         None => Level::Informational,
     };
     let meta = RuleMeta {
@@ -346,7 +371,12 @@ pub fn parse_rule(doc: &Yaml, file: &str, placeholders: &Placeholders) -> Result
             product: text(ls, "product")?,
             service: text(ls, "service")?,
         },
-        Some(other) => return Err(Rejection::new("logsource", format!("must be a map, is {}", other.kind()))),
+        Some(other) => {
+            return Err(Rejection::new(
+                "logsource",
+                format!("must be a map, is {}", other.kind()),
+            ));
+        }
         None => return Err(Rejection::new("logsource", "a rule needs a logsource")),
     };
     // The log source first: a rule for logs reconwatch does not read is skipped for that
@@ -400,7 +430,10 @@ fn texts(map: &Yaml, key: &str) -> Result<Vec<String>> {
 
 fn parse_tests(y: &Yaml) -> Result<RuleTests> {
     let Yaml::Map(entries) = y else {
-        return Err(Rejection::new(TESTS_KEY, "must be a map with `match` and `no-match` lists"));
+        return Err(Rejection::new(
+            TESTS_KEY,
+            "must be a map with `match` and `no-match` lists",
+        ));
     };
     let mut t = RuleTests::default();
     for (k, _) in entries {
@@ -439,7 +472,12 @@ fn parse_detection(d: &Yaml, placeholders: &Placeholders) -> Result<Detection> {
                             })
                         })
                         .collect::<Result<_>>()?,
-                    other => return Err(Rejection::new("condition", format!("must be text, is {}", other.kind()))),
+                    other => {
+                        return Err(Rejection::new(
+                            "condition",
+                            format!("must be text, is {}", other.kind()),
+                        ));
+                    }
                 })
             }
             "timeframe" => {
@@ -474,7 +512,11 @@ fn parse_detection(d: &Yaml, placeholders: &Placeholders) -> Result<Detection> {
                 .map_err(|e| Rejection::new(format!("condition `{c}`"), e.to_string()))?,
         );
     }
-    let condition = if parsed.len() == 1 { parsed.remove(0) } else { Cond::Or(parsed) };
+    let condition = if parsed.len() == 1 {
+        parsed.remove(0)
+    } else {
+        Cond::Or(parsed)
+    };
     Ok(Detection {
         names,
         selections,
@@ -506,7 +548,10 @@ fn parse_selection(value: &Yaml, placeholders: &Placeholders) -> Result<Selectio
         }),
         other => Err(Rejection::new(
             "value",
-            format!("a search identifier is a map, a list of maps or a list of keywords, not {}", other.kind()),
+            format!(
+                "a search identifier is a map, a list of maps or a list of keywords, not {}",
+                other.kind()
+            ),
         )),
     }
 }
@@ -537,6 +582,14 @@ struct Modifiers<'k> {
     encodings: Vec<&'k str>,
 }
 
+/// Sets a flag modifier, refusing it a second time.
+fn set_once(flag: &mut bool, name: &str) -> Result<()> {
+    if std::mem::replace(flag, true) {
+        return Err(Rejection::new(format!("|{name}"), "modifier given twice"));
+    }
+    Ok(())
+}
+
 fn parse_modifiers<'k>(mods: &[&'k str]) -> Result<Modifiers<'k>> {
     let mut m = Modifiers::default();
     let mut i = 0;
@@ -558,14 +611,14 @@ fn parse_modifiers<'k>(mods: &[&'k str]) -> Result<Modifiers<'k>> {
                 }
                 m.position = Some((p, name));
             }
-            "all" => m.all = !m.all || return Err(dup()),
-            "cased" => m.cased = !m.cased || return Err(dup()),
-            "neq" => m.neq = !m.neq || return Err(dup()),
-            "exists" => m.exists = !m.exists || return Err(dup()),
-            "cidr" => m.cidr = !m.cidr || return Err(dup()),
-            "fieldref" => m.fieldref = !m.fieldref || return Err(dup()),
-            "expand" => m.expand = !m.expand || return Err(dup()),
-            "windash" => m.windash = !m.windash || return Err(dup()),
+            "all" => set_once(&mut m.all, name)?,
+            "cased" => set_once(&mut m.cased, name)?,
+            "neq" => set_once(&mut m.neq, name)?,
+            "exists" => set_once(&mut m.exists, name)?,
+            "cidr" => set_once(&mut m.cidr, name)?,
+            "fieldref" => set_once(&mut m.fieldref, name)?,
+            "expand" => set_once(&mut m.expand, name)?,
+            "windash" => set_once(&mut m.windash, name)?,
             "re" => {
                 // Sub-modifiers i, m, s follow `re`.
                 let mut flags = String::new();
@@ -581,11 +634,17 @@ fn parse_modifiers<'k>(mods: &[&'k str]) -> Result<Modifiers<'k>> {
                 m.regex = Some(flags);
             }
             "i" | "m" | "s" => {
-                return Err(Rejection::new(format!("|{name}"), "is a sub-modifier of |re and must follow it"));
+                return Err(Rejection::new(
+                    format!("|{name}"),
+                    "is a sub-modifier of |re and must follow it",
+                ));
             }
             "gt" | "gte" | "lt" | "lte" => {
                 if m.cmp.is_some() {
-                    return Err(Rejection::new(format!("|{name}"), "only one of gt, gte, lt, lte per key"));
+                    return Err(Rejection::new(
+                        format!("|{name}"),
+                        "only one of gt, gte, lt, lte per key",
+                    ));
                 }
                 m.cmp = Some(match name {
                     "gt" => Cmp::Gt,
@@ -625,7 +684,11 @@ fn parse_test(key: &str, value: &Yaml, placeholders: &Placeholders) -> Result<Te
     let mut parts = key.split('|');
     let name = parts.next().unwrap_or("");
     let mods: Vec<&str> = parts.collect();
-    let shown_key = if key.is_empty() { "keywords".to_owned() } else { key.to_owned() };
+    let shown_key = if key.is_empty() {
+        "keywords".to_owned()
+    } else {
+        key.to_owned()
+    };
     let wrap = |r: Rejection| Rejection {
         construct: if r.construct.is_empty() {
             shown_key.clone()
@@ -707,7 +770,10 @@ fn value_check(
     };
     let check = match v {
         Yaml::Seq(_) | Yaml::Map(_) => {
-            return Err(Rejection::new("", format!("a value must be a scalar, not {}", v.kind())));
+            return Err(Rejection::new(
+                "",
+                format!("a value must be a scalar, not {}", v.kind()),
+            ));
         }
         Yaml::Null => {
             if m.exists || m.cmp.is_some() || m.time.is_some() {
@@ -719,7 +785,10 @@ fn value_check(
         _ if m.exists => {
             only("exists", false)?;
             if m.cmp.is_some() || m.time.is_some() {
-                return Err(Rejection::new("|exists", "cannot be combined with the other modifiers of this key"));
+                return Err(Rejection::new(
+                    "|exists",
+                    "cannot be combined with the other modifiers of this key",
+                ));
             }
             match v {
                 Yaml::Bool(b) => Check::Exists(*b),
@@ -733,7 +802,10 @@ fn value_check(
                 return Err(Rejection::new("", "time modifiers apply to @timestamp only"));
             }
             let value = number(v).filter(|n| n.fract() == 0.0).ok_or_else(|| {
-                Rejection::new("", format!("a time part is compared with a whole number, not `{shown}`"))
+                Rejection::new(
+                    "",
+                    format!("a time part is compared with a whole number, not `{shown}`"),
+                )
             })?;
             Check::TimePart {
                 part: m.time.unwrap_or(TimePart::Year),
@@ -749,7 +821,10 @@ fn value_check(
         }
         _ if m.cidr => {
             if m.position.is_some() || m.regex.is_some() || !m.encodings.is_empty() || m.windash || m.expand {
-                return Err(Rejection::new("|cidr", "cannot be combined with the other modifiers of this key"));
+                return Err(Rejection::new(
+                    "|cidr",
+                    "cannot be combined with the other modifiers of this key",
+                ));
             }
             let cidr = Cidr::parse(&shown)
                 .ok_or_else(|| Rejection::new("|cidr", format!("`{shown}` is not an IPv4 or IPv6 network")))?;
@@ -757,7 +832,10 @@ fn value_check(
         }
         _ if m.fieldref => {
             if m.regex.is_some() || !m.encodings.is_empty() || m.windash || m.expand {
-                return Err(Rejection::new("|fieldref", "cannot be combined with the other modifiers of this key"));
+                return Err(Rejection::new(
+                    "|fieldref",
+                    "cannot be combined with the other modifiers of this key",
+                ));
             }
             let other = fields::resolve(&shown)
                 .ok_or_else(|| Rejection::new("|fieldref", format!("unknown field `{shown}`")))?;
@@ -769,13 +847,23 @@ fn value_check(
         }
         _ if m.regex.is_some() => {
             if m.position.is_some() || !m.encodings.is_empty() || m.windash || m.expand || m.cased {
-                return Err(Rejection::new("|re", "cannot be combined with the other modifiers of this key"));
+                return Err(Rejection::new(
+                    "|re",
+                    "cannot be combined with the other modifiers of this key",
+                ));
             }
             let flags = m.regex.as_deref().unwrap_or("");
-            let pattern = if flags.is_empty() { shown.clone() } else { format!("(?{flags}){shown}") };
+            let pattern = if flags.is_empty() {
+                shown.clone()
+            } else {
+                format!("(?{flags}){shown}")
+            };
             if let Err(e) = regex::bytes::RegexBuilder::new(&pattern).size_limit(1 << 22).build() {
                 let first = e.to_string().lines().last().unwrap_or("invalid").trim().to_owned();
-                return Err(Rejection::new("|re", format!("regex `{shown}` is not supported: {first}")));
+                return Err(Rejection::new(
+                    "|re",
+                    format!("regex `{shown}` is not supported: {first}"),
+                ));
             }
             Check::Regex(pattern)
         }
@@ -806,7 +894,9 @@ fn text_check(value: &str, m: &Modifiers<'_>, keywords: bool, placeholders: &Pla
                     let values = placeholders.get(name).filter(|v| !v.is_empty()).ok_or_else(|| {
                         Rejection::new(
                             "|expand",
-                            format!("placeholder %{name}% has no values (define it, e.g. with --placeholder {name}=FILE)"),
+                            format!(
+                                "placeholder %{name}% has no values (define it, e.g. with --placeholder {name}=FILE)"
+                            ),
                         )
                     })?;
                     out = out
@@ -814,7 +904,10 @@ fn text_check(value: &str, m: &Modifiers<'_>, keywords: bool, placeholders: &Pla
                         .flat_map(|o| values.iter().map(move |v| format!("{o}{}", escape_wildcards(v))))
                         .collect();
                     if out.len() > MAX_VARIANTS {
-                        return Err(Rejection::new("|expand", format!("expands to more than {MAX_VARIANTS} values")));
+                        return Err(Rejection::new(
+                            "|expand",
+                            format!("expands to more than {MAX_VARIANTS} values"),
+                        ));
                     }
                 }
             }
@@ -829,18 +922,27 @@ fn text_check(value: &str, m: &Modifiers<'_>, keywords: bool, placeholders: &Pla
         for v in &variants {
             out.extend(pattern::windash(v).map_err(|e| Rejection::new("|windash", e.to_string()))?);
             if out.len() > MAX_VARIANTS {
-                return Err(Rejection::new("|windash", format!("expands to more than {MAX_VARIANTS} values")));
+                return Err(Rejection::new(
+                    "|windash",
+                    format!("expands to more than {MAX_VARIANTS} values"),
+                ));
             }
         }
         variants = out;
     }
-    let position = m.position.map(|(p, _)| p).unwrap_or(if keywords { Position::Contains } else { Position::Exact });
+    let position = m
+        .position
+        .map(|(p, _)| p)
+        .unwrap_or(if keywords { Position::Contains } else { Position::Exact });
     // 3. Encodings. UTF-16 alone keeps wildcards (only the literal parts are encoded, as
     // pySigma does); base64 turns the value into other characters, so wildcards cannot survive it.
     if !m.encodings.is_empty() {
         let base64 = m.encodings.iter().any(|e| e.starts_with("base64"));
         if m.encodings.contains(&"base64offset") && position != Position::Contains {
-            return Err(Rejection::new("|base64offset", "must be followed by |contains (Sigma spec)"));
+            return Err(Rejection::new(
+                "|base64offset",
+                "must be followed by |contains (Sigma spec)",
+            ));
         }
         let encode = |enc: &str, b: &[u8]| -> Vec<Vec<u8>> {
             match enc {
@@ -857,9 +959,7 @@ fn text_check(value: &str, m: &Modifiers<'_>, keywords: bool, placeholders: &Pla
             let glob = pattern::parse_glob(v);
             if !base64 {
                 let enc = m.encodings.clone();
-                let glob = glob.map_literals(|lit| {
-                    enc.iter().fold(lit.to_vec(), |b, e| encode(e, &b).swap_remove(0))
-                });
+                let glob = glob.map_literals(|lit| enc.iter().fold(lit.to_vec(), |b, e| encode(e, &b).swap_remove(0)));
                 out.push(TextPattern::from_glob(glob.surround(start, end)));
                 continue;
             }

@@ -37,7 +37,10 @@ fn event(pairs: &[(&str, &str)]) -> Event<'static> {
 
 fn placeholders() -> Placeholders {
     let mut p = Placeholders::new();
-    p.insert("vips".into(), vec!["alice@parliament.example".into(), "*bob@parliament.example".into()]);
+    p.insert(
+        "vips".into(),
+        vec!["alice@parliament.example".into(), "*bob@parliament.example".into()],
+    );
     p
 }
 
@@ -54,8 +57,11 @@ fn matches(e: &Engine, ev: &Event<'_>) -> bool {
     out == [0]
 }
 
-/// (detection, [(event, expected)]), all with `category: proxy` unless the event says otherwise.
-fn check(cases: &[(&str, &[(&[(&str, &str)], bool)])]) {
+/// An event as `field=value` pairs, and whether the rule must match it.
+type Case<'a> = (&'a [(&'a str, &'a str)], bool);
+
+/// (detection, cases); `category: email` when the detection tests `email.*`, else `proxy`.
+fn check(cases: &[(&str, &[Case<'_>])]) {
     for (detection, events) in cases {
         let category = if detection.contains("email.") { "email" } else { "proxy" };
         let e = engine(category, detection);
@@ -75,8 +81,14 @@ const GET: &[(&str, &str)] = &[("http.request.method", "GET")];
 #[test]
 fn equality_case_and_wildcards() {
     check(&[
-        ("  sel:\n    cs-method: get\n  condition: sel", &[(GET, true), (&[("http.request.method", "GETX")], false)]),
-        ("  sel:\n    cs-method|cased: get\n  condition: sel", &[(GET, false), (&[("http.request.method", "get")], true)]),
+        (
+            "  sel:\n    cs-method: get\n  condition: sel",
+            &[(GET, true), (&[("http.request.method", "GETX")], false)],
+        ),
+        (
+            "  sel:\n    cs-method|cased: get\n  condition: sel",
+            &[(GET, false), (&[("http.request.method", "get")], true)],
+        ),
         (
             "  sel:\n    c-uri: '*evil*.php'\n  condition: sel",
             &[
@@ -95,11 +107,17 @@ fn equality_case_and_wildcards() {
         // Escaped wildcards are literal characters.
         (
             "  sel:\n    c-uri|contains: 'a\\*b'\n  condition: sel",
-            &[(&[("url.original", "xa*bx")], true), (&[("url.original", "xaZZbx")], false)],
+            &[
+                (&[("url.original", "xa*bx")], true),
+                (&[("url.original", "xaZZbx")], false),
+            ],
         ),
         (
             "  sel:\n    c-uri|endswith: 'x\\?'\n  condition: sel",
-            &[(&[("url.original", "/ax?")], true), (&[("url.original", "/axy")], false)],
+            &[
+                (&[("url.original", "/ax?")], true),
+                (&[("url.original", "/axy")], false),
+            ],
         ),
         // A plain backslash not before a wildcard is itself.
         (
@@ -107,7 +125,13 @@ fn equality_case_and_wildcards() {
             &[(&[("url.original", "a\\b")], true)],
         ),
         // Numbers compare with the field's text.
-        ("  sel:\n    sc-status: 404\n  condition: sel", &[(&[("http.response.status_code", "404")], true), (&[("http.response.status_code", "4040")], false)]),
+        (
+            "  sel:\n    sc-status: 404\n  condition: sel",
+            &[
+                (&[("http.response.status_code", "404")], true),
+                (&[("http.response.status_code", "4040")], false),
+            ],
+        ),
     ]);
 }
 
@@ -120,9 +144,21 @@ fn positions_lists_and_all() {
         ("    c-uri|startswith: /track", "http://x/track/open", false),
         ("    c-uri|endswith: .GIF", "http://x/p.gif", true),
         ("    c-uri|endswith: .gif", "http://x/p.gif?x", false),
-        ("    c-uri|contains:\n      - /nope/\n      - /open", "http://x/track/open", true),
-        ("    c-uri|contains|all:\n      - /track/\n      - /open", "http://x/track/open", true),
-        ("    c-uri|contains|all:\n      - /track/\n      - /nope", "http://x/track/open", false),
+        (
+            "    c-uri|contains:\n      - /nope/\n      - /open",
+            "http://x/track/open",
+            true,
+        ),
+        (
+            "    c-uri|contains|all:\n      - /track/\n      - /open",
+            "http://x/track/open",
+            true,
+        ),
+        (
+            "    c-uri|contains|all:\n      - /track/\n      - /nope",
+            "http://x/track/open",
+            false,
+        ),
     ] {
         let d = format!("  sel:\n{detection}\n  condition: sel");
         let e = engine("proxy", &d);
@@ -139,7 +175,10 @@ fn needles_inside_other_needles_all_hit() {
          title: c\nid: c\nlogsource: {category: proxy}\ndetection: {s: {c-uri|endswith: cdx}, condition: s}\n",
     )
     .unwrap();
-    let rules = docs.iter().map(|d| parse_rule(d, "t", &Placeholders::new()).unwrap()).collect();
+    let rules = docs
+        .iter()
+        .map(|d| parse_rule(d, "t", &Placeholders::new()).unwrap())
+        .collect();
     let e = Engine::new(rules).unwrap();
     let mut out = Vec::new();
     e.matches(&event(&[("url.original", "xABCDX")]), &mut e.scratch(), &mut out);
@@ -151,11 +190,17 @@ fn keywords_search_the_original_line() {
     check(&[
         (
             "  keywords:\n    - 'evil.example'\n    - 'other'\n  condition: keywords",
-            &[(&[("event.original", "1 GET http://EVIL.example/x")], true), (&[("event.original", "x")], false)],
+            &[
+                (&[("event.original", "1 GET http://EVIL.example/x")], true),
+                (&[("event.original", "x")], false),
+            ],
         ),
         (
             "  keywords:\n    '|all':\n      - 'evil'\n      - 'pixel'\n  condition: keywords",
-            &[(&[("event.original", "evil pixel")], true), (&[("event.original", "evil only")], false)],
+            &[
+                (&[("event.original", "evil pixel")], true),
+                (&[("event.original", "evil only")], false),
+            ],
         ),
     ]);
 }
@@ -165,10 +210,22 @@ fn null_empty_missing_and_exists() {
     let ua_empty: &[(&str, &str)] = &[("user_agent.original", ""), ("http.request.method", "GET")];
     let ua_set: &[(&str, &str)] = &[("user_agent.original", "curl/8"), ("http.request.method", "GET")];
     check(&[
-        ("  sel:\n    c-useragent: null\n  condition: sel", &[(GET, true), (ua_empty, false), (ua_set, false)]),
-        ("  sel:\n    c-useragent: ''\n  condition: sel", &[(GET, false), (ua_empty, true), (ua_set, false)]),
-        ("  sel:\n    c-useragent|exists: true\n  condition: sel", &[(GET, false), (ua_empty, true), (ua_set, true)]),
-        ("  sel:\n    c-useragent|exists: false\n  condition: sel", &[(GET, true), (ua_set, false)]),
+        (
+            "  sel:\n    c-useragent: null\n  condition: sel",
+            &[(GET, true), (ua_empty, false), (ua_set, false)],
+        ),
+        (
+            "  sel:\n    c-useragent: ''\n  condition: sel",
+            &[(GET, false), (ua_empty, true), (ua_set, false)],
+        ),
+        (
+            "  sel:\n    c-useragent|exists: true\n  condition: sel",
+            &[(GET, false), (ua_empty, true), (ua_set, true)],
+        ),
+        (
+            "  sel:\n    c-useragent|exists: false\n  condition: sel",
+            &[(GET, true), (ua_set, false)],
+        ),
         // `not null` is a negated selection.
         (
             "  sel:\n    cs-method: GET\n  filter:\n    c-useragent: null\n  condition: sel and not filter",
@@ -181,11 +238,23 @@ fn null_empty_missing_and_exists() {
 fn regex_flags() {
     let u = |s: &'static str| -> Vec<(&'static str, &'static str)> { vec![("url.original", s)] };
     for (detection, text, want) in [
-        ("c-uri|re: '/[a-f0-9]{32}\\.gif$'", "http://x/0123456789abcdef0123456789abcdef.gif", true),
+        (
+            "c-uri|re: '/[a-f0-9]{32}\\.gif$'",
+            "http://x/0123456789abcdef0123456789abcdef.gif",
+            true,
+        ),
         // Case-sensitive by default...
-        ("c-uri|re: '/[a-f0-9]{32}\\.gif$'", "http://x/0123456789ABCDEF0123456789ABCDEF.gif", false),
+        (
+            "c-uri|re: '/[a-f0-9]{32}\\.gif$'",
+            "http://x/0123456789ABCDEF0123456789ABCDEF.gif",
+            false,
+        ),
         // ...unless `i`.
-        ("c-uri|re|i: '/[a-f0-9]{32}\\.gif$'", "http://x/0123456789ABCDEF0123456789ABCDEF.gif", true),
+        (
+            "c-uri|re|i: '/[a-f0-9]{32}\\.gif$'",
+            "http://x/0123456789ABCDEF0123456789ABCDEF.gif",
+            true,
+        ),
         ("c-uri|re: '^b$'", "a\nb", false),
         ("c-uri|re|m: '^b$'", "a\nb", true),
         ("c-uri|re: 'a.b'", "a\nb", false),
@@ -210,7 +279,10 @@ fn cidr_v4_and_v6() {
                 (&[("http.request.method", "GET")], false),
             ],
         ),
-        ("  sel:\n    src_ip|cidr: 0.0.0.0/0\n  condition: sel", &[(&[("source.ip", "203.0.113.9")], true)]),
+        (
+            "  sel:\n    src_ip|cidr: 0.0.0.0/0\n  condition: sel",
+            &[(&[("source.ip", "203.0.113.9")], true)],
+        ),
     ]);
 }
 
@@ -220,7 +292,10 @@ fn encodings() {
     check(&[
         (
             "  sel:\n    c-uri|base64|contains: 'admin@parl'\n  condition: sel",
-            &[(&[("url.original", "http://t/?u=YWRtaW5AcGFybA==")], true), (&[("url.original", "http://t/?u=ywrtaw5acgfybA==")], false)],
+            &[
+                (&[("url.original", "http://t/?u=YWRtaW5AcGFybA==")], true),
+                (&[("url.original", "http://t/?u=ywrtaw5acgfybA==")], false),
+            ],
         ),
         (
             "  sel:\n    c-uri|base64offset|contains: '/bin/bash'\n  condition: sel",
@@ -243,7 +318,10 @@ fn encodings() {
         // UTF-16 alone keeps wildcards: only the literal parts are encoded.
         (
             "  sel:\n    c-uri|wide: 'a*z'\n  condition: sel",
-            &[(&[("url.original", "a\0b\0z\0")], true), (&[("url.original", "a\0b\0y\0")], false)],
+            &[
+                (&[("url.original", "a\0b\0z\0")], true),
+                (&[("url.original", "a\0b\0y\0")], false),
+            ],
         ),
         // A two-byte value leaves an empty base64offset variant, which must not match everything.
         (
@@ -251,7 +329,10 @@ fn encodings() {
             &[(&[("url.original", "YWI")], true), (&[("url.original", "zzzz")], false)],
         ),
         // utf16be("ab") = 00 61 00 62 = AGEAYg==
-        ("  sel:\n    c-uri|utf16be|base64|contains: 'ab'\n  condition: sel", &[(&[("url.original", "AGEAYg==")], true)]),
+        (
+            "  sel:\n    c-uri|utf16be|base64|contains: 'ab'\n  condition: sel",
+            &[(&[("url.original", "AGEAYg==")], true)],
+        ),
     ]);
 }
 
@@ -270,7 +351,13 @@ fn windash_and_expand() {
         (
             "  sel:\n    email.to.address|expand: '%vips%'\n  condition: sel",
             &[
-                (&[("email.to.address", "other@x"), ("email.to.address", "ALICE@parliament.example")], true),
+                (
+                    &[
+                        ("email.to.address", "other@x"),
+                        ("email.to.address", "ALICE@parliament.example"),
+                    ],
+                    true,
+                ),
                 (&[("email.to.address", "*bob@parliament.example")], true),
                 // Placeholder values are literal: their `*` is not a wildcard.
                 (&[("email.to.address", "xbob@parliament.example")], false),
@@ -300,14 +387,29 @@ fn numbers_neq_and_fieldref() {
         (
             "  sel:\n    email.reply_to.address|fieldref|neq: email.from.address\n    email.reply_to.address|exists: true\n  condition: sel",
             &[
-                (&[("email.from.address", "a@news.example"), ("email.reply_to.address", "A@NEWS.example")], false),
-                (&[("email.from.address", "a@news.example"), ("email.reply_to.address", "x@free.example")], true),
+                (
+                    &[
+                        ("email.from.address", "a@news.example"),
+                        ("email.reply_to.address", "A@NEWS.example"),
+                    ],
+                    false,
+                ),
+                (
+                    &[
+                        ("email.from.address", "a@news.example"),
+                        ("email.reply_to.address", "x@free.example"),
+                    ],
+                    true,
+                ),
                 (&[("email.from.address", "a@news.example")], false),
             ],
         ),
         (
             "  sel:\n    email.subject|fieldref|contains: email.from.address\n  condition: sel",
-            &[(&[("email.from.address", "a@b"), ("email.subject", "hi a@b there")], true)],
+            &[(
+                &[("email.from.address", "a@b"), ("email.subject", "hi a@b there")],
+                true,
+            )],
         ),
     ]);
 }
@@ -317,11 +419,17 @@ fn time_parts() {
     check(&[
         (
             "  sel:\n    '@timestamp|hour|gte': 22\n  condition: sel",
-            &[(&[("@timestamp", "2024-03-05T23:10:00Z")], true), (&[("@timestamp", "2024-03-05T21:10:00Z")], false)],
+            &[
+                (&[("@timestamp", "2024-03-05T23:10:00Z")], true),
+                (&[("@timestamp", "2024-03-05T21:10:00Z")], false),
+            ],
         ),
         (
             "  sel:\n    '@timestamp|week': 10\n    '@timestamp|year': 2024\n  condition: sel",
-            &[(&[("@timestamp", "2024-03-05T23:10:00Z")], true), (&[("@timestamp", "2024-03-15T23:10:00Z")], false)],
+            &[
+                (&[("@timestamp", "2024-03-05T23:10:00Z")], true),
+                (&[("@timestamp", "2024-03-15T23:10:00Z")], false),
+            ],
         ),
     ]);
 }
@@ -330,7 +438,11 @@ fn time_parts() {
 fn conditions() {
     let d = "  sel_a:\n    cs-method: GET\n  sel_b:\n    cs-host: a.example\n  filter_x:\n    c-useragent|contains: bot\n  _hidden:\n    url.query: q\n";
     let ev = |m: &'static str, h: &'static str, ua: &'static str| -> Vec<(&'static str, &'static str)> {
-        vec![("http.request.method", m), ("url.domain", h), ("user_agent.original", ua)]
+        vec![
+            ("http.request.method", m),
+            ("url.domain", h),
+            ("user_agent.original", ua),
+        ]
     };
     for (cond, m, h, ua, want) in [
         ("sel_a and sel_b", "GET", "a.example", "x", true),
@@ -351,10 +463,17 @@ fn conditions() {
         ("NOT sel_a AND sel_b", "POST", "a.example", "x", true),
     ] {
         let text = format!("{d}  condition: {cond}");
-        assert_eq!(matches(&engine("proxy", &text), &event(&ev(m, h, ua))), want, "{cond} on {m} {h} {ua}");
+        assert_eq!(
+            matches(&engine("proxy", &text), &event(&ev(m, h, ua))),
+            want,
+            "{cond} on {m} {h} {ua}"
+        );
     }
     // A list of conditions is their OR.
-    let e = engine("proxy", &format!("{d}  condition:\n    - sel_a and sel_b\n    - filter_x"));
+    let e = engine(
+        "proxy",
+        &format!("{d}  condition:\n    - sel_a and sel_b\n    - filter_x"),
+    );
     assert!(matches(&e, &event(&ev("POST", "z", "bot"))));
 }
 
@@ -365,7 +484,10 @@ fn rules_only_see_their_log_source() {
     assert!(matches(&e, &ev));
     ev.event.dataset = Some(Cow::Borrowed("postfix.log"));
     assert!(!matches(&e, &ev), "a proxy rule must not run on mail events");
-    let e = engine("email", "  sel:\n    email.subject|contains: interview\n  condition: sel");
+    let e = engine(
+        "email",
+        "  sel:\n    email.subject|contains: interview\n  condition: sel",
+    );
     let mut ev = event(&[("email.subject", "Interview request")]);
     assert!(!matches(&e, &ev), "an email rule must not run on proxy events");
     ev.event.dataset = Some(Cow::Borrowed("exchange.message_tracking"));

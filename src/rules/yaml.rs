@@ -165,12 +165,13 @@ mod tests {
 
     #[test]
     fn keeps_types_order_and_documents() {
-        let docs = parse_documents(
-            "b: 1\na: [x, 2, true, null, '', 1.5]\nc: ~\n'|all': [p]\n---\n---\ntitle: second\n",
-        )
-        .unwrap();
+        let docs =
+            parse_documents("b: 1\na: [x, 2, true, null, '', 1.5]\nc: ~\n'|all': [p]\n---\n---\ntitle: second\n")
+                .unwrap();
         assert_eq!(docs.len(), 2);
-        let Yaml::Map(m) = &docs[0] else { panic!("{:?}", docs[0]) };
+        let Yaml::Map(m) = &docs[0] else {
+            panic!("{:?}", docs[0])
+        };
         let keys: Vec<&str> = m.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["b", "a", "c", "|all"]);
         assert_eq!(docs[0].get("b"), Some(&Yaml::Int(1)));

@@ -174,12 +174,11 @@ pub fn plan(rng: &mut Rng, pop: &Population, first_day: Ts, days: u32, count: u3
         // At least one member of the parliament (Squid) and, when the world is big enough to
         // mail several people, one of the senate (ProxySG).
         for site in [Site::Parliament, Site::Senate] {
-            if !recipients.iter().any(|&r| pop.people[r].site == site) {
-                if let Some(&m) = pop.members.iter().find(|&&m| pop.people[m].site == site) {
-                    if site == Site::Parliament || size > 3 {
-                        recipients.push(m);
-                    }
-                }
+            if !recipients.iter().any(|&r| pop.people[r].site == site)
+                && let Some(&m) = pop.members.iter().find(|&&m| pop.people[m].site == site)
+                && (site == Site::Parliament || size > 3)
+            {
+                recipients.push(m);
             }
         }
         // Shuffle: lists are not sent in population order.
