@@ -64,6 +64,45 @@ fn textfile_metrics_pass_promtool_and_count_what_happened() {
 }
 
 #[test]
+fn scan_metrics_pass_promtool_and_count_alerts_by_rule_and_level() {
+    let promtool = promtool();
+    let dir = tempfile::tempdir().unwrap();
+    let prom = dir.path().join("reconwatch.prom");
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+    let o = Command::new(env!("CARGO_BIN_EXE_reconwatch"))
+        .args(["scan", "-q", "--metrics-textfile"])
+        .arg(&prom)
+        .arg(&sample)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "the sample world alerts");
+    let alerts = String::from_utf8_lossy(&o.stdout).lines().count();
+    let text = std::fs::read_to_string(&prom).unwrap();
+    let check = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&prom).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "promtool check metrics failed:\n{}{}\n{text}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // The per-rule counters add up to the alerts written.
+    let counted: u64 = text
+        .lines()
+        .filter(|l| l.starts_with("reconwatch_alerts_total{"))
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(counted, alerts as u64, "{text}");
+    assert!(
+        text.contains("reconwatch_alerts_total{level=\"high\",rule=\"5d1c9a3e-7f0b-4c55-9a61-2f8e0d4b7a10\"}"),
+        "{text}"
+    );
+}
+
+#[test]
 fn shipped_alerting_rules_pass_promtool_unit_tests() {
     let promtool = promtool();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
