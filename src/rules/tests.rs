@@ -328,6 +328,14 @@ fn encodings() {
             "  sel:\n    c-uri|base64offset|contains: 'ab'\n  condition: sel",
             &[(&[("url.original", "YWI")], true), (&[("url.original", "zzzz")], false)],
         ),
+        // utf16 adds the byte order mark: FF FE 61 00 62 00 = //5hAGIA
+        (
+            "  sel:\n    c-uri|utf16|base64|contains: 'ab'\n  condition: sel",
+            &[
+                (&[("url.original", "x//5hAGIAx")], true),
+                (&[("url.original", "YQBiAA")], false),
+            ],
+        ),
         // utf16be("ab") = 00 61 00 62 = AGEAYg==
         (
             "  sel:\n    c-uri|utf16be|base64|contains: 'ab'\n  condition: sel",
