@@ -1,0 +1,352 @@
+//! Conformance with the SigmaHQ rule set, read in place from `../shared/sigma` (or
+//! `$RECONWATCH_SIGMA`): the rules are not copied into this repository, only their paths and the
+//! log lines written for them (`tests/data/sigmahq/proxy-cases.yml`).
+//!
+//! Two checks:
+//! - every proxy rule listed in the checkout's `proxy-rules.txt` loads, alerts on a hand-written
+//!   log line and stays silent on a near miss of it (the same request with the one detail its
+//!   detection turns on changed), each line going through the real parse → match path
+//!   ([`run_reader`] with the format forced, [`Engine::matches`] on each event);
+//! - every rule file under the checkout's `rules*` directories loads or is skipped for its log
+//!   source: none is rejected. Counts are printed (`cargo test --test sigmahq -- --nocapture`).
+//!
+//! Without the checkout both tests fail, saying where to put it; with
+//! `RECONWATCH_ALLOW_MISSING_SIGMA=1` they print that they were skipped and pass.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use reconwatch::event::Event;
+use reconwatch::parse::Format;
+use reconwatch::pipeline::{EventSink, PipelineConfig, run_reader};
+use reconwatch::rules::load::Loaded;
+use reconwatch::rules::sigma::Placeholders;
+use reconwatch::rules::{Engine, Scratch};
+
+/// The cases file, relative to the crate.
+const CASES: &str = "tests/data/sigmahq/proxy-cases.yml";
+/// The list of proxy rules, relative to the SigmaHQ checkout.
+const PROXY_RULES: &str = "proxy-rules.txt";
+/// Skip reasons (log sources) printed by the loader test.
+const TOP_SKIPPED: usize = 8;
+
+/// The SigmaHQ checkout, or `None` when it is absent and that is allowed. Panics when it is
+/// absent and not allowed: a conformance test that silently checks nothing is worse than none.
+fn sigma_dir(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("RECONWATCH_SIGMA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/sigma"));
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("RECONWATCH_ALLOW_MISSING_SIGMA").is_ok_and(|v| v == "1") {
+        println!("skipped: {test}: the SigmaHQ rules ({}) are absent", dir.display());
+        return None;
+    }
+    panic!(
+        "{test} needs a checkout of the SigmaHQ rules (github.com/SigmaHQ/sigma) at {}: put one \
+         there, or point RECONWATCH_SIGMA at it, or set RECONWATCH_ALLOW_MISSING_SIGMA=1 to skip \
+         this test",
+        dir.display()
+    );
+}
+
+/// `tests/data/sigmahq/proxy-cases.yml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseFile {
+    /// Named lines prepended to an excerpt (W3C `#Software:` / `#Fields:` headers).
+    headers: HashMap<String, String>,
+    cases: Vec<Case>,
+}
+
+/// One rule's lines.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    /// Relative to the SigmaHQ checkout.
+    rule: String,
+    format: String,
+    header: Option<String>,
+    #[serde(rename = "match")]
+    matching: String,
+    #[serde(rename = "no-match")]
+    not_matching: String,
+    /// What the near miss changes.
+    miss: String,
+    /// Why reconwatch cannot alert on `matching` yet (the test then expects no alert).
+    gap: Option<String>,
+}
+
+fn read_cases() -> CaseFile {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(CASES);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Counts the events the engine matches, and those whose match it cannot explain (an alert that
+/// does not say what matched).
+struct MatchCounter<'e> {
+    engine: &'e Engine,
+    scratch: Scratch,
+    matched: Vec<u32>,
+    alerts: u64,
+    unexplained: u64,
+}
+
+impl EventSink for MatchCounter<'_> {
+    fn event(&mut self, event: &mut Event<'_>) -> std::io::Result<()> {
+        self.matched.clear();
+        self.engine.matches(event, &mut self.scratch, &mut self.matched);
+        for &r in &self.matched {
+            self.alerts += 1;
+            if self.engine.explain(r, event, &self.scratch).is_empty() {
+                self.unexplained += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `text` through the real pipeline and reports whether the engine's one rule alerted, or
+/// why the text was not read as exactly one event.
+fn alerts(engine: &Engine, name: &str, text: &str, cfg: &PipelineConfig) -> Result<bool, String> {
+    let mut sink = MatchCounter {
+        engine,
+        scratch: engine.scratch(),
+        matched: Vec::new(),
+        alerts: 0,
+        unexplained: 0,
+    };
+    let stats = run_reader(name, text.as_bytes(), None, cfg, &mut sink).map_err(|e| e.to_string())?;
+    if let Some(f) = &stats.failure {
+        return Err(format!("input not read: {f}"));
+    }
+    if stats.errors > 0 || stats.events != 1 {
+        let reasons: Vec<&str> = stats.error_reasons.keys().copied().collect();
+        return Err(format!(
+            "expected one event, the parser gave {} ({} line(s) rejected: {})",
+            stats.events,
+            stats.errors,
+            reasons.join("; ")
+        ));
+    }
+    if sink.unexplained > 0 {
+        return Err("an alert whose explanation lists no match".into());
+    }
+    Ok(sink.alerts > 0)
+}
+
+/// Checks one case; returns its failures, and the gap it documents if it still holds.
+fn check_case(sigma: &Path, file: &CaseFile, case: &Case, failures: &mut Vec<String>) -> Option<String> {
+    let fail = |failures: &mut Vec<String>, what: String| failures.push(format!("{}: {what}", case.rule));
+    let mut loaded = Loaded::default();
+    loaded.add_path(&sigma.join(&case.rule), &Placeholders::new());
+    if !loaded.problems.is_empty() || loaded.rules.len() != 1 {
+        let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
+        fail(
+            failures,
+            format!(
+                "expected one rule loaded without problems, got {} rule(s) and: {}",
+                loaded.rules.len(),
+                problems.join("; ")
+            ),
+        );
+        return None;
+    }
+    let engine = match Engine::new(loaded.rules) {
+        Ok(e) => e,
+        Err(e) => {
+            fail(failures, format!("does not compile: {e}"));
+            return None;
+        }
+    };
+    let Some(format) = Format::from_name(&case.format) else {
+        fail(failures, format!("unknown format `{}`", case.format));
+        return None;
+    };
+    let header = match &case.header {
+        None => "",
+        Some(h) => match file.headers.get(h) {
+            Some(text) => text.as_str(),
+            None => {
+                fail(failures, format!("unknown header `{h}`"));
+                return None;
+            }
+        },
+    };
+    let cfg = PipelineConfig {
+        format: Some(format),
+        ..PipelineConfig::default()
+    };
+    // A gap turns the expected alert into none, so the test notices when the gap closes.
+    let want_match = case.gap.is_none();
+    for (kind, line, want) in [
+        ("match", &case.matching, want_match),
+        ("no-match", &case.not_matching, false),
+    ] {
+        let text = format!("{header}{line}");
+        match alerts(&engine, &format!("{}#{kind}", case.rule), &text, &cfg) {
+            Err(e) => fail(failures, format!("{kind} line: {e}\n    {}", line.trim_end())),
+            Ok(got) if got == want => {}
+            Ok(_) => {
+                let why = match (kind, &case.gap) {
+                    ("match", Some(_)) => "the documented gap is closed: remove `gap:` from the case".to_owned(),
+                    ("match", None) => "expected an alert, got none".to_owned(),
+                    _ => format!("expected no alert ({}), got one", case.miss),
+                };
+                fail(failures, format!("{kind} line: {why}\n    {}", line.trim_end()));
+            }
+        }
+    }
+    case.gap.as_ref().map(|g| format!("{}: {g}", case.rule))
+}
+
+#[test]
+fn proxy_rules_alert_on_their_lines_and_not_on_near_misses() {
+    let Some(sigma) = sigma_dir("proxy rule cases") else {
+        return;
+    };
+    let listed_path = sigma.join(PROXY_RULES);
+    let listed_text = std::fs::read_to_string(&listed_path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the list of the checkout's proxy rules this test covers, one path per line, \
+             relative to the checkout)",
+            listed_path.display()
+        )
+    });
+    let listed: Vec<&str> = listed_text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let file = read_cases();
+
+    let mut failures = Vec::new();
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for case in &file.cases {
+        *seen.entry(case.rule.as_str()).or_default() += 1;
+    }
+    for rule in &listed {
+        match seen.get(rule) {
+            None => failures.push(format!("{rule}: listed in {PROXY_RULES} but has no case in {CASES}")),
+            Some(&n) if n > 1 => failures.push(format!("{rule}: {n} cases in {CASES}, expected one")),
+            Some(_) => {}
+        }
+    }
+    for rule in seen.keys() {
+        if !listed.contains(rule) {
+            failures.push(format!(
+                "{rule}: has a case in {CASES} but is not listed in {PROXY_RULES}"
+            ));
+        }
+    }
+
+    let mut gaps = Vec::new();
+    for case in &file.cases {
+        gaps.extend(check_case(&sigma, &file, case, &mut failures));
+    }
+    println!(
+        "{} proxy rules, {} cases, {} known gap(s)",
+        listed.len(),
+        file.cases.len(),
+        gaps.len()
+    );
+    for g in &gaps {
+        println!("  gap: {g}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_sigmahq_rule_loads_or_is_skipped_for_its_log_source() {
+    let Some(sigma) = sigma_dir("SigmaHQ loader") else {
+        return;
+    };
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&sigma)
+        .unwrap_or_else(|e| panic!("{}: {e}", sigma.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("rules"))
+        })
+        .collect();
+    dirs.sort();
+    assert!(!dirs.is_empty(), "{}: no rules* directory", sigma.display());
+
+    let mut loaded = Loaded::default();
+    for d in &dirs {
+        loaded.add_path(d, &Placeholders::new());
+    }
+    let mut skipped: BTreeMap<String, usize> = BTreeMap::new();
+    let mut rejected: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for p in &loaded.problems {
+        if p.skipped {
+            *skipped.entry(p.category()).or_default() += 1;
+        } else {
+            rejected.entry(p.category()).or_default().push(p.to_string());
+        }
+    }
+    let n_skipped: usize = skipped.values().sum();
+    let n_rejected: usize = rejected.values().map(Vec::len).sum();
+    println!(
+        "{} rule files in {}: {} rules loaded, {n_rejected} rejected, {n_skipped} skipped",
+        loaded.files,
+        dirs.iter()
+            .filter_map(|d| d.file_name()?.to_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        loaded.rules.len()
+    );
+    for (category, n) in &skipped {
+        println!("{n:>6}  skipped   {category}");
+    }
+    // The log sources skipped most, to show what reconwatch does not read.
+    let mut by_source: HashMap<&str, usize> = HashMap::new();
+    for p in loaded.problems.iter().filter(|p| p.skipped) {
+        let source = p.reason.split(" is not a log").next().unwrap_or(&p.reason);
+        *by_source.entry(source).or_default() += 1;
+    }
+    let mut by_source: Vec<(&str, usize)> = by_source.into_iter().collect();
+    by_source.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    for (reason, n) in by_source.iter().take(TOP_SKIPPED) {
+        println!("{n:>10}  {reason}");
+    }
+    if by_source.len() > TOP_SKIPPED {
+        println!("{:>10}  ... {} other log sources", "", by_source.len() - TOP_SKIPPED);
+    }
+    let mut by_logsource: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &loaded.rules {
+        let l = &r.logsource;
+        let name = format!(
+            "category {} product {}",
+            l.category.as_deref().unwrap_or("-"),
+            l.product.as_deref().unwrap_or("-")
+        );
+        *by_logsource.entry(name).or_default() += 1;
+    }
+    for (name, n) in &by_logsource {
+        println!("{n:>6}  loaded    {name}");
+    }
+    for (category, list) in &rejected {
+        println!("{:>6}  rejected  {category}", list.len());
+    }
+
+    assert!(!loaded.rules.is_empty(), "no SigmaHQ rule loaded");
+    // Compiling catches what only shows across rules (automaton or regex-set limits).
+    let loaded_count = loaded.rules.len();
+    if let Err(e) = Engine::new(loaded.rules) {
+        panic!("the {loaded_count} loaded rules do not compile together: {e}");
+    }
+    let detail: Vec<String> = rejected.values().flatten().cloned().collect();
+    assert!(
+        detail.is_empty(),
+        "{n_rejected} SigmaHQ rule(s) rejected (every rule must load or be skipped for its log source):\n{}",
+        detail.join("\n")
+    );
+}
