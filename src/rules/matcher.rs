@@ -550,7 +550,13 @@ fn check_direct(check: &Check, field: Field, event: &Event<'_>) -> bool {
         Check::Null => value.is_none(),
         Check::Exists(want) => value.is_some() == *want,
         Check::Text { variants, cased } => {
-            let Some(value) = value else { return false };
+            // Parsers record a "-" or empty value as absent (the log cannot tell them apart),
+            // so `''` matches an absent field too.
+            let Some(value) = value else {
+                return variants
+                    .iter()
+                    .any(|p| matches!(p, TextPattern::Exact(n) if n.is_empty()));
+            };
             let mut hit = false;
             for_each_text(value, &mut |t| {
                 hit = hit || variants.iter().any(|p| p.matches(t, *cased))

@@ -214,9 +214,10 @@ fn null_empty_missing_and_exists() {
             "  sel:\n    c-useragent: null\n  condition: sel",
             &[(GET, true), (ua_empty, false), (ua_set, false)],
         ),
+        // `''` matches an empty or absent value: parsers record "-" and "" as absent.
         (
             "  sel:\n    c-useragent: ''\n  condition: sel",
-            &[(GET, false), (ua_empty, true), (ua_set, false)],
+            &[(GET, true), (ua_empty, true), (ua_set, false)],
         ),
         (
             "  sel:\n    c-useragent|exists: true\n  condition: sel",
