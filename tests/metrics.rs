@@ -17,6 +17,21 @@ fn promtool() -> &'static str {
     "promtool"
 }
 
+/// `promtool check metrics` on a textfile.
+fn check_metrics(promtool: &str, prom: &std::path::Path, text: &str) {
+    let check = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(prom).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "promtool check metrics failed:\n{}{}\n{text}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
 #[test]
 fn textfile_metrics_pass_promtool_and_count_what_happened() {
     let promtool = promtool();
@@ -41,17 +56,7 @@ fn textfile_metrics_pass_promtool_and_count_what_happened() {
     assert_eq!(o.status.code(), Some(2), "the unrecognised input makes the run fail");
     let text = std::fs::read_to_string(&prom).unwrap();
 
-    let check = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(&prom).unwrap())
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "promtool check metrics failed:\n{}{}\n{text}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
+    check_metrics(promtool, &prom, &text);
     for expected in [
         "reconwatch_input_lines_total{format=\"squid\"} 2",
         "reconwatch_events_total{format=\"squid\"} 1",
@@ -78,17 +83,7 @@ fn scan_metrics_pass_promtool_and_count_alerts_by_rule_and_level() {
     assert_eq!(o.status.code(), Some(1), "the sample world alerts");
     let alerts = String::from_utf8_lossy(&o.stdout).lines().count();
     let text = std::fs::read_to_string(&prom).unwrap();
-    let check = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(&prom).unwrap())
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "promtool check metrics failed:\n{}{}\n{text}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
-    );
+    check_metrics(promtool, &prom, &text);
     // The per-rule counters add up to the alerts written.
     let counted: u64 = text
         .lines()
