@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# End-to-end throughput of `reconwatch parse --stats` on generated logs, timed next to `wc -l` on
-# the same file in the same run (so the machine's state is the same for both).
+# End-to-end throughput of `reconwatch parse --stats` and `reconwatch scan` (the shipped rules,
+# one thread) on generated logs, timed next to `wc -l` on the same file in the same run (so the
+# machine's state is the same for all three). scan minus parse is the cost of matching.
 #
 #   benches/throughput.sh            # a 1 GB Squid access.log and the matching Postfix maillog
 #   benches/throughput.sh 200MB      # smaller, for a quick look
 #
-# The world is generated once per size under target/bench-world-SIZE (delete it to regenerate).
-# Prints, per file: size, lines, and for each command its time, MB/s and lines/s. One core:
-# parse reads one file on one thread.
+# The world is generated once per size under target/bench-world-SIZE (delete it to regenerate;
+# target/ is $CARGO_TARGET_DIR when set). Prints, per file: size, lines, and for each command its
+# time, MB/s and lines/s, then the alerts scan raised. One core: each command reads one file on
+# one thread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 size="${1:-1GB}"
-dir="target/bench-world-$size"
+target_dir="${CARGO_TARGET_DIR:-target}"
+dir="$target_dir/bench-world-$size"
 cargo build --release --quiet
-bin=target/release/reconwatch
+bin="$target_dir/release/reconwatch"
 
 if [ ! -f "$dir/.complete" ]; then
   # The Squid access log is about 45% of a world; generate enough that it reaches $size.
@@ -32,24 +35,40 @@ fi
 
 now() { date +%s.%N; }
 
+# Seconds between two `now` readings.
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { print b - a }'; }
+
 measure() {
-  local file=$1 bytes lines t0 t1 t2
+  local file=$1 bytes lines t0 t1 t2 t3 rc=0
   bytes=$(stat -c %s "$file")
-  # Warm the page cache so both commands read from memory.
+  # Warm the page cache so every command reads from memory.
   cat "$file" > /dev/null
   t0=$(now)
   lines=$(wc -l < "$file")
   t1=$(now)
   "$bin" parse --stats "$file" > "$dir/.stats"
   t2=$(now)
+  # scan exits 1 when it wrote alerts (expected here: the world has a campaign); 2 is an error.
+  "$bin" scan --threads 1 --output /dev/null "$file" 2> "$dir/.scan" || rc=$?
+  t3=$(now)
+  if [ "$rc" -gt 1 ]; then
+    cat "$dir/.scan" >&2
+    echo "reconwatch scan failed (exit $rc)" >&2
+    exit "$rc"
+  fi
   awk -v name="$(basename "$file")" -v bytes="$bytes" -v lines="$lines" \
-      -v wc="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" \
-      -v rw="$(awk -v a="$t1" -v b="$t2" 'BEGIN { print b - a }')" 'BEGIN {
-    printf "%-22s %8.1f MB %11d lines\n", name, bytes / 1e6, lines
-    printf "  %-28s %7.2f s %9.1f MB/s %12.0f lines/s\n", "wc -l", wc, bytes / 1e6 / wc, lines / wc
-    printf "  %-28s %7.2f s %9.1f MB/s %12.0f lines/s\n", "reconwatch parse --stats", rw, bytes / 1e6 / rw, lines / rw
-  }'
+      -v wc="$(elapsed "$t0" "$t1")" -v parse="$(elapsed "$t1" "$t2")" -v scan="$(elapsed "$t2" "$t3")" '
+    function row(what, s) {
+      printf "  %-28s %7.2f s %9.1f MB/s %12.0f lines/s\n", what, s, bytes / 1e6 / s, lines / s
+    }
+    BEGIN {
+      printf "%-22s %8.1f MB %11d lines\n", name, bytes / 1e6, lines
+      row("wc -l", wc)
+      row("reconwatch parse --stats", parse)
+      row("reconwatch scan --threads 1", scan)
+    }'
   sed -n '2p' "$dir/.stats" | sed 's/^/  /'
+  grep -E '^  (alerts|inputs) ' "$dir/.scan" | sed 's/^  /  scan: /'
 }
 
 echo "reconwatch $("$bin" --version | cut -d' ' -f2), $(nproc) cores, $(date -u +%FT%TZ)"
