@@ -90,6 +90,14 @@ impl Engine {
         m.explain(&self.rules[rule as usize], local, event, scratch)
     }
 
+    /// Every rule evaluated, candidate or not (the reference for testing candidate selection).
+    #[cfg(test)]
+    fn matches_exhaustive(&self, event: &Event<'_>, scratch: &mut Scratch, out: &mut Vec<u32>) {
+        if let Some(m) = self.matcher(event) {
+            m.matches_exhaustive(event, scratch, out);
+        }
+    }
+
     fn matcher(&self, event: &Event<'_>) -> Option<&Matcher> {
         let source = logsource::route(event)?;
         self.routes[source].map(|m| &self.matchers[m])
