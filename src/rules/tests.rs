@@ -564,7 +564,12 @@ fn candidate_selection_never_misses_a_match() {
         .map(|d| parse_rule(d, "t", &Placeholders::new()).unwrap())
         .collect();
     let e = Engine::new(rules).unwrap();
-    let uris = ["http://a.example/track/open?id=1", "http://b/x/123456.gif", "http://c/", "http://a/open"];
+    let uris = [
+        "http://a.example/track/open?id=1",
+        "http://b/x/123456.gif",
+        "http://c/",
+        "http://a/open",
+    ];
     let methods = ["GET", "POST", "PUT"];
     let agents = ["", "googlebot", "firefox"];
     let statuses = ["200", "404"];
@@ -574,7 +579,11 @@ fn candidate_selection_never_misses_a_match() {
         for m in methods {
             for a in agents {
                 for st in statuses {
-                    let mut pairs = vec![("url.original", u), ("http.request.method", m), ("http.response.status_code", st)];
+                    let mut pairs = vec![
+                        ("url.original", u),
+                        ("http.request.method", m),
+                        ("http.response.status_code", st),
+                    ];
                     pairs.push(("url.domain", u.split('/').nth(2).unwrap()));
                     if !a.is_empty() {
                         pairs.push(("user_agent.original", a));
