@@ -7,7 +7,8 @@
 //! ([`FormatInfo::line_independent`](crate::parse::FormatInfo::line_independent)) and not
 //! syslog-framed (RFC 3164 year inference is per input). Chunks start on line starts; each reads
 //! with the format decided on the file's first lines, reports absolute `log.offset`s, and primes
-//! its parser with the lines just before it ([`RunOptions::warmup`]).
+//! its parser with the lines just before it ([`RunOptions::warmup`]). A file is cut into several
+//! chunks per thread where it can, so that the threads finish together.
 //!
 //! Units run on `threads` scoped threads that take them from a shared counter in order. Each
 //! unit has its own sink; when it finishes, the sink and the unit's statistics go to the calling
@@ -40,6 +41,13 @@ use crate::source::{Compression, Input};
 /// vanish, small enough that a few hundred MB keep every core busy.
 pub const DEFAULT_CHUNK_BYTES: u64 = 64 << 20;
 
+/// Chunks per thread a split file is cut into at least, so that the threads finish together
+/// (a file in a few large chunks leaves threads idle while the last one is read)...
+const CHUNKS_PER_THREAD: u64 = 4;
+
+/// ...as long as chunks stay at least this large (per-chunk costs stay negligible).
+const MIN_BALANCED_CHUNK: u64 = 4 << 20;
+
 /// Bytes before a chunk whose complete lines prime its parser (a few dozen lines).
 const WARMUP_BYTES: u64 = 16 << 10;
 
@@ -52,7 +60,8 @@ pub struct BatchConfig {
     /// Worker threads; 0 means one per available core. With 1, units run on the calling thread
     /// and no file is split.
     pub threads: usize,
-    /// Plain files larger than this are split into chunks of about this size (at least 1).
+    /// Plain files larger than this are split into chunks of at most about this size (at
+    /// least 1): smaller when that gives each thread several chunks of at least 4 MiB.
     pub chunk_bytes: u64,
     pub pipeline: PipelineConfig,
 }
@@ -249,7 +258,7 @@ where
     D: FnMut(&Unit, S, Option<&InputStats>) -> io::Result<()>,
 {
     let threads = cfg.thread_count().max(1);
-    let (units, order, disk_bytes) = plan(inputs, cfg, threads > 1);
+    let (units, order, disk_bytes) = plan(inputs, cfg, threads);
     if let Some(p) = progress {
         p.add_total(inputs.len() as u64, disk_bytes);
     }
@@ -390,10 +399,10 @@ impl<'p> Merger<'p> {
     }
 }
 
-/// Plans the units: each input whole, or, when `split` and the file qualifies, in chunks.
-/// Returns them with their shared order and the inputs' total size on disk.
-fn plan(inputs: &[Input], cfg: &BatchConfig, split: bool) -> (Vec<Unit>, Arc<Order>, u64) {
-    let planned: Vec<(u64, Vec<Span>)> = inputs.iter().map(|i| plan_input(i, cfg, split)).collect();
+/// Plans the units: each input whole, or, when there are several threads and the file
+/// qualifies, in chunks. Returns them with their shared order and the inputs' total size on disk.
+fn plan(inputs: &[Input], cfg: &BatchConfig, threads: usize) -> (Vec<Unit>, Arc<Order>, u64) {
+    let planned: Vec<(u64, Vec<Span>)> = inputs.iter().map(|i| plan_input(i, cfg, threads)).collect();
     let count = planned.iter().map(|(_, spans)| spans.len().max(1)).sum();
     let order = Arc::new(Order::new(count));
     let mut units = Vec::with_capacity(count);
@@ -427,7 +436,7 @@ fn plan(inputs: &[Input], cfg: &BatchConfig, split: bool) -> (Vec<Unit>, Arc<Ord
 }
 
 /// An input's size on disk and its chunks (empty when it is read whole).
-fn plan_input(input: &Input, cfg: &BatchConfig, split: bool) -> (u64, Vec<Span>) {
+fn plan_input(input: &Input, cfg: &BatchConfig, threads: usize) -> (u64, Vec<Span>) {
     let Some(path) = &input.path else {
         return (0, Vec::new());
     };
@@ -440,7 +449,7 @@ fn plan_input(input: &Input, cfg: &BatchConfig, split: bool) -> (u64, Vec<Span>)
     }
     let len = meta.len();
     let chunk_bytes = cfg.chunk_bytes.max(1);
-    if !split || len <= chunk_bytes {
+    if threads < 2 || len <= chunk_bytes {
         return (len, Vec::new());
     }
     let Ok(opened) = input.open() else {
@@ -456,6 +465,7 @@ fn plan_input(input: &Input, cfg: &BatchConfig, split: bool) -> (u64, Vec<Span>)
     if !decided.format.info().line_independent || decided.framing != Framing::None {
         return (len, Vec::new());
     }
+    let chunk_bytes = balanced_chunk(len, chunk_bytes, threads);
     let starts = match File::open(path).and_then(|mut f| chunk_starts(&mut f, len, chunk_bytes)) {
         Ok(s) if s.len() > 1 => s,
         _ => return (len, Vec::new()),
@@ -471,6 +481,13 @@ fn plan_input(input: &Input, cfg: &BatchConfig, split: bool) -> (u64, Vec<Span>)
         })
         .collect();
     (len, spans)
+}
+
+/// The chunk size for a file of `len` bytes: `chunk_bytes`, or less when that gives every thread
+/// [`CHUNKS_PER_THREAD`] chunks of at least [`MIN_BALANCED_CHUNK`].
+fn balanced_chunk(len: u64, chunk_bytes: u64, threads: usize) -> u64 {
+    let balanced = (len / (CHUNKS_PER_THREAD * threads.max(1) as u64)).max(MIN_BALANCED_CHUNK);
+    chunk_bytes.min(balanced)
 }
 
 /// The start offsets of the chunks of a stream of `len` bytes: 0, then, about every
@@ -629,6 +646,8 @@ pub struct UnitOutput<'w, W: Write> {
     turn: Turn,
     buf: Vec<u8>,
     limit: usize,
+    /// `min(WRITE_THROUGH, limit)`: past it, [`Self::full`] decides.
+    spill: usize,
 }
 
 impl<'w, W: Write> UnitOutput<'w, W> {
@@ -643,6 +662,7 @@ impl<'w, W: Write> UnitOutput<'w, W> {
             turn: unit.turn(),
             buf: Vec::new(),
             limit: limit.max(1),
+            spill: WRITE_THROUGH.min(limit.max(1)),
         }
     }
 
@@ -660,14 +680,32 @@ impl<'w, W: Write> UnitOutput<'w, W> {
     }
 }
 
-impl<W: Write> Write for UnitOutput<'_, W> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        let len = self.buf.len();
-        if len >= self.limit || (len >= WRITE_THROUGH && self.turn.has_come()) {
+impl<W: Write> UnitOutput<'_, W> {
+    /// Writes through when the turn has come, or waits for it at the limit.
+    #[cold]
+    fn full(&mut self) -> io::Result<()> {
+        if self.buf.len() >= self.limit || self.turn.has_come() {
             self.write_out()?;
         }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for UnitOutput<'_, W> {
+    #[inline]
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.write_all(data)?;
         Ok(data.len())
+    }
+
+    /// Serializers write in small pieces: the common case is one copy and one comparison.
+    #[inline]
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= self.spill {
+            self.full()?;
+        }
+        Ok(())
     }
 
     /// Nothing to do: the bytes are written when the turn comes.
@@ -722,7 +760,7 @@ mod tests {
         for (format, split) in cases {
             let example = format.info().example;
             let big = repeated(dir.path(), format.name(), example, 20_000);
-            let (units, _, _) = plan(std::slice::from_ref(&big), &cfg, true);
+            let (units, _, _) = plan(std::slice::from_ref(&big), &cfg, 4);
             assert_eq!(units.len() > 1, split, "{format}: {} units", units.len());
             assert!(!split || format.info().line_independent, "{format}");
         }
@@ -751,7 +789,7 @@ mod tests {
             Input::stdin(),
             Input::file(dir.path().join("missing")),
         ];
-        let (units, _, _) = plan(&inputs, &cfg, true);
+        let (units, _, _) = plan(&inputs, &cfg, 4);
         let chunks: Vec<(usize, usize)> = units.iter().map(|u| (u.input, u.chunks)).collect();
         let big_chunks = chunks.iter().filter(|c| c.0 == 1).count();
         assert!(big_chunks >= 4, "{chunks:?}");
@@ -760,7 +798,7 @@ mod tests {
         want.extend([(2, 1), (3, 1), (4, 1), (5, 1), (6, 1)]);
         assert_eq!(chunks, want);
         // One thread splits nothing.
-        let (units, _, _) = plan(std::slice::from_ref(&big), &config(1, 4096), false);
+        let (units, _, _) = plan(std::slice::from_ref(&big), &config(1, 4096), 1);
         assert_eq!(units.len(), 1);
     }
 
@@ -991,6 +1029,22 @@ mod tests {
             for &s in &got[1..] {
                 assert_eq!(text.as_bytes()[s as usize - 1], b'\n', "{text:?}: {s} is a line start");
             }
+        }
+    }
+
+    #[test]
+    fn large_files_are_cut_into_several_chunks_per_thread() {
+        const MIB: u64 = 1 << 20;
+        // (file size, chunk size asked, threads, chunk size used)
+        let cases = [
+            (218 * MIB, 64 * MIB, 2, 27 * MIB + 256 * 1024),
+            (218 * MIB, 64 * MIB, 16, 4 * MIB),
+            (10 * 1024 * MIB, 64 * MIB, 8, 64 * MIB),
+            (218 * MIB, 4096, 2, 4096),
+            (10 * MIB, 4 * MIB, 2, 4 * MIB),
+        ];
+        for (len, asked, threads, want) in cases {
+            assert_eq!(balanced_chunk(len, asked, threads), want, "{len} {asked} {threads}");
         }
     }
 

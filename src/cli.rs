@@ -90,8 +90,9 @@ pub struct ParseArgs {
     pub threads: usize,
 
     /// Plain files larger than this (and in a format read line by line) are split into chunks
-    /// read in parallel, such as 64MiB or 4MB. Default: 64MiB with --stats, 4MiB when printing
-    /// events (a chunk's events wait in memory until the chunks before it are written).
+    /// of at most this size, read in parallel: such as 64MiB or 4MB. Default: 64MiB with
+    /// --stats, 4MiB when printing events (a chunk's events wait in memory until the chunks
+    /// before it are written).
     #[arg(long, value_name = "SIZE")]
     pub chunk_size: Option<String>,
 }
