@@ -97,6 +97,18 @@ pub struct ParseArgs {
     /// collector). Written atomically.
     #[arg(long, value_name = "FILE")]
     pub metrics_textfile: Option<PathBuf>,
+
+    /// Threads that read inputs in parallel; 0 means one per core. The output is the same for
+    /// any number.
+    #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+
+    /// Plain files larger than this (and in a format read line by line) are split into chunks
+    /// of at most this size, read in parallel: such as 64MiB or 4MB. Default: 64MiB with
+    /// --stats, 4MiB when printing events (a chunk's events wait in memory until the chunks
+    /// before it are written).
+    #[arg(long, value_name = "SIZE")]
+    pub chunk_size: Option<String>,
 }
 
 /// Which rules to load (shared by the commands that run rules).

@@ -2,16 +2,20 @@
 //!
 //! Data flows through the modules in this order (see ARCHITECTURE.md):
 //! [`source`] (bytes in) → [`parse`] (bytes → [`event::Event`]) → [`pipeline`] (the loop that
-//! joins them and counts) → output. [`metrics`] declares every exported metric; [`cli`] and
-//! [`commands`] are the binary's interface; [`world`] writes synthetic test worlds.
+//! joins them and counts) → [`rules`] (Sigma: which rules match an event) → [`alert`]. [`batch`] runs the pipeline over many inputs and chunks of
+//! large files on every core, handing results back in input order; [`progress`] counts and
+//! shows how far it is. [`metrics`] declares every exported metric; [`cli`] and [`commands`] are
+//! the binary's interface; [`world`] writes synthetic test worlds.
 
 pub mod alert;
+pub mod batch;
 pub mod cli;
 pub mod commands;
 pub mod event;
 pub mod metrics;
 pub mod parse;
 pub mod pipeline;
+pub mod progress;
 pub mod rules;
 pub mod source;
 pub mod world;

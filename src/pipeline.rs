@@ -6,13 +6,22 @@
 //! `log.*`, syslog header fields), and counts everything in [`InputStats`]. Batch commands call it
 //! per input; the daemon will call the same function on tailed files and sockets.
 //!
+//! [`run_stream`] is the same loop with [`RunOptions`], for the parallel batch runner
+//! (`crate::batch`): a run may start at a byte offset of a file (a chunk; `log.offset` stays
+//! absolute), use a format decided on the file's first chunk instead of detecting one, prime its
+//! parser with the lines before the chunk, and report [`Tick`]s (every [`TICK_LINES`] lines, so
+//! the per-line path gains one comparison) through which the caller counts progress or stops it.
+//! [`InputStats::absorb`] merges the statistics of consecutive chunks into those of one run.
+//!
 //! Invariants: every line read is counted exactly once, as blank, event, absorbed or error (a
-//! page line may add errors for its unreadable records); a rejected line is counted with its reason and the first few are kept as examples; an input that
-//! cannot be read or recognised is reported with its name and never stops the other inputs.
+//! page line may add errors for its unreadable records); a rejected line is counted with its
+//! reason and the first few are kept as examples; an input that cannot be read or recognised is
+//! reported with its name and never stops the other inputs.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io;
+use std::ops::ControlFlow;
 
 use jiff::Timestamp;
 
@@ -21,7 +30,7 @@ use crate::parse::assemble::AssemblyStats;
 use crate::parse::detect::{self, Framing};
 use crate::parse::syslog::YearHint;
 use crate::parse::{Format, Line, LineParser, ParseContext, ParseError, Parsed};
-use crate::source::{Compression, Input, LineReader, RawLine};
+use crate::source::{Compression, Input, LineReader, Opened, RawLine};
 
 /// Lines read before detection decides on a format.
 const SAMPLE_LINES: usize = 64;
@@ -135,22 +144,107 @@ impl InputStats {
             self.error_examples.push(ErrorExample { line, reason: e.reason });
         }
     }
+
+    /// The statistics of an input that failed before a line was read.
+    pub fn failed(name: &str, failure: InputFailure) -> InputStats {
+        InputStats {
+            input: name.to_owned(),
+            failure: Some(failure),
+            ..Default::default()
+        }
+    }
+
+    /// Adds the statistics of the chunk of the same input that follows the one(s) already in
+    /// `self`: counts are summed, error reasons merged, the later chunk's error examples
+    /// renumbered past the lines already counted (a chunk numbers its lines from 1) and kept up
+    /// to the cap a single run keeps, and its failure kept when there was none before.
+    pub fn absorb(&mut self, later: InputStats) {
+        let before = self.lines;
+        self.bytes += later.bytes;
+        self.lines += later.lines;
+        self.events += later.events;
+        self.absorbed += later.absorbed;
+        self.blank += later.blank;
+        self.errors += later.errors;
+        for (reason, n) in later.error_reasons {
+            *self.error_reasons.entry(reason).or_default() += n;
+        }
+        let room = MAX_EXAMPLES.saturating_sub(self.error_examples.len());
+        self.error_examples
+            .extend(later.error_examples.into_iter().take(room).map(|e| ErrorExample {
+                line: e.line + before,
+                reason: e.reason,
+            }));
+        self.truncated += later.truncated;
+        self.invalid_utf8 += later.invalid_utf8;
+        self.assembly.timed_out += later.assembly.timed_out;
+        self.assembly.evicted += later.assembly.evicted;
+        self.assembly.flushed_at_end += later.assembly.flushed_at_end;
+        if self.failure.is_none() {
+            self.failure = later.failure;
+        }
+    }
+}
+
+/// A format and framing decided before a run (on a split file's first lines), so that the run
+/// skips detection: a chunk in the middle of a file cannot tell its format from its own lines as
+/// reliably as the file's first lines do, and must agree with the other chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decided {
+    pub format: Format,
+    pub framing: Framing,
+}
+
+/// Lines between two [`Tick`]s: rare enough to cost nothing per line, frequent enough (a few
+/// milliseconds of work) for a progress display and a prompt stop.
+pub const TICK_LINES: u64 = 4096;
+
+/// What a run has read since its previous tick; reported every [`TICK_LINES`] lines and once at
+/// the end of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// Bytes read from the stream (decompressed, for a compressed input).
+    pub bytes: u64,
+    pub lines: u64,
+}
+
+/// How one run differs from reading a whole input from its start. The default is a whole input.
+#[derive(Default)]
+pub struct RunOptions<'r> {
+    /// Offset in the input of the stream's first byte, added to every `log.offset`; a chunk of a
+    /// file starts at a line start. Line numbers (error examples) stay relative to the stream.
+    pub start: u64,
+    /// Skip detection and use this format and framing.
+    pub decided: Option<Decided>,
+    /// Complete lines that precede the stream in the input. The parser reads them first and
+    /// everything it makes of them is discarded: a line-independent parser may keep a hint
+    /// (Squid's last matching layout) that decides which of its attempts reports a rejection,
+    /// and priming it makes that hint what it would have been in a single run.
+    pub warmup: &'r [u8],
+    /// Called with every [`Tick`]; `Break` stops the run, which then returns an error of kind
+    /// `Interrupted`.
+    pub on_tick: Option<&'r mut dyn FnMut(Tick) -> ControlFlow<()>>,
 }
 
 /// Reads one input to the end. Returns its statistics, or the sink's error (which stops the run).
 pub fn run_input(input: &Input, cfg: &PipelineConfig, sink: &mut dyn EventSink) -> io::Result<InputStats> {
     match input.open() {
-        Ok(opened) => {
-            let mut stats = run_reader(&input.name, opened.reader, opened.modified, cfg, sink)?;
-            stats.compression = Some(opened.compression);
-            Ok(stats)
-        }
-        Err(e) => Ok(InputStats {
-            input: input.name.clone(),
-            failure: Some(InputFailure::Unreadable(e.to_string())),
-            ..Default::default()
-        }),
+        Ok(opened) => run_opened(&input.name, opened, cfg, RunOptions::default(), sink),
+        Err(e) => Ok(InputStats::failed(&input.name, InputFailure::Unreadable(e.to_string()))),
     }
+}
+
+/// [`run_stream`] on an opened input, recording its compression in the statistics.
+pub fn run_opened(
+    name: &str,
+    opened: Opened,
+    cfg: &PipelineConfig,
+    opts: RunOptions<'_>,
+    sink: &mut dyn EventSink,
+) -> io::Result<InputStats> {
+    let mut stats = run_stream(name, opened.reader, opened.modified, cfg, opts, sink)?;
+    stats.compression = Some(opened.compression);
+    Ok(stats)
 }
 
 /// Reads an already opened (and decompressed) stream to the end; `name` is reported as
@@ -162,6 +256,84 @@ pub fn run_reader(
     cfg: &PipelineConfig,
     sink: &mut dyn EventSink,
 ) -> io::Result<InputStats> {
+    run_stream(name, input, modified, cfg, RunOptions::default(), sink)
+}
+
+/// One line of the detection sample: bytes, offset, number, truncated.
+type SampleLine = (Vec<u8>, u64, u64, bool);
+
+/// What detection made of an input's first lines.
+enum Verdict {
+    Use(Decided),
+    /// Only blank lines.
+    Empty,
+    /// No parser accepts enough of them; the first non-blank line.
+    Unrecognised(String),
+}
+
+/// Reads the detection sample: up to [`SAMPLE_LINES`] lines, and the read error that cut it short.
+fn read_sample<R: io::Read>(reader: &mut LineReader<R>) -> (Vec<SampleLine>, Option<io::Error>) {
+    let mut sample = Vec::with_capacity(SAMPLE_LINES);
+    while sample.len() < SAMPLE_LINES {
+        match reader.next() {
+            Some(Ok(l)) => sample.push((l.bytes.to_vec(), l.offset, l.number, l.truncated)),
+            Some(Err(e)) => return (sample, Some(e)),
+            None => break,
+        }
+    }
+    (sample, None)
+}
+
+fn decide(sample: &[SampleLine], ctx: &ParseContext, cfg: &PipelineConfig) -> Verdict {
+    let texts: Vec<Cow<'_, str>> = sample.iter().map(|(b, ..)| String::from_utf8_lossy(b)).collect();
+    let refs: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
+    let candidates: &[Format] = match &cfg.format {
+        Some(f) => std::slice::from_ref(f),
+        None => &Format::ALL,
+    };
+    let first = refs.iter().copied().find(|l| !l.trim().is_empty());
+    match (detect::detect(&refs, ctx, candidates), cfg.format) {
+        (Some(d), _) => Verdict::Use(Decided {
+            format: d.format,
+            framing: d.framing,
+        }),
+        // A forced format is used even when it accepts nothing: every line is then an error
+        // with its reason, which is what the user asked to see.
+        (None, Some(format)) => Verdict::Use(Decided {
+            format,
+            framing: first.map_or(Framing::None, Framing::sniff),
+        }),
+        (None, None) => match first {
+            None => Verdict::Empty,
+            Some(l) => Verdict::Unrecognised(l.to_owned()),
+        },
+    }
+}
+
+/// Detects the format and framing of a stream from its first lines exactly as a run would,
+/// without running it; `None` when the run would report the input empty or unrecognised. (The
+/// batch runner decides from this whether a file may be split.)
+pub fn detect_stream(input: impl io::Read, modified: Option<Timestamp>, cfg: &PipelineConfig) -> Option<Decided> {
+    let mut ctx = cfg.parse.clone();
+    ctx.reference_time = modified.unwrap_or_else(Timestamp::now);
+    let mut reader = LineReader::with_max_line(input, cfg.max_line);
+    let (sample, _) = read_sample(&mut reader);
+    match decide(&sample, &ctx, cfg) {
+        Verdict::Use(d) => Some(d),
+        Verdict::Empty | Verdict::Unrecognised(_) => None,
+    }
+}
+
+/// [`run_reader`] with [`RunOptions`]: a run that starts inside an input (a chunk of a split
+/// file), skips detection, or reports its progress.
+pub fn run_stream(
+    name: &str,
+    input: impl io::Read,
+    modified: Option<Timestamp>,
+    cfg: &PipelineConfig,
+    opts: RunOptions<'_>,
+    sink: &mut dyn EventSink,
+) -> io::Result<InputStats> {
     let mut stats = InputStats {
         input: name.to_owned(),
         ..Default::default()
@@ -169,66 +341,61 @@ pub fn run_reader(
     let mut ctx = cfg.parse.clone();
     ctx.reference_time = modified.unwrap_or_else(Timestamp::now);
     let mut reader = LineReader::with_max_line(input, cfg.max_line);
+    let mut ticker = Ticker {
+        on_tick: opts.on_tick,
+        bytes: 0,
+        lines: 0,
+    };
 
     // Sample the first lines for detection; they are replayed to the parser afterwards.
-    let mut sample: Vec<(Vec<u8>, u64, u64, bool)> = Vec::with_capacity(SAMPLE_LINES);
-    let mut read_error = None;
-    while sample.len() < SAMPLE_LINES {
-        match reader.next() {
-            Some(Ok(l)) => sample.push((l.bytes.to_vec(), l.offset, l.number, l.truncated)),
-            Some(Err(e)) => {
-                read_error = Some(e);
-                break;
+    let (decided, sample, read_error) = match opts.decided {
+        Some(d) => (d, Vec::new(), None),
+        None => {
+            let (sample, read_error) = read_sample(&mut reader);
+            match decide(&sample, &ctx, cfg) {
+                Verdict::Use(d) => (d, sample, read_error),
+                Verdict::Empty if read_error.is_none() => {
+                    // An empty input is not an error: there is nothing to recognise.
+                    stats.lines = sample.len() as u64;
+                    stats.blank = stats.lines;
+                    stats.bytes = reader.bytes_read();
+                    ticker.tick(stats.bytes, stats.lines)?;
+                    return Ok(stats);
+                }
+                verdict => {
+                    let first = match verdict {
+                        Verdict::Unrecognised(l) => l,
+                        _ => String::new(),
+                    };
+                    let shown: String = first.chars().take(120).collect();
+                    stats.failure = Some(InputFailure::Unrecognised(format!(
+                        "{}: no parser recognises this input (use --format to force one); first line: {shown:?}",
+                        name
+                    )));
+                    stats.bytes = reader.bytes_read();
+                    ticker.tick(stats.bytes, sample.len() as u64)?;
+                    return Ok(stats);
+                }
             }
-            None => break,
-        }
-    }
-    let texts: Vec<Cow<'_, str>> = sample.iter().map(|(b, ..)| String::from_utf8_lossy(b)).collect();
-    let refs: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
-    let candidates: &[Format] = match &cfg.format {
-        Some(f) => std::slice::from_ref(f),
-        None => &Format::ALL,
-    };
-    let detection = detect::detect(&refs, &ctx, candidates);
-    let (format, framing) = match (detection, cfg.format) {
-        (Some(d), _) => (d.format, d.framing),
-        // A forced format is used even when it accepts nothing: every line is then an error
-        // with its reason, which is what the user asked to see.
-        (None, Some(f)) => (
-            f,
-            refs.iter()
-                .copied()
-                .find(|l| !l.trim().is_empty())
-                .map_or(Framing::None, Framing::sniff),
-        ),
-        (None, None) => {
-            if refs.iter().all(|l| l.trim().is_empty()) && read_error.is_none() {
-                // An empty input is not an error: there is nothing to recognise.
-                stats.lines = sample.len() as u64;
-                stats.blank = stats.lines;
-                stats.bytes = reader.bytes_read();
-                return Ok(stats);
-            }
-            let first = refs.iter().find(|l| !l.trim().is_empty()).copied().unwrap_or("");
-            let shown: String = first.chars().take(120).collect();
-            stats.failure = Some(InputFailure::Unrecognised(format!(
-                "{}: no parser recognises this input (use --format to force one); first line: {shown:?}",
-                name
-            )));
-            stats.bytes = reader.bytes_read();
-            return Ok(stats);
         }
     };
-    stats.format = Some(format);
-    stats.framing = Some(framing);
+    stats.format = Some(decided.format);
+    stats.framing = Some(decided.framing);
 
     let mut run = Run {
-        parser: format.parser(&ctx),
-        framing,
+        parser: decided.format.parser(&ctx),
+        framing: decided.framing,
         hint: YearHint::new(&ctx),
         path: name,
+        start: opts.start,
         stats,
     };
+    if !opts.warmup.is_empty() {
+        let mut lines = LineReader::with_max_line(opts.warmup, cfg.max_line);
+        while let Some(Ok(line)) = lines.next() {
+            run.prime(line);
+        }
+    }
     for (bytes, offset, number, truncated) in &sample {
         run.line(
             RawLine {
@@ -243,6 +410,7 @@ pub fn run_reader(
     if let Some(e) = read_error {
         run.stats.failure = Some(InputFailure::ReadError(format!("{}: {e}", name)));
     } else {
+        let mut next_tick = TICK_LINES;
         while let Some(next) = reader.next() {
             match next {
                 Ok(line) => run.line(line, sink)?,
@@ -251,13 +419,42 @@ pub fn run_reader(
                     break;
                 }
             }
+            if run.stats.lines >= next_tick {
+                next_tick += TICK_LINES;
+                ticker.tick(reader.bytes_read(), run.stats.lines)?;
+            }
         }
     }
     run.parser.flush(None);
     run.drain(sink)?;
     run.stats.assembly = run.parser.assembly_stats();
     run.stats.bytes = reader.bytes_read();
+    ticker.tick(run.stats.bytes, run.stats.lines)?;
     Ok(run.stats)
+}
+
+/// Turns a run's running totals into [`Tick`]s of what was read since the previous one.
+struct Ticker<'r> {
+    on_tick: Option<&'r mut dyn FnMut(Tick) -> ControlFlow<()>>,
+    bytes: u64,
+    lines: u64,
+}
+
+impl Ticker<'_> {
+    fn tick(&mut self, bytes: u64, lines: u64) -> io::Result<()> {
+        let Some(on_tick) = &mut self.on_tick else {
+            return Ok(());
+        };
+        let tick = Tick {
+            bytes: bytes - self.bytes,
+            lines: lines - self.lines,
+        };
+        (self.bytes, self.lines) = (bytes, lines);
+        match on_tick(tick) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(io::Error::new(io::ErrorKind::Interrupted, "the run was stopped")),
+        }
+    }
 }
 
 struct Run<'p> {
@@ -265,6 +462,8 @@ struct Run<'p> {
     framing: Framing,
     hint: YearHint,
     path: &'p str,
+    /// Offset of the stream in the input (see [`RunOptions::start`]).
+    start: u64,
     stats: InputStats,
 }
 
@@ -284,7 +483,9 @@ impl Run<'_> {
             self.stats.blank += 1;
             return Ok(());
         }
-        let line = self.framing.line(&text, raw.offset, raw.number, &self.hint);
+        let line = self
+            .framing
+            .line(&text, self.start + raw.offset, raw.number, &self.hint);
         let mut event = Event::default();
         match self.parser.parse(&line, &mut event) {
             Ok(Parsed::Event) => {
@@ -299,6 +500,19 @@ impl Run<'_> {
             self.stats.error(raw.number, e);
         }
         self.drain(sink)
+    }
+
+    /// Feeds a line that precedes the stream to the parser and discards what it makes of it
+    /// (see [`RunOptions::warmup`]).
+    fn prime(&mut self, raw: RawLine<'_>) {
+        let text = String::from_utf8_lossy(raw.bytes);
+        if text.bytes().all(|b| b.is_ascii_whitespace()) {
+            return;
+        }
+        let line = self.framing.line(&text, 0, 0, &self.hint);
+        let _ = self.parser.parse(&line, &mut Event::default());
+        while self.parser.take_error().is_some() {}
+        while self.parser.take_completed().is_some() {}
     }
 
     fn drain(&mut self, sink: &mut dyn EventSink) -> io::Result<()> {

@@ -1,18 +1,22 @@
 //! `reconwatch parse`: events as JSON lines, or per-input statistics with `--stats`.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use serde_json::json;
 
 use super::EXIT_ERROR;
+use crate::batch::{BatchConfig, DEFAULT_CHUNK_BYTES, UnitOutput, run_batch};
 use crate::cli::ParseArgs;
 use crate::event::Event;
 use crate::metrics::Metrics;
-use crate::pipeline::{EventSink, InputStats, run_input};
+use crate::pipeline::{EventSink, InputStats};
+use crate::progress::{self, Progress};
 use crate::source;
+use crate::world::parse_size;
 
 /// Writes each event as one line of JSON.
 pub struct JsonLines<W: Write>(pub W);
@@ -24,37 +28,75 @@ impl<W: Write> EventSink for JsonLines<W> {
     }
 }
 
+/// Chunk size when events are printed: a chunk's events (about five times its size in JSON) wait
+/// in memory until the chunks before it are written, so chunks are smaller than for `--stats`.
+const EVENTS_CHUNK_BYTES: u64 = 4 << 20;
+
 pub fn run(args: &ParseArgs) -> anyhow::Result<ExitCode> {
-    let cfg = args.input.build()?;
+    let pipeline = args.input.build()?;
+    let chunk_bytes = match &args.chunk_size {
+        Some(s) => parse_chunk_size(s).with_context(|| format!("--chunk-size {s}"))?,
+        None if args.stats => DEFAULT_CHUNK_BYTES,
+        None => EVENTS_CHUNK_BYTES,
+    };
+    let batch = BatchConfig {
+        threads: args.threads,
+        chunk_bytes,
+        pipeline,
+    };
     let inputs = source::expand(&args.input.paths)?;
     let metrics = Metrics::new();
-    let stdout = io::stdout();
-    let mut out = BufWriter::with_capacity(256 * 1024, stdout.lock());
+    let out = Mutex::new(BufWriter::with_capacity(256 * 1024, io::stdout()));
+    let progress = Progress::new();
+    // Not over events printed on the same terminal; --stats output is written at the end or
+    // after clearing the line.
+    let show = progress::stderr_is_terminal() && (args.stats || !io::stdout().is_terminal());
     let mut failed = false;
-    for input in &inputs {
-        let stats = if args.stats {
-            let mut count = 0u64;
-            run_input(input, &cfg, &mut count)?
-        } else {
-            run_input(input, &cfg, &mut JsonLines(&mut out))?
-        };
-        metrics.record_input(&stats);
+    let mut input_done = |stats: &InputStats| -> io::Result<()> {
+        metrics.record_input(stats);
         if let Some(f) = &stats.failure {
             failed = true;
             // Shown at once on stderr (the data goes to stdout), and again in --stats.
-            out.flush()?;
-            eprintln!("reconwatch: error: {f}");
+            progress.suspended(|| {
+                lock(&out).flush()?;
+                eprintln!("reconwatch: error: {f}");
+                io::Result::Ok(())
+            })?;
         }
         if args.stats {
+            let mut out = lock(&out);
             if args.json {
-                serde_json::to_writer(&mut out, &stats_json(&stats))?;
+                serde_json::to_writer(&mut *out, &stats_json(stats))?;
                 writeln!(out)?;
             } else {
-                write_stats_text(&mut out, &stats)?;
+                write_stats_text(&mut *out, stats)?;
             }
         }
-    }
-    out.flush()?;
+        Ok(())
+    };
+    progress::report_while(&progress, show, || {
+        if args.stats {
+            run_batch(
+                &inputs,
+                &batch,
+                Some(&progress),
+                |_| 0u64,
+                |_, _, stats| stats.map_or(Ok(()), &mut input_done),
+            )
+        } else {
+            run_batch(
+                &inputs,
+                &batch,
+                Some(&progress),
+                |unit| JsonLines(UnitOutput::new(&out, unit)),
+                |_, sink, stats| {
+                    sink.0.finish()?;
+                    stats.map_or(Ok(()), &mut input_done)
+                },
+            )
+        }
+    })?;
+    lock(&out).flush()?;
     if let Some(path) = &args.metrics_textfile {
         write_atomically(path, metrics.encode().as_bytes())
             .with_context(|| format!("--metrics-textfile {}", path.display()))?;
@@ -64,6 +106,40 @@ pub fn run(args: &ParseArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn lock<W>(out: &Mutex<W>) -> MutexGuard<'_, W> {
+    out.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `--chunk-size`: a decimal size as `gen --size` takes it (4MB, 300k) or a binary one (4KiB,
+/// 64MiB); at least 1KiB.
+fn parse_chunk_size(s: &str) -> anyhow::Result<u64> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let binary = [
+        ("kib", 1u64 << 10),
+        ("mib", 1 << 20),
+        ("gib", 1 << 30),
+        ("tib", 1 << 40),
+    ];
+    let bytes = match binary
+        .iter()
+        .find_map(|(unit, mult)| lower.strip_suffix(unit).map(|num| (num.trim(), *mult)))
+    {
+        Some((num, mult)) => {
+            let value: f64 = num.parse().with_context(|| format!("{num:?} is not a number"))?;
+            if !value.is_finite() || value < 0.0 {
+                bail!("{num:?} is not a size");
+            }
+            (value * mult as f64) as u64
+        }
+        None => parse_size(t)?,
+    };
+    if bytes < 1024 {
+        bail!("must be at least 1KiB");
+    }
+    Ok(bytes)
 }
 
 /// The `--stats --json` object for one input.
@@ -149,4 +225,33 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_sizes_take_decimal_and_binary_units() {
+        let ok = [
+            ("4KiB", 4096),
+            ("64MiB", 64 << 20),
+            ("1.5 KiB", 1536),
+            ("4MB", 4_000_000),
+            ("2048", 2048),
+        ];
+        for (s, want) in ok {
+            assert_eq!(parse_chunk_size(s).unwrap(), want, "{s}");
+        }
+        let bad = [
+            ("512", "at least 1KiB"),
+            ("xKiB", "not a number"),
+            ("-4KiB", "not a size"),
+            ("4XB", "unknown unit"),
+        ];
+        for (s, want) in bad {
+            let e = format!("{:#}", parse_chunk_size(s).unwrap_err());
+            assert!(e.contains(want), "{s}: {e}");
+        }
+    }
 }

@@ -37,6 +37,7 @@ use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Pars
 pub static INFO: FormatInfo = FormatInfo {
     name: "combined",
     family: Family::Web,
+    line_independent: true,
     description: "Apache/nginx access log: NCSA common and combined, vhost_combined, nginx host and \
                   X-Forwarded-For prefixes, Squid's combined logformat, mod_ssl request log",
     example: "203.0.113.45 - alice [14/Mar/2024:09:26:53 +0100] \"GET /newsletter/open.gif?uid=8c41f2 HTTP/1.1\" \

@@ -29,6 +29,7 @@ use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Pars
 pub static INFO: FormatInfo = FormatInfo {
     name: "ecs",
     family: Family::Any,
+    line_independent: true,
     description: "Elastic Common Schema JSON lines (nested or dotted keys), such as `reconwatch parse` output",
     example: r#"{"@timestamp":"2024-03-12T08:15:02.117Z","event":{"dataset":"squid.access","action":"TCP_MISS"},"source":{"ip":"10.20.4.17"},"url":{"original":"http://img.news-tracker.example/p.gif?u=8f3a"},"http":{"request":{"method":"GET"},"response":{"status_code":200,"bytes":43}},"user":{"name":"akowalski"}}"#,
 };

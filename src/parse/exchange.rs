@@ -43,6 +43,7 @@ use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Pars
 pub static INFO: FormatInfo = FormatInfo {
     name: "exchange",
     family: Family::Mail,
+    line_independent: false,
     description: "Microsoft Exchange Server message tracking log (MSGTRK*.LOG, CSV; #Fields header or \
                   the Exchange 2013+ default columns)",
     example: "2024-03-11T08:15:42.127Z,203.0.113.25,mail.partner.example,10.20.0.15,EXCH01,\

@@ -27,6 +27,7 @@ use crate::event::Event;
 pub static INFO: FormatInfo = FormatInfo {
     name: "exim",
     family: Family::Mail,
+    line_independent: false,
     description: "Exim mainlog: messages assembled by message id (<= => -> ** == Completed), \
                   rejections and authenticator failures",
     example: "2024-03-05 09:14:27 H=mx.example.net (helo.example.net) [198.51.100.23]:52814 \

@@ -51,6 +51,7 @@ use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Pars
 pub static INFO: FormatInfo = FormatInfo {
     name: "m365",
     family: Family::Mail,
+    line_independent: false,
     description: "Microsoft 365 / Exchange Online message trace (Reporting Web Service / Graph JSON lines \
                   and OData pages, Get-MessageTrace Export-Csv)",
     example: r#"{"Organization":"corp.example","MessageId":"<DB9PR04MB8412C3E1@DB9PR04MB8412.eurprd04.prod.outlook.com>","Received":"2024-03-11T08:15:42.1273346","SenderAddress":"news@partner.example","RecipientAddress":"j.doe@corp.example","Subject":"Quarterly report","Status":"Delivered","ToIP":null,"FromIP":"203.0.113.25","Size":48211,"MessageTraceId":"6a1f4e2b-93c7-4d0e-8a1b-08dc41a7b3c2","StartDate":"2024-03-10T00:00:00Z","EndDate":"2024-03-12T00:00:00Z","Index":0}"#,

@@ -39,6 +39,7 @@ use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Pars
 pub static INFO: FormatInfo = FormatInfo {
     name: "mimecast",
     family: Family::Mail,
+    line_independent: true,
     description: "Mimecast TTP URL Protect and SIEM logs (API JSON, one record per line)",
     example: r#"{"userEmailAddress":"akowalski@corp.example","fromUserEmailAddress":"events@invite-news.example","url":"https://img.invite-news.example/o.gif?u=8f3a","ttpDefinition":"Default Inbound URL Protect Definition","subject":"Panel invitation: March 2024","action":"allow","adminOverride":"N/A","userOverride":"None","scanResult":"clean","category":"Newsletters","sendingIp":"203.0.113.25","userAwarenessAction":"N/A","date":"2024-03-12T08:15:02+0000","actions":"Allow","route":"inbound","creationMethod":"User Click","emailPartsDescription":["Body"],"messageId":"<c0ffee.42@mta.invite-news.example>"}"#,
 };

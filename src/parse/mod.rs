@@ -190,6 +190,12 @@ pub struct FormatInfo {
     pub name: &'static str,
     pub family: Family,
     pub description: &'static str,
+    /// The parser's result for a line depends only on that line (and the [`ParseContext`]): no
+    /// header, message assembly or other state carries from one line to the next. Such a file may
+    /// be split into chunks read in parallel (`crate::batch`). A parser marked so may keep a hint
+    /// that only orders its attempts (Squid's last matching layout); a chunk's parser is primed
+    /// with the lines before the chunk so that the hint, too, is what a single run would have.
+    pub line_independent: bool,
     /// A realistic line the parser accepts (checked by a test).
     pub example: &'static str,
 }

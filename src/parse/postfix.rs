@@ -61,6 +61,7 @@ const DATASET: &str = "postfix.log";
 pub static INFO: FormatInfo = FormatInfo {
     name: "postfix",
     family: Family::Mail,
+    line_independent: false,
     description: "Postfix MTA syslog lines: one event per message (assembled by queue id) and one per NOQUEUE reject",
     example: "Mar  4 09:12:44 mx1 postfix/smtpd[2231]: NOQUEUE: reject: RCPT from unknown[198.51.100.23]: 554 5.7.1 \
               <ceo@corp.example>: Relay access denied; from=<probe@mailer.example> to=<ceo@corp.example> \

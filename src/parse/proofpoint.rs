@@ -44,6 +44,7 @@ use crate::event::{Endpoint, Event, Str};
 pub static INFO: FormatInfo = FormatInfo {
     name: "proofpoint",
     family: Family::Mail,
+    line_independent: true,
     description: "Proofpoint on Demand log API message/maillog JSON and TAP SIEM API messages/clicks JSON, one record \
                   per line",
     example: r#"{"connection":{"ip":"203.0.113.45","host":"mail-out.example.net","helo":"mail-out.example.net","country":"nl"},"envelope":{"from":"bounce-42@mail-out.example.net","rcpts":["j.doe@example.com"]},"filter":{"disposition":"continue","routeDirection":"inbound","qid":"4AB1CdEf012345","durationSecs":0.21},"guid":"hT3kZq9xWvB2LmN8pR5sYu1oAc6dEf7g","msg":{"header":{"from":["Conference Team <events@example.net>"],"subject":["Your invitation"],"message-id":["<a1b2c3@mail-out.example.net>"]},"sizeBytes":5120},"msgParts":[{"labeledName":"text.html","urls":[{"url":"https://track.example.net/o.gif?id=7f3a","src":["urldefense"]}]}],"ts":"2024-05-22T12:16:36.732104-0700"}"#,

@@ -25,6 +25,7 @@ use crate::event::Event;
 pub static INFO: FormatInfo = FormatInfo {
     name: "sendmail",
     family: Family::Mail,
+    line_independent: false,
     description: "Sendmail syslog (sendmail, sm-mta, sm-msp-queue): messages assembled by queue id \
                   (from=/to=), ruleset rejections, AUTH failures",
     example: "Mar  5 09:14:27 mx1 sm-mta[4711]: 425ELRtN004711: ruleset=check_rcpt, arg1=<alice@example.org>, \

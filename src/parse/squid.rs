@@ -31,6 +31,7 @@ use crate::event::Event;
 pub static INFO: FormatInfo = FormatInfo {
     name: "squid",
     family: Family::Web,
+    line_independent: true,
     description: "Squid access.log: native layout, the Squid `referrer`/`useragent` logs, an extended layout \
                   with ports and headers, and any `logformat` declared with --squid-logformat",
     example: "1610615523.123    234 10.20.3.14 TCP_MISS/200 1514 GET http://news.example.net/open/pixel.gif?u=8f3a2c \

@@ -62,6 +62,7 @@ use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Pars
 pub static INFO: FormatInfo = FormatInfo {
     name: "w3c",
     family: Family::Web,
+    line_independent: false,
     description: "W3C Extended Log Format (Microsoft IIS, Blue Coat/Symantec ProxySG, other proxies), \
                   driven by #Fields:; headerless IIS default layouts recognised",
     example: "2024-03-14 09:21:07 10.20.0.15 GET /images/logo.gif uid=7f3a9c 443 - 198.51.100.23 \

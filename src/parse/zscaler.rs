@@ -32,6 +32,7 @@ use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Pars
 pub static INFO: FormatInfo = FormatInfo {
     name: "zscaler",
     family: Family::Web,
+    line_independent: true,
     description: "Zscaler ZIA NSS web log feed in JSON (wrapped `zscalernss-web` or a bare custom feed object)",
     example: r#"{"sourcetype":"zscalernss-web","event":{"time":"Tue Mar 12 08:15:02 2024","tz":"GMT","login":"akowalski@corp.example","proto":"HTTPS","eurl":"img.news-tracker.example/p.gif?u=8f3a","action":"Allowed","reqmethod":"GET","respcode":"200","reqsize":"512","respsize":"1043","cip":"10.20.4.17","sip":"203.0.113.80","ua":"Mozilla/5.0 (Windows NT 10.0; Win64; x64)","ereferer":"None","contenttype":"image/gif","urlcat":"Web Advertisements","devicehostname":"LT-AKOWALSKI"}}"#,
 };
