@@ -146,7 +146,7 @@ pub struct ScanArgs {
 
     /// Uncompressed files larger than this are split into chunks scanned in parallel (formats
     /// whose lines stand alone only).
-    #[arg(long, default_value = "64MB", value_name = "SIZE")]
+    #[arg(long, default_value = "64MiB", value_name = "SIZE")]
     pub chunk_size: String,
 
     /// No summary on stderr (errors are still shown).

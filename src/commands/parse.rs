@@ -108,13 +108,13 @@ pub fn run(args: &ParseArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn lock<W>(out: &Mutex<W>) -> MutexGuard<'_, W> {
+pub(super) fn lock<W>(out: &Mutex<W>) -> MutexGuard<'_, W> {
     out.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// `--chunk-size`: a decimal size as `gen --size` takes it (4MB, 300k) or a binary one (4KiB,
 /// 64MiB); at least 1KiB.
-fn parse_chunk_size(s: &str) -> anyhow::Result<u64> {
+pub(super) fn parse_chunk_size(s: &str) -> anyhow::Result<u64> {
     let t = s.trim();
     let lower = t.to_ascii_lowercase();
     let binary = [

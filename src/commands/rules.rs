@@ -1,6 +1,7 @@
 //! `reconwatch rules check|test`, and rule loading for every command that runs rules.
 
 use std::collections::BTreeMap;
+use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -141,7 +142,7 @@ fn test_rule(rule: &Rule) -> anyhow::Result<TestReport> {
         for (i, text) in excerpts.iter().enumerate() {
             let kind = if want { "match" } else { "no-match" };
             let name = format!("{}#{kind}[{i}]", rule.file);
-            let mut sink = AlertSink::new(&engine);
+            let mut sink = AlertSink::new(&engine, io::sink());
             let stats = run_reader(&name, text.as_bytes(), None, &cfg, &mut sink)?;
             let alerted = sink.counts[0] > 0;
             if let Some(f) = &stats.failure {

@@ -1,64 +1,70 @@
 //! `reconwatch scan`: logs in, alerts out (JSON lines), a summary on stderr.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context;
 
 use super::EXIT_ERROR;
-use super::parse::write_atomically;
+use super::parse::{lock, parse_chunk_size, write_atomically};
 use super::rules::load_rules;
 use crate::alert::{Alert, write_json_line};
+use crate::batch::{BatchConfig, UnitOutput, run_batch};
 use crate::cli::ScanArgs;
 use crate::event::Event;
 use crate::metrics::Metrics;
-use crate::pipeline::{EventSink, InputStats, run_input};
+use crate::pipeline::{EventSink, InputStats};
+use crate::progress::{self, Progress};
 use crate::rules::{Engine, Level, Scratch};
 use crate::source;
 
 /// Exit code when at least one alert was written.
 const EXIT_ALERTS: u8 = 1;
 
-/// Matches each event and buffers the alerts as JSON lines.
-pub struct AlertSink<'e> {
+/// Matches each event and writes an alert (a JSON line) to `out` for each rule that matches.
+pub struct AlertSink<'e, W: Write> {
     engine: &'e Engine,
     scratch: Scratch,
     matched: Vec<u32>,
-    /// Alert JSON lines not yet written.
-    pub out: Vec<u8>,
+    line: Vec<u8>,
+    pub out: W,
     /// Alerts per rule (indexed like [`Engine::rules`]).
     pub counts: Vec<u64>,
 }
 
-impl<'e> AlertSink<'e> {
-    pub fn new(engine: &'e Engine) -> Self {
+impl<'e, W: Write> AlertSink<'e, W> {
+    pub fn new(engine: &'e Engine, out: W) -> Self {
         AlertSink {
             engine,
             scratch: engine.scratch(),
             matched: Vec::new(),
-            out: Vec::new(),
+            line: Vec::new(),
+            out,
             counts: vec![0; engine.rules().len()],
         }
     }
 }
 
-impl EventSink for AlertSink<'_> {
+impl<W: Write> EventSink for AlertSink<'_, W> {
     fn event(&mut self, event: &mut Event<'_>) -> io::Result<()> {
         self.matched.clear();
         self.engine.matches(event, &mut self.scratch, &mut self.matched);
         for &r in &self.matched {
             let hits = self.engine.explain(r, event, &self.scratch);
             let rule = &self.engine.rules()[r as usize];
+            self.line.clear();
             write_json_line(
-                &mut self.out,
+                &mut self.line,
                 &Alert {
                     event,
                     rule: &rule.meta,
                     matches: &hits,
                 },
             );
+            self.out.write_all(&self.line)?;
             self.counts[r as usize] += 1;
         }
         Ok(())
@@ -67,32 +73,51 @@ impl EventSink for AlertSink<'_> {
 
 pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let cfg = args.input.build()?;
+    let pipeline = args.input.build()?;
+    let chunk_bytes =
+        parse_chunk_size(&args.chunk_size).with_context(|| format!("--chunk-size {}", args.chunk_size))?;
+    let batch = BatchConfig {
+        threads: args.threads,
+        chunk_bytes,
+        pipeline,
+    };
     let metrics = Metrics::new();
     let (engine, rule_errors) = load_rules(&args.rules, &metrics)?;
     let inputs = source::expand(&args.input.paths)?;
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(io::BufWriter::new(
-            File::create(path).with_context(|| format!("--output {}", path.display()))?,
-        )),
-        None => Box::new(io::BufWriter::new(io::stdout().lock())),
+    let (writer, to_terminal): (Box<dyn Write + Send>, bool) = match &args.output {
+        Some(path) => (
+            Box::new(File::create(path).with_context(|| format!("--output {}", path.display()))?),
+            false,
+        ),
+        None => (Box::new(io::stdout()), io::stdout().is_terminal()),
     };
+    let out = Mutex::new(io::BufWriter::with_capacity(256 * 1024, writer));
+    let progress = Progress::new();
+    // Not over alerts printed on the same terminal.
+    let show = progress::stderr_is_terminal() && !to_terminal && !args.quiet;
     let mut counts = vec![0u64; engine.rules().len()];
-    let mut all_stats = Vec::with_capacity(inputs.len());
-    for input in &inputs {
-        let mut sink = AlertSink::new(&engine);
-        let stats = run_input(input, &cfg, &mut sink)?;
-        out.write_all(&sink.out)?;
-        for (c, n) in counts.iter_mut().zip(&sink.counts) {
-            *c += n;
-        }
-        if let Some(f) = &stats.failure {
-            eprintln!("reconwatch: error: {f}");
-        }
-        metrics.record_input(&stats);
-        all_stats.push(stats);
-    }
-    out.flush()?;
+    let stats = progress::report_while(&progress, show, || {
+        run_batch(
+            &inputs,
+            &batch,
+            Some(&progress),
+            |unit| AlertSink::new(&engine, UnitOutput::new(&out, unit)),
+            |_, sink, stats| {
+                sink.out.finish()?;
+                for (c, n) in counts.iter_mut().zip(&sink.counts) {
+                    *c += n;
+                }
+                if let Some(stats) = stats {
+                    metrics.record_input(stats);
+                    if let Some(f) = &stats.failure {
+                        progress.suspended(|| eprintln!("reconwatch: error: {f}"));
+                    }
+                }
+                Ok(())
+            },
+        )
+    })?;
+    lock(&out).flush()?;
     for (r, &n) in counts.iter().enumerate() {
         if n > 0 {
             let meta = &engine.rules()[r].meta;
@@ -105,7 +130,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     if !args.quiet {
         let summary = Summary {
             engine: &engine,
-            stats: &all_stats,
+            stats: &stats,
             counts: &counts,
             seconds: started.elapsed().as_secs_f64(),
         };
@@ -115,7 +140,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         write_atomically(path, metrics.encode().as_bytes())
             .with_context(|| format!("--metrics-textfile {}", path.display()))?;
     }
-    let failed = rule_errors > 0 || all_stats.iter().any(|s| s.failure.is_some());
+    let failed = rule_errors > 0 || stats.iter().any(|s| s.failure.is_some());
     let alerts: u64 = counts.iter().sum();
     Ok(if failed {
         ExitCode::from(EXIT_ERROR)
