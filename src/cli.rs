@@ -141,7 +141,7 @@ pub struct ScanArgs {
     pub output: Option<PathBuf>,
 
     /// Threads to scan with (0: one per core). The alerts are the same for any number.
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[arg(long, short = 'j', default_value_t = 0, value_name = "N")]
     pub threads: usize,
 
     /// Uncompressed files larger than this are split into chunks scanned in parallel (formats

@@ -91,7 +91,19 @@ struct FieldScan {
     field: Field,
     folded: Option<Needles>,
     cased: Option<Needles>,
-    regexes: Option<(RegexSet, Vec<u32>)>,
+    regexes: Option<RegexScan>,
+}
+
+/// One field's regexes as one set.
+#[derive(Debug)]
+struct RegexScan {
+    set: RegexSet,
+    /// The variant of each pattern of the set.
+    variants: Vec<u32>,
+    /// Where each thread's own clone of `set` sits in [`Scratch`]: a clone gets its own cache
+    /// pool, so threads never contend for the shared one's lock (short haystacks on many
+    /// threads are where that lock hurts).
+    slot: usize,
 }
 
 #[derive(Debug)]
@@ -119,6 +131,27 @@ pub struct Scratch {
     variant_mark: Vec<u32>,
     rule_mark: Vec<u32>,
     candidates: Vec<u32>,
+    /// This thread's clones of every regex set, by [`RegexScan::slot`].
+    regexes: Vec<RegexSet>,
+}
+
+impl Scratch {
+    /// Working memory with this thread's own clones of the matchers' regex sets.
+    pub(super) fn new<'m>(matchers: impl Iterator<Item = &'m Matcher>) -> Scratch {
+        let mut regexes = Vec::new();
+        for m in matchers {
+            for scan in &m.scans {
+                if let Some(r) = &scan.regexes {
+                    debug_assert_eq!(r.slot, regexes.len());
+                    regexes.push(r.set.clone());
+                }
+            }
+        }
+        Scratch {
+            regexes,
+            ..Scratch::default()
+        }
+    }
 }
 
 impl Scratch {
@@ -277,7 +310,11 @@ impl Matcher {
                         field: field.name(),
                         reason: e.to_string(),
                     })?;
-                Some((set, table.regex_variants))
+                Some(RegexScan {
+                    set,
+                    variants: table.regex_variants,
+                    slot: 0,
+                })
             };
             let folded = table.folded.build(true, field)?;
             let cased = table.cased.build(false, field)?;
@@ -350,25 +387,36 @@ impl Matcher {
                             };
                             if ok {
                                 scratch.variant_mark[v] = generation;
-                                mark_rule(scratch, self.variant_rule[v], generation);
+                                mark_rule(
+                                    &mut scratch.rule_mark,
+                                    &mut scratch.candidates,
+                                    self.variant_rule[v],
+                                    generation,
+                                );
                             }
                         }
                     }
                 }
                 // `matches` allocates its result set: ask `is_match` first (hits are rare).
-                if let Some((set, variants)) = &scan.regexes
-                    && set.is_match(text)
-                {
-                    for i in set.matches(text).iter() {
-                        let v = variants[i] as usize;
-                        scratch.variant_mark[v] = generation;
-                        mark_rule(scratch, self.variant_rule[v], generation);
+                if let Some(r) = &scan.regexes {
+                    let set = scratch.regexes.get(r.slot).unwrap_or(&r.set);
+                    if set.is_match(text) {
+                        for i in set.matches(text).iter() {
+                            let v = r.variants[i] as usize;
+                            scratch.variant_mark[v] = generation;
+                            mark_rule(
+                                &mut scratch.rule_mark,
+                                &mut scratch.candidates,
+                                self.variant_rule[v],
+                                generation,
+                            );
+                        }
                     }
                 }
             });
         }
         for &r in &self.always {
-            mark_rule(scratch, r, generation);
+            mark_rule(&mut scratch.rule_mark, &mut scratch.candidates, r, generation);
         }
         scratch.candidates.sort_unstable();
         for i in 0..scratch.candidates.len() {
@@ -388,6 +436,16 @@ impl Matcher {
         for local in 0..self.rules.len() {
             if self.rule_holds(local, event, scratch) {
                 out.push(self.rules[local]);
+            }
+        }
+    }
+
+    /// Numbers this matcher's regex sets from `next` on (their slots in every [`Scratch`]).
+    pub(super) fn assign_regex_slots(&mut self, next: &mut usize) {
+        for scan in &mut self.scans {
+            if let Some(r) = &mut scan.regexes {
+                r.slot = *next;
+                *next += 1;
             }
         }
     }
@@ -469,14 +527,14 @@ impl Matcher {
     }
 }
 
-fn mark_rule(scratch: &mut Scratch, local: u32, generation: u32) {
+fn mark_rule(rule_mark: &mut [u32], candidates: &mut Vec<u32>, local: u32, generation: u32) {
     if local == NOT_A_TRIGGER {
         return;
     }
-    let m = &mut scratch.rule_mark[local as usize];
+    let m = &mut rule_mark[local as usize];
     if *m != generation {
         *m = generation;
-        scratch.candidates.push(local);
+        candidates.push(local);
     }
 }
 

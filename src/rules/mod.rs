@@ -56,6 +56,10 @@ impl Engine {
             };
             routes.push(Some(m));
         }
+        let mut slot = 0;
+        for m in &mut matchers {
+            m.assign_regex_slots(&mut slot);
+        }
         Ok(Engine {
             rules,
             matchers,
@@ -67,9 +71,9 @@ impl Engine {
         &self.rules
     }
 
-    /// Fresh working memory for one thread.
+    /// Fresh working memory for one thread (with the thread's own regex caches).
     pub fn scratch(&self) -> Scratch {
-        Scratch::default()
+        Scratch::new(self.matchers.iter())
     }
 
     /// Appends to `out` the indexes (into [`Engine::rules`]) of the rules `event` matches, in
