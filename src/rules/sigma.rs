@@ -366,11 +366,20 @@ pub fn parse_rule(doc: &Yaml, file: &str, placeholders: &Placeholders) -> Result
         fields: texts(doc, "fields")?,
     };
     let logsource = match doc.get("logsource") {
-        Some(ls @ Yaml::Map(_)) => LogSource {
-            category: text(ls, "category")?,
-            product: text(ls, "product")?,
-            service: text(ls, "service")?,
-        },
+        Some(ls @ Yaml::Map(entries)) => {
+            let known = ["category", "product", "service", "definition"];
+            if let Some((k, _)) = entries.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+                return Err(Rejection::new(
+                    format!("logsource.{k}"),
+                    "unknown key (expected category, product, service, definition)",
+                ));
+            }
+            LogSource {
+                category: text(ls, "category")?,
+                product: text(ls, "product")?,
+                service: text(ls, "service")?,
+            }
+        }
         Some(other) => {
             return Err(Rejection::new(
                 "logsource",

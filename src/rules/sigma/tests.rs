@@ -129,6 +129,14 @@ fn other_documents_and_log_sources() {
     let r = parse_rule(&docs[0], "c.yml", &Placeholders::new()).unwrap_err();
     assert!(r.reason.contains("correlation"), "{r:?}");
 
+    let r = load(
+        "  sel:\n    c-uri: x\n  condition: sel",
+        "  category: proxy\n  produkt: squid",
+    )
+    .expect_err("typo");
+    assert_eq!(r.construct, "logsource.produkt", "{r:?}");
+    assert!(!r.unsupported_logsource);
+
     // A Windows rule is skipped for its log source, not rejected for its Windows fields.
     let r = load(
         "  sel:\n    Image: x\n  condition: sel",
