@@ -910,7 +910,11 @@ fn text_check(value: &str, m: &Modifiers<'_>, keywords: bool, placeholders: &Pla
                     })?;
                     out = out
                         .iter()
-                        .flat_map(|o| values.iter().map(move |v| format!("{o}{}", escape_wildcards(v))))
+                        .flat_map(|o| {
+                            values
+                                .iter()
+                                .flat_map(move |v| placeholder_value(v).map(move |v| format!("{o}{v}")))
+                        })
                         .collect();
                     if out.len() > MAX_VARIANTS {
                         return Err(Rejection::new(
@@ -1027,6 +1031,19 @@ fn surround_for(position: Position) -> (bool, bool) {
 
 /// Most values one key may expand to (windash permutations times placeholder values).
 const MAX_VARIANTS: usize = 4096;
+
+/// One placeholder value as Sigma text: literal (wildcards escaped), except a watchlist's
+/// `@domain` entry, which stands for every address of the domain and of its subdomains.
+fn placeholder_value(v: &str) -> impl Iterator<Item = String> {
+    let (a, b) = match v.strip_prefix('@').filter(|d| !d.is_empty()) {
+        Some(domain) => {
+            let d = escape_wildcards(domain);
+            (format!("*@{d}"), Some(format!("*@*.{d}")))
+        }
+        None => (escape_wildcards(v), None),
+    };
+    std::iter::once(a).chain(b)
+}
 
 fn escape_wildcards(v: &str) -> String {
     let mut out = String::with_capacity(v.len());

@@ -42,6 +42,7 @@ fn placeholders() -> Placeholders {
         "vips".into(),
         vec!["alice@parliament.example".into(), "*bob@parliament.example".into()],
     );
+    p.insert("houses".into(), vec!["@senate.example".into()]);
     p
 }
 
@@ -372,6 +373,16 @@ fn windash_and_expand() {
                 // Placeholder values are literal: their `*` is not a wildcard.
                 (&[("email.to.address", "xbob@parliament.example")], false),
                 (&[("email.to.address", "carol@parliament.example")], false),
+            ],
+        ),
+        // A watchlist's `@domain` entry: the domain's addresses and its subdomains'.
+        (
+            "  sel:\n    email.to.address|expand: '%houses%'\n  condition: sel",
+            &[
+                (&[("email.to.address", "Ann@SENATE.example")], true),
+                (&[("email.to.address", "ann@staff.senate.example")], true),
+                (&[("email.to.address", "ann@notsenate.example")], false),
+                (&[("email.to.address", "senate.example")], false),
             ],
         ),
     ]);
