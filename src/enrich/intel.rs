@@ -54,9 +54,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[cfg(test)]
 mod tests;
@@ -68,7 +68,7 @@ pub const KEY_STACK: usize = 512;
 const NONE: u32 = u32::MAX;
 
 /// The kinds of indicator this module matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IndicatorType {
     /// A DNS name (`Intel::DOMAIN`).
@@ -794,6 +794,60 @@ fn split_url(url: &str) -> Option<UrlParts<'_>> {
 
 // ---------------------------------------------------------------------------------------------
 // Loading
+
+/// Which intel files to load: plain serde data; [`IntelConfig::build`] loads them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntelConfig {
+    /// Domain indicators also match subdomains (default `true`; `false` is Zeek's exact match).
+    #[serde(default = "yes")]
+    pub parent_domains: bool,
+    /// Zeek Intel framework files.
+    #[serde(default)]
+    pub zeek: Vec<PathBuf>,
+    /// Plain lists.
+    #[serde(default)]
+    pub lists: Vec<ListConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One plain list.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListConfig {
+    /// The file.
+    pub path: PathBuf,
+    /// The provider reported for its indicators (default: the file name without extension).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The type of every line (`domain`, `url`, `email`, `addr`, `subnet`); default: inferred.
+    #[serde(default, rename = "type")]
+    pub kind: Option<IndicatorType>,
+}
+
+impl IntelConfig {
+    /// Loads every file, Zeek files first, each in the order listed; the first bad file or
+    /// line stops the load.
+    pub fn build(&self) -> Result<IntelSet, IntelError> {
+        let mut b = IntelSetBuilder::new(if self.parent_domains {
+            DomainMatch::Parents
+        } else {
+            DomainMatch::Exact
+        });
+        for path in &self.zeek {
+            b.add_zeek_file(path)?;
+        }
+        for list in &self.lists {
+            let stem = list.path.file_stem().map(|s| s.to_string_lossy());
+            let source = list.source.as_deref().or(stem.as_deref()).unwrap_or("list");
+            b.add_plain_file(&list.path, source, list.kind)?;
+        }
+        Ok(b.build())
+    }
+}
 
 /// One parsed row waiting to be added.
 struct Row<'t> {

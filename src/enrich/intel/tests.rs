@@ -406,3 +406,29 @@ fn files_are_read_and_io_errors_name_them() {
     assert_eq!(set.files().len(), 1);
     assert!(set.heap_bytes() > 0);
 }
+
+#[test]
+fn config_builds_and_rejects_unknown_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let zeek = dir.path().join("feed.intel");
+    std::fs::write(&zeek, ZEEK).unwrap();
+    let list = dir.path().join("phishers.txt");
+    std::fs::write(&list, "a.example\n").unwrap();
+    let json = serde_json::json!({
+        "parent_domains": false,
+        "zeek": [zeek],
+        "lists": [{"path": list, "type": "domain"}],
+    });
+    let config: IntelConfig = serde_json::from_value(json).unwrap();
+    let set = config.build().unwrap();
+    assert_eq!(set.domain_match(), DomainMatch::Exact);
+    assert_eq!(set.files().len(), 2);
+    let mut out = Vec::new();
+    set.lookup_domain("A.example", &mut out);
+    assert_eq!(out[0].sources().next().unwrap().source, "phishers");
+    assert_eq!(set.lookup_domain("x.a.example", &mut out), 0);
+
+    let typo = serde_json::json!({"zeek": [], "parent_domain": true});
+    let err = serde_json::from_value::<IntelConfig>(typo).unwrap_err();
+    assert!(err.to_string().contains("unknown field `parent_domain`"), "{err}");
+}
