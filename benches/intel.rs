@@ -5,6 +5,13 @@
 //! growth from `/proc/self/statm` and as the set's own capacity estimate); lookups are
 //! criterion groups with one element per observed value. Under `cargo test` (no `--bench`)
 //! the set is small and each benchmark runs once.
+//!
+//! Measured 2026-11-26 (2 shared cores, other builds running; release): 100,000 indicators
+//! (99,688 distinct, 8.5 MB of text) load in 158 ms (criterion: 224 ms), RSS +19.7 MiB, set
+//! estimate 15.1 MiB (100,000 distinct `meta.url` values dominate the string pool). Per lookup:
+//! domain hit 93 ns, parent-domain hit 155 ns, miss 84 ns; URL hit 282 ns, miss 226 ns;
+//! e-mail hit 64 ns, miss 111 ns; IP address hit 144 ns, subnet hit 137 ns, miss 113 ns
+//! (7 subnet prefix lengths probed).
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

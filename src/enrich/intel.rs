@@ -1337,7 +1337,7 @@ fn parse_net(v: &str) -> Option<(u128, u8)> {
         Some((a, l)) => {
             let ip: IpAddr = a.parse().ok()?;
             let l: u8 = l.parse().ok()?;
-            let l = if ip.is_ipv4() { l + 96 } else { l };
+            let l = if ip.is_ipv4() { l.saturating_add(96) } else { l };
             Some((mask(ip_key(ip), l), l))
         }
     }
