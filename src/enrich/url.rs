@@ -91,13 +91,13 @@ pub const REDIRECTORS: &[(&str, &str)] = &[
     ("protect-us.mimecast.com", ""),
     ("protect-eu.mimecast.com", ""),
     ("secure-web.cisco.com", ""),
-    ("nam02.safelinks.protection.outlook.com", ""),
     ("link.zhihu.com", ""),
     ("googleadservices.com", "/pagead/aclk"),
     ("bing.com", "/ck/a"),
 ];
 
-/// Path-segment stems (before the extension, lower-cased) that name a tracking image.
+/// Path-segment stems (lower-cased) that name a tracking image with or without an extension
+/// (`/wf/open`, `/beacon`, `/1x1.png`).
 const PIXEL_NAMES: &[&str] = &[
     "pixel",
     "open",
@@ -108,22 +108,25 @@ const PIXEL_NAMES: &[&str] = &[
     "beacon",
     "1x1",
     "spacer",
-    "blank",
-    "clear",
-    "transparent",
-    "trans",
+    "imp",
+    "impression",
+];
+
+/// Stems too short or common to mean a pixel alone: only with an image extension (`p.gif`).
+const PIXEL_NAMES_WITH_IMAGE_EXTENSION: &[&str] = &[
     "p",
     "o",
     "t",
     "b",
     "e",
-    "wf",
-    "imp",
-    "impression",
+    "px",
+    "pix",
+    "blank",
+    "clear",
+    "transparent",
+    "trans",
     "view",
     "counter",
-    "pix",
-    "px",
 ];
 
 /// Image file extensions (lower-case).
@@ -268,7 +271,8 @@ pub enum HostKind {
 pub struct PixelSignals {
     /// The last path segment ends in an image extension (gif, png, jpg, webp, bmp, ...).
     pub image_extension: bool,
-    /// The last segment's stem is a pixel name (pixel, open, track, beacon, 1x1, spacer, p, o, ...).
+    /// The last segment's stem is a pixel name (pixel, open, track, beacon, 1x1, spacer; p, o,
+    /// blank, ... only with an image extension).
     pub pixel_name: bool,
     /// The last segment is an image whose stem is token-like (a per-recipient open pixel).
     pub token_image: bool,
@@ -347,7 +351,7 @@ pub fn analyze_with_host<'a>(url: &'a str, host: Option<&'a str>) -> UrlAnalysis
     };
     let host_kind = host_kind(&host);
     let registered_at = match host_kind {
-        Host::Domain => psl::domain(host.as_bytes())
+        HostKind::Domain => psl::domain(host.as_bytes())
             .map(|d| host.len() - d.as_bytes().len())
             .filter(|&at| host.is_char_boundary(at)),
         _ => None,
@@ -367,8 +371,6 @@ pub fn analyze_with_host<'a>(url: &'a str, host: Option<&'a str>) -> UrlAnalysis
     a.tokens = tokens(path, query, fragment);
     a
 }
-
-use HostKind as Host;
 
 fn split_scheme(url: &str) -> (Option<&str>, &str) {
     if let Some(i) = url.find("://") {
@@ -813,8 +815,8 @@ impl<'a> UrlAnalysis<'a> {
         let last = self.path_segments().last().unwrap_or("");
         let (stem, ext) = split_extension(last).unwrap_or((last, ""));
         let image_extension = IMAGE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e));
-        let pixel_name = PIXEL_NAMES.iter().any(|n| stem.eq_ignore_ascii_case(n))
-            && (image_extension || ext.is_empty() || stem.len() > 2);
+        let named = |names: &[&str]| names.iter().any(|n| stem.eq_ignore_ascii_case(n));
+        let pixel_name = named(PIXEL_NAMES) || (image_extension && named(PIXEL_NAMES_WITH_IMAGE_EXTENSION));
         let token_image = image_extension
             && self
                 .tokens
