@@ -432,7 +432,8 @@ fn host_kind(h: &str) -> HostKind {
 }
 
 fn tokens<'a>(path: &'a str, query: Option<&'a str>, fragment: Option<&'a str>) -> Vec<Token<'a>> {
-    let mut out = Vec::new();
+    // Enough for typical URLs without regrowing.
+    let mut out = Vec::with_capacity(12);
     for (i, seg) in path.split('/').filter(|s| !s.is_empty()).enumerate() {
         out.push(Token::new(seg, None, TokenPlace::PathSegment(i)));
         if let Some((stem, _)) = split_extension(seg) {
@@ -513,7 +514,10 @@ fn kind(b: u8) -> Kind {
 
 impl<'a> Token<'a> {
     fn new(raw: &'a str, key: Option<&'a str>, place: TokenPlace) -> Self {
-        let mut counts = [0u32; 256];
+        // u16 counts and a list of the distinct bytes keep this O(len), not O(256), per token.
+        let mut counts = [0u16; 256];
+        let mut seen = [0u8; 256];
+        let mut distinct = 0usize;
         let mut len = 0usize;
         let mut kinds = Kinds::default();
         let mut transitions = 0u32;
@@ -523,7 +527,12 @@ impl<'a> Token<'a> {
         let (mut b64_special, mut url_special, mut padding) = (false, false, 0usize);
         let mut uuid = raw.len() == 36;
         for b in decoded(raw) {
-            counts[b as usize] += 1;
+            let c = &mut counts[b as usize];
+            if *c == 0 {
+                seen[distinct] = b;
+                distinct += 1;
+            }
+            *c = c.saturating_add(1);
             let k = kind(b);
             match k {
                 Kind::Digit => kinds.digit = true,
@@ -587,7 +596,7 @@ impl<'a> Token<'a> {
             place,
             len,
             alphabet,
-            entropy: entropy(&counts, len),
+            entropy: entropy(&counts, &seen[..distinct], len),
             kinds,
             transitions: if len > 1 {
                 transitions as f32 / (len - 1) as f32
@@ -603,19 +612,25 @@ impl<'a> Token<'a> {
     }
 }
 
-fn entropy(counts: &[u32; 256], len: usize) -> f32 {
+/// Shannon entropy in bits per character: `log2(n) - (1/n) Σ c·log2(c)` over the counts `c`
+/// of the distinct bytes (counts saturate at `u16::MAX`, harmless for an estimate).
+fn entropy(counts: &[u16; 256], seen: &[u8], len: usize) -> f32 {
     if len == 0 {
         return 0.0;
     }
     let n = len as f32;
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = c as f32 / n;
-            -p * p.log2()
-        })
-        .sum()
+    let sum: f32 = seen.iter().map(|&b| c_log2_c(counts[b as usize])).sum();
+    (n.log2() - sum / n).max(0.0)
+}
+
+/// `c·log2(c)`, from a table for the small counts tokens have.
+fn c_log2_c(c: u16) -> f32 {
+    static TABLE: std::sync::LazyLock<[f32; 64]> =
+        std::sync::LazyLock::new(|| std::array::from_fn(|c| if c < 2 { 0.0 } else { c as f32 * (c as f32).log2() }));
+    match TABLE.get(c as usize) {
+        Some(&v) => v,
+        None => c as f32 * (c as f32).log2(),
+    }
 }
 
 impl<'a> UrlAnalysis<'a> {
@@ -984,6 +999,21 @@ impl RecipientKeys {
         let shortest = self.needles.iter().map(|n| n.finder.needle().len()).min()?;
         if raw.len() < shortest {
             return None;
+        }
+        let b = raw.as_bytes();
+        let has_upper = b.iter().any(u8::is_ascii_uppercase);
+        if memchr::memchr(b'%', b).is_none() {
+            // Common case: nothing to decode; lower-case only if needed.
+            if !has_upper {
+                return self.search(b, b);
+            }
+            if b.len() <= STACK_TOKEN {
+                let mut low = [0u8; STACK_TOKEN];
+                low[..b.len()].copy_from_slice(b);
+                low[..b.len()].make_ascii_lowercase();
+                return self.search(b, &low[..b.len()]);
+            }
+            return self.search(b, &b.to_ascii_lowercase());
         }
         if raw.len() <= STACK_TOKEN {
             let mut dec = [0u8; STACK_TOKEN];

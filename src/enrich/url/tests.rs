@@ -390,6 +390,10 @@ fn long_tokens_take_the_heap_path() {
     let keys = RecipientKeys::new(JANE);
     let e = keys.encoded_in(&analyze(&long)).expect("found");
     assert_eq!((e.kind, e.exact), (EncodingKind::Plain, false));
+    // Long and upper-case, nothing to decode.
+    let long = format!("https://e.example/c?u={}JANE.DOE@EXAMPLE.ORG", "X".repeat(600));
+    let e = keys.encoded_in(&analyze(&long)).expect("found");
+    assert_eq!((e.kind, e.exact), (EncodingKind::Plain, false));
 }
 
 #[test]
