@@ -34,6 +34,13 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
+    // The Public Suffix List lookup alone, the part of `analyze` this module does not own.
+    let mut g = c.benchmark_group("psl_domain");
+    for host in ["www.news.example.co.uk", "open.esp.example", "link.ft.com"] {
+        g.bench_function(host, |b| b.iter(|| psl::domain(black_box(host.as_bytes()))));
+    }
+    g.finish();
+
     let mut g = c.benchmark_group("template");
     for (name, url) in URLS {
         let a = analyze(url);
