@@ -1,0 +1,1094 @@
+//! URL analysis: splits a URL into host, registered domain, path and query tokens, and answers
+//! the questions a tracking-link detector asks of it — which parts look like unique per-recipient
+//! tokens, does one of them encode the recipient's address, what is the campaign's URL template,
+//! is it likely a tracking pixel, is it a shortener or a redirector.
+//!
+//! It must never panic, whatever the input (URLs come from hostile logs), and never fetch
+//! anything. It does no full RFC 3986 validation: it is lenient and takes what it can.
+//!
+//! # Design
+//! - [`analyze`] borrows the input: the host is borrowed unless it had upper-case letters, and
+//!   tokens are slices of the input. The one allocation per call is the token vector.
+//! - The registered domain comes from the Public Suffix List compiled into the `psl` crate
+//!   (`link.ft.com` -> `ft.com`, `a.b.co.uk` -> `b.co.uk`); an unknown TLD counts as a public
+//!   suffix (`x.y.example` -> `y.example`); IP hosts and single labels have none. IDN hosts are
+//!   left as given (punycode stays punycode).
+//! - Tokens are path segments, the stem of a segment before a short extension
+//!   (`ae85…c1.gif` -> `ae85…c1`), query values and the fragment. Each is classified on its
+//!   percent-decoded bytes: [`Alphabet`], decoded length and Shannon entropy. [`is_token_like`]
+//!   documents what counts as a unique token.
+//! - [`RecipientKeys`] precomputes every encoding of one address once (plain, base64, base64url,
+//!   hex, MD5/SHA-1/SHA-256 hex of the lower-cased address) as memchr finders, so checking many
+//!   URLs against one recipient is a handful of substring searches per token.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use md5::{Digest, Md5};
+use memchr::memmem;
+use sha1::Sha1;
+use sha2::Sha256;
+
+/// Registered domains of URL shorteners (a link there only redirects; the target is hidden).
+pub const SHORTENERS: &[&str] = &[
+    "bit.ly",
+    "bitly.com",
+    "t.co",
+    "tinyurl.com",
+    "ow.ly",
+    "lnkd.in",
+    "goo.gl",
+    "is.gd",
+    "v.gd",
+    "buff.ly",
+    "rebrand.ly",
+    "cutt.ly",
+    "t.ly",
+    "rb.gy",
+    "tiny.cc",
+    "shorturl.at",
+    "bl.ink",
+    "s.id",
+    "amzn.to",
+    "fb.me",
+    "youtu.be",
+    "trib.al",
+    "dlvr.it",
+    "ift.tt",
+    "soo.gd",
+    "clck.ru",
+    "shorte.st",
+    "adf.ly",
+    "qr.net",
+    "1url.com",
+    "short.io",
+    "tr.im",
+    "x.co",
+    "wp.me",
+    "flip.it",
+];
+
+/// Redirectors: `(host, path prefix)`. The host matches itself and its subdomains; an empty
+/// prefix matches every path. These wrap another URL in a query parameter.
+pub const REDIRECTORS: &[(&str, &str)] = &[
+    ("google.com", "/url"),
+    ("safelinks.protection.outlook.com", ""),
+    ("urldefense.proofpoint.com", ""),
+    ("urldefense.com", ""),
+    ("l.facebook.com", ""),
+    ("lm.facebook.com", ""),
+    ("l.instagram.com", ""),
+    ("l.messenger.com", ""),
+    ("out.reddit.com", ""),
+    ("youtube.com", "/redirect"),
+    ("t.umblr.com", "/redirect"),
+    ("href.li", ""),
+    ("slack-redir.net", ""),
+    ("away.vk.com", ""),
+    ("linkprotect.cudasvc.com", ""),
+    ("clicktime.symantec.com", ""),
+    ("protect-us.mimecast.com", ""),
+    ("protect-eu.mimecast.com", ""),
+    ("secure-web.cisco.com", ""),
+    ("link.zhihu.com", ""),
+    ("googleadservices.com", "/pagead/aclk"),
+    ("bing.com", "/ck/a"),
+];
+
+/// Path-segment stems (lower-cased) that name a tracking image with or without an extension
+/// (`/wf/open`, `/beacon`, `/1x1.png`).
+const PIXEL_NAMES: &[&str] = &[
+    "pixel",
+    "open",
+    "opened",
+    "track",
+    "tracking",
+    "tracker",
+    "beacon",
+    "1x1",
+    "spacer",
+    "imp",
+    "impression",
+];
+
+/// Stems too short or common to mean a pixel alone: only with an image extension (`p.gif`).
+const PIXEL_NAMES_WITH_IMAGE_EXTENSION: &[&str] = &[
+    "p",
+    "o",
+    "t",
+    "b",
+    "e",
+    "px",
+    "pix",
+    "blank",
+    "clear",
+    "transparent",
+    "trans",
+    "view",
+    "counter",
+];
+
+/// Image file extensions (lower-case).
+const IMAGE_EXTENSIONS: &[&str] = &["gif", "png", "jpg", "jpeg", "webp", "bmp", "ico", "svg"];
+
+/// A response body this small (bytes) is a pixel, not a picture: a 1×1 GIF is 35–43 bytes, a
+/// 1×1 PNG about 68, and no useful image fits in 100.
+pub const TINY_BODY_BYTES: u64 = 100;
+
+/// Longest extension (after the last `.`) that splits a path segment into stem and extension.
+const MAX_EXTENSION_LEN: usize = 5;
+
+/// Which part of the URL a token came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenPlace {
+    /// A whole path segment; the number is its index among non-empty segments.
+    PathSegment(usize),
+    /// The stem before a short extension of path segment `n` (`abc` of `abc.gif`).
+    PathStem(usize),
+    /// The value of query pair `n` (a pair without `=` is all value and no key).
+    QueryValue(usize),
+    /// Everything after `#`.
+    Fragment,
+}
+
+/// The alphabet a token's (percent-decoded) characters are drawn from; the first that fits in
+/// this order of declaration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Alphabet {
+    /// Only `0-9`.
+    Decimal,
+    /// `8-4-4-4-12` hex digits with dashes.
+    Uuid,
+    /// Only hex digits (one case or both), with at least one letter.
+    Hex,
+    /// Upper-case `A-Z` and `2-7`, optional `=` padding, with at least one digit.
+    Base32,
+    /// Only `A-Z a-z 0-9` (also valid base64, base64url and base62).
+    Alphanumeric,
+    /// `A-Z a-z 0-9 + /` with optional `=` padding, with at least one of `+ / =`.
+    Base64,
+    /// `A-Z a-z 0-9 - _` with optional `=` padding, with at least one of `- _`.
+    Base64Url,
+    /// Anything else (also the empty token).
+    Other,
+}
+
+impl Alphabet {
+    /// The placeholder family in URL templates. Base32, alphanumeric, base64 and base64url all
+    /// write `b64`: one generator's tokens fall into any of them by chance (a base64 token
+    /// without `+` or `/` is alphanumeric), and one campaign must keep one template.
+    pub fn placeholder(self) -> &'static str {
+        match self {
+            Alphabet::Decimal => "dec",
+            Alphabet::Uuid => "uuid",
+            Alphabet::Hex => "hex",
+            Alphabet::Base32 | Alphabet::Alphanumeric | Alphabet::Base64 | Alphabet::Base64Url => "b64",
+            Alphabet::Other => "tok",
+        }
+    }
+}
+
+/// One token of a URL: a path segment, a stem, a query value or the fragment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Token<'a> {
+    /// The token as it stands in the URL (still percent-encoded).
+    pub raw: &'a str,
+    /// The query key for a query value (raw), else `None`.
+    pub key: Option<&'a str>,
+    /// Where it came from.
+    pub place: TokenPlace,
+    /// Length in bytes after percent-decoding.
+    pub len: usize,
+    /// Alphabet of the decoded bytes.
+    pub alphabet: Alphabet,
+    /// Shannon entropy of the decoded bytes, bits per character (0 for the empty token).
+    pub entropy: f32,
+    /// Decoded bytes: has an ASCII digit, lower-case letter, upper-case letter.
+    kinds: Kinds,
+    /// Changes of character kind (digit/lower/upper) between neighbouring letters and digits,
+    /// per pair of neighbours.
+    transitions: f32,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Kinds {
+    digit: bool,
+    lower: bool,
+    upper: bool,
+}
+
+/// Whether a token looks like a unique identifier (a per-recipient or per-message token) rather
+/// than a word, slug, date or small number. The rule, by alphabet:
+/// - `Uuid`: always.
+/// - `Hex`: at least 10 characters (Mailchimp's per-recipient `e=` is 10 hex) and a digit among
+///   them, or at least 16 (a digit-free 16-hex string is rare and still random-looking).
+/// - `Decimal`: at least 16 digits; shorter numbers are ids of articles, timestamps (10 or 13
+///   digits) and cache busters, too common to mean a recipient.
+/// - Others (`Base32`, `Alphanumeric`, `Base64`, `Base64Url`, `Other`): at least 12
+///   characters, entropy at least 3.0 bits per character, kinds changing between at least 20%
+///   of neighbouring characters (slugs and dates change rarely), and letters mixed with digits
+///   — or, from 20 characters on, upper- with lower-case letters (a long random base62 string
+///   may lack digits).
+pub fn is_token_like(t: &Token<'_>) -> bool {
+    match t.alphabet {
+        Alphabet::Uuid => true,
+        Alphabet::Hex => (t.len >= 10 && t.kinds.digit) || t.len >= 16,
+        Alphabet::Decimal => t.len >= 16,
+        _ => {
+            let letters = t.kinds.lower || t.kinds.upper;
+            t.len >= 12
+                && t.entropy >= 3.0
+                && t.transitions >= 0.2
+                && ((letters && t.kinds.digit) || (t.len >= 20 && t.kinds.lower && t.kinds.upper))
+        }
+    }
+}
+
+/// Whether a token is replaced by a placeholder in the URL template: token-like ones and
+/// numbers of at least 6 digits (per-recipient numeric ids; shorter numbers are kept so that
+/// `c=1` and `c=2` campaigns stay apart).
+fn templated(t: &Token<'_>) -> bool {
+    is_token_like(t) || (t.alphabet == Alphabet::Decimal && t.len >= 6)
+}
+
+/// What kind of host a URL has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostKind {
+    /// No host (origin-form without a given host, or unparseable input).
+    None,
+    /// A domain name (any label syntax, IDN left as given).
+    Domain,
+    /// An IPv4 literal.
+    Ipv4,
+    /// An IPv6 literal (bracketed in the URL; the host is without brackets).
+    Ipv6,
+}
+
+/// Tracking-pixel signals of one URL (and, when known, its response). See
+/// [`UrlAnalysis::pixel`] for what makes it `likely`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PixelSignals {
+    /// The last path segment ends in an image extension (gif, png, jpg, webp, bmp, ...).
+    pub image_extension: bool,
+    /// The last segment's stem is a pixel name (pixel, open, track, beacon, 1x1, spacer; p, o,
+    /// blank, ... only with an image extension).
+    pub pixel_name: bool,
+    /// The last segment is an image whose stem is token-like (a per-recipient open pixel).
+    pub token_image: bool,
+    /// The query asks for 1×1 (`w=1&h=1`, `width=1&height=1`, `size=1x1`).
+    pub one_by_one: bool,
+    /// The response's content type is `image/*`.
+    pub image_content_type: bool,
+    /// The response body is under [`TINY_BODY_BYTES`].
+    pub tiny_body: bool,
+    /// The verdict: a pixel name, a token-named image, a 1×1 request, or a tiny body that is an
+    /// image (by extension or content type).
+    pub likely: bool,
+}
+
+/// A URL split into its parts and tokens. Built by [`analyze`] or [`analyze_with_host`].
+#[derive(Clone, Debug)]
+pub struct UrlAnalysis<'a> {
+    input: &'a str,
+    scheme: Option<&'a str>,
+    host: Cow<'a, str>,
+    host_kind: HostKind,
+    port: Option<&'a str>,
+    /// Byte offset of the registered domain in `host`.
+    registered_at: Option<usize>,
+    path: &'a str,
+    query: Option<&'a str>,
+    fragment: Option<&'a str>,
+    tokens: Vec<Token<'a>>,
+}
+
+/// Analyzes an absolute URL (`https://host/path?query`), a scheme-relative one (`//host/...`),
+/// a scheme-less `host/path`, or an origin-form `/path?query` (then without host; see
+/// [`analyze_with_host`]). Never fails: junk gives an analysis with whatever parts it has.
+pub fn analyze(url: &str) -> UrlAnalysis<'_> {
+    analyze_with_host(url, None)
+}
+
+/// As [`analyze`], with the host known separately (a proxy log's origin-form request line plus
+/// its `Host`): `host` is used when the URL itself has none.
+pub fn analyze_with_host<'a>(url: &'a str, host: Option<&'a str>) -> UrlAnalysis<'a> {
+    let url = url.trim();
+    let (scheme, rest) = split_scheme(url);
+    let (authority, rest) = if scheme.is_some() || rest.starts_with("//") {
+        let r = rest.strip_prefix("//").unwrap_or(rest);
+        let end = r.find(['/', '?', '#']).unwrap_or(r.len());
+        (Some(&r[..end]), &r[end..])
+    } else if !rest.starts_with(['/', '?', '#']) && looks_like_authority(rest) {
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        (Some(&rest[..end]), &rest[end..])
+    } else {
+        (None, rest)
+    };
+    let (host_raw, port) = match authority {
+        Some(a) => split_authority(a),
+        None => (host.map(|h| split_authority(h.trim()).0).unwrap_or(""), None),
+    };
+    let port = port.or_else(|| {
+        authority
+            .is_none()
+            .then(|| host.and_then(|h| split_authority(h.trim()).1))
+            .flatten()
+    });
+    let (rest, fragment) = match rest.split_once('#') {
+        Some((r, f)) => (r, Some(f)),
+        None => (rest, None),
+    };
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    let host_trimmed = host_raw.strip_suffix('.').unwrap_or(host_raw);
+    let host: Cow<'a, str> = if host_trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host_trimmed.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host_trimmed)
+    };
+    let host_kind = host_kind(&host);
+    let registered_at = match host_kind {
+        HostKind::Domain => psl::domain(host.as_bytes())
+            .map(|d| host.len() - d.as_bytes().len())
+            .filter(|&at| host.is_char_boundary(at)),
+        _ => None,
+    };
+    let mut a = UrlAnalysis {
+        input: url,
+        scheme,
+        host,
+        host_kind,
+        port,
+        registered_at,
+        path,
+        query,
+        fragment,
+        tokens: Vec::new(),
+    };
+    a.tokens = tokens(path, query, fragment);
+    a
+}
+
+fn split_scheme(url: &str) -> (Option<&str>, &str) {
+    if let Some(i) = url.find("://") {
+        let s = &url[..i];
+        let ok = s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        if ok {
+            return (Some(s), &url[i + 3..]);
+        }
+    }
+    (None, url)
+}
+
+/// A scheme-less `host/path` or `host:port` (a CONNECT target): the part before the first `/`
+/// has a dot or a colon and no space, and is not itself a file name like `index.html`.
+fn looks_like_authority(s: &str) -> bool {
+    let end = s.find(['/', '?', '#']).unwrap_or(s.len());
+    let a = &s[..end];
+    a.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'[')
+        && !a.contains([' ', '=', '&'])
+        && (a.contains(':') || (a.contains('.') && !ends_with_web_extension(a)))
+}
+
+fn ends_with_web_extension(a: &str) -> bool {
+    let ext = a.rsplit('.').next().unwrap_or("");
+    ["html", "htm", "php", "asp", "aspx", "jsp", "gif", "png", "jpg"]
+        .iter()
+        .any(|e| ext.eq_ignore_ascii_case(e))
+}
+
+/// `user@host:port` -> (`host`, `port`); `[v6]:port` -> (`v6`, `port`).
+fn split_authority(a: &str) -> (&str, Option<&str>) {
+    let a = a.rsplit_once('@').map_or(a, |(_, h)| h);
+    if let Some(r) = a.strip_prefix('[') {
+        return match r.split_once(']') {
+            Some((h, p)) => (h, p.strip_prefix(':').filter(|p| !p.is_empty())),
+            None => (r, None),
+        };
+    }
+    match a.rsplit_once(':') {
+        // More than one colon and no brackets: a bare IPv6 address, not host:port.
+        Some((h, _)) if h.contains(':') => (a, None),
+        Some((h, p)) => (h, Some(p).filter(|p| !p.is_empty())),
+        None => (a, None),
+    }
+}
+
+fn host_kind(h: &str) -> HostKind {
+    if h.is_empty() {
+        HostKind::None
+    } else if h.parse::<Ipv4Addr>().is_ok() {
+        HostKind::Ipv4
+    } else if h.contains(':') && h.parse::<Ipv6Addr>().is_ok() {
+        HostKind::Ipv6
+    } else {
+        HostKind::Domain
+    }
+}
+
+fn tokens<'a>(path: &'a str, query: Option<&'a str>, fragment: Option<&'a str>) -> Vec<Token<'a>> {
+    // Enough for typical URLs without regrowing.
+    let mut out = Vec::with_capacity(12);
+    for (i, seg) in path.split('/').filter(|s| !s.is_empty()).enumerate() {
+        out.push(Token::new(seg, None, TokenPlace::PathSegment(i)));
+        if let Some((stem, _)) = split_extension(seg) {
+            out.push(Token::new(stem, None, TokenPlace::PathStem(i)));
+        }
+    }
+    if let Some(q) = query {
+        for (i, pair) in q.split('&').filter(|s| !s.is_empty()).enumerate() {
+            let (key, value) = match pair.split_once('=') {
+                Some((k, v)) => (Some(k), v),
+                None => (None, pair),
+            };
+            out.push(Token::new(value, key, TokenPlace::QueryValue(i)));
+        }
+    }
+    if let Some(f) = fragment.filter(|f| !f.is_empty()) {
+        out.push(Token::new(f, None, TokenPlace::Fragment));
+    }
+    out
+}
+
+/// `stem.ext` with a non-empty stem and a 1–5 character alphanumeric extension.
+fn split_extension(seg: &str) -> Option<(&str, &str)> {
+    let (stem, ext) = seg.rsplit_once('.')?;
+    (!stem.is_empty()
+        && !ext.is_empty()
+        && ext.len() <= MAX_EXTENSION_LEN
+        && ext.bytes().all(|b| b.is_ascii_alphanumeric()))
+    .then_some((stem, ext))
+}
+
+/// Percent-decodes `s` byte by byte (`%zz` and a cut-off `%` stay as they are; `+` stays `+`,
+/// since base64 uses it).
+fn decoded(s: &str) -> impl Iterator<Item = u8> + '_ {
+    let b = s.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let c = *b.get(i)?;
+        if c == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).and_then(|&x| hex_val(x)),
+                b.get(i + 2).and_then(|&x| hex_val(x)),
+            )
+        {
+            i += 3;
+            return Some(h << 4 | l);
+        }
+        i += 1;
+        Some(c)
+    })
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Digit,
+    Lower,
+    Upper,
+    Other,
+}
+
+fn kind(b: u8) -> Kind {
+    match b {
+        b'0'..=b'9' => Kind::Digit,
+        b'a'..=b'z' => Kind::Lower,
+        b'A'..=b'Z' => Kind::Upper,
+        _ => Kind::Other,
+    }
+}
+
+impl<'a> Token<'a> {
+    fn new(raw: &'a str, key: Option<&'a str>, place: TokenPlace) -> Self {
+        // u16 counts and a list of the distinct bytes keep this O(len), not O(256), per token.
+        let mut counts = [0u16; 256];
+        let mut seen = [0u8; 256];
+        let mut distinct = 0usize;
+        let mut len = 0usize;
+        let mut kinds = Kinds::default();
+        let mut transitions = 0u32;
+        let mut prev: Option<Kind> = None;
+        // Alphabet flags: could it still be ...?
+        let (mut hex, mut b32, mut alnum, mut b64, mut b64url) = (true, true, true, true, true);
+        let (mut b64_special, mut url_special, mut padding) = (false, false, 0usize);
+        let mut uuid = raw.len() == 36;
+        for b in decoded(raw) {
+            let c = &mut counts[b as usize];
+            if *c == 0 {
+                seen[distinct] = b;
+                distinct += 1;
+            }
+            *c = c.saturating_add(1);
+            let k = kind(b);
+            match k {
+                Kind::Digit => kinds.digit = true,
+                Kind::Lower => kinds.lower = true,
+                Kind::Upper => kinds.upper = true,
+                Kind::Other => {}
+            }
+            // Separators (`-`, `_`, `.`) are not transitions: `2024-11-26-news` has none.
+            if k != Kind::Other && prev.is_some_and(|p| p != k && p != Kind::Other) {
+                transitions += 1;
+            }
+            prev = Some(k);
+            if uuid {
+                uuid = if matches!(len, 8 | 13 | 18 | 23) {
+                    b == b'-'
+                } else {
+                    b.is_ascii_hexdigit()
+                };
+            }
+            len += 1;
+            if b == b'=' {
+                padding += 1;
+                hex = false;
+                alnum = false;
+                continue;
+            }
+            if padding > 0 {
+                // Padding only at the end.
+                (b32, b64, b64url) = (false, false, false);
+            }
+            hex &= b.is_ascii_hexdigit();
+            b32 &= b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b);
+            alnum &= b.is_ascii_alphanumeric();
+            b64 &= b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+            b64url &= b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+            b64_special |= b == b'+' || b == b'/';
+            url_special |= b == b'-' || b == b'_';
+        }
+        let alphabet = if len == 0 {
+            Alphabet::Other
+        } else if kinds.digit && !kinds.lower && !kinds.upper && padding == 0 && alnum {
+            Alphabet::Decimal
+        } else if uuid && len == 36 {
+            Alphabet::Uuid
+        } else if hex && padding == 0 {
+            Alphabet::Hex
+        } else if b32 && kinds.digit && padding <= 6 && !kinds.lower {
+            Alphabet::Base32
+        } else if alnum {
+            Alphabet::Alphanumeric
+        } else if b64 && padding <= 2 && (b64_special || padding > 0) {
+            Alphabet::Base64
+        } else if b64url && padding <= 2 && (url_special || padding > 0) {
+            Alphabet::Base64Url
+        } else {
+            Alphabet::Other
+        };
+        Token {
+            raw,
+            key,
+            place,
+            len,
+            alphabet,
+            entropy: entropy(&counts, &seen[..distinct], len),
+            kinds,
+            transitions: if len > 1 {
+                transitions as f32 / (len - 1) as f32
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// Whether this token looks like a unique identifier; see [`is_token_like`].
+    pub fn is_token_like(&self) -> bool {
+        is_token_like(self)
+    }
+}
+
+/// Shannon entropy in bits per character: `log2(n) - (1/n) Σ c·log2(c)` over the counts `c`
+/// of the distinct bytes (counts saturate at `u16::MAX`, harmless for an estimate).
+fn entropy(counts: &[u16; 256], seen: &[u8], len: usize) -> f32 {
+    if len == 0 {
+        return 0.0;
+    }
+    let n = len as f32;
+    let sum: f32 = seen.iter().map(|&b| c_log2_c(counts[b as usize])).sum();
+    (n.log2() - sum / n).max(0.0)
+}
+
+/// `c·log2(c)`, from a table for the small counts tokens have.
+fn c_log2_c(c: u16) -> f32 {
+    static TABLE: std::sync::LazyLock<[f32; 64]> =
+        std::sync::LazyLock::new(|| std::array::from_fn(|c| if c < 2 { 0.0 } else { c as f32 * (c as f32).log2() }));
+    match TABLE.get(c as usize) {
+        Some(&v) => v,
+        None => c as f32 * (c as f32).log2(),
+    }
+}
+
+impl<'a> UrlAnalysis<'a> {
+    /// The trimmed input.
+    pub fn input(&self) -> &'a str {
+        self.input
+    }
+
+    /// The scheme as written (`https`), if any.
+    pub fn scheme(&self) -> Option<&'a str> {
+        self.scheme
+    }
+
+    /// The host, lower-cased, without port, brackets, user info or trailing dot; empty if none.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// What kind of host it is.
+    pub fn host_kind(&self) -> HostKind {
+        self.host_kind
+    }
+
+    /// The port as written, if any.
+    pub fn port(&self) -> Option<&'a str> {
+        self.port
+    }
+
+    /// The registered (registrable) domain by the Public Suffix List: `link.ft.com` -> `ft.com`.
+    /// `None` for IP hosts, a bare public suffix (`co.uk`) or a single label (`localhost`).
+    pub fn registered_domain(&self) -> Option<&str> {
+        self.registered_at.map(|at| &self.host[at..])
+    }
+
+    /// The path (`/a/b.gif`), possibly empty.
+    pub fn path(&self) -> &'a str {
+        self.path
+    }
+
+    /// The query after `?`, if any.
+    pub fn query(&self) -> Option<&'a str> {
+        self.query
+    }
+
+    /// The fragment after `#`, if any.
+    pub fn fragment(&self) -> Option<&'a str> {
+        self.fragment
+    }
+
+    /// Every token: path segments (each followed by its stem, if it has an extension), query
+    /// values in order, then the fragment.
+    pub fn tokens(&self) -> &[Token<'a>] {
+        &self.tokens
+    }
+
+    /// The non-empty path segments, raw.
+    pub fn path_segments(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.path.split('/').filter(|s| !s.is_empty())
+    }
+
+    /// The query pairs, raw, in order: `(key, value)`; a pair without `=` has an empty key.
+    pub fn query_pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.query
+            .unwrap_or("")
+            .split('&')
+            .filter(|s| !s.is_empty())
+            .map(|p| p.split_once('=').unwrap_or(("", p)))
+    }
+
+    /// Whether any token is token-like ([`is_token_like`]).
+    pub fn has_token(&self) -> bool {
+        self.tokens.iter().any(is_token_like)
+    }
+
+    /// Whether the host is a URL shortener (its registered domain, or the host itself, is in
+    /// [`SHORTENERS`]).
+    pub fn is_shortener(&self) -> bool {
+        let reg = self.registered_domain();
+        SHORTENERS.iter().any(|s| *s == self.host() || reg == Some(*s))
+    }
+
+    /// Whether the URL is a redirector's (host or a subdomain of it, and path prefix, in
+    /// [`REDIRECTORS`]; `google.com/url`, `*.safelinks.protection.outlook.com`, ...).
+    pub fn is_redirector(&self) -> bool {
+        let host = self.host();
+        REDIRECTORS.iter().any(|(h, p)| {
+            let host_ok = host == *h || host.strip_suffix(h).is_some_and(|rest| rest.ends_with('.'));
+            host_ok && self.path.starts_with(p)
+        })
+    }
+
+    /// The campaign template: scheme and host lower-cased, every path segment (or only its
+    /// stem, keeping the extension), query value and fragment that is token-like
+    /// ([`is_token_like`]) or a number of 6+ digits replaced by `{family:len}`
+    /// ([`Alphabet::placeholder`], decoded length), the rest kept verbatim:
+    /// `https://bbc-worldnews.example/p.gif?id={b64:16}&c=w1`.
+    pub fn template(&self) -> String {
+        self.write_template(true)
+    }
+
+    /// As [`UrlAnalysis::template`] without lengths (`{b64}`): groups a campaign whose tokens
+    /// vary in length, as base64 of addresses does.
+    pub fn template_shape(&self) -> String {
+        self.write_template(false)
+    }
+
+    fn write_template(&self, with_len: bool) -> String {
+        let mut out = String::with_capacity(self.input.len());
+        if let Some(s) = self.scheme {
+            for c in s.chars() {
+                out.push(c.to_ascii_lowercase());
+            }
+            out.push_str("://");
+        }
+        match self.host_kind {
+            HostKind::Ipv6 => {
+                let _ = write!(out, "[{}]", self.host);
+            }
+            _ => out.push_str(&self.host),
+        }
+        if let Some(p) = self.port {
+            out.push(':');
+            out.push_str(p);
+        }
+        let placeholder = |out: &mut String, t: &Token<'_>| {
+            out.push('{');
+            out.push_str(t.alphabet.placeholder());
+            if with_len {
+                let _ = write!(out, ":{}", t.len);
+            }
+            out.push('}');
+        };
+        let mut toks = self.tokens.iter().peekable();
+        // Path: walk the raw path so empty segments and a trailing slash survive.
+        let mut seg_index = 0;
+        for (n, seg) in self.path.split('/').enumerate() {
+            if n > 0 {
+                out.push('/');
+            }
+            if seg.is_empty() {
+                continue;
+            }
+            let whole = toks.next_if(|t| t.place == TokenPlace::PathSegment(seg_index));
+            let stem = toks.next_if(|t| t.place == TokenPlace::PathStem(seg_index));
+            seg_index += 1;
+            match (whole, stem) {
+                (_, Some(s)) if templated(s) => {
+                    placeholder(&mut out, s);
+                    out.push_str(&seg[s.raw.len()..]);
+                }
+                (Some(w), _) if templated(w) => placeholder(&mut out, w),
+                _ => out.push_str(seg),
+            }
+        }
+        if let Some(q) = self.query {
+            out.push('?');
+            let mut first = true;
+            for pair in q.split('&') {
+                if !first {
+                    out.push('&');
+                }
+                first = false;
+                if pair.is_empty() {
+                    continue;
+                }
+                let Some(t) = toks.next_if(|t| matches!(t.place, TokenPlace::QueryValue(_))) else {
+                    out.push_str(pair);
+                    continue;
+                };
+                if let Some(k) = t.key {
+                    out.push_str(k);
+                    out.push('=');
+                }
+                if templated(t) {
+                    placeholder(&mut out, t);
+                } else {
+                    out.push_str(t.raw);
+                }
+            }
+        }
+        if let Some(f) = self.fragment {
+            out.push('#');
+            match toks.next_if(|t| t.place == TokenPlace::Fragment) {
+                Some(t) if templated(t) => placeholder(&mut out, t),
+                _ => out.push_str(f),
+            }
+        }
+        out
+    }
+
+    /// Pixel signals from the URL and, when known, the response's content type and body size.
+    /// `likely` when the last path segment's stem is a pixel name (`p.gif`, `open`, `1x1.png`,
+    /// `beacon`), or it is an image named by a token (`ae85….gif`), or the query asks for 1×1,
+    /// or the body is under [`TINY_BODY_BYTES`] and an image by extension or content type. An
+    /// image extension or an `image/*` type alone is not enough: newsletters carry real images.
+    pub fn pixel(&self, content_type: Option<&str>, body_bytes: Option<u64>) -> PixelSignals {
+        let last = self.path_segments().last().unwrap_or("");
+        let (stem, ext) = split_extension(last).unwrap_or((last, ""));
+        let image_extension = IMAGE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e));
+        let named = |names: &[&str]| names.iter().any(|n| stem.eq_ignore_ascii_case(n));
+        let pixel_name = named(PIXEL_NAMES) || (image_extension && named(PIXEL_NAMES_WITH_IMAGE_EXTENSION));
+        let token_image = image_extension
+            && self
+                .tokens
+                .iter()
+                .rev()
+                .find(|t| matches!(t.place, TokenPlace::PathStem(_)))
+                .is_some_and(|t| t.raw == stem && is_token_like(t));
+        let dim = |names: &[&str]| {
+            self.query_pairs()
+                .any(|(k, v)| v == "1" && names.iter().any(|n| k.eq_ignore_ascii_case(n)))
+        };
+        let one_by_one = (dim(&["w", "width"]) && dim(&["h", "height"]))
+            || self
+                .query_pairs()
+                .any(|(k, v)| k.eq_ignore_ascii_case("size") && v.eq_ignore_ascii_case("1x1"));
+        let image_content_type = content_type.is_some_and(|c| {
+            c.trim_start()
+                .get(..6)
+                .is_some_and(|p| p.eq_ignore_ascii_case("image/"))
+        });
+        let tiny_body = body_bytes.is_some_and(|b| b < TINY_BODY_BYTES);
+        let likely = pixel_name || token_image || one_by_one || (tiny_body && (image_extension || image_content_type));
+        PixelSignals {
+            image_extension,
+            pixel_name,
+            token_image,
+            one_by_one,
+            image_content_type,
+            tiny_body,
+            likely,
+        }
+    }
+}
+
+/// How a URL token encodes the recipient's address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncodingKind {
+    /// The address itself (case-insensitive, after percent-decoding: `a%40b.example` counts).
+    Plain,
+    /// Standard base64 of the address (with or without padding).
+    Base64,
+    /// Base64url of the address (with or without padding), where it differs from base64.
+    Base64Url,
+    /// Hex of the address bytes (case-insensitive).
+    Hex,
+    /// MD5 hex of the lower-cased address.
+    Md5,
+    /// SHA-1 hex of the lower-cased address.
+    Sha1,
+    /// SHA-256 hex of the lower-cased address.
+    Sha256,
+}
+
+/// A found encoding of the recipient in a URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecipientEncoding {
+    /// Which encoding.
+    pub kind: EncodingKind,
+    /// Index of the token in [`UrlAnalysis::tokens`].
+    pub token: usize,
+    /// The (decoded) token is exactly the encoding, not merely containing it.
+    pub exact: bool,
+}
+
+/// One encoded form of the address, searched for in tokens.
+#[derive(Clone, Debug)]
+struct Needle {
+    kind: EncodingKind,
+    /// Searched in the lower-cased decoded token (needle lower-case) or in the decoded token.
+    case_insensitive: bool,
+    /// Finds the part of the encoding that does not depend on what follows the address: all of
+    /// it, except for base64, whose last partial group changes when more bytes follow.
+    finder: memmem::Finder<'static>,
+    /// The whole encoding (unpadded): a token equal to it, or to it plus `=` padding up to
+    /// `padded_len`, is `exact`.
+    full: Vec<u8>,
+    padded_len: usize,
+}
+
+/// Every encoding of one recipient address, computed once. Build with [`RecipientKeys::new`],
+/// then check URLs with [`RecipientKeys::encoded_in`].
+#[derive(Clone, Debug)]
+pub struct RecipientKeys {
+    address: String,
+    needles: Vec<Needle>,
+}
+
+/// Addresses shorter than this are not looked for (`a@b` would match too much).
+const MIN_ADDRESS_LEN: usize = 5;
+
+/// Tokens longer than this are checked through a heap buffer instead of the stack one.
+const STACK_TOKEN: usize = 512;
+
+impl RecipientKeys {
+    /// Precomputes the encodings of `address` (trimmed; hashes of its lower-cased form; plain,
+    /// base64 and hex of both the lower-cased and, if different, the given form).
+    pub fn new(address: &str) -> Self {
+        let given = address.trim();
+        let lower = given.to_ascii_lowercase();
+        let mut needles = Vec::new();
+        if lower.len() >= MIN_ADDRESS_LEN {
+            let mut push = |kind, case_insensitive, text: String, core: usize, padded_len| {
+                if !needles
+                    .iter()
+                    .any(|n: &Needle| n.kind == kind && n.full == text.as_bytes())
+                {
+                    needles.push(Needle {
+                        kind,
+                        case_insensitive,
+                        finder: memmem::Finder::new(&text.as_bytes()[..core]).into_owned(),
+                        full: text.into_bytes(),
+                        padded_len,
+                    });
+                }
+            };
+            // Most telling first: a hash or the plain address beats a base64 coincidence.
+            let l = lower.len();
+            push(EncodingKind::Plain, true, lower.clone(), l, l);
+            push(EncodingKind::Md5, true, hex(&Md5::digest(lower.as_bytes())), 32, 32);
+            push(EncodingKind::Sha1, true, hex(&Sha1::digest(lower.as_bytes())), 40, 40);
+            let sha256 = hex(&Sha256::digest(lower.as_bytes()));
+            push(EncodingKind::Sha256, true, sha256, 64, 64);
+            for form in [lower.as_str(), given] {
+                let b = form.as_bytes();
+                push(EncodingKind::Hex, true, hex(b), 2 * b.len(), 2 * b.len());
+                let std = base64(b, STD_ALPHABET);
+                let url = base64(b, URL_ALPHABET);
+                let padded = b.len().div_ceil(3) * 4;
+                let core = b.len() / 3 * 4;
+                if url != std {
+                    push(EncodingKind::Base64Url, false, url, core, padded);
+                }
+                push(EncodingKind::Base64, false, std, core, padded);
+            }
+        }
+        RecipientKeys {
+            address: lower,
+            needles,
+        }
+    }
+
+    /// The lower-cased address the keys were built from.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The first token of `url` (in token order; per token, the most telling encoding) that
+    /// equals or contains an encoding of the address, after percent-decoding. Base64 is matched
+    /// whole or as a substring starting the encoded block (a base64 blob in which the address
+    /// starts at another byte offset than a multiple of 3 is not found).
+    pub fn encoded_in(&self, url: &UrlAnalysis<'_>) -> Option<RecipientEncoding> {
+        url.tokens.iter().enumerate().find_map(|(i, t)| {
+            self.encoded_in_raw(t.raw)
+                .map(|(kind, exact)| RecipientEncoding { kind, token: i, exact })
+        })
+    }
+
+    /// As [`RecipientKeys::encoded_in`] for one raw (possibly percent-encoded) token: the
+    /// encoding and whether the token is exactly it.
+    pub fn encoded_in_token(&self, token: &str) -> Option<(EncodingKind, bool)> {
+        self.encoded_in_raw(token)
+    }
+
+    fn encoded_in_raw(&self, raw: &str) -> Option<(EncodingKind, bool)> {
+        let shortest = self.needles.iter().map(|n| n.finder.needle().len()).min()?;
+        if raw.len() < shortest {
+            return None;
+        }
+        let b = raw.as_bytes();
+        let has_upper = b.iter().any(u8::is_ascii_uppercase);
+        if memchr::memchr(b'%', b).is_none() {
+            // Common case: nothing to decode; lower-case only if needed.
+            if !has_upper {
+                return self.search(b, b);
+            }
+            if b.len() <= STACK_TOKEN {
+                let mut low = [0u8; STACK_TOKEN];
+                low[..b.len()].copy_from_slice(b);
+                low[..b.len()].make_ascii_lowercase();
+                return self.search(b, &low[..b.len()]);
+            }
+            return self.search(b, &b.to_ascii_lowercase());
+        }
+        if raw.len() <= STACK_TOKEN {
+            let mut dec = [0u8; STACK_TOKEN];
+            let mut low = [0u8; STACK_TOKEN];
+            let n = fill(raw, &mut dec, &mut low);
+            self.search(&dec[..n], &low[..n])
+        } else {
+            let dec: Vec<u8> = decoded(raw).collect();
+            let low = dec.to_ascii_lowercase();
+            self.search(&dec, &low)
+        }
+    }
+
+    fn search(&self, dec: &[u8], low: &[u8]) -> Option<(EncodingKind, bool)> {
+        self.needles.iter().find_map(|n| {
+            let hay = if n.case_insensitive { low } else { dec };
+            n.finder.find(hay)?;
+            let exact = hay == n.full.as_slice()
+                || (hay.len() == n.padded_len
+                    && hay.starts_with(&n.full)
+                    && hay[n.full.len()..].iter().all(|&b| b == b'='));
+            Some((n.kind, exact))
+        })
+    }
+}
+
+/// Percent-decodes `raw` into `dec` and its ASCII lower-case into `low`; returns the length.
+fn fill(raw: &str, dec: &mut [u8], low: &mut [u8]) -> usize {
+    let mut n = 0;
+    for (i, b) in decoded(raw).enumerate().take(dec.len()) {
+        dec[i] = b;
+        low[i] = b.to_ascii_lowercase();
+        n = i + 1;
+    }
+    n
+}
+
+/// Whether `url_or_token` (a URL, or a bare token if it does not parse to any token) encodes
+/// `recipient`. Builds the keys each call: for many URLs, build [`RecipientKeys`] once.
+pub fn encodes_recipient(url_or_token: &str, recipient: &str) -> Option<RecipientEncoding> {
+    let keys = RecipientKeys::new(recipient);
+    let a = analyze(url_or_token);
+    keys.encoded_in(&a).or_else(|| {
+        keys.encoded_in_token(url_or_token.trim())
+            .map(|(kind, exact)| RecipientEncoding { kind, token: 0, exact })
+    })
+}
+
+const STD_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const URL_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/// Unpadded base64 of `b` in `alphabet`.
+fn base64(b: &[u8], alphabet: &[u8; 64]) -> String {
+    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
+    for chunk in b.chunks(3) {
+        let v = (chunk[0] as u32) << 16
+            | (chunk.get(1).copied().unwrap_or(0) as u32) << 8
+            | chunk.get(2).copied().unwrap_or(0) as u32;
+        for i in 0..=chunk.len() {
+            out.push(alphabet[(v >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// Lower-case hex of `b`.
+fn hex(b: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(b.len() * 2);
+    for &x in b {
+        out.push(DIGITS[(x >> 4) as usize] as char);
+        out.push(DIGITS[(x & 15) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
