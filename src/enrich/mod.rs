@@ -1,0 +1,3 @@
+//! Enrichment: computed fields that rules can test (see ARCHITECTURE.md).
+
+pub mod watchlist;
