@@ -470,6 +470,33 @@ impl Watchlists {
         Some(out)
     }
 
+    /// Approximate heap bytes held, from the capacities of the tables (for a memory gauge and
+    /// the benchmark; allocator overhead is not counted).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        fn map<K, V, S>(m: &HashMap<K, V, S>) -> usize {
+            // One control byte per bucket; buckets are at least the capacity.
+            m.capacity() * (size_of::<(K, V)>() + 1)
+        }
+        let keys = |t: &KeyTable| map(&t.index) + t.nodes.capacity() * size_of::<KeyNode>() + t.arena.capacity();
+        let text = |s: &Option<Box<str>>| s.as_ref().map_or(0, |s| s.len());
+        let persons: usize = self
+            .persons
+            .iter()
+            .map(|p| p.email.len() + text(&p.name) + text(&p.group))
+            .sum();
+        self.lists.capacity() * size_of::<ListInfo>()
+            + self.lists.iter().map(|l| l.name.capacity()).sum::<usize>()
+            + self.persons.capacity() * size_of::<Person>()
+            + persons
+            + self.hits.capacity() * size_of::<HitNode>()
+            + keys(&self.emails)
+            + keys(&self.domains)
+            + keys(&self.usernames)
+            + self.v4.iter().map(|t| map(&t.map)).sum::<usize>()
+            + self.v6.iter().map(|t| map(&t.map)).sum::<usize>()
+    }
+
     fn matches<'a>(&'a self, next_hit: u32, via: Via<'a>, walk: Walk<'a>) -> Matches<'a> {
         Matches {
             wl: self,
