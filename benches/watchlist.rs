@@ -205,11 +205,9 @@ fn watchlist(c: &mut Criterion) {
         &wl,
         "ipv4 hit (/24)",
         keys(persons, |i| {
-            addr(&format!(
-                "172.{}.{}.99",
-                16 + (i / 10 * 10 >> 16 & 15),
-                i / 10 * 10 >> 8 & 255
-            ))
+            // The /24 of the nearest person with one (every 10th).
+            let p = i / 10 * 10;
+            addr(&format!("172.{}.{}.99", 16 + (p >> 16 & 15), p >> 8 & 255))
         }),
         &ip,
         true,
@@ -229,11 +227,9 @@ fn watchlist(c: &mut Criterion) {
         &wl,
         "ipv6 hit (/64)",
         keys(persons, |i| {
-            addr(&format!(
-                "2001:db8:{:x}:{:x}::1",
-                i / 20 * 20 >> 16,
-                i / 20 * 20 & 0xffff
-            ))
+            // The /64 of the nearest person with one (every 20th).
+            let p = i / 20 * 20;
+            addr(&format!("2001:db8:{:x}:{:x}::1", p >> 16, p & 0xffff))
         }),
         &ip,
         true,
