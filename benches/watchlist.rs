@@ -238,7 +238,7 @@ fn watchlist(c: &mut Criterion) {
         &mut group,
         &wl,
         "ipv6 miss",
-        keys(persons, |i| addr(&format!("2001:db9::{i:x}"))),
+        keys(persons, |i| addr(&format!("2001:db9::{:x}:{:x}", i >> 16, i & 0xffff))),
         &ip,
         false,
     );

@@ -585,7 +585,42 @@ impl Watchlists {
             info.usernames += summary.usernames;
             info.ips += summary.ips;
         }
+        self.compact_hits();
         Ok(summary)
+    }
+
+    /// Lays each hit chain out contiguously. Chains grow by appending, so the hits of an entry
+    /// shared by many persons (an office's /24) end up scattered over the vector, and walking
+    /// the chain would cost a cache miss per hit.
+    fn compact_hits(&mut self) {
+        let old = std::mem::take(&mut self.hits);
+        let mut new = Vec::with_capacity(old.len());
+        let mut relay = |head: &mut u32| {
+            let mut at = *head;
+            if old.get(at as usize).is_none() {
+                return;
+            }
+            *head = new.len() as u32;
+            while let Some(node) = old.get(at as usize) {
+                at = node.next;
+                let next = if old.get(at as usize).is_some() {
+                    new.len() as u32 + 1
+                } else {
+                    NONE
+                };
+                new.push(HitNode { next, ..*node });
+            }
+        };
+        for table in [&mut self.emails, &mut self.domains, &mut self.usernames] {
+            table.nodes.iter_mut().for_each(|n| relay(&mut n.hits));
+        }
+        for table in &mut self.v4 {
+            table.map.values_mut().for_each(&mut relay);
+        }
+        for table in &mut self.v6 {
+            table.map.values_mut().for_each(&mut relay);
+        }
+        self.hits = new;
     }
 }
 
