@@ -536,3 +536,27 @@ fn caseless_hash_ignores_ascii_case_only() {
         assert_ne!(caseless_hash(a), caseless_hash(b), "{a:?} {b:?}");
     }
 }
+
+#[test]
+fn keys_with_the_same_hash_are_told_apart() {
+    let mut table = KeyTable::default();
+    for (i, key) in ["a@x.example", "b@x.example", "c@x.example"].into_iter().enumerate() {
+        *table.head_mut_hashed(7, key).unwrap() = i as u32;
+    }
+    // Found again, not added twice.
+    assert_eq!(*table.head_mut_hashed(7, "c@x.example").unwrap(), 2);
+    let cases = [
+        ("a@x.example", 0),
+        ("B@X.example", 1),
+        ("c@x.EXAMPLE", 2),
+        ("d@x.example", NONE),
+    ];
+    for (key, want) in cases {
+        assert_eq!(table.get_hashed(7, key), want, "{key}");
+        assert_eq!(table.get_hashed(8, key), NONE, "{key}");
+    }
+    let mut keys: Vec<_> = table.iter().collect();
+    keys.sort_unstable();
+    assert_eq!(keys, [("a@x.example", 0), ("b@x.example", 1), ("c@x.example", 2)]);
+    assert_eq!(table.len(), 3);
+}
