@@ -126,6 +126,13 @@ pub struct RuleArgs {
     /// Values for the `expand` placeholder %NAME%: a file with one value per line. Repeatable.
     #[arg(long = "placeholder", value_name = "NAME=FILE")]
     pub placeholders: Vec<String>,
+
+    /// A watchlist of high-risk people named NAME: CSV with a header (`email` required; `name`,
+    /// `group`, `usernames`, `ips` optional) or plain text (one address or `@domain` per line).
+    /// Repeatable; several files may share a name. Rules test it as the placeholder %NAME%
+    /// (`email.to.address|expand: '%NAME%'`; an `@domain` entry covers its subdomains).
+    #[arg(long = "watchlist", value_name = "NAME=FILE")]
+    pub watchlists: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -180,6 +187,13 @@ pub struct RulesCheckArgs {
     /// Values for the `expand` placeholder %NAME%: a file with one value per line. Repeatable.
     #[arg(long = "placeholder", value_name = "NAME=FILE")]
     pub placeholders: Vec<String>,
+
+    /// A watchlist of high-risk people named NAME: CSV with a header (`email` required; `name`,
+    /// `group`, `usernames`, `ips` optional) or plain text (one address or `@domain` per line).
+    /// Repeatable; several files may share a name. Rules test it as the placeholder %NAME%
+    /// (`email.to.address|expand: '%NAME%'`; an `@domain` entry covers its subdomains).
+    #[arg(long = "watchlist", value_name = "NAME=FILE")]
+    pub watchlists: Vec<String>,
 
     /// Print one line per problem category with its count, instead of every problem.
     #[arg(long)]

@@ -264,3 +264,71 @@ fn parallel_scan_writes_the_same_alerts_as_one_thread() {
         );
     }
 }
+
+/// One delivered Postfix message to `to`.
+fn postfix_message(qid: &str, to: &str) -> String {
+    format!(
+        "2021-01-11T09:41:01.124842+01:00 mx2 postfix/smtpd[6460]: {qid}: client=smtp5.mailer.example[203.0.113.109]\n\
+         2021-01-11T09:41:01.317598+01:00 mx2 postfix/cleanup[7526]: {qid}: info: header From: <news@mailer.example> from smtp5.mailer.example[203.0.113.109]; from=<b@mailer.example> to=<{to}> proto=ESMTP helo=<smtp5.mailer.example>\n\
+         2021-01-11T09:41:01.420000+01:00 mx2 postfix/qmgr[924]: {qid}: from=<b@mailer.example>, size=2327, nrcpt=1 (queue active)\n\
+         2021-01-11T09:41:01.830000+01:00 mx2 postfix/lmtp[9454]: {qid}: to=<{to}>, relay=store.example[10.20.0.25]:24, delay=0.7, delays=0.3/0/0.1/0.3, dsn=2.0.0, status=sent (250 2.0.0 Ok)\n\
+         2021-01-11T09:41:01.831000+01:00 mx2 postfix/qmgr[924]: {qid}: removed\n"
+    )
+}
+
+#[test]
+fn watchlists_feed_expand_placeholders() {
+    let d = tempfile::tempdir().unwrap();
+    let log = write(
+        d.path(),
+        "maillog",
+        &(postfix_message("AAAA1111", "Fiona.Bennett@staff.parliament.example")
+            + &postfix_message("BBBB2222", "someone@elsewhere.example")
+            + &postfix_message("CCCC3333", "j.doe@press.example")),
+    );
+    let rules = d.path().join("rules");
+    write(
+        &rules,
+        "vip.yml",
+        "title: mail to a watch-listed person\nid: vip-mail\nlevel: medium\nlogsource: {category: email}\n\
+         detection:\n  sel:\n    email.to.address|expand:\n      - '%parliamentarians%'\n      - '%journalists%'\n  condition: sel\n",
+    );
+    // A plain list with a domain entry, and a CSV list of people.
+    let parl = write(d.path(), "parliament.txt", "# both houses\n@parliament.example\n");
+    let press = write(
+        d.path(),
+        "press.csv",
+        "email,name,group\nj.doe@press.example,Jane Doe,journalists\n",
+    );
+    let o = run(&[
+        "scan",
+        "-q",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--watchlist",
+        &format!("parliamentarians={}", parl.display()),
+        "--watchlist",
+        &format!("journalists={}", press.display()),
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let qids: Vec<Value> = alerts(&o).iter().map(|a| a["email"]["local_id"].clone()).collect();
+    assert_eq!(qids, ["AAAA1111", "CCCC3333"]);
+
+    // A bad watchlist line is an error naming the file and line; nothing is scanned.
+    let bad = write(d.path(), "bad.txt", "a@parliament.example\nnot an address\n");
+    let o = run(&[
+        "scan",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--watchlist",
+        &format!("parliamentarians={}", bad.display()),
+        "--watchlist",
+        &format!("journalists={}", press.display()),
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(err.contains("bad.txt:2"), "{err}");
+    assert!(o.stdout.is_empty());
+}

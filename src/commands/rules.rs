@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 
 use super::scan::AlertSink;
 use crate::cli::{RuleArgs, RulesCheckArgs, RulesCommand};
+use crate::enrich::watchlist::Watchlists;
 use crate::metrics::Metrics;
 use crate::parse::Format;
 use crate::pipeline::{PipelineConfig, run_reader};
@@ -26,8 +27,9 @@ pub fn run(cmd: &RulesCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Parses `--placeholder NAME=FILE` options.
-fn placeholders(specs: &[String]) -> anyhow::Result<Placeholders> {
+/// Parses `--placeholder NAME=FILE` and `--watchlist NAME=FILE` options into placeholder values
+/// (a watchlist's addresses and `@domain`s are the values of %NAME%).
+fn placeholders(specs: &[String], watchlists: &[String]) -> anyhow::Result<Placeholders> {
     let mut out = Placeholders::new();
     for spec in specs {
         let Some((name, file)) = spec.split_once('=') else {
@@ -35,6 +37,20 @@ fn placeholders(specs: &[String]) -> anyhow::Result<Placeholders> {
         };
         let values = read_placeholder_file(file.as_ref()).with_context(|| format!("--placeholder {spec}"))?;
         out.entry(name.trim_matches('%').to_owned()).or_default().extend(values);
+    }
+    let mut lists = Watchlists::new();
+    for spec in watchlists {
+        let Some((name, file)) = spec.split_once('=') else {
+            bail!("--watchlist {spec}: expected NAME=FILE");
+        };
+        lists
+            .load(name, file.as_ref())
+            .with_context(|| format!("--watchlist {spec}"))?;
+    }
+    for list in lists.lists() {
+        if let Some(values) = lists.values(&list.name) {
+            out.entry(list.name.clone()).or_default().extend(values);
+        }
     }
     Ok(out)
 }
@@ -53,7 +69,7 @@ fn load(paths: &[PathBuf], embedded: bool, placeholders: &Placeholders) -> Loade
 /// Loads the rules a scan runs, reports every problem on stderr, counts them in `metrics`, and
 /// compiles the engine. Returns the engine and the number of rejected rules.
 pub fn load_rules(args: &RuleArgs, metrics: &Metrics) -> anyhow::Result<(Engine, usize)> {
-    let ph = placeholders(&args.placeholders)?;
+    let ph = placeholders(&args.placeholders, &args.watchlists)?;
     let loaded = load(&args.rules, args.rules.is_empty() || args.default_rules, &ph);
     let mut rejected = 0;
     for p in &loaded.problems {
@@ -75,7 +91,7 @@ pub fn load_rules(args: &RuleArgs, metrics: &Metrics) -> anyhow::Result<(Engine,
 }
 
 fn check(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
-    let ph = placeholders(&args.placeholders)?;
+    let ph = placeholders(&args.placeholders, &args.watchlists)?;
     let loaded = load(&args.paths, args.paths.is_empty(), &ph);
     let rejected = loaded.rejected().count();
     let skipped = loaded.problems.len() - rejected;
@@ -170,7 +186,7 @@ fn test_rule(rule: &Rule) -> anyhow::Result<TestReport> {
 }
 
 fn test(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
-    let ph = placeholders(&args.placeholders)?;
+    let ph = placeholders(&args.placeholders, &args.watchlists)?;
     let loaded = load(&args.paths, args.paths.is_empty(), &ph);
     let mut failed = 0;
     for p in loaded.rejected() {
