@@ -51,8 +51,8 @@
 //! The tables are built from trusted intel files, so attacker-chosen lookups cannot lengthen
 //! the collision chains.
 
+use super::hash::{Mix, caseless_hash};
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
@@ -405,59 +405,6 @@ struct MetaRec {
     next: u32,
 }
 
-/// Hasher for keys that are already well mixed (u64 hashes) or IP integers: finishes with a
-/// 64-bit avalanche so masked subnets (low bits zero) still spread over buckets.
-#[derive(Default, Clone, Copy)]
-struct MixHasher(u64);
-
-impl Hasher for MixHasher {
-    fn finish(&self) -> u64 {
-        fmix64(self.0)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 = self.0.rotate_left(23) ^ hash_bytes(bytes);
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.0 = self.0.rotate_left(23) ^ u64::from(i);
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = self.0.rotate_left(23) ^ i;
-    }
-    fn write_u128(&mut self, i: u128) {
-        self.0 = (self.0.rotate_left(23) ^ (i as u64)).wrapping_mul(K) ^ ((i >> 64) as u64);
-    }
-}
-
-type Mix = BuildHasherDefault<MixHasher>;
-
-const K: u64 = 0x9E37_79B9_7F4A_7C15;
-
-fn fmix64(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
-
-/// A fast 8-bytes-at-a-time hash of an already lowercased key.
-fn hash_bytes(b: &[u8]) -> u64 {
-    let mut h = (b.len() as u64).wrapping_mul(K);
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(c);
-        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(31);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(K).rotate_left(31);
-    }
-    fmix64(h)
-}
-
 /// A table of one string indicator type: key hash → head of the entry chain.
 #[derive(Debug, Default, Clone)]
 struct StrTable {
@@ -594,7 +541,7 @@ impl IntelSet {
         if key.len() > table.max_len {
             return None;
         }
-        let mut id = *table.heads.get(&hash_bytes(key))?;
+        let mut id = *table.heads.get(&caseless_hash(key))?;
         while let Some(e) = self.entries.get(id as usize) {
             if self.text(e).as_bytes() == key {
                 return Some(id);
@@ -1080,7 +1027,7 @@ impl IntelSetBuilder {
                     IndicatorType::Url => &mut set.urls,
                     _ => &mut set.emails,
                 };
-                let h = hash_bytes(value.as_bytes());
+                let h = caseless_hash(value.as_bytes());
                 // Walk the chain for an equal key (hash collisions chain through `next`).
                 let mut id = table.heads.get(&h).copied().unwrap_or(NONE);
                 while let Some(e) = set.entries.get(id as usize) {

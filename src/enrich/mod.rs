@@ -4,6 +4,7 @@
 //! Each module is a library with its own loader and lookups; wiring them into the Event
 //! (`reconwatch.*` fields) and the commands is the next part of step 3.
 
+mod hash;
 pub mod intel;
 pub mod url;
 pub mod watchlist;

@@ -44,7 +44,9 @@
 //! in practice a handful.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::Hash;
+
+use super::hash::{Mix, caseless_hash};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -679,59 +681,6 @@ pub fn normalize_username(user: &str) -> &str {
 // ---------------------------------------------------------------------------------------------
 // Tables
 
-/// Hashes already-mixed or small integer keys: one multiply-xorshift finalizer (murmur3's
-/// fmix64), enough for keys that are hashes themselves or IP addresses.
-#[derive(Debug, Default, Clone, Copy)]
-struct MixHasher(u64);
-
-impl Hasher for MixHasher {
-    fn finish(&self) -> u64 {
-        fmix64(self.0)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
-        }
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(K);
-    }
-    fn write_u128(&mut self, n: u128) {
-        self.write_u64(n as u64);
-        self.write_u64((n >> 64) as u64);
-    }
-}
-
-type Mix = BuildHasherDefault<MixHasher>;
-
-const K: u64 = 0xf135_7aea_2e62_a9c5;
-
-fn fmix64(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
-
-/// A hash of `s` that ignores ASCII case, eight bytes at a time. Not keyed: the stored keys
-/// come from the operator's lists, and a looked-up value cannot lengthen a chain.
-fn caseless_hash(s: &str) -> u64 {
-    let (words, rest) = s.as_bytes().as_chunks::<8>();
-    let mut h = (s.len() as u64).wrapping_mul(K);
-    for w in words {
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(w.map(|b| b.to_ascii_lowercase()))).wrapping_mul(K);
-    }
-    let mut last = [0u8; 8];
-    for (d, s) in last.iter_mut().zip(rest) {
-        *d = s.to_ascii_lowercase();
-    }
-    fmix64((h.rotate_left(5) ^ u64::from_le_bytes(last)).wrapping_mul(K))
-}
-
 /// Lowercased string keys, each heading a hit chain, found by [`caseless_hash`]. The key
 /// node lives in the hash table itself (one cache miss fewer per lookup than an index into a
 /// node vector); a second key with the same 64-bit hash goes to `overflow`, linked by `next`.
@@ -768,7 +717,7 @@ impl KeyTable {
 
     /// The hit chain of `key` (any case), or [`NONE`].
     fn get(&self, key: &str) -> u32 {
-        self.get_hashed(caseless_hash(key), key)
+        self.get_hashed(caseless_hash(key.as_bytes()), key)
     }
 
     fn get_hashed(&self, hash: u64, key: &str) -> u32 {
@@ -785,7 +734,7 @@ impl KeyTable {
     /// The hit chain slot of `key` (already lowercased), inserting it if absent. The caller
     /// has checked that the key count and arena stay below 2^32 - 1.
     fn head_mut(&mut self, key: &str) -> Option<&mut u32> {
-        self.head_mut_hashed(caseless_hash(key), key)
+        self.head_mut_hashed(caseless_hash(key.as_bytes()), key)
     }
 
     fn head_mut_hashed(&mut self, hash: u64, key: &str) -> Option<&mut u32> {
