@@ -127,10 +127,7 @@ enum Confirm {
 /// Per-thread working memory of [`Matcher::matches`].
 #[derive(Debug, Default)]
 pub struct Scratch {
-    generation: u32,
-    variant_mark: Vec<u32>,
-    rule_mark: Vec<u32>,
-    candidates: Vec<u32>,
+    marks: Marks,
     /// This thread's clones of every regex set, by [`RegexScan::slot`].
     regexes: Vec<RegexSet>,
 }
@@ -154,22 +151,53 @@ impl Scratch {
     }
 }
 
-impl Scratch {
+/// Which variants hit and which rules are candidates for the current event, stamped with the
+/// event's generation so nothing is cleared between events.
+#[derive(Debug, Default)]
+struct Marks {
+    generation: u32,
+    variant: Vec<u32>,
+    rule: Vec<u32>,
+    candidates: Vec<u32>,
+}
+
+impl Marks {
     fn next_generation(&mut self, variants: usize, rules: usize) {
-        if self.variant_mark.len() < variants {
-            self.variant_mark.resize(variants, 0);
+        if self.variant.len() < variants {
+            self.variant.resize(variants, 0);
         }
-        if self.rule_mark.len() < rules {
-            self.rule_mark.resize(rules, 0);
+        if self.rule.len() < rules {
+            self.rule.resize(rules, 0);
         }
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
             // Wrapped: old stamps could look current.
-            self.variant_mark.fill(0);
-            self.rule_mark.fill(0);
+            self.variant.fill(0);
+            self.rule.fill(0);
             self.generation = 1;
         }
         self.candidates.clear();
+    }
+
+    fn is_marked(&self, variant: usize) -> bool {
+        self.variant.get(variant) == Some(&self.generation)
+    }
+
+    /// Marks a variant as hit and makes `rule` (its trigger owner, if any) a candidate.
+    fn mark(&mut self, variant: usize, rule: u32) {
+        self.variant[variant] = self.generation;
+        self.candidate(rule);
+    }
+
+    fn candidate(&mut self, rule: u32) {
+        if rule == NOT_A_TRIGGER {
+            return;
+        }
+        let m = &mut self.rule[rule as usize];
+        if *m != self.generation {
+            *m = self.generation;
+            self.candidates.push(rule);
+        }
     }
 }
 
@@ -366,8 +394,9 @@ impl Matcher {
 
     /// Pushes the global indexes of the rules that match `event`, in rule order.
     pub(super) fn matches(&self, event: &Event<'_>, scratch: &mut Scratch, out: &mut Vec<u32>) {
-        scratch.next_generation(self.variant_score.len(), self.rules.len());
-        let generation = scratch.generation;
+        scratch
+            .marks
+            .next_generation(self.variant_score.len(), self.rules.len());
         for scan in &self.scans {
             let Some(value) = event.get(scan.field) else { continue };
             for_each_text(value, &mut |text| {
@@ -375,7 +404,7 @@ impl Matcher {
                     for hit in needles.automaton.find_overlapping_iter(text) {
                         for (variant, confirm) in &needles.confirm[hit.pattern().as_usize()] {
                             let v = *variant as usize;
-                            if scratch.variant_mark[v] == generation {
+                            if scratch.marks.is_marked(v) {
                                 continue;
                             }
                             let ok = match confirm {
@@ -386,13 +415,7 @@ impl Matcher {
                                 Confirm::Glob(g) => g.matches(text, needles.folded),
                             };
                             if ok {
-                                scratch.variant_mark[v] = generation;
-                                mark_rule(
-                                    &mut scratch.rule_mark,
-                                    &mut scratch.candidates,
-                                    self.variant_rule[v],
-                                    generation,
-                                );
+                                scratch.marks.mark(v, self.variant_rule[v]);
                             }
                         }
                     }
@@ -403,24 +426,18 @@ impl Matcher {
                     if set.is_match(text) {
                         for i in set.matches(text).iter() {
                             let v = r.variants[i] as usize;
-                            scratch.variant_mark[v] = generation;
-                            mark_rule(
-                                &mut scratch.rule_mark,
-                                &mut scratch.candidates,
-                                self.variant_rule[v],
-                                generation,
-                            );
+                            scratch.marks.mark(v, self.variant_rule[v]);
                         }
                     }
                 }
             });
         }
         for &r in &self.always {
-            mark_rule(&mut scratch.rule_mark, &mut scratch.candidates, r, generation);
+            scratch.marks.candidate(r);
         }
-        scratch.candidates.sort_unstable();
-        for i in 0..scratch.candidates.len() {
-            let local = scratch.candidates[i];
+        scratch.marks.candidates.sort_unstable();
+        for i in 0..scratch.marks.candidates.len() {
+            let local = scratch.marks.candidates[i];
             if self.rule_holds(local as usize, event, scratch) {
                 out.push(self.rules[local as usize]);
             }
@@ -519,22 +536,9 @@ impl Matcher {
 
     fn value_holds(&self, v: &ValueCode, field: Field, event: &Event<'_>, scratch: &Scratch) -> bool {
         match v {
-            ValueCode::Scanned(range) => range
-                .clone()
-                .any(|i| scratch.variant_mark.get(i as usize) == Some(&scratch.generation)),
+            ValueCode::Scanned(range) => range.clone().any(|i| scratch.marks.is_marked(i as usize)),
             ValueCode::Direct(check) => check_direct(check, field, event),
         }
-    }
-}
-
-fn mark_rule(rule_mark: &mut [u32], candidates: &mut Vec<u32>, local: u32, generation: u32) {
-    if local == NOT_A_TRIGGER {
-        return;
-    }
-    let m = &mut rule_mark[local as usize];
-    if *m != generation {
-        *m = generation;
-        candidates.push(local);
     }
 }
 
