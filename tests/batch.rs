@@ -1,26 +1,11 @@
 //! End-to-end tests of parallel batch runs: `reconwatch parse` must print the same bytes and
 //! count the same statistics on one thread as on several with files split into small chunks.
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_reconwatch"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p
-}
+use std::process::Output;
 
 /// The ways a run is split: one thread (never split) and several with tiny chunks.
 const SINGLE: &[&str] = &["--threads", "1"];

@@ -1,24 +1,10 @@
 //! End-to-end tests of the `reconwatch` binary on real files, archives, pipes and stdin.
 
+mod common;
+use common::*;
+
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_reconwatch"))
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("the binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use std::process::{Output, Stdio};
 
 /// `n` distinct Squid native lines, one second apart.
 fn squid_lines(n: usize) -> String {
@@ -40,12 +26,6 @@ fn squid_lines(n: usize) -> String {
             )
         })
         .collect()
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -1,24 +1,16 @@
 //! `reconwatch scan` and `reconwatch rules` end to end: real rule files, real logs, the binary.
 
+mod common;
+use common::*;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_reconwatch"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn alerts(o: &Output) -> Vec<Value> {
-    text(&o.stdout)
+    stdout(&o)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
@@ -33,12 +25,7 @@ const LOOKALIKE: &str = "5d1c9a3e-7f0b-4c55-9a61-2f8e0d4b7a10";
 #[test]
 fn sample_world_alerts_on_every_campaign_mail_and_only_on_them() {
     let o = run(&["scan", sample().to_str().unwrap()]);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "alerts mean exit 1; stderr: {}",
-        text(&o.stderr)
-    );
+    assert_eq!(o.status.code(), Some(1), "alerts mean exit 1; stderr: {}", stderr(&o));
     let alerts = alerts(&o);
     // Postfix campaign messages, by queue id, from the generator's labels.
     let labels = std::fs::read_to_string(sample().join(".world/labels.jsonl")).unwrap();
@@ -74,7 +61,7 @@ fn sample_world_alerts_on_every_campaign_mail_and_only_on_them() {
         "lookalike-sender alerts vs labelled campaign messages"
     );
     // The summary names the rule with its count.
-    let err = text(&o.stderr);
+    let err = stderr(&o);
     assert!(err.contains("reconwatch scan summary"), "{err}");
     assert!(
         err.contains(&format!(
@@ -84,13 +71,6 @@ fn sample_world_alerts_on_every_campaign_mail_and_only_on_them() {
         "{err}"
     );
     assert!(err.contains(LOOKALIKE), "{err}");
-}
-
-fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(&p, body).unwrap();
-    p
 }
 
 fn rule(id: &str, uri_contains: &str) -> String {
@@ -114,7 +94,7 @@ fn rules_replace_or_add_to_the_shipped_ones_and_exit_codes_follow_alerts() {
 
     // --rules replaces the shipped rules.
     let o = run(&["scan", "-q", "--rules", mine_s, log_s]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let ids: Vec<Value> = alerts(&o).iter().map(|a| a["rule"]["id"].clone()).collect();
     assert_eq!(ids, ["mine-a"]);
     let second_line = SQUID.find('\n').unwrap() + 1;
@@ -139,7 +119,7 @@ fn rules_replace_or_add_to_the_shipped_ones_and_exit_codes_follow_alerts() {
     let quiet = d.path().join("quiet");
     write(&quiet, "q.yml", &rule("never", "no-such-path"));
     let o = run(&["scan", "-q", "--rules", quiet.to_str().unwrap(), log_s]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(o.stdout.is_empty());
     let out = d.path().join("alerts.jsonl");
     let o = run(&["scan", "-q", "--rules", mine_s, "-o", out.to_str().unwrap(), log_s]);
@@ -161,7 +141,7 @@ fn a_rule_that_cannot_run_is_reported_and_makes_the_scan_exit_2() {
     );
     let o = run(&["scan", "--rules", rules.to_str().unwrap(), log.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "an incomplete scan is an error");
-    let err = text(&o.stderr);
+    let err = stderr(&o);
     assert!(
         err.contains("bad.yml: rule bad-1: detection.sel: c-uri|sometimes (|sometimes): unknown modifier"),
         "{err}"
@@ -172,24 +152,20 @@ fn a_rule_that_cannot_run_is_reported_and_makes_the_scan_exit_2() {
     // `rules check` names the same problem and exits 1; a clean set exits 0.
     let o = run(&["rules", "check", rules.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stdout).contains("rejected: "), "{}", text(&o.stdout));
-    assert!(
-        text(&o.stdout).contains("1 rules loaded, 1 rejected"),
-        "{}",
-        text(&o.stdout)
-    );
+    assert!(stdout(&o).contains("rejected: "), "{}", stdout(&o));
+    assert!(stdout(&o).contains("1 rules loaded, 1 rejected"), "{}", stdout(&o));
     std::fs::remove_file(rules.join("bad.yml")).unwrap();
     let o = run(&["rules", "check", rules.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
 #[test]
 fn rules_test_runs_each_rules_own_lines() {
     // The shipped rules pass their own tests.
     let o = run(&["rules", "test"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
-    let shipped = text(&o.stdout).lines().filter(|l| l.starts_with("ok ")).count();
-    assert!(shipped >= 3, "{}", text(&o.stdout));
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let shipped = stdout(&o).lines().filter(|l| l.starts_with("ok ")).count();
+    assert!(shipped >= 3, "{}", stdout(&o));
 
     // A rule whose test line does not match fails, and so does a rule without tests.
     let d = tempfile::tempdir().unwrap();
@@ -205,7 +181,7 @@ fn rules_test_runs_each_rules_own_lines() {
     write(d.path(), "untested.yml", &rule("untested", "x"));
     let o = run(&["rules", "test", d.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    let out = text(&o.stdout);
+    let out = stdout(&o);
     assert!(
         out.contains("FAIL wrong") && out.contains("no-match[0]: expected no alert, got one"),
         "{out}"
@@ -255,7 +231,7 @@ fn parallel_scan_writes_the_same_alerts_as_one_thread() {
     for target in [access.to_str().unwrap(), sample().to_str().unwrap()] {
         let one = run(&["scan", "-q", "--threads", "1", target]);
         let many = run(&["scan", "-q", "--threads", "4", "--chunk-size", "4KiB", target]);
-        assert_eq!(one.status.code(), Some(1), "{}", text(&one.stderr));
+        assert_eq!(one.status.code(), Some(1), "{}", stderr(&one));
         assert_eq!(many.status.code(), one.status.code());
         assert!(!one.stdout.is_empty());
         assert!(
@@ -311,7 +287,7 @@ fn watchlists_feed_expand_placeholders() {
         &format!("journalists={}", press.display()),
         log.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let qids: Vec<Value> = alerts(&o).iter().map(|a| a["email"]["local_id"].clone()).collect();
     assert_eq!(qids, ["AAAA1111", "CCCC3333"]);
 
@@ -328,7 +304,7 @@ fn watchlists_feed_expand_placeholders() {
         log.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
-    let err = text(&o.stderr);
+    let err = stderr(&o);
     assert!(err.contains("bad.txt:2"), "{err}");
     assert!(o.stdout.is_empty());
 }

@@ -108,15 +108,14 @@ fn check(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
             println!("{}: {p}", if p.skipped { "skipped" } else { "rejected" });
         }
     }
+    let (files, loaded_rules) = (loaded.files, loaded.rules.len());
     // Compiling catches what only shows across rules (automaton or regex-set limits).
-    let compiled = Engine::new(loaded.rules.clone()).map(|_| ());
+    let compiled = Engine::new(loaded.rules).map(|_| ());
     if let Err(e) = &compiled {
         println!("rejected: {e}");
     }
     println!(
-        "{} rule files: {} rules loaded, {rejected} rejected, {skipped} skipped (log sources reconwatch does not read)",
-        loaded.files,
-        loaded.rules.len()
+        "{files} rule files: {loaded_rules} rules loaded, {rejected} rejected, {skipped} skipped (log sources reconwatch does not read)"
     );
     Ok(if rejected > 0 || compiled.is_err() {
         ExitCode::from(EXIT_FAILED)
