@@ -58,15 +58,15 @@ fn compressed_inputs_are_recognised_by_content_not_name() {
     let dir = tempfile::tempdir().unwrap();
     let text = squid_lines(500);
     let plain = write(dir.path(), "plain.log", text.as_bytes());
-    let gz = write(dir.path(), "rotated-1", &gzip(text.as_bytes()));
+    let gz = write(dir.path(), "rotated-1", gzip(text.as_bytes()));
     let zst = write(
         dir.path(),
         "rotated-2.gz",
-        &zstd::encode_all(text.as_bytes(), 3).unwrap(),
+        zstd::encode_all(text.as_bytes(), 3).unwrap(),
     );
     let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
     bz.write_all(text.as_bytes()).unwrap();
-    let bz2 = write(dir.path(), "rotated-3.txt", &bz.finish().unwrap());
+    let bz2 = write(dir.path(), "rotated-3.txt", bz.finish().unwrap());
 
     let expected = run(&["parse", plain.to_str().unwrap()]);
     assert!(expected.status.success(), "{}", stderr(&expected));
@@ -192,7 +192,7 @@ fn over_long_and_invalid_utf8_lines_are_counted_not_fatal() {
 fn offsets_point_at_line_starts_in_the_decompressed_input() {
     let dir = tempfile::tempdir().unwrap();
     let text = squid_lines(50);
-    let f = write(dir.path(), "x.gz", &gzip(text.as_bytes()));
+    let f = write(dir.path(), "x.gz", gzip(text.as_bytes()));
     let o = run(&["parse", f.to_str().unwrap()]);
     for line in stdout(&o).lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();

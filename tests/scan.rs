@@ -10,7 +10,7 @@ use std::process::Output;
 use serde_json::Value;
 
 fn alerts(o: &Output) -> Vec<Value> {
-    stdout(&o)
+    stdout(o)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
@@ -88,7 +88,7 @@ fn rules_replace_or_add_to_the_shipped_ones_and_exit_codes_follow_alerts() {
     let d = tempfile::tempdir().unwrap();
     let log = write(d.path(), "access.log", SQUID);
     let mine = d.path().join("mine");
-    write(&mine, "a.yml", &rule("mine-a", "b.example/index"));
+    write(&mine, "a.yml", rule("mine-a", "b.example/index"));
     let log_s = log.to_str().unwrap();
     let mine_s = mine.to_str().unwrap();
 
@@ -117,7 +117,7 @@ fn rules_replace_or_add_to_the_shipped_ones_and_exit_codes_follow_alerts() {
 
     // No alert: exit 0, nothing on stdout; -o writes the alerts to a file.
     let quiet = d.path().join("quiet");
-    write(&quiet, "q.yml", &rule("never", "no-such-path"));
+    write(&quiet, "q.yml", rule("never", "no-such-path"));
     let o = run(&["scan", "-q", "--rules", quiet.to_str().unwrap(), log_s]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(o.stdout.is_empty());
@@ -133,7 +133,7 @@ fn a_rule_that_cannot_run_is_reported_and_makes_the_scan_exit_2() {
     let d = tempfile::tempdir().unwrap();
     let log = write(d.path(), "access.log", SQUID);
     let rules = d.path().join("rules");
-    write(&rules, "good.yml", &rule("good", "b.example"));
+    write(&rules, "good.yml", rule("good", "b.example"));
     write(
         &rules,
         "bad.yml",
@@ -173,12 +173,12 @@ fn rules_test_runs_each_rules_own_lines() {
     write(
         d.path(),
         "wrong.yml",
-        &format!(
+        format!(
             "{}reconwatch-tests:\n  match: ['{line}']\n  no-match: ['{line}']\n",
             rule("wrong", "p.gif")
         ),
     );
-    write(d.path(), "untested.yml", &rule("untested", "x"));
+    write(d.path(), "untested.yml", rule("untested", "x"));
     let o = run(&["rules", "test", d.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let out = stdout(&o);
@@ -195,9 +195,9 @@ fn rules_test_runs_each_rules_own_lines() {
 #[test]
 fn alert_metrics_are_exported_by_rule_and_level() {
     let d = tempfile::tempdir().unwrap();
-    let log = write(d.path(), "access.log", &SQUID.repeat(3));
+    let log = write(d.path(), "access.log", SQUID.repeat(3));
     let rules = d.path().join("rules");
-    write(&rules, "a.yml", &rule("count-me", "b.example"));
+    write(&rules, "a.yml", rule("count-me", "b.example"));
     let prom = d.path().join("m.prom");
     let o = run(&[
         "scan",
