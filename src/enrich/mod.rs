@@ -6,5 +6,6 @@
 
 mod hash;
 pub mod intel;
+pub mod sender;
 pub mod url;
 pub mod watchlist;

@@ -1,0 +1,771 @@
+use std::sync::OnceLock;
+
+use super::*;
+use LookalikeMethod::*;
+
+fn builtin() -> &'static SenderAnalyzer {
+    static A: OnceLock<SenderAnalyzer> = OnceLock::new();
+    A.get_or_init(|| {
+        let mut c = SenderCatalog::builtin();
+        c.protect_domain("parliament.elmaria.example", "own").unwrap();
+        c.protect_domain("microsoft.com", "vendor").unwrap();
+        c.build()
+    })
+}
+
+fn mail<'a>(
+    name: Option<&'a str>,
+    from: &'a str,
+    envelope: Option<&'a str>,
+    subject: Option<&'a str>,
+) -> SenderInput<'a> {
+    SenderInput {
+        from: Some(from),
+        from_name: name,
+        envelope,
+        reply_to: None,
+        subject,
+    }
+}
+
+fn line_error(r: Result<usize, SenderError>) -> (u64, LineError) {
+    match r {
+        Err(SenderError::Line { line, reason, .. }) => (line, reason),
+        other => panic!("expected a line error, got {other:?}"),
+    }
+}
+
+#[test]
+fn analyzer_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<SenderAnalyzer>();
+}
+
+#[test]
+fn builtin_lists_load_completely() {
+    let mut c = SenderCatalog::empty();
+    let outlets = c.add_outlets_text("outlets", BUILTIN_OUTLETS).unwrap();
+    let esps = c.add_esps_text("esps", BUILTIN_ESPS).unwrap();
+    let free = c.add_freemail_text("freemail", BUILTIN_FREEMAIL).unwrap();
+    assert!(outlets >= 40, "{outlets} outlets");
+    assert!(esps >= 20, "{esps} providers");
+    assert!(free >= 100, "{free} free-mail domains");
+    assert_eq!(SenderCatalog::builtin().len(), (outlets, esps, free));
+    let a = builtin();
+    for d in [
+        "theguardian.com",
+        "reuters.com",
+        "thomsonreuters.com",
+        "politico.eu",
+        "politico.com",
+        "ft.com",
+        "bbc.co.uk",
+        "economist.com",
+        "nytimes.com",
+        "nyt.com",
+    ] {
+        assert!(a.outlet_of_domain(d).is_some(), "{d} is no outlet's");
+    }
+    for d in [
+        "sendgrid.net",
+        "mcsv.net",
+        "rsgsv.net",
+        "list-manage.com",
+        "mailgun.org",
+        "mailgun.net",
+        "sailthru.com",
+        "exacttarget.com",
+        "mktomail.com",
+        "amazonses.com",
+        "sparkpostmail.com",
+        "mandrillapp.com",
+        "createsend.com",
+        "cmail19.com",
+        "cmail20.com",
+        "constantcontact.com",
+        "hubspotemail.net",
+        "klaviyomail.com",
+        "mailjet.com",
+        "sendinblue.com",
+    ] {
+        assert!(a.is_esp(d), "{d} is no ESP");
+    }
+    for d in [
+        "gmail.com",
+        "googlemail.com",
+        "outlook.com",
+        "hotmail.co.uk",
+        "yahoo.fr",
+        "aol.com",
+        "gmx.de",
+        "web.de",
+        "mail.ru",
+        "yandex.ru",
+        "proton.me",
+        "protonmail.com",
+        "icloud.com",
+        "qq.com",
+        "163.com",
+        "zoho.com",
+        "tutanota.com",
+    ] {
+        assert!(a.is_freemail(d), "{d} is no free mail");
+    }
+}
+
+#[test]
+fn domain_lookups_use_the_registered_domain() {
+    let a = builtin();
+    let cases: &[(&str, Option<&str>, bool, bool)] = &[
+        ("news-alerts.ft.com", Some("Financial Times"), false, false),
+        ("FT@News-Alerts.FT.com", Some("Financial Times"), false, false),
+        ("www.bbc.co.uk.", Some("BBC"), false, false),
+        ("feeds.bbci.co.uk", Some("BBC"), false, false),
+        ("mail185.atl12.mcsv.net", None, true, false),
+        ("<bounce@sendgrid.net>", None, true, false),
+        ("jane@googlemail.com", None, false, true),
+        ("ft.com.evil.example", None, false, false),
+        ("notft.com", None, false, false),
+        ("co.uk", None, false, false),
+        ("192.0.2.1", None, false, false),
+        ("", None, false, false),
+    ];
+    for &(d, outlet, esp, free) in cases {
+        assert_eq!(a.outlet_of_domain(d), outlet, "{d}");
+        assert_eq!(a.is_esp(d), esp, "{d}");
+        assert_eq!(a.is_freemail(d), free, "{d}");
+    }
+}
+
+#[test]
+fn lookalikes_of_outlet_and_protected_domains() {
+    let a = builtin();
+    let bbc_cyrillic = format!(
+        "xn--{}.com",
+        idna::punycode::encode_str("bbс").unwrap() // Cyrillic es
+    );
+    let reuters_cyrillic = format!(
+        "news.xn--{}.example",
+        idna::punycode::encode_str("rеuters-world").unwrap() // Cyrillic ie
+    );
+    assert!(bbc_cyrillic.starts_with("xn--bb-"), "{bbc_cyrillic}");
+    let cases: &[(&str, &str, LookalikeMethod)] = &[
+        (&bbc_cyrillic, "bbc.co.uk", Punycode),
+        (&reuters_cyrillic, "reuters.com", Punycode),
+        ("bbс.example", "bbc.co.uk", Confusable),
+        ("rnicrosoft.com", "microsoft.com", Confusable),
+        ("politlco.example", "politico.eu", EditDistance),
+        ("mail.reutres.com", "reuters.com", EditDistance),
+        ("nytimse.com", "nytimes.com", EditDistance),
+        ("theguardlan.co", "theguardian.com", EditDistance),
+        ("axois.com", "axios.com", EditDistance),
+        ("elmarla.example", "elmaria.example", EditDistance),
+        ("bbc-worldnews.example", "bbc.co.uk", AddedWord),
+        ("ft-newsroom.com", "ft.com", AddedWord),
+        ("theguardian-news.org", "theguardian.com", AddedWord),
+        ("nytimes-intl.com", "nytimes.com", AddedWord),
+        ("reuters-world.net", "reuters.com", AddedWord),
+        ("theeconomist.com", "economist.com", AddedWord),
+        ("politicoeurope.eu", "politico.eu", AddedWord),
+        ("elmaria-parliament.example", "elmaria.example", AddedWord),
+        ("reuters.example", "reuters.com", TldSwap),
+        ("bbc.net", "bbc.co.uk", TldSwap),
+        ("www.ft.co.uk", "ft.com", TldSwap),
+        ("POLITICO.ORG", "politico.eu", TldSwap),
+    ];
+    for (d, imitates, method) in cases {
+        let l = a.lookalike(d);
+        assert_eq!(l.map(|l| (l.imitates, l.method)), Some((*imitates, *method)), "{d}");
+    }
+    assert_eq!(a.lookalike("bbc-worldnews.example").unwrap().owner, "BBC");
+    assert_eq!(a.lookalike("elmaria.org").unwrap().owner, "own");
+}
+
+#[test]
+fn no_lookalike_for_own_known_or_unrelated_domains() {
+    let a = builtin();
+    for d in [
+        "nyt.com",
+        "nytimes.com",
+        "ft.com",
+        "news-alerts.ft.com",
+        "bbci.co.uk",
+        "bbc.com",
+        "mcsv.net",
+        "mail185.atl12.mcsv.net",
+        "gmail.com",
+        "thomsonreuters.com",
+        "sailthru.com",
+        "sendgrid.net",
+        "example.org",
+        "parliament.elmaria.example",
+        "elmaria.example",
+        "microsoft.com",
+        // Short labels: no edit distance under four characters.
+        "bbd.com",
+        "fy.com",
+        // Under six characters, one edit only.
+        "axxxs.com",
+        // Short protected labels are parts only when `-`-separated.
+        "bbcworld.com",
+        "softball.com",
+        "xn--invalid-punycode-Ω.com",
+        "xn--.com",
+        "localhost",
+        "2001:db8::1",
+        "",
+    ] {
+        assert_eq!(a.lookalike(d), None, "{d}");
+    }
+}
+
+#[test]
+fn lookalike_methods_have_names() {
+    let names: Vec<_> = [Punycode, Confusable, EditDistance, AddedWord, TldSwap]
+        .iter()
+        .map(|m| m.name())
+        .collect();
+    assert_eq!(
+        names,
+        ["punycode", "confusable", "edit_distance", "added_word", "tld_swap"]
+    );
+    let via: Vec<_> = [ClaimVia::DisplayName, ClaimVia::LocalPart, ClaimVia::Subject]
+        .iter()
+        .map(|v| v.name())
+        .collect();
+    assert_eq!(via, ["display_name", "local_part", "subject"]);
+}
+
+#[test]
+fn claims_need_a_named_outlet_and_a_foreign_domain() {
+    let a = builtin();
+    // (display name, from, subject, expected claim)
+    type Case<'a> = (Option<&'a str>, &'a str, Option<&'a str>, Option<(&'a str, ClaimVia)>);
+    let cases: &[Case] = &[
+        // The APT31 pattern.
+        (
+            Some("Sophie Lang | BBC News"),
+            "sophie.lang@bbc-worldnews.example",
+            Some("BBC News: New trade rules for the region"),
+            Some(("BBC", ClaimVia::DisplayName)),
+        ),
+        // The outlet's own newsletters claim nothing.
+        (Some("FT"), "FT@news-alerts.ft.com", Some("FT: Europe Express"), None),
+        (Some("BBC News"), "newsletter@bbc.co.uk", None, None),
+        (
+            Some("POLITICO"),
+            "politicoeurope@politico.eu",
+            Some("POLITICO Brussels Playbook: Summit day"),
+            None,
+        ),
+        // Local parts.
+        (None, "bbcnews@mailer.example", None, Some(("BBC", ClaimVia::LocalPart))),
+        (
+            Some("Desk"),
+            "bbc.news@mailer.example",
+            None,
+            Some(("BBC", ClaimVia::LocalPart)),
+        ),
+        (
+            None,
+            "reuters-desk@wire.example",
+            None,
+            Some(("Reuters", ClaimVia::LocalPart)),
+        ),
+        (
+            None,
+            "reutersdesk@wire.example",
+            None,
+            Some(("Reuters", ClaimVia::LocalPart)),
+        ),
+        (None, "abbcd@mailer.example", None, None),
+        (None, "bbcx@mailer.example", None, None),
+        // Subjects: only a name at the start of the first segment.
+        (
+            None,
+            "a@mailer.example",
+            Some("Re: FW: BBC News: New trade rules"),
+            Some(("BBC", ClaimVia::Subject)),
+        ),
+        (
+            None,
+            "a@mailer.example",
+            Some("☕ London Playbook: Budget day"),
+            Some(("POLITICO", ClaimVia::Subject)),
+        ),
+        (
+            None,
+            "a@mailer.example",
+            Some("[EXTERNAL] Reuters | Exclusive"),
+            Some(("Reuters", ClaimVia::Subject)),
+        ),
+        (
+            None,
+            "a@mailer.example",
+            Some("The Economist - Weekly edition"),
+            Some(("The Economist", ClaimVia::Subject)),
+        ),
+        (None, "a@mailer.example", Some("Comment on BBC News: a request"), None),
+        (None, "a@mailer.example", Some("Meeting notes: BBC News"), None),
+        (None, "a@mailer.example", Some("Reuterswire: x"), None),
+        (
+            None,
+            "a@mailer.example",
+            Some("Reuters-style report"),
+            Some(("Reuters", ClaimVia::Subject)),
+        ),
+        // Word boundaries and case.
+        (Some("abbcd"), "x@mailer.example", None, None),
+        (
+            Some("the bbc"),
+            "x@mailer.example",
+            None,
+            Some(("BBC", ClaimVia::DisplayName)),
+        ),
+        (
+            Some("BBC Newsletter"),
+            "x@mailer.example",
+            None,
+            Some(("BBC", ClaimVia::DisplayName)),
+        ),
+        (
+            Some("Anna Berg (Wall Street Journal)"),
+            "anna@gmail.com",
+            None,
+            Some(("The Wall Street Journal", ClaimVia::DisplayName)),
+        ),
+        (Some("Dr. Economist"), "x@mailer.example", None, None),
+        // Display name before local part before subject.
+        (
+            Some("Reuters"),
+            "bbcnews@mailer.example",
+            Some("CNN: Breaking"),
+            Some(("Reuters", ClaimVia::DisplayName)),
+        ),
+        // Another outlet named by an outlet's own sender is still a claim.
+        (
+            Some("Reuters via FT"),
+            "alerts@ft.com",
+            None,
+            Some(("Reuters", ClaimVia::DisplayName)),
+        ),
+    ];
+    for &(name, from, subject, want) in cases {
+        let got = a.analyze(&mail(name, from, None, subject)).claim;
+        assert_eq!(got.map(|c| (c.outlet, c.via)), want, "{name:?} <{from}> {subject:?}");
+    }
+}
+
+#[test]
+fn longest_name_wins() {
+    let mut c = SenderCatalog::empty();
+    let text = "outlet,names,domains\n\
+                The Times,The Times;Times,thetimes.co.uk\n\
+                The New York Times,The New York Times;New York Times,nytimes.com\n";
+    assert_eq!(c.add_outlets_text("t", text).unwrap(), 2);
+    let a = c.build();
+    for (name, want) in [
+        ("The New York Times", "The New York Times"),
+        ("Jane Doe, New York Times", "The New York Times"),
+        ("Jane Doe, The Times", "The Times"),
+        ("Times of London", "The Times"),
+    ] {
+        let got = a.analyze(&mail(Some(name), "j@x.example", None, None)).claim;
+        assert_eq!(got.map(|c| c.outlet), Some(want), "{name}");
+    }
+}
+
+#[test]
+fn journalist_words() {
+    let a = builtin();
+    let cases: &[(Option<&str>, &str, bool)] = &[
+        (Some("Sophie Lang, Senior Correspondent"), "s@x.example", true),
+        (Some("Editor-in-Chief"), "s@x.example", true),
+        (Some("BBC Newsroom"), "s@x.example", true),
+        (Some("Press Office"), "s@x.example", true),
+        (Some("The News Desk"), "s@x.example", true),
+        (Some("Reporters Without Borders"), "s@x.example", true),
+        (Some("Redaktion Berlin"), "s@x.example", true),
+        (None, "press.office@x.example", true),
+        (None, "newsdesk@x.example", true),
+        (None, "editors@x.example", true),
+        (None, "jane.reporter@x.example", true),
+        (Some("WordPress"), "s@x.example", false),
+        (Some("Compression team"), "s@x.example", false),
+        (Some("Sophie Lang | BBC News"), "sophie.lang@x.example", false),
+        (None, "expressdelivery@x.example", false),
+        (None, "s@x.example", false),
+    ];
+    for &(name, from, want) in cases {
+        assert_eq!(
+            a.analyze(&mail(name, from, None, None)).journalist,
+            want,
+            "{name:?} <{from}>"
+        );
+    }
+}
+
+#[test]
+fn campaign_and_newsletters() {
+    let a = builtin();
+    let campaign = a.analyze(&SenderInput {
+        from: Some("sophie.lang@bbc-worldnews.example"),
+        from_name: Some("Sophie Lang | BBC News"),
+        envelope: Some("bounce-4f2a@mailer.postblast.example"),
+        reply_to: Some("sophie.lang.bbc@gmail.com"),
+        subject: Some("BBC News: New trade rules for the region"),
+    });
+    assert_eq!(
+        campaign,
+        SenderAnalysis {
+            domain: Some("bbc-worldnews.example".into()),
+            outlet: None,
+            esp: false,
+            freemail: false,
+            claim: Some(Claim {
+                outlet: "BBC",
+                via: ClaimVia::DisplayName
+            }),
+            journalist: false,
+            lookalike: Some(Lookalike {
+                imitates: "bbc.co.uk",
+                owner: "BBC",
+                method: AddedWord
+            }),
+            reply_to_mismatch: true,
+            envelope_mismatch: true,
+        }
+    );
+
+    let ft = a.analyze(&SenderInput {
+        from: Some("FT@news-alerts.ft.com"),
+        from_name: Some("FT"),
+        envelope: Some("bounce-123@bounce.news-alerts.ft.com"),
+        reply_to: None,
+        subject: Some("FT: Europe Express"),
+    });
+    assert_eq!(
+        ft,
+        SenderAnalysis {
+            domain: Some("ft.com".into()),
+            outlet: Some("Financial Times"),
+            ..SenderAnalysis::default()
+        }
+    );
+
+    let politico = a.analyze(&SenderInput {
+        from: Some("<politicoeurope@politico.eu>"),
+        from_name: Some("POLITICO"),
+        envelope: Some("bounce-mc.us4_123.456-jane=parliament.example@mail185.atl12.mcsv.net"),
+        reply_to: Some("politicoeurope@politico.eu"),
+        subject: Some("POLITICO Brussels Playbook: Summit day"),
+    });
+    assert_eq!(politico.outlet, Some("POLITICO"));
+    assert_eq!((politico.esp, politico.claim, politico.lookalike), (false, None, None));
+    assert!(politico.envelope_mismatch && !politico.reply_to_mismatch);
+
+    // No From: the envelope is the sending domain.
+    let bare = a.analyze(&SenderInput {
+        envelope: Some("bounces@sendgrid.net"),
+        subject: Some("Reuters: Exclusive"),
+        ..SenderInput::default()
+    });
+    assert_eq!(bare.domain, None);
+    assert!(bare.esp && !bare.envelope_mismatch);
+    assert_eq!(bare.claim.map(|c| c.via), Some(ClaimVia::Subject));
+
+    let freemail = a.analyze(&mail(Some("Anna Berg, reporter"), "Anna.Berg@GMAIL.com", None, None));
+    assert_eq!(freemail.domain.as_deref(), Some("gmail.com"));
+    assert!(freemail.freemail && freemail.journalist && freemail.lookalike.is_none());
+}
+
+#[test]
+fn subject_heads() {
+    for (subject, head) in [
+        ("BBC News: New trade rules", "BBC News"),
+        ("Re: Fwd: FW:  BBC News | x", "BBC News"),
+        ("RE : AW: Reuters", "Reuters"),
+        ("☕ London Playbook: Budget", "London Playbook"),
+        ("[EXT] [SPAM?] Reuters — Exclusive", "Reuters"),
+        ("The Economist - Weekly", "The Economist"),
+        ("Deutsche Presse-Agentur meldet", "Deutsche Presse-Agentur meldet"),
+        ("Reuters: x", "Reuters"),
+        ("Trade: x", "Trade"),
+        ("[unclosed", "unclosed"),
+        ("", ""),
+        ("::: ", ""),
+    ] {
+        assert_eq!(subject_head(subject), head, "{subject:?}");
+    }
+}
+
+#[test]
+fn outlet_file_errors_name_the_line_and_load_nothing() {
+    const H: &str = "outlet,names,domains\n";
+    let cases: &[(&str, u64, LineError)] = &[
+        (
+            "",
+            1,
+            LineError::MissingHeader {
+                expected: "outlet,names,domains",
+            },
+        ),
+        (
+            "# only a comment\noutlet,domains\n",
+            2,
+            LineError::BadHeader {
+                found: "outlet,domains".into(),
+                expected: "outlet,names,domains",
+            },
+        ),
+        ("X,X News\n", 2, LineError::WrongColumnCount { expected: 3, found: 2 }),
+        ("\"X, Inc\",X,x.example\n", 2, LineError::Quoted),
+        (",X,x.example\n", 2, LineError::Empty("outlet")),
+        ("X,X;;Y,x.example\n", 2, LineError::Empty("name")),
+        ("X,X,\n", 2, LineError::Empty("domain")),
+        (
+            "X,X,x_y.example\n",
+            2,
+            LineError::InvalidDomain {
+                value: "x_y.example".into(),
+                why: "only letters, digits, '-' and '.' (IDNs in xn-- form)",
+            },
+        ),
+        (
+            "X,X,news.x.co.uk\n",
+            2,
+            LineError::NotRegistered {
+                value: "news.x.co.uk".into(),
+                registered: "x.co.uk".into(),
+            },
+        ),
+        (
+            "X,X,co.uk\n",
+            2,
+            LineError::InvalidDomain {
+                value: "co.uk".into(),
+                why: "a public suffix or a single label, not a registered domain",
+            },
+        ),
+        (
+            "X,X,x.example\n\n# c\nx,Y,y.example\n",
+            5,
+            LineError::DuplicateRow {
+                kind: "outlet",
+                value: "x".into(),
+                first_line: 2,
+            },
+        ),
+        (
+            "X,X,x.example\nY,Y;x,y.example\n",
+            3,
+            LineError::Taken {
+                kind: "name",
+                value: "x".into(),
+                owner: "X".into(),
+            },
+        ),
+        (
+            "X,X,x.example;X.example\n",
+            2,
+            LineError::Taken {
+                kind: "domain",
+                value: "x.example".into(),
+                owner: "X".into(),
+            },
+        ),
+    ];
+    for (body, line, reason) in cases {
+        let mut c = SenderCatalog::builtin();
+        let before = c.len();
+        let text = if body.is_empty() || body.starts_with('#') {
+            body.to_string()
+        } else {
+            format!("{H}{body}")
+        };
+        assert_eq!(
+            line_error(c.add_outlets_text("o", &text)),
+            (*line, reason.clone()),
+            "{body:?}"
+        );
+        assert_eq!(c.len(), before, "{body:?}");
+    }
+    // Conflicts with the built-in outlets.
+    let mut c = SenderCatalog::builtin();
+    let (line, reason) = line_error(c.add_outlets_text("o", &format!("{H}Fake,Fake,bbc.com\n")));
+    assert_eq!(line, 2);
+    assert!(
+        matches!(&reason, LineError::Taken { kind: "domain", owner, .. } if owner == "BBC"),
+        "{reason:?}"
+    );
+    let e = c
+        .add_outlets_text("extra.csv", &format!("{H}Fake,BBC,fake.example\n"))
+        .unwrap_err();
+    assert_eq!(e.to_string(), "extra.csv:2: name \"BBC\" already belongs to \"BBC\"");
+}
+
+#[test]
+fn outlet_rows_add_and_replace() {
+    let mut c = SenderCatalog::builtin();
+    let (outlets, _, _) = c.len();
+    let text = "# ours\noutlet,names,domains\n\
+                Elmaria Herald,Elmaria Herald;The Herald,herald.example\n\
+                bbc,BBC;BBC News,bbc.co.uk\n";
+    assert_eq!(c.add_outlets_text("ours", text).unwrap(), 2);
+    assert_eq!(c.len().0, outlets + 1);
+    let a = c.build();
+    assert_eq!(a.outlet_of_domain("herald.example"), Some("Elmaria Herald"));
+    // The replaced BBC keeps only bbc.co.uk.
+    assert_eq!(a.outlet_of_domain("bbc.co.uk"), Some("bbc"));
+    assert_eq!(a.outlet_of_domain("bbci.co.uk"), None);
+    assert_eq!(
+        a.lookalike("herald-news.example").map(|l| l.owner),
+        Some("Elmaria Herald")
+    );
+    let claim = a.analyze(&mail(Some("The Herald"), "x@y.example", None, None)).claim;
+    assert_eq!(claim.map(|c| c.outlet), Some("Elmaria Herald"));
+}
+
+#[test]
+fn esp_and_freemail_files() {
+    let mut c = SenderCatalog::empty();
+    assert_eq!(
+        c.add_esps_text("e", "provider,domains\nPostblast,postblast.example\n")
+            .unwrap(),
+        1
+    );
+    let (line, reason) = line_error(c.add_esps_text("e", "provider,domains\nOther,postblast.example\n"));
+    assert_eq!(line, 2);
+    assert!(matches!(reason, LineError::Taken { kind: "domain", .. }), "{reason:?}");
+    let (line, reason) = line_error(c.add_esps_text("e", "provider,names,domains\n"));
+    assert_eq!(line, 1);
+    assert!(matches!(reason, LineError::BadHeader { .. }), "{reason:?}");
+
+    assert_eq!(
+        c.add_freemail_text("f", "# free\n\nmail.example\nMail2.Example\n")
+            .unwrap(),
+        2
+    );
+    let (line, reason) = line_error(c.add_freemail_text("f", "x.example\nmail.example\n"));
+    assert_eq!(line, 2);
+    assert!(matches!(reason, LineError::Taken { owner, .. } if owner == "free mail"));
+    let (line, reason) = line_error(c.add_freemail_text("f", "a.example\n# dup\nA.example\n"));
+    assert_eq!(
+        (line, reason.clone()),
+        (
+            3,
+            LineError::DuplicateRow {
+                kind: "domain",
+                value: "A.example".into(),
+                first_line: 1
+            }
+        ),
+        "{reason:?}"
+    );
+    assert!(matches!(
+        line_error(c.add_freemail_text("f", "www.gmail.com\n")).1,
+        LineError::NotRegistered { .. }
+    ));
+    assert_eq!(c.len(), (0, 1, 2));
+    let a = c.build();
+    assert!(a.is_esp("bounce.postblast.example") && a.is_freemail("x@mail2.example"));
+}
+
+#[test]
+fn list_files_from_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("outlets.csv");
+    std::fs::write(&good, "outlet,names,domains\nHerald,Herald,herald.example\n").unwrap();
+    let mut c = SenderCatalog::empty();
+    assert_eq!(c.add_outlets_file(&good).unwrap(), 1);
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, b"outlet,names,domains\nHerald2,H\xff,h2.example\n").unwrap();
+    let e = c.add_outlets_file(&bad).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SenderError::Line {
+                line: 2,
+                reason: LineError::NotUtf8,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().ends_with("bad.csv:2: not UTF-8"), "{e}");
+
+    let missing = dir.path().join("missing.txt");
+    assert!(matches!(c.add_freemail_file(&missing), Err(SenderError::Read { .. })));
+    let esp = dir.path().join("esp.csv");
+    std::fs::write(&esp, "provider,domains\nP,p.example\n").unwrap();
+    assert_eq!(c.add_esps_file(&esp).unwrap(), 1);
+    assert_eq!(c.len(), (1, 1, 0));
+}
+
+#[test]
+fn protect_domain_checks_its_input() {
+    let mut c = SenderCatalog::empty();
+    c.protect_domain("Parliament.UK.", "own").unwrap();
+    c.protect_domain("www.parliament.uk", "again").unwrap();
+    for bad in ["", "uk", "co.uk", "a b.example", "-x.example"] {
+        assert!(
+            matches!(c.protect_domain(bad, "own"), Err(SenderError::Protect { .. })),
+            "{bad:?}"
+        );
+    }
+    assert!(c.protect_domain("x.example", " ").is_err());
+    let a = c.build();
+    let l = a.lookalike("parliament-uk.org").unwrap();
+    assert_eq!((l.imitates, l.owner, l.method), ("parliament.uk", "own", AddedWord));
+    assert_eq!(a.lookalike("parliament.uk"), None);
+    assert_eq!(a.lookalike("parliarnent.uk").map(|l| l.method), Some(Confusable));
+}
+
+#[test]
+fn hostile_input_never_panics() {
+    let a = builtin();
+    let long = "a".repeat(300);
+    let long_label = format!("{}.example", "b".repeat(200));
+    let nasty = [
+        "",
+        "@",
+        "@@",
+        "<>",
+        "<@>",
+        ".",
+        "..",
+        "xn--",
+        "xn--.xn--",
+        "xn--zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz.com",
+        "ÄÖÜ.DE",
+        "İ.example",
+        "a@İSTANBUL.example",
+        "\u{0}",
+        "🙂@🙂.🙂",
+        "re:",
+        "[",
+        "-",
+        " - ",
+        "Re: ",
+        "RÉF: x",
+        long.as_str(),
+        long_label.as_str(),
+    ];
+    for s in nasty {
+        let _ = a.lookalike(s);
+        let _ = a.outlet_of_domain(s);
+        let _ = a.analyze(&SenderInput {
+            from: Some(s),
+            from_name: Some(s),
+            envelope: Some(s),
+            reply_to: Some(s),
+            subject: Some(s),
+        });
+        let _ = subject_head(s);
+        let mut c = SenderCatalog::empty();
+        let _ = c.add_outlets_text("x", s);
+        let _ = c.add_freemail_text("x", s);
+        let _ = c.protect_domain(s, s);
+    }
+}
