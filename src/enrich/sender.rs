@@ -62,7 +62,9 @@ use std::path::{Path, PathBuf};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
-use super::hash::MixHasher;
+use std::sync::OnceLock;
+
+use super::hash::{Mix, MixHasher};
 
 #[cfg(test)]
 mod tests;
@@ -587,9 +589,16 @@ fn lower<'a>(s: &'a str, buf: &'a mut [u8; MAX_HOST]) -> Option<&'a str> {
     std::str::from_utf8(out).ok()
 }
 
+/// An address as found in headers, without a display name and angle brackets:
+/// `Jane <jane@x.example>` -> `jane@x.example`.
+fn bare_address(s: &str) -> &str {
+    let s = s.rsplit_once('<').map_or(s, |(_, a)| a);
+    s.split('>').next().unwrap_or(s).trim()
+}
+
 /// The host of an address or domain as found in headers: `<a@b.example.>` -> `b.example`.
 fn host_part(s: &str) -> Option<&str> {
-    let s = s.trim().trim_start_matches('<').trim_end_matches('>').trim();
+    let s = bare_address(s);
     let host = s.rsplit_once('@').map_or(s, |(_, h)| h);
     let host = host.trim().trim_end_matches('.');
     (!host.is_empty()).then_some(host)
@@ -597,8 +606,7 @@ fn host_part(s: &str) -> Option<&str> {
 
 /// (local part, host) of an address; `None` without an `@`.
 fn split_address(s: &str) -> Option<(&str, &str)> {
-    let s = s.trim().trim_start_matches('<').trim_end_matches('>').trim();
-    let (local, host) = s.rsplit_once('@')?;
+    let (local, host) = bare_address(s).rsplit_once('@')?;
     let local = local.trim().trim_matches('"');
     let host = host.trim().trim_end_matches('.');
     (!host.is_empty()).then_some((local, host))
@@ -799,14 +807,16 @@ const REPLY_PREFIXES: &[&str] = &["re", "fwd", "fw", "aw", "wg", "tr", "sv", "vs
 pub struct SenderAnalyzer {
     /// Outlet names, then protect labels: what [`Lookalike::owner`] and claims borrow.
     owners: Vec<Box<str>>,
-    known: HashMap<Box<str>, Known>,
+    known: HashMap<Box<str>, Known, Mix>,
     names: Names,
     compact: Names,
     roles: Option<AhoCorasick>,
     roles_local: Option<AhoCorasick>,
     protected: Vec<Protected>,
-    by_label: HashMap<Box<str>, Vec<u32>>,
-    by_skeleton: HashMap<u64, Vec<u32>, super::hash::Mix>,
+    by_label: HashMap<Box<str>, Vec<u32>, Mix>,
+    /// Bit `n` set: some protected label has `n` bytes (skips impossible prefix lookups).
+    label_lengths: u128,
+    by_skeleton: HashMap<u64, Vec<u32>, Mix>,
     /// Protected indexes by label length in characters (edit-distance candidates).
     by_chars: Vec<Vec<u32>>,
 }
@@ -855,19 +865,47 @@ fn signature(label: &str) -> (u64, [u8; CLASSES]) {
     (mask, counts)
 }
 
+/// The UTS #39 skeleton of each ASCII character (`m` -> `rn`, `0` -> `O`). NFD leaves ASCII
+/// alone, so an ASCII label's skeleton is the concatenation, found without normalizing.
+fn ascii_skeletons() -> &'static [String] {
+    static TABLE: OnceLock<Vec<String>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0u8..128)
+            .map(|b| unicode_security::skeleton(char::from(b).encode_utf8(&mut [0; 4])).collect())
+            .collect()
+    })
+}
+
+fn ascii_skeleton(s: &str) -> impl Iterator<Item = char> + '_ {
+    let table = ascii_skeletons();
+    s.bytes()
+        .flat_map(|b| table.get(usize::from(b)).map_or("", |k| k.as_str()).chars())
+}
+
 /// Hash of the UTS #39 skeleton of `s`, computed without collecting it.
 fn skeleton_hash(s: &str) -> u64 {
     let mut h = MixHasher::default();
-    for c in unicode_security::skeleton(s) {
-        h.write_u32(c as u32);
+    if s.is_ascii() {
+        ascii_skeleton(s).for_each(|c| h.write_u32(c as u32));
+    } else {
+        unicode_security::skeleton(s).for_each(|c| h.write_u32(c as u32));
     }
     h.finish()
+}
+
+/// Whether the skeleton of `s` is `skeleton`.
+fn skeleton_is(s: &str, skeleton: &str) -> bool {
+    if s.is_ascii() {
+        ascii_skeleton(s).eq(skeleton.chars())
+    } else {
+        unicode_security::skeleton(s).eq(skeleton.chars())
+    }
 }
 
 impl SenderAnalyzer {
     fn new(c: SenderCatalog) -> SenderAnalyzer {
         let mut owners: Vec<Box<str>> = c.outlets.iter().map(|o| o.name.clone()).collect();
-        let mut known: HashMap<Box<str>, Known> = HashMap::new();
+        let mut known: HashMap<Box<str>, Known, Mix> = HashMap::default();
         for (i, o) in c.outlets.iter().enumerate() {
             for d in &o.domains {
                 known.entry(d.clone()).or_default().outlet = Some(i as u32);
@@ -914,7 +952,8 @@ impl SenderAnalyzer {
             roles: automaton(ROLE_WORDS),
             roles_local: automaton(ROLE_LOCAL),
             protected: Vec::new(),
-            by_label: HashMap::new(),
+            by_label: HashMap::default(),
+            label_lengths: 0,
             by_skeleton: HashMap::default(),
             by_chars: vec![Vec::new(); MAX_LABEL_CHARS + 1],
         };
@@ -947,6 +986,9 @@ impl SenderAnalyzer {
         let chars = p.label.chars().count();
         let (mask, counts) = signature(p.label);
         self.by_label.entry(p.label.into()).or_default().push(idx);
+        if p.label.len() < 128 {
+            self.label_lengths |= 1 << p.label.len();
+        }
         self.by_skeleton.entry(skeleton_hash(p.label)).or_default().push(idx);
         if let Some(b) = self.by_chars.get_mut(chars) {
             b.push(idx);
@@ -1048,7 +1090,7 @@ impl SenderAnalyzer {
         if let Some(v) = self.by_skeleton.get(&skeleton_hash(label)) {
             let same = |i: &&u32| {
                 let p = &self.protected[**i as usize];
-                p.label() != label && unicode_security::skeleton(label).eq(p.skeleton.chars())
+                p.label() != label && skeleton_is(label, &p.skeleton)
             };
             if let Some(&idx) = v.iter().find(same) {
                 return Some((idx, LookalikeMethod::Confusable));
@@ -1103,13 +1145,15 @@ impl SenderAnalyzer {
         {
             return Some(idx);
         }
-        // Longest first; `get` skips positions inside a multi-byte character.
-        for k in (5..label.len()).rev() {
+        // Longest first, only lengths some protected label has; `get` skips positions inside
+        // a multi-byte character.
+        let present = |k: usize| k < 128 && self.label_lengths & (1 << k) != 0;
+        for k in (5..label.len()).rev().filter(|&k| present(k)) {
             if let Some(idx) = label.get(..k).and_then(first) {
                 return Some(idx);
             }
         }
-        for k in 1..label.len().saturating_sub(4) {
+        for k in (1..label.len().saturating_sub(4)).filter(|&k| present(label.len() - k)) {
             if let Some(idx) = label.get(k..).and_then(first) {
                 return Some(idx);
             }

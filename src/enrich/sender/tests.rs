@@ -769,3 +769,95 @@ fn hostile_input_never_panics() {
         let _ = c.protect_domain(s, s);
     }
 }
+
+#[test]
+fn edit_distance_prefilter_never_rejects_a_match() {
+    // The class mask and letter counts must be lower bounds of the Damerau–Levenshtein
+    // distance, or a real lookalike would be skipped unseen.
+    let words = [
+        "politico",
+        "politlco",
+        "pol1tico",
+        "oplitico",
+        "politic",
+        "politicos",
+        "reuters",
+        "reutres",
+        "ruters",
+        "guardian",
+        "gaurdian",
+        "economist",
+        "econornist",
+        "nytimes",
+        "nytime",
+        "ntyimes",
+        "axios",
+        "axois",
+        "a-xios",
+        "bbci",
+        "bcbi",
+        "elmaria",
+        "elmarla",
+        "xn-elmaria",
+        "ab",
+        "ba",
+        "abc",
+        "ca",
+    ];
+    for a in words {
+        for b in words {
+            let d = strsim::damerau_levenshtein(a, b);
+            let (ma, ca) = signature(a);
+            let (mb, cb) = signature(b);
+            assert!(bag_distance(&ca, &cb) <= d, "{a} {b}");
+            assert!((ma ^ mb).count_ones() as usize <= 2 * d, "{a} {b}");
+        }
+    }
+}
+
+#[test]
+fn addresses_with_display_names_and_brackets() {
+    for (raw, host) in [
+        ("Sophie <sophie@bbc-worldnews.example>", Some("bbc-worldnews.example")),
+        ("<bounce@Mail.Example.>", Some("Mail.Example")),
+        ("\"a@b\" <c@d.example>", Some("d.example")),
+        ("d.example", Some("d.example")),
+        ("<>", None),
+        ("", None),
+    ] {
+        assert_eq!(host_part(raw), host, "{raw:?}");
+    }
+    assert_eq!(
+        split_address("\"Jane Doe\" <\"jane\"@x.example>"),
+        Some(("jane", "x.example"))
+    );
+    assert_eq!(split_address("x.example"), None);
+    let a = builtin();
+    let r = a.analyze(&mail(None, "Reuters Desk <reuters-desk@wire.example>", None, None));
+    assert_eq!(r.domain.as_deref(), Some("wire.example"));
+    assert_eq!(
+        r.claim.map(|c| (c.outlet, c.via)),
+        Some(("Reuters", ClaimVia::LocalPart))
+    );
+}
+
+#[test]
+fn ascii_skeletons_match_the_unicode_algorithm() {
+    for s in [
+        "microsoft",
+        "rnicrosoft",
+        "g00gle",
+        "l1I|",
+        "bbc-worldnews",
+        "politico",
+        "0123456789-abcxyz",
+        "",
+    ] {
+        let full: String = unicode_security::skeleton(s).collect();
+        assert_eq!(ascii_skeleton(s).collect::<String>(), full, "{s}");
+        assert!(skeleton_is(s, &full), "{s}");
+    }
+    assert_eq!(skeleton_hash("rnicrosoft"), skeleton_hash("microsoft"));
+    assert_eq!(skeleton_hash("bbс"), skeleton_hash("bbc")); // Cyrillic es
+    assert_ne!(skeleton_hash("bbc"), skeleton_hash("bbd"));
+}
