@@ -30,7 +30,7 @@
 //!   punctuation at the start of a `.`/`-`/`_`/`+`-separated token (`bbcnews@`, `bbc.news@`,
 //!   `reuters-desk@`); a name of five or more letters may also start a longer token
 //!   (`reutersdesk@`). In the subject, only a name at the very start counts, after `Re:`/`Fwd:`
-//!   prefixes and leading emoji or punctuation, and before the first `:`, `|`, dash, or `-` next
+//!   prefixes, `[EXTERNAL]`-style tags and leading emoji or punctuation, and before the first `:`, `|`, dash, or `-` next
 //!   to a space (`BBC News: …`, `☕ London Playbook: …`).
 //! - A **lookalike** compares the registrable label (left of the public suffix) and the suffix
 //!   of a domain with every protected domain (all outlets' domains and the protected ones);
@@ -51,9 +51,10 @@
 //! local parts) and journalist words; and an index of protected labels by label, by skeleton
 //! hash and by length, each with a character-class bitmask and letter counts, so that the
 //! Damerau–Levenshtein distance (which allocates) is only computed for the few labels of similar
-//! length whose letters could be that close. Lookups lowercase into a stack buffer; the only
-//! allocations per call are the returned registered domain of [`SenderAnalyzer::analyze`], the
-//! rare distance computations and the decoding of non-ASCII (`xn--`) labels.
+//! length whose letters could be that close. ASCII labels take their skeleton from a table of
+//! per-character skeletons instead of normalizing. Lookups lowercase into a stack buffer; the
+//! only allocations per call are the returned registered domain of [`SenderAnalyzer::analyze`],
+//! the rare distance computations and the decoding of non-ASCII (`xn--`) labels.
 
 use std::collections::HashMap;
 use std::hash::Hasher;
@@ -342,7 +343,7 @@ impl SenderCatalog {
     }
 
     /// Number of outlets, providers and free-mail domains.
-    pub fn len(&self) -> (usize, usize, usize) {
+    pub fn counts(&self) -> (usize, usize, usize) {
         (self.outlets.len(), self.esps.len(), self.freemail.len())
     }
 

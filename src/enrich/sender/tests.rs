@@ -50,7 +50,7 @@ fn builtin_lists_load_completely() {
     assert!(outlets >= 40, "{outlets} outlets");
     assert!(esps >= 20, "{esps} providers");
     assert!(free >= 100, "{free} free-mail domains");
-    assert_eq!(SenderCatalog::builtin().len(), (outlets, esps, free));
+    assert_eq!(SenderCatalog::builtin().counts(), (outlets, esps, free));
     let a = builtin();
     for d in [
         "theguardian.com",
@@ -577,7 +577,7 @@ fn outlet_file_errors_name_the_line_and_load_nothing() {
     ];
     for (body, line, reason) in cases {
         let mut c = SenderCatalog::builtin();
-        let before = c.len();
+        let before = c.counts();
         let text = if body.is_empty() || body.starts_with('#') {
             body.to_string()
         } else {
@@ -588,7 +588,7 @@ fn outlet_file_errors_name_the_line_and_load_nothing() {
             (*line, reason.clone()),
             "{body:?}"
         );
-        assert_eq!(c.len(), before, "{body:?}");
+        assert_eq!(c.counts(), before, "{body:?}");
     }
     // Conflicts with the built-in outlets.
     let mut c = SenderCatalog::builtin();
@@ -607,12 +607,12 @@ fn outlet_file_errors_name_the_line_and_load_nothing() {
 #[test]
 fn outlet_rows_add_and_replace() {
     let mut c = SenderCatalog::builtin();
-    let (outlets, _, _) = c.len();
+    let (outlets, _, _) = c.counts();
     let text = "# ours\noutlet,names,domains\n\
                 Elmaria Herald,Elmaria Herald;The Herald,herald.example\n\
                 bbc,BBC;BBC News,bbc.co.uk\n";
     assert_eq!(c.add_outlets_text("ours", text).unwrap(), 2);
-    assert_eq!(c.len().0, outlets + 1);
+    assert_eq!(c.counts().0, outlets + 1);
     let a = c.build();
     assert_eq!(a.outlet_of_domain("herald.example"), Some("Elmaria Herald"));
     // The replaced BBC keeps only bbc.co.uk.
@@ -666,7 +666,7 @@ fn esp_and_freemail_files() {
         line_error(c.add_freemail_text("f", "www.gmail.com\n")).1,
         LineError::NotRegistered { .. }
     ));
-    assert_eq!(c.len(), (0, 1, 2));
+    assert_eq!(c.counts(), (0, 1, 2));
     let a = c.build();
     assert!(a.is_esp("bounce.postblast.example") && a.is_freemail("x@mail2.example"));
 }
@@ -700,7 +700,7 @@ fn list_files_from_disk() {
     let esp = dir.path().join("esp.csv");
     std::fs::write(&esp, "provider,domains\nP,p.example\n").unwrap();
     assert_eq!(c.add_esps_file(&esp).unwrap(), 1);
-    assert_eq!(c.len(), (1, 1, 0));
+    assert_eq!(c.counts(), (1, 1, 0));
 }
 
 #[test]
