@@ -1128,6 +1128,8 @@ impl SenderAnalyzer {
                 {
                     continue;
                 }
+                #[cfg(test)]
+                tests::DISTANCES.with(|n| n.set(n.get() + 1));
                 let d = strsim::damerau_levenshtein(label, p.label());
                 if (1..=bound).contains(&d) && best.is_none_or(|(bd, bi)| (d, idx) < (bd, bi)) {
                     best = Some((d, idx));

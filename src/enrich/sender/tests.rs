@@ -1,7 +1,13 @@
+use std::cell::Cell;
 use std::sync::OnceLock;
 
 use super::*;
 use LookalikeMethod::*;
+
+thread_local! {
+    /// Damerau–Levenshtein computations on this thread (the index must keep them few).
+    pub(super) static DISTANCES: Cell<usize> = const { Cell::new(0) };
+}
 
 fn builtin() -> &'static SenderAnalyzer {
     static A: OnceLock<SenderAnalyzer> = OnceLock::new();
@@ -860,4 +866,61 @@ fn ascii_skeletons_match_the_unicode_algorithm() {
     assert_eq!(skeleton_hash("rnicrosoft"), skeleton_hash("microsoft"));
     assert_eq!(skeleton_hash("bbс"), skeleton_hash("bbc")); // Cyrillic es
     assert_ne!(skeleton_hash("bbc"), skeleton_hash("bbd"));
+}
+
+/// 500 protected domains whose labels join two words (`parliamentgroup`, `senateoffice`).
+fn many_protected() -> SenderAnalyzer {
+    const A: [&str; 20] = [
+        "parliament",
+        "senate",
+        "assembly",
+        "council",
+        "bundestag",
+        "riksdag",
+        "sejm",
+        "cortes",
+        "camera",
+        "seimas",
+        "eduskunta",
+        "folketing",
+        "storting",
+        "saeima",
+        "oireachtas",
+        "althing",
+        "knesset",
+        "diet",
+        "duma",
+        "rada",
+    ];
+    const B: [&str; 25] = [
+        "group", "office", "press", "staff", "member", "party", "union", "green", "labour", "liberal", "left", "right",
+        "centre", "north", "south", "east", "west", "europe", "nation", "people", "media", "policy", "trade",
+        "defence", "health",
+    ];
+    let mut c = SenderCatalog::builtin();
+    for a in A {
+        for b in B {
+            c.protect_domain(&format!("{a}{b}.example"), "own").unwrap();
+        }
+    }
+    c.build()
+}
+
+#[test]
+fn the_length_and_letter_index_keeps_distance_computations_few() {
+    let a = many_protected();
+    assert!(a.protected.len() >= 590, "{}", a.protected.len());
+    for d in [
+        "www.consultancy.example.co.uk",
+        "static.content-delivery-network.example.net",
+        "politlco.example",
+    ] {
+        DISTANCES.with(|n| n.set(0));
+        let _ = a.lookalike(d);
+        let n = DISTANCES.with(Cell::get);
+        assert!(n <= 5, "{d}: {n} distance computations");
+    }
+    DISTANCES.with(|n| n.set(0));
+    assert_eq!(a.lookalike("politlco.example").map(|l| l.method), Some(EditDistance));
+    assert!(DISTANCES.with(Cell::get) >= 1);
 }
