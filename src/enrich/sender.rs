@@ -321,8 +321,8 @@ impl SenderCatalog {
 
     /// The user's own domains (a parliament's, such as `parliament.uk`) to protect from
     /// lookalikes; `label` names the owner in [`Lookalike::owner`] (for example `own`). A
-    /// subdomain protects its registered domain. Protecting a domain twice keeps the first
-    /// label.
+    /// subdomain protects its registered domain; an IDN is given in `xn--` form. Protecting a
+    /// domain twice keeps the first label.
     pub fn protect_domain(&mut self, domain: &str, label: &str) -> Result<(), SenderError> {
         let err = |why| SenderError::Protect {
             value: domain.to_owned(),
