@@ -164,7 +164,6 @@ fn lookalikes_of_outlet_and_protected_domains() {
         ("mail.reutres.com", "reuters.com", EditDistance),
         ("nytimse.com", "nytimes.com", EditDistance),
         ("theguardlan.co", "theguardian.com", EditDistance),
-        ("axois.com", "axios.com", EditDistance),
         ("elmarla.example", "elmaria.example", EditDistance),
         ("bbc-worldnews.example", "bbc.co.uk", AddedWord),
         ("ft-newsroom.com", "ft.com", AddedWord),
@@ -175,8 +174,6 @@ fn lookalikes_of_outlet_and_protected_domains() {
         ("politicoeurope.eu", "politico.eu", AddedWord),
         ("elmaria-parliament.example", "elmaria.example", AddedWord),
         ("reuters.example", "reuters.com", TldSwap),
-        ("bbc.net", "bbc.co.uk", TldSwap),
-        ("www.ft.co.uk", "ft.com", TldSwap),
         ("POLITICO.ORG", "politico.eu", TldSwap),
     ];
     for (d, imitates, method) in cases {
@@ -191,6 +188,23 @@ fn lookalikes_of_outlet_and_protected_domains() {
 fn no_lookalike_for_own_known_or_unrelated_domains() {
     let a = builtin();
     for d in [
+        // Ordinary domains a few edits from a short outlet label, another TLD of a short or
+        // common-word label, a common word with a word added.
+        "axois.com",
+        "axiom.com",
+        "elmail.example",
+        "elpaso.com",
+        "spiel.de",
+        "minor.com",
+        "times.example",
+        // Labels under four characters exist under many TLDs (`nrc.gov` is no `nrc.nl`).
+        "cnn.de",
+        "bbc.net",
+        "www.ft.co.uk",
+        "mirror.net",
+        "ubuntu-mirror.example",
+        "standard-chartered.com",
+        "independent-review.org",
         "nyt.com",
         "nytimes.com",
         "ft.com",
@@ -615,17 +629,17 @@ fn outlet_rows_add_and_replace() {
     let mut c = SenderCatalog::builtin();
     let (outlets, _, _) = c.counts();
     let text = "# ours\noutlet,names,domains\n\
-                Elmaria Herald,Elmaria Herald;The Herald,herald.example\n\
+                Elmaria Herald,Elmaria Herald;The Herald,elmariaherald.example\n\
                 bbc,BBC;BBC News,bbc.co.uk\n";
     assert_eq!(c.add_outlets_text("ours", text).unwrap(), 2);
     assert_eq!(c.counts().0, outlets + 1);
     let a = c.build();
-    assert_eq!(a.outlet_of_domain("herald.example"), Some("Elmaria Herald"));
+    assert_eq!(a.outlet_of_domain("elmariaherald.example"), Some("Elmaria Herald"));
     // The replaced BBC keeps only bbc.co.uk.
     assert_eq!(a.outlet_of_domain("bbc.co.uk"), Some("bbc"));
     assert_eq!(a.outlet_of_domain("bbci.co.uk"), None);
     assert_eq!(
-        a.lookalike("herald-news.example").map(|l| l.owner),
+        a.lookalike("elmariaherald-news.example").map(|l| l.owner),
         Some("Elmaria Herald")
     );
     let claim = a.analyze(&mail(Some("The Herald"), "x@y.example", None, None)).claim;
