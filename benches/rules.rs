@@ -17,19 +17,19 @@
 //! ratio of 1,000 rules to 10. Under `cargo test` (no `--bench` argument) criterion runs each
 //! benchmark once, on a small world.
 
+mod common;
+use common::events;
+
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
-use std::io;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use reconwatch::event::{Event, Field, Value};
-use reconwatch::pipeline::{EventSink, PipelineConfig, run_input};
 use reconwatch::rules::Engine;
 use reconwatch::rules::load::Loaded;
-use reconwatch::source::Input;
 use reconwatch::world::{GenConfig, write_world};
 
 /// Rule set sizes measured.
@@ -43,29 +43,6 @@ const TEST_WORLD_BYTES: u64 = 1_500_000;
 
 /// Time spent matching and events matched, per (input, rule count).
 type Times<'a> = BTreeMap<(&'a str, usize), (Duration, u64)>;
-
-/// Keeps every event, owned.
-struct Collect(Vec<Event<'static>>);
-
-impl EventSink for Collect {
-    fn event(&mut self, event: &mut Event<'_>) -> io::Result<()> {
-        self.0.push(event.clone().into_owned());
-        Ok(())
-    }
-}
-
-/// The events of the world's files whose paths (relative to the world) start with one of
-/// `prefixes`.
-fn events(files: &[reconwatch::world::GenFile], prefixes: &[&str]) -> Vec<Event<'static>> {
-    let cfg = PipelineConfig::default();
-    let mut sink = Collect(Vec::new());
-    for f in files.iter().filter(|f| prefixes.iter().any(|p| f.rel.starts_with(p))) {
-        let stats = run_input(&Input::file(f.path.clone()), &cfg, &mut sink).unwrap();
-        assert!(stats.failure.is_none(), "{}: {:?}", f.rel, stats.failure);
-        assert_eq!(stats.errors, 0, "{}: the bench input must parse cleanly", f.rel);
-    }
-    sink.0
-}
 
 fn engine(rules: &[String]) -> Engine {
     let mut loaded = Loaded::default();

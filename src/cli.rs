@@ -123,6 +123,14 @@ pub struct RuleArgs {
     #[arg(long)]
     pub default_rules: bool,
 
+    #[command(flatten)]
+    pub context: ContextArgs,
+}
+
+/// What the rules know about the organisation: watchlists, placeholder values, intel, news
+/// outlets, own domains — on the command line or in a configuration file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ContextArgs {
     /// Values for the `expand` placeholder %NAME%: a file with one value per line. Repeatable.
     #[arg(long = "placeholder", value_name = "NAME=FILE")]
     pub placeholders: Vec<String>,
@@ -133,6 +141,29 @@ pub struct RuleArgs {
     /// (`email.to.address|expand: '%NAME%'`; an `@domain` entry covers its subdomains).
     #[arg(long = "watchlist", value_name = "NAME=FILE")]
     pub watchlists: Vec<String>,
+
+    /// An intel (IOC) file: a Zeek Intel framework file (`#fields indicator indicator_type
+    /// meta.source ...`; DOMAIN, URL, EMAIL, ADDR, SUBNET) or a plain list (one domain, URL,
+    /// address, IP or CIDR per line; its source is the file name). Repeatable. Hits become
+    /// `threat.enrichments` and `reconwatch.intel.*`.
+    #[arg(long = "intel", value_name = "FILE")]
+    pub intel: Vec<PathBuf>,
+
+    /// More news outlets (CSV `outlet,names,domains` as rules/lists/news-outlets.csv), added to
+    /// the shipped list. Repeatable.
+    #[arg(long = "outlets", value_name = "FILE")]
+    pub outlets: Vec<PathBuf>,
+
+    /// A domain of your organisation to protect from lookalikes (the watch-listed addresses'
+    /// domains are protected already). Repeatable.
+    #[arg(long = "own-domain", value_name = "DOMAIN")]
+    pub own_domains: Vec<String>,
+
+    /// A configuration file (YAML: rules, default_rules, watchlists, placeholders, intel,
+    /// outlets, own_domains; see deploy/reconwatch.yml). Options given here add to it;
+    /// --rules replaces its rules.
+    #[arg(long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -184,16 +215,8 @@ pub struct RulesCheckArgs {
     #[arg(value_name = "PATHS")]
     pub paths: Vec<PathBuf>,
 
-    /// Values for the `expand` placeholder %NAME%: a file with one value per line. Repeatable.
-    #[arg(long = "placeholder", value_name = "NAME=FILE")]
-    pub placeholders: Vec<String>,
-
-    /// A watchlist of high-risk people named NAME: CSV with a header (`email` required; `name`,
-    /// `group`, `usernames`, `ips` optional) or plain text (one address or `@domain` per line).
-    /// Repeatable; several files may share a name. Rules test it as the placeholder %NAME%
-    /// (`email.to.address|expand: '%NAME%'`; an `@domain` entry covers its subdomains).
-    #[arg(long = "watchlist", value_name = "NAME=FILE")]
-    pub watchlists: Vec<String>,
+    #[command(flatten)]
+    pub context: ContextArgs,
 
     /// Print one line per problem category with its count, instead of every problem.
     #[arg(long)]

@@ -204,6 +204,10 @@ ecs_object!(
     /// One address field of `email.*` (`email.from.address`, `email.sender.address`, ...).
     EmailAddress {
         address: Str<'a>,
+        /// The display name (`"Sophie Lang | BBC News"` of `From: "Sophie Lang | BBC News"
+        /// <s.lang@x.example>`), unquoted and decoded, where the log records the header. Not
+        /// ECS (ECS has no display names); reconwatch's sender analysis reads it.
+        name: Str<'a>,
     }
 );
 
@@ -271,6 +275,191 @@ impl Email<'_> {
     }
 }
 
+/// A computed true/false: `None` until the enrichment stage decides it. Rules read it as the
+/// text `true` or `false`; the JSON output shows only `true` (absent means false or not computed).
+pub type Flag = Option<bool>;
+
+fn not_true(f: &Flag) -> bool {
+    *f != Some(true)
+}
+
+/// A computed list of strings (owned: computed values never borrow from the input line).
+pub type Computed = Vec<Str<'static>>;
+
+macro_rules! computed_object {
+    ($(#[$meta:meta])* $name:ident {
+        $(flags { $($(#[$bmeta:meta])* $flag:ident,)* })?
+        $(texts { $($(#[$tmeta:meta])* $text:ident,)* })?
+        $(lists { $($(#[$lmeta:meta])* $list:ident,)* })?
+    }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+        pub struct $name {
+            $($($(#[$bmeta])* #[serde(skip_serializing_if = "not_true")] pub $flag: Flag,)*)?
+            $($($(#[$tmeta])* #[serde(skip_serializing_if = "is_none")] pub $text: Option<Str<'static>>,)*)?
+            $($($(#[$lmeta])* #[serde(skip_serializing_if = "Vec::is_empty")] pub $list: Computed,)*)?
+        }
+        impl $name {
+            /// True when nothing would be serialized.
+            pub fn is_empty(&self) -> bool {
+                true $($(&& not_true(&self.$flag))*)? $($(&& self.$text.is_none())*)? $($(&& self.$list.is_empty())*)?
+            }
+        }
+    };
+}
+
+computed_object!(
+    /// `reconwatch.person.*`: the watch-listed people this event concerns — a mail's recipients,
+    /// a web request's user (`user.name`, `user.email`) or client (`source.ip`,
+    /// `network.forwarded_ip`).
+    ComputedPerson {
+        flags {
+            /// `reconwatch.person.high_risk`: at least one of them is on a watchlist.
+            high_risk,
+        }
+        lists {
+            /// `reconwatch.person.watchlist`: the names of the lists they are on.
+            watchlist,
+            /// `reconwatch.person.email`: their addresses (for a CSV entry, its `email` column;
+            /// so a web request found by user name or IP names the person's address).
+            email,
+            /// `reconwatch.person.group`: the `group` column of their CSV entries.
+            group,
+        }
+    }
+);
+
+computed_object!(
+    /// `reconwatch.url.*`: analysis of every URL the event carries (`url.original`,
+    /// `email.urls`).
+    ComputedUrl {
+        flags {
+            /// `reconwatch.url.pixel`: a URL looks like a tracking pixel (image name or
+            /// extension, pixel/open/track/beacon words, `image/*` response, tiny body).
+            pixel,
+            /// `reconwatch.url.has_token`: a URL carries a token-like value (long, high-entropy
+            /// path segment or query value).
+            has_token,
+            /// `reconwatch.url.shortener`: a URL is on a link shortener.
+            shortener,
+            /// `reconwatch.url.redirector`: a URL is an open redirector carrying another URL.
+            redirector,
+            /// `reconwatch.url.unknown_domain`: a URL's registered domain is on no shipped
+            /// list (news outlet, email service provider, well-known site) and is not the
+            /// organisation's own.
+            unknown_domain,
+        }
+        lists {
+            /// `reconwatch.url.registered_domain`: the registered domains (Public Suffix List).
+            registered_domain,
+            /// `reconwatch.url.tokens`: the token-like values.
+            tokens,
+            /// `reconwatch.url.template`: each tokened URL with its tokens replaced by
+            /// placeholders (`https://x.example/p.gif?id={b62:16}`), grouping one campaign.
+            template,
+            /// `reconwatch.url.recipient_encoding`: how a URL encodes the address of a person
+            /// the event concerns (`plain`, `url`, `base64`, `base64url`, `hex`, `md5`, `sha1`,
+            /// `sha256`).
+            recipient_encoding,
+            /// `reconwatch.url.lookalike`: protected domains a URL's domain imitates.
+            lookalike,
+        }
+    }
+);
+
+computed_object!(
+    /// `reconwatch.sender.*`: who the mail claims to be from (header `From`, else the envelope
+    /// sender), against the shipped news-outlet, email-service-provider and free-mail lists.
+    ComputedSender {
+        flags {
+            /// `reconwatch.sender.external`: the sending domain is not the organisation's own.
+            external,
+            /// `reconwatch.sender.esp`: it is a well-known email service provider's.
+            esp,
+            /// `reconwatch.sender.freemail`: it is a free-mail provider's.
+            freemail,
+            /// `reconwatch.sender.bulk`: sent by a bulk mailer: the envelope sender is a
+            /// bounce-handling (VERP) address (`bounce-…@`, `…+bounces@`, `msprvs1=…`) or an
+            /// email service provider's. A person writing in person never sends so.
+            bulk,
+            /// `reconwatch.sender.journalist`: the display name or local part says
+            /// journalist, reporter, correspondent, editor, newsroom or press.
+            journalist,
+            /// `reconwatch.sender.reply_to_mismatch`: Reply-To is another registered domain.
+            reply_to_mismatch,
+            /// `reconwatch.sender.envelope_mismatch`: the envelope sender (Return-Path) is
+            /// another registered domain than the header From.
+            envelope_mismatch,
+        }
+        texts {
+            /// `reconwatch.sender.domain`: the registered domain it sends from.
+            domain,
+            /// `reconwatch.sender.outlet`: the news outlet whose own domain that is.
+            outlet,
+            /// `reconwatch.sender.claimed_outlet`: a news outlet the mail names (display name,
+            /// local part, or subject start) while sent from another domain than the outlet's.
+            claimed_outlet,
+            /// `reconwatch.sender.claim_via`: where: `display_name`, `local_part`, `subject`.
+            claim_via,
+            /// `reconwatch.sender.lookalike`: the protected domain the sending domain imitates.
+            lookalike,
+            /// `reconwatch.sender.lookalike_method`: `punycode`, `confusable`,
+            /// `edit_distance`, `added_word` or `tld_swap`.
+            lookalike_method,
+        }
+    }
+);
+
+computed_object!(
+    /// `reconwatch.intel.*`: indicators of compromise that matched (the details are in ECS
+    /// `threat.enrichments`).
+    ComputedIntel {
+        flags {
+            /// `reconwatch.intel.hit`: at least one indicator matched.
+            hit,
+        }
+        lists {
+            /// `reconwatch.intel.indicator`: the matching indicators as stored.
+            indicator,
+            /// `reconwatch.intel.source`: their sources (`meta.source`).
+            source,
+        }
+    }
+);
+
+/// `reconwatch.*`: the fields the enrichment stage computes (see `rules/README.md`). Empty
+/// until an [`crate::enrich::Enricher`] ran over the event.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Reconwatch {
+    #[serde(skip_serializing_if = "ComputedPerson::is_empty")]
+    pub person: ComputedPerson,
+    #[serde(skip_serializing_if = "ComputedUrl::is_empty")]
+    pub url: ComputedUrl,
+    #[serde(skip_serializing_if = "ComputedSender::is_empty")]
+    pub sender: ComputedSender,
+    #[serde(skip_serializing_if = "ComputedIntel::is_empty")]
+    pub intel: ComputedIntel,
+}
+
+impl Reconwatch {
+    pub fn is_empty(&self) -> bool {
+        self.person.is_empty() && self.url.is_empty() && self.sender.is_empty() && self.intel.is_empty()
+    }
+}
+
+/// ECS `threat.*`: the indicator matches the enrichment stage found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Threat {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub enrichments: Vec<crate::enrich::intel::Enrichment>,
+}
+
+impl Threat {
+    pub fn is_empty(&self) -> bool {
+        self.enrichments.is_empty()
+    }
+}
+
 /// One normalized record. See the module documentation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Event<'a> {
@@ -299,6 +488,11 @@ pub struct Event<'a> {
     pub user_agent: UserAgent<'a>,
     #[serde(skip_serializing_if = "Email::is_empty")]
     pub email: Email<'a>,
+    #[serde(skip_serializing_if = "Threat::is_empty")]
+    pub threat: Threat,
+    /// Computed fields (not ECS): see [`Reconwatch`].
+    #[serde(skip_serializing_if = "Reconwatch::is_empty")]
+    pub reconwatch: Reconwatch,
 }
 
 impl<'a> Event<'a> {
@@ -328,7 +522,10 @@ impl<'a> Event<'a> {
             }
         }
         fn addr(a: EmailAddress<'_>) -> EmailAddress<'static> {
-            EmailAddress { address: o(a.address) }
+            EmailAddress {
+                address: o(a.address),
+                name: o(a.name),
+            }
         }
         Event {
             timestamp: self.timestamp,
@@ -402,6 +599,8 @@ impl<'a> Event<'a> {
                 size: self.email.size,
                 urls: ov(self.email.urls),
             },
+            threat: self.threat,
+            reconwatch: self.reconwatch,
         }
     }
 
@@ -417,6 +616,10 @@ impl<'a> Event<'a> {
         fn list<'e>(v: &'e [Str<'_>]) -> Option<Value<'e>> {
             (!v.is_empty()).then_some(Value::List(v))
         }
+        fn flag(f: Flag) -> Option<Value<'static>> {
+            f.map(|b| Value::Str(if b { "true" } else { "false" }))
+        }
+        let rw = &self.reconwatch;
         match field {
             F::Timestamp => self.timestamp.map(Value::Time),
             F::EventDataset => s(&self.event.dataset),
@@ -461,6 +664,7 @@ impl<'a> Event<'a> {
             F::HttpVersion => s(&self.http.version),
             F::UserAgentOriginal => s(&self.user_agent.original),
             F::EmailFromAddress => s(&self.email.from.address),
+            F::EmailFromName => s(&self.email.from.name),
             F::EmailSenderAddress => s(&self.email.sender.address),
             F::EmailReplyToAddress => s(&self.email.reply_to.address),
             F::EmailToAddress => list(&self.email.to.address),
@@ -471,6 +675,36 @@ impl<'a> Event<'a> {
             F::EmailDirection => s(&self.email.direction),
             F::EmailSize => n(&self.email.size),
             F::EmailUrls => list(&self.email.urls),
+            F::PersonHighRisk => flag(rw.person.high_risk),
+            F::PersonWatchlist => list(&rw.person.watchlist),
+            F::PersonEmail => list(&rw.person.email),
+            F::PersonGroup => list(&rw.person.group),
+            F::UrlPixel => flag(rw.url.pixel),
+            F::UrlHasToken => flag(rw.url.has_token),
+            F::UrlShortener => flag(rw.url.shortener),
+            F::UrlRedirector => flag(rw.url.redirector),
+            F::UrlUnknownDomain => flag(rw.url.unknown_domain),
+            F::UrlRegisteredDomain => list(&rw.url.registered_domain),
+            F::UrlTokens => list(&rw.url.tokens),
+            F::UrlTemplate => list(&rw.url.template),
+            F::UrlRecipientEncoding => list(&rw.url.recipient_encoding),
+            F::UrlLookalike => list(&rw.url.lookalike),
+            F::SenderExternal => flag(rw.sender.external),
+            F::SenderEsp => flag(rw.sender.esp),
+            F::SenderFreemail => flag(rw.sender.freemail),
+            F::SenderBulk => flag(rw.sender.bulk),
+            F::SenderJournalist => flag(rw.sender.journalist),
+            F::SenderReplyToMismatch => flag(rw.sender.reply_to_mismatch),
+            F::SenderEnvelopeMismatch => flag(rw.sender.envelope_mismatch),
+            F::SenderDomain => s(&rw.sender.domain),
+            F::SenderOutlet => s(&rw.sender.outlet),
+            F::SenderClaimedOutlet => s(&rw.sender.claimed_outlet),
+            F::SenderClaimVia => s(&rw.sender.claim_via),
+            F::SenderLookalike => s(&rw.sender.lookalike),
+            F::SenderLookalikeMethod => s(&rw.sender.lookalike_method),
+            F::IntelHit => flag(rw.intel.hit),
+            F::IntelIndicator => list(&rw.intel.indicator),
+            F::IntelSource => list(&rw.intel.source),
         }
     }
 }
@@ -514,6 +748,12 @@ macro_rules! fields {
         impl Field {
             /// All fields, in declaration order.
             pub const ALL: &'static [Field] = &[$(Field::$variant,)*];
+
+            /// True for the `reconwatch.*` fields the enrichment stage computes (never read
+            /// from input).
+            pub fn is_computed(self) -> bool {
+                self.name().starts_with("reconwatch.")
+            }
 
             /// The dotted ECS name, such as `url.original`.
             pub const fn name(self) -> &'static str {
@@ -572,6 +812,7 @@ fields! {
     HttpVersion = "http.version",
     UserAgentOriginal = "user_agent.original",
     EmailFromAddress = "email.from.address",
+    EmailFromName = "email.from.name",
     EmailSenderAddress = "email.sender.address",
     EmailReplyToAddress = "email.reply_to.address",
     EmailToAddress = "email.to.address",
@@ -582,6 +823,37 @@ fields! {
     EmailDirection = "email.direction",
     EmailSize = "email.size",
     EmailUrls = "email.urls",
+    // Computed by the enrichment stage (`reconwatch.*`); see `rules/README.md`.
+    PersonHighRisk = "reconwatch.person.high_risk",
+    PersonWatchlist = "reconwatch.person.watchlist",
+    PersonEmail = "reconwatch.person.email",
+    PersonGroup = "reconwatch.person.group",
+    UrlPixel = "reconwatch.url.pixel",
+    UrlHasToken = "reconwatch.url.has_token",
+    UrlShortener = "reconwatch.url.shortener",
+    UrlRedirector = "reconwatch.url.redirector",
+    UrlUnknownDomain = "reconwatch.url.unknown_domain",
+    UrlRegisteredDomain = "reconwatch.url.registered_domain",
+    UrlTokens = "reconwatch.url.tokens",
+    UrlTemplate = "reconwatch.url.template",
+    UrlRecipientEncoding = "reconwatch.url.recipient_encoding",
+    UrlLookalike = "reconwatch.url.lookalike",
+    SenderExternal = "reconwatch.sender.external",
+    SenderEsp = "reconwatch.sender.esp",
+    SenderFreemail = "reconwatch.sender.freemail",
+    SenderBulk = "reconwatch.sender.bulk",
+    SenderJournalist = "reconwatch.sender.journalist",
+    SenderReplyToMismatch = "reconwatch.sender.reply_to_mismatch",
+    SenderEnvelopeMismatch = "reconwatch.sender.envelope_mismatch",
+    SenderDomain = "reconwatch.sender.domain",
+    SenderOutlet = "reconwatch.sender.outlet",
+    SenderClaimedOutlet = "reconwatch.sender.claimed_outlet",
+    SenderClaimVia = "reconwatch.sender.claim_via",
+    SenderLookalike = "reconwatch.sender.lookalike",
+    SenderLookalikeMethod = "reconwatch.sender.lookalike_method",
+    IntelHit = "reconwatch.intel.hit",
+    IntelIndicator = "reconwatch.intel.indicator",
+    IntelSource = "reconwatch.intel.source",
 }
 
 impl fmt::Display for Field {
@@ -628,5 +900,71 @@ mod tests {
         let owned = ev.into_owned();
         drop(line);
         assert_eq!(serde_json::to_value(&owned).unwrap(), expected);
+    }
+
+    /// Every computed field is serialized at the JSON path its name says, and read back by
+    /// `get` (a field added to one place but not the other fails here).
+    #[test]
+    fn computed_fields_serialize_under_their_names() {
+        let t = Some(true);
+        let x = || Some(Cow::Borrowed("x"));
+        let l = || vec![Cow::Borrowed("x")];
+        let mut ev = Event::new("t");
+        ev.reconwatch = Reconwatch {
+            person: ComputedPerson {
+                high_risk: t,
+                watchlist: l(),
+                email: l(),
+                group: l(),
+            },
+            url: ComputedUrl {
+                pixel: t,
+                has_token: t,
+                shortener: t,
+                redirector: t,
+                unknown_domain: t,
+                registered_domain: l(),
+                tokens: l(),
+                template: l(),
+                recipient_encoding: l(),
+                lookalike: l(),
+            },
+            sender: ComputedSender {
+                external: t,
+                esp: t,
+                freemail: t,
+                bulk: t,
+                journalist: t,
+                reply_to_mismatch: t,
+                envelope_mismatch: t,
+                domain: x(),
+                outlet: x(),
+                claimed_outlet: x(),
+                claim_via: x(),
+                lookalike: x(),
+                lookalike_method: x(),
+            },
+            intel: ComputedIntel {
+                hit: t,
+                indicator: l(),
+                source: l(),
+            },
+        };
+        let json = serde_json::to_value(&ev).unwrap();
+        let computed: Vec<Field> = Field::ALL.iter().copied().filter(|f| f.is_computed()).collect();
+        assert!(computed.len() > 20);
+        for f in computed {
+            let at = f.name().split('.').try_fold(&json, |v, k| v.get(k));
+            assert!(at.is_some(), "{f} not in {json}");
+            assert!(ev.get(f).is_some(), "{f} not read by get");
+        }
+        assert_eq!(ev.get(Field::UrlPixel), Some(Value::Str("true")));
+        ev.reconwatch.url.pixel = Some(false);
+        assert_eq!(ev.get(Field::UrlPixel), Some(Value::Str("false")));
+        assert!(
+            serde_json::to_value(&ev).unwrap()["reconwatch"]["url"]
+                .get("pixel")
+                .is_none()
+        );
     }
 }

@@ -11,6 +11,7 @@ pub mod alert;
 pub mod batch;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod enrich;
 pub mod event;
 pub mod metrics;

@@ -5,7 +5,7 @@
 //! count in plain local integers ([`InputStats`](crate::pipeline::InputStats)) and add them here
 //! once per input.
 
-use prometheus::{IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 use crate::pipeline::InputStats;
 
@@ -24,6 +24,8 @@ pub struct Metrics {
     pub alerts: IntCounterVec,
     pub rules_loaded: IntGauge,
     pub rule_problems: IntCounterVec,
+    pub watchlist_entries: IntGaugeVec,
+    pub intel_indicators: IntGaugeVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -32,6 +34,12 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
         .register(Box::new(c.clone()))
         .expect("each metric is registered once");
     c
+}
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("metric definitions are valid");
+    r.register(Box::new(g.clone())).expect("each metric is registered once");
+    g
 }
 
 impl Metrics {
@@ -109,6 +117,18 @@ impl Metrics {
                 "reconwatch_rule_problems_total",
                 "Rules not loaded: rejected (a construct the engine cannot run; reported with file, rule and reason) or skipped (a log source reconwatch does not read).",
                 &["kind"],
+            ),
+            watchlist_entries: gauge(
+                &r,
+                "reconwatch_watchlist_entries",
+                "Entries loaded per watchlist and kind (address, domain, username, ip). A list at 0 protects nobody.",
+                &["list", "kind"],
+            ),
+            intel_indicators: gauge(
+                &r,
+                "reconwatch_intel_indicators",
+                "Intel indicators loaded, by type (domain, url, email, addr, subnet).",
+                &["type"],
             ),
             registry: r,
         }

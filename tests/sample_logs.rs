@@ -3,8 +3,10 @@
 //! the campaign (`sample-logs/.world/labels.jsonl`) comes out as an event that carries what
 //! detection needs: the recipient, the tracking token, the device that fetched it.
 
+mod common;
+use common::line_offsets;
+
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -32,28 +34,6 @@ fn json_lines(bytes: &[u8]) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
-}
-
-/// The byte offset of the start of each line (1-based line numbers index it from 1).
-fn line_offsets(path: &Path) -> Vec<u64> {
-    let raw = std::fs::read(path).unwrap();
-    let text = if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    } else {
-        raw
-    };
-    let mut offsets = vec![0, 0];
-    offsets.extend(
-        text.iter()
-            .enumerate()
-            .filter(|(_, b)| **b == b'\n')
-            .map(|(i, _)| i as u64 + 1),
-    );
-    offsets
 }
 
 fn expected_format(rel: &str) -> &'static str {

@@ -51,8 +51,12 @@ fn sample_world_alerts_on_every_campaign_mail_and_only_on_them() {
         assert!(a["event"]["original"].as_str().unwrap().contains(qid));
         assert!(a["log"]["file"]["path"].as_str().unwrap().contains("maillog"));
         assert!(a["log"]["offset"].is_u64());
-        assert_eq!(a["matches"][0]["selection"], "selection_brand");
-        assert_eq!(a["matches"][0]["field"], "email.from.address");
+        assert_eq!(a["matches"][0]["selection"], "selection");
+        assert_eq!(a["matches"][0]["field"], "reconwatch.sender.lookalike");
+        // The computed fields that made it are in the alert.
+        assert_eq!(a["reconwatch"]["sender"]["lookalike"], "bbc.co.uk");
+        assert_eq!(a["reconwatch"]["sender"]["lookalike_method"], "added_word");
+        assert_eq!(a["email"]["from"]["name"], "Sophie Lang | BBC News");
         assert!(a["@timestamp"].as_str().unwrap().starts_with("2021-01-"));
         alerted.insert(qid.to_owned());
     }
@@ -307,4 +311,111 @@ fn watchlists_feed_expand_placeholders() {
     let err = stderr(&o);
     assert!(err.contains("bad.txt:2"), "{err}");
     assert!(o.stdout.is_empty());
+}
+
+/// A watch-listed user's phone fetching a campaign pixel, through Squid.
+const PIXEL_FETCH: &str = "1610356022.503    224 10.20.9.10 TCP_MISS/200 464 GET https://bbc-worldnews.example/p.gif?id=H6jS30rkoIEXXK3A&c=w1 bennettf HIER_DIRECT/198.51.100.183 image/gif\n";
+
+#[test]
+fn config_file_and_options_feed_the_enrichment_stage() {
+    let d = tempfile::tempdir().unwrap();
+    let log = write(d.path(), "access.log", PIXEL_FETCH);
+    write(
+        d.path(),
+        "etc/people.csv",
+        "email,name,group,usernames,ips\nfiona.bennett.mp@parliament.example,Fiona Bennett,parliamentarian,bennettf,\n",
+    );
+    write(
+        d.path(),
+        "etc/intel.dat",
+        "#fields\tindicator\tindicator_type\tmeta.source\tmeta.desc\nbbc-worldnews.example\tIntel::DOMAIN\tncsc\tAPT31 lookalike news domain\n",
+    );
+    // Relative paths in the file are relative to it.
+    let cfg = write(
+        d.path(),
+        "etc/reconwatch.yml",
+        "watchlists:\n  parliamentarians: people.csv\nintel:\n  zeek: [intel.dat]\n",
+    );
+    let plain = write(
+        d.path(),
+        "hosting.txt",
+        "# fictional hosting of the lookalikes\n198.51.100.0/24\n",
+    );
+    let prom = d.path().join("m.prom");
+    let o = run(&[
+        "scan",
+        "-q",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--intel",
+        plain.to_str().unwrap(),
+        "--metrics-textfile",
+        prom.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let found = alerts(&o);
+    let by_rule: HashMap<&str, &Value> = found.iter().map(|a| (a["rule"]["id"].as_str().unwrap(), a)).collect();
+    // The web intel rule: the domain from the Zeek file, the server address from the plain list.
+    let intel = by_rule["5f2b8d4e-6a1c-4e3f-9b7d-1c5e8a2f6d39"];
+    assert_eq!(intel["rule"]["level"], "high");
+    let providers: BTreeSet<&str> = intel["threat"]["enrichments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["indicator"]["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(providers, BTreeSet::from(["ncsc", "hosting"]), "{intel}");
+    assert_eq!(intel["reconwatch"]["intel"]["indicator"][0], "bbc-worldnews.example");
+    // The watch-listed person, found by the proxy user name, named by their address.
+    let pixel = by_rule["8a4c6e2b-1f3d-4b5a-9c7e-2d4f6a8b0c15"];
+    assert_eq!(
+        pixel["reconwatch"]["person"]["email"][0],
+        "fiona.bennett.mp@parliament.example"
+    );
+    assert_eq!(pixel["reconwatch"]["person"]["watchlist"][0], "parliamentarians");
+    assert_eq!(pixel["reconwatch"]["url"]["pixel"], true);
+    assert_eq!(
+        pixel["reconwatch"]["url"]["template"][0],
+        "https://bbc-worldnews.example/p.gif?id={b64:16}&c=w1"
+    );
+    let m = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        m.contains(r#"reconwatch_watchlist_entries{kind="address",list="parliamentarians"} 1"#),
+        "{m}"
+    );
+    assert!(m.contains(r#"reconwatch_intel_indicators{type="domain"} 1"#), "{m}");
+    assert!(m.contains(r#"reconwatch_intel_indicators{type="subnet"} 1"#), "{m}");
+
+    // Without the context the same line raises only the generic pixel rule.
+    let o = run(&["scan", "-q", log.to_str().unwrap()]);
+    let ids: Vec<Value> = alerts(&o).iter().map(|a| a["rule"]["id"].clone()).collect();
+    assert_eq!(ids, ["2f7a4d19-9e3b-4b61-8c0d-5a7e3f1b9c24"]);
+
+    // A misspelt key and a bad intel line stop the run before anything is scanned, naming the file.
+    let bad_cfg = write(d.path(), "bad.yml", "watchlist:\n  x: people.csv\n");
+    let o = run(&[
+        "scan",
+        "-q",
+        "--config",
+        bad_cfg.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad.yml") && stderr(&o).contains("watchlist"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(o.stdout.is_empty());
+    let bad_intel = write(d.path(), "bad-intel.txt", "evil.example\nnot a valid indicator!\n");
+    let o = run(&[
+        "scan",
+        "-q",
+        "--intel",
+        bad_intel.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("bad-intel.txt"), "{}", stderr(&o));
 }

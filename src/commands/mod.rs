@@ -17,6 +17,7 @@ use crate::cli::{Cli, Command, InputArgs};
 use crate::parse::{Format, ParseContext, squid};
 use crate::pipeline::PipelineConfig;
 
+mod context;
 mod formats;
 mod generate;
 mod parse;

@@ -5,16 +5,17 @@ use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::{Context as _, bail};
 
+use super::context::Context;
 use super::scan::AlertSink;
 use crate::cli::{RuleArgs, RulesCheckArgs, RulesCommand};
-use crate::enrich::watchlist::Watchlists;
+use crate::enrich::stage::Enricher;
 use crate::metrics::Metrics;
 use crate::parse::Format;
 use crate::pipeline::{PipelineConfig, run_reader};
 use crate::rules::Engine;
-use crate::rules::load::{Loaded, read_placeholder_file};
+use crate::rules::load::Loaded;
 use crate::rules::sigma::{Placeholders, Rule};
 
 /// Exit code of `rules check` and `rules test` when a rule is rejected or a test fails.
@@ -25,34 +26,6 @@ pub fn run(cmd: &RulesCommand) -> anyhow::Result<ExitCode> {
         RulesCommand::Check(args) => check(args),
         RulesCommand::Test(args) => test(args),
     }
-}
-
-/// Parses `--placeholder NAME=FILE` and `--watchlist NAME=FILE` options into placeholder values
-/// (a watchlist's addresses and `@domain`s are the values of %NAME%).
-fn placeholders(specs: &[String], watchlists: &[String]) -> anyhow::Result<Placeholders> {
-    let mut out = Placeholders::new();
-    for spec in specs {
-        let Some((name, file)) = spec.split_once('=') else {
-            bail!("--placeholder {spec}: expected NAME=FILE");
-        };
-        let values = read_placeholder_file(file.as_ref()).with_context(|| format!("--placeholder {spec}"))?;
-        out.entry(name.trim_matches('%').to_owned()).or_default().extend(values);
-    }
-    let mut lists = Watchlists::new();
-    for spec in watchlists {
-        let Some((name, file)) = spec.split_once('=') else {
-            bail!("--watchlist {spec}: expected NAME=FILE");
-        };
-        lists
-            .load(name, file.as_ref())
-            .with_context(|| format!("--watchlist {spec}"))?;
-    }
-    for list in lists.lists() {
-        if let Some(values) = lists.values(&list.name) {
-            out.entry(list.name.clone()).or_default().extend(values);
-        }
-    }
-    Ok(out)
 }
 
 fn load(paths: &[PathBuf], embedded: bool, placeholders: &Placeholders) -> Loaded {
@@ -68,9 +41,9 @@ fn load(paths: &[PathBuf], embedded: bool, placeholders: &Placeholders) -> Loade
 
 /// Loads the rules a scan runs, reports every problem on stderr, counts them in `metrics`, and
 /// compiles the engine. Returns the engine and the number of rejected rules.
-pub fn load_rules(args: &RuleArgs, metrics: &Metrics) -> anyhow::Result<(Engine, usize)> {
-    let ph = placeholders(&args.placeholders, &args.watchlists)?;
-    let loaded = load(&args.rules, args.rules.is_empty() || args.default_rules, &ph);
+pub fn load_rules(args: &RuleArgs, context: &Context, metrics: &Metrics) -> anyhow::Result<(Engine, usize)> {
+    let (paths, embedded) = context.rule_paths(args);
+    let loaded = load(&paths, embedded, &context.placeholders);
     let mut rejected = 0;
     for p in &loaded.problems {
         if p.skipped {
@@ -91,8 +64,8 @@ pub fn load_rules(args: &RuleArgs, metrics: &Metrics) -> anyhow::Result<(Engine,
 }
 
 fn check(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
-    let ph = placeholders(&args.placeholders, &args.watchlists)?;
-    let loaded = load(&args.paths, args.paths.is_empty(), &ph);
+    let context = Context::load(&args.context, None, false)?;
+    let loaded = load(&args.paths, args.paths.is_empty(), &context.placeholders);
     let rejected = loaded.rejected().count();
     let skipped = loaded.problems.len() - rejected;
     if args.summary {
@@ -131,7 +104,7 @@ struct TestReport {
 }
 
 /// Runs one rule's test excerpts.
-fn test_rule(rule: &Rule) -> anyhow::Result<TestReport> {
+fn test_rule(rule: &Rule, enricher: &Enricher) -> anyhow::Result<TestReport> {
     let mut report = TestReport {
         failures: Vec::new(),
         passed: 0,
@@ -157,7 +130,7 @@ fn test_rule(rule: &Rule) -> anyhow::Result<TestReport> {
         for (i, text) in excerpts.iter().enumerate() {
             let kind = if want { "match" } else { "no-match" };
             let name = format!("{}#{kind}[{i}]", rule.file);
-            let mut sink = AlertSink::new(&engine, io::sink());
+            let mut sink = AlertSink::new(&engine, enricher, io::sink());
             let stats = run_reader(&name, text.as_bytes(), None, &cfg, &mut sink)?;
             let alerted = sink.counts[0] > 0;
             if let Some(f) = &stats.failure {
@@ -185,8 +158,8 @@ fn test_rule(rule: &Rule) -> anyhow::Result<TestReport> {
 }
 
 fn test(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
-    let ph = placeholders(&args.placeholders, &args.watchlists)?;
-    let loaded = load(&args.paths, args.paths.is_empty(), &ph);
+    let context = Context::load(&args.context, None, true)?;
+    let loaded = load(&args.paths, args.paths.is_empty(), &context.placeholders);
     let mut failed = 0;
     for p in loaded.rejected() {
         println!("FAIL {p}");
@@ -194,7 +167,7 @@ fn test(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
     }
     let mut passed = 0;
     for rule in &loaded.rules {
-        let r = test_rule(rule)?;
+        let r = test_rule(rule, &context.enricher)?;
         if r.failures.is_empty() {
             println!("ok   {} ({}): {} excerpts", rule.meta.id, rule.file, r.passed);
             passed += 1;

@@ -6,14 +6,16 @@ use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use anyhow::Context;
+use anyhow::Context as _;
 
 use super::EXIT_ERROR;
+use super::context::Context;
 use super::parse::{lock, parse_chunk_size, write_atomically};
 use super::rules::load_rules;
 use crate::alert::{Alert, write_json_line};
 use crate::batch::{BatchConfig, UnitOutput, run_batch};
 use crate::cli::ScanArgs;
+use crate::enrich::stage::{EnrichScratch, Enricher};
 use crate::event::Event;
 use crate::metrics::Metrics;
 use crate::pipeline::{EventSink, InputStats};
@@ -24,9 +26,12 @@ use crate::source;
 /// Exit code when at least one alert was written.
 const EXIT_ALERTS: u8 = 1;
 
-/// Matches each event and writes an alert (a JSON line) to `out` for each rule that matches.
+/// Enriches each event, matches it, and writes an alert (a JSON line) to `out` for each rule
+/// that matches.
 pub struct AlertSink<'e, W: Write> {
     engine: &'e Engine,
+    enricher: &'e Enricher,
+    enrich_scratch: EnrichScratch<'e>,
     scratch: Scratch,
     matched: Vec<u32>,
     line: Vec<u8>,
@@ -36,9 +41,11 @@ pub struct AlertSink<'e, W: Write> {
 }
 
 impl<'e, W: Write> AlertSink<'e, W> {
-    pub fn new(engine: &'e Engine, out: W) -> Self {
+    pub fn new(engine: &'e Engine, enricher: &'e Enricher, out: W) -> Self {
         AlertSink {
             engine,
+            enricher,
+            enrich_scratch: enricher.scratch(),
             scratch: engine.scratch(),
             matched: Vec::new(),
             line: Vec::new(),
@@ -51,6 +58,7 @@ impl<'e, W: Write> AlertSink<'e, W> {
 impl<W: Write> EventSink for AlertSink<'_, W> {
     fn event(&mut self, event: &mut Event<'_>) -> io::Result<()> {
         self.matched.clear();
+        self.enricher.enrich(event, &mut self.enrich_scratch);
         self.engine.matches(event, &mut self.scratch, &mut self.matched);
         for &r in &self.matched {
             let hits = self.engine.explain(r, event, &self.scratch);
@@ -82,7 +90,9 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         pipeline,
     };
     let metrics = Metrics::new();
-    let (engine, rule_errors) = load_rules(&args.rules, &metrics)?;
+    let context = Context::load(&args.rules.context, Some(&metrics), false)?;
+    let (engine, rule_errors) = load_rules(&args.rules, &context, &metrics)?;
+    let enricher = &context.enricher;
     let inputs = source::expand(&args.input.paths)?;
     let (writer, to_terminal): (Box<dyn Write + Send>, bool) = match &args.output {
         Some(path) => (
@@ -101,7 +111,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             &inputs,
             &batch,
             Some(&progress),
-            |unit| AlertSink::new(&engine, UnitOutput::new(&out, unit)),
+            |unit| AlertSink::new(&engine, enricher, UnitOutput::new(&out, unit)),
             |_, sink, stats| {
                 sink.out.finish()?;
                 for (c, n) in counts.iter_mut().zip(&sink.counts) {

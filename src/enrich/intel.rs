@@ -93,6 +93,18 @@ impl IndicatorType {
         IndicatorType::Subnet,
     ];
 
+    /// The short name (`domain`, `url`, `email`, `addr`, `subnet`), as in configuration files
+    /// and metric labels.
+    pub const fn name(self) -> &'static str {
+        match self {
+            IndicatorType::Domain => "domain",
+            IndicatorType::Url => "url",
+            IndicatorType::Email => "email",
+            IndicatorType::Addr => "addr",
+            IndicatorType::Subnet => "subnet",
+        }
+    }
+
     /// The Zeek enum name, such as `Intel::DOMAIN`.
     pub const fn zeek_name(self) -> &'static str {
         match self {
@@ -779,6 +791,11 @@ impl IntelConfig {
     /// Loads every file, Zeek files first, each in the order listed; the first bad file or
     /// line stops the load.
     pub fn build(&self) -> Result<IntelSet, IntelError> {
+        Ok(self.builder()?.build())
+    }
+
+    /// A builder holding every file of the configuration, to add more to before building.
+    pub fn builder(&self) -> Result<IntelSetBuilder, IntelError> {
         let mut b = IntelSetBuilder::new(if self.parent_domains {
             DomainMatch::Parents
         } else {
@@ -792,7 +809,7 @@ impl IntelConfig {
             let source = list.source.as_deref().or(stem.as_deref()).unwrap_or("list");
             b.add_plain_file(&list.path, source, list.kind)?;
         }
-        Ok(b.build())
+        Ok(b)
     }
 }
 

@@ -1,11 +1,14 @@
-//! Enrichment: computed fields rules can test — indicator-of-compromise sets ([`intel`]), URL and
-//! token analysis ([`url`]), watchlists of high-risk people ([`watchlist`]).
+//! Enrichment: the computed `reconwatch.*` fields rules can test, and the stage that fills them
+//! ([`stage`]) from the libraries it runs: watchlists of high-risk people ([`watchlist`]),
+//! indicator-of-compromise sets ([`intel`]), URL and token analysis ([`url`]), sender and
+//! lookalike-domain analysis ([`sender`]).
 //!
-//! Each module is a library with its own loader and lookups; wiring them into the Event
-//! (`reconwatch.*` fields) and the commands is the next part of step 3.
+//! Each library has its own loader and lookups and knows nothing of events; only [`stage`]
+//! reads and writes the Event.
 
 mod hash;
 pub mod intel;
 pub mod sender;
+pub mod stage;
 pub mod url;
 pub mod watchlist;

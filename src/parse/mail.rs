@@ -144,6 +144,32 @@ pub fn push_recipient(ev: &mut Event<'static>, address: &str) {
     }
 }
 
+/// The display name of a mailbox header value: `"Jane Roe" <a@b>` → `Jane Roe`,
+/// `Jane Roe <a@b>` → `Jane Roe`, `a@b (Jane Roe)` → `Jane Roe`; `None` when there is none.
+/// Surrounding quotes are removed and `\"` unescaped; encoded words are left to the caller.
+pub fn mailbox_name(v: &str) -> Option<Cow<'_, str>> {
+    let v = v.trim();
+    let raw = if let Some(lt) = v.rfind('<') {
+        v[..lt].trim()
+    } else if let (Some(open), true) = (v.find('('), v.ends_with(')')) {
+        v[open + 1..v.len() - 1].trim()
+    } else {
+        return None;
+    };
+    let inner = raw
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .unwrap_or(raw)
+        .trim();
+    if inner.is_empty() {
+        None
+    } else if inner.contains('\\') {
+        Some(Cow::Owned(inner.replace("\\\"", "\"").replace("\\\\", "\\")))
+    } else {
+        Some(Cow::Borrowed(inner))
+    }
+}
+
 /// The address of a mailbox header value: `"Name" <a@b>` → `a@b`, `a@b (Name)` → `a@b`. The last
 /// angle address wins, as it is the one mail is sent to (a display name may quote another).
 pub fn mailbox_address(v: &str) -> Option<&str> {
@@ -159,6 +185,26 @@ pub fn mailbox_address(v: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mailbox_names() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (
+                "\"Sophie Lang | BBC News\" <sophie.lang@bbc-worldnews.example>",
+                Some("Sophie Lang | BBC News"),
+            ),
+            ("Jane Roe <jane@x.example>", Some("Jane Roe")),
+            ("jane@x.example (Jane Roe)", Some("Jane Roe")),
+            ("\"Say \\\"hi\\\"\" <a@b>", Some("Say \"hi\"")),
+            ("<jane@x.example>", None),
+            ("\"\" <jane@x.example>", None),
+            ("jane@x.example", None),
+            ("", None),
+        ];
+        for (v, want) in cases {
+            assert_eq!(mailbox_name(v).as_deref(), *want, "{v}");
+        }
+    }
 
     #[test]
     fn host_specs() {

@@ -51,7 +51,7 @@ use jiff::Timestamp;
 
 use super::assemble::{Assembler, AssemblyStats};
 use super::common::{parse_u16, parse_u64, strip_angle};
-use super::mail::{HostSpec, mailbox_address, owned, push_recipient, set_endpoint};
+use super::mail::{HostSpec, mailbox_address, mailbox_name, owned, push_recipient, set_endpoint};
 use super::syslog::SyslogHeader;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 use crate::event::{Endpoint, Event};
@@ -814,6 +814,7 @@ fn header(ev: &mut Event<'static>, st: &mut MessageState, content: &str) {
     } else if is("from") {
         if let Some(a) = mailbox_address(value) {
             ev.email.from.address = Some(owned(a));
+            ev.email.from.name = mailbox_name(value).map(|n| Cow::Owned(decode_words(&n).into_owned()));
             st.header_from = true;
         }
     } else if is("sender") {
@@ -1113,6 +1114,7 @@ mod tests {
         assert_eq!(ev.email.message_id.as_deref(), Some("20250612.abc123@sender.example"));
         assert_eq!(ev.email.subject.as_deref(), Some("Quarterly résumé from Paris"));
         assert_eq!(ev.email.from.address.as_deref(), Some("jane@sender.example"));
+        assert_eq!(ev.email.from.name.as_deref(), Some("Jane Roe"));
         assert_eq!(ev.email.sender.address.as_deref(), Some("bounce-77@sender.example"));
         assert_eq!(ev.email.x_mailer.as_deref(), Some("PHPMailer 6.9.1"));
         assert_eq!(

@@ -24,6 +24,34 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// A log file's bytes, decompressed when it is gzip (`.gz`).
+pub fn read_log(path: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let raw = std::fs::read(path).unwrap();
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut out = Vec::new();
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    } else {
+        raw
+    }
+}
+
+/// The byte offset of the start of each line (1-based line numbers index it from 1).
+pub fn line_offsets(path: &Path) -> Vec<u64> {
+    let text = read_log(path);
+    let mut offsets = vec![0, 0];
+    offsets.extend(
+        text.iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .map(|(i, _)| i as u64 + 1),
+    );
+    offsets
+}
+
 /// Writes `bytes` to `dir/name` (creating missing directories) and returns the path.
 pub fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
     let p = dir.join(name);

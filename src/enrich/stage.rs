@@ -1,0 +1,490 @@
+//! The enrichment stage: fills an event's computed `reconwatch.*` fields and its ECS
+//! `threat.enrichments` from the loaded watchlists, intel and shipped lists, just before the
+//! rules see it. Batch scans, rule tests and (later) the daemon call the same
+//! [`Enricher::enrich`].
+//!
+//! It never fails and never drops an event: an event it cannot analyse (no URL, no recipient)
+//! simply gets fewer fields. It must stay deterministic — the same event always gets the same
+//! fields whatever thread or order it is seen in — so that a scan's alerts do not depend on the
+//! number of threads; no state carries from one event to the next (per-thread caches only hold
+//! values derived from the immutable configuration).
+//!
+//! # What is computed (documented for rule writers in `rules/README.md`)
+//! - `reconwatch.person.*`: the watch-listed people the event concerns. A mail concerns its
+//!   recipients (`email.to.address`); a web request its user (`user.name`, `user.email`) and
+//!   client (`source.ip`, `network.forwarded_ip`).
+//! - `reconwatch.url.*`: every URL the event carries (`url.original`, `email.urls`), analysed by
+//!   [`super::url`]; "recipient encoding" checks the tokens against the addresses of the people
+//!   concerned (a mail's recipients, a web user's watch-listed address), so a web request that
+//!   carries its own user's address in base64 is found as surely as the mail that sent it.
+//! - `reconwatch.sender.*`: [`super::sender`] on the mail's From (display name and address),
+//!   envelope sender, Reply-To and subject.
+//! - `reconwatch.intel.*` and `threat.enrichments`: [`super::intel`] lookups of the URLs, their
+//!   domains, the client and server addresses and the mail's sender addresses.
+//!
+//! # Cost
+//! An event without URL or mail addresses costs a few hash lookups. Each URL costs one
+//! analysis (~1 µs); each mail recipient one precomputation of its encodings (three digests) —
+//! bounded by [`MAX_URLS`] and [`MAX_RECIPIENTS`] per event; the rest are counted as skipped.
+//! Computed values are owned strings, allocated only when there is something to say.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use super::hash::Mix;
+use super::intel::{self, IntelSet};
+use super::sender::{Lookalike, LookalikeMethod, SenderAnalyzer, SenderCatalog};
+use super::url::{self, EncodingKind, RecipientKeys};
+use super::watchlist::Watchlists;
+use crate::event::{Event, Str};
+
+/// URLs analysed per event at most (a newsletter carries 20–60; more is a spam run).
+pub const MAX_URLS: usize = 128;
+/// Recipients checked for encodings per event at most.
+pub const MAX_RECIPIENTS: usize = 64;
+/// Values kept in one computed list at most (tokens, templates, domains).
+const MAX_LIST: usize = 32;
+/// Web users' address encodings cached per thread at most.
+const KEY_CACHE: usize = 4096;
+/// Registered domains' answers cached per thread at most.
+const DOMAIN_CACHE: usize = 65_536;
+
+/// Domains of sites so widely used that a request to them says nothing (search, social, big
+/// CDNs, ad and analytics networks), shipped as `rules/lists/well-known-domains.txt`.
+const WELL_KNOWN: &str = include_str!("../../rules/lists/well-known-domains.txt");
+
+/// Everything the stage reads, loaded once and shared by every scan thread.
+pub struct Enricher {
+    watchlists: Watchlists,
+    intel: IntelSet,
+    sender: SenderAnalyzer,
+    /// Registered domains of the organisation (from the watch-listed addresses and `@domain`s).
+    own: HashSet<String>,
+    /// Registered domains of well-known sites (with the outlets' and ESPs' in `sender`, never
+    /// "unknown").
+    well_known: HashSet<String>,
+}
+
+/// Per-thread working memory of [`Enricher::enrich`].
+#[derive(Default)]
+pub struct EnrichScratch<'s> {
+    intel_hits: Vec<intel::Match<'s>>,
+    keys: HashMap<String, RecipientKeys>,
+    mail_keys: Vec<RecipientKeys>,
+    /// What is known of each registered domain seen (web traffic repeats a few thousand
+    /// domains millions of times): a pure function of the domain and the configuration, so
+    /// caching it cannot change a result.
+    domains: HashMap<Box<str>, DomainInfo<'s>, Mix>,
+}
+
+/// The per-domain answers [`EnrichScratch`] caches.
+#[derive(Clone, Copy)]
+struct DomainInfo<'s> {
+    known: bool,
+    /// The protected domain it imitates.
+    lookalike: Option<&'s str>,
+}
+
+impl Enricher {
+    /// Builds the stage. The organisation's own domains are `own_domains` and the registered
+    /// domains of every watch-listed address and `@domain` entry: they are protected from
+    /// lookalikes, mail from them is not `external`, and URLs on them are not unknown.
+    pub fn new(
+        watchlists: Watchlists,
+        intel: IntelSet,
+        mut catalog: SenderCatalog,
+        own_domains: &[String],
+    ) -> Enricher {
+        let mut own: HashSet<String> = own_domains
+            .iter()
+            .filter_map(|d| registered_domain(d).map(str::to_owned))
+            .collect();
+        for list in watchlists.lists() {
+            for v in watchlists.values(&list.name).unwrap_or_default() {
+                // `values` are lower-cased.
+                let domain = v.rsplit_once('@').map_or(v.as_str(), |(_, d)| d);
+                if let Some(reg) = registered_domain(domain) {
+                    own.insert(reg.to_owned());
+                }
+            }
+        }
+        let well_known: HashSet<String> = WELL_KNOWN
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_ascii_lowercase)
+            .collect();
+        for d in &own {
+            // Registered domains from the PSL are valid domain names.
+            let _ = catalog.protect_domain(d, OWN);
+        }
+        let sender = catalog.build();
+        Enricher {
+            watchlists,
+            intel,
+            sender,
+            own,
+            well_known,
+        }
+    }
+
+    /// The organisation's registered domains, as derived from the watchlists.
+    pub fn own_domains(&self) -> impl Iterator<Item = &str> {
+        self.own.iter().map(String::as_str)
+    }
+
+    /// The watchlists (for placeholders and reports).
+    pub fn watchlists(&self) -> &Watchlists {
+        &self.watchlists
+    }
+
+    /// The intel set.
+    pub fn intel(&self) -> &IntelSet {
+        &self.intel
+    }
+
+    /// Fresh per-thread scratch space.
+    pub fn scratch(&self) -> EnrichScratch<'_> {
+        EnrichScratch::default()
+    }
+
+    /// Computes every `reconwatch.*` field and `threat.enrichments` of `ev`, replacing any
+    /// earlier values.
+    pub fn enrich<'s>(&'s self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>) {
+        ev.reconwatch = Default::default();
+        ev.threat.enrichments.clear();
+        self.people(ev, scratch);
+        self.urls(ev, scratch);
+        if is_mail(ev) {
+            self.sender(ev);
+        }
+        if !self.intel.is_empty() {
+            self.threats(ev, scratch);
+        }
+    }
+
+    /// Whether a registered domain is known: an outlet's, an email service provider's, a
+    /// well-known site's or the organisation's own.
+    fn is_known(&self, reg: &str) -> bool {
+        self.well_known.contains(reg)
+            || self.own.contains(reg)
+            || self.sender.outlet_of_domain(reg).is_some()
+            || self.sender.is_esp(reg)
+    }
+
+    /// The lookalike test of [`SenderAnalyzer::lookalike`], without added-word matches of the
+    /// organisation's own domains (see [`usable`]).
+    fn lookalike(&self, domain: &str) -> Option<Lookalike<'_>> {
+        self.sender.lookalike(domain).filter(usable)
+    }
+
+    /// `reconwatch.person.*`, and the encodings of their addresses into `scratch`.
+    fn people<'s>(&'s self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>) {
+        scratch.mail_keys.clear();
+        let mut found = Found::default();
+        for to in ev.email.to.address.iter().take(MAX_RECIPIENTS) {
+            found.absorb(self.watchlists.lookup_email(to));
+            scratch.mail_keys.push(RecipientKeys::new(to));
+        }
+        if let Some(u) = &ev.user.name {
+            found.absorb(self.watchlists.lookup_username(u));
+        }
+        if let Some(e) = &ev.user.email {
+            found.absorb(self.watchlists.lookup_email(e));
+        }
+        for ip in [ev.source.ip, ev.network.forwarded_ip].into_iter().flatten() {
+            if !is_mail(ev) {
+                found.absorb(self.watchlists.lookup_ip(ip));
+            }
+        }
+        let web = !is_mail(ev);
+        let p = &mut ev.reconwatch.person;
+        p.high_risk = Some(!found.lists.is_empty());
+        p.watchlist = found.lists;
+        p.group = found.groups;
+        p.email = found.emails;
+        if web {
+            // A web request: check its URL against the people's own addresses.
+            for email in &p.email {
+                if !scratch.keys.contains_key(email.as_ref()) {
+                    if scratch.keys.len() >= KEY_CACHE {
+                        scratch.keys.clear();
+                    }
+                    scratch.keys.insert(email.to_string(), RecipientKeys::new(email));
+                }
+            }
+        }
+    }
+
+    /// What is known of a registered domain, from the cache or computed once.
+    fn domain_info<'s>(&'s self, reg: &str, cache: &mut HashMap<Box<str>, DomainInfo<'s>, Mix>) -> DomainInfo<'s> {
+        if let Some(info) = cache.get(reg) {
+            return *info;
+        }
+        let info = DomainInfo {
+            known: self.is_known(reg),
+            lookalike: self.lookalike(reg).map(|l| l.imitates),
+        };
+        if cache.len() >= DOMAIN_CACHE {
+            cache.clear();
+        }
+        cache.insert(reg.into(), info);
+        info
+    }
+
+    /// `reconwatch.url.*`.
+    fn urls<'s>(&'s self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>) {
+        let web = !is_mail(ev);
+        let (mime, bytes) = (ev.http.response.mime_type.as_deref(), ev.http.response.bytes);
+        let host = ev.url.domain.as_deref();
+        let mut out = std::mem::take(&mut ev.reconwatch.url);
+        let urls = ev.url.original.iter().chain(ev.email.urls.iter()).take(MAX_URLS);
+        let person_keys: Vec<&RecipientKeys> = if web {
+            ev.reconwatch
+                .person
+                .email
+                .iter()
+                .filter_map(|e| scratch.keys.get(e.as_ref()))
+                .collect()
+        } else {
+            scratch.mail_keys.iter().collect()
+        };
+        let mut any = false;
+        let (mut pixel, mut has_token, mut shortener, mut redirector, mut unknown) =
+            (false, false, false, false, false);
+        for u in urls {
+            any = true;
+            let a = if web {
+                url::analyze_with_host(u, host)
+            } else {
+                url::analyze(u)
+            };
+            let signals = if web { a.pixel(mime, bytes) } else { a.pixel(None, None) };
+            pixel |= signals.likely;
+            shortener |= a.is_shortener();
+            redirector |= a.is_redirector();
+            if let Some(reg) = a.registered_domain() {
+                push_unique(&mut out.registered_domain, reg);
+                let info = self.domain_info(reg, &mut scratch.domains);
+                unknown |= !info.known;
+                if let Some(l) = info.lookalike {
+                    push_unique(&mut out.lookalike, l);
+                }
+            }
+            if a.has_token() {
+                has_token = true;
+                for t in a.tokens().iter().filter(|t| t.is_token_like()) {
+                    push_unique(&mut out.tokens, t.raw);
+                }
+                push_unique_owned(&mut out.template, a.template());
+            }
+            for k in &person_keys {
+                if let Some(enc) = k.encoded_in(&a) {
+                    push_unique(&mut out.recipient_encoding, encoding_name(enc.kind));
+                }
+            }
+        }
+        if any {
+            out.pixel = Some(pixel);
+            out.has_token = Some(has_token);
+            out.shortener = Some(shortener);
+            out.redirector = Some(redirector);
+            out.unknown_domain = Some(unknown);
+        }
+        ev.reconwatch.url = out;
+    }
+
+    /// `reconwatch.sender.*`.
+    fn sender(&self, ev: &mut Event<'_>) {
+        let e = &ev.email;
+        let from = e.from.address.as_deref().or(e.sender.address.as_deref());
+        let input = super::sender::SenderInput {
+            from,
+            from_name: e.from.name.as_deref(),
+            envelope: e.sender.address.as_deref(),
+            reply_to: e.reply_to.address.as_deref(),
+            subject: e.subject.as_deref(),
+        };
+        let a = self.sender.analyze(&input);
+        let s = &mut ev.reconwatch.sender;
+        s.external = Some(a.domain.as_deref().is_some_and(|d| !self.own.contains(d)));
+        s.esp = Some(a.esp);
+        s.freemail = Some(a.freemail);
+        s.bulk = Some(a.esp || e.sender.address.as_deref().is_some_and(is_bounce_address));
+        s.journalist = Some(a.journalist);
+        s.reply_to_mismatch = Some(a.reply_to_mismatch);
+        s.envelope_mismatch = Some(a.envelope_mismatch);
+        s.outlet = a.outlet.map(owned);
+        if let Some(c) = &a.claim {
+            s.claimed_outlet = Some(owned(c.outlet));
+            s.claim_via = Some(Cow::Borrowed(c.via.name()));
+        }
+        // The organisation's own domains are protected too, but mail from the organisation
+        // itself is no lookalike of it.
+        let lookalike = a.lookalike.filter(|l| usable(l));
+        if let Some(l) = lookalike.as_ref().filter(|_| s.external == Some(true)) {
+            s.lookalike = Some(owned(l.imitates));
+            s.lookalike_method = Some(Cow::Borrowed(l.method.name()));
+        }
+        s.domain = a.domain.map(Cow::Owned);
+    }
+
+    /// `reconwatch.intel.*` and `threat.enrichments`.
+    fn threats<'s>(&'s self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>) {
+        let set = &self.intel;
+        let mut enrichments = Vec::new();
+        let mut look = |field: &str, atomic: &str, n: usize, hits: &mut Vec<intel::Match<'s>>| {
+            for m in &hits[hits.len() - n..] {
+                enrichments.extend(m.enrichments(field, atomic));
+            }
+        };
+        let hits = &mut scratch.intel_hits;
+        hits.clear();
+        if let Some(u) = &ev.url.original {
+            let n = set.lookup_url(u, hits);
+            look("url.original", u, n, hits);
+        }
+        if let Some(d) = &ev.url.domain {
+            let n = set.lookup_domain(d, hits);
+            look("url.domain", d, n, hits);
+        }
+        for u in ev.email.urls.iter().take(MAX_URLS) {
+            let n = set.lookup_url(u, hits);
+            look("email.urls", u, n, hits);
+            let a = url::analyze(u);
+            if !a.host().is_empty() {
+                let n = set.lookup_domain(a.host(), hits);
+                look("email.urls", u, n, hits);
+            }
+        }
+        for (field, addr) in [
+            ("email.from.address", &ev.email.from.address),
+            ("email.sender.address", &ev.email.sender.address),
+            ("email.reply_to.address", &ev.email.reply_to.address),
+        ] {
+            if let Some(a) = addr {
+                let n = set.lookup_email(a, hits);
+                look(field, a, n, hits);
+                if let Some((_, d)) = a.rsplit_once('@') {
+                    let n = set.lookup_domain(d, hits);
+                    look(field, a, n, hits);
+                }
+            }
+        }
+        for (field, ip) in [("source.ip", ev.source.ip), ("destination.ip", ev.destination.ip)] {
+            if let Some(ip) = ip {
+                let n = set.lookup_ip(ip, hits);
+                look(field, &ip_text(ip), n, hits);
+            }
+        }
+        let i = &mut ev.reconwatch.intel;
+        i.hit = Some(!hits.is_empty());
+        for m in hits.iter() {
+            push_unique(&mut i.indicator, m.indicator());
+            for s in m.sources() {
+                push_unique(&mut i.source, s.source);
+            }
+        }
+        ev.threat.enrichments = enrichments;
+    }
+}
+
+/// What the watchlists said about the people of one event.
+#[derive(Default)]
+struct Found {
+    lists: Vec<Str<'static>>,
+    groups: Vec<Str<'static>>,
+    emails: Vec<Str<'static>>,
+}
+
+impl Found {
+    fn absorb(&mut self, matches: super::watchlist::Matches<'_>) {
+        for m in matches {
+            push_unique(&mut self.lists, m.list);
+            if let Some(p) = m.person {
+                push_unique(&mut self.emails, p.email());
+                if let Some(g) = p.group() {
+                    push_unique(&mut self.groups, g);
+                }
+            }
+        }
+    }
+}
+
+/// Whether an envelope sender is a bounce-handling address of a bulk mailer: VERP and similar
+/// local parts (`bounce-4f51…@`, `bounces+123@`, `list-bounces@`, `bnc3.…@`, `msprvs1=…`
+/// (Microsoft SRS/BATV), `prvs=…` (BATV), `return-…@`).
+pub fn is_bounce_address(addr: &str) -> bool {
+    let Some((local, _)) = addr.rsplit_once('@') else {
+        return false;
+    };
+    let l = local.to_ascii_lowercase();
+    const PREFIXES: &[&str] = &[
+        "bounce",
+        "bnc",
+        "msprvs1=",
+        "prvs=",
+        "return-",
+        "rp-",
+        "mailer-daemon",
+        "verp",
+    ];
+    PREFIXES.iter().any(|p| l.starts_with(p))
+        || l.contains("-bounces")
+        || l.contains("+bounces")
+        || l.contains(".bounce")
+}
+
+/// The protect label of the organisation's own domains.
+const OWN: &str = "own";
+
+/// Whether a lookalike counts: an added word is not enough for the organisation's own domains,
+/// whose name partners, suppliers and local news reuse all the time (`elmaria-chamber` of
+/// `elmaria.example`); for outlets it is the classic lure (`bbc-worldnews`).
+fn usable(l: &Lookalike<'_>) -> bool {
+    !(l.owner == OWN && l.method == LookalikeMethod::AddedWord)
+}
+
+fn is_mail(ev: &Event<'_>) -> bool {
+    !ev.email.is_empty()
+}
+
+fn owned(s: &str) -> Str<'static> {
+    Cow::Owned(s.to_owned())
+}
+
+fn push_unique(list: &mut Vec<Str<'static>>, s: &str) {
+    if list.len() < MAX_LIST && !list.iter().any(|x| x == s) {
+        list.push(owned(s));
+    }
+}
+
+fn push_unique_owned(list: &mut Vec<Str<'static>>, s: String) {
+    if list.len() < MAX_LIST && !list.iter().any(|x| *x == s) {
+        list.push(Cow::Owned(s));
+    }
+}
+
+fn ip_text(ip: IpAddr) -> String {
+    ip.to_string()
+}
+
+/// The registered domain of a lower-case host name (Public Suffix List; an unknown TLD counts
+/// as a public suffix).
+fn registered_domain(host: &str) -> Option<&str> {
+    psl::domain_str(host.strip_suffix('.').unwrap_or(host))
+}
+
+/// The name rules use for an encoding (`reconwatch.url.recipient_encoding`).
+pub fn encoding_name(k: EncodingKind) -> &'static str {
+    match k {
+        EncodingKind::Plain => "plain",
+        EncodingKind::Base64 => "base64",
+        EncodingKind::Base64Url => "base64url",
+        EncodingKind::Hex => "hex",
+        EncodingKind::Md5 => "md5",
+        EncodingKind::Sha1 => "sha1",
+        EncodingKind::Sha256 => "sha256",
+    }
+}
