@@ -30,7 +30,6 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
 
 use super::hash::Mix;
 use super::intel::{self, IntelSet};
@@ -82,6 +81,10 @@ pub struct EnrichScratch<'s> {
 #[derive(Clone, Copy)]
 struct DomainInfo<'s> {
     known: bool,
+    /// A URL shortener's.
+    shortener: bool,
+    /// Some redirector's host is in it (the path decides, per URL).
+    redirector: bool,
     /// The protected domain it imitates.
     lookalike: Option<&'s str>,
 }
@@ -224,6 +227,10 @@ impl Enricher {
         }
         let info = DomainInfo {
             known: self.is_known(reg),
+            shortener: url::SHORTENERS.contains(&reg),
+            redirector: url::REDIRECTORS
+                .iter()
+                .any(|(host, _)| registered_domain(host) == Some(reg)),
             lookalike: self.lookalike(reg).map(|l| l.imitates),
         };
         if cache.len() >= DOMAIN_CACHE {
@@ -262,12 +269,12 @@ impl Enricher {
             };
             let signals = if web { a.pixel(mime, bytes) } else { a.pixel(None, None) };
             pixel |= signals.likely;
-            shortener |= a.is_shortener();
-            redirector |= a.is_redirector();
             if let Some(reg) = a.registered_domain() {
                 push_unique(&mut out.registered_domain, reg);
                 let info = self.domain_info(reg, &mut scratch.domains);
                 unknown |= !info.known;
+                shortener |= info.shortener;
+                redirector |= info.redirector && a.is_redirector();
                 if let Some(l) = info.lookalike {
                     push_unique(&mut out.lookalike, l);
                 }
@@ -352,9 +359,8 @@ impl Enricher {
         for u in ev.email.urls.iter().take(MAX_URLS) {
             let n = set.lookup_url(u, hits);
             look("email.urls", u, n, hits);
-            let a = url::analyze(u);
-            if !a.host().is_empty() {
-                let n = set.lookup_domain(a.host(), hits);
+            if let Some(host) = url::host_of(u) {
+                let n = set.lookup_domain(host, hits);
                 look("email.urls", u, n, hits);
             }
         }
@@ -375,7 +381,9 @@ impl Enricher {
         for (field, ip) in [("source.ip", ev.source.ip), ("destination.ip", ev.destination.ip)] {
             if let Some(ip) = ip {
                 let n = set.lookup_ip(ip, hits);
-                look(field, &ip_text(ip), n, hits);
+                if n > 0 {
+                    look(field, &ip.to_string(), n, hits);
+                }
             }
         }
         let i = &mut ev.reconwatch.intel;
@@ -464,10 +472,6 @@ fn push_unique_owned(list: &mut Vec<Str<'static>>, s: String) {
     if list.len() < MAX_LIST && !list.iter().any(|x| *x == s) {
         list.push(Cow::Owned(s));
     }
-}
-
-fn ip_text(ip: IpAddr) -> String {
-    ip.to_string()
 }
 
 /// The registered domain of a lower-case host name (Public Suffix List; an unknown TLD counts

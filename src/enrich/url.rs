@@ -202,8 +202,6 @@ pub struct Token<'a> {
     pub len: usize,
     /// Alphabet of the decoded bytes.
     pub alphabet: Alphabet,
-    /// Shannon entropy of the decoded bytes, bits per character (0 for the empty token).
-    pub entropy: f32,
     /// Decoded bytes: has an ASCII digit, lower-case letter, upper-case letter.
     kinds: Kinds,
     /// Changes of character kind (digit/lower/upper) between neighbouring letters and digits,
@@ -237,10 +235,11 @@ pub fn is_token_like(t: &Token<'_>) -> bool {
         Alphabet::Decimal => t.len >= 16,
         _ => {
             let letters = t.kinds.lower || t.kinds.upper;
+            // Entropy last: it is the one measure computed on demand.
             t.len >= 12
-                && t.entropy >= 3.0
                 && t.transitions >= 0.2
                 && ((letters && t.kinds.digit) || (t.len >= 20 && t.kinds.lower && t.kinds.upper))
+                && t.entropy() >= 3.0
         }
     }
 }
@@ -370,6 +369,19 @@ pub fn analyze_with_host<'a>(url: &'a str, host: Option<&'a str>) -> UrlAnalysis
     };
     a.tokens = tokens(path, query, fragment);
     a
+}
+
+/// The host of an absolute or scheme-relative URL, as written (no analysis, no allocation):
+/// `https://user@Mail.Example:8443/x` -> `Mail.Example`.
+pub fn host_of(url: &str) -> Option<&str> {
+    let (scheme, rest) = split_scheme(url.trim());
+    let rest = match scheme {
+        Some(_) => rest.strip_prefix("//").unwrap_or(rest),
+        None => rest.strip_prefix("//")?,
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host = split_authority(authority).0;
+    (!host.is_empty()).then_some(host)
 }
 
 fn split_scheme(url: &str) -> (Option<&str>, &str) {
@@ -514,10 +526,17 @@ fn kind(b: u8) -> Kind {
 
 impl<'a> Token<'a> {
     fn new(raw: &'a str, key: Option<&'a str>, place: TokenPlace) -> Self {
-        // u16 counts and a list of the distinct bytes keep this O(len), not O(256), per token.
-        let mut counts = [0u16; 256];
-        let mut seen = [0u8; 256];
-        let mut distinct = 0usize;
+        // Most tokens have no percent escape: their bytes are their decoded bytes.
+        if memchr::memchr(b'%', raw.as_bytes()).is_none() {
+            Self::classify(raw, key, place, raw.bytes())
+        } else {
+            Self::classify(raw, key, place, decoded(raw))
+        }
+    }
+
+    /// One pass over the decoded bytes: length, alphabet, kinds and transitions. (Entropy,
+    /// which needs a count per byte value, is computed on demand by [`Token::entropy`].)
+    fn classify(raw: &'a str, key: Option<&'a str>, place: TokenPlace, bytes: impl Iterator<Item = u8>) -> Self {
         let mut len = 0usize;
         let mut kinds = Kinds::default();
         let mut transitions = 0u32;
@@ -526,13 +545,7 @@ impl<'a> Token<'a> {
         let (mut hex, mut b32, mut alnum, mut b64, mut b64url) = (true, true, true, true, true);
         let (mut b64_special, mut url_special, mut padding) = (false, false, 0usize);
         let mut uuid = raw.len() == 36;
-        for b in decoded(raw) {
-            let c = &mut counts[b as usize];
-            if *c == 0 {
-                seen[distinct] = b;
-                distinct += 1;
-            }
-            *c = c.saturating_add(1);
+        for b in bytes {
             let k = kind(b);
             match k {
                 Kind::Digit => kinds.digit = true,
@@ -596,7 +609,6 @@ impl<'a> Token<'a> {
             place,
             len,
             alphabet,
-            entropy: entropy(&counts, &seen[..distinct], len),
             kinds,
             transitions: if len > 1 {
                 transitions as f32 / (len - 1) as f32
@@ -604,6 +616,23 @@ impl<'a> Token<'a> {
                 0.0
             },
         }
+    }
+
+    /// Shannon entropy of the decoded bytes, bits per character (0 for the empty token).
+    pub fn entropy(&self) -> f32 {
+        // u16 counts and a list of the distinct bytes keep this O(len), not O(256).
+        let mut counts = [0u16; 256];
+        let mut seen = [0u8; 256];
+        let mut distinct = 0usize;
+        for b in decoded(self.raw) {
+            let c = &mut counts[b as usize];
+            if *c == 0 {
+                seen[distinct] = b;
+                distinct += 1;
+            }
+            *c = c.saturating_add(1);
+        }
+        entropy(&counts, &seen[..distinct], self.len)
     }
 
     /// Whether this token looks like a unique identifier; see [`is_token_like`].
@@ -827,7 +856,7 @@ impl<'a> UrlAnalysis<'a> {
     /// or the body is under [`TINY_BODY_BYTES`] and an image by extension or content type. An
     /// image extension or an `image/*` type alone is not enough: newsletters carry real images.
     pub fn pixel(&self, content_type: Option<&str>, body_bytes: Option<u64>) -> PixelSignals {
-        let last = self.path_segments().last().unwrap_or("");
+        let last = self.path.rsplit('/').find(|s| !s.is_empty()).unwrap_or("");
         let (stem, ext) = split_extension(last).unwrap_or((last, ""));
         let image_extension = IMAGE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e));
         let named = |names: &[&str]| names.iter().any(|n| stem.eq_ignore_ascii_case(n));
@@ -839,14 +868,18 @@ impl<'a> UrlAnalysis<'a> {
                 .rev()
                 .find(|t| matches!(t.place, TokenPlace::PathStem(_)))
                 .is_some_and(|t| t.raw == stem && is_token_like(t));
-        let dim = |names: &[&str]| {
-            self.query_pairs()
-                .any(|(k, v)| v == "1" && names.iter().any(|n| k.eq_ignore_ascii_case(n)))
-        };
-        let one_by_one = (dim(&["w", "width"]) && dim(&["h", "height"]))
-            || self
-                .query_pairs()
-                .any(|(k, v)| k.eq_ignore_ascii_case("size") && v.eq_ignore_ascii_case("1x1"));
+        // One pass over the query: `w=1` / `width=1`, `h=1` / `height=1`, `size=1x1`.
+        let (mut w1, mut h1, mut size1x1) = (false, false, false);
+        for (k, v) in self.query_pairs() {
+            let is = |n: &str| k.eq_ignore_ascii_case(n);
+            if v == "1" {
+                w1 |= is("w") || is("width");
+                h1 |= is("h") || is("height");
+            } else if v.eq_ignore_ascii_case("1x1") {
+                size1x1 |= is("size");
+            }
+        }
+        let one_by_one = (w1 && h1) || size1x1;
         let image_content_type = content_type.is_some_and(|c| {
             c.trim_start()
                 .get(..6)

@@ -210,12 +210,12 @@ fn alphabets_and_token_likeness() {
 #[test]
 fn entropy_and_decoded_length() {
     let t = Token::new("aaaa", None, TokenPlace::Fragment);
-    assert_eq!(t.entropy, 0.0);
+    assert_eq!(t.entropy(), 0.0);
     let t = Token::new("abcd", None, TokenPlace::Fragment);
-    assert!((t.entropy - 2.0).abs() < 1e-6);
+    assert!((t.entropy() - 2.0).abs() < 1e-6);
     let t = Token::new("a%40b", None, TokenPlace::Fragment);
     assert_eq!(t.len, 3);
-    assert!((t.entropy - 3f32.log2()).abs() < 1e-6);
+    assert!((t.entropy() - 3f32.log2()).abs() < 1e-6);
 }
 
 #[test]
@@ -546,5 +546,21 @@ fn junk_never_panics() {
         let _ = keys.encoded_in(&a);
         let _ = analyze_with_host(j, Some(j)).template();
         let _ = encodes_recipient(j, j);
+    }
+}
+
+#[test]
+fn host_of_absolute_and_scheme_relative_urls() {
+    let cases: &[(&str, Option<&str>)] = &[
+        ("https://user@Mail.Example:8443/x?y#z", Some("Mail.Example")),
+        ("http://a.example", Some("a.example")),
+        ("//cdn.example/p.gif", Some("cdn.example")),
+        ("https://[2001:db8::1]:443/", Some("2001:db8::1")),
+        ("/path/only", None),
+        ("https:///nohost", None),
+        ("", None),
+    ];
+    for (u, want) in cases {
+        assert_eq!(host_of(u), *want, "{u}");
     }
 }
