@@ -507,22 +507,61 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Digit,
-    Lower,
-    Upper,
-    Other,
-}
+// Byte classes of [`Token::classify`], one bit each.
+const DIGIT: u16 = 1;
+const LOWER: u16 = 1 << 1;
+const UPPER: u16 = 1 << 2;
+const HEX: u16 = 1 << 3;
+/// `A-Z`, `2-7`.
+const B32: u16 = 1 << 4;
+const ALNUM: u16 = 1 << 5;
+/// Alphanumeric, `+`, `/`.
+const B64: u16 = 1 << 6;
+/// Alphanumeric, `-`, `_`.
+const B64URL: u16 = 1 << 7;
+/// `+`, `/`.
+const B64_SPECIAL: u16 = 1 << 8;
+/// `-`, `_`.
+const URL_SPECIAL: u16 = 1 << 9;
+const KINDS: u16 = DIGIT | LOWER | UPPER;
+const ALPHABETS: u16 = HEX | B32 | ALNUM | B64 | B64URL;
 
-fn kind(b: u8) -> Kind {
-    match b {
-        b'0'..=b'9' => Kind::Digit,
-        b'a'..=b'z' => Kind::Lower,
-        b'A'..=b'Z' => Kind::Upper,
-        _ => Kind::Other,
+/// The classes of every byte value.
+static CLASS: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        let mut bits = 0;
+        if c.is_ascii_digit() {
+            bits |= DIGIT;
+        }
+        if c.is_ascii_lowercase() {
+            bits |= LOWER;
+        }
+        if c.is_ascii_uppercase() {
+            bits |= UPPER;
+        }
+        if c.is_ascii_hexdigit() {
+            bits |= HEX;
+        }
+        if c.is_ascii_uppercase() || (c >= b'2' && c <= b'7') {
+            bits |= B32;
+        }
+        if c.is_ascii_alphanumeric() {
+            bits |= ALNUM | B64 | B64URL;
+        }
+        if c == b'+' || c == b'/' {
+            bits |= B64 | B64_SPECIAL;
+        }
+        if c == b'-' || c == b'_' {
+            bits |= B64URL | URL_SPECIAL;
+        }
+        t[b] = bits;
+        b += 1;
     }
-}
+    t
+};
 
 impl<'a> Token<'a> {
     fn new(raw: &'a str, key: Option<&'a str>, place: TokenPlace) -> Self {
@@ -535,55 +574,59 @@ impl<'a> Token<'a> {
     }
 
     /// One pass over the decoded bytes: length, alphabet, kinds and transitions. (Entropy,
-    /// which needs a count per byte value, is computed on demand by [`Token::entropy`].)
+    /// which needs a count per byte value, is computed on demand by [`Token::entropy`].) Each
+    /// byte is one lookup in [`CLASS`]: the alphabets a token can still be are the classes all
+    /// its bytes share.
     fn classify(raw: &'a str, key: Option<&'a str>, place: TokenPlace, bytes: impl Iterator<Item = u8>) -> Self {
         let mut len = 0usize;
-        let mut kinds = Kinds::default();
         let mut transitions = 0u32;
-        let mut prev: Option<Kind> = None;
-        // Alphabet flags: could it still be ...?
-        let (mut hex, mut b32, mut alnum, mut b64, mut b64url) = (true, true, true, true, true);
-        let (mut b64_special, mut url_special, mut padding) = (false, false, 0usize);
+        let mut prev = 0u16;
+        // Classes every byte had (alphabets still possible), and classes any byte had.
+        let (mut all, mut any) = (ALPHABETS, 0u16);
+        let mut padding = 0usize;
         let mut uuid = raw.len() == 36;
         for b in bytes {
-            let k = kind(b);
-            match k {
-                Kind::Digit => kinds.digit = true,
-                Kind::Lower => kinds.lower = true,
-                Kind::Upper => kinds.upper = true,
-                Kind::Other => {}
-            }
-            // Separators (`-`, `_`, `.`) are not transitions: `2024-11-26-news` has none.
-            if k != Kind::Other && prev.is_some_and(|p| p != k && p != Kind::Other) {
+            let c = CLASS[b as usize];
+            any |= c;
+            // Changes between digit, lower and upper; separators (`-`, `_`, `.`) are not
+            // transitions: `2024-11-26-news` has none.
+            let k = c & KINDS;
+            if k != 0 && prev != 0 && prev != k {
                 transitions += 1;
             }
-            prev = Some(k);
+            prev = k;
             if uuid {
                 uuid = if matches!(len, 8 | 13 | 18 | 23) {
                     b == b'-'
                 } else {
-                    b.is_ascii_hexdigit()
+                    c & HEX != 0
                 };
             }
             len += 1;
             if b == b'=' {
                 padding += 1;
-                hex = false;
-                alnum = false;
+                all &= !(HEX | ALNUM);
                 continue;
             }
             if padding > 0 {
                 // Padding only at the end.
-                (b32, b64, b64url) = (false, false, false);
+                all &= !(B32 | B64 | B64URL);
             }
-            hex &= b.is_ascii_hexdigit();
-            b32 &= b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b);
-            alnum &= b.is_ascii_alphanumeric();
-            b64 &= b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
-            b64url &= b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
-            b64_special |= b == b'+' || b == b'/';
-            url_special |= b == b'-' || b == b'_';
+            all &= c | !ALPHABETS;
         }
+        let kinds = Kinds {
+            digit: any & DIGIT != 0,
+            lower: any & LOWER != 0,
+            upper: any & UPPER != 0,
+        };
+        let (hex, b32, alnum, b64, b64url) = (
+            all & HEX != 0,
+            all & B32 != 0,
+            all & ALNUM != 0,
+            all & B64 != 0,
+            all & B64URL != 0,
+        );
+        let (b64_special, url_special) = (any & B64_SPECIAL != 0, any & URL_SPECIAL != 0);
         let alphabet = if len == 0 {
             Alphabet::Other
         } else if kinds.digit && !kinds.lower && !kinds.upper && padding == 0 && alnum {

@@ -564,3 +564,87 @@ fn host_of_absolute_and_scheme_relative_urls() {
         assert_eq!(host_of(u), *want, "{u}");
     }
 }
+
+/// The table-driven classification agrees with the alphabets' definitions, written out
+/// plainly, on every token of a sample of shapes (including padding in the middle).
+#[test]
+fn classification_matches_the_definitions() {
+    fn reference(d: &[u8]) -> Alphabet {
+        let pad = d.iter().rev().take_while(|&&b| b == b'=').count();
+        let body = &d[..d.len() - pad];
+        let all = |f: fn(u8) -> bool| body.iter().all(|&b| f(b));
+        let has = |f: fn(u8) -> bool| d.iter().any(|&b| f(b));
+        let clean_pad = !body.contains(&b'=');
+        if d.is_empty() {
+            Alphabet::Other
+        } else if pad == 0 && all(|b| b.is_ascii_digit()) {
+            Alphabet::Decimal
+        } else if d.len() == 36
+            && d.iter().enumerate().all(|(i, &b)| {
+                if matches!(i, 8 | 13 | 18 | 23) {
+                    b == b'-'
+                } else {
+                    b.is_ascii_hexdigit()
+                }
+            })
+        {
+            Alphabet::Uuid
+        } else if pad == 0 && all(|b| b.is_ascii_hexdigit()) {
+            Alphabet::Hex
+        } else if clean_pad
+            && pad <= 6
+            && all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+            && has(|b| b.is_ascii_digit())
+        {
+            Alphabet::Base32
+        } else if pad == 0 && all(|b| b.is_ascii_alphanumeric()) {
+            Alphabet::Alphanumeric
+        } else if clean_pad
+            && pad <= 2
+            && all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+            && (has(|b| b == b'+' || b == b'/') || pad > 0)
+        {
+            Alphabet::Base64
+        } else if clean_pad
+            && pad <= 2
+            && all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && (has(|b| b == b'-' || b == b'_') || pad > 0)
+        {
+            Alphabet::Base64Url
+        } else {
+            Alphabet::Other
+        }
+    }
+    let samples = [
+        "",
+        "0",
+        "12345",
+        "abc",
+        "ABC",
+        "deadBEEF",
+        "a1b2c3d4e5f6",
+        "MZXW6YTBOI",
+        "MZXW6YTB====",
+        "MZXW6===YTB",
+        "aGVsbG8=",
+        "aGVs=bG8",
+        "a+b/c==",
+        "a-b_c=",
+        "a-b_c===",
+        "uuid",
+        "123e4567-e89b-12d3-a456-426614174000",
+        "123e4567-e89b-12d3-a456-42661417400g",
+        "H6jS30rkoIEXXK3A",
+        "x.y",
+        "2021-01-11",
+        "ÿé",
+        "A2345672",
+        "====",
+    ];
+    for s in samples {
+        let url = format!("https://h.example/?v={s}");
+        let a = analyze(&url);
+        let t = a.tokens().last().expect("a query value");
+        assert_eq!(t.alphabet, reference(s.as_bytes()), "{s:?}");
+    }
+}
