@@ -140,6 +140,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     if !args.quiet {
         let summary = Summary {
             engine: &engine,
+            enricher,
             stats: &stats,
             counts: &counts,
             seconds: started.elapsed().as_secs_f64(),
@@ -164,6 +165,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
 /// The end-of-scan summary written to stderr.
 struct Summary<'a> {
     engine: &'a Engine,
+    enricher: &'a Enricher,
     stats: &'a [InputStats],
     counts: &'a [u64],
     seconds: f64,
@@ -177,6 +179,27 @@ impl std::fmt::Display for Summary<'_> {
         let alerts: u64 = self.counts.iter().sum();
         let secs = self.seconds.max(1e-9);
         writeln!(f, "reconwatch scan summary")?;
+        // What the rules knew: a watchlist that did not load protects nobody.
+        let lists: Vec<String> = self
+            .enricher
+            .watchlists()
+            .lists()
+            .iter()
+            .map(|l| format!("{} ({} addresses, {} domains)", l.name, l.addresses, l.domains))
+            .collect();
+        let mut own: Vec<&str> = self.enricher.own_domains().collect();
+        own.sort_unstable();
+        writeln!(
+            f,
+            "  watchlists {}  intel indicators {}  own domains {}",
+            if lists.is_empty() {
+                "none".into()
+            } else {
+                lists.join(", ")
+            },
+            self.enricher.intel().len(),
+            if own.is_empty() { "none".into() } else { own.join(", ") }
+        )?;
         writeln!(
             f,
             "  inputs {} ({failed} failed)  lines {}  events {}  parse errors {}  rules {}",

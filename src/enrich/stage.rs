@@ -58,8 +58,11 @@ pub struct Enricher {
     watchlists: Watchlists,
     intel: IntelSet,
     sender: SenderAnalyzer,
-    /// Registered domains of the organisation (from the watch-listed addresses and `@domain`s).
+    /// Registered domains of the organisation: configured, and derived from the watchlists.
     own: HashSet<String>,
+    /// Other registered domains of watch-listed people (a journalist's outlet): protected
+    /// from lookalikes and never unknown, but not the organisation's.
+    listed: HashSet<String>,
     /// Registered domains of well-known sites (with the outlets' and ESPs' in `sender`, never
     /// "unknown").
     well_known: HashSet<String>,
@@ -90,9 +93,10 @@ struct DomainInfo<'s> {
 }
 
 impl Enricher {
-    /// Builds the stage. The organisation's own domains are `own_domains` and the registered
-    /// domains of every watch-listed address and `@domain` entry: they are protected from
-    /// lookalikes, mail from them is not `external`, and URLs on them are not unknown.
+    /// Builds the stage. The organisation's own domains are `own_domains`, the watchlists'
+    /// `@domain` entries and the domains holding a tenth of the watch-listed addresses (at
+    /// least three): mail from them is not `external`. They and every other watch-listed
+    /// address's domain are protected from lookalikes, and URLs on them are not unknown.
     pub fn new(
         watchlists: Watchlists,
         intel: IntelSet,
@@ -103,24 +107,44 @@ impl Enricher {
             .iter()
             .filter_map(|d| registered_domain(d).map(str::to_owned))
             .collect();
+        // The watch-listed people's domains: `@domain` entries are the organisation's; an
+        // address domain is when it holds a tenth of the addresses (at least three), so that
+        // the outlet of a watch-listed journalist is protected but not taken for ours.
+        let mut listed: HashSet<String> = HashSet::new();
+        let mut per_domain: HashMap<String, usize> = HashMap::new();
+        let mut addresses = 0usize;
         for list in watchlists.lists() {
             for v in watchlists.values(&list.name).unwrap_or_default() {
-                // `values` are lower-cased.
-                let domain = v.rsplit_once('@').map_or(v.as_str(), |(_, d)| d);
-                if let Some(reg) = registered_domain(domain) {
+                // `values` are lower-cased: addresses, and `@domain` entries.
+                let (entry, domain) = match v.strip_prefix('@') {
+                    Some(d) => (true, d),
+                    None => (false, v.rsplit_once('@').map_or("", |(_, d)| d)),
+                };
+                let Some(reg) = registered_domain(domain) else { continue };
+                if entry {
                     own.insert(reg.to_owned());
+                } else {
+                    addresses += 1;
+                    *per_domain.entry(reg.to_owned()).or_default() += 1;
                 }
+                listed.insert(reg.to_owned());
             }
         }
+        let threshold = (addresses / 10).max(3);
+        own.extend(per_domain.into_iter().filter(|(_, n)| *n >= threshold).map(|(d, _)| d));
+        listed.retain(|d| !own.contains(d));
         let well_known: HashSet<String> = WELL_KNOWN
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .map(str::to_ascii_lowercase)
             .collect();
+        // Registered domains from the PSL are valid domain names.
         for d in &own {
-            // Registered domains from the PSL are valid domain names.
             let _ = catalog.protect_domain(d, OWN);
+        }
+        for d in &listed {
+            let _ = catalog.protect_domain(d, LISTED);
         }
         let sender = catalog.build();
         Enricher {
@@ -128,11 +152,13 @@ impl Enricher {
             intel,
             sender,
             own,
+            listed,
             well_known,
         }
     }
 
-    /// The organisation's registered domains, as derived from the watchlists.
+    /// The organisation's registered domains: configured, `@domain` watchlist entries, and
+    /// the domains holding a tenth of the watch-listed addresses (at least three).
     pub fn own_domains(&self) -> impl Iterator<Item = &str> {
         self.own.iter().map(String::as_str)
     }
@@ -172,6 +198,7 @@ impl Enricher {
     fn is_known(&self, reg: &str) -> bool {
         self.well_known.contains(reg)
             || self.own.contains(reg)
+            || self.listed.contains(reg)
             || self.sender.outlet_of_domain(reg).is_some()
             || self.sender.is_esp(reg)
     }
@@ -446,6 +473,8 @@ pub fn is_bounce_address(addr: &str) -> bool {
 
 /// The protect label of the organisation's own domains.
 const OWN: &str = "own";
+/// The protect label of other watch-listed people's domains.
+const LISTED: &str = "watchlist";
 
 /// Whether a lookalike counts: an added word is not enough for the organisation's own domains,
 /// whose name partners, suppliers and local news reuse all the time (`elmaria-chamber` of
@@ -490,5 +519,140 @@ pub fn encoding_name(k: EncodingKind) -> &'static str {
         EncodingKind::Md5 => "md5",
         EncodingKind::Sha1 => "sha1",
         EncodingKind::Sha256 => "sha256",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Field, Value};
+
+    /// Ten parliament addresses, one journalist at an outlet of theirs, `@family.example`.
+    fn enricher(own: &[&str]) -> Enricher {
+        let mut w = Watchlists::new();
+        let mut csv = String::from("email,name,group,usernames,ips\n");
+        for i in 0..10 {
+            csv += &format!("mp{i}@parliament.example,MP {i},parliamentarian,mp{i},10.0.0.{i}\n");
+        }
+        csv += "jo@haldennews.example,Jo,journalist,,\n";
+        w.add_text("vip", "vip.csv", &csv).unwrap();
+        w.add_text("family", "family.txt", "@family.example\n").unwrap();
+        let own: Vec<String> = own.iter().map(|s| s.to_string()).collect();
+        Enricher::new(w, IntelSet::default(), SenderCatalog::builtin(), &own)
+    }
+
+    fn own(e: &Enricher) -> Vec<&str> {
+        let mut v: Vec<&str> = e.own_domains().collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn own_domains_are_configured_domain_entries_and_the_lists_main_domains() {
+        assert_eq!(own(&enricher(&[])), ["family.example", "parliament.example"]);
+        assert_eq!(
+            own(&enricher(&["www.senate.example"])),
+            ["family.example", "parliament.example", "senate.example"]
+        );
+        // The journalist's outlet is protected from lookalikes and known, but not ours.
+        let e = enricher(&[]);
+        assert!(e.is_known("haldennews.example"));
+        assert_eq!(
+            e.lookalike("haldennews-daily.example").map(|l| l.imitates),
+            Some("haldennews.example")
+        );
+        // An added word is no lookalike of our own domain; another TLD is.
+        assert!(e.lookalike("parliament-watch.example").is_none());
+        assert_eq!(
+            e.lookalike("parliament.org").map(|l| l.imitates),
+            Some("parliament.example")
+        );
+    }
+
+    fn text(ev: &Event<'_>, f: Field) -> String {
+        ev.get(f).map(|v| v.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_web_request_names_its_person_by_user_or_ip_and_finds_their_encoded_address() {
+        let e = enricher(&[]);
+        let mut s = e.scratch();
+        // mp3's address in base64 (no `+` or `/`, so also base64url), in a pixel on an unknown domain, fetched from mp3's IP.
+        let token = "bXAzQHBhcmxpYW1lbnQuZXhhbXBsZQ";
+        let url = format!("https://t.tracker.example/o/{token}.gif");
+        let mut ev = Event::new("squid.access");
+        ev.url.original = Some(url.as_str().into());
+        ev.url.domain = Some("t.tracker.example".into());
+        ev.source.ip = Some("10.0.0.3".parse().unwrap());
+        e.enrich(&mut ev, &mut s);
+        assert_eq!(text(&ev, Field::PersonHighRisk), "true");
+        assert_eq!(text(&ev, Field::PersonEmail), "mp3@parliament.example");
+        assert_eq!(text(&ev, Field::PersonWatchlist), "vip");
+        assert_eq!(text(&ev, Field::UrlRecipientEncoding), "base64");
+        assert_eq!(text(&ev, Field::UrlPixel), "true");
+        assert_eq!(text(&ev, Field::UrlUnknownDomain), "true");
+        assert_eq!(text(&ev, Field::UrlRegisteredDomain), "tracker.example");
+        assert_eq!(ev.get(Field::SenderDomain), None, "a web event has no sender");
+
+        // By user name, with no IP; someone else's request is not high-risk.
+        let mut by_user = Event::new("squid.access");
+        by_user.url.original = Some("https://www.bbc.co.uk/news".into());
+        by_user.user.name = Some("MP7".into());
+        e.enrich(&mut by_user, &mut s);
+        assert_eq!(text(&by_user, Field::PersonEmail), "mp7@parliament.example");
+        assert_eq!(text(&by_user, Field::UrlUnknownDomain), "false");
+        by_user.user.name = Some("visitor".into());
+        e.enrich(&mut by_user, &mut s);
+        assert_eq!(by_user.get(Field::PersonHighRisk), Some(Value::Str("false")));
+        assert_eq!(by_user.get(Field::PersonEmail), None, "earlier values are replaced");
+    }
+
+    #[test]
+    fn a_mail_is_analysed_for_its_recipients_and_sender() {
+        let e = enricher(&[]);
+        let mut s = e.scratch();
+        let mut ev = Event::new("postfix.log");
+        ev.email.from.address = Some("sophie.lang@bbc-worldnews.example".into());
+        ev.email.from.name = Some("Sophie Lang | BBC News".into());
+        ev.email.sender.address = Some("bounce-4f51@mailer.postblast.example".into());
+        ev.email.to.address = vec!["aunt@family.example".into(), "someone@else.example".into()];
+        ev.email.urls = vec!["https://bbc-worldnews.example/p.gif?id=H6jS30rkoIEXXK3A&c=w1".into()];
+        e.enrich(&mut ev, &mut s);
+        assert_eq!(text(&ev, Field::PersonWatchlist), "family");
+        assert_eq!(text(&ev, Field::SenderExternal), "true");
+        assert_eq!(text(&ev, Field::SenderBulk), "true");
+        assert_eq!(text(&ev, Field::SenderLookalike), "bbc.co.uk");
+        assert_eq!(text(&ev, Field::SenderClaimVia), "display_name");
+        assert_eq!(text(&ev, Field::SenderEnvelopeMismatch), "true");
+        assert_eq!(text(&ev, Field::UrlLookalike), "bbc.co.uk");
+        assert_eq!(text(&ev, Field::UrlTokens), "H6jS30rkoIEXXK3A");
+        assert_eq!(
+            text(&ev, Field::UrlTemplate),
+            "https://bbc-worldnews.example/p.gif?id={b64:16}&c=w1"
+        );
+        // Mail from the organisation itself is internal and no lookalike of it.
+        ev.email.from.address = Some("mp1@parliament.example".into());
+        ev.email.from.name = None;
+        ev.email.sender.address = Some("mp1@parliament.example".into());
+        e.enrich(&mut ev, &mut s);
+        assert_eq!(text(&ev, Field::SenderExternal), "false");
+        assert_eq!(ev.get(Field::SenderLookalike), None);
+        assert_eq!(text(&ev, Field::SenderBulk), "false");
+    }
+
+    #[test]
+    fn bounce_addresses_of_bulk_mailers() {
+        for a in [
+            "bounce-4f51@mailer.postblast.example",
+            "bounces+123-abc@sendgrid.net",
+            "msprvs1=17aB=bounces-1@mail.example",
+            "list-bounces@lists.example",
+            "prvs=1234abcd=user@example.org",
+        ] {
+            assert!(is_bounce_address(a), "{a}");
+        }
+        for a in ["sophie.lang@news.example", "bouncy.castle@example.org", "no-at-sign"] {
+            assert!(!is_bounce_address(a), "{a}");
+        }
     }
 }
