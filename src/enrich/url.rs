@@ -316,10 +316,10 @@ pub fn analyze_with_host<'a>(url: &'a str, host: Option<&'a str>) -> UrlAnalysis
     let (scheme, rest) = split_scheme(url);
     let (authority, rest) = if scheme.is_some() || rest.starts_with("//") {
         let r = rest.strip_prefix("//").unwrap_or(rest);
-        let end = r.find(['/', '?', '#']).unwrap_or(r.len());
+        let end = authority_end(r);
         (Some(&r[..end]), &r[end..])
     } else if !rest.starts_with(['/', '?', '#']) && looks_like_authority(rest) {
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let end = authority_end(rest);
         (Some(&rest[..end]), &rest[end..])
     } else {
         (None, rest)
@@ -379,13 +379,19 @@ pub fn host_of(url: &str) -> Option<&str> {
         Some(_) => rest.strip_prefix("//").unwrap_or(rest),
         None => rest.strip_prefix("//")?,
     };
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let authority = &rest[..authority_end(rest)];
     let host = split_authority(authority).0;
     (!host.is_empty()).then_some(host)
 }
 
+/// Where the authority after `//` ends: the first `/`, `?` or `#`, else the end.
+fn authority_end(s: &str) -> usize {
+    memchr::memchr3(b'/', b'?', b'#', s.as_bytes()).unwrap_or(s.len())
+}
+
 fn split_scheme(url: &str) -> (Option<&str>, &str) {
-    if let Some(i) = url.find("://") {
+    // A scheme has no `:`, so its `://` is at the first colon.
+    if let Some(i) = memchr::memchr(b':', url.as_bytes()).filter(|&i| url[i..].starts_with("://")) {
         let s = &url[..i];
         let ok = s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
             && s.bytes()
@@ -400,7 +406,7 @@ fn split_scheme(url: &str) -> (Option<&str>, &str) {
 /// A scheme-less `host/path` or `host:port` (a CONNECT target): the part before the first `/`
 /// has a dot or a colon and no space, and is not itself a file name like `index.html`.
 fn looks_like_authority(s: &str) -> bool {
-    let end = s.find(['/', '?', '#']).unwrap_or(s.len());
+    let end = authority_end(s);
     let a = &s[..end];
     a.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'[')
         && !a.contains([' ', '=', '&'])
