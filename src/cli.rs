@@ -109,6 +109,15 @@ pub struct ParseArgs {
     /// before it are written).
     #[arg(long, value_name = "SIZE")]
     pub chunk_size: Option<String>,
+
+    /// Add the computed `reconwatch.*` fields (and `threat.enrichments`) the rules see, to
+    /// check what a rule can test. Implied by any of the context options (--watchlist,
+    /// --intel, --config, ...).
+    #[arg(long)]
+    pub enrich: bool,
+
+    #[command(flatten)]
+    pub context: ContextArgs,
 }
 
 /// Which rules to load (shared by the commands that run rules).
@@ -125,6 +134,18 @@ pub struct RuleArgs {
 
     #[command(flatten)]
     pub context: ContextArgs,
+}
+
+impl ContextArgs {
+    /// True when no context option was given.
+    pub fn is_empty(&self) -> bool {
+        self.placeholders.is_empty()
+            && self.watchlists.is_empty()
+            && self.intel.is_empty()
+            && self.outlets.is_empty()
+            && self.own_domains.is_empty()
+            && self.config.is_none()
+    }
 }
 
 /// What the rules know about the organisation: watchlists, placeholder values, intel, news

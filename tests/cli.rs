@@ -290,3 +290,40 @@ fn declared_squid_logformat_is_used() {
     assert_eq!(v["event"]["dataset"], "squid.access");
     assert_eq!(v["url"]["domain"], "t.example");
 }
+
+#[test]
+fn parse_shows_the_computed_fields_with_a_context() {
+    let d = tempfile::tempdir().unwrap();
+    let log = write(
+        d.path(),
+        "access.log",
+        "1610356022.503    224 10.20.9.10 TCP_MISS/200 464 GET https://bbc-worldnews.example/p.gif?id=H6jS30rkoIEXXK3A&c=w1 bennettf HIER_DIRECT/198.51.100.183 image/gif\n",
+    );
+    let people = write(
+        d.path(),
+        "people.csv",
+        "email,name,group,usernames,ips\nfiona.bennett.mp@parliament.example,Fiona Bennett,parliamentarian,bennettf,\n",
+    );
+    let log = log.to_str().unwrap();
+    let event = |o: &Output| -> serde_json::Value {
+        assert!(o.status.success(), "{}", stderr(o));
+        serde_json::from_str(stdout(o).trim()).unwrap()
+    };
+    // Plain parse: ECS only.
+    assert!(event(&run(&["parse", log])).get("reconwatch").is_none());
+    // A watchlist implies enrichment: the person behind the proxy user name, the pixel.
+    let ev = event(&run(&[
+        "parse",
+        "--watchlist",
+        &format!("vip={}", people.display()),
+        log,
+    ]));
+    let rw = &ev["reconwatch"];
+    assert_eq!(rw["person"]["email"][0], "fiona.bennett.mp@parliament.example");
+    assert_eq!(rw["url"]["pixel"], true);
+    assert_eq!(rw["url"]["lookalike"][0], "bbc.co.uk");
+    // --enrich alone: URL analysis, no person.
+    let ev = event(&run(&["parse", "--enrich", log]));
+    assert_eq!(ev["reconwatch"]["url"]["tokens"][0], "H6jS30rkoIEXXK3A");
+    assert!(ev["reconwatch"].get("person").is_none());
+}

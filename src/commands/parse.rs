@@ -5,12 +5,14 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use anyhow::{Context, bail};
+use anyhow::{Context as _, bail};
 use serde_json::json;
 
 use super::EXIT_ERROR;
+use super::context::Context;
 use crate::batch::{BatchConfig, DEFAULT_CHUNK_BYTES, UnitOutput, run_batch};
 use crate::cli::ParseArgs;
+use crate::enrich::stage::{EnrichScratch, Enricher};
 use crate::event::Event;
 use crate::metrics::Metrics;
 use crate::pipeline::{EventSink, InputStats};
@@ -18,13 +20,19 @@ use crate::progress::{self, Progress};
 use crate::source;
 use crate::world::parse_size;
 
-/// Writes each event as one line of JSON.
-pub struct JsonLines<W: Write>(pub W);
+/// Writes each event as one line of JSON, after the enrichment stage when there is one.
+pub struct JsonLines<'e, W: Write> {
+    pub out: W,
+    enrich: Option<(&'e Enricher, EnrichScratch<'e>)>,
+}
 
-impl<W: Write> EventSink for JsonLines<W> {
+impl<W: Write> EventSink for JsonLines<'_, W> {
     fn event(&mut self, event: &mut Event<'_>) -> io::Result<()> {
-        serde_json::to_writer(&mut self.0, &*event)?;
-        self.0.write_all(b"\n")
+        if let Some((enricher, scratch)) = &mut self.enrich {
+            enricher.enrich(event, scratch);
+        }
+        serde_json::to_writer(&mut self.out, &*event)?;
+        self.out.write_all(b"\n")
     }
 }
 
@@ -46,6 +54,12 @@ pub fn run(args: &ParseArgs) -> anyhow::Result<ExitCode> {
     };
     let inputs = source::expand(&args.input.paths)?;
     let metrics = Metrics::new();
+    let context = if args.enrich || !args.context.is_empty() {
+        Some(Context::load(&args.context, Some(&metrics), false)?)
+    } else {
+        None
+    };
+    let enricher = context.as_ref().map(|c| &c.enricher);
     let out = Mutex::new(BufWriter::with_capacity(256 * 1024, io::stdout()));
     let progress = Progress::new();
     // Not over events printed on the same terminal; --stats output is written at the end or
@@ -88,9 +102,12 @@ pub fn run(args: &ParseArgs) -> anyhow::Result<ExitCode> {
                 &inputs,
                 &batch,
                 Some(&progress),
-                |unit| JsonLines(UnitOutput::new(&out, unit)),
+                |unit| JsonLines {
+                    out: UnitOutput::new(&out, unit),
+                    enrich: enricher.map(|e| (e, e.scratch())),
+                },
                 |_, sink, stats| {
-                    sink.0.finish()?;
+                    sink.out.finish()?;
                     stats.map_or(Ok(()), &mut input_done)
                 },
             )
