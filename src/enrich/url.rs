@@ -207,6 +207,9 @@ pub struct Token<'a> {
     /// Changes of character kind (digit/lower/upper) between neighbouring letters and digits,
     /// per pair of neighbours.
     transitions: f32,
+    /// [`is_token_like`], decided once at construction (its entropy test is the one costly
+    /// measure, and it is asked for several times per token).
+    token_like: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -229,6 +232,11 @@ struct Kinds {
 ///   — or, from 20 characters on, upper- with lower-case letters (a long random base62 string
 ///   may lack digits).
 pub fn is_token_like(t: &Token<'_>) -> bool {
+    t.token_like
+}
+
+/// The rule of [`is_token_like`], on a token's measures.
+fn decide_token_like(t: &Token<'_>) -> bool {
     match t.alphabet {
         Alphabet::Uuid => true,
         Alphabet::Hex => (t.len >= 10 && t.kinds.digit) || t.len >= 16,
@@ -652,7 +660,7 @@ impl<'a> Token<'a> {
         } else {
             Alphabet::Other
         };
-        Token {
+        let mut t = Token {
             raw,
             key,
             place,
@@ -664,7 +672,10 @@ impl<'a> Token<'a> {
             } else {
                 0.0
             },
-        }
+            token_like: false,
+        };
+        t.token_like = decide_token_like(&t);
+        t
     }
 
     /// Shannon entropy of the decoded bytes, bits per character (0 for the empty token).
