@@ -206,7 +206,8 @@ pub struct SenderCatalog {
     esps: Vec<Entry>,
     freemail: Vec<Box<str>>,
     /// (registered domain, label) pairs from [`SenderCatalog::protect_domain`].
-    protected: Vec<(Box<str>, Box<str>)>,
+    /// (registered domain, owner label, whether an added word makes a lookalike of it).
+    protected: Vec<(Box<str>, Box<str>, bool)>,
 }
 
 /// The two CSV formats: their header, what a row is called, and whether it has a names column.
@@ -324,6 +325,17 @@ impl SenderCatalog {
     /// subdomain protects its registered domain; an IDN is given in `xn--` form. Protecting a
     /// domain twice keeps the first label.
     pub fn protect_domain(&mut self, domain: &str, label: &str) -> Result<(), SenderError> {
+        self.protect_with(domain, label, true)
+    }
+
+    /// As [`SenderCatalog::protect_domain`], for the organisation's own domains: every method
+    /// but an added word makes a lookalike of them, since partners, suppliers and local news
+    /// reuse the organisation's name all the time (`elmaria-chamber` of `elmaria.example`).
+    pub fn protect_own_domain(&mut self, domain: &str, label: &str) -> Result<(), SenderError> {
+        self.protect_with(domain, label, false)
+    }
+
+    fn protect_with(&mut self, domain: &str, label: &str, added_word: bool) -> Result<(), SenderError> {
         let err = |why| SenderError::Protect {
             value: domain.to_owned(),
             why,
@@ -336,8 +348,9 @@ impl SenderCatalog {
         if label.trim().is_empty() {
             return Err(err("the label is empty"));
         }
-        if !self.protected.iter().any(|(d, _)| **d == *parts.domain) {
-            self.protected.push((parts.domain.into(), label.trim().into()));
+        if !self.protected.iter().any(|(d, _, _)| **d == *parts.domain) {
+            self.protected
+                .push((parts.domain.into(), label.trim().into(), added_word));
         }
         Ok(())
     }
@@ -783,6 +796,8 @@ struct Protected {
     label_len: usize,
     /// Index into `owners`.
     owner: u32,
+    /// Whether the label with a word added is a lookalike of it.
+    added_word: bool,
     skeleton: Box<str>,
     chars: usize,
     mask: u64,
@@ -1000,10 +1015,10 @@ impl SenderAnalyzer {
         };
         for (i, o) in c.outlets.iter().enumerate() {
             for d in &o.domains {
-                a.protect(d, i as u32);
+                a.protect(d, i as u32, true);
             }
         }
-        for (d, label) in &c.protected {
+        for (d, label, added_word) in &c.protected {
             if a.known.get(d).is_some_and(|k| k.outlet.is_some()) {
                 continue; // already protected as the outlet's
             }
@@ -1014,13 +1029,13 @@ impl SenderAnalyzer {
                     owners.len() as u32 - 1
                 }
             };
-            a.protect(d, owner);
+            a.protect(d, owner, *added_word);
         }
         a.owners = owners;
         a
     }
 
-    fn protect(&mut self, domain: &str, owner: u32) {
+    fn protect(&mut self, domain: &str, owner: u32, added_word: bool) {
         let Some(p) = registered(domain) else { return };
         let idx = self.protected.len() as u32;
         let skeleton: String = unicode_security::skeleton(p.label).collect();
@@ -1039,6 +1054,7 @@ impl SenderAnalyzer {
             domain: domain.into(),
             label_len: p.label.len(),
             owner,
+            added_word,
             skeleton: skeleton.into(),
             chars,
             mask,
@@ -1191,7 +1207,7 @@ impl SenderAnalyzer {
         let first = |part: &str| {
             self.by_label
                 .get(part)
-                .and_then(|v| v.first().copied())
+                .and_then(|v| v.iter().copied().find(|&i| self.protected[i as usize].added_word))
                 .filter(|_| !is_common_word(part))
         };
         if label.contains('-')

@@ -24,8 +24,10 @@
 //!
 //! # Cost
 //! An event without URL or mail addresses costs a few hash lookups. Each URL costs one
-//! analysis (~1 µs); each mail recipient one precomputation of its encodings (three digests) —
-//! bounded by [`MAX_URLS`] and [`MAX_RECIPIENTS`] per event; the rest are counted as skipped.
+//! analysis (~1 µs); each recipient of a mail with URLs one precomputation of its encodings
+//! (three digests). At most [`MAX_URLS`] URLs and [`MAX_RECIPIENTS`] recipients' encodings are
+//! analysed per event (the event itself is kept whole; only its computed fields stop there).
+//! Per-domain answers (known, lookalike, shortener, redirector host) are cached per thread.
 //! Computed values are owned strings, allocated only when there is something to say.
 
 use std::borrow::Cow;
@@ -33,7 +35,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::hash::Mix;
 use super::intel::{self, IntelSet};
-use super::sender::{Lookalike, LookalikeMethod, SenderAnalyzer, SenderCatalog};
+use super::sender::{SenderAnalyzer, SenderCatalog};
 use super::url::{self, EncodingKind, RecipientKeys};
 use super::watchlist::Watchlists;
 use crate::event::{Event, Str};
@@ -141,7 +143,7 @@ impl Enricher {
             .collect();
         // Registered domains from the PSL are valid domain names.
         for d in &own {
-            let _ = catalog.protect_domain(d, OWN);
+            let _ = catalog.protect_own_domain(d, OWN);
         }
         for d in &listed {
             let _ = catalog.protect_domain(d, LISTED);
@@ -183,9 +185,10 @@ impl Enricher {
     pub fn enrich<'s>(&'s self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>) {
         ev.reconwatch = Default::default();
         ev.threat.enrichments.clear();
-        self.people(ev, scratch);
-        self.urls(ev, scratch);
-        if is_mail(ev) {
+        let mail = !ev.email.is_empty();
+        self.people(ev, scratch, mail);
+        self.urls(ev, scratch, mail);
+        if mail {
             self.sender(ev);
         }
         if !self.intel.is_empty() {
@@ -203,19 +206,11 @@ impl Enricher {
             || self.sender.is_esp(reg)
     }
 
-    /// The lookalike test of [`SenderAnalyzer::lookalike`], without added-word matches of the
-    /// organisation's own domains (see [`usable`]).
-    fn lookalike(&self, domain: &str) -> Option<Lookalike<'_>> {
-        self.sender.lookalike(domain).filter(usable)
-    }
-
     /// `reconwatch.person.*`, and the encodings of their addresses into `scratch`.
-    fn people<'s>(&'s self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>) {
-        scratch.mail_keys.clear();
+    fn people(&self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'_>, mail: bool) {
         let mut found = Found::default();
-        for to in ev.email.to.address.iter().take(MAX_RECIPIENTS) {
+        for to in &ev.email.to.address {
             found.absorb(self.watchlists.lookup_email(to));
-            scratch.mail_keys.push(RecipientKeys::new(to));
         }
         if let Some(u) = &ev.user.name {
             found.absorb(self.watchlists.lookup_username(u));
@@ -223,18 +218,17 @@ impl Enricher {
         if let Some(e) = &ev.user.email {
             found.absorb(self.watchlists.lookup_email(e));
         }
-        for ip in [ev.source.ip, ev.network.forwarded_ip].into_iter().flatten() {
-            if !is_mail(ev) {
+        if !mail {
+            for ip in [ev.source.ip, ev.network.forwarded_ip].into_iter().flatten() {
                 found.absorb(self.watchlists.lookup_ip(ip));
             }
         }
-        let web = !is_mail(ev);
         let p = &mut ev.reconwatch.person;
         p.high_risk = Some(!found.lists.is_empty());
         p.watchlist = found.lists;
         p.group = found.groups;
         p.email = found.emails;
-        if web {
+        if !mail {
             // A web request: check its URL against the people's own addresses.
             for email in &p.email {
                 if !scratch.keys.contains_key(email.as_ref()) {
@@ -258,7 +252,7 @@ impl Enricher {
             redirector: url::REDIRECTORS
                 .iter()
                 .any(|(host, _)| registered_domain(host) == Some(reg)),
-            lookalike: self.lookalike(reg).map(|l| l.imitates),
+            lookalike: self.sender.lookalike(reg).map(|l| l.imitates),
         };
         if cache.len() >= DOMAIN_CACHE {
             cache.clear();
@@ -268,22 +262,19 @@ impl Enricher {
     }
 
     /// `reconwatch.url.*`.
-    fn urls<'s>(&'s self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>) {
-        let web = !is_mail(ev);
+    fn urls<'s>(&'s self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>, mail: bool) {
+        let web = !mail;
         let (mime, bytes) = (ev.http.response.mime_type.as_deref(), ev.http.response.bytes);
         let host = ev.url.domain.as_deref();
         let mut out = std::mem::take(&mut ev.reconwatch.url);
         let urls = ev.url.original.iter().chain(ev.email.urls.iter()).take(MAX_URLS);
-        let person_keys: Vec<&RecipientKeys> = if web {
-            ev.reconwatch
-                .person
-                .email
-                .iter()
-                .filter_map(|e| scratch.keys.get(e.as_ref()))
-                .collect()
-        } else {
-            scratch.mail_keys.iter().collect()
-        };
+        // A mail's recipients' encodings, only when it has URLs to look for them in.
+        scratch.mail_keys.clear();
+        if mail && !ev.email.urls.is_empty() {
+            let to = ev.email.to.address.iter().take(MAX_RECIPIENTS);
+            scratch.mail_keys.extend(to.map(|a| RecipientKeys::new(a)));
+        }
+        let person = &ev.reconwatch.person.email;
         let mut any = false;
         let (mut pixel, mut has_token, mut shortener, mut redirector, mut unknown) =
             (false, false, false, false, false);
@@ -313,7 +304,12 @@ impl Enricher {
                 }
                 push_unique_owned(&mut out.template, a.template());
             }
-            for k in &person_keys {
+            // Web: the requesting people's addresses (cached by `people`); mail: the recipients'.
+            let people = person.iter().filter(|_| web);
+            for k in people
+                .filter_map(|e| scratch.keys.get(e.as_ref()))
+                .chain(&scratch.mail_keys)
+            {
                 if let Some(enc) = k.encoded_in(&a) {
                     push_unique(&mut out.recipient_encoding, encoding_name(enc.kind));
                 }
@@ -356,8 +352,7 @@ impl Enricher {
         }
         // The organisation's own domains are protected too, but mail from the organisation
         // itself is no lookalike of it.
-        let lookalike = a.lookalike.filter(|l| usable(l));
-        if let Some(l) = lookalike.as_ref().filter(|_| s.external == Some(true)) {
+        if let Some(l) = a.lookalike.as_ref().filter(|_| s.external == Some(true)) {
             s.lookalike = Some(owned(l.imitates));
             s.lookalike_method = Some(Cow::Borrowed(l.method.name()));
         }
@@ -476,17 +471,6 @@ const OWN: &str = "own";
 /// The protect label of other watch-listed people's domains.
 const LISTED: &str = "watchlist";
 
-/// Whether a lookalike counts: an added word is not enough for the organisation's own domains,
-/// whose name partners, suppliers and local news reuse all the time (`elmaria-chamber` of
-/// `elmaria.example`); for outlets it is the classic lure (`bbc-worldnews`).
-fn usable(l: &Lookalike<'_>) -> bool {
-    !(l.owner == OWN && l.method == LookalikeMethod::AddedWord)
-}
-
-fn is_mail(ev: &Event<'_>) -> bool {
-    !ev.email.is_empty()
-}
-
 fn owned(s: &str) -> Str<'static> {
     Cow::Owned(s.to_owned())
 }
@@ -558,13 +542,13 @@ mod tests {
         let e = enricher(&[]);
         assert!(e.is_known("haldennews.example"));
         assert_eq!(
-            e.lookalike("haldennews-daily.example").map(|l| l.imitates),
+            e.sender.lookalike("haldennews-daily.example").map(|l| l.imitates),
             Some("haldennews.example")
         );
         // An added word is no lookalike of our own domain; another TLD is.
-        assert!(e.lookalike("parliament-watch.example").is_none());
+        assert!(e.sender.lookalike("parliament-watch.example").is_none());
         assert_eq!(
-            e.lookalike("parliament.org").map(|l| l.imitates),
+            e.sender.lookalike("parliament.org").map(|l| l.imitates),
             Some("parliament.example")
         );
     }

@@ -743,6 +743,27 @@ fn protect_domain_checks_its_input() {
 }
 
 #[test]
+fn own_domains_take_no_added_word() {
+    let mut c = SenderCatalog::empty();
+    c.protect_own_domain("elmaria.example", "own").unwrap();
+    c.protect_domain("haldennews.example", "watchlist").unwrap();
+    let a = c.build();
+    // Partners reuse the organisation's name; a journalist's outlet gets the full protection.
+    assert_eq!(a.lookalike("elmaria-chamber.example"), None);
+    assert_eq!(a.lookalike("elmariaherald.example"), None);
+    assert_eq!(
+        a.lookalike("haldennews-daily.example").map(|l| l.method),
+        Some(AddedWord)
+    );
+    // Every other method still applies to the organisation's own.
+    assert_eq!(
+        a.lookalike("elmaria.org").map(|l| (l.owner, l.method)),
+        Some(("own", TldSwap))
+    );
+    assert_eq!(a.lookalike("elmarla.example").map(|l| l.method), Some(EditDistance));
+}
+
+#[test]
 fn hostile_input_never_panics() {
     let a = builtin();
     let long = "a".repeat(300);
