@@ -14,22 +14,22 @@ use std::path::Path;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use reconwatch::parse::Format;
 use reconwatch::pipeline::{PipelineConfig, run_reader};
+use reconwatch::source::Input;
 use reconwatch::world::{GenConfig, write_world};
 
 /// Lines per benchmark input: enough to amortise detection's 64-line sample.
 const LINES: usize = 20_000;
 
+/// A generated log's bytes, decompressed (by magic, as reconwatch reads it) when gzip.
 fn read_all(path: &Path) -> Vec<u8> {
-    let raw = std::fs::read(path).unwrap();
-    if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .unwrap();
-        out
-    } else {
-        raw
-    }
+    let mut out = Vec::new();
+    Input::file(path.to_path_buf())
+        .open()
+        .unwrap()
+        .reader
+        .read_to_end(&mut out)
+        .unwrap();
+    out
 }
 
 /// The first `LINES` lines of the generated files under `dir` whose names start with `prefix`.

@@ -236,25 +236,14 @@ fn ecs_json_lines_split_too() {
 
 #[test]
 fn a_closed_pipe_stops_every_thread_quietly() {
-    use std::io::Read;
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "big.log", squid_file(20_000, 139, "\n", &[]).as_bytes());
     for args in [&["--threads", "4", "--chunk-size", "4KiB"][..], &["--threads", "3"]] {
-        let mut child = bin()
-            .arg("parse")
-            .args(args)
-            .arg(&f)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut first = [0u8; 64];
-        child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
-        drop(child.stdout.take());
-        let status = child.wait().unwrap();
-        let mut err = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-        assert_eq!(status.code(), Some(0), "{args:?}: {err}");
+        let mut all = vec!["parse"];
+        all.extend_from_slice(args);
+        all.push(f.to_str().unwrap());
+        let (code, err) = run_until_output_closed(&all);
+        assert_eq!(code, Some(0), "{args:?}: {err}");
         assert!(err.is_empty(), "{args:?}: {err}");
     }
 }

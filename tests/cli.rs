@@ -3,7 +3,7 @@
 mod common;
 use common::*;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::process::{Output, Stdio};
 
 /// `n` distinct Squid native lines, one second apart.
@@ -246,19 +246,8 @@ fn usage_errors_exit_2_with_the_reason() {
 fn closed_output_pipe_ends_quietly_with_success() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "big.log", squid_lines(200_000).as_bytes());
-    let mut child = bin()
-        .args(["parse", f.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = [0u8; 64];
-    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
-    drop(child.stdout.take());
-    let status = child.wait().unwrap();
-    let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert_eq!(status.code(), Some(0), "stderr: {err}");
+    let (code, err) = run_until_output_closed(&["parse", f.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "stderr: {err}");
     assert!(err.is_empty(), "no error message for a closed pipe: {err}");
 }
 

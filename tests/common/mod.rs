@@ -24,6 +24,26 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs the binary with `args`, reads the first 64 bytes of its output, closes the pipe as
+/// `| head` does, and returns its exit code and everything it wrote to stderr.
+pub fn run_until_output_closed(args: &[&str]) -> (Option<i32>, String) {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = bin()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (status.code(), err)
+}
+
 /// A log file's bytes, decompressed when it is gzip (`.gz`).
 pub fn read_log(path: &Path) -> Vec<u8> {
     use std::io::Read;
