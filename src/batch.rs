@@ -1,5 +1,6 @@
 //! Batch runs on every core: inputs read in parallel, large files split into chunks, and results
-//! handed back in input order, so that output and statistics are those of a single-threaded run.
+//! handed back in a fixed order (the inputs' order, or their event-time order), so that output
+//! and statistics are those of a single-threaded run.
 //!
 //! [`run_batch`] plans the work as [`Unit`]s: a whole input, or one chunk of a split file. A
 //! file is split only when a chunk cannot tell the difference: it is a regular file, larger than
@@ -20,6 +21,17 @@
 //! write) writes through as soon as its unit's turn has come and otherwise waits for it once it
 //! holds its limit. An input that fails is reported in its statistics and never stops the others;
 //! a sink error stops the batch (the units after it stop at their next tick) and is returned.
+//!
+//! With [`BatchConfig::time_order`], the inputs are handed on in event-time order instead of
+//! argument order, so that a day given as one file or as 24 hourly files in any order is
+//! processed in the same time order (correlation needs it). Planning then reads each input's
+//! first lines ([`pipeline::first_event_time`]: the detection sample, decompressed; never
+//! standard input) and orders the inputs by (first event time, inputs without one first; name;
+//! argument index), which does not depend on the order of the arguments. All chunks of an input
+//! still follow each other. Each [`Unit`] carries its input's first time and
+//! [`Unit::later_start`], the earliest first time of the inputs planned after it: a watermark
+//! before which no later input starts. [`run_batch`] still returns statistics in argument order.
+//! Without it, nothing is read ahead and units follow argument order.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -63,15 +75,20 @@ pub struct BatchConfig {
     /// Plain files larger than this are split into chunks of at most about this size (at
     /// least 1): smaller when that gives each thread several chunks of at least 4 MiB.
     pub chunk_bytes: u64,
+    /// Hand inputs on in event-time order rather than argument order (see the module
+    /// documentation); costs one extra open and sample read per input while planning.
+    pub time_order: bool,
+    /// How each input is read and parsed.
     pub pipeline: PipelineConfig,
 }
 
 impl BatchConfig {
-    /// Every core, [`DEFAULT_CHUNK_BYTES`].
+    /// Every core, [`DEFAULT_CHUNK_BYTES`], argument order.
     pub fn new(pipeline: PipelineConfig) -> Self {
         BatchConfig {
             threads: 0,
             chunk_bytes: DEFAULT_CHUNK_BYTES,
+            time_order: false,
             pipeline,
         }
     }
@@ -101,6 +118,13 @@ pub struct Unit {
     pub chunk: usize,
     /// Number of chunks of the input (1 for a whole input).
     pub chunks: usize,
+    /// The input's first event time ([`pipeline::first_event_time`]); `None` without
+    /// [`BatchConfig::time_order`].
+    pub first_time: Option<Timestamp>,
+    /// The earliest `first_time` of the inputs planned after this unit's input: no later input
+    /// starts before it. `None` when no later input has a time (or there is none), and without
+    /// [`BatchConfig::time_order`].
+    pub later_start: Option<Timestamp>,
     /// Position in the order of `on_done`.
     seq: usize,
     /// `None` for a whole input.
@@ -114,6 +138,11 @@ impl Unit {
     /// Whether this unit is a chunk of a split file (rather than a whole input).
     pub fn is_chunk(&self) -> bool {
         self.span.is_some()
+    }
+
+    /// Whether this is the last (or only) unit of its input.
+    pub fn is_last_chunk(&self) -> bool {
+        self.chunk + 1 == self.chunks
     }
 
     /// The unit's place in the output order; see [`Turn`].
@@ -240,11 +269,12 @@ impl Order {
 /// [`InputStats`] per input, in input order, chunks merged (see the module documentation).
 ///
 /// `make_sink` is called on a worker thread when a unit starts. `on_done` is called on the
-/// calling thread, strictly in (input, chunk) order, as soon as the unit and all earlier ones
-/// are done, with the unit's sink and, when the unit completes its input, the input's merged
-/// statistics (on its last chunk, or on the chunk where reading stopped with an error: the
-/// chunks after it are then discarded, as a single run would never have read them). An error
-/// from a sink or from `on_done` stops the batch and is returned.
+/// calling thread, strictly in planned order (inputs in argument order, or in event-time order
+/// with [`BatchConfig::time_order`]; the chunks of an input consecutively, in order), as soon as
+/// the unit and all earlier ones are done, with the unit's sink and, when the unit completes its
+/// input, the input's merged statistics (on its last chunk, or on the chunk where reading stopped
+/// with an error: the chunks after it are then discarded, as a single run would never have read
+/// them). An error from a sink or from `on_done` stops the batch and is returned.
 pub fn run_batch<S, M, D>(
     inputs: &[Input],
     cfg: &BatchConfig,
@@ -368,7 +398,7 @@ impl<'p> Merger<'p> {
                 return Ok(());
             }
         };
-        let last = unit.chunk + 1 == unit.chunks;
+        let last = unit.is_last_chunk();
         if !last && merged.failure.is_some() {
             // Reading stopped inside this chunk: a single run would never have read the chunks
             // after it, so they are cancelled (they may be running) and their output dropped.
@@ -400,21 +430,28 @@ impl<'p> Merger<'p> {
 }
 
 /// Plans the units: each input whole, or, when there are several threads and the file
-/// qualifies, in chunks. Returns them with their shared order and the inputs' total size on disk.
+/// qualifies, in chunks; inputs in argument order, or in event-time order with
+/// [`BatchConfig::time_order`]. Returns them with their shared order and the inputs' total size
+/// on disk.
 fn plan(inputs: &[Input], cfg: &BatchConfig, threads: usize) -> (Vec<Unit>, Arc<Order>, u64) {
-    let planned: Vec<(u64, Vec<Span>)> = inputs.iter().map(|i| plan_input(i, cfg, threads)).collect();
+    let (sequence, first_times) = input_order(inputs, cfg);
+    let later_starts = later_starts(&sequence, &first_times);
+    let planned: Vec<(u64, Vec<Span>)> = sequence.iter().map(|&i| plan_input(&inputs[i], cfg, threads)).collect();
     let count = planned.iter().map(|(_, spans)| spans.len().max(1)).sum();
     let order = Arc::new(Order::new(count));
     let mut units = Vec::with_capacity(count);
     let mut disk_total = 0;
-    for (input, (disk_bytes, spans)) in planned.into_iter().enumerate() {
+    for ((&input, later_start), (disk_bytes, spans)) in sequence.iter().zip(later_starts).zip(planned) {
         disk_total += disk_bytes;
         let chunks = spans.len().max(1);
+        let first_time = first_times[input];
         let mut add = |chunk, span: Option<Span>, disk_bytes| {
             units.push(Unit {
                 input,
                 chunk,
                 chunks,
+                first_time,
+                later_start,
                 seq: units.len(),
                 span,
                 disk_bytes,
@@ -433,6 +470,37 @@ fn plan(inputs: &[Input], cfg: &BatchConfig, threads: usize) -> (Vec<Unit>, Arc<
         }
     }
     (units, order, disk_total)
+}
+
+/// The order in which the inputs are planned (indices into `inputs`) and each input's first
+/// event time (by input index). In argument order with no time and nothing read unless
+/// [`BatchConfig::time_order`]; then by (first time, `None` first; name; index), an order that
+/// does not depend on the order of the arguments.
+fn input_order(inputs: &[Input], cfg: &BatchConfig) -> (Vec<usize>, Vec<Option<Timestamp>>) {
+    let mut sequence: Vec<usize> = (0..inputs.len()).collect();
+    if !cfg.time_order {
+        return (sequence, vec![None; inputs.len()]);
+    }
+    let first_times: Vec<Option<Timestamp>> = inputs
+        .iter()
+        .map(|i| pipeline::first_event_time(i, &cfg.pipeline))
+        .collect();
+    sequence.sort_by(|&a, &b| (first_times[a], &inputs[a].name, a).cmp(&(first_times[b], &inputs[b].name, b)));
+    (sequence, first_times)
+}
+
+/// For each input in `sequence`, the earliest first time of the inputs after it (a suffix
+/// minimum).
+fn later_starts(sequence: &[usize], first_times: &[Option<Timestamp>]) -> Vec<Option<Timestamp>> {
+    let mut later = vec![None; sequence.len()];
+    let mut min: Option<Timestamp> = None;
+    for (pos, &input) in sequence.iter().enumerate().rev() {
+        later[pos] = min;
+        if let Some(t) = first_times[input] {
+            min = Some(min.map_or(t, |m| m.min(t)));
+        }
+    }
+    later
 }
 
 /// An input's size on disk and its chunks (empty when it is read whole).
@@ -726,6 +794,7 @@ mod tests {
         BatchConfig {
             threads,
             chunk_bytes,
+            time_order: false,
             pipeline: PipelineConfig::default(),
         }
     }
@@ -773,12 +842,7 @@ mod tests {
             &format!("Jan 11 10:00:00 proxy squid[1]: {squid}"),
             20_000,
         );
-        let gz = dir.path().join("big.gz");
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        enc.write_all(&std::fs::read(big.path.as_ref().unwrap()).unwrap())
-            .unwrap();
-        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
-        let gz = Input::file(gz);
+        let gz = gzipped(dir.path(), "big.gz", &big);
         let junk = repeated(dir.path(), "junk", "nothing anyone logs", 20_000);
         let inputs = [
             small,
@@ -909,6 +973,8 @@ mod tests {
             input,
             chunk,
             chunks,
+            first_time: None,
+            later_start: None,
             seq,
             span: Some(span),
             disk_bytes: 0,
@@ -1070,6 +1136,184 @@ mod tests {
                 want.as_bytes(),
                 "{buf:?}"
             );
+        }
+    }
+
+    /// A Squid native line at `epoch` seconds.
+    fn squid_at(epoch: i64) -> String {
+        format!(
+            "{epoch}.534    169 10.20.1.15 TCP_MISS/200 447 GET http://a.example/ - HIER_DIRECT/198.51.100.1 text/html"
+        )
+    }
+
+    fn time(epoch: i64) -> Option<Timestamp> {
+        Some(Timestamp::new(epoch, 534_000_000).unwrap())
+    }
+
+    /// Gzips `input` into `name`.
+    fn gzipped(dir: &Path, name: &str, input: &Input) -> Input {
+        let path = dir.join(name);
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&std::fs::read(input.path.as_ref().unwrap()).unwrap())
+            .unwrap();
+        std::fs::write(&path, enc.finish().unwrap()).unwrap();
+        Input::file(path)
+    }
+
+    /// What `on_done` saw of each unit: (input, chunk, chunks, first time, later start, last?).
+    type Seen = (usize, usize, usize, Option<Timestamp>, Option<Timestamp>, bool);
+
+    /// Runs the batch with counting sinks; the units as `on_done` saw them, and the statistics.
+    fn handed_on(inputs: &[Input], cfg: &BatchConfig) -> (Vec<Seen>, Vec<InputStats>) {
+        let mut seen = Vec::new();
+        let stats = run_batch(
+            inputs,
+            cfg,
+            None,
+            |_| 0u64,
+            |u, _, stats| {
+                assert_eq!(stats.is_some(), u.is_last_chunk());
+                seen.push((
+                    u.input,
+                    u.chunk,
+                    u.chunks,
+                    u.first_time,
+                    u.later_start,
+                    u.is_last_chunk(),
+                ));
+                Ok(())
+            },
+        )
+        .unwrap();
+        (seen, stats)
+    }
+
+    fn timed(cfg: BatchConfig) -> BatchConfig {
+        BatchConfig {
+            time_order: true,
+            ..cfg
+        }
+    }
+
+    const T: i64 = 1_610_356_086;
+
+    #[test]
+    fn time_order_hands_inputs_on_by_their_first_event_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let late = repeated(dir.path(), "c.log", &squid_at(T + 300), 2000);
+        let middle = repeated(dir.path(), "b.log", &squid_at(T + 200), 2000);
+        // Compressed: its first lines are read through the decompressor.
+        let middle = gzipped(dir.path(), "b.log.gz", &middle);
+        let early = repeated(dir.path(), "a.log", &squid_at(T + 100), 2000);
+        let junk = repeated(dir.path(), "junk", "nothing anyone logs", 2000);
+        // In reverse time order, the input without a time last.
+        let inputs = [late, middle, early, junk];
+        for threads in [1, 3] {
+            let (seen, stats) = handed_on(&inputs, &timed(config(threads, DEFAULT_CHUNK_BYTES)));
+            let want: Vec<Seen> = vec![
+                (3, 0, 1, None, time(T + 100), true),
+                (2, 0, 1, time(T + 100), time(T + 200), true),
+                (1, 0, 1, time(T + 200), time(T + 300), true),
+                (0, 0, 1, time(T + 300), None, true),
+            ];
+            assert_eq!(seen, want, "{threads} threads");
+            // Statistics stay in argument order.
+            let names: Vec<&str> = stats.iter().map(|s| s.input.as_str()).collect();
+            let want_names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+            assert_eq!(names, want_names);
+            assert_eq!(stats[1].compression, Some(Compression::Gzip));
+            assert!(stats[..3].iter().all(|s| s.events > 0 && s.failure.is_none()));
+            assert_eq!(stats[3].failure.as_ref().map(|f| f.kind()), Some("unrecognised"));
+
+            // Without time order: argument order, nothing read ahead.
+            let (seen, _) = handed_on(&inputs, &config(threads, DEFAULT_CHUNK_BYTES));
+            let want: Vec<Seen> = (0..4).map(|i| (i, 0, 1, None, None, true)).collect();
+            assert_eq!(seen, want, "{threads} threads");
+        }
+        // Standard input is never read while planning: no time, first.
+        let with_stdin = [inputs[2].clone(), Input::stdin()];
+        let (units, _, _) = plan(&with_stdin, &timed(config(2, DEFAULT_CHUNK_BYTES)), 2);
+        let got: Vec<_> = units.iter().map(|u| (u.input, u.first_time, u.later_start)).collect();
+        assert_eq!(got, [(1, None, time(T + 100)), (0, time(T + 100), None)]);
+    }
+
+    #[test]
+    fn time_order_does_not_depend_on_the_order_of_the_arguments() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = [
+            repeated(dir.path(), "h02.log", &squid_at(T + 7200), 500),
+            repeated(dir.path(), "h00.log", &squid_at(T), 500),
+            // Same first time as h02: by name.
+            repeated(dir.path(), "g02.log", &squid_at(T + 7200), 500),
+            repeated(dir.path(), "h01.log", &squid_at(T + 3600), 500),
+            // No time: first, by name.
+            repeated(dir.path(), "x-junk", "nothing anyone logs", 500),
+            repeated(dir.path(), "w-junk", "nothing anyone logs either", 500),
+        ];
+        let names = |inputs: &[Input]| -> Vec<String> {
+            let (seen, _) = handed_on(inputs, &timed(config(2, DEFAULT_CHUNK_BYTES)));
+            seen.iter().map(|s| inputs[s.0].name.clone()).collect()
+        };
+        let forward = names(&inputs);
+        let mut reversed = inputs.clone();
+        reversed.reverse();
+        let mut rotated = inputs.clone();
+        rotated.rotate_left(2);
+        assert_eq!(names(&reversed), forward);
+        assert_eq!(names(&rotated), forward);
+        let file_names: Vec<&str> = forward
+            .iter()
+            .map(|n| Path::new(n).file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(
+            file_names,
+            ["w-junk", "x-junk", "h00.log", "h01.log", "g02.log", "h02.log"]
+        );
+    }
+
+    #[test]
+    fn the_chunks_of_a_time_ordered_file_stay_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = [
+            repeated(dir.path(), "late.log", &squid_at(T + 400), 2000),
+            repeated(dir.path(), "big.log", &squid_at(T + 300), 40_000),
+            repeated(dir.path(), "early.log", &squid_at(T + 100), 2000),
+        ];
+        let (seen, stats) = handed_on(&inputs, &timed(config(2, 4096)));
+        let chunks = seen[1].2;
+        assert!(chunks > 4, "{seen:?}");
+        let mut want = vec![(2, 0, 1, time(T + 100), time(T + 300), true)];
+        want.extend((0..chunks).map(|c| (1, c, chunks, time(T + 300), time(T + 400), c + 1 == chunks)));
+        want.push((0, 0, 1, time(T + 400), None, true));
+        assert_eq!(seen, want);
+        // One thread: the same order, the big file whole, the same statistics in argument order.
+        let (one, one_stats) = handed_on(&inputs, &timed(config(1, 4096)));
+        let inputs_of = |s: &[Seen]| -> Vec<usize> { s.iter().filter(|u| u.1 == 0).map(|u| u.0).collect() };
+        assert_eq!(inputs_of(&one), [2, 1, 0]);
+        assert_eq!(inputs_of(&seen), [2, 1, 0]);
+        let summary = |s: &[InputStats]| -> Vec<_> {
+            s.iter()
+                .map(|s| (s.input.clone(), s.lines, s.events, s.bytes))
+                .collect()
+        };
+        assert_eq!(summary(&stats), summary(&one_stats));
+        assert!(stats[1].input.ends_with("big.log"));
+    }
+
+    #[test]
+    fn later_start_is_the_earliest_first_time_after_each_input() {
+        type Times<'a> = &'a [Option<Timestamp>];
+        let t = |s: i64| Some(Timestamp::new(s, 0).unwrap());
+        // (planned order, first times by input, later starts by position)
+        let cases: &[(&[usize], Times, Times)] = &[
+            (&[], &[], &[]),
+            (&[0], &[t(5)], &[None]),
+            (&[2, 0, 1], &[t(5), None, t(3)], &[t(5), None, None]),
+            (&[0, 1, 2, 3], &[t(9), t(4), None, t(7)], &[t(4), t(7), t(7), None]),
+            (&[1, 0], &[None, None], &[None, None]),
+        ];
+        for &(sequence, firsts, want) in cases {
+            assert_eq!(later_starts(sequence, firsts), want, "{sequence:?} {firsts:?}");
         }
     }
 }

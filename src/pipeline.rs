@@ -324,6 +324,45 @@ pub fn detect_stream(input: impl io::Read, modified: Option<Timestamp>, cfg: &Pi
     }
 }
 
+/// The earliest event time among the first lines of an input: the detection sample a run reads
+/// ([`SAMPLE_LINES`] lines, decompressed), its format decided exactly as a run decides it, and
+/// its lines parsed by a fresh parser, messages still being assembled at the end of the sample
+/// included. The batch runner orders inputs by it
+/// ([`BatchConfig::time_order`](crate::batch::BatchConfig::time_order)).
+///
+/// `None` for standard input (which is never read here: its lines would be lost to the run),
+/// an input that cannot be opened, is empty or unrecognised, or whose sample carries no time.
+pub fn first_event_time(input: &Input, cfg: &PipelineConfig) -> Option<Timestamp> {
+    input.path.as_ref()?;
+    let opened = input.open().ok()?;
+    let mut ctx = cfg.parse.clone();
+    ctx.reference_time = opened.modified.unwrap_or_else(Timestamp::now);
+    let mut reader = LineReader::with_max_line(opened.reader, cfg.max_line);
+    // A read error that cuts the sample short leaves the lines before it, as in a run.
+    let (sample, _) = read_sample(&mut reader);
+    let Verdict::Use(decided) = decide(&sample, &ctx, cfg) else {
+        return None;
+    };
+    let mut run = Run::new(decided, &ctx, &input.name, 0, InputStats::default());
+    let mut earliest = Earliest(None);
+    run.replay(&sample, &mut earliest).ok()?;
+    run.parser.flush(None);
+    run.drain(&mut earliest).ok()?;
+    earliest.0
+}
+
+/// A sink that keeps the earliest `@timestamp` it sees.
+struct Earliest(Option<Timestamp>);
+
+impl EventSink for Earliest {
+    fn event(&mut self, event: &mut Event<'_>) -> io::Result<()> {
+        if let Some(t) = event.timestamp {
+            self.0 = Some(self.0.map_or(t, |e| e.min(t)));
+        }
+        Ok(())
+    }
+}
+
 /// [`run_reader`] with [`RunOptions`]: a run that starts inside an input (a chunk of a split
 /// file), skips detection, or reports its progress.
 pub fn run_stream(
@@ -382,31 +421,14 @@ pub fn run_stream(
     stats.format = Some(decided.format);
     stats.framing = Some(decided.framing);
 
-    let mut run = Run {
-        parser: decided.format.parser(&ctx),
-        framing: decided.framing,
-        hint: YearHint::new(&ctx),
-        path: name,
-        start: opts.start,
-        stats,
-    };
+    let mut run = Run::new(decided, &ctx, name, opts.start, stats);
     if !opts.warmup.is_empty() {
         let mut lines = LineReader::with_max_line(opts.warmup, cfg.max_line);
         while let Some(Ok(line)) = lines.next() {
             run.prime(line);
         }
     }
-    for (bytes, offset, number, truncated) in &sample {
-        run.line(
-            RawLine {
-                bytes,
-                offset: *offset,
-                number: *number,
-                truncated: *truncated,
-            },
-            sink,
-        )?;
-    }
+    run.replay(&sample, sink)?;
     if let Some(e) = read_error {
         run.stats.failure = Some(InputFailure::ReadError(format!("{}: {e}", name)));
     } else {
@@ -467,7 +489,34 @@ struct Run<'p> {
     stats: InputStats,
 }
 
-impl Run<'_> {
+impl<'p> Run<'p> {
+    fn new(decided: Decided, ctx: &ParseContext, path: &'p str, start: u64, stats: InputStats) -> Self {
+        Run {
+            parser: decided.format.parser(ctx),
+            framing: decided.framing,
+            hint: YearHint::new(ctx),
+            path,
+            start,
+            stats,
+        }
+    }
+
+    /// Feeds the detection sample to the parser, as the run's first lines.
+    fn replay(&mut self, sample: &[SampleLine], sink: &mut dyn EventSink) -> io::Result<()> {
+        for (bytes, offset, number, truncated) in sample {
+            self.line(
+                RawLine {
+                    bytes,
+                    offset: *offset,
+                    number: *number,
+                    truncated: *truncated,
+                },
+                sink,
+            )?;
+        }
+        Ok(())
+    }
+
     #[inline]
     fn line(&mut self, raw: RawLine<'_>, sink: &mut dyn EventSink) -> io::Result<()> {
         self.stats.lines += 1;
@@ -545,5 +594,95 @@ fn fill_from_line<'a>(event: &mut Event<'a>, line: &Line<'a>, path: &'a str) {
             event.process.name = h.app.map(Cow::Borrowed);
             event.process.pid = event.process.pid.or(h.pid);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn file(dir: &Path, name: &str, text: &str) -> Input {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        Input::file(path)
+    }
+
+    fn at(s: &str) -> Option<Timestamp> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn first_event_time_includes_messages_assembled_at_the_end_of_the_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        // The connect line carries no event of its own; the message is only complete when the
+        // sample is flushed, and takes the time of its first line.
+        let postfix = file(
+            dir.path(),
+            "maillog",
+            "2021-01-13T06:03:59.000000+01:00 mx1 postfix/smtpd[9790]: connect from mx4.example[203.0.113.126]\n\
+             2021-01-13T06:04:00.500000+01:00 mx1 postfix/smtpd[9790]: 612B0EBAA83: client=mx4.example[203.0.113.126]\n\
+             2021-01-13T06:04:00.831886+01:00 mx1 postfix/cleanup[9792]: 612B0EBAA83: message-id=<a@mx4.example>\n\
+             2021-01-13T06:04:00.900000+01:00 mx1 postfix/qmgr[1200]: 612B0EBAA83: from=<a@mx4.example>, size=1000, nrcpt=1 (queue active)\n",
+        );
+        let cfg = PipelineConfig::default();
+        let mut events = 0u64;
+        let stats = run_input(&postfix, &cfg, &mut events).unwrap();
+        assert_eq!((stats.format, events), (Some(Format::Postfix), 1), "{stats:?}");
+        assert_eq!(first_event_time(&postfix, &cfg), at("2021-01-13T05:04:00.5Z"));
+    }
+
+    #[test]
+    fn first_event_time_is_the_earliest_in_the_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        let squid = |t: &str| {
+            format!(
+                "{t}    169 10.20.1.15 TCP_MISS/200 447 GET http://a.example/ - HIER_DIRECT/198.51.100.1 text/html\n"
+            )
+        };
+        let cfg = PipelineConfig::default();
+        // Not in time order; a blank line and a rejected line in between.
+        let text = [
+            squid("1610356090.000"),
+            "\n".into(),
+            "garbage\n".into(),
+            squid("1610356086.534"),
+        ]
+        .concat();
+        let plain = file(dir.path(), "access.log", &text);
+        assert_eq!(first_event_time(&plain, &cfg), at("2021-01-11T09:08:06.534Z"));
+        // Syslog-framed: the squid line's own time is the event's.
+        let framed = file(
+            dir.path(),
+            "framed.log",
+            &format!("<13>Jan 11 10:00:00 proxy squid[1]: {}", squid("1610356086.534")),
+        );
+        assert_eq!(first_event_time(&framed, &cfg), at("2021-01-11T09:08:06.534Z"));
+        // Lines past the sample are not read.
+        let late = [squid("1610356090.000").repeat(SAMPLE_LINES), squid("1610356086.534")].concat();
+        let late = file(dir.path(), "late.log", &late);
+        assert_eq!(first_event_time(&late, &cfg), at("2021-01-11T09:08:10Z"));
+    }
+
+    #[test]
+    fn first_event_time_is_none_without_a_time_to_tell() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = PipelineConfig::default();
+        let cases = [
+            Input::stdin(),
+            Input::file(dir.path().join("missing")),
+            file(dir.path(), "empty", ""),
+            file(dir.path(), "blank", "\n\n"),
+            file(dir.path(), "junk", "nothing anyone logs\n"),
+        ];
+        for input in &cases {
+            assert_eq!(first_event_time(input, &cfg), None, "{}", input.name);
+        }
+        // A forced format that accepts nothing gives errors, not times.
+        let forced = PipelineConfig {
+            format: Some(Format::Squid),
+            ..PipelineConfig::default()
+        };
+        assert_eq!(first_event_time(&cases[4], &forced), None);
     }
 }

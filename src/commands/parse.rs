@@ -50,6 +50,7 @@ pub fn run(args: &ParseArgs) -> anyhow::Result<ExitCode> {
     let batch = BatchConfig {
         threads: args.threads,
         chunk_bytes,
+        time_order: false,
         pipeline,
     };
     let inputs = source::expand(&args.input.paths)?;

@@ -87,6 +87,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let batch = BatchConfig {
         threads: args.threads,
         chunk_bytes,
+        time_order: false,
         pipeline,
     };
     let metrics = Metrics::new();
