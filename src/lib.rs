@@ -12,6 +12,7 @@ pub mod batch;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod correlate;
 pub mod enrich;
 pub mod event;
 pub mod metrics;

@@ -1,16 +1,18 @@
 //! Finding and reading rule files: paths (files, directories walked recursively for `*.yml` and
 //! `*.yaml`, hidden entries skipped), the rules embedded in the binary, or text.
 //!
-//! Every document of every file is either a [`Rule`] or a [`Problem`]: nothing is dropped
-//! silently. A rule whose `id` repeats an earlier rule's is a problem too (alerts and metrics
-//! are keyed by id).
+//! Every document of every file is either a [`Rule`], a [`CorrelationRule`] (a document with a
+//! `correlation` key) or a [`Problem`]: nothing is dropped silently. A rule whose `id` repeats an
+//! earlier rule's, detection or correlation, is a problem too (alerts and metrics are keyed by
+//! id), and so is one whose `name` repeats an earlier rule's (correlations refer to rules by name).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::sigma::{self, Placeholders, Rule};
+use super::sigma::{self, Placeholders, Rule, RuleMeta};
 use super::yaml;
+use crate::correlate::rule::{self as correlation, CorrelationRule};
 
 /// The rules shipped in `rules/`, embedded at build time (path relative to the crate, text).
 pub const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
@@ -56,10 +58,13 @@ impl Problem {
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub rules: Vec<Rule>,
+    pub correlations: Vec<CorrelationRule>,
     pub problems: Vec<Problem>,
     /// Rule files read.
     pub files: usize,
+    /// The file that defined each id and each name, detection and correlation rules alike.
     ids: HashMap<String, String>,
+    names: HashMap<String, String>,
 }
 
 impl Loaded {
@@ -89,30 +94,50 @@ impl Loaded {
                 .get("id")
                 .or_else(|| doc.get("title"))
                 .and_then(yaml::Yaml::scalar_text);
-            match sigma::parse_rule(doc, file, placeholders) {
-                Ok(rule) => {
-                    if let Some(first) = self.ids.get(&rule.meta.id) {
-                        self.problems.push(Problem {
-                            file: file.to_owned(),
-                            rule: name,
-                            construct: "id".into(),
-                            reason: format!("duplicate id, first defined in {first}"),
-                            skipped: false,
-                        });
-                        continue;
-                    }
-                    self.ids.insert(rule.meta.id.clone(), file.to_owned());
-                    self.rules.push(rule);
-                }
-                Err(r) => self.problems.push(Problem {
+            let parsed = if doc.get("correlation").is_some() {
+                correlation::parse_correlation(doc, file).and_then(|c| {
+                    self.claim(&c.meta, file)?;
+                    self.correlations.push(c);
+                    Ok(())
+                })
+            } else {
+                sigma::parse_rule(doc, file, placeholders).and_then(|r| {
+                    self.claim(&r.meta, file)?;
+                    self.rules.push(r);
+                    Ok(())
+                })
+            };
+            if let Err(r) = parsed {
+                self.problems.push(Problem {
                     file: file.to_owned(),
                     rule: name,
                     construct: r.construct,
                     reason: r.reason,
                     skipped: r.unsupported_logsource,
-                }),
+                });
             }
         }
+    }
+
+    /// Records the rule's id and name as defined in `file`, unless an earlier rule has either.
+    fn claim(&mut self, meta: &RuleMeta, file: &str) -> Result<(), sigma::Rejection> {
+        if let Some(first) = self.ids.get(&meta.id) {
+            return Err(sigma::Rejection::new(
+                "id",
+                format!("duplicate id, first defined in {first}"),
+            ));
+        }
+        if let Some(first) = meta.name.as_ref().and_then(|n| self.names.get(n)) {
+            return Err(sigma::Rejection::new(
+                "name",
+                format!("duplicate name, first defined in {first}"),
+            ));
+        }
+        self.ids.insert(meta.id.clone(), file.to_owned());
+        if let Some(n) = &meta.name {
+            self.names.insert(n.clone(), file.to_owned());
+        }
+        Ok(())
     }
 
     /// Reads the rules at `path`: a file, or a directory walked recursively.

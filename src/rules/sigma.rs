@@ -84,6 +84,9 @@ pub struct RuleMeta {
     /// Fields the analyst should look at first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<String>,
+    /// The Sigma `name` attribute: how correlation rules may refer to this rule.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// A loaded detection rule.
@@ -312,7 +315,8 @@ pub struct Rejection {
 }
 
 impl Rejection {
-    fn new(construct: impl Into<String>, reason: impl Into<String>) -> Rejection {
+    /// A rejection of a rule that reconwatch could read (not one for an unsupported log source).
+    pub(crate) fn new(construct: impl Into<String>, reason: impl Into<String>) -> Rejection {
         Rejection {
             construct: construct.into(),
             reason: reason.into(),
@@ -332,7 +336,7 @@ pub fn parse_rule(doc: &Yaml, file: &str, placeholders: &Placeholders) -> Result
         ));
     };
     for (key, what) in [
-        ("correlation", "Sigma correlation rules are not supported yet"),
+        ("correlation", "a correlation rule"),
         ("filter", "Sigma filters (meta rules) are not supported yet"),
         (
             "action",
@@ -343,28 +347,7 @@ pub fn parse_rule(doc: &Yaml, file: &str, placeholders: &Placeholders) -> Result
             return Err(Rejection::new(key, what));
         }
     }
-    let title = text(doc, "title")?.ok_or_else(|| Rejection::new("title", "a rule needs a title"))?;
-    let level = match text(doc, "level")? {
-        Some(l) => Level::from_name(&l).ok_or_else(|| {
-            Rejection::new(
-                "level",
-                format!("`{l}` is not a Sigma level (informational, low, medium, high, critical)"),
-            )
-        })?,
-        None => Level::Informational,
-    };
-    let meta = RuleMeta {
-        id: text(doc, "id")?.unwrap_or_else(|| title.clone()),
-        title,
-        level,
-        status: text(doc, "status")?,
-        description: text(doc, "description")?,
-        tags: texts(doc, "tags")?,
-        references: texts(doc, "references")?,
-        author: text(doc, "author")?,
-        falsepositives: texts(doc, "falsepositives")?,
-        fields: texts(doc, "fields")?,
-    };
+    let meta = parse_meta(doc)?;
     let logsource = match doc.get("logsource") {
         Some(ls @ Yaml::Map(entries)) => {
             let known = ["category", "product", "service", "definition"];
@@ -410,7 +393,34 @@ pub fn parse_rule(doc: &Yaml, file: &str, placeholders: &Placeholders) -> Result
     })
 }
 
-fn text(map: &Yaml, key: &str) -> Result<Option<String>> {
+/// The metadata every rule document carries, detection and correlation alike.
+pub(crate) fn parse_meta(doc: &Yaml) -> Result<RuleMeta> {
+    let title = text(doc, "title")?.ok_or_else(|| Rejection::new("title", "a rule needs a title"))?;
+    let level = match text(doc, "level")? {
+        Some(l) => Level::from_name(&l).ok_or_else(|| {
+            Rejection::new(
+                "level",
+                format!("`{l}` is not a Sigma level (informational, low, medium, high, critical)"),
+            )
+        })?,
+        None => Level::Informational,
+    };
+    Ok(RuleMeta {
+        id: text(doc, "id")?.unwrap_or_else(|| title.clone()),
+        title,
+        level,
+        status: text(doc, "status")?,
+        description: text(doc, "description")?,
+        tags: texts(doc, "tags")?,
+        references: texts(doc, "references")?,
+        author: text(doc, "author")?,
+        falsepositives: texts(doc, "falsepositives")?,
+        fields: texts(doc, "fields")?,
+        name: text(doc, "name")?,
+    })
+}
+
+pub(crate) fn text(map: &Yaml, key: &str) -> Result<Option<String>> {
     match map.get(key) {
         None | Some(Yaml::Null) => Ok(None),
         Some(v) => v
@@ -420,7 +430,7 @@ fn text(map: &Yaml, key: &str) -> Result<Option<String>> {
     }
 }
 
-fn texts(map: &Yaml, key: &str) -> Result<Vec<String>> {
+pub(crate) fn texts(map: &Yaml, key: &str) -> Result<Vec<String>> {
     match map.get(key) {
         None | Some(Yaml::Null) => Ok(Vec::new()),
         Some(Yaml::Seq(items)) => items

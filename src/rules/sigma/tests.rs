@@ -126,8 +126,12 @@ fn rejections_name_the_construct_and_reason() {
 #[test]
 fn other_documents_and_log_sources() {
     let docs = parse_documents("title: c\ncorrelation:\n  type: event_count\n").unwrap();
+    // The loader routes correlation documents to the correlation parser; this one refuses them.
     let r = parse_rule(&docs[0], "c.yml", &Placeholders::new()).unwrap_err();
-    assert!(r.reason.contains("correlation"), "{r:?}");
+    assert_eq!(
+        (r.construct.as_str(), r.reason.as_str()),
+        ("correlation", "a correlation rule")
+    );
 
     let r = load(
         "  sel:\n    c-uri: x\n  condition: sel",
@@ -149,13 +153,14 @@ fn other_documents_and_log_sources() {
 
 #[test]
 fn a_valid_rule_keeps_its_metadata() {
-    let text = "title: Pixel\nid: 1234\nstatus: test\nlevel: high\ndescription: d\ntags: [attack.t1598.003]\n\
+    let text = "title: Pixel\nid: 1234\nname: pixel_open\nstatus: test\nlevel: high\ndescription: d\ntags: [attack.t1598.003]\n\
                 references: [https://x]\nfalsepositives: [newsletters]\nauthor: me\ncustom-field: kept out\n\
                 logsource: {category: proxy}\ndetection: {sel: {c-uri|contains: /open}, condition: sel}\n\
                 reconwatch-tests:\n  format: squid\n  match: ['a']\n  no-match: ['b']\n";
     let docs = parse_documents(text).unwrap();
     let r = parse_rule(&docs[0], "p.yml", &Placeholders::new()).unwrap();
     assert_eq!(r.meta.id, "1234");
+    assert_eq!(r.meta.name.as_deref(), Some("pixel_open"));
     assert_eq!(r.meta.level, Level::High);
     assert_eq!(r.meta.tags, ["attack.t1598.003"]);
     assert_eq!(r.meta.falsepositives, ["newsletters"]);

@@ -1,0 +1,3 @@
+//! Sigma correlation rules.
+
+pub mod rule;
