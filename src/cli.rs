@@ -212,6 +212,17 @@ pub struct ScanArgs {
     #[arg(long, short = 'q')]
     pub quiet: bool,
 
+    /// How much older than the newest event before it an event of the same input may be and
+    /// still be correlated (`30s`, `5m`, `2h`, `1d`). Older events are counted as late and left
+    /// out of correlation (their own alerts are unaffected).
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub lateness: String,
+
+    /// Open groups each correlation rule may hold; beyond it the least recently fed group is
+    /// evicted and counted (reconwatch_correlation_evictions_total).
+    #[arg(long, default_value_t = crate::correlate::state::DEFAULT_MAX_GROUPS, value_name = "N")]
+    pub max_groups: usize,
+
     /// Write the run's Prometheus metrics to this file at the end (for node_exporter's textfile
     /// collector). Written atomically.
     #[arg(long, value_name = "FILE")]

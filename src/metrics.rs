@@ -26,6 +26,9 @@ pub struct Metrics {
     pub rule_problems: IntCounterVec,
     pub watchlist_entries: IntGaugeVec,
     pub intel_indicators: IntGaugeVec,
+    pub correlation_contributions: IntCounterVec,
+    pub correlation_open_groups: IntGaugeVec,
+    pub correlation_evictions: IntCounterVec,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -129,6 +132,24 @@ impl Metrics {
                 "reconwatch_intel_indicators",
                 "Intel indicators loaded, by type (domain, url, email, addr, subnet).",
                 &["type"],
+            ),
+            correlation_contributions: counter(
+                &r,
+                "reconwatch_correlation_contributions_total",
+                "Matches of rules that correlation rules refer to, by outcome: correlated; late (older than --lateness behind its input's newest event: not correlated, its own alerts unaffected); no_timestamp, no_group_field (the event lacks a group-by or condition field); too_many_keys (list fields gave more than 64 group keys).",
+                &["outcome"],
+            ),
+            correlation_open_groups: gauge(
+                &r,
+                "reconwatch_correlation_open_groups",
+                "Groups open per correlation rule (by id) at the end of the run; each holds the events of one group-by key inside the rule's timespan.",
+                &["correlation"],
+            ),
+            correlation_evictions: counter(
+                &r,
+                "reconwatch_correlation_evictions_total",
+                "Groups a correlation rule (by id) dropped because --max-groups were open: the least recently fed goes, and what it had counted is lost. Raise --max-groups if this grows.",
+                &["correlation"],
             ),
             registry: r,
         }

@@ -3,8 +3,10 @@
 //! watchlist must find at least 95% of the campaign messages sent to watch-listed people at
 //! medium or above, and must raise no high or critical alert on anything that is not the
 //! campaign (newsletters with their tracking pixels, ordinary mail and browsing) — nor a medium
-//! one on newsletters. The test prints per-rule precision and recall
-//! (`cargo test --test detection -- --nocapture`).
+//! one on newsletters. Correlations: every campaign tracking pixel that was opened must appear in
+//! a pixel-fired alert, no newsletter's opened pixel may, and every event a correlation alert
+//! lists must be the campaign's. The test prints per-rule precision and recall and the pixel
+//! counts (`cargo test --test detection -- --nocapture`).
 
 mod common;
 use common::*;
@@ -34,6 +36,8 @@ struct RuleStats {
     by_truth: BTreeMap<Truth, u64>,
     /// Campaign messages (message id, recipient) or web lines this rule found.
     found: HashSet<String>,
+    /// A correlation rule (judged on the events it lists, not on recall).
+    correlation: bool,
 }
 
 #[test]
@@ -68,6 +72,10 @@ fn shipped_rules_find_the_campaign_and_stay_quiet_on_newsletters() {
     let mut campaign_units: HashSet<String> = HashSet::new();
     // Campaign pixel fetches in the web logs: "file:line".
     let mut campaign_web: HashSet<String> = HashSet::new();
+    // Pixel fetches (file:line) of campaign mails and newsletters, with their tokens.
+    let mut opens: HashMap<String, (bool, String)> = HashMap::new();
+    let mut opened_campaign_tokens: HashSet<String> = HashSet::new();
+    let mut opened_newsletter_tokens: HashSet<String> = HashSet::new();
     for l in std::fs::read_to_string(world.join(".world/labels.jsonl"))
         .unwrap()
         .lines()
@@ -95,6 +103,15 @@ fn shipped_rules_find_the_campaign_and_stay_quiet_on_newsletters() {
         if kind == "campaign_open" {
             campaign_web.insert(format!("{file}:{line}"));
         }
+        if kind == "campaign_open" || kind == "newsletter_open" {
+            let token = v["token"].as_str().unwrap().to_owned();
+            opens.insert(format!("{file}:{line}"), (kind == "campaign_open", token.clone()));
+            if kind == "campaign_open" {
+                opened_campaign_tokens.insert(token);
+            } else {
+                opened_newsletter_tokens.insert(token);
+            }
+        }
     }
     assert!(
         campaign_units.len() >= 20,
@@ -108,7 +125,76 @@ fn shipped_rules_find_the_campaign_and_stay_quiet_on_newsletters() {
     let mut bad_high = Vec::new();
     let mut bad_medium = Vec::new();
     let text = std::fs::read_to_string(&alerts_path).unwrap();
-    for a in text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()) {
+    // Tokens whose fetch a pixel-fired alert shows, and alerts showing anything else.
+    let mut fired_tokens: HashSet<String> = HashSet::new();
+    let mut pixel_fired = 0;
+    let mut bad_pixel = Vec::new();
+    let mut line_of = |path: &str, offset: u64| -> String {
+        let rel = Path::new(path)
+            .strip_prefix(&world)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let offsets = starts
+            .entry(rel.clone())
+            .or_insert_with(|| line_offsets(Path::new(path)));
+        let line = offsets[1..].binary_search(&offset).expect("a line start") + 1;
+        format!("{rel}:{line}")
+    };
+    let alerts: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .collect();
+    for a in alerts
+        .iter()
+        .filter(|a| a["event"]["dataset"] == "reconwatch.correlation")
+    {
+        let id = a["rule"]["id"].as_str().unwrap();
+        let title = a["rule"]["title"].as_str().unwrap();
+        let events = a["correlation"]["events"].as_array().unwrap();
+        let r = rules.entry(id.to_owned()).or_default();
+        r.level = a["rule"]["level"].as_str().unwrap().to_owned();
+        r.title = title.to_owned();
+        r.alerts += 1;
+        r.correlation = true;
+        if title.starts_with("Tracking Pixel Fired") {
+            pixel_fired += 1;
+            for e in events.iter().filter(|e| e["email"].is_null()) {
+                let at = line_of(
+                    e["log"]["file"]["path"].as_str().unwrap(),
+                    e["log"]["offset"].as_u64().unwrap(),
+                );
+                match opens.get(&at) {
+                    Some((true, token)) => {
+                        fired_tokens.insert(token.clone());
+                    }
+                    _ => bad_pixel.push(format!("{id}: {at}: {}", e["event"]["original"])),
+                }
+            }
+        }
+        // Every message a correlation counts, and every web request, is the campaign's.
+        let all_campaign = events.iter().all(|e| match e["email"]["message_id"].as_str() {
+            Some(mid) => message_truth.get(mid) == Some(&Truth::Campaign),
+            None => {
+                let at = line_of(
+                    e["log"]["file"]["path"].as_str().unwrap(),
+                    e["log"]["offset"].as_u64().unwrap(),
+                );
+                let (file, line) = at.rsplit_once(':').unwrap();
+                line_truth.get(&(file.to_owned(), line.parse().unwrap())) == Some(&Truth::Campaign)
+            }
+        });
+        *r.by_truth
+            .entry(if all_campaign { Truth::Campaign } else { Truth::Other })
+            .or_default() += 1;
+        if !all_campaign {
+            bad_high.push(format!("{id} (correlation): {a}"));
+        }
+    }
+    for a in alerts
+        .iter()
+        .filter(|a| a["event"]["dataset"] != "reconwatch.correlation")
+    {
         let path = a["log"]["file"]["path"].as_str().unwrap();
         let rel = Path::new(path)
             .strip_prefix(&world)
@@ -179,15 +265,20 @@ fn shipped_rules_find_the_campaign_and_stay_quiet_on_newsletters() {
         } else {
             (r.found.intersection(&campaign_web).count(), campaign_web.len())
         };
+        let recall = if r.correlation {
+            "-".to_owned()
+        } else {
+            format!("{:.3}", hit as f64 / of.max(1) as f64)
+        };
         println!(
-            "{:<8} {:>7} {:>9} {:>10} {:>7} {:>9.3} {:>7.3}  {} ({id})",
+            "{:<8} {:>7} {:>9} {:>10} {:>7} {:>9.3} {:>7}  {} ({id})",
             r.level,
             r.alerts,
             tp,
             r.by_truth.get(&Truth::Newsletter).copied().unwrap_or(0),
             r.by_truth.get(&Truth::Other).copied().unwrap_or(0),
             tp as f64 / r.alerts as f64,
-            hit as f64 / of.max(1) as f64,
+            recall,
             r.title
         );
     }
@@ -196,6 +287,28 @@ fn shipped_rules_find_the_campaign_and_stay_quiet_on_newsletters() {
     println!(
         "campaign messages to watch-listed people found at medium or above: {found} of {} = {recall:.3}",
         campaign_units.len()
+    );
+    println!(
+        "tracking pixels: {} campaign tokens opened, {} of them in a pixel-fired alert ({pixel_fired} alerts); {} newsletter tokens opened, {} in one",
+        opened_campaign_tokens.len(),
+        opened_campaign_tokens.intersection(&fired_tokens).count(),
+        opened_newsletter_tokens.len(),
+        opened_newsletter_tokens.intersection(&fired_tokens).count(),
+    );
+    let unfired: Vec<&String> = opened_campaign_tokens.difference(&fired_tokens).collect();
+    assert!(opened_campaign_tokens.len() >= 10, "too few campaign opens to judge");
+    assert!(
+        unfired.is_empty(),
+        "opened campaign pixels without a pixel-fired alert: {unfired:?}"
+    );
+    assert!(
+        opened_newsletter_tokens.len() >= 10,
+        "too few newsletter opens to judge"
+    );
+    assert!(
+        bad_pixel.is_empty(),
+        "pixel-fired alerts on web requests that are no campaign pixel fetch:\n{}",
+        bad_pixel.join("\n")
     );
     let missed: Vec<&String> = campaign_units.difference(&found_medium).take(10).collect();
     assert!(recall >= 0.95, "recall {recall:.3} < 0.95; missed e.g. {missed:#?}");

@@ -10,6 +10,7 @@ use anyhow::{Context as _, bail};
 use super::context::Context;
 use super::scan::AlertSink;
 use crate::cli::{RuleArgs, RulesCheckArgs, RulesCommand};
+use crate::correlate::Correlations;
 use crate::enrich::stage::Enricher;
 use crate::metrics::Metrics;
 use crate::parse::Format;
@@ -40,10 +41,16 @@ fn load(paths: &[PathBuf], embedded: bool, placeholders: &Placeholders) -> Loade
 }
 
 /// Loads the rules a scan runs, reports every problem on stderr, counts them in `metrics`, and
-/// compiles the engine. Returns the engine and the number of rejected rules.
-pub fn load_rules(args: &RuleArgs, context: &Context, metrics: &Metrics) -> anyhow::Result<(Engine, usize)> {
+/// compiles the engine and the correlations. Returns them and the number of rejected rules.
+pub fn load_rules(
+    args: &RuleArgs,
+    context: &Context,
+    metrics: &Metrics,
+) -> anyhow::Result<(Engine, Correlations, usize)> {
     let (paths, embedded) = context.rule_paths(args);
-    let loaded = load(&paths, embedded, &context.placeholders);
+    let mut loaded = load(&paths, embedded, &context.placeholders);
+    let (correlations, problems) = Correlations::new(&loaded.rules, std::mem::take(&mut loaded.correlations));
+    loaded.problems.extend(problems);
     let mut rejected = 0;
     for p in &loaded.problems {
         if p.skipped {
@@ -58,14 +65,18 @@ pub fn load_rules(args: &RuleArgs, context: &Context, metrics: &Metrics) -> anyh
     if loaded.rules.is_empty() {
         bail!("no rule could be loaded (rule files read: {})", loaded.files);
     }
-    metrics.rules_loaded.set(loaded.rules.len() as i64);
+    metrics
+        .rules_loaded
+        .set((loaded.rules.len() + correlations.list.len()) as i64);
     let engine = Engine::new(loaded.rules).context("compiling the rules")?;
-    Ok((engine, rejected))
+    Ok((engine, correlations, rejected))
 }
 
 fn check(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
     let context = Context::load(&args.context, None, false)?;
-    let loaded = load(&args.paths, args.paths.is_empty(), &context.placeholders);
+    let mut loaded = load(&args.paths, args.paths.is_empty(), &context.placeholders);
+    let (correlations, problems) = Correlations::new(&loaded.rules, std::mem::take(&mut loaded.correlations));
+    loaded.problems.extend(problems);
     let rejected = loaded.rejected().count();
     let skipped = loaded.problems.len() - rejected;
     if args.summary {
@@ -81,7 +92,7 @@ fn check(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
             println!("{}: {p}", if p.skipped { "skipped" } else { "rejected" });
         }
     }
-    let (files, loaded_rules) = (loaded.files, loaded.rules.len());
+    let (files, loaded_rules) = (loaded.files, loaded.rules.len() + correlations.list.len());
     // Compiling catches what only shows across rules (automaton or regex-set limits).
     let compiled = Engine::new(loaded.rules).map(|_| ());
     if let Err(e) = &compiled {
@@ -126,11 +137,12 @@ fn test_rule(rule: &Rule, enricher: &Enricher) -> anyhow::Result<TestReport> {
         cfg.format = Some(Format::from_name(name).with_context(|| format!("unknown test format `{name}`"))?);
     }
     let engine = Engine::new(vec![rule.clone()])?;
+    let alone = Correlations::none(1);
     for (want, excerpts) in [(true, &tests.matching), (false, &tests.not_matching)] {
         for (i, text) in excerpts.iter().enumerate() {
             let kind = if want { "match" } else { "no-match" };
             let name = format!("{}#{kind}[{i}]", rule.file);
-            let mut sink = AlertSink::new(&engine, enricher, io::sink());
+            let mut sink = AlertSink::new(&engine, enricher, &alone, io::sink());
             let stats = run_reader(&name, text.as_bytes(), None, &cfg, &mut sink)?;
             let alerted = sink.counts[0] > 0;
             if let Some(f) = &stats.failure {
@@ -159,7 +171,11 @@ fn test_rule(rule: &Rule, enricher: &Enricher) -> anyhow::Result<TestReport> {
 
 fn test(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
     let context = Context::load(&args.context, None, true)?;
-    let loaded = load(&args.paths, args.paths.is_empty(), &context.placeholders);
+    let mut loaded = load(&args.paths, args.paths.is_empty(), &context.placeholders);
+    // Correlation rules are checked for what they refer to; their behaviour over time is
+    // tested end to end (tests/correlation.rs).
+    let (correlations, problems) = Correlations::new(&loaded.rules, std::mem::take(&mut loaded.correlations));
+    loaded.problems.extend(problems);
     let mut failed = 0;
     for p in loaded.rejected() {
         println!("FAIL {p}");
@@ -177,6 +193,16 @@ fn test(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
                 println!("FAIL {} ({}): {f}", rule.meta.id, rule.file);
             }
         }
+    }
+    for c in &correlations.list {
+        println!(
+            "ok   {} ({}): correlation ({}) of {} rules resolved",
+            c.rule.meta.id,
+            c.rule.file,
+            c.rule.kind.name(),
+            c.steps.len()
+        );
+        passed += 1;
     }
     println!("{passed} rules passed, {failed} failed");
     Ok(if failed > 0 {

@@ -13,24 +13,27 @@ use super::context::Context;
 use super::parse::{lock, parse_chunk_size, write_atomically};
 use super::rules::load_rules;
 use crate::alert::{Alert, write_json_line};
-use crate::batch::{BatchConfig, UnitOutput, run_batch};
+use crate::batch::{BatchConfig, Unit, UnitOutput, run_batch};
 use crate::cli::ScanArgs;
+use crate::correlate::{self, ContributeStats, Contribution, Correlations, Correlator, Fired, Limits, TimeMerge};
 use crate::enrich::stage::{EnrichScratch, Enricher};
 use crate::event::Event;
 use crate::metrics::Metrics;
 use crate::pipeline::{EventSink, InputStats};
 use crate::progress::{self, Progress};
-use crate::rules::{Engine, Level, Scratch};
+use crate::rules::{Engine, Level, RuleMeta, Scratch};
 use crate::source;
 
 /// Exit code when at least one alert was written.
 const EXIT_ALERTS: u8 = 1;
 
-/// Enriches each event, matches it, and writes an alert (a JSON line) to `out` for each rule
-/// that matches.
+/// Enriches each event, matches it, writes an alert (a JSON line) to `out` for each rule that
+/// matches and alerts on its own, and keeps what the matches of rules that correlation rules
+/// refer to contribute to them.
 pub struct AlertSink<'e, W: Write> {
     engine: &'e Engine,
     enricher: &'e Enricher,
+    correlations: &'e Correlations,
     enrich_scratch: EnrichScratch<'e>,
     scratch: Scratch,
     matched: Vec<u32>,
@@ -38,19 +41,26 @@ pub struct AlertSink<'e, W: Write> {
     pub out: W,
     /// Alerts per rule (indexed like [`Engine::rules`]).
     pub counts: Vec<u64>,
+    /// Contributions to correlations, in line order (handed to the time-ordered merge when the
+    /// unit is done).
+    pub contributions: Vec<Contribution>,
+    pub contribute_stats: ContributeStats,
 }
 
 impl<'e, W: Write> AlertSink<'e, W> {
-    pub fn new(engine: &'e Engine, enricher: &'e Enricher, out: W) -> Self {
+    pub fn new(engine: &'e Engine, enricher: &'e Enricher, correlations: &'e Correlations, out: W) -> Self {
         AlertSink {
             engine,
             enricher,
+            correlations,
             enrich_scratch: enricher.scratch(),
             scratch: engine.scratch(),
             matched: Vec::new(),
             line: Vec::new(),
             out,
             counts: vec![0; engine.rules().len()],
+            contributions: Vec::new(),
+            contribute_stats: ContributeStats::default(),
         }
     }
 }
@@ -60,7 +70,21 @@ impl<W: Write> EventSink for AlertSink<'_, W> {
         self.matched.clear();
         self.enricher.enrich(event, &mut self.enrich_scratch);
         self.engine.matches(event, &mut self.scratch, &mut self.matched);
+        let event_start = self.contributions.len();
         for &r in &self.matched {
+            if self.correlations.feeds(r) {
+                self.correlations.contribute(
+                    self.engine.rules(),
+                    r,
+                    event,
+                    event_start,
+                    &mut self.contributions,
+                    &mut self.contribute_stats,
+                );
+            }
+            if !self.correlations.alerts(r) {
+                continue;
+            }
             let hits = self.engine.explain(r, event, &self.scratch);
             let rule = &self.engine.rules()[r as usize];
             self.line.clear();
@@ -79,20 +103,123 @@ impl<W: Write> EventSink for AlertSink<'_, W> {
     }
 }
 
+/// The correlation side of a scan, on the calling thread: units' contributions go into the
+/// time-ordered merge as units finish (in the batch's time order), are released up to the
+/// earliest time a later unit could still bring, and fed to the correlator; firings are written
+/// as alerts.
+struct Correlating<'c> {
+    set: &'c Correlations,
+    merge: TimeMerge,
+    correlator: Correlator<'c>,
+    fired: Vec<Fired>,
+    line: Vec<u8>,
+    /// Alerts written per correlation.
+    counts: Vec<u64>,
+    contributed: ContributeStats,
+}
+
+impl<'c> Correlating<'c> {
+    fn new(set: &'c Correlations, lateness_ms: i64, limits: Limits) -> Self {
+        Correlating {
+            set,
+            merge: TimeMerge::new(lateness_ms),
+            correlator: Correlator::new(set, limits),
+            fired: Vec::new(),
+            line: Vec::new(),
+            counts: vec![0; set.list.len()],
+            contributed: ContributeStats::default(),
+        }
+    }
+
+    /// Takes a finished unit's contributions and correlates what no later unit can precede.
+    fn unit_done(
+        &mut self,
+        unit: &Unit,
+        contributions: Vec<Contribution>,
+        stats: &ContributeStats,
+        out: &mut dyn Write,
+    ) -> io::Result<()> {
+        self.contributed.add(stats);
+        for c in contributions {
+            self.merge.push(unit.input, c);
+        }
+        // No later input starts before `later_start`; the input's own later chunks continue
+        // from its newest event.
+        let mut watermark = unit.later_start.map(|t| t.as_millisecond());
+        if !unit.is_last_chunk() {
+            let newest = self.merge.newest(unit.input).unwrap_or(i64::MIN);
+            watermark = Some(watermark.map_or(newest, |w| w.min(newest)));
+        }
+        self.release(Some(watermark.unwrap_or(i64::MAX)), out)
+    }
+
+    /// Correlates everything still held (the end of the run).
+    fn finish(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        self.release(None, out)
+    }
+
+    fn release(&mut self, watermark: Option<i64>, out: &mut dyn Write) -> io::Result<()> {
+        let (correlator, fired) = (&mut self.correlator, &mut self.fired);
+        self.merge.release(watermark, |c| correlator.feed(c, fired));
+        for f in self.fired.drain(..) {
+            let c = &self.set.list[f.correlation as usize];
+            if !c.alerts {
+                continue;
+            }
+            self.line.clear();
+            correlate::alert::write_json_line(&mut self.line, c, &f);
+            out.write_all(&self.line)?;
+            self.counts[f.correlation as usize] += 1;
+        }
+        Ok(())
+    }
+
+    fn record(&self, metrics: &Metrics) {
+        let c = &self.contributed;
+        let correlated = c.made - self.merge.late;
+        for (outcome, n) in [
+            ("correlated", correlated),
+            ("late", self.merge.late),
+            ("no_timestamp", c.no_timestamp),
+            ("no_group_field", c.no_group_field),
+            ("too_many_keys", c.too_many_keys),
+        ] {
+            metrics
+                .correlation_contributions
+                .with_label_values(&[outcome])
+                .inc_by(n);
+        }
+        for (i, comp) in self.set.list.iter().enumerate() {
+            let id = comp.rule.meta.id.as_str();
+            metrics
+                .correlation_open_groups
+                .with_label_values(&[id])
+                .set(self.correlator.open_groups(i) as i64);
+            metrics
+                .correlation_evictions
+                .with_label_values(&[id])
+                .inc_by(self.correlator.stats(i).evicted);
+        }
+    }
+}
+
 pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let pipeline = args.input.build()?;
     let chunk_bytes =
         parse_chunk_size(&args.chunk_size).with_context(|| format!("--chunk-size {}", args.chunk_size))?;
+    let lateness = correlate::rule::parse_duration(&args.lateness)
+        .map_err(|e| anyhow::anyhow!("--lateness {}: {e}", args.lateness))?;
+    let metrics = Metrics::new();
+    let context = Context::load(&args.rules.context, Some(&metrics), false)?;
+    let (engine, correlations, rule_errors) = load_rules(&args.rules, &context, &metrics)?;
     let batch = BatchConfig {
         threads: args.threads,
         chunk_bytes,
-        time_order: false,
         pipeline,
+        // Correlation needs the inputs in event-time order.
+        time_order: !correlations.is_empty(),
     };
-    let metrics = Metrics::new();
-    let context = Context::load(&args.rules.context, Some(&metrics), false)?;
-    let (engine, rule_errors) = load_rules(&args.rules, &context, &metrics)?;
     let enricher = &context.enricher;
     let inputs = source::expand(&args.input.paths)?;
     let (writer, to_terminal): (Box<dyn Write + Send>, bool) = match &args.output {
@@ -107,17 +234,24 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     // Not over alerts printed on the same terminal.
     let show = progress::stderr_is_terminal() && !to_terminal && !args.quiet;
     let mut counts = vec![0u64; engine.rules().len()];
+    let limits = Limits {
+        max_groups: args.max_groups,
+    };
+    let lateness_ms = i64::try_from(lateness.as_millis()).unwrap_or(i64::MAX);
+    let mut correlating = Correlating::new(&correlations, lateness_ms, limits);
     let stats = progress::report_while(&progress, show, || {
-        run_batch(
+        let stats = run_batch(
             &inputs,
             &batch,
             Some(&progress),
-            |unit| AlertSink::new(&engine, enricher, UnitOutput::new(&out, unit)),
-            |_, sink, stats| {
+            |unit| AlertSink::new(&engine, enricher, &correlations, UnitOutput::new(&out, unit)),
+            |unit, mut sink, stats| {
                 sink.out.finish()?;
                 for (c, n) in counts.iter_mut().zip(&sink.counts) {
                     *c += n;
                 }
+                let contributions = std::mem::take(&mut sink.contributions);
+                correlating.unit_done(unit, contributions, &sink.contribute_stats, &mut *lock(&out))?;
                 if let Some(stats) = stats {
                     metrics.record_input(stats);
                     if let Some(f) = &stats.failure {
@@ -126,24 +260,42 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
                 }
                 Ok(())
             },
-        )
+        )?;
+        correlating.finish(&mut *lock(&out))?;
+        Ok::<_, io::Error>(stats)
     })?;
     lock(&out).flush()?;
-    for (r, &n) in counts.iter().enumerate() {
-        if n > 0 {
-            let meta = &engine.rules()[r].meta;
+    // Every alert written, detection rules then correlations: (rule, count).
+    let mut written: Vec<(&RuleMeta, u64)> = engine
+        .rules()
+        .iter()
+        .map(|r| &r.meta)
+        .zip(counts.iter().copied())
+        .collect();
+    written.extend(
+        correlations
+            .list
+            .iter()
+            .map(|c| &c.rule.meta)
+            .zip(correlating.counts.iter().copied()),
+    );
+    for (meta, n) in &written {
+        if *n > 0 {
             metrics
                 .alerts
                 .with_label_values(&[&meta.id, meta.level.name()])
-                .inc_by(n);
+                .inc_by(*n);
         }
     }
+    correlating.record(&metrics);
     if !args.quiet {
         let summary = Summary {
-            engine: &engine,
+            rules: engine.rules().len() + correlations.list.len(),
             enricher,
             stats: &stats,
-            counts: &counts,
+            written: &written,
+            correlating: &correlating,
+            lateness: &args.lateness,
             seconds: started.elapsed().as_secs_f64(),
         };
         eprint!("{summary}");
@@ -153,7 +305,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--metrics-textfile {}", path.display()))?;
     }
     let failed = rule_errors > 0 || stats.iter().any(|s| s.failure.is_some());
-    let alerts: u64 = counts.iter().sum();
+    let alerts: u64 = written.iter().map(|(_, n)| n).sum();
     Ok(if failed {
         ExitCode::from(EXIT_ERROR)
     } else if alerts > 0 {
@@ -165,10 +317,14 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
 
 /// The end-of-scan summary written to stderr.
 struct Summary<'a> {
-    engine: &'a Engine,
+    /// Detection and correlation rules loaded.
+    rules: usize,
     enricher: &'a Enricher,
     stats: &'a [InputStats],
-    counts: &'a [u64],
+    /// Alerts written per rule (detection rules, then correlations).
+    written: &'a [(&'a RuleMeta, u64)],
+    correlating: &'a Correlating<'a>,
+    lateness: &'a str,
     seconds: f64,
 }
 
@@ -177,7 +333,7 @@ impl std::fmt::Display for Summary<'_> {
         let sum = |g: fn(&InputStats) -> u64| self.stats.iter().map(g).sum::<u64>();
         let bytes = sum(|s| s.bytes);
         let failed = self.stats.iter().filter(|s| s.failure.is_some()).count();
-        let alerts: u64 = self.counts.iter().sum();
+        let alerts: u64 = self.written.iter().map(|(_, n)| n).sum();
         let secs = self.seconds.max(1e-9);
         writeln!(f, "reconwatch scan summary")?;
         // What the rules knew: a watchlist that did not load protects nobody.
@@ -208,7 +364,7 @@ impl std::fmt::Display for Summary<'_> {
             sum(|s| s.lines),
             sum(|s| s.events),
             sum(|s| s.errors),
-            self.engine.rules().len()
+            self.rules
         )?;
         writeln!(
             f,
@@ -218,9 +374,38 @@ impl std::fmt::Display for Summary<'_> {
             bytes as f64 / 1e6 / secs,
             sum(|s| s.lines) as f64 / secs
         )?;
+        let set = self.correlating.set;
+        if !set.is_empty() {
+            let c = &self.correlating.contributed;
+            let correlator = &self.correlating.correlator;
+            let (open, evicted, held) = (0..set.list.len()).fold((0, 0, 0), |(o, e, h), i| {
+                let s = correlator.stats(i);
+                (o + correlator.open_groups(i), e + s.evicted, h + s.held_back)
+            });
+            writeln!(
+                f,
+                "  correlation rules {}  contributions {}  late events {} (--lateness {})  groups open {open}  evicted {evicted}{}",
+                set.list.len(),
+                c.made,
+                self.correlating.merge.late_events,
+                self.lateness,
+                if held > 0 {
+                    format!("  held back before a full timespan {held}")
+                } else {
+                    String::new()
+                }
+            )?;
+            if c.no_timestamp + c.no_group_field + c.too_many_keys > 0 {
+                writeln!(
+                    f,
+                    "  not correlated: {} without @timestamp, {} without a group-by field, {} over 64 group keys",
+                    c.no_timestamp, c.no_group_field, c.too_many_keys
+                )?;
+            }
+        }
         let mut by_level = [0u64; Level::ALL.len()];
-        for (r, &n) in self.counts.iter().enumerate() {
-            by_level[self.engine.rules()[r].meta.level as usize] += n;
+        for (meta, n) in self.written {
+            by_level[meta.level as usize] += n;
         }
         let levels: Vec<String> = Level::ALL
             .iter()
@@ -234,19 +419,9 @@ impl std::fmt::Display for Summary<'_> {
             if levels.is_empty() { "" } else { ": " },
             levels.join(", ")
         )?;
-        let mut by_rule: Vec<(usize, u64)> = self
-            .counts
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|(_, n)| *n > 0)
-            .collect();
-        by_rule.sort_by(|a, b| {
-            let (ra, rb) = (&self.engine.rules()[a.0].meta, &self.engine.rules()[b.0].meta);
-            rb.level.cmp(&ra.level).then(b.1.cmp(&a.1)).then(ra.id.cmp(&rb.id))
-        });
-        for (r, n) in by_rule {
-            let m = &self.engine.rules()[r].meta;
+        let mut by_rule: Vec<&(&RuleMeta, u64)> = self.written.iter().filter(|(_, n)| *n > 0).collect();
+        by_rule.sort_by(|a, b| b.0.level.cmp(&a.0.level).then(b.1.cmp(&a.1)).then(a.0.id.cmp(&b.0.id)));
+        for (m, n) in by_rule {
             writeln!(f, "  {n:>9}  {:<13} {}  ({})", m.level.name(), m.title, m.id)?;
         }
         Ok(())

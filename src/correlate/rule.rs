@@ -152,6 +152,8 @@ pub struct CorrelationRule {
     /// every event in one group.
     pub group_by: Vec<String>,
     pub timespan: SignedDuration,
+    /// The timespan as the rule wrote it (`24h`), for alerts.
+    pub timespan_text: String,
     /// Required for every kind but temporal (optional) and temporal_ordered (none).
     pub condition: Option<Condition>,
     /// alias -> [(rule name, field)], in file order
@@ -264,6 +266,7 @@ pub fn parse_correlation(doc: &Yaml, file: &str) -> Result<CorrelationRule> {
         rules,
         group_by,
         timespan,
+        timespan_text: corr.get("timespan").and_then(Yaml::scalar_text).unwrap_or_default(),
         condition,
         aliases,
         generate,
@@ -325,16 +328,34 @@ fn parse_kind(v: Option<&Yaml>) -> Result<Kind> {
 /// `<positive integer><s|m|h|d>`, exactly as the specification writes it.
 fn parse_timespan(v: Option<&Yaml>) -> Result<SignedDuration> {
     const C: &str = "correlation.timespan";
-    const FORMAT: &str = "a timespan is a positive whole number followed by s, m, h or d (e.g. 90m)";
     let s = match v {
         Some(Yaml::Str(s)) => s,
-        None | Some(Yaml::Null) => return Err(Rejection::new(C, format!("is required: {FORMAT}"))),
+        None | Some(Yaml::Null) => return Err(Rejection::new(C, format!("is required: {DURATION_FORMAT}"))),
         Some(other) => {
             let shown = other.scalar_text().unwrap_or_else(|| other.kind().to_owned());
-            return Err(Rejection::new(C, format!("`{shown}` is not a timespan: {FORMAT}")));
+            return Err(Rejection::new(
+                C,
+                format!("`{shown}` is not a timespan: {DURATION_FORMAT}"),
+            ));
         }
     };
-    let bad = || Rejection::new(C, format!("`{s}` is not a timespan: {FORMAT}"));
+    match parse_duration(s) {
+        Ok(d) if d.is_zero() => Err(Rejection::new(
+            C,
+            format!("`{s}` is not a timespan: {DURATION_FORMAT}, not zero"),
+        )),
+        Ok(d) => Ok(d),
+        Err(reason) => Err(Rejection::new(C, reason)),
+    }
+}
+
+/// How a timespan is written (the specification's format).
+pub const DURATION_FORMAT: &str = "a timespan is a positive whole number followed by s, m, h or d (e.g. 90m)";
+
+/// Reads a duration in the specification's timespan format (`30s`, `90m`, `24h`, `14d`); zero
+/// is allowed here (a correlation's timespan rejects it). Also used for `scan --lateness`.
+pub fn parse_duration(s: &str) -> std::result::Result<SignedDuration, String> {
+    let bad = || format!("`{s}` is not a timespan: {DURATION_FORMAT}");
     let (digits, unit_secs) = match s.as_bytes().last() {
         Some(b's') => (&s[..s.len() - 1], 1),
         Some(b'm') => (&s[..s.len() - 1], 60),
@@ -345,18 +366,12 @@ fn parse_timespan(v: Option<&Yaml>) -> Result<SignedDuration> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
-    let secs = digits
+    digits
         .parse::<i64>()
         .ok()
         .and_then(|n| n.checked_mul(unit_secs))
-        .ok_or_else(|| Rejection::new(C, format!("`{s}` is too long a timespan")))?;
-    if secs == 0 {
-        return Err(Rejection::new(
-            C,
-            format!("`{s}` is not a timespan: {FORMAT}, not zero"),
-        ));
-    }
-    Ok(SignedDuration::from_secs(secs))
+        .map(SignedDuration::from_secs)
+        .ok_or_else(|| format!("`{s}` is too long a timespan"))
 }
 
 fn parse_condition(kind: Kind, v: Option<&Yaml>) -> Result<Option<Condition>> {

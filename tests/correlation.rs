@@ -1,0 +1,333 @@
+//! Correlation end to end, through the binary on real files: the two APT31 correlations on
+//! `sample-logs/` (campaign fan-out, tracking pixel fired), the same alerts from one file per
+//! log and from hourly files in any argument order and thread count, lateness, and state limits.
+
+mod common;
+use common::*;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+const FANOUT_SENDER: &str = "7c2a9e14-3b6d-4f51-8e0a-2d9f4b7c1e36";
+const FANOUT_TEMPLATE: &str = "0f4d8b63-2a7e-4c19-b5d6-9e3a1c7f2b48";
+const PIXEL_TOKEN: &str = "4e8b1d27-9f3c-4a65-b0e2-6c7d9a1f3e58";
+const PIXEL_DEVICE: &str = "2a6c9f41-8e3b-4d72-a1f5-0b7e4c2d9a86";
+
+fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs")
+}
+
+fn watchlist() -> String {
+    format!("parliament={}", sample().join(".world/people.csv").display())
+}
+
+/// Scans `inputs` with the sample watchlist and `extra` options; returns the alerts and stderr.
+fn scan(inputs: &[&Path], extra: &[&str]) -> (Vec<Value>, String) {
+    let wl = watchlist();
+    let mut args = vec!["scan", "--watchlist", &wl];
+    args.extend_from_slice(extra);
+    let paths: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+    args.extend(paths.iter().map(String::as_str));
+    let o = run(&args);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    let alerts = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every alert is one JSON line"))
+        .collect();
+    (alerts, stderr(&o))
+}
+
+fn correlation_alerts<'a>(alerts: &'a [Value], id: &str) -> Vec<&'a Value> {
+    alerts
+        .iter()
+        .filter(|a| a["event"]["dataset"] == "reconwatch.correlation" && a["rule"]["id"] == id)
+        .collect()
+}
+
+#[test]
+fn both_apt31_correlations_fire_on_the_sample_logs() {
+    let (alerts, err) = scan(&[&sample()], &[]);
+    // Fan-out: the lure reached the lower house through its Postfix gateway (From: the lookalike
+    // domain) and the upper house through Exchange (envelope sender: the mass-mail service).
+    let fanout = correlation_alerts(&alerts, FANOUT_SENDER);
+    let domains: Vec<&str> = fanout
+        .iter()
+        .map(|a| a["correlation"]["group"]["reconwatch.sender.domain"].as_str().unwrap())
+        .collect();
+    assert!(domains.contains(&"bbc-worldnews.example"), "{domains:?}\n{err}");
+    assert!(domains.contains(&"postblast.example"), "{domains:?}");
+    for a in &fanout {
+        let c = &a["correlation"];
+        assert_eq!(c["type"], "value_count");
+        assert_eq!(c["timespan"], "24h");
+        assert!(c["value"].as_f64().unwrap() >= 5.0);
+        assert!(
+            c["values"].as_array().unwrap().len() >= 5,
+            "the people reached are listed"
+        );
+        let events = c["events"].as_array().unwrap();
+        assert!(events.len() >= 5);
+        for e in events {
+            assert!(
+                e["email"]["message_id"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("@postblast.example")
+            );
+            assert!(e["event"]["original"].as_str().unwrap().contains("postblast"));
+            assert!(e["log"]["file"]["path"].as_str().unwrap().contains("mail"));
+            assert!(e["@timestamp"].as_str().is_some());
+        }
+    }
+    assert!(!correlation_alerts(&alerts, FANOUT_TEMPLATE).is_empty());
+
+    // Pixel fired, joined by token: a mail and the web request with its token, in that order.
+    let pixel = correlation_alerts(&alerts, PIXEL_TOKEN);
+    assert!(pixel.len() >= 5, "{} pixel-fired alerts\n{err}", pixel.len());
+    for a in &pixel {
+        assert_eq!(a["rule"]["level"], "critical");
+        let c = &a["correlation"];
+        let token = c["group"]["token"].as_str().unwrap();
+        let events = c["events"].as_array().unwrap();
+        assert_eq!(events.len(), 2, "{a}");
+        assert_eq!(events[0]["event"]["dataset"], "postfix.log");
+        assert!(events[1]["event"]["dataset"].as_str().unwrap().starts_with("squid"));
+        assert!(events[0]["event"]["original"].as_str().unwrap().contains(token));
+        assert!(events[1]["event"]["original"].as_str().unwrap().contains(token));
+        assert!(events[0]["@timestamp"].as_str() <= events[1]["@timestamp"].as_str());
+        assert!(events[1]["fields"]["source.ip"].as_str().is_some(), "the device: {a}");
+    }
+    // By person: the upper house's Exchange logs carry no URLs; its members' opens still show.
+    let device = correlation_alerts(&alerts, PIXEL_DEVICE);
+    assert!(
+        device.iter().any(|a| a["correlation"]["group"]["person"]
+            .as_str()
+            .unwrap()
+            .ends_with("@senate.elmaria.example")),
+        "{device:?}"
+    );
+    // The inputs of the correlations raise no alerts of their own.
+    assert!(!alerts.iter().any(|a| a["rule"]["name"] == "tracking_token_fetched"));
+    assert!(
+        !alerts
+            .iter()
+            .any(|a| a["rule"]["name"] == "suspicious_mail_to_high_risk")
+    );
+    assert!(err.contains("correlation rules"), "{err}");
+}
+
+/// An alert with what depends on how the logs were cut into files removed: file names and
+/// offsets, top-level and in the contributing events.
+fn normalized(a: &Value) -> String {
+    let mut a = a.clone();
+    if let Some(o) = a.as_object_mut() {
+        o.remove("log");
+    }
+    if let Some(events) = a["correlation"]["events"].as_array_mut() {
+        for e in events {
+            e.as_object_mut().unwrap().remove("log");
+        }
+    }
+    a.to_string()
+}
+
+/// The hour a line belongs to, from its leading timestamp (Squid: epoch seconds; syslog with
+/// RFC 3339 time: `2021-01-11T09`).
+fn hour_of(line: &str) -> String {
+    let first = line.split_whitespace().next().unwrap_or("");
+    if let Ok(epoch) = first.split('.').next().unwrap_or("").parse::<i64>() {
+        return format!("{}", epoch / 3600);
+    }
+    first.get(..13).unwrap_or("none").replace(':', "")
+}
+
+/// Cuts a log into hourly files in `dir` (named so that their names sort in reverse time
+/// order). A Postfix message stays whole, in the hour of its first line, as rotation by time
+/// would leave it only if it waited for the message (assembly across files is not what this
+/// test is about).
+fn split_hourly(log: &Path, dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let text = String::from_utf8(read_log(log)).unwrap();
+    let queue_id = regex::Regex::new(r"\]: ([0-9A-F]{8,12}): ").unwrap();
+    let mut message_hour: BTreeMap<String, String> = BTreeMap::new();
+    let mut hours: BTreeMap<String, String> = BTreeMap::new();
+    for line in text.lines() {
+        let mut hour = hour_of(line);
+        if let Some(id) = queue_id.captures(line).map(|c| c[1].to_owned()) {
+            hour = message_hour.entry(id).or_insert(hour).clone();
+        }
+        let out = hours.entry(hour).or_default();
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert!(hours.len() >= 24, "{} has {} hours", log.display(), hours.len());
+    let n = hours.len();
+    hours
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, body))| write(dir, &format!("{prefix}-{:03}.log", n - i), body))
+        .collect()
+}
+
+#[test]
+fn a_day_as_one_file_or_as_hourly_files_in_any_order_gives_the_same_alerts() {
+    let d = tempfile::tempdir().unwrap();
+    let whole = d.path().join("whole");
+    std::fs::create_dir(&whole).unwrap();
+    let mail = write(&whole, "maillog", read_log(&sample().join("mail/maillog.1.gz")));
+    let web = write(&whole, "access.log", read_log(&sample().join("web/access.log.1.gz")));
+    let (one, _) = scan(&[&mail, &web], &["-j", "1"]);
+    let correlated = |alerts: &[Value]| {
+        alerts
+            .iter()
+            .filter(|a| a["event"]["dataset"] == "reconwatch.correlation")
+            .map(normalized)
+            .collect::<Vec<_>>()
+    };
+    let reference = correlated(&one);
+    assert!(
+        reference.iter().any(|a| a.contains(PIXEL_TOKEN)) && reference.iter().any(|a| a.contains(FANOUT_SENDER)),
+        "the day holds both correlations: {reference:?}"
+    );
+    let mut all_one: Vec<String> = one.iter().map(normalized).collect();
+    all_one.sort();
+
+    let hourly = d.path().join("hourly");
+    std::fs::create_dir(&hourly).unwrap();
+    let mut files = split_hourly(&mail, &hourly, "mail");
+    files.extend(split_hourly(&web, &hourly, "web"));
+    let mut orders = vec![files.clone()];
+    let mut reversed = files.clone();
+    reversed.reverse();
+    orders.push(reversed);
+    let mut interleaved = files.clone();
+    interleaved.sort_by_key(|p| {
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .chars()
+            .rev()
+            .collect::<String>()
+    });
+    orders.push(interleaved);
+    for (i, order) in orders.iter().enumerate() {
+        let refs: Vec<&Path> = order.iter().map(PathBuf::as_path).collect();
+        for threads in ["1", "3"] {
+            let (alerts, _) = scan(&refs, &["-j", threads]);
+            assert_eq!(correlated(&alerts), reference, "order {i}, {threads} threads");
+            let mut all: Vec<String> = alerts.iter().map(normalized).collect();
+            all.sort();
+            assert_eq!(all, all_one, "order {i}, {threads} threads");
+        }
+    }
+}
+
+/// The sample's first pixel fetch whose token a mail carried, and the Squid file it is in.
+fn first_token_fetch() -> (String, String) {
+    let (alerts, _) = scan(&[&sample()], &[]);
+    let a = correlation_alerts(&alerts, PIXEL_TOKEN)[0].clone();
+    let token = a["correlation"]["group"]["token"].as_str().unwrap().to_owned();
+    let line = a["correlation"]["events"][1]["event"]["original"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (token, line)
+}
+
+#[test]
+fn a_web_request_later_than_the_lateness_is_counted_and_not_correlated() {
+    let (token, fetch) = first_token_fetch();
+    let d = tempfile::tempdir().unwrap();
+    let mail = write(d.path(), "maillog", read_log(&sample().join("mail/maillog.1.gz")));
+    let epoch: f64 = fetch.split_whitespace().next().unwrap().parse().unwrap();
+    // The fetch, then (in the file) a line 2 minutes or 10 minutes after it: the fetch moved
+    // behind a newer line, as a web gateway writing from several workers may do.
+    let web_with = |later_by: f64| {
+        let newer = fetch
+            .replacen(
+                fetch.split_whitespace().next().unwrap(),
+                &format!("{:.3}", epoch + later_by),
+                1,
+            )
+            .replace(&token, "NotTheTokenAtAll1");
+        write(
+            d.path(),
+            &format!("access-{later_by}.log"),
+            format!("{newer}\n{fetch}\n"),
+        )
+    };
+    let fired = |web: &Path, extra: &[&str]| {
+        let (alerts, err) = scan(&[&mail, web], extra);
+        let hit = correlation_alerts(&alerts, PIXEL_TOKEN)
+            .iter()
+            .any(|a| a["correlation"]["group"]["token"] == token.as_str());
+        (hit, err)
+    };
+    let within = web_with(120.0);
+    let (hit, err) = fired(&within, &[]);
+    assert!(hit, "2 minutes out of order is within the default 5m lateness\n{err}");
+    assert!(err.contains("late events 0"), "{err}");
+
+    let beyond = web_with(600.0);
+    let metrics = d.path().join("metrics.prom");
+    let (hit, err) = fired(&beyond, &["--metrics-textfile", metrics.to_str().unwrap()]);
+    assert!(!hit, "10 minutes out of order is beyond it");
+    assert!(err.contains("late events 1 (--lateness 5m)"), "{err}");
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        // Its contributions to the three correlations fed by web requests.
+        prom.contains("reconwatch_correlation_contributions_total{outcome=\"late\"} 3"),
+        "{prom}"
+    );
+    let (hit, err) = fired(&beyond, &["--lateness", "15m"]);
+    assert!(hit, "a larger lateness takes it\n{err}");
+}
+
+#[test]
+fn groups_over_the_limit_are_evicted_and_counted() {
+    let d = tempfile::tempdir().unwrap();
+    let metrics = d.path().join("metrics.prom");
+    let m = metrics.to_str().unwrap();
+    let (unlimited, _) = scan(&[&sample()], &[]);
+    let (limited, err) = scan(&[&sample()], &["--max-groups", "1", "--metrics-textfile", m]);
+    let count = |alerts: &[Value]| correlation_alerts(alerts, PIXEL_TOKEN).len();
+    assert!(
+        count(&limited) < count(&unlimited),
+        "one open group per correlation cannot remember every mailed token: {} vs {}",
+        count(&limited),
+        count(&unlimited)
+    );
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    let evicted = prom
+        .lines()
+        .find(|l| {
+            l.starts_with(&format!(
+                "reconwatch_correlation_evictions_total{{correlation=\"{PIXEL_TOKEN}\"}}"
+            ))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(evicted > 0, "{prom}");
+    assert!(!err.contains("evicted 0"), "{err}");
+}
+
+#[test]
+fn rules_check_reports_a_correlation_that_refers_to_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let rule = write(
+        d.path(),
+        "mr_broken.yml",
+        "title: Broken\nid: broken-1\ncorrelation:\n  type: event_count\n  rules: [no_such_rule]\n  group-by: [user.name]\n  timespan: 1h\n  condition:\n    gte: 2\n",
+    );
+    let o = run(&["rules", "check", rule.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "mr_broken.yml: rule broken-1: correlation.rules: no loaded rule has the name or id `no_such_rule`"
+        ),
+        "{out}"
+    );
+}
