@@ -46,7 +46,7 @@ fn token(i: usize) -> String {
 }
 
 /// A mail's contribution at `t` ms: a token, and evidence the size of an assembled message.
-fn mail(i: usize, t: i64) -> Contribution {
+fn mail(i: usize, t: i64, rule: &Arc<EvidenceRule>) -> Contribution {
     let tok = token(i);
     Contribution {
         time: t,
@@ -58,10 +58,7 @@ fn mail(i: usize, t: i64) -> Contribution {
         value: None,
         events: Events::One(Arc::new(Evidence {
             timestamp: Timestamp::from_millisecond(t).unwrap(),
-            rule: EvidenceRule {
-                id: "3b0e7c52-6d1a-4f8e-9a27-8c4d1e5f6a03".into(),
-                title: "Suspicious Mail to a High-Risk Person".into(),
-            },
+            rule: Arc::clone(rule),
             event: EvidenceEvent {
                 dataset: Some("postfix".into()),
                 original: Some(format!(
@@ -92,7 +89,7 @@ fn memory(groups: usize) {
     let mut correlator = Correlator::new(&set, Limits { max_groups: groups });
     let mut out = Vec::new();
     for i in 0..groups {
-        correlator.feed(mail(i, i as i64), &mut out);
+        correlator.feed(mail(i, i as i64, &set.rule_names[0]), &mut out);
     }
     let after = rss_bytes();
     assert_eq!(correlator.open_groups(0), groups);
@@ -116,8 +113,9 @@ fn bench(c: &mut Criterion) {
     const BATCH: usize = 10_000;
     g.throughput(Throughput::Elements(BATCH as u64));
     g.bench_function("feed 10k mails (new groups) then 10k fetches (fire)", |b| {
-        let mails: Vec<Contribution> = (0..BATCH).map(|i| mail(i, i as i64)).collect();
-        let mut fetches: Vec<Contribution> = (0..BATCH).map(|i| mail(i, (BATCH + i) as i64)).collect();
+        let rule = &set.rule_names[0];
+        let mails: Vec<Contribution> = (0..BATCH).map(|i| mail(i, i as i64, rule)).collect();
+        let mut fetches: Vec<Contribution> = (0..BATCH).map(|i| mail(i, (BATCH + i) as i64, rule)).collect();
         for f in &mut fetches {
             f.feed.step = 1;
         }

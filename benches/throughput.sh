@@ -8,6 +8,8 @@
 #   benches/throughput.sh            # a 1 GB Squid access.log and the matching Postfix maillog
 #   benches/throughput.sh 200MB      # smaller, for a quick look
 #
+# Then the whole world (mail and web) with the correlation rules on and off.
+#
 # The world is generated once per size under target/bench-world-SIZE (delete it to regenerate;
 # target/ is $CARGO_TARGET_DIR when set). Prints, per file: size, lines, and for each command its
 # time, MB/s and lines/s, then the alerts scan raised. Only formats whose lines stand alone
@@ -80,6 +82,50 @@ measure() {
   grep -E '^  (alerts|inputs) ' "$dir/.scan" | sed 's/^  /  scan: /'
 }
 
+# The whole world (mail and web logs as the generator wrote them: hourly Exchange and ProxySG
+# files, rotated gzip halves) scanned with the shipped rules, correlation rules on (the default)
+# and off (only the detection rules, from rules/email and rules/web): the cost of correlation.
+# The baseline decompresses and counts the same bytes (zcat -f | wc -l).
+measure_world() {
+  local files bytes lines t0 t1 t2 t3 t4 t5 rc=0 wl="parliament=$dir/.world/people.csv"
+  local off=(--rules rules/email --rules rules/web)
+  files=$(find "$dir/mail" "$dir/web" -type f | sort)
+  # shellcheck disable=SC2086
+  read -r lines bytes < <(zcat -f $files | wc -lc)
+  t0=$(now)
+  # shellcheck disable=SC2086
+  zcat -f $files | wc -l > /dev/null
+  t1=$(now)
+  "$bin" scan --threads 1 --watchlist "$wl" --output /dev/null "$dir/mail" "$dir/web" 2> "$dir/.scan" || rc=$?
+  t2=$(now)
+  "$bin" scan --threads 1 --watchlist "$wl" "${off[@]}" --output /dev/null "$dir/mail" "$dir/web" 2> /dev/null || rc=$?
+  t3=$(now)
+  "$bin" scan --watchlist "$wl" --output /dev/null "$dir/mail" "$dir/web" 2> /dev/null || rc=$?
+  t4=$(now)
+  "$bin" scan --watchlist "$wl" "${off[@]}" --output /dev/null "$dir/mail" "$dir/web" 2> /dev/null || rc=$?
+  t5=$(now)
+  if [ "$rc" -gt 1 ]; then
+    echo "reconwatch scan failed (exit $rc)" >&2
+    exit "$rc"
+  fi
+  awk -v bytes="$bytes" -v lines="$lines" -v cores="$(nproc)" \
+      -v wc="$(elapsed "$t0" "$t1")" -v on1="$(elapsed "$t1" "$t2")" -v off1="$(elapsed "$t2" "$t3")" \
+      -v on="$(elapsed "$t3" "$t4")" -v off="$(elapsed "$t4" "$t5")" '
+    function row(what, s) {
+      printf "  %-32s %7.2f s %9.1f MB/s %12.0f lines/s\n", what, s, bytes / 1e6 / s, lines / s
+    }
+    BEGIN {
+      printf "%-22s %8.1f MB %11d lines\n", "world (mail + web)", bytes / 1e6, lines
+      row("zcat -f | wc -l", wc)
+      row("scan -j1, correlation on", on1)
+      row("scan -j1, correlation off", off1)
+      row("scan (" cores " thr), correlation on", on)
+      row("scan (" cores " thr), correlation off", off)
+    }'
+  grep -E '^  (alerts|correlation) ' "$dir/.scan" | sed 's/^  /  scan: /'
+}
+
 echo "reconwatch $("$bin" --version | cut -d' ' -f2), $(nproc) cores, $(date -u +%FT%TZ)"
 measure "$dir/squid-access.log"
 measure "$dir/postfix-maillog.log"
+measure_world

@@ -331,3 +331,143 @@ fn rules_check_reports_a_correlation_that_refers_to_nothing() {
         "{out}"
     );
 }
+
+/// A Squid access line: `epoch` seconds, the watch-listed user `harta` (rules/examples/watchlist.csv)
+/// fetching `url`.
+fn squid(epoch: i64, url: &str) -> String {
+    format!("{epoch}.000    120 10.20.1.15 TCP_MISS/200 512 GET {url} harta HIER_DIRECT/198.51.100.7 text/html\n")
+}
+
+fn examples_watchlist() -> String {
+    format!(
+        "p={}",
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("rules/examples/watchlist.csv")
+            .display()
+    )
+}
+
+#[test]
+fn a_burst_of_domains_unseen_for_a_week_fires_once_the_week_has_been_watched() {
+    const BURST: &str = "5f7a2c86-1e4b-4d39-a0c8-3b6e9d2f7a14";
+    const DAY: i64 = 86_400;
+    let t0 = 1_610_000_000;
+    let d = tempfile::tempdir().unwrap();
+    let wl = examples_watchlist();
+    let burst = |new_domains: usize, history_days: i64| {
+        let mut log = String::new();
+        // Every day, the same two sites.
+        for day in 0..history_days {
+            log.push_str(&squid(t0 + day * DAY, "http://old-one.example/"));
+            log.push_str(&squid(t0 + day * DAY + 60, "http://old-two.example/a"));
+        }
+        let at = t0 + history_days * DAY;
+        for i in 0..new_domains {
+            log.push_str(&squid(at + 120 * i as i64, &format!("http://new-{i}.example/x")));
+            log.push_str(&squid(at + 120 * i as i64 + 30, "http://old-one.example/again"));
+        }
+        let f = write(d.path(), &format!("access-{new_domains}-{history_days}.log"), log);
+        let o = run(&["scan", "--watchlist", &wl, f.to_str().unwrap()]);
+        let alerts: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let fired: Vec<Value> = correlation_alerts(&alerts, BURST).into_iter().cloned().collect();
+        (fired, stderr(&o))
+    };
+    let (fired, err) = burst(10, 8);
+    assert_eq!(fired.len(), 1, "{err}");
+    let c = &fired[0]["correlation"];
+    assert_eq!(c["value"], 10.0);
+    let mut values: Vec<&str> = c["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    values.sort_unstable();
+    assert_eq!(values.len(), 10);
+    assert!(values.iter().all(|v| v.starts_with("new-")), "{values:?}");
+    assert_eq!(c["events"].as_array().unwrap().len(), 10, "one request per new domain");
+
+    let (fired, _) = burst(9, 8);
+    assert!(fired.is_empty(), "nine new domains are not ten");
+    // Three days of history cannot tell what is new in a week: held back, and said so.
+    let (fired, err) = burst(10, 3);
+    assert!(fired.is_empty());
+    assert!(err.contains("held back before a full timespan"), "{err}");
+}
+
+/// One Exim message (four lines, `Completed` last) from `from` to `to`, starting at `sec`
+/// seconds after 10:00; its lines are returned separately so that messages can be interleaved.
+fn exim_message(n: usize, sec: u32, from: &str, to: &str) -> Vec<String> {
+    let id = format!("1rhQa{n}-00000000xYz-1AbC");
+    let at = |s: u32| format!("2024-03-05 10:{:02}:{:02}", s / 60, s % 60);
+    vec![
+        format!(
+            "{} {id} <= {from} H=smtp7.postblast.example [203.0.113.9]:52814 I=[192.0.2.10]:25 P=esmtps S=48211 id={n}.lure@postblast.example T=\"Request for comment\" for {to}",
+            at(sec)
+        ),
+        format!("{} {id} => {to} R=localuser T=local_delivery", at(sec + 1)),
+        format!("{} {id} Completed", at(sec + 2)),
+    ]
+}
+
+#[test]
+fn assembled_exim_messages_feed_the_fan_out_as_whole_messages() {
+    let d = tempfile::tempdir().unwrap();
+    let wl_file = write(
+        d.path(),
+        "watch.txt",
+        (0..6)
+            .map(|i| format!("member{i}@parliament.example\n"))
+            .collect::<String>(),
+    );
+    let wl = format!("p={}", wl_file.display());
+    let scan_messages = |n: usize| {
+        // Messages overlap: every message's lines are interleaved with the next one's.
+        let msgs: Vec<Vec<String>> = (0..n)
+            .map(|i| {
+                exim_message(
+                    i,
+                    10 * i as u32,
+                    "sophie.lang@bbc-worldnews.example",
+                    &format!("member{i}@parliament.example"),
+                )
+            })
+            .collect();
+        let mut lines = Vec::new();
+        for pair in msgs.chunks(2) {
+            for k in 0..3 {
+                for m in pair {
+                    lines.push(m[k].clone());
+                }
+            }
+        }
+        let f = write(d.path(), &format!("mainlog-{n}"), lines.join("\n") + "\n");
+        let o = run(&[
+            "scan",
+            "--watchlist",
+            &wl,
+            "--own-domain",
+            "parliament.example",
+            f.to_str().unwrap(),
+        ]);
+        let alerts: Vec<Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let fanout: Vec<Value> = correlation_alerts(&alerts, FANOUT_SENDER)
+            .into_iter()
+            .cloned()
+            .collect();
+        (fanout, stderr(&o))
+    };
+    let (fanout, err) = scan_messages(6);
+    assert_eq!(fanout.len(), 1, "{err}");
+    let c = &fanout[0]["correlation"];
+    assert_eq!(c["group"]["reconwatch.sender.domain"], "bbc-worldnews.example");
+    assert_eq!(c["value"], 5.0, "fires at the fifth person");
+    for e in c["events"].as_array().unwrap() {
+        assert_eq!(e["event"]["dataset"], "exim.main");
+        let original = e["event"]["original"].as_str().unwrap();
+        assert_eq!(original.lines().count(), 3, "the whole message: {original}");
+        assert!(original.ends_with("Completed"), "{original}");
+    }
+    let (fanout, _) = scan_messages(4);
+    assert!(fanout.is_empty(), "four people are not five");
+}

@@ -137,7 +137,7 @@ fn test_rule(rule: &Rule, enricher: &Enricher) -> anyhow::Result<TestReport> {
         cfg.format = Some(Format::from_name(name).with_context(|| format!("unknown test format `{name}`"))?);
     }
     let engine = Engine::new(vec![rule.clone()])?;
-    let alone = Correlations::none(1);
+    let alone = Correlations::none(engine.rules());
     for (want, excerpts) in [(true, &tests.matching), (false, &tests.not_matching)] {
         for (i, text) in excerpts.iter().enumerate() {
             let kind = if want { "match" } else { "no-match" };

@@ -6,12 +6,14 @@
 //! construct and the reason, and so is every correlation that refers to it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::event::Field;
 use crate::rules::Rule;
 use crate::rules::fields;
 use crate::rules::load::Problem;
 
+use super::contribution::EvidenceRule;
 use super::rule::{CorrelationRule, Kind};
 
 /// The most events (or distinct values) a group keeps when no condition bounds it
@@ -75,15 +77,26 @@ pub struct Correlations {
     /// Per detection rule: whether its matches are written as alerts (a rule only referenced by
     /// correlations without `generate: true` is not).
     pub rule_alerts: Vec<bool>,
+    /// Per detection rule: its id and title as evidence shows them (shared, not copied per event).
+    pub rule_names: Vec<Arc<EvidenceRule>>,
 }
 
 impl Correlations {
     /// No correlation: every detection rule alerts on its own.
-    pub fn none(rules: usize) -> Correlations {
+    pub fn none(rules: &[Rule]) -> Correlations {
         Correlations {
             list: Vec::new(),
-            rule_feeds: vec![Vec::new(); rules],
-            rule_alerts: vec![true; rules],
+            rule_feeds: vec![Vec::new(); rules.len()],
+            rule_alerts: vec![true; rules.len()],
+            rule_names: rules
+                .iter()
+                .map(|r| {
+                    Arc::new(EvidenceRule {
+                        id: r.meta.id.clone(),
+                        title: r.meta.title.clone(),
+                    })
+                })
+                .collect(),
         }
     }
 
@@ -154,7 +167,7 @@ impl Correlations {
             visit(i, &steps, &mut state, &mut order, &mut failed, &correlations);
         }
 
-        let mut set = Correlations::none(rules.len());
+        let mut set = Correlations::none(rules);
         // Index in `correlations` -> index in `set.list`.
         let mut placed: Vec<Option<u32>> = vec![None; n];
         let mut pending: Vec<Option<CorrelationRule>> = correlations.into_iter().map(Some).collect();

@@ -34,8 +34,9 @@ pub const KEY_SEPARATOR: char = '\u{1f}';
 pub struct Evidence {
     #[serde(rename = "@timestamp")]
     pub timestamp: Timestamp,
-    /// The detection rule it matched.
-    pub rule: EvidenceRule,
+    /// The detection rule it matched (shared by every evidence of that rule).
+    #[serde(serialize_with = "shared")]
+    pub rule: Arc<EvidenceRule>,
     pub event: EvidenceEvent,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<EvidenceEmail>,
@@ -77,6 +78,10 @@ pub struct EvidenceFile {
     pub path: String,
 }
 
+fn shared<S: serde::Serializer>(r: &Arc<EvidenceRule>, s: S) -> Result<S::Ok, S::Error> {
+    r.serialize(s)
+}
+
 fn pairs<S: serde::Serializer>(v: &[(&'static str, String)], s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
     let mut m = s.serialize_map(Some(v.len()))?;
@@ -87,8 +92,8 @@ fn pairs<S: serde::Serializer>(v: &[(&'static str, String)], s: S) -> Result<S::
 }
 
 impl Evidence {
-    /// What an alert shows of `event`, which matched `rule` at `timestamp`.
-    pub fn of(event: &Event<'_>, rule: &Rule, timestamp: Timestamp) -> Evidence {
+    /// What an alert shows of `event`, which matched `rule` (named by `named`) at `timestamp`.
+    pub fn of(event: &Event<'_>, rule: &Rule, named: &Arc<EvidenceRule>, timestamp: Timestamp) -> Evidence {
         let mut fields = Vec::new();
         for name in &rule.meta.fields {
             if let Some(f) = crate::rules::fields::resolve(name)
@@ -99,10 +104,7 @@ impl Evidence {
         }
         Evidence {
             timestamp,
-            rule: EvidenceRule {
-                id: rule.meta.id.clone(),
-                title: rule.meta.title.clone(),
-            },
+            rule: Arc::clone(named),
             event: EvidenceEvent {
                 dataset: event.event.dataset.as_deref().map(str::to_owned),
                 original: event.event.original.as_deref().map(cut),
@@ -299,7 +301,14 @@ impl Correlations {
                     continue;
                 }
             }
-            let ev = evidence.get_or_insert_with(|| Arc::new(Evidence::of(event, &rules[rule as usize], ts)));
+            let ev = evidence.get_or_insert_with(|| {
+                Arc::new(Evidence::of(
+                    event,
+                    &rules[rule as usize],
+                    &self.rule_names[rule as usize],
+                    ts,
+                ))
+            });
             let numeric = matches!(c.rule.kind, Kind::ValueSum | Kind::ValueAvg);
             let once = !matches!(c.rule.kind, Kind::Temporal | Kind::TemporalOrdered);
             // A list-valued condition field contributes each of its values.

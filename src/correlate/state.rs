@@ -89,9 +89,9 @@ pub struct CorrelationStats {
 
 #[derive(Debug, Default)]
 struct State {
-    groups: HashMap<Box<str>, Group>,
+    groups: HashMap<Arc<str>, Group>,
     /// Keys in the order their groups were last queued; stale entries are skipped lazily.
-    queue: VecDeque<(i64, Box<str>)>,
+    queue: VecDeque<(i64, Arc<str>)>,
     first: Option<i64>,
     stats: CorrelationStats,
 }
@@ -185,7 +185,7 @@ impl<'c> Correlator<'c> {
         let horizon = c.time.saturating_sub(comp.span_ms);
         expire(state, horizon);
 
-        if !state.groups.contains_key(&c.key) {
+        if !state.groups.contains_key(&*c.key) {
             // A later step of an ordered sequence cannot start one.
             if comp.rule.kind == Kind::TemporalOrdered && c.feed.step != 0 {
                 return None;
@@ -196,11 +196,17 @@ impl<'c> Correlator<'c> {
                     state.stats.evicted += 1;
                 }
             }
-            state.groups.insert(c.key.clone(), Group::default());
-            state.queue.push_back((c.time, c.key.clone()));
+            let key: Arc<str> = Arc::from(&*c.key);
+            // Most groups hold one or two events (a mail and its pixel): no spare room.
+            let group = Group {
+                entries: VecDeque::with_capacity(1),
+                ..Group::default()
+            };
+            state.groups.insert(Arc::clone(&key), group);
+            state.queue.push_back((c.time, key));
             state.stats.peak_groups = state.stats.peak_groups.max(state.groups.len() as u64);
         }
-        let group = state.groups.get_mut(&c.key).expect("inserted above");
+        let group = state.groups.get_mut(&*c.key).expect("inserted above");
         group.newest = c.time;
         while group.entries.front().is_some_and(|e| e.time < horizon) {
             group.entries.pop_front();

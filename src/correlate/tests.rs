@@ -43,10 +43,10 @@ fn set(yaml: &str) -> Correlations {
 fn evidence(time: i64, text: &str) -> Arc<Evidence> {
     Arc::new(Evidence {
         timestamp: Timestamp::from_millisecond(time).unwrap(),
-        rule: EvidenceRule {
+        rule: Arc::new(EvidenceRule {
             id: "r".into(),
             title: "r".into(),
-        },
+        }),
         event: EvidenceEvent {
             dataset: None,
             original: Some(text.into()),

@@ -37,7 +37,7 @@ use super::hash::Mix;
 use super::intel::{self, IntelSet};
 use super::sender::{SenderAnalyzer, SenderCatalog};
 use super::url::{self, EncodingKind, RecipientKeys};
-use super::watchlist::Watchlists;
+use super::watchlist::{Via, Watchlists};
 use crate::event::{Event, Str};
 
 /// URLs analysed per event at most (a newsletter carries 20–60; more is a spam run).
@@ -210,17 +210,17 @@ impl Enricher {
     fn people(&self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'_>, mail: bool) {
         let mut found = Found::default();
         for to in &ev.email.to.address {
-            found.absorb(self.watchlists.lookup_email(to));
+            found.absorb(self.watchlists.lookup_email(to), Some(to));
         }
         if let Some(u) = &ev.user.name {
-            found.absorb(self.watchlists.lookup_username(u));
+            found.absorb(self.watchlists.lookup_username(u), None);
         }
         if let Some(e) = &ev.user.email {
-            found.absorb(self.watchlists.lookup_email(e));
+            found.absorb(self.watchlists.lookup_email(e), Some(e));
         }
         if !mail {
             for ip in [ev.source.ip, ev.network.forwarded_ip].into_iter().flatten() {
-                found.absorb(self.watchlists.lookup_ip(ip));
+                found.absorb(self.watchlists.lookup_ip(ip), None);
             }
         }
         let p = &mut ev.reconwatch.person;
@@ -429,7 +429,10 @@ struct Found {
 }
 
 impl Found {
-    fn absorb(&mut self, matches: super::watchlist::Matches<'_>) {
+    /// Takes the entries that matched a lookup of `address` (an email address) or of a user
+    /// name or IP (`None`). A CSV row names its person by the row's address; an address or
+    /// `@domain` entry of a plain list, by the address looked up.
+    fn absorb(&mut self, matches: super::watchlist::Matches<'_>, address: Option<&str>) {
         for m in matches {
             push_unique(&mut self.lists, m.list);
             if let Some(p) = m.person {
@@ -437,6 +440,10 @@ impl Found {
                 if let Some(g) = p.group() {
                     push_unique(&mut self.groups, g);
                 }
+            } else if let Some(a) = address
+                && matches!(m.via, Via::Address | Via::Domain(_))
+            {
+                push_unique(&mut self.emails, &a.to_ascii_lowercase());
             }
         }
     }
@@ -555,6 +562,20 @@ mod tests {
 
     fn text(ev: &Event<'_>, f: Field) -> String {
         ev.get(f).map(|v| v.to_string()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_plain_list_or_domain_entry_names_the_person_by_the_address_looked_up() {
+        let e = enricher(&[]);
+        let mut s = e.scratch();
+        let mut ev = Event::new("postfix.log");
+        ev.email.to.address = vec!["Aunt.May@Family.example".into(), "mp3@parliament.example".into()];
+        e.enrich(&mut ev, &mut s);
+        assert_eq!(
+            text(&ev, Field::PersonEmail),
+            "aunt.may@family.example,mp3@parliament.example"
+        );
+        assert_eq!(text(&ev, Field::PersonWatchlist), "family,vip");
     }
 
     #[test]
