@@ -29,7 +29,9 @@ pub fn run(cmd: &RulesCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn load(paths: &[PathBuf], embedded: bool, placeholders: &Placeholders) -> Loaded {
+/// Reads the rule files (and the embedded rules) and resolves the correlation rules against the
+/// detection rules; a correlation that cannot run joins the other problems.
+fn load(paths: &[PathBuf], embedded: bool, placeholders: &Placeholders) -> (Loaded, Correlations) {
     let mut loaded = Loaded::default();
     if embedded {
         loaded.add_embedded(placeholders);
@@ -37,7 +39,9 @@ fn load(paths: &[PathBuf], embedded: bool, placeholders: &Placeholders) -> Loade
     for p in paths {
         loaded.add_path(p, placeholders);
     }
-    loaded
+    let (correlations, problems) = Correlations::new(&loaded.rules, std::mem::take(&mut loaded.correlations));
+    loaded.problems.extend(problems);
+    (loaded, correlations)
 }
 
 /// Loads the rules a scan runs, reports every problem on stderr, counts them in `metrics`, and
@@ -48,9 +52,7 @@ pub fn load_rules(
     metrics: &Metrics,
 ) -> anyhow::Result<(Engine, Correlations, usize)> {
     let (paths, embedded) = context.rule_paths(args);
-    let mut loaded = load(&paths, embedded, &context.placeholders);
-    let (correlations, problems) = Correlations::new(&loaded.rules, std::mem::take(&mut loaded.correlations));
-    loaded.problems.extend(problems);
+    let (loaded, correlations) = load(&paths, embedded, &context.placeholders);
     let mut rejected = 0;
     for p in &loaded.problems {
         if p.skipped {
@@ -74,9 +76,7 @@ pub fn load_rules(
 
 fn check(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
     let context = Context::load(&args.context, None, false)?;
-    let mut loaded = load(&args.paths, args.paths.is_empty(), &context.placeholders);
-    let (correlations, problems) = Correlations::new(&loaded.rules, std::mem::take(&mut loaded.correlations));
-    loaded.problems.extend(problems);
+    let (loaded, correlations) = load(&args.paths, args.paths.is_empty(), &context.placeholders);
     let rejected = loaded.rejected().count();
     let skipped = loaded.problems.len() - rejected;
     if args.summary {
@@ -171,11 +171,9 @@ fn test_rule(rule: &Rule, enricher: &Enricher) -> anyhow::Result<TestReport> {
 
 fn test(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
     let context = Context::load(&args.context, None, true)?;
-    let mut loaded = load(&args.paths, args.paths.is_empty(), &context.placeholders);
     // Correlation rules are checked for what they refer to; their behaviour over time is
     // tested end to end (tests/correlation.rs).
-    let (correlations, problems) = Correlations::new(&loaded.rules, std::mem::take(&mut loaded.correlations));
-    loaded.problems.extend(problems);
+    let (loaded, correlations) = load(&args.paths, args.paths.is_empty(), &context.placeholders);
     let mut failed = 0;
     for p in loaded.rejected() {
         println!("FAIL {p}");

@@ -74,7 +74,6 @@ impl<W: Write> EventSink for AlertSink<'_, W> {
         for &r in &self.matched {
             if self.correlations.feeds(r) {
                 self.correlations.contribute(
-                    self.engine.rules(),
                     r,
                     event,
                     event_start,

@@ -88,15 +88,7 @@ impl Correlations {
             list: Vec::new(),
             rule_feeds: vec![Vec::new(); rules.len()],
             rule_alerts: vec![true; rules.len()],
-            rule_names: rules
-                .iter()
-                .map(|r| {
-                    Arc::new(EvidenceRule {
-                        id: r.meta.id.clone(),
-                        title: r.meta.title.clone(),
-                    })
-                })
-                .collect(),
+            rule_names: rules.iter().map(|r| Arc::new(EvidenceRule::of(r))).collect(),
         }
     }
 

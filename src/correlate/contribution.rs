@@ -12,7 +12,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::event::{Event, Value};
+use crate::event::{Event, Field, Value};
 use crate::rules::Rule;
 
 use super::compile::{Correlations, Feed, From};
@@ -50,6 +50,25 @@ pub struct Evidence {
 pub struct EvidenceRule {
     pub id: String,
     pub title: String,
+    /// The fields the rule lists (`fields:`), resolved once: their values go into the evidence.
+    #[serde(skip)]
+    pub fields: Vec<Field>,
+}
+
+impl EvidenceRule {
+    /// How evidence names `rule`.
+    pub fn of(rule: &Rule) -> EvidenceRule {
+        EvidenceRule {
+            id: rule.meta.id.clone(),
+            title: rule.meta.title.clone(),
+            fields: rule
+                .meta
+                .fields
+                .iter()
+                .filter_map(|n| crate::rules::fields::resolve(n))
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -92,19 +111,16 @@ fn pairs<S: serde::Serializer>(v: &[(&'static str, String)], s: S) -> Result<S::
 }
 
 impl Evidence {
-    /// What an alert shows of `event`, which matched `rule` (named by `named`) at `timestamp`.
-    pub fn of(event: &Event<'_>, rule: &Rule, named: &Arc<EvidenceRule>, timestamp: Timestamp) -> Evidence {
-        let mut fields = Vec::new();
-        for name in &rule.meta.fields {
-            if let Some(f) = crate::rules::fields::resolve(name)
-                && let Some(v) = event.get(f)
-            {
-                fields.push((f.name(), v.to_string()));
-            }
-        }
+    /// What an alert shows of `event`, which matched `rule` at `timestamp`.
+    pub fn of(event: &Event<'_>, rule: &Arc<EvidenceRule>, timestamp: Timestamp) -> Evidence {
+        let fields = rule
+            .fields
+            .iter()
+            .filter_map(|&f| event.get(f).map(|v| (f.name(), v.to_string())))
+            .collect();
         Evidence {
             timestamp,
-            rule: Arc::clone(named),
+            rule: Arc::clone(rule),
             event: EvidenceEvent {
                 dataset: event.event.dataset.as_deref().map(str::to_owned),
                 original: event.event.original.as_deref().map(cut),
@@ -160,7 +176,8 @@ impl Events {
         one.into_iter().chain(many.iter())
     }
 
-    fn tie(&self) -> &str {
+    /// The first event's text (see [`Evidence::tie`]).
+    pub fn tie(&self) -> &str {
         self.iter().next().map_or("", |e| e.tie())
     }
 }
@@ -258,13 +275,12 @@ impl Correlations {
         self.rule_alerts.get(rule as usize).copied().unwrap_or(true)
     }
 
-    /// Appends to `out` what `event`, which matched detection rule `rule` (`rules` in engine
-    /// order), contributes to the correlations; what it could not contribute is counted in
+    /// Appends to `out` what `event`, which matched detection rule `rule` (an index into the
+    /// engine's rules), contributes to the correlations; what it could not contribute is counted in
     /// `stats`. `out[event_start..]` holds what the same event contributed through other rules:
     /// a count or value correlation counts one event once, whichever of its rules it matched.
     pub fn contribute(
         &self,
-        rules: &[Rule],
         rule: u32,
         event: &Event<'_>,
         event_start: usize,
@@ -301,14 +317,7 @@ impl Correlations {
                     continue;
                 }
             }
-            let ev = evidence.get_or_insert_with(|| {
-                Arc::new(Evidence::of(
-                    event,
-                    &rules[rule as usize],
-                    &self.rule_names[rule as usize],
-                    ts,
-                ))
-            });
+            let ev = evidence.get_or_insert_with(|| Arc::new(Evidence::of(event, &self.rule_names[rule as usize], ts)));
             let numeric = matches!(c.rule.kind, Kind::ValueSum | Kind::ValueAvg);
             let once = !matches!(c.rule.kind, Kind::Temporal | Kind::TemporalOrdered);
             // A list-valued condition field contributes each of its values.

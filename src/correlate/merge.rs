@@ -86,7 +86,7 @@ impl TimeMerge {
         *newest = (*newest).max(time);
         if late {
             self.late += 1;
-            let tie = c.events.iter().next().map_or("", |e| e.tie());
+            let tie = c.events.tie();
             if self
                 .last_late
                 .as_ref()

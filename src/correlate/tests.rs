@@ -46,6 +46,7 @@ fn evidence(time: i64, text: &str) -> Arc<Evidence> {
         rule: Arc::new(EvidenceRule {
             id: "r".into(),
             title: "r".into(),
+            fields: Vec::new(),
         }),
         event: EvidenceEvent {
             dataset: None,
