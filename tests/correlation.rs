@@ -471,3 +471,15 @@ fn assembled_exim_messages_feed_the_fan_out_as_whole_messages() {
     let (fanout, _) = scan_messages(4);
     assert!(fanout.is_empty(), "four people are not five");
 }
+
+#[test]
+fn a_lateness_that_is_no_timespan_is_a_usage_error_naming_the_option() {
+    let o = run(&["scan", "--lateness", "5 minutes", sample().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("--lateness 5 minutes: `5 minutes` is not a timespan"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty(), "nothing scanned");
+}
