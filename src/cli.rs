@@ -24,6 +24,10 @@ pub enum Command {
     /// Match Sigma rules against logs and write an alert (one JSON object per line) for every
     /// rule match.
     ///
+    /// While it runs, a progress line (bytes, lines, rate) is drawn on stderr when stderr is a
+    /// terminal and the alerts are not written to that same terminal (-o FILE, or stdout
+    /// redirected); -q turns it off.
+    ///
     /// Rules: the rules shipped with reconwatch (embedded in the binary) unless --rules is given;
     /// --rules replaces them, and --default-rules adds them back. A summary (inputs, lines,
     /// events, parse errors, alerts by rule and level, MB/s) goes to stderr at the end.
@@ -181,8 +185,8 @@ pub struct ContextArgs {
     pub own_domains: Vec<String>,
 
     /// A configuration file (YAML: rules, default_rules, watchlists, placeholders, intel,
-    /// outlets, own_domains; see deploy/reconwatch.yml). Options given here add to it;
-    /// --rules replaces its rules.
+    /// outlets, own_domains; see deploy/reconwatch.yml). Options given here add to it; rule
+    /// paths given on the command line replace its rules.
     #[arg(long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -208,9 +212,14 @@ pub struct ScanArgs {
     #[arg(long, default_value = "64MiB", value_name = "SIZE")]
     pub chunk_size: String,
 
-    /// No summary on stderr (errors are still shown).
-    #[arg(long, short = 'q')]
+    /// No summary, progress line or count of skipped rules on stderr (errors are still shown).
+    #[arg(long, short = 'q', conflicts_with = "verbose")]
     pub quiet: bool,
+
+    /// Also list every rule skipped because it is for a log source reconwatch does not read
+    /// (by default one line gives their count).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 
     /// How much older than the newest event before it an event of the same input may be and
     /// still be correlated (`30s`, `5m`, `2h`, `1d`). Older events are counted as late and left
@@ -243,14 +252,16 @@ pub enum RulesCommand {
 
 #[derive(Debug, Args)]
 pub struct RulesCheckArgs {
-    /// Rule files or directories; the shipped rules when none is given.
+    /// Rule files or directories; when none is given, the rules of --config (if it names any),
+    /// else the shipped rules.
     #[arg(value_name = "PATHS")]
     pub paths: Vec<PathBuf>,
 
     #[command(flatten)]
     pub context: ContextArgs,
 
-    /// Print one line per problem category with its count, instead of every problem.
+    /// Shorter output. `check`: one line per problem category with its count, instead of every
+    /// problem. `test`: only the failures and the totals, without a line per passing rule.
     #[arg(long)]
     pub summary: bool,
 }
@@ -265,7 +276,12 @@ pub struct GenArgs {
     #[arg(long, default_value = "5MB", value_name = "SIZE")]
     pub size: String,
 
-    /// Directory to write into (created if missing).
+    /// Directory to write into (created if missing). A directory that already holds files is
+    /// refused unless --force is given.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+
+    /// Write into a directory that is not empty, replacing the world's files there.
+    #[arg(long)]
+    pub force: bool,
 }

@@ -25,6 +25,7 @@ pub struct Metrics {
     pub rules_loaded: IntGauge,
     pub rule_problems: IntCounterVec,
     pub watchlist_entries: IntGaugeVec,
+    pub watchlist_duplicate_rows: IntGaugeVec,
     pub intel_indicators: IntGaugeVec,
     pub correlation_contributions: IntCounterVec,
     pub correlation_open_groups: IntGaugeVec,
@@ -126,6 +127,12 @@ impl Metrics {
                 "reconwatch_watchlist_entries",
                 "Entries loaded per watchlist and kind (address, domain, username, ip). A list at 0 protects nobody.",
                 &["list", "kind"],
+            ),
+            watchlist_duplicate_rows: gauge(
+                &r,
+                "reconwatch_watchlist_duplicate_rows",
+                "CSV rows per watchlist that repeat an earlier row's address (kept as one person; each is warned about with file and line). Harmless, but a sign the export is not what you think.",
+                &["list"],
             ),
             intel_indicators: gauge(
                 &r,

@@ -330,10 +330,14 @@ pub fn detect_stream(input: impl io::Read, modified: Option<Timestamp>, cfg: &Pi
 /// included. The batch runner orders inputs by it
 /// ([`BatchConfig::time_order`](crate::batch::BatchConfig::time_order)).
 ///
-/// `None` for standard input (which is never read here: its lines would be lost to the run),
-/// an input that cannot be opened, is empty or unrecognised, or whose sample carries no time.
+/// `None` for standard input and anything else that is not a regular file (never read here:
+/// its lines would be lost to the run), an input that cannot be opened, is empty or unrecognised, or whose sample carries no time.
 pub fn first_event_time(input: &Input, cfg: &PipelineConfig) -> Option<Timestamp> {
-    input.path.as_ref()?;
+    // A pipe, FIFO or device can be read once only: the sample read here would be lost to the
+    // run (or a FIFO whose writer is done would block the run's open forever).
+    if !input.is_regular_file() {
+        return None;
+    }
     let opened = input.open().ok()?;
     let mut ctx = cfg.parse.clone();
     ctx.reference_time = opened.modified.unwrap_or_else(Timestamp::now);
@@ -402,15 +406,21 @@ pub fn run_stream(
                     return Ok(stats);
                 }
                 verdict => {
-                    let first = match verdict {
-                        Verdict::Unrecognised(l) => l,
-                        _ => String::new(),
-                    };
-                    let shown: String = first.chars().take(120).collect();
-                    stats.failure = Some(InputFailure::Unrecognised(format!(
-                        "{}: no parser recognises this input (use --format to force one); first line: {shown:?}",
-                        name
-                    )));
+                    stats.failure = Some(match (verdict, read_error) {
+                        // Damage before enough lines to recognise (a compressed file cut short):
+                        // the damage is the news, not the format.
+                        (_, Some(e)) => InputFailure::ReadError(format!(
+                            "{name}: {e} (after {} lines, too few to recognise the format)",
+                            sample.len()
+                        )),
+                        (Verdict::Unrecognised(first), None) => {
+                            let shown: String = first.chars().take(120).collect();
+                            InputFailure::Unrecognised(format!(
+                                "{name}: no parser recognises this input (use --format to force one); first line: {shown:?}"
+                            ))
+                        }
+                        (_, None) => unreachable!("an empty sample without a read error returned above"),
+                    });
                     stats.bytes = reader.bytes_read();
                     ticker.tick(stats.bytes, sample.len() as u64)?;
                     return Ok(stats);

@@ -239,7 +239,7 @@ fn usage_errors_exit_2_with_the_reason() {
     );
     let o = run(&["parse", "/no/such/file.log"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("/no/such/file.log: no such file or directory"));
+    assert!(stderr(&o).contains("/no/such/file.log: No such file or directory"));
 }
 
 #[test]

@@ -49,11 +49,28 @@ const DELIBERATE: &[(&str, &str, &str)] = &[(
 /// Fields not compared: they describe the input or the pipeline, not the log record.
 const NOT_COMPARED: &[&str] = &["event.original", "event.dataset", "log.file.path", "log.offset"];
 
+/// The corpus, or `None` when it is absent and that is allowed
+/// (`RECONWATCH_ALLOW_MISSING_CORPUS=1`). Panics when it is absent and not allowed: a
+/// conformance test that passes having checked nothing is worse than none.
 fn corpus_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("RECONWATCH_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    dir.is_dir().then_some(dir)
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("RECONWATCH_ALLOW_MISSING_CORPUS").is_ok_and(|v| v == "1") {
+        println!(
+            "CORPUS ABSENT: {} not found; conformance NOT checked in this run (allowed by RECONWATCH_ALLOW_MISSING_CORPUS)",
+            dir.display()
+        );
+        return None;
+    }
+    panic!(
+        "the parser conformance test needs the third-party corpus at {}: put it there, point \
+         RECONWATCH_CORPUS at it, or set RECONWATCH_ALLOW_MISSING_CORPUS=1 to skip this test",
+        dir.display()
+    );
 }
 
 fn files_below(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -127,12 +144,7 @@ struct Tally {
 
 #[test]
 fn corpus_lines_parse_and_fields_agree_with_elastic() {
-    let Some(corpus) = corpus_dir() else {
-        println!(
-            "CORPUS ABSENT: ../shared/corpus (or $RECONWATCH_CORPUS) not found; conformance NOT checked in this run"
-        );
-        return;
-    };
+    let Some(corpus) = corpus_dir() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let mut tallies: BTreeMap<&str, Tally> = BTreeMap::new();
     let mut agreement: Vec<(String, usize, usize, usize)> = Vec::new();

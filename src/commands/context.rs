@@ -5,6 +5,7 @@
 //! Any unreadable or malformed file stops the run before anything is scanned, with the file,
 //! line and reason: a watchlist silently half-loaded would protect only half the people.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -56,8 +57,33 @@ impl Context {
         }
 
         let mut lists = Watchlists::new();
+        let mut duplicate_rows: BTreeMap<&str, usize> = BTreeMap::new();
         for (name, file) in named_files(config.watchlist_files(), "--watchlist", &args.watchlists)? {
-            lists.load(name, &file).with_context(|| format!("watchlist {name}"))?;
+            let summary = lists.load(name, &file).with_context(|| format!("watchlist {name}"))?;
+            let rows = &summary.duplicate_rows;
+            // A few lines say where to look; the count says how many.
+            for d in rows.iter().take(5) {
+                eprintln!(
+                    "reconwatch: warning: watchlist {name}: {}:{}: address {} is already on line {} (kept as one person, with the first row's name and group)",
+                    file.display(),
+                    d.line,
+                    d.email,
+                    d.first_line
+                );
+            }
+            if rows.len() > 5 {
+                eprintln!(
+                    "reconwatch: warning: watchlist {name}: {}: {} more rows repeat an earlier address",
+                    file.display(),
+                    rows.len() - 5
+                );
+            }
+            *duplicate_rows.entry(name).or_default() += rows.len();
+        }
+        if let Some(m) = metrics {
+            for (name, n) in &duplicate_rows {
+                m.watchlist_duplicate_rows.with_label_values(&[name]).set(*n as i64);
+            }
         }
         if examples {
             let (origin, text) = EXAMPLE_WATCHLIST;

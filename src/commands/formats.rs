@@ -1,6 +1,8 @@
 //! `reconwatch formats`: the formats reconwatch reads, with an example line each.
 
 use std::io::Write;
+
+use anyhow::Context;
 use std::process::ExitCode;
 
 use crate::parse::{Family, Format};
@@ -18,7 +20,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
             out,
             "{} ({family})\n  {}\n  example: {}\n",
             info.name, info.description, info.example
-        )?;
+        )
+        .context("writing to standard output")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -20,6 +20,7 @@ use crate::pipeline::PipelineConfig;
 mod context;
 mod formats;
 mod generate;
+mod output;
 mod parse;
 mod rules;
 mod scan;

@@ -1,7 +1,6 @@
 //! `reconwatch parse`: events as JSON lines, or per-input statistics with `--stats`.
 
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -10,6 +9,7 @@ use serde_json::json;
 
 use super::EXIT_ERROR;
 use super::context::Context;
+use super::output::{self, InputFiles};
 use crate::batch::{BatchConfig, DEFAULT_CHUNK_BYTES, UnitOutput, run_batch};
 use crate::cli::ParseArgs;
 use crate::enrich::stage::{EnrichScratch, Enricher};
@@ -53,7 +53,13 @@ pub fn run(args: &ParseArgs) -> anyhow::Result<ExitCode> {
         time_order: false,
         pipeline,
     };
-    let inputs = source::expand(&args.input.paths)?;
+    let inputs = source::expand(&args.input.paths);
+    // Before anything is opened for writing: no output may be one of the logs.
+    let input_files = InputFiles::of(&inputs);
+    input_files.refuse_stdout()?;
+    if let Some(path) = &args.metrics_textfile {
+        input_files.refuse_textfile("--metrics-textfile", path)?;
+    }
     let metrics = Metrics::new();
     let context = if args.enrich || !args.context.is_empty() {
         Some(Context::load(&args.context, Some(&metrics), false)?)
@@ -113,10 +119,11 @@ pub fn run(args: &ParseArgs) -> anyhow::Result<ExitCode> {
                 },
             )
         }
-    })?;
-    lock(&out).flush()?;
+        .and_then(|_| lock(&out).flush())
+    })
+    .context("writing to standard output")?;
     if let Some(path) = &args.metrics_textfile {
-        write_atomically(path, metrics.encode().as_bytes())
+        output::write_atomically(path, metrics.encode().as_bytes())
             .with_context(|| format!("--metrics-textfile {}", path.display()))?;
     }
     Ok(if failed {
@@ -228,21 +235,6 @@ fn write_stats_text(out: &mut impl Write, s: &InputStats) -> io::Result<()> {
         writeln!(out, "  FAILED ({}): {f}", f.kind())?;
     }
     Ok(())
-}
-
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`, so a reader
-/// (node_exporter) never sees half a file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
-    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

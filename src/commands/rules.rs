@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, bail};
 
 use super::context::Context;
+use super::output::Stdout;
 use super::scan::AlertSink;
 use crate::cli::{RuleArgs, RulesCheckArgs, RulesCommand};
 use crate::correlate::Correlations;
@@ -44,25 +45,45 @@ fn load(paths: &[PathBuf], embedded: bool, placeholders: &Placeholders) -> (Load
     (loaded, correlations)
 }
 
-/// Loads the rules a scan runs, reports every problem on stderr, counts them in `metrics`, and
-/// compiles the engine and the correlations. Returns them and the number of rejected rules.
+/// How much a scan says about the rules it skipped (rules for log sources reconwatch does not
+/// read, such as most of SigmaHQ's): nothing, one line with the count, or one line per rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReport {
+    Quiet,
+    Count,
+    EachRule,
+}
+
+/// Loads the rules a scan runs, reports every rejected rule (and the skipped ones as `skips`
+/// says) on stderr, counts them in `metrics`, and compiles the engine and the correlations.
+/// Returns them and the number of rejected rules.
 pub fn load_rules(
     args: &RuleArgs,
     context: &Context,
     metrics: &Metrics,
+    skips: SkipReport,
 ) -> anyhow::Result<(Engine, Correlations, usize)> {
     let (paths, embedded) = context.rule_paths(args);
     let (loaded, correlations) = load(&paths, embedded, &context.placeholders);
     let mut rejected = 0;
+    let mut skipped = 0;
     for p in &loaded.problems {
         if p.skipped {
-            eprintln!("reconwatch: skipped rule: {p}");
+            skipped += 1;
+            if skips == SkipReport::EachRule {
+                eprintln!("reconwatch: skipped rule: {p}");
+            }
             metrics.rule_problems.with_label_values(&["skipped"]).inc();
         } else {
             eprintln!("reconwatch: error: rejected rule: {p}");
             metrics.rule_problems.with_label_values(&["rejected"]).inc();
             rejected += 1;
         }
+    }
+    if skipped > 0 && skips == SkipReport::Count {
+        eprintln!(
+            "reconwatch: skipped {skipped} rules for log sources reconwatch does not read (-v lists them; `reconwatch rules check` explains each)"
+        );
     }
     if loaded.rules.is_empty() {
         bail!("no rule could be loaded (rule files read: {})", loaded.files);
@@ -74,33 +95,50 @@ pub fn load_rules(
     Ok((engine, correlations, rejected))
 }
 
+/// The rule files `rules check` and `rules test` read: the paths given, else the configuration
+/// file's `rules` (with the shipped rules when it asks for them), else the shipped rules.
+fn checked_paths(args: &RulesCheckArgs, context: &Context) -> (Vec<PathBuf>, bool) {
+    if !args.paths.is_empty() {
+        return (args.paths.clone(), false);
+    }
+    let from_config = &context.config.rules;
+    let embedded = from_config.is_empty() || context.config.default_rules == Some(true);
+    (from_config.clone(), embedded)
+}
+
 fn check(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
     let context = Context::load(&args.context, None, false)?;
-    let (loaded, correlations) = load(&args.paths, args.paths.is_empty(), &context.placeholders);
+    let (paths, embedded) = checked_paths(args, &context);
+    let (loaded, correlations) = load(&paths, embedded, &context.placeholders);
     let rejected = loaded.rejected().count();
     let skipped = loaded.problems.len() - rejected;
+    let mut out = Stdout::new();
     if args.summary {
         let mut by: BTreeMap<(bool, String), usize> = BTreeMap::new();
         for p in &loaded.problems {
             *by.entry((p.skipped, p.category())).or_default() += 1;
         }
         for ((skipped, cat), n) in by {
-            println!("{n:>6}  {}  {cat}", if skipped { "skipped " } else { "rejected" });
+            out.line(format_args!(
+                "{n:>6}  {}  {cat}",
+                if skipped { "skipped " } else { "rejected" }
+            ))?;
         }
     } else {
         for p in &loaded.problems {
-            println!("{}: {p}", if p.skipped { "skipped" } else { "rejected" });
+            out.line(format_args!("{}: {p}", if p.skipped { "skipped" } else { "rejected" }))?;
         }
     }
     let (files, loaded_rules) = (loaded.files, loaded.rules.len() + correlations.list.len());
     // Compiling catches what only shows across rules (automaton or regex-set limits).
     let compiled = Engine::new(loaded.rules).map(|_| ());
     if let Err(e) = &compiled {
-        println!("rejected: {e}");
+        out.line(format_args!("rejected: {e}"))?;
     }
-    println!(
+    out.line(format_args!(
         "{files} rule files: {loaded_rules} rules loaded, {rejected} rejected, {skipped} skipped (log sources reconwatch does not read)"
-    );
+    ))?;
+    out.flush()?;
     Ok(if rejected > 0 || compiled.is_err() {
         ExitCode::from(EXIT_FAILED)
     } else {
@@ -173,36 +211,52 @@ fn test(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
     let context = Context::load(&args.context, None, true)?;
     // Correlation rules are checked for what they refer to; their behaviour over time is
     // tested end to end (tests/correlation.rs).
-    let (loaded, correlations) = load(&args.paths, args.paths.is_empty(), &context.placeholders);
+    let (paths, embedded) = checked_paths(args, &context);
+    let (loaded, correlations) = load(&paths, embedded, &context.placeholders);
+    let mut out = Stdout::new();
+    // --summary: the failures and the totals, without a line per passing rule.
+    let each = !args.summary;
     let mut failed = 0;
     for p in loaded.rejected() {
-        println!("FAIL {p}");
+        out.line(format_args!("FAIL {p}"))?;
         failed += 1;
     }
     let mut passed = 0;
+    let mut excerpts = 0;
     for rule in &loaded.rules {
         let r = test_rule(rule, &context.enricher)?;
+        excerpts += r.passed;
         if r.failures.is_empty() {
-            println!("ok   {} ({}): {} excerpts", rule.meta.id, rule.file, r.passed);
+            if each {
+                out.line(format_args!(
+                    "ok   {} ({}): {} excerpts",
+                    rule.meta.id, rule.file, r.passed
+                ))?;
+            }
             passed += 1;
         } else {
             failed += 1;
             for f in &r.failures {
-                println!("FAIL {} ({}): {f}", rule.meta.id, rule.file);
+                out.line(format_args!("FAIL {} ({}): {f}", rule.meta.id, rule.file))?;
             }
         }
     }
     for c in &correlations.list {
-        println!(
-            "ok   {} ({}): correlation ({}) of {} rules resolved",
-            c.rule.meta.id,
-            c.rule.file,
-            c.rule.kind.name(),
-            c.steps.len()
-        );
+        if each {
+            out.line(format_args!(
+                "ok   {} ({}): correlation ({}) of {} rules resolved",
+                c.rule.meta.id,
+                c.rule.file,
+                c.rule.kind.name(),
+                c.steps.len()
+            ))?;
+        }
         passed += 1;
     }
-    println!("{passed} rules passed, {failed} failed");
+    out.line(format_args!(
+        "{passed} rules passed ({excerpts} test excerpts), {failed} failed"
+    ))?;
+    out.flush()?;
     Ok(if failed > 0 {
         ExitCode::from(EXIT_FAILED)
     } else {

@@ -1,6 +1,5 @@
 //! `reconwatch scan`: logs in, alerts out (JSON lines), a summary on stderr.
 
-use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -10,8 +9,9 @@ use anyhow::Context as _;
 
 use super::EXIT_ERROR;
 use super::context::Context;
-use super::parse::{lock, parse_chunk_size, write_atomically};
-use super::rules::load_rules;
+use super::output::{self, InputFiles};
+use super::parse::{lock, parse_chunk_size};
+use super::rules::{SkipReport, load_rules};
 use crate::alert::{Alert, write_json_line};
 use crate::batch::{BatchConfig, Unit, UnitOutput, run_batch};
 use crate::cli::ScanArgs;
@@ -211,7 +211,12 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("--lateness {}: {e}", args.lateness))?;
     let metrics = Metrics::new();
     let context = Context::load(&args.rules.context, Some(&metrics), false)?;
-    let (engine, correlations, rule_errors) = load_rules(&args.rules, &context, &metrics)?;
+    let skips = match (args.quiet, args.verbose) {
+        (_, true) => SkipReport::EachRule,
+        (true, false) => SkipReport::Quiet,
+        (false, false) => SkipReport::Count,
+    };
+    let (engine, correlations, rule_errors) = load_rules(&args.rules, &context, &metrics, skips)?;
     let batch = BatchConfig {
         threads: args.threads,
         chunk_bytes,
@@ -220,15 +225,26 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         time_order: !correlations.is_empty(),
     };
     let enricher = &context.enricher;
-    let inputs = source::expand(&args.input.paths)?;
+    let inputs = source::expand(&args.input.paths);
+    // Before anything is opened for writing: no output may be one of the logs.
+    let input_files = InputFiles::of(&inputs);
+    if let Some(path) = &args.metrics_textfile {
+        input_files.refuse_textfile("--metrics-textfile", path)?;
+    }
     let (writer, to_terminal): (Box<dyn Write + Send>, bool) = match &args.output {
-        Some(path) => (
-            Box::new(File::create(path).with_context(|| format!("--output {}", path.display()))?),
-            false,
-        ),
-        None => (Box::new(io::stdout()), io::stdout().is_terminal()),
+        Some(path) => (Box::new(output::create("--output", path, &input_files)?), false),
+        None => {
+            input_files.refuse_stdout()?;
+            (Box::new(io::stdout()), io::stdout().is_terminal())
+        }
     };
+    let output_name = args
+        .output
+        .as_ref()
+        .map_or_else(|| "standard output".to_owned(), |p| p.display().to_string());
     let out = Mutex::new(io::BufWriter::with_capacity(256 * 1024, writer));
+    // Loading rules, watchlists and intel is reported apart from the scan's rate.
+    let scan_started = Instant::now();
     let progress = Progress::new();
     // Not over alerts printed on the same terminal.
     let show = progress::stderr_is_terminal() && !to_terminal && !args.quiet;
@@ -261,9 +277,10 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             },
         )?;
         correlating.finish(&mut *lock(&out))?;
+        lock(&out).flush()?;
         Ok::<_, io::Error>(stats)
-    })?;
-    lock(&out).flush()?;
+    })
+    .with_context(|| format!("writing alerts to {output_name}"))?;
     // Every alert written, detection rules then correlations: (rule, count).
     let mut written: Vec<(&RuleMeta, u64)> = engine
         .rules()
@@ -295,12 +312,13 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             written: &written,
             correlating: &correlating,
             lateness: &args.lateness,
-            seconds: started.elapsed().as_secs_f64(),
+            load_seconds: (scan_started - started).as_secs_f64(),
+            seconds: scan_started.elapsed().as_secs_f64(),
         };
         eprint!("{summary}");
     }
     if let Some(path) = &args.metrics_textfile {
-        write_atomically(path, metrics.encode().as_bytes())
+        output::write_atomically(path, metrics.encode().as_bytes())
             .with_context(|| format!("--metrics-textfile {}", path.display()))?;
     }
     let failed = rule_errors > 0 || stats.iter().any(|s| s.failure.is_some());
@@ -324,6 +342,9 @@ struct Summary<'a> {
     written: &'a [(&'a RuleMeta, u64)],
     correlating: &'a Correlating<'a>,
     lateness: &'a str,
+    /// Seconds spent loading the context (watchlists, intel) and compiling the rules.
+    load_seconds: f64,
+    /// Seconds spent scanning.
     seconds: f64,
 }
 
@@ -367,11 +388,12 @@ impl std::fmt::Display for Summary<'_> {
         )?;
         writeln!(
             f,
-            "  {:.1} MB in {:.2} s: {:.1} MB/s, {:.0} lines/s",
+            "  {:.1} MB in {:.2} s: {:.1} MB/s, {:.0} lines/s (loading rules and context took {:.2} s more)",
             bytes as f64 / 1e6,
             self.seconds,
             bytes as f64 / 1e6 / secs,
-            sum(|s| s.lines) as f64 / secs
+            sum(|s| s.lines) as f64 / secs,
+            self.load_seconds
         )?;
         let set = self.correlating.set;
         if !set.is_empty() {

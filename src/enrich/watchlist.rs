@@ -143,14 +143,11 @@ pub enum LineError {
     /// A CSV row has an empty `email` field.
     #[error("missing email")]
     MissingEmail,
-    /// A CSV file lists the same address for two rows (which row is right?).
-    #[error("duplicate email {value:?}, first on line {first_line}")]
-    DuplicateEmail {
-        /// The address as written.
-        value: String,
-        /// The line of the first row.
-        first_line: u64,
-    },
+    /// A CSV header has no `email` column.
+    #[error(
+        "the CSV header has no `email` column (columns: {0}); a CSV watchlist needs one, or write one address or @domain per line without a header"
+    )]
+    NoEmailColumn(String),
     /// The line is not UTF-8.
     #[error("not UTF-8")]
     NotUtf8,
@@ -187,6 +184,21 @@ pub struct LoadSummary {
     pub ips: usize,
     /// Entries skipped because the list already had them (same entry, same person or none).
     pub duplicates: usize,
+    /// CSV rows whose address an earlier row of the file has: harmless (the same person twice)
+    /// and not refused, but worth a warning, since the later row's name and group are not
+    /// used (its user names and IPs are added to the first row's person).
+    pub duplicate_rows: Vec<DuplicateRow>,
+}
+
+/// A CSV row that repeats an earlier row's address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateRow {
+    /// The row's line.
+    pub line: u64,
+    /// The line of the first row with the address.
+    pub first_line: u64,
+    /// The address as written in the row.
+    pub email: String,
 }
 
 /// One named list and how many entries of each kind it holds.
@@ -556,6 +568,7 @@ impl Watchlists {
             usernames: 0,
             ips: 0,
             duplicates: 0,
+            duplicate_rows: parsed.duplicate_rows,
         };
         // The checks above bound every index below 2^32 - 1 (and the list id below 2^16 - 1).
         let list = id as u16;
@@ -830,6 +843,7 @@ fn mask_v6(prefix: u8) -> u128 {
 struct Parsed {
     persons: Vec<Person>,
     entries: Vec<Entry>,
+    duplicate_rows: Vec<DuplicateRow>,
 }
 
 #[derive(Debug)]
@@ -860,16 +874,14 @@ impl Entry {
 
 type LineResult<T> = Result<T, (u64, LineError)>;
 
-/// CSV when the first line that is neither blank nor a comment has a column named `email`.
+/// CSV when the first line that is neither blank nor a comment has a comma (an entry of a
+/// plain list never does) or is the lone column `email`. A CSV header without an `email`
+/// column is then an error that says so, not a list entry that fails to parse.
 fn is_csv(text: &str) -> bool {
     text.lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .is_some_and(|header| {
-            header
-                .split(',')
-                .any(|c| c.trim().trim_matches('"').trim().eq_ignore_ascii_case("email"))
-        })
+        .is_some_and(|header| header.contains(',') || header.trim_matches('"').trim().eq_ignore_ascii_case("email"))
 }
 
 fn parse_text(text: &str) -> LineResult<Parsed> {
@@ -942,9 +954,14 @@ fn parse_csv(text: &str) -> LineResult<Parsed> {
         }
         columns.push(column);
     }
+    if !columns.contains(&Column::Email) {
+        let names: Vec<&str> = header.iter().collect();
+        return Err((header_line, LineError::NoEmailColumn(names.join(", "))));
+    }
 
     let mut parsed = Parsed::default();
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    // Address -> (first line, person index).
+    let mut seen: HashMap<String, (u64, usize)> = HashMap::new();
     for record in records {
         let record = record.map_err(csv_err)?;
         let line = line_of(&record);
@@ -964,19 +981,26 @@ fn parse_csv(text: &str) -> LineResult<Parsed> {
             group: None,
         };
         let mut keys = Vec::new();
+        let mut first_row = None;
         for (column, field) in columns.iter().zip(&record) {
             let non_empty = (!field.is_empty()).then(|| field.into());
             match column {
                 Column::Email if field.is_empty() => return Err(at(LineError::MissingEmail)),
                 Column::Email => {
                     let key = parse_address(field).map_err(at)?;
-                    if let Some(&first_line) = seen.get(&key) {
-                        return Err(at(LineError::DuplicateEmail {
-                            value: field.to_owned(),
-                            first_line,
-                        }));
+                    match seen.get(&key) {
+                        Some(&(first_line, index)) => {
+                            first_row = Some(index);
+                            parsed.duplicate_rows.push(DuplicateRow {
+                                line,
+                                first_line,
+                                email: field.to_owned(),
+                            });
+                        }
+                        None => {
+                            seen.insert(key.clone(), (line, parsed.persons.len()));
+                        }
                     }
-                    seen.insert(key.clone(), line);
                     person.email = field.into();
                     keys.push(Key::Email(key));
                 }
@@ -995,8 +1019,11 @@ fn parse_csv(text: &str) -> LineResult<Parsed> {
                 Column::Ignored => {}
             }
         }
-        let index = parsed.persons.len();
-        parsed.persons.push(person);
+        // A repeated address is the first row's person: its keys join that person.
+        let index = first_row.unwrap_or_else(|| {
+            parsed.persons.push(person);
+            parsed.persons.len() - 1
+        });
         parsed.entries.extend(keys.into_iter().map(|key| Entry {
             key,
             person: Some(index),

@@ -1256,7 +1256,13 @@ mod tests {
     #[test]
     fn every_sigmahq_condition_parses_and_resolves() {
         let Some(dir) = sigma_dir() else {
-            println!("skipped: /work/shared/sigma absent (set RECONWATCH_SIGMA to check SigmaHQ's conditions)");
+            // Absent shared data fails loudly unless explicitly allowed (as tests/sigmahq.rs).
+            assert!(
+                std::env::var("RECONWATCH_ALLOW_MISSING_SIGMA").is_ok_and(|v| v == "1"),
+                "the SigmaHQ rules (../shared/sigma) are absent: point RECONWATCH_SIGMA at them, or set \
+                 RECONWATCH_ALLOW_MISSING_SIGMA=1 to skip this test"
+            );
+            println!("skipped: the SigmaHQ rules are absent (allowed by RECONWATCH_ALLOW_MISSING_SIGMA)");
             return;
         };
         let mut files = Vec::new();

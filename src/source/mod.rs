@@ -24,18 +24,16 @@ pub use lines::{DEFAULT_MAX_LINE, LineReader, RawLine};
 /// An input failed to open or read. Every variant names the input.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("{path}: no such file or directory")]
-    NotFound { path: String },
+    /// Found while expanding the arguments (a path that does not exist, a glob that matches
+    /// nothing, a directory that cannot be listed); reported when the input's turn comes.
+    #[error("{path}: {reason}")]
+    Unavailable { path: String, reason: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
         #[source]
         source: io::Error,
     },
-    #[error("{pattern}: invalid glob pattern: {reason}")]
-    BadGlob { pattern: String, reason: String },
-    #[error("{pattern}: the pattern matches no file")]
-    NoMatch { pattern: String },
 }
 
 /// One input: a file or standard input.
@@ -45,6 +43,9 @@ pub struct Input {
     pub name: String,
     /// `None` for standard input.
     pub path: Option<PathBuf>,
+    /// Why this argument yields nothing to read, found while expanding it. Kept in its place
+    /// among the inputs so that it is reported in order and the others are still read.
+    pub unavailable: Option<String>,
 }
 
 impl Input {
@@ -52,6 +53,7 @@ impl Input {
         Input {
             name: "-".to_owned(),
             path: None,
+            unavailable: None,
         }
     }
 
@@ -59,11 +61,38 @@ impl Input {
         Input {
             name: path.display().to_string(),
             path: Some(path),
+            unavailable: None,
         }
+    }
+
+    /// An argument that cannot be read, and why (without the name).
+    pub fn unavailable(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Input {
+            name: name.into(),
+            path: None,
+            unavailable: Some(reason.into()),
+        }
+    }
+
+    /// True for a path to a regular file (following links): one that can be read twice, or
+    /// read in pieces. Pipes, FIFOs, sockets, character devices (`/dev/stdin`, `<(cmd)`) and
+    /// standard input can be read once only.
+    pub fn is_regular_file(&self) -> bool {
+        self.unavailable.is_none()
+            && self
+                .path
+                .as_ref()
+                .is_some_and(|p| p.metadata().is_ok_and(|m| m.is_file()))
     }
 
     /// Opens the input and wraps it in the decompressor its first bytes call for.
     pub fn open(&self) -> Result<Opened, SourceError> {
+        if let Some(reason) = &self.unavailable {
+            return Err(SourceError::Unavailable {
+                path: self.name.clone(),
+                reason: reason.clone(),
+            });
+        }
         let io_err = |source| SourceError::Io {
             path: self.name.clone(),
             source,
@@ -101,7 +130,11 @@ pub struct Opened {
 /// Expands command-line arguments into inputs: `-` is stdin, a directory is every regular file
 /// below it (recursively, sorted, skipping hidden entries whose names start with `.`), an
 /// existing file is itself, and anything else is tried as a glob pattern.
-pub fn expand(args: &[String]) -> Result<Vec<Input>, SourceError> {
+///
+/// Never fails as a whole: an argument that does not exist, a glob that matches nothing, or a
+/// directory that cannot be listed becomes an [`Input::unavailable`] in its place, so one bad
+/// path is reported (when its turn comes) and every other input is still read.
+pub fn expand(args: &[String]) -> Vec<Input> {
     let mut out = Vec::new();
     for arg in args {
         if arg == "-" {
@@ -110,60 +143,62 @@ pub fn expand(args: &[String]) -> Result<Vec<Input>, SourceError> {
         }
         let path = Path::new(arg);
         match std::fs::metadata(path) {
-            Ok(m) if m.is_dir() => walk(path, &mut out)?,
+            Ok(m) if m.is_dir() => walk(path, &mut out),
             Ok(_) => out.push(Input::file(path.to_path_buf())),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                if !arg.contains(['*', '?', '[']) {
-                    return Err(SourceError::NotFound { path: arg.clone() });
-                }
-                expand_glob(arg, &mut out)?;
+            Err(e) if e.kind() == io::ErrorKind::NotFound && arg.contains(['*', '?', '[']) => {
+                expand_glob(arg, &mut out)
             }
-            Err(source) => {
-                return Err(SourceError::Io {
-                    path: arg.clone(),
-                    source,
-                });
-            }
+            Err(e) => out.push(Input::unavailable(arg.as_str(), os_reason(&e))),
         }
     }
-    Ok(out)
+    out
 }
 
-fn expand_glob(pattern: &str, out: &mut Vec<Input>) -> Result<(), SourceError> {
-    let paths = glob::glob(pattern).map_err(|e| SourceError::BadGlob {
-        pattern: pattern.to_owned(),
-        reason: e.msg.to_owned(),
-    })?;
-    let mut found = Vec::new();
-    for entry in paths {
-        let path = entry.map_err(|e| SourceError::Io {
-            path: e.path().display().to_string(),
-            source: io::Error::new(e.error().kind(), e.error().to_string()),
-        })?;
-        if path.is_dir() {
-            walk(&path, &mut found)?;
-        } else {
-            found.push(Input::file(path));
+/// An I/O error's text for a message that already names the path (`No such file or
+/// directory`, without the ` (os error 2)` suffix Rust adds).
+fn os_reason(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+fn expand_glob(pattern: &str, out: &mut Vec<Input>) {
+    let paths = match glob::glob(pattern) {
+        Ok(paths) => paths,
+        Err(e) => {
+            out.push(Input::unavailable(pattern, format!("invalid glob pattern: {}", e.msg)));
+            return;
         }
-    }
-    if found.is_empty() {
-        return Err(SourceError::NoMatch {
-            pattern: pattern.to_owned(),
-        });
-    }
-    out.extend(found);
-    Ok(())
-}
-
-fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<(), SourceError> {
-    let io_err = |source| SourceError::Io {
-        path: dir.display().to_string(),
-        source,
     };
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io_err)?
-        .collect::<Result<_, _>>()
-        .map_err(io_err)?;
+    let before = out.len();
+    for entry in paths {
+        match entry {
+            Ok(path) if path.is_dir() => walk(&path, out),
+            Ok(path) => out.push(Input::file(path)),
+            Err(e) => out.push(Input::unavailable(e.path().display().to_string(), os_reason(e.error()))),
+        }
+    }
+    if out.len() == before {
+        out.push(Input::unavailable(pattern, "the pattern matches no file"));
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<Input>) {
+    let unreadable = |path: &Path, e: &io::Error| Input::unavailable(path.display().to_string(), os_reason(e));
+    let mut entries = Vec::new();
+    match std::fs::read_dir(dir) {
+        Ok(list) => {
+            for entry in list {
+                match entry {
+                    Ok(entry) => entries.push(entry),
+                    Err(e) => out.push(unreadable(dir, &e)),
+                }
+            }
+        }
+        Err(e) => return out.push(unreadable(dir, &e)),
+    }
     entries.sort_by_key(|e| e.file_name());
     for entry in entries {
         // Hidden entries (`.world/`, editor swap files, `.git`) are not logs; name a hidden
@@ -172,14 +207,21 @@ fn walk(dir: &Path, out: &mut Vec<Input>) -> Result<(), SourceError> {
             continue;
         }
         let path = entry.path();
-        let kind = entry.file_type().map_err(io_err)?;
-        if kind.is_dir() {
-            walk(&path, out)?;
-        } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
-            out.push(Input::file(path));
+        match entry.file_type() {
+            Ok(kind) if kind.is_dir() => walk(&path, out),
+            // FIFOs, sockets and devices inside a directory are not log files (a FIFO would
+            // block the walk's reader); links are followed to files only, so no cycle is walked.
+            Ok(kind) if kind.is_file() => out.push(Input::file(path)),
+            Ok(kind) if kind.is_symlink() => match path.metadata() {
+                Ok(m) if m.is_file() => out.push(Input::file(path)),
+                Ok(_) => {}
+                // A dangling link names a log that is not there.
+                Err(e) => out.push(unreadable(&path, &e)),
+            },
+            Ok(_) => {}
+            Err(e) => out.push(unreadable(&path, &e)),
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -201,14 +243,57 @@ mod tests {
                 .map(|i| i.path.as_ref().unwrap().strip_prefix(d).unwrap().display().to_string())
                 .collect()
         };
-        let all = expand(&[d.display().to_string()]).unwrap();
+        let all = expand(&[d.display().to_string()]);
         assert_eq!(names(all), ["a.log", "b/c/y.log.gz", "b/x.txt", "b/z.log"]);
-        let globbed = expand(&[format!("{}/b/*.log", d.display())]).unwrap();
+        let globbed = expand(&[format!("{}/b/*.log", d.display())]);
         assert_eq!(names(globbed), ["b/z.log"]);
-        let err = expand(&[format!("{}/nope/*.log", d.display())]).unwrap_err();
-        assert!(matches!(err, SourceError::NoMatch { .. }), "{err}");
-        let err = expand(&[format!("{}/missing.log", d.display())]).unwrap_err();
-        assert!(err.to_string().contains("missing.log: no such file"), "{err}");
-        assert_eq!(expand(&["-".to_owned()]).unwrap(), vec![Input::stdin()]);
+        assert_eq!(expand(&["-".to_owned()]), vec![Input::stdin()]);
+    }
+
+    #[test]
+    fn a_bad_argument_takes_its_place_among_the_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a.log"), "x\n").unwrap();
+        std::os::unix::fs::symlink(d.join("gone.log"), d.join("dangling.log")).unwrap();
+        let args = [
+            format!("{}/missing.log", d.display()),
+            format!("{}/a.log", d.display()),
+            format!("{}/nope/*.log", d.display()),
+            format!("{}/[", d.display()),
+            format!("{}/dangling.log", d.display()),
+        ];
+        let inputs = expand(&args);
+        let shown: Vec<String> = inputs
+            .iter()
+            .map(|i| match i.open() {
+                Ok(_) => format!("ok {}", i.name),
+                Err(e) => e.to_string(),
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                format!("{}/missing.log: No such file or directory", d.display()),
+                format!("ok {}/a.log", d.display()),
+                format!("{}/nope/*.log: the pattern matches no file", d.display()),
+                format!("{}/[: invalid glob pattern: invalid range pattern", d.display()),
+                format!("{}/dangling.log: No such file or directory", d.display()),
+            ]
+        );
+        assert!(inputs[1].is_regular_file() && !inputs[0].is_regular_file());
+        // Inside a directory, a dangling link is reported too; other entries are still read.
+        let walked = expand(&[d.display().to_string()]);
+        let names: Vec<_> = walked.iter().map(|i| (i.name.clone(), i.unavailable.clone())).collect();
+        assert_eq!(
+            names,
+            [
+                (format!("{}/a.log", d.display()), None),
+                (
+                    format!("{}/dangling.log", d.display()),
+                    Some("No such file or directory".to_owned())
+                ),
+            ]
+        );
     }
 }

@@ -237,6 +237,7 @@ fn summaries() {
         usernames,
         ips,
         duplicates,
+        duplicate_rows: Vec::new(),
     };
     let cases: &[(&str, LoadSummary)] = &[
         (PARLIAMENTARIANS, summary(ListFormat::Csv, 2, 2, 0, 3, 3, 0)),
@@ -367,13 +368,11 @@ fn parse_errors_name_the_line() {
         ("email,name\n,A\n", 2, LineError::MissingEmail),
         ("email,name\n@x.example,A\n", 2, addr("@x.example", "empty local part")),
         (
-            "email,name\na@x.example,A\nA@X.example,B\n",
-            3,
-            LineError::DuplicateEmail {
-                value: "A@X.example".into(),
-                first_line: 2,
-            },
+            "name,group\nAlice,MPs\n",
+            1,
+            LineError::NoEmailColumn("name, group".into()),
         ),
+        ("mail,name\na@x.example,A\n", 1, LineError::UnknownColumn("mail".into())),
         // Comments and blank lines count; a quoted field may span lines.
         (
             "# people\nemail,name\n\na@x.example,A\nbad,B\n",
@@ -543,4 +542,35 @@ fn keys_with_the_same_hash_are_told_apart() {
     keys.sort_unstable();
     assert_eq!(keys, [("a@x.example", 0), ("b@x.example", 1), ("c@x.example", 2)]);
     assert_eq!(table.len(), 3);
+}
+
+/// Regression: a CSV watchlist listing the same person twice refused the whole run. The second
+/// row is reported and joins the first row's person (its user names and IPs are kept).
+#[test]
+fn a_repeated_address_is_reported_not_refused() {
+    let mut wl = Watchlists::new();
+    let text = "email,name,group,usernames\na@x.example,Alice,MPs,alice\nb@x.example,Bob,,\nA@X.example,Alice C,Staff,PARL\\ac\n";
+    let summary = wl.add_text("l", "people.csv", text).unwrap();
+    assert_eq!(
+        summary.duplicate_rows,
+        [DuplicateRow {
+            line: 4,
+            first_line: 2,
+            email: "A@X.example".into()
+        }]
+    );
+    assert_eq!(
+        (
+            summary.persons,
+            summary.addresses,
+            summary.usernames,
+            summary.duplicates
+        ),
+        (2, 2, 2, 1)
+    );
+    let by_user = wl.lookup_username("ac").next().unwrap().person.unwrap();
+    assert_eq!(
+        (by_user.email(), by_user.name(), by_user.group()),
+        ("a@x.example", Some("Alice"), Some("MPs"))
+    );
 }
