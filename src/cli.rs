@@ -42,6 +42,7 @@ pub enum Command {
     /// List the formats reconwatch reads, with an example line each.
     Formats,
     /// Write a synthetic, deterministic world of mail and web logs with a labelled campaign.
+    #[cfg(feature = "gen")]
     Gen(GenArgs),
 }
 

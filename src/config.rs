@@ -24,10 +24,19 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::Deserialize;
 
 use crate::enrich::intel::IntelConfig;
+
+/// Why a configuration file could not be used. Both variants name the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {reason}", path.display())]
+    Read { path: PathBuf, reason: String },
+    /// Bad YAML, an unknown key (the message names it and its line), a value of the wrong type.
+    #[error("{}: {reason}", path.display())]
+    Syntax { path: PathBuf, reason: String },
+}
 
 /// One file or several.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -76,19 +85,32 @@ pub struct Config {
 impl Config {
     /// Reads and checks a configuration file; relative paths in it become relative to its
     /// directory.
-    pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-        let mut c = Config::parse(&text).with_context(|| format!("{}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let mut c = Config::parse(&text).map_err(|e| match e {
+            ConfigError::Syntax { reason, .. } => ConfigError::Syntax {
+                path: path.to_owned(),
+                reason,
+            },
+            other => other,
+        })?;
         c.rebase(path.parent().unwrap_or(Path::new(".")));
         Ok(c)
     }
 
-    /// Parses the YAML text of a configuration file (paths left as written).
-    pub fn parse(text: &str) -> anyhow::Result<Config> {
+    /// Parses the YAML text of a configuration file (paths left as written); errors name the
+    /// file as `-`.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_saphyr::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))
+        serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: PathBuf::from("-"),
+            reason: e.to_string(),
+        })
     }
 
     fn rebase(&mut self, dir: &Path) {

@@ -7,6 +7,8 @@
 //! shows how far it is. [`metrics`] declares every exported metric; [`cli`] and [`commands`] are
 //! the binary's interface; [`world`] writes synthetic test worlds.
 
+#![forbid(unsafe_code)]
+
 pub mod alert;
 pub mod batch;
 pub mod cli;
@@ -21,4 +23,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod rules;
 pub mod source;
+/// The synthetic test-world generator (`reconwatch gen`, `sample-logs/`, tests and benchmarks):
+/// behind the default `gen` feature, since a production build (the daemon) needs none of it.
+#[cfg(feature = "gen")]
 pub mod world;

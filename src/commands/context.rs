@@ -44,7 +44,7 @@ impl Context {
     /// `examples` adds the shipped example watchlist and intel (for `rules test`).
     pub fn load(args: &ContextArgs, metrics: Option<&Metrics>, examples: bool) -> anyhow::Result<Context> {
         let config = match &args.config {
-            Some(p) => Config::load(p).with_context(|| format!("--config {}", p.display()))?,
+            Some(p) => Config::load(p).context("--config")?,
             None => Config::default(),
         };
         let mut placeholders = Placeholders::new();

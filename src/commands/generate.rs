@@ -6,8 +6,9 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
+use super::size::parse_size;
 use crate::cli::GenArgs;
-use crate::world::{GenConfig, parse_size, write_world};
+use crate::world::{GenConfig, write_world};
 
 pub fn run(args: &GenArgs) -> anyhow::Result<ExitCode> {
     let target_bytes = parse_size(&args.size).with_context(|| format!("--size {}", args.size))?;

@@ -19,11 +19,13 @@ use crate::pipeline::PipelineConfig;
 
 mod context;
 mod formats;
+#[cfg(feature = "gen")]
 mod generate;
 mod output;
 mod parse;
 mod rules;
 mod scan;
+mod size;
 
 /// Exit code for usage, configuration and input errors.
 pub const EXIT_ERROR: u8 = 2;
@@ -36,6 +38,7 @@ pub fn main() -> ExitCode {
         Command::Scan(args) => scan::run(&args),
         Command::Rules(cmd) => rules::run(&cmd),
         Command::Formats => formats::run(),
+        #[cfg(feature = "gen")]
         Command::Gen(args) => generate::run(&args),
     };
     match result {

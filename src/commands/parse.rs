@@ -4,12 +4,13 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use serde_json::json;
 
 use super::EXIT_ERROR;
 use super::context::Context;
 use super::output::{self, InputFiles};
+use super::size::parse_chunk_size;
 use crate::batch::{BatchConfig, DEFAULT_CHUNK_BYTES, UnitOutput, run_batch};
 use crate::cli::ParseArgs;
 use crate::enrich::stage::{EnrichScratch, Enricher};
@@ -18,7 +19,6 @@ use crate::metrics::Metrics;
 use crate::pipeline::{EventSink, InputStats};
 use crate::progress::{self, Progress};
 use crate::source;
-use crate::world::parse_size;
 
 /// Writes each event as one line of JSON, after the enrichment stage when there is one.
 pub struct JsonLines<'e, W: Write> {
@@ -137,36 +137,6 @@ pub(super) fn lock<W>(out: &Mutex<W>) -> MutexGuard<'_, W> {
     out.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// `--chunk-size`: a decimal size as `gen --size` takes it (4MB, 300k) or a binary one (4KiB,
-/// 64MiB); at least 1KiB.
-pub(super) fn parse_chunk_size(s: &str) -> anyhow::Result<u64> {
-    let t = s.trim();
-    let lower = t.to_ascii_lowercase();
-    let binary = [
-        ("kib", 1u64 << 10),
-        ("mib", 1 << 20),
-        ("gib", 1 << 30),
-        ("tib", 1 << 40),
-    ];
-    let bytes = match binary
-        .iter()
-        .find_map(|(unit, mult)| lower.strip_suffix(unit).map(|num| (num.trim(), *mult)))
-    {
-        Some((num, mult)) => {
-            let value: f64 = num.parse().with_context(|| format!("{num:?} is not a number"))?;
-            if !value.is_finite() || value < 0.0 {
-                bail!("{num:?} is not a size");
-            }
-            (value * mult as f64) as u64
-        }
-        None => parse_size(t)?,
-    };
-    if bytes < 1024 {
-        bail!("must be at least 1KiB");
-    }
-    Ok(bytes)
-}
-
 /// The `--stats --json` object for one input.
 pub fn stats_json(s: &InputStats) -> serde_json::Value {
     let examples: Vec<_> = s
@@ -235,33 +205,4 @@ fn write_stats_text(out: &mut impl Write, s: &InputStats) -> io::Result<()> {
         writeln!(out, "  FAILED ({}): {f}", f.kind())?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunk_sizes_take_decimal_and_binary_units() {
-        let ok = [
-            ("4KiB", 4096),
-            ("64MiB", 64 << 20),
-            ("1.5 KiB", 1536),
-            ("4MB", 4_000_000),
-            ("2048", 2048),
-        ];
-        for (s, want) in ok {
-            assert_eq!(parse_chunk_size(s).unwrap(), want, "{s}");
-        }
-        let bad = [
-            ("512", "at least 1KiB"),
-            ("xKiB", "not a number"),
-            ("-4KiB", "not a size"),
-            ("4XB", "unknown unit"),
-        ];
-        for (s, want) in bad {
-            let e = format!("{:#}", parse_chunk_size(s).unwrap_err());
-            assert!(e.contains(want), "{s}: {e}");
-        }
-    }
 }

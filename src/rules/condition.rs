@@ -1148,12 +1148,11 @@ mod tests {
     }
 
     fn sigma_dir() -> Option<PathBuf> {
-        let candidates = [
-            std::env::var_os("RECONWATCH_SIGMA").map(PathBuf::from),
-            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/sigma")),
-            Some(PathBuf::from("/work/shared/sigma")),
-        ];
-        candidates.into_iter().flatten().find(|d| d.is_dir())
+        // The same place tests/sigmahq.rs reads: $RECONWATCH_SIGMA, else ../shared/sigma.
+        let dir = std::env::var_os("RECONWATCH_SIGMA")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/sigma"));
+        dir.is_dir().then_some(dir)
     }
 
     fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {

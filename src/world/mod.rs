@@ -19,7 +19,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 mod campaign;
 mod catalog;
@@ -70,41 +70,6 @@ pub struct GenSummary {
     /// Lines labelled `campaign_*`.
     pub campaign_lines: u64,
     pub people: PathBuf,
-}
-
-/// Parses `5MB`, `1GB`, `300k`, `1024`, `1.5GB` (bytes; decimal units, powers of 1000).
-pub fn parse_size(s: &str) -> anyhow::Result<u64> {
-    // Messages do not repeat the input: callers add it as context (`--size 5XB: ...`).
-    let t = s.trim();
-    if t.is_empty() {
-        bail!("empty size; expected a number with an optional unit, such as 300k, 5MB or 1GB");
-    }
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let unit = unit.trim();
-    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1_000,
-        "m" | "mb" => 1_000_000,
-        "g" | "gb" => 1_000_000_000,
-        "t" | "tb" => 1_000_000_000_000,
-        "kib" | "mib" | "gib" | "tib" => {
-            bail!("binary units ({unit}) are not supported; use decimal ones (k, MB, GB)")
-        }
-        _ => bail!("unknown unit {unit:?}; use B, k, MB, GB or TB (powers of 1000)"),
-    };
-    if num.is_empty() {
-        bail!("no number before the unit {unit:?}; expected e.g. 5MB");
-    }
-    let value: f64 = num.parse().with_context(|| format!("{num:?} is not a number"))?;
-    let bytes = value * mult as f64;
-    if bytes.is_nan() || bytes < 1.0 {
-        bail!("must be at least one byte");
-    }
-    if bytes > 1e15 {
-        bail!("larger than 1 PB");
-    }
-    Ok(bytes as u64)
 }
 
 /// Share of the target per log family: the parliament's Postfix and Squid, the senate's Exchange
