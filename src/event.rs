@@ -51,6 +51,9 @@ ecs_object!(
         action: Str<'a>,
         /// `event.outcome`: `success`, `failure` or `unknown`.
         outcome: Str<'a>,
+        /// `event.reason`: why the gateway decided as it did, in its own words (the text of an
+        /// SMTP rejection, such as `no HELO/EHLO given`), where the log gives one.
+        reason: Str<'a>,
         /// `event.duration` in nanoseconds.
         duration: u64,
         /// `event.original`: the input line exactly; for an assembled mail message, its lines
@@ -533,6 +536,7 @@ impl<'a> Event<'a> {
                 dataset: o(self.event.dataset),
                 action: o(self.event.action),
                 outcome: o(self.event.outcome),
+                reason: o(self.event.reason),
                 duration: self.event.duration,
                 original: o(self.event.original),
             },
@@ -625,6 +629,7 @@ impl<'a> Event<'a> {
             F::EventDataset => s(&self.event.dataset),
             F::EventAction => s(&self.event.action),
             F::EventOutcome => s(&self.event.outcome),
+            F::EventReason => s(&self.event.reason),
             F::EventDuration => n(&self.event.duration),
             F::EventOriginal => s(&self.event.original),
             F::LogFilePath => s(&self.log.file.path),
@@ -773,6 +778,7 @@ fields! {
     EventDataset = "event.dataset",
     EventAction = "event.action",
     EventOutcome = "event.outcome",
+    EventReason = "event.reason",
     EventDuration = "event.duration",
     EventOriginal = "event.original",
     LogFilePath = "log.file.path",

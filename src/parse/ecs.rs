@@ -328,6 +328,7 @@ fn str_slot<'e, 'a>(ev: &'e mut Event<'a>, f: Field) -> Option<&'e mut Option<St
         F::EventDataset => &mut ev.event.dataset,
         F::EventAction => &mut ev.event.action,
         F::EventOutcome => &mut ev.event.outcome,
+        F::EventReason => &mut ev.event.reason,
         F::EventOriginal => &mut ev.event.original,
         F::HostHostname => &mut ev.host.hostname,
         F::ProcessName => &mut ev.process.name,
@@ -572,6 +573,7 @@ mod tests {
         ev.timestamp = Some("2024-03-12T08:15:02.123456789Z".parse().unwrap());
         ev.event.action = Some("reject".into());
         ev.event.outcome = Some("failure".into());
+        ev.event.reason = Some("Relay access denied".into());
         ev.event.duration = Some(1_500_000);
         ev.event.original = Some(r#"Mar 12 08:15:02 mx postfix/smtpd[4711]: NOQUEUE: reject: "quoted" \ é"#.into());
         ev.host.hostname = Some("mx1.corp.example".into());

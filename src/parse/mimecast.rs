@@ -287,7 +287,7 @@ impl MimecastParser {
             let mut ev = Event::default();
             match self.record(raw, record, offset, &mut ev) {
                 Ok(Parsed::Event) => self.pages.queue(ev, raw, offset),
-                Ok(Parsed::Absorbed) => {}
+                Ok(Parsed::Absorbed | Parsed::OtherProgram) => {}
                 Err(e) => self.pages.error(e),
             }
             rest = next[end..].trim_start();

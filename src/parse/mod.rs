@@ -3,7 +3,8 @@
 //! A parser implements [`LineParser`]: it receives one [`Line`] at a time and an empty [`Event`]
 //! to fill, and answers [`Parsed::Event`] (the line is an event), [`Parsed::Absorbed`]
 //! (recognised, nothing to emit: a W3C header, a Postfix `connect from`, a line folded into a mail
-//! message being assembled), or a [`ParseError`] that names the reason. Parsers that assemble several lines into one message hand finished
+//! message being assembled), [`Parsed::OtherProgram`] (a syslog line of another program inside a
+//! mail log), or a [`ParseError`] that names the reason. Parsers that assemble several lines into one message hand finished
 //! messages out through [`LineParser::take_completed`].
 //!
 //! Parsers never panic, never allocate for a field they can borrow from the line, and never format
@@ -75,6 +76,11 @@ pub enum Parsed {
     /// The line was recognised and parsed but carries no event of its own (a header, a
     /// connection line, a line folded into a message that is still being assembled).
     Absorbed,
+    /// A syslog line of another program than the format's own (amavis, opendkim or dovecot in a
+    /// Postfix log): not this parser's to understand, so counted apart from errors (the error
+    /// ratio then means "lines we should have understood"), and never an event. Detection counts
+    /// such a line for no format.
+    OtherProgram,
 }
 
 /// Why a line was rejected. `reason` is static and of low cardinality, so it can label a metric;

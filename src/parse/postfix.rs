@@ -11,9 +11,11 @@
 //! (connections, TLS, postscreen, anvil, warnings, ...) is recognised and absorbed.
 //!
 //! A line is Postfix's when its syslog program starts with `postfix` (`postfix/smtpd`,
-//! `postfix/submission/smtpd`, multi-instance names such as `postfix-out/qmgr`); a line from any
-//! other program is rejected, so format detection can tell Postfix from Sendmail or Exim. A line
-//! without a syslog header is accepted only when it has the shape of a known Postfix message.
+//! `postfix/submission/smtpd`, multi-instance names such as `postfix-out/qmgr`). A line from any
+//! other program (amavis, opendkim, postgrey, dovecot, ... in the same mail log) is
+//! [`Parsed::OtherProgram`]: counted apart, neither an event nor an error, and worth nothing to
+//! format detection, which can so tell Postfix from Sendmail or Exim. A line without a syslog
+//! header is accepted only when it has the shape of a known Postfix message.
 //!
 //! Decisions, where the log leaves room:
 //! - `email.from.address` is the header `From:` address when a `header_checks` line logged it, else
@@ -136,7 +138,7 @@ impl LineParser for PostfixParser {
         let (hdr, body) = (line.syslog, line.body);
         let from_postfix = match hdr.and_then(|h| h.app) {
             Some(app) if is_postfix_app(app) => true,
-            Some(_) => return fail("not a Postfix line"),
+            Some(_) => return Ok(Parsed::OtherProgram),
             None => false,
         };
         if let Some((id, rest)) = split_queue_id(body, from_postfix) {
@@ -1424,21 +1426,38 @@ mod tests {
         assert_eq!(events[0].process.pid, Some(1));
     }
 
+    /// Lines of other programs in a mail log (content filters, milters, policy services, the
+    /// IMAP server) are not Postfix's to understand.
+    const OTHER_PROGRAMS: &[&str] = &[
+        "Jun 12 14:00:01 mx1 amavis[2211]: (02211-04) Passed CLEAN {RelayedInbound}, [192.0.2.5]:41000 <a@b.example> \
+         -> <c@corp.example>, Queue-ID: 5A6B7C8D9E, Message-ID: <x1@b.example>, mail_id: Zx1, Hits: -1.1, size: 2048, \
+         queued_as: 6B7C8D9E0F, 1234 ms",
+        "Jun 12 14:00:01 mx1 clamav-milter[880]: Message 5A6B7C8D9E from <a@b.example> to <c@corp.example> with \
+         subject 'hi' message-id '<x1@b.example>' infected by Eicar-Signature",
+        "Jun 12 14:00:01 mx1 postgrey[990]: action=greylist, reason=new, client_name=h.example, \
+         client_address=192.0.2.5, sender=a@b.example, recipient=c@corp.example",
+        "Jun 12 14:00:01 mx1 opendkim[700]: 5A6B7C8D9E: DKIM-Signature field added (s=mail, d=corp.example)",
+        "Jun 12 14:00:01 mx1 dovecot: lmtp(12345): Connect from local",
+        "Jun 12 14:00:01 mx1 policyd-spf[1500]: prepend Received-SPF: Pass (mailfrom) identity=mailfrom; \
+         client-ip=192.0.2.5; helo=h.example; envelope-from=a@b.example; receiver=c@corp.example",
+        "Jun 12 14:00:00 mx1 sendmail[123]: 55CAbc12345678: from=<a@b.example>, size=100, class=0, nrcpts=1",
+        "Jun 12 14:00:00 mx1 exim[55]: 1tXyZa-000123-AB <= a@b.example H=h [192.0.2.1] S=1000",
+        "Jun 12 14:00:00 mx1 sshd[77]: Failed password for root from 192.0.2.1 port 22 ssh2",
+    ];
+
+    /// Gap: other programs' lines in a mail log counted as Postfix parse errors.
     #[test]
-    fn other_programs_and_junk_are_rejected() {
+    fn other_programs_are_counted_apart() {
+        for raw in OTHER_PROGRAMS {
+            let (results, events) = run(&[raw]);
+            assert_eq!(results, [Ok(Parsed::OtherProgram)], "{raw}");
+            assert!(events.is_empty(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn junk_is_rejected() {
         let cases: &[(&str, &str)] = &[
-            (
-                "Jun 12 14:00:00 mx1 sendmail[123]: 55CAbc12345678: from=<a@b.example>, size=100, class=0, nrcpts=1",
-                "not a Postfix line",
-            ),
-            (
-                "Jun 12 14:00:00 mx1 exim[55]: 1tXyZa-000123-AB <= a@b.example H=h [192.0.2.1] S=1000",
-                "not a Postfix line",
-            ),
-            (
-                "Jun 12 14:00:00 mx1 sshd[77]: Failed password for root from 192.0.2.1 port 22 ssh2",
-                "not a Postfix line",
-            ),
             (
                 "1718200000.123    150 192.0.2.1 TCP_MISS/200 512 GET http://a.example/ - HIER_DIRECT/1.2.3.4 text/html",
                 "not a known Postfix message",
@@ -1452,6 +1471,44 @@ mod tests {
             let (results, _) = run(&[raw]);
             assert_eq!(results, [Err(ParseError::new(reason))], "{raw}");
         }
+    }
+
+    /// A mail log is still detected as Postfix's when many of its lines are other programs', and
+    /// those lines are counted apart, not as errors; a log of other programs alone is no
+    /// Postfix log.
+    #[test]
+    fn detection_and_counts_with_other_programs() {
+        let postfix = [
+            "Jun 12 14:00:00 mx1 postfix/smtpd[10]: connect from h.example[192.0.2.5]",
+            "Jun 12 14:00:00 mx1 postfix/smtpd[10]: 5A6B7C8D9E: client=h.example[192.0.2.5]",
+            "Jun 12 14:00:00 mx1 postfix/cleanup[11]: 5A6B7C8D9E: message-id=<x1@b.example>",
+            "Jun 12 14:00:00 mx1 postfix/qmgr[12]: 5A6B7C8D9E: from=<a@b.example>, size=2048, nrcpt=1 (queue active)",
+            "Jun 12 14:00:02 mx1 postfix/smtp[13]: 5A6B7C8D9E: to=<c@corp.example>, relay=mx.corp.example[192.0.2.9]:25, \
+             delay=2, delays=0.1/0/1/0.9, dsn=2.0.0, status=sent (250 OK)",
+            "Jun 12 14:00:02 mx1 postfix/qmgr[12]: 5A6B7C8D9E: removed",
+            "Jun 12 14:00:03 mx1 postfix/smtpd[10]: disconnect from h.example[192.0.2.5] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5",
+        ];
+        // 6 of 13 lines (46%), and 6 of 9 (67%), are other programs'.
+        for others in [&OTHER_PROGRAMS[..6], &[OTHER_PROGRAMS[0], OTHER_PROGRAMS[3]][..]] {
+            let mut lines: Vec<&str> = postfix.to_vec();
+            for (i, o) in others.iter().enumerate() {
+                lines.insert(1 + 2 * i, o);
+            }
+            let d = detect::detect(&lines, &ctx(), &Format::ALL).expect("detected");
+            assert_eq!((d.format, d.framing), (Format::Postfix, Framing::Syslog), "{lines:#?}");
+            let text = lines.join("\n");
+            let mut events = 0u64;
+            let stats = crate::pipeline::run_reader("maillog", text.as_bytes(), None, &Default::default(), &mut events)
+                .unwrap();
+            assert_eq!(stats.format, Some(Format::Postfix));
+            assert_eq!(
+                (stats.errors, stats.other_programs, stats.events, events),
+                (0, others.len() as u64, 1, 1),
+                "{stats:?}"
+            );
+        }
+        // The non-MTA programs alone (every MTA parser calls them other programs').
+        assert_eq!(detect::detect(&OTHER_PROGRAMS[..6], &ctx(), &Format::ALL), None);
     }
 
     #[test]
