@@ -477,7 +477,8 @@ fn rejected_command(plain: &str) -> Option<usize> {
 /// - `SMTP protocol synchronization error (input sent without waiting for greeting): rejected
 ///   connection from H=[192.0.2.1] input="..."`;
 /// - `SMTP protocol error in "AUTH LOGIN" H=(User) [192.0.2.1] AUTH command used when not
-///   advertised`, `SMTP syntax error in "..." H=[192.0.2.1] unrecognized command`;
+///   advertised`, `SMTP syntax error in "..." H=[192.0.2.1] unrecognized command` (the last
+///   `H=`: the quoted command is the client's and may forge one);
 /// - `SMTP call from [192.0.2.1] dropped: too many syntax or protocol errors (...)`;
 /// - `Connection from [192.0.2.1] refused: too many connections`.
 ///
@@ -515,18 +516,22 @@ fn protocol_verdict<'a>(text: &'a str, event: &mut Event<'a>) -> bool {
         ("connection refused", host, reason.strip_prefix(": "))
     } else if let Some(&action) = ERRORS.iter().find(|e| text.starts_with(*e)) {
         let after = &text[action.len()..];
-        let Some(host) = after_host_field(after) else {
-            return false;
-        };
-        let reason = if action == ERRORS[0] {
+        let (host, reason) = if action == ERRORS[0] {
             // The parenthesis says what the client did wrong.
-            after
+            let reason = after
                 .trim_start()
                 .strip_prefix('(')
                 .and_then(|r| r.split_once(')'))
-                .map(|(r, _)| r)
+                .map(|(r, _)| r);
+            (host_before_input(after), reason)
         } else {
-            Some(skip_fields(HostSpec::parse(host).1))
+            // The client's command comes first, unescaped, and may hold a forged `H=`; only
+            // Exim's own words follow the real one.
+            let host = after.rfind(" H=").map(|i| &after[i + 3..]);
+            (host, host.map(|h| skip_fields(HostSpec::parse(h).1)))
+        };
+        let Some(host) = host else {
+            return false;
         };
         (action, host, reason)
     } else {
@@ -545,30 +550,34 @@ fn protocol_verdict<'a>(text: &'a str, event: &mut Event<'a>) -> bool {
     true
 }
 
-/// The text after the first `H=` that starts a word outside a quoted string (the command a
-/// client sent is quoted, and may hold anything).
-fn after_host_field(s: &str) -> Option<&str> {
-    let mut rest = s;
-    loop {
-        rest = rest.trim_start_matches(' ');
-        if let Some(host) = rest.strip_prefix("H=") {
+/// The client of a synchronization error: the text after the first `H=` whose host (and
+/// `I=`/`U=` fields) is followed by `input="` or `next input="`. What the client sent is quoted
+/// around it unescaped; without a command before it (`rejected connection from H=...`), only
+/// Exim's words precede the real one.
+fn host_before_input(s: &str) -> Option<&str> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find(" H=") {
+        let host = &s[from + i + 3..];
+        let rest = skip_fields(HostSpec::parse(host).1);
+        if rest.starts_with("input=\"") || rest.starts_with("next input=\"") {
             return Some(host);
         }
-        if rest.starts_with('"') {
-            next_quoted(&mut rest)?;
-        } else {
-            rest = &rest[rest.find(' ')?..];
-        }
+        from += i + 3;
     }
+    None
 }
 
-/// `s` after any leading `I=[ip]:port` and `U=ident` fields.
+/// `s` after the fields Exim writes after a host (`I=[ip]:port`, `U=ident`, `Ci=connection`):
+/// words of a short key, `=` and a value.
 fn skip_fields(s: &str) -> &str {
     let mut rest = s.trim_start_matches(' ');
-    while rest.starts_with("I=") || rest.starts_with("U=") {
+    loop {
+        let key = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        if !(1..=3).contains(&key) || rest.as_bytes().get(key) != Some(&b'=') {
+            return rest;
+        }
         rest = rest.find(' ').map_or("", |i| rest[i..].trim_start_matches(' '));
     }
-    rest
 }
 
 /// The address at the start of `s`: `<a@b>` or a bare word ending at `:` or a space.
@@ -1171,7 +1180,7 @@ mod tests {
                 Some("input sent without waiting for greeting"),
             ),
             (
-                "2024-03-05 09:14:27 SMTP protocol error in \"AUTH LOGIN\" H=(User) [198.51.100.7]:50002 I=[192.0.2.1]:25 AUTH command used when not advertised",
+                "2024-03-05 09:14:27 SMTP protocol error in \"AUTH LOGIN\" H=(User) [198.51.100.7]:50002 I=[192.0.2.1]:25 Ci=8003 AUTH command used when not advertised",
                 "SMTP protocol error",
                 Some("198.51.100.7"),
                 Some("User"),
@@ -1183,6 +1192,21 @@ mod tests {
                 Some("198.51.100.7"),
                 None,
                 Some("unrecognized command"),
+            ),
+            // A forged `H=` inside the client's quoted command (Exim does not escape the quote).
+            (
+                "2024-03-05 09:14:27 SMTP protocol error in \"auth login\" H=(x) [203.0.113.66]\" H=(y) [198.51.100.7] AUTH command used when not advertised",
+                "SMTP protocol error",
+                Some("198.51.100.7"),
+                Some("y"),
+                Some("AUTH command used when not advertised"),
+            ),
+            (
+                "2024-03-05 09:14:27 SMTP protocol synchronization error (next input sent too soon: pipelining was not advertised): rejected \"EHLO x\" H=[198.51.100.7]:50006 next input=\"QUIT H=[203.0.113.66] input=\\r\\n\"",
+                "SMTP protocol synchronization error",
+                Some("198.51.100.7"),
+                None,
+                Some("next input sent too soon: pipelining was not advertised"),
             ),
             (
                 "2024-03-05 09:14:27 SMTP call from (x) [198.51.100.7]:50004 dropped: too many syntax or protocol errors (last command was \"RSET\", C=EHLO,RSET)",
