@@ -33,7 +33,7 @@ use std::net::IpAddr;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::event::{Endpoint, Event};
+use crate::event::{Endpoint, Event, Field, FieldSet, URL_PARTS};
 
 use super::common::{
     Civil, dash_none, digits, fill_from_mime_headers, month_from_abbrev, next_quoted, next_token, parse_ip, parse_u64,
@@ -71,6 +71,32 @@ const NO_REQUEST: &str = "expected a quoted \"request\" after the [time]";
 const BAD_STATUS: &str = "expected a 3-digit status code after the request";
 const BAD_BYTES: &str = "expected the response size (a number or -) after the status code";
 const BAD_SSL: &str = "expected [time] client protocol cipher \"request\" bytes (mod_ssl request log)";
+
+/// What the request line records: a `-` or junk request has no method, URL or version.
+const REQUEST: FieldSet = URL_PARTS.union(FieldSet::of(&[Field::HttpRequestMethod, Field::HttpVersion]));
+/// What a common log line records (`client ident user [time] "request" status bytes`); a
+/// combined one adds the referrer and user agent (`"-"` in them is recorded empty).
+const COMMON: FieldSet = REQUEST.union(FieldSet::of(&[
+    Field::Timestamp,
+    Field::SourceAddress,
+    Field::SourceIp,
+    Field::UserName,
+    Field::HttpResponseStatusCode,
+    Field::HttpResponseBytes,
+]));
+/// What the mod_ssl request log records.
+const SSL_REQUEST: FieldSet = REQUEST.union(FieldSet::of(&[
+    Field::Timestamp,
+    Field::SourceAddress,
+    Field::SourceIp,
+    Field::HttpResponseBytes,
+]));
+/// The request headers Squid logs with `log_mime_hdrs on`.
+const MIME_HEADERS: FieldSet = FieldSet::of(&[
+    Field::UserAgentOriginal,
+    Field::HttpRequestReferrer,
+    Field::HttpRequestCookie,
+]);
 
 pub struct CombinedParser {
     /// For the rare time field written without an offset.
@@ -373,6 +399,7 @@ fn access<'a>(after_time: &'a str, event: &mut Event<'a>) -> Result<Parsed, Pars
         },
     };
     request_line(request, event);
+    event.recorded = COMMON;
     // Request time (nginx `$request_time`, Apache `%D`/`%T`) between the size and the referer.
     for _ in 0..3 {
         let mut peek = s;
@@ -387,11 +414,15 @@ fn access<'a>(after_time: &'a str, event: &mut Event<'a>) -> Result<Parsed, Pars
         }
     }
     if let Some(referer) = next_quoted(&mut s) {
+        event.recorded.insert(Field::HttpRequestReferrer);
         if let Some(r) = dash_none(referer) {
             event.http.request.referrer = Some(Cow::Borrowed(r));
         }
-        if let Some(agent) = next_quoted(&mut s).and_then(dash_none) {
-            event.user_agent.original = Some(Cow::Borrowed(agent));
+        if let Some(agent) = next_quoted(&mut s) {
+            event.recorded.insert(Field::UserAgentOriginal);
+            if let Some(agent) = dash_none(agent) {
+                event.user_agent.original = Some(Cow::Borrowed(agent));
+            }
         }
     }
     // Squid's `common` and `combined` logformats end with `%Ss:%Sh` (`TCP_MISS:HIER_DIRECT`),
@@ -400,6 +431,7 @@ fn access<'a>(after_time: &'a str, event: &mut Event<'a>) -> Result<Parsed, Pars
         event.event.action = Some(Cow::Borrowed(action));
         if let Some(block) = skip_spaces(s).strip_prefix('[').and_then(|b| b.split_once(']')) {
             fill_from_mime_headers(block.0, event);
+            event.recorded |= MIME_HEADERS;
         }
     }
     Ok(Parsed::Event)
@@ -469,6 +501,7 @@ fn ssl_request<'a>(mut s: &'a str, event: &mut Event<'a>) -> Result<Parsed, Pars
     if size != "-" {
         event.http.response.bytes = Some(parse_u64(size).ok_or(ParseError::new(BAD_SSL))?);
     }
+    event.recorded = SSL_REQUEST;
     Ok(Parsed::Event)
 }
 

@@ -30,7 +30,7 @@ use super::common::{Civil, next_quoted, parse_iso_civil, parse_offset, parse_u64
 use super::mail::{Disposition, HostSpec, advance, owned, push_recipient, set_endpoint};
 use super::syslog;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
-use crate::event::Event;
+use crate::event::{Event, Field, FieldSet};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "exim",
@@ -43,6 +43,9 @@ pub static INFO: FormatInfo = FormatInfo {
 };
 
 const DATASET: &str = "exim.main";
+
+/// What a host field (`H=`, or the host after `from`) records.
+const CLIENT: FieldSet = FieldSet::of(&[Field::SourceAddress, Field::SourceIp, Field::SourceDomain]);
 
 /// Messages Exim writes without a message id that carry no event of their own. Matched at the
 /// start of the text after the time (and `[pid]`); kept specific so that other logs that start
@@ -333,6 +336,9 @@ fn fill_header(ev: &mut Event<'static>, line: &Line<'_>, tag: Option<Tag<'_>>) {
 
 /// `<= sender fields... [for rcpt...]`
 fn arrival(ev: &mut Event<'static>, s: &str) {
+    // The sender is always there (`<>` for a bounce); the fields Exim may leave out count where
+    // they are logged (`T=""` is an empty subject).
+    ev.recorded.insert(Field::EmailFromAddress);
     let mut s = s;
     let sender = next_word(&mut s).map(strip_angle).unwrap_or("");
     if !sender.is_empty() && ev.email.from.address.is_none() {
@@ -341,10 +347,22 @@ fn arrival(ev: &mut Event<'static>, s: &str) {
     let (mut auth_user, mut local_user) = (None, None);
     while let Some(item) = next_item(&mut s) {
         match item {
-            Item::Host(h) => set_endpoint(&mut ev.source, &h, owned),
-            Item::Field("S", v) => ev.email.size = parse_u64(v).or(ev.email.size),
-            Item::Field("id", v) => ev.email.message_id = Some(owned(strip_angle(v))),
-            Item::Field("T", v) => ev.email.subject = Some(Cow::Owned(unescape(v).into_owned())),
+            Item::Host(h) => {
+                set_endpoint(&mut ev.source, &h, owned);
+                ev.recorded |= CLIENT;
+            }
+            Item::Field("S", v) => {
+                ev.email.size = parse_u64(v).or(ev.email.size);
+                ev.recorded.insert(Field::EmailSize);
+            }
+            Item::Field("id", v) => {
+                ev.email.message_id = Some(owned(strip_angle(v)));
+                ev.recorded.insert(Field::EmailMessageId);
+            }
+            Item::Field("T", v) => {
+                ev.email.subject = Some(Cow::Owned(unescape(v).into_owned()));
+                ev.recorded.insert(Field::EmailSubject);
+            }
             Item::Field("A", v) => auth_user = v.split_once(':').map(|(_, u)| u).filter(|u| !u.is_empty()),
             Item::Field("U", v) => local_user = Some(v),
             Item::Word("for") => {
@@ -381,6 +399,7 @@ fn delivery(ev: &mut Event<'static>, s: &str, d: Disposition) {
         let after = inner.get(end + 1..).unwrap_or("");
         s = after.strip_prefix(':').unwrap_or(after);
     }
+    ev.recorded.insert(Field::EmailToAddress);
     // A delivery to a local user, file or pipe names the address it came from beside it.
     let address = match alt {
         Some(a) if !rcpt.contains('@') && a.contains('@') => a,
@@ -429,6 +448,15 @@ fn reject<'a>(text: &'a str, event: &mut Event<'a>) -> bool {
         },
     };
     let action_len = verb.len() - plain.len() + phrase_len;
+    if from.is_some() || target == Target::From {
+        event.recorded.insert(Field::EmailFromAddress);
+    }
+    if target == Target::To {
+        event.recorded.insert(Field::EmailToAddress);
+    }
+    if host.is_some() {
+        event.recorded |= CLIENT;
+    }
     event.event.action = Some(Cow::Borrowed(&verb[..action_len]));
     event.event.outcome = Some(Cow::Borrowed("failure"));
     if let Some(h) = &host {
@@ -544,6 +572,7 @@ fn protocol_verdict<'a>(text: &'a str, event: &mut Event<'a>) -> bool {
         .map(|n| n.strip_suffix(':').unwrap_or(n))
         .filter(|n| !n.is_empty() && *n != "unknown");
     set_endpoint(&mut event.source, &h, Cow::Borrowed);
+    event.recorded |= CLIENT;
     event.event.action = Some(Cow::Borrowed(action));
     event.event.outcome = Some(Cow::Borrowed("failure"));
     event.event.reason = reason.map(str::trim).filter(|r| !r.is_empty()).map(Cow::Borrowed);

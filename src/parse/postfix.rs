@@ -56,9 +56,15 @@ use super::common::{parse_u16, parse_u64, strip_angle};
 use super::mail::{HostSpec, mailbox_address, mailbox_name, owned, push_recipient, set_endpoint};
 use super::syslog::SyslogHeader;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
-use crate::event::{Endpoint, Event};
+use crate::event::{Endpoint, Event, Field, FieldSet};
 
 const DATASET: &str = "postfix.log";
+
+// What the lines of a message record, for Sigma's `''` (the line is there, its value empty) as
+// against `null` (no line said): the envelope sender (`from=<>` is the null sender), the SMTP
+// client, a recipient, the Message-ID, the size, a logged Subject header.
+const ENVELOPE_SENDER: FieldSet = FieldSet::of(&[Field::EmailFromAddress, Field::EmailSenderAddress]);
+const CLIENT: FieldSet = FieldSet::of(&[Field::SourceAddress, Field::SourceIp, Field::SourceDomain]);
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "postfix",
@@ -169,6 +175,13 @@ impl LineParser for PostfixParser {
             event.event.outcome = Some(Cow::Borrowed(if is_refusal(v.action) { "failure" } else { "unknown" }));
             if let Some(c) = &v.client {
                 set_endpoint(&mut event.source, c, Cow::Borrowed);
+                event.recorded |= CLIENT;
+            }
+            if v.env.from.is_some() {
+                event.recorded |= ENVELOPE_SENDER;
+            }
+            if v.env.to.is_some() {
+                event.recorded.insert(Field::EmailToAddress);
             }
             if let Some(from) = v.env.from.filter(|f| !f.is_empty()) {
                 event.email.from.address = Some(Cow::Borrowed(from));
@@ -689,12 +702,14 @@ fn apply(ev: &mut Event<'static>, st: &mut MessageState, msg: QueueMsg<'_>) -> b
             // Behind a content filter the real client is `orig_client`.
             if let Some(c) = orig_client.or(client) {
                 set_endpoint(&mut ev.source, &c, owned);
+                ev.recorded |= CLIENT;
             }
             if let Some(u) = sasl_username.filter(|u| !u.is_empty()) {
                 ev.user.name = Some(owned(u));
             }
         }
         QueueMsg::MessageId(id) => {
+            ev.recorded.insert(Field::EmailMessageId);
             if !id.is_empty() {
                 ev.email.message_id = Some(owned(id));
             }
@@ -708,6 +723,7 @@ fn apply(ev: &mut Event<'static>, st: &mut MessageState, msg: QueueMsg<'_>) -> b
             envelope_sender(ev, st, from);
             if size.is_some() {
                 ev.email.size = size;
+                ev.recorded.insert(Field::EmailSize);
             }
         }
         QueueMsg::Expired { from } => {
@@ -788,6 +804,7 @@ fn envelope_and_client(ev: &mut Event<'static>, st: &MessageState, env: &Envelop
 }
 
 fn envelope_sender(ev: &mut Event<'static>, st: &MessageState, from: &str) {
+    ev.recorded |= ENVELOPE_SENDER;
     let from = strip_angle(from);
     if from.is_empty() {
         return;
@@ -801,6 +818,7 @@ fn envelope_sender(ev: &mut Event<'static>, st: &MessageState, from: &str) {
 }
 
 fn add_recipient(ev: &mut Event<'static>, to: &str) {
+    ev.recorded.insert(Field::EmailToAddress);
     push_recipient(ev, strip_angle(to));
 }
 
@@ -813,6 +831,7 @@ fn header(ev: &mut Event<'static>, st: &mut MessageState, content: &str) {
     let is = |n: &str| name.eq_ignore_ascii_case(n);
     if is("subject") {
         ev.email.subject = Some(Cow::Owned(decode_words(value).into_owned()));
+        ev.recorded.insert(Field::EmailSubject);
     } else if is("from") {
         if let Some(a) = mailbox_address(value) {
             ev.email.from.address = Some(owned(a));
@@ -1453,6 +1472,33 @@ mod tests {
             assert_eq!(results, [Ok(Parsed::OtherProgram)], "{raw}");
             assert!(events.is_empty(), "{raw}");
         }
+    }
+
+    /// An assembled message keeps what its lines record: the null sender `<>` is an empty
+    /// sender for Sigma's `''`; a Subject no header_checks line logged is absent (`null`).
+    #[test]
+    fn assembled_message_keeps_what_its_lines_record() {
+        let (_, events) = run(&[
+            "Jun 12 14:00:00 mx1 postfix/smtpd[10]: 5A6B7C8D9E: client=h.example[192.0.2.5]",
+            "Jun 12 14:00:00 mx1 postfix/cleanup[11]: 5A6B7C8D9E: message-id=<x1@b.example>",
+            "Jun 12 14:00:00 mx1 postfix/qmgr[12]: 5A6B7C8D9E: from=<>, size=2048, nrcpt=1 (queue active)",
+            "Jun 12 14:00:02 mx1 postfix/local[13]: 5A6B7C8D9E: to=<c@corp.example>, relay=local, delay=2, \
+             delays=0.1/0/1/0.9, dsn=2.0.0, status=sent (delivered to mailbox)",
+            "Jun 12 14:00:02 mx1 postfix/qmgr[12]: 5A6B7C8D9E: removed",
+        ]);
+        let [ev] = &events[..] else { panic!("{events:?}") };
+        assert!(ev.email.from.address.is_none() && ev.email.subject.is_none());
+        for f in [
+            Field::EmailFromAddress,
+            Field::EmailSenderAddress,
+            Field::EmailToAddress,
+            Field::EmailMessageId,
+            Field::EmailSize,
+            Field::SourceIp,
+        ] {
+            assert!(ev.recorded.contains(f), "{f}");
+        }
+        assert!(!ev.recorded.contains(Field::EmailSubject));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use super::common::{parse_u64, strip_angle};
 use super::mail::{Disposition, HostSpec, advance, owned, push_recipient, set_endpoint};
 use super::syslog::SyslogHeader;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
-use crate::event::Event;
+use crate::event::{Event, Field, FieldSet};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "sendmail",
@@ -205,6 +205,7 @@ impl SendmailParser {
 /// `from=<a>, size=N, class=0, nrcpts=N, msgid=<...>, proto=ESMTP, daemon=MTA, relay=host [ip]`
 fn from_line(ev: &mut Event<'static>, text: &str, progress: &mut Progress) {
     for (k, v) in Kv::new(text) {
+        ev.recorded |= recorded_by(k);
         match k {
             "from" => {
                 let from = strip_angle(v);
@@ -234,6 +235,7 @@ fn from_line(ev: &mut Event<'static>, text: &str, progress: &mut Progress) {
 fn to_line(ev: &mut Event<'static>, text: &str, progress: &mut Progress) {
     let (mut count, mut dsn, mut stat) = (0u64, None, None);
     for (k, v) in Kv::new(text) {
+        ev.recorded |= recorded_by(k);
         match k {
             "to" => {
                 for rcpt in split_list(v) {
@@ -257,6 +259,18 @@ fn to_line(ev: &mut Event<'static>, text: &str, progress: &mut Progress) {
         if matches!(d, Disposition::Delivered | Disposition::Bounced) {
             progress.finals += count.max(1);
         }
+    }
+}
+
+/// What a key of a message line records: `from=<>` is the null sender, `msgid=<>` an empty id.
+fn recorded_by(key: &str) -> FieldSet {
+    use Field as F;
+    match key {
+        "from" => FieldSet::of(&[F::EmailFromAddress]),
+        "to" => FieldSet::of(&[F::EmailToAddress]),
+        "size" => FieldSet::of(&[F::EmailSize]),
+        "msgid" => FieldSet::of(&[F::EmailMessageId]),
+        _ => FieldSet::EMPTY,
     }
 }
 

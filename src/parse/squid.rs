@@ -32,7 +32,7 @@ use super::common::{
     self, Civil, dash_none, find_byte, month_from_abbrev, parse_offset, parse_u16, parse_u64, skip_spaces,
 };
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed};
-use crate::event::Event;
+use crate::event::{Event, Field, FieldSet, URL_PARTS};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "squid",
@@ -82,6 +82,8 @@ pub struct LogFormat {
     name: Box<str>,
     leading: Box<str>,
     steps: Vec<Step>,
+    /// The fields its codes record, set on every event it reads.
+    recorded: FieldSet,
 }
 
 /// One field and the literal text that follows it.
@@ -136,6 +138,66 @@ enum Code {
     RequestHeaders,
     Ignore,
 }
+
+impl Code {
+    /// The fields a code records: a field whose code is in the layout but which a line leaves
+    /// empty (`-`) was logged empty (Sigma's `''`); one without a code is not logged at all
+    /// (Sigma's `null`: the native layout has no user agent).
+    const fn recorded(self) -> FieldSet {
+        use Field as F;
+        match self {
+            Code::Seconds | Code::Millis | Code::ClockTime => FieldSet::of(&[F::Timestamp]),
+            Code::DurationMs => FieldSet::of(&[F::EventDuration]),
+            Code::SrcAddr => FieldSet::of(&[F::SourceAddress, F::SourceIp]),
+            Code::SrcPort => FieldSet::of(&[F::SourcePort]),
+            Code::SrcFqdn => FieldSet::of(&[F::SourceDomain]),
+            Code::DstAddr => FieldSet::of(&[F::DestinationAddress, F::DestinationIp]),
+            Code::DstPort => FieldSet::of(&[F::DestinationPort]),
+            Code::DstFqdn => FieldSet::of(&[F::DestinationDomain]),
+            Code::User => FieldSet::of(&[F::UserName]),
+            Code::Action => FieldSet::of(&[F::EventAction]),
+            Code::Status => FieldSet::of(&[F::HttpResponseStatusCode]),
+            Code::ReplyBytes => FieldSet::of(&[F::HttpResponseBytes]),
+            Code::RequestBytes => FieldSet::of(&[F::HttpRequestBytes]),
+            Code::Method => FieldSet::of(&[F::HttpRequestMethod]),
+            Code::Url => URL_PARTS,
+            Code::Version => FieldSet::of(&[F::HttpVersion]),
+            Code::MimeType => FieldSet::of(&[F::HttpResponseMimeType]),
+            Code::Referer => FieldSet::of(&[F::HttpRequestReferrer]),
+            Code::UserAgent => FieldSet::of(&[F::UserAgentOriginal]),
+            Code::HostHeader => FieldSet::of(&[F::UrlDomain]),
+            // A header the client did not send was sent empty: the request's headers are all here.
+            Code::RequestHeaders => FieldSet::of(&[F::UserAgentOriginal, F::HttpRequestReferrer, F::HttpRequestCookie]),
+            Code::Ignore => FieldSet::EMPTY,
+        }
+    }
+}
+
+/// What [`NATIVE`] records (its codes' fields, as [`LogFormat::compile`] would sum them; a test
+/// holds the two to agreeing).
+const NATIVE_RECORDED: FieldSet = {
+    const CODES: [Code; 12] = [
+        Code::Seconds,
+        Code::Millis,
+        Code::DurationMs,
+        Code::SrcAddr,
+        Code::Action,
+        Code::Status,
+        Code::ReplyBytes,
+        Code::Method,
+        Code::Url,
+        Code::User,
+        Code::DstAddr,
+        Code::MimeType,
+    ];
+    let mut set = FieldSet::EMPTY;
+    let mut i = 0;
+    while i < CODES.len() {
+        set = set.union(CODES[i].recorded());
+        i += 1;
+    }
+    set
+};
 
 /// Why a `logformat` could not be compiled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -304,6 +366,7 @@ impl LogFormat {
         Ok(LogFormat {
             name: name.into(),
             leading: leading.trim_start().into(),
+            recorded: steps.iter().fold(FieldSet::EMPTY, |set, s| set | s.code.recorded()),
             steps,
         })
     }
@@ -358,6 +421,7 @@ impl LogFormat {
         if !rest.trim().is_empty() {
             return Err(ParseError::new("text left over after the last field of the layout"));
         }
+        event.recorded = self.recorded;
         if let Some(s) = secs {
             event.timestamp =
                 Some(Timestamp::new(s, millis as i32 * 1_000_000).map_err(|_| ParseError::new("time out of range"))?);
@@ -640,6 +704,7 @@ fn parse_native<'a>(line: &'a str, ev: &mut Event<'a>) -> Result<(), ParseError>
         return Err(ParseError::new("text left over after the last field of the layout"));
     }
     let secs = secs.ok_or(SHORT)?;
+    ev.recorded = NATIVE_RECORDED;
     ev.timestamp =
         Some(Timestamp::new(secs, millis as i32 * 1_000_000).map_err(|_| ParseError::new("time out of range"))?);
     Ok(())

@@ -55,7 +55,7 @@
 
 use std::borrow::Cow;
 
-use crate::event::{Endpoint, Event, Url};
+use crate::event::{Endpoint, Event, Field, FieldSet, URL_PARTS, Url};
 
 use super::common::{self, Civil, dash_none, digits, parse_ip, parse_u16, parse_u64};
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
@@ -140,6 +140,52 @@ enum Col {
     /// Numeric, checked, not mapped (`sc-substatus`, `sc-win32-status`).
     Number,
     Ignore,
+}
+
+impl Col {
+    /// The fields a column records: a field whose column is in the header but which a line
+    /// leaves `-` was logged empty (Sigma's `''`); one without a column is not logged at all
+    /// (Sigma's `null`).
+    fn recorded(self) -> FieldSet {
+        use Field as F;
+        match self {
+            Col::Date | Col::Time => FieldSet::of(&[F::Timestamp]),
+            Col::TimeTaken => FieldSet::of(&[F::EventDuration]),
+            Col::ClientIp => FieldSet::of(&[F::SourceAddress, F::SourceIp]),
+            Col::ClientPort => FieldSet::of(&[F::SourcePort]),
+            Col::ClientDns => FieldSet::of(&[F::SourceDomain]),
+            Col::ServerIp | Col::RemoteIp => FieldSet::of(&[F::DestinationAddress, F::DestinationIp]),
+            Col::ServerPort | Col::RemotePort => FieldSet::of(&[F::DestinationPort]),
+            Col::RemoteDns => FieldSet::of(&[F::DestinationDomain]),
+            Col::Computer | Col::Site => FieldSet::of(&[F::HostHostname]),
+            Col::User => FieldSet::of(&[F::UserName]),
+            Col::Method => FieldSet::of(&[F::HttpRequestMethod]),
+            Col::Uri | Col::UriStem | Col::UriPath => URL_PARTS,
+            Col::UriQuery => FieldSet::of(&[F::UrlQuery]),
+            Col::UriScheme => FieldSet::of(&[F::UrlScheme]),
+            Col::UriHost => FieldSet::of(&[F::UrlDomain]),
+            Col::UriPort => FieldSet::of(&[F::UrlPort]),
+            Col::UriExtension => FieldSet::of(&[F::UrlExtension]),
+            Col::Status => FieldSet::of(&[F::HttpResponseStatusCode]),
+            Col::ResponseBytes => FieldSet::of(&[F::HttpResponseBytes]),
+            Col::RequestBytes => FieldSet::of(&[F::HttpRequestBytes]),
+            Col::UserAgent => FieldSet::of(&[F::UserAgentOriginal]),
+            Col::Referer => FieldSet::of(&[F::HttpRequestReferrer]),
+            Col::Cookie => FieldSet::of(&[F::HttpRequestCookie]),
+            Col::RequestContentType => FieldSet::of(&[F::HttpRequestMimeType]),
+            Col::RefererOrHost => FieldSet::of(&[F::HttpRequestReferrer, F::UrlDomain]),
+            Col::ContentType => FieldSet::of(&[F::HttpResponseMimeType]),
+            Col::Action | Col::FilterResult => FieldSet::of(&[F::EventAction]),
+            Col::Version => FieldSet::of(&[F::HttpVersion]),
+            Col::ForwardedFor => FieldSet::of(&[F::NetworkForwardedIp]),
+            Col::ProxyIp | Col::Number | Col::Ignore => FieldSet::EMPTY,
+        }
+    }
+
+    /// The fields a row of these columns records.
+    fn recorded_by(cols: &[Col]) -> FieldSet {
+        cols.iter().fold(FieldSet::EMPTY, |set, c| set | c.recorded())
+    }
 }
 
 /// W3C identifiers (case-insensitive) and what they map to; anything else is skipped.
@@ -326,6 +372,8 @@ enum Software {
 struct Layout {
     cols: Vec<Col>,
     proxy: bool,
+    /// What the columns record, summed once per header.
+    recorded: FieldSet,
 }
 
 impl Layout {
@@ -352,8 +400,12 @@ impl Layout {
                     c => c,
                 }
             })
-            .collect();
-        Some(Layout { cols, proxy })
+            .collect::<Vec<Col>>();
+        Some(Layout {
+            recorded: Col::recorded_by(&cols),
+            cols,
+            proxy,
+        })
     }
 }
 
@@ -449,6 +501,7 @@ impl W3cParser {
             };
             if row.fill(&cols[..n], line, event).is_ok() {
                 self.last_builtin = i;
+                event.recorded = Col::recorded_by(&cols[..n]);
                 return Ok(());
             }
             *event = Event::default();
@@ -478,6 +531,7 @@ impl LineParser for W3cParser {
                     date_hint: self.date,
                 };
                 row.fill(&layout.cols, line, event)?;
+                event.recorded = layout.recorded;
             }
             None => {
                 if !starts_with_date_time(body) {
