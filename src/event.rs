@@ -4,7 +4,9 @@
 //! outlive their line, such as a mail message assembled from many lines, own their strings. The
 //! struct nests like ECS so that `serde_json` writes nested ECS JSON directly, and empty objects and
 //! fields are left out. [`Field`] names every field by its dotted ECS name so that later stages
-//! (rules, correlation, tests) can read any field without knowing the struct layout.
+//! (rules, correlation, tests) can read any field without knowing the struct layout, and
+//! [`FieldSet`] says which fields the event's log format records at all (the difference between
+//! Sigma's `''` and `null`).
 //!
 //! This module must never parse input: parsers fill events, the pipeline fills `log.*`.
 
@@ -51,6 +53,9 @@ ecs_object!(
         action: Str<'a>,
         /// `event.outcome`: `success`, `failure` or `unknown`.
         outcome: Str<'a>,
+        /// `event.reason`: why the gateway decided as it did, in its own words (the text of an
+        /// SMTP rejection, such as `no HELO/EHLO given`), where the log gives one.
+        reason: Str<'a>,
         /// `event.duration` in nanoseconds.
         duration: u64,
         /// `event.original`: the input line exactly; for an assembled mail message, its lines
@@ -493,6 +498,10 @@ pub struct Event<'a> {
     /// Computed fields (not ECS): see [`Reconwatch`].
     #[serde(skip_serializing_if = "Reconwatch::is_empty")]
     pub reconwatch: Reconwatch,
+    /// The fields the line's format records, whether or not this line gave them a value (see
+    /// [`FieldSet`]). Never serialized.
+    #[serde(skip)]
+    pub recorded: FieldSet,
 }
 
 impl<'a> Event<'a> {
@@ -533,6 +542,7 @@ impl<'a> Event<'a> {
                 dataset: o(self.event.dataset),
                 action: o(self.event.action),
                 outcome: o(self.event.outcome),
+                reason: o(self.event.reason),
                 duration: self.event.duration,
                 original: o(self.event.original),
             },
@@ -601,6 +611,7 @@ impl<'a> Event<'a> {
             },
             threat: self.threat,
             reconwatch: self.reconwatch,
+            recorded: self.recorded,
         }
     }
 
@@ -625,6 +636,7 @@ impl<'a> Event<'a> {
             F::EventDataset => s(&self.event.dataset),
             F::EventAction => s(&self.event.action),
             F::EventOutcome => s(&self.event.outcome),
+            F::EventReason => s(&self.event.reason),
             F::EventDuration => n(&self.event.duration),
             F::EventOriginal => s(&self.event.original),
             F::LogFilePath => s(&self.log.file.path),
@@ -773,6 +785,7 @@ fields! {
     EventDataset = "event.dataset",
     EventAction = "event.action",
     EventOutcome = "event.outcome",
+    EventReason = "event.reason",
     EventDuration = "event.duration",
     EventOriginal = "event.original",
     LogFilePath = "log.file.path",
@@ -862,6 +875,90 @@ impl fmt::Display for Field {
     }
 }
 
+/// A set of [`Field`]s, one bit each: what a log format records, as opposed to what one line of
+/// it happened to fill.
+///
+/// Parsers store `-`, `""` and `<>` as a missing value, like a field the format has no column
+/// for; the set tells the two apart for Sigma's `''` (empty) and `null` (absent): a field the
+/// layout records but that is missing from an event was recorded empty. A parser computes its
+/// set once per layout (a W3C `#Fields:` header, a Squid `logformat`, a line shape) as a
+/// constant and copies it into each event, so this costs one 16-byte copy per line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct FieldSet(u128);
+
+// One bit per field.
+const _: () = assert!(Field::ALL.len() <= 128);
+
+impl FieldSet {
+    pub const EMPTY: FieldSet = FieldSet(0);
+
+    /// The set of these fields.
+    pub const fn of(fields: &[Field]) -> FieldSet {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < fields.len() {
+            bits |= 1 << fields[i] as u32;
+            i += 1;
+        }
+        FieldSet(bits)
+    }
+
+    pub const fn union(self, other: FieldSet) -> FieldSet {
+        FieldSet(self.0 | other.0)
+    }
+
+    pub const fn contains(self, field: Field) -> bool {
+        self.0 & (1 << field as u32) != 0
+    }
+
+    /// The union of the sets whose flag is true: a parser's table of "this key was in the
+    /// record" and the fields the key gives.
+    pub fn given(table: impl IntoIterator<Item = (bool, FieldSet)>) -> FieldSet {
+        table
+            .into_iter()
+            .filter(|(given, _)| *given)
+            .fold(FieldSet::EMPTY, |set, (_, fields)| set | fields)
+    }
+
+    pub fn insert(&mut self, field: Field) {
+        self.0 |= 1 << field as u32;
+    }
+
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The fields of the set, in declaration order.
+    pub fn iter(self) -> impl Iterator<Item = Field> {
+        Field::ALL.iter().copied().filter(move |&f| self.contains(f))
+    }
+}
+
+impl std::ops::BitOr for FieldSet {
+    type Output = FieldSet;
+    fn bitor(self, other: FieldSet) -> FieldSet {
+        self.union(other)
+    }
+}
+
+impl std::ops::BitOrAssign for FieldSet {
+    fn bitor_assign(&mut self, other: FieldSet) {
+        self.0 |= other.0;
+    }
+}
+
+/// Every part of a recorded URL: a URL the format logs without a query has an empty query.
+pub const URL_PARTS: FieldSet = FieldSet::of(&[
+    Field::UrlOriginal,
+    Field::UrlScheme,
+    Field::UrlDomain,
+    Field::UrlPort,
+    Field::UrlPath,
+    Field::UrlQuery,
+    Field::UrlFragment,
+    Field::UrlExtension,
+]);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -896,10 +993,33 @@ mod tests {
         ev.network.forwarded_ip = Some("2001:db8::1".parse().unwrap());
         ev.email.urls.push(Cow::Borrowed(line.as_str()));
         ev.http.response.status_code = Some(200);
+        ev.recorded = FieldSet::of(&[Field::UserAgentOriginal, Field::EmailUrls]);
         let expected = serde_json::to_value(&ev).unwrap();
         let owned = ev.into_owned();
         drop(line);
         assert_eq!(serde_json::to_value(&owned).unwrap(), expected);
+        assert_eq!(
+            owned.recorded,
+            FieldSet::of(&[Field::UserAgentOriginal, Field::EmailUrls])
+        );
+    }
+
+    #[test]
+    fn field_sets() {
+        let mut set = FieldSet::of(&[Field::UserAgentOriginal]);
+        assert!(set.contains(Field::UserAgentOriginal) && !set.contains(Field::HttpRequestCookie));
+        set.insert(Field::IntelSource);
+        set |= URL_PARTS;
+        assert!(set.contains(Field::IntelSource) && set.contains(Field::UrlQuery));
+        assert_eq!(set.iter().count(), 10);
+        assert_eq!(
+            FieldSet::given([(true, FieldSet::of(&[Field::Timestamp])), (false, URL_PARTS)]),
+            FieldSet::of(&[Field::Timestamp])
+        );
+        // The set is never serialized.
+        let mut ev = Event::new("t");
+        ev.recorded = set;
+        assert!(!serde_json::to_string(&ev).unwrap().contains("recorded"));
     }
 
     /// Every computed field is serialized at the JSON path its name says, and read back by

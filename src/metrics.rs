@@ -18,6 +18,7 @@ pub struct Metrics {
     pub lines: IntCounterVec,
     pub events: IntCounterVec,
     pub parse_errors: IntCounterVec,
+    pub other_program_lines: IntCounterVec,
     pub lines_truncated: IntCounterVec,
     pub lines_invalid_utf8: IntCounterVec,
     pub mail_incomplete: IntCounterVec,
@@ -85,6 +86,12 @@ impl Metrics {
                 "reconwatch_parse_errors_total",
                 "Lines a parser rejected, by format and reason. Each one is reported with file and line in --stats.",
                 &["format", "reason"],
+            ),
+            other_program_lines: counter(
+                &r,
+                "reconwatch_other_program_lines_total",
+                "Syslog lines of other programs than the format's own (amavis, opendkim, dovecot in a Postfix log), by format: neither events nor parse errors.",
+                &["format"],
             ),
             lines_truncated: counter(
                 &r,
@@ -176,6 +183,9 @@ impl Metrics {
         for (reason, n) in &s.error_reasons {
             self.parse_errors.with_label_values(&[f, reason]).inc_by(*n);
         }
+        self.other_program_lines
+            .with_label_values(&[f])
+            .inc_by(s.other_programs);
         self.lines_truncated.with_label_values(&[f]).inc_by(s.truncated);
         self.lines_invalid_utf8.with_label_values(&[f]).inc_by(s.invalid_utf8);
         let a = s.assembly;
@@ -201,5 +211,30 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::Format;
+
+    /// Gap: other programs' lines in a mail log were counted as parse errors; they have their own
+    /// counter, labelled by format only.
+    #[test]
+    fn other_programs_lines_have_their_own_counter() {
+        let m = Metrics::new();
+        m.record_input(&InputStats {
+            format: Some(Format::Postfix),
+            lines: 10,
+            other_programs: 3,
+            ..InputStats::default()
+        });
+        let text = m.encode();
+        assert!(
+            text.contains("reconwatch_other_program_lines_total{format=\"postfix\"} 3"),
+            "{text}"
+        );
+        assert!(!text.contains("reconwatch_parse_errors_total{"), "{text}");
     }
 }

@@ -13,8 +13,8 @@
 //! the per-line path gains one comparison) through which the caller counts progress or stops it.
 //! [`InputStats::absorb`] merges the statistics of consecutive chunks into those of one run.
 //!
-//! Invariants: every line read is counted exactly once, as blank, event, absorbed or error (a
-//! page line may add errors for its unreadable records); a rejected line is counted with its
+//! Invariants: every line read is counted exactly once, as blank, event, absorbed, another
+//! program's or error (a page line may add errors for its unreadable records); a rejected line is counted with its
 //! reason and the first few are kept as examples; an input that cannot be read or recognised is
 //! reported with its name and never stops the other inputs.
 
@@ -123,6 +123,9 @@ pub struct InputStats {
     pub events: u64,
     /// Lines recognised that carry no event of their own.
     pub absorbed: u64,
+    /// Syslog lines of other programs than the format's own (amavis, opendkim in a Postfix log):
+    /// neither events nor errors.
+    pub other_programs: u64,
     pub blank: u64,
     /// Lines rejected, plus records inside a page line that could not be read.
     pub errors: u64,
@@ -164,6 +167,7 @@ impl InputStats {
         self.lines += later.lines;
         self.events += later.events;
         self.absorbed += later.absorbed;
+        self.other_programs += later.other_programs;
         self.blank += later.blank;
         self.errors += later.errors;
         for (reason, n) in later.error_reasons {
@@ -553,6 +557,7 @@ impl<'p> Run<'p> {
                 sink.event(&mut event)?;
             }
             Ok(Parsed::Absorbed) => self.stats.absorbed += 1,
+            Ok(Parsed::OtherProgram) => self.stats.other_programs += 1,
             Err(e) => self.stats.error(raw.number, e),
         }
         while let Some(e) = self.parser.take_error() {

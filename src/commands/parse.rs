@@ -156,6 +156,7 @@ pub fn stats_json(s: &InputStats) -> serde_json::Value {
         "lines": s.lines,
         "events": s.events,
         "absorbed": s.absorbed,
+        "other_programs": s.other_programs,
         "blank": s.blank,
         "errors": s.errors,
         "error_reasons": s.error_reasons,
@@ -184,8 +185,8 @@ fn write_stats_text(out: &mut impl Write, s: &InputStats) -> io::Result<()> {
     writeln!(out, "{}: {format}{framing}{compression}", s.input)?;
     writeln!(
         out,
-        "  lines {}  events {}  absorbed {}  blank {}  errors {}  truncated {}  invalid-utf8 {}",
-        s.lines, s.events, s.absorbed, s.blank, s.errors, s.truncated, s.invalid_utf8
+        "  lines {}  events {}  absorbed {}  other-programs {}  blank {}  errors {}  truncated {}  invalid-utf8 {}",
+        s.lines, s.events, s.absorbed, s.other_programs, s.blank, s.errors, s.truncated, s.invalid_utf8
     )?;
     let a = s.assembly;
     if a.timed_out + a.evicted > 0 {
@@ -205,4 +206,30 @@ fn write_stats_text(out: &mut impl Write, s: &InputStats) -> io::Result<()> {
         writeln!(out, "  FAILED ({}): {f}", f.kind())?;
     }
     Ok(())
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Other programs' lines (amavis in a Postfix log) are shown in `--stats`, text and JSON.
+    #[test]
+    fn stats_show_other_programs() {
+        let stats = InputStats {
+            input: "maillog".into(),
+            format: Some(crate::parse::Format::Postfix),
+            lines: 10,
+            events: 2,
+            absorbed: 5,
+            other_programs: 3,
+            ..InputStats::default()
+        };
+        assert_eq!(stats_json(&stats)["other_programs"], 3);
+        let mut text = Vec::new();
+        write_stats_text(&mut text, &stats).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains("absorbed 5  other-programs 3  blank 0  errors 0"),
+            "{text}"
+        );
+    }
 }

@@ -380,11 +380,12 @@ impl std::fmt::Display for Summary<'_> {
         )?;
         writeln!(
             f,
-            "  inputs {} ({failed} failed)  lines {}  events {}  parse errors {}  rules {}",
+            "  inputs {} ({failed} failed)  lines {}  events {}  parse errors {}  other programs' lines {}  rules {}",
             self.stats.len(),
             sum(|s| s.lines),
             sum(|s| s.events),
             sum(|s| s.errors),
+            sum(|s| s.other_programs),
             self.rules
         )?;
         writeln!(

@@ -9,8 +9,15 @@
 //!   a quoted list followed by the peer, as CloudFront setups write it);
 //! - extras after the size: a request time (`0.012` seconds becomes `event.duration`), trailing
 //!   quoted fields (nginx `"$http_x_forwarded_for"`), Apache `X-Forwarded-For="..."`, and Squid's
-//!   `common`/`combined` logformats, whose `%Ss:%Sh` suffix gives `event.action`;
+//!   `common`/`combined` logformats, whose `%Ss:%Sh` suffix gives `event.action` (and, with
+//!   `log_mime_hdrs on`, bracketed request headers the cookie is read from);
 //! - the mod_ssl request log (`[time] client TLSv1.2 cipher "request" bytes`).
+//!
+//! The status is three digits, or Squid's unpadded `0`; `0`/`000` say no reply was sent (a client
+//! that left before its request was read), which is no status and `event.outcome: failure`.
+//! Old Apache wrote the client's request text unescaped, so a `"` may sit inside the request:
+//! when the text after the first closing quote is no status and size, the request is read up to
+//! the first `"` that follows ` HTTP/x.y` and is followed by a status.
 //!
 //! `source.*` is the client. With a forwarded-for list it is, as in Elastic's nginx pipeline, the
 //! first address that is not private, loopback or link-local (else the first one): the original
@@ -26,11 +33,11 @@ use std::net::IpAddr;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::event::{Endpoint, Event};
+use crate::event::{Endpoint, Event, Field, FieldSet, URL_PARTS};
 
 use super::common::{
-    Civil, dash_none, digits, month_from_abbrev, next_quoted, next_token, parse_ip, parse_u64, set_address,
-    split_request_line, split_url,
+    Civil, dash_none, digits, fill_from_mime_headers, month_from_abbrev, next_quoted, next_token, parse_ip, parse_u64,
+    set_address, skip_spaces, split_request_line, split_url,
 };
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
@@ -64,6 +71,32 @@ const NO_REQUEST: &str = "expected a quoted \"request\" after the [time]";
 const BAD_STATUS: &str = "expected a 3-digit status code after the request";
 const BAD_BYTES: &str = "expected the response size (a number or -) after the status code";
 const BAD_SSL: &str = "expected [time] client protocol cipher \"request\" bytes (mod_ssl request log)";
+
+/// What the request line records: a `-` or junk request has no method, URL or version.
+const REQUEST: FieldSet = URL_PARTS.union(FieldSet::of(&[Field::HttpRequestMethod, Field::HttpVersion]));
+/// What a common log line records (`client ident user [time] "request" status bytes`); a
+/// combined one adds the referrer and user agent (`"-"` in them is recorded empty).
+const COMMON: FieldSet = REQUEST.union(FieldSet::of(&[
+    Field::Timestamp,
+    Field::SourceAddress,
+    Field::SourceIp,
+    Field::UserName,
+    Field::HttpResponseStatusCode,
+    Field::HttpResponseBytes,
+]));
+/// What the mod_ssl request log records.
+const SSL_REQUEST: FieldSet = REQUEST.union(FieldSet::of(&[
+    Field::Timestamp,
+    Field::SourceAddress,
+    Field::SourceIp,
+    Field::HttpResponseBytes,
+]));
+/// The request headers Squid logs with `log_mime_hdrs on`.
+const MIME_HEADERS: FieldSet = FieldSet::of(&[
+    Field::UserAgentOriginal,
+    Field::HttpRequestReferrer,
+    Field::HttpRequestCookie,
+]);
 
 pub struct CombinedParser {
     /// For the rare time field written without an offset.
@@ -353,18 +386,20 @@ fn is_internal(s: &str) -> bool {
 }
 
 /// Reads `"request" status bytes [request-time] ["referer" ["agent"]] [extras]` after the `[time]`.
-fn access<'a>(mut s: &'a str, event: &mut Event<'a>) -> Result<Parsed, ParseError> {
+fn access<'a>(after_time: &'a str, event: &mut Event<'a>) -> Result<Parsed, ParseError> {
+    let mut s = after_time;
     let request = next_quoted(&mut s).ok_or(ParseError::new(NO_REQUEST))?;
+    let (request, mut s) = match status_and_size(s, event) {
+        Ok(rest) => (request, rest),
+        // A `"` inside the request (old Apache wrote the client's text unescaped) ended it
+        // early: the request really ends at ` HTTP/x.y"` followed by a status.
+        Err(e) => match request_through_version(after_time) {
+            Some((request, rest)) => (request, status_and_size(rest, event)?),
+            None => return Err(e),
+        },
+    };
     request_line(request, event);
-    let status = next_token(&mut s).ok_or(ParseError::new(BAD_STATUS))?;
-    if status.len() != 3 {
-        return fail(BAD_STATUS);
-    }
-    event.http.response.status_code = Some(digits(status.as_bytes(), 3).ok_or(ParseError::new(BAD_STATUS))? as u16);
-    let size = next_token(&mut s).ok_or(ParseError::new(BAD_BYTES))?;
-    if size != "-" {
-        event.http.response.bytes = Some(parse_u64(size).ok_or(ParseError::new(BAD_BYTES))?);
-    }
+    event.recorded = COMMON;
     // Request time (nginx `$request_time`, Apache `%D`/`%T`) between the size and the referer.
     for _ in 0..3 {
         let mut peek = s;
@@ -379,18 +414,73 @@ fn access<'a>(mut s: &'a str, event: &mut Event<'a>) -> Result<Parsed, ParseErro
         }
     }
     if let Some(referer) = next_quoted(&mut s) {
+        event.recorded.insert(Field::HttpRequestReferrer);
         if let Some(r) = dash_none(referer) {
             event.http.request.referrer = Some(Cow::Borrowed(r));
         }
-        if let Some(agent) = next_quoted(&mut s).and_then(dash_none) {
-            event.user_agent.original = Some(Cow::Borrowed(agent));
+        if let Some(agent) = next_quoted(&mut s) {
+            event.recorded.insert(Field::UserAgentOriginal);
+            if let Some(agent) = dash_none(agent) {
+                event.user_agent.original = Some(Cow::Borrowed(agent));
+            }
         }
     }
-    // Squid's `common` and `combined` logformats end with `%Ss:%Sh` (`TCP_MISS:HIER_DIRECT`).
+    // Squid's `common` and `combined` logformats end with `%Ss:%Sh` (`TCP_MISS:HIER_DIRECT`),
+    // then, with `log_mime_hdrs on`, the request and reply headers in brackets.
     if let Some(action) = next_token(&mut s).and_then(squid_result) {
         event.event.action = Some(Cow::Borrowed(action));
+        if let Some(block) = skip_spaces(s).strip_prefix('[').and_then(|b| b.split_once(']')) {
+            fill_from_mime_headers(block.0, event);
+            event.recorded |= MIME_HEADERS;
+        }
     }
     Ok(Parsed::Event)
+}
+
+/// Reads `status size` after the request; returns the text after them.
+fn status_and_size<'a>(mut s: &'a str, event: &mut Event<'a>) -> Result<&'a str, ParseError> {
+    let status = next_token(&mut s)
+        .and_then(status_code)
+        .ok_or(ParseError::new(BAD_STATUS))?;
+    event.http.response.status_code = status;
+    if status.is_none() {
+        // No reply was sent: the client left before its request was read or answered (Squid's
+        // `error:transaction-end-before-headers`, nginx's 000).
+        event.event.outcome = Some(Cow::Borrowed("failure"));
+    }
+    let size = next_token(&mut s).ok_or(ParseError::new(BAD_BYTES))?;
+    event.http.response.bytes = match size {
+        "-" => None,
+        n => Some(parse_u64(n).ok_or(ParseError::new(BAD_BYTES))?),
+    };
+    Ok(s)
+}
+
+/// A status code: three digits, or Squid's unpadded `0`; `000` and `0` mean no reply was sent
+/// (`Some(None)`).
+fn status_code(t: &str) -> Option<Option<u16>> {
+    let code = match t.len() {
+        1 if t == "0" => 0,
+        3 => digits(t.as_bytes(), 3)? as u16,
+        _ => return None,
+    };
+    Some((code != 0).then_some(code))
+}
+
+/// The quoted request after the `[time]` when it holds an unescaped `"`: it runs to the first
+/// `"` that follows `HTTP/x.y` and is followed by a status code. Returns the request and the text
+/// after its closing quote.
+fn request_through_version(s: &str) -> Option<(&str, &str)> {
+    let body = skip_spaces(s).strip_prefix('"')?;
+    memchr::memchr_iter(b'"', body.as_bytes()).find_map(|q| {
+        // `q` indexes an ASCII quote: a char boundary.
+        let (request, after) = (&body[..q], &body[q + 1..]);
+        let version = request.rsplit_once(' ')?.1.strip_prefix("HTTP/")?;
+        let is_version = !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        let mut rest = after.strip_prefix(' ')?;
+        let status = next_token(&mut rest)?;
+        (is_version && status_code(status).is_some()).then_some((request, after))
+    })
 }
 
 /// The mod_ssl request log: `[time] client protocol cipher "request" bytes`.
@@ -411,6 +501,7 @@ fn ssl_request<'a>(mut s: &'a str, event: &mut Event<'a>) -> Result<Parsed, Pars
     if size != "-" {
         event.http.response.bytes = Some(parse_u64(size).ok_or(ParseError::new(BAD_SSL))?);
     }
+    event.recorded = SSL_REQUEST;
     Ok(Parsed::Event)
 }
 
@@ -859,6 +950,85 @@ mod tests {
                     "http.version=1.1",
                 ],
             ),
+            // Third-party line shapes that were rejected or misread, each naming its gap.
+            (
+                "gap: Squid combined, aborted transaction (status 0, no request line) was rejected",
+                r#"192.0.2.44 - - [14/Mar/2024:12:00:00 +0000] "- error:transaction-end-before-headers NONE/0.0" 0 0 "-" "-" NONE_NONE:HIER_NONE"#,
+                &[
+                    "@timestamp=2024-03-14T12:00:00Z",
+                    "source.address=192.0.2.44",
+                    "source.ip=192.0.2.44",
+                    "http.response.bytes=0",
+                    "event.action=NONE_NONE",
+                    "event.outcome=failure",
+                ],
+            ),
+            (
+                "gap: status 000 (nginx, a client that left) was read as status 0",
+                r#"192.0.2.44 - - [14/Mar/2024:12:00:00 +0000] "GET / HTTP/1.1" 000 0 "-" "-""#,
+                &[
+                    "@timestamp=2024-03-14T12:00:00Z",
+                    "source.address=192.0.2.44",
+                    "source.ip=192.0.2.44",
+                    "http.request.method=GET",
+                    "url.original=/",
+                    "url.path=/",
+                    "http.version=1.1",
+                    "http.response.bytes=0",
+                    "event.outcome=failure",
+                ],
+            ),
+            (
+                "gap: an unescaped quote inside the request line was rejected",
+                r#"198.51.100.7 - - [14/Mar/2024:12:00:01 +0000] "GET /search?q="><script>alert(1)</script> HTTP/1.1" 404 209 "-" "sqlmap/1.7""#,
+                &[
+                    "@timestamp=2024-03-14T12:00:01Z",
+                    "source.address=198.51.100.7",
+                    "source.ip=198.51.100.7",
+                    "http.request.method=GET",
+                    r#"url.original=/search?q="><script>alert(1)</script>"#,
+                    "url.path=/search",
+                    r#"url.query=q="><script>alert(1)</script>"#,
+                    "http.version=1.1",
+                    "http.response.status_code=404",
+                    "http.response.bytes=209",
+                    "user_agent.original=sqlmap/1.7",
+                ],
+            ),
+            (
+                "gap: several unescaped quotes, and a quote right before the version",
+                r#"198.51.100.7 - - [14/Mar/2024:12:00:02 +0000] "GET /a"b" "c" HTTP/1.0" 400 - "-" "-""#,
+                &[
+                    "@timestamp=2024-03-14T12:00:02Z",
+                    "source.address=198.51.100.7",
+                    "source.ip=198.51.100.7",
+                    "http.request.method=GET",
+                    r#"url.original=/a"b" "c""#,
+                    r#"url.path=/a"b" "c""#,
+                    "http.version=1.0",
+                    "http.response.status_code=400",
+                ],
+            ),
+            (
+                "gap: Squid combined with log_mime_hdrs: the cookie in the request headers was lost",
+                r#"10.20.0.7 - - [05/Jan/2024:10:00:00 +0000] "GET http://a.example/ HTTP/1.1" 200 512 "-" "curl/8.5.0" TCP_MISS:HIER_DIRECT [Host: a.example\r\nUser-Agent: curl/8.5.0\r\nCookie: sid=42\r\n] [HTTP/1.1 200 OK\r\n]"#,
+                &[
+                    "@timestamp=2024-01-05T10:00:00Z",
+                    "source.address=10.20.0.7",
+                    "source.ip=10.20.0.7",
+                    "http.request.method=GET",
+                    "url.original=http://a.example/",
+                    "url.scheme=http",
+                    "url.domain=a.example",
+                    "url.path=/",
+                    "http.version=1.1",
+                    "http.response.status_code=200",
+                    "http.response.bytes=512",
+                    "user_agent.original=curl/8.5.0",
+                    "http.request.cookie=sid=42",
+                    "event.action=TCP_MISS",
+                ],
+            ),
         ];
         for (name, raw, want) in cases {
             check(name, raw, want);
@@ -945,6 +1115,11 @@ mod tests {
             (r#"192.0.2.1 - - [01/Jan/2024:00:00:00 +0000]"#, NO_REQUEST),
             (
                 r#"192.0.2.1 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" OK 1"#,
+                BAD_STATUS,
+            ),
+            // A quote inside the request that no ` HTTP/x.y"` and status follow is not recovered.
+            (
+                r#"192.0.2.1 - - [01/Jan/2024:00:00:00 +0000] "GET /a"b 200 1"#,
                 BAD_STATUS,
             ),
             (

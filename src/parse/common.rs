@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::event::{Endpoint, Str, Url};
+use crate::event::{Endpoint, Event, Str, Url};
 
 use super::ParseError;
 
@@ -94,6 +94,107 @@ pub fn set_address_cow<'a>(ep: &mut Endpoint<'a>, s: Str<'a>) {
         }
         Cow::Owned(_) => {}
     }
+}
+
+/// A column meant for a host name (W3C `s-supplier-name`, `r-dns`, `c-dns`; Squid `%<A`,
+/// `%>A`) that may hold an IP address instead (a request to a bare IP, a client without reverse
+/// DNS): a name goes to `domain`, an address to `ip` and `address` unless an address column set
+/// them already. `-` and empty set nothing.
+pub fn set_name_or_ip<'a>(ep: &mut Endpoint<'a>, s: &'a str) {
+    let Some(s) = dash_none(s) else { return };
+    match parse_ip(s) {
+        Some(ip) => {
+            ep.ip.get_or_insert(ip);
+            ep.address.get_or_insert(Cow::Borrowed(s));
+        }
+        None => ep.domain = Some(Cow::Borrowed(s)),
+    }
+}
+
+/// The request headers Squid logs with `log_mime_hdrs on` (a `[...]` block's text, without the
+/// brackets): fills `user_agent.original`, `http.request.referrer` and `http.request.cookie`
+/// where the event has none yet. Squid writes CR and LF as `\r` and `\n`, a backslash as `\\`,
+/// and control bytes, bytes from 0x7F, `%`, `[` and `]` as `%XX`; a value without escapes is
+/// borrowed.
+pub fn fill_from_mime_headers<'a>(block: &'a str, ev: &mut Event<'a>) {
+    for header in mime_header_lines(block) {
+        let Some((name, value)) = header.split_once(':') else {
+            continue;
+        };
+        let slot = match name.trim() {
+            n if n.eq_ignore_ascii_case("User-Agent") => &mut ev.user_agent.original,
+            n if n.eq_ignore_ascii_case("Referer") => &mut ev.http.request.referrer,
+            n if n.eq_ignore_ascii_case("Cookie") => &mut ev.http.request.cookie,
+            _ => continue,
+        };
+        if slot.is_none() {
+            *slot = non_empty(unescape_mime(value.trim_matches(' ')));
+        }
+    }
+}
+
+/// The header lines of a `log_mime_hdrs` block: split at the escaped line ends (`\r\n`, or a
+/// bare `\n`), never inside an escaped backslash.
+fn mime_header_lines(block: &str) -> impl Iterator<Item = &str> {
+    let mut rest = block;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let b = rest.as_bytes();
+        let (mut i, mut cr_at) = (0, None);
+        while let Some(j) = b.get(i..).and_then(|tail| memchr::memchr(b'\\', tail)) {
+            let k = i + j;
+            match b.get(k + 1) {
+                Some(b'n') => {
+                    // `k` and `k - 2` index ASCII backslashes: char boundaries.
+                    let end = if cr_at == Some(k.wrapping_sub(2)) { k - 2 } else { k };
+                    let line = &rest[..end];
+                    rest = &rest[k + 2..];
+                    return Some(line);
+                }
+                Some(b'r') => cr_at = Some(k),
+                _ => {}
+            }
+            i = k + 2;
+        }
+        Some(std::mem::take(&mut rest))
+    })
+    .filter(|l| !l.is_empty())
+}
+
+/// Undoes Squid's `log_mime_hdrs` escaping of one value (see [`fill_from_mime_headers`]).
+fn unescape_mime(v: &str) -> Str<'_> {
+    if !v.bytes().any(|b| b == b'%' || b == b'\\') {
+        return Cow::Borrowed(v);
+    }
+    let b = v.as_bytes();
+    let hex = |c: &u8| (*c as char).to_digit(16);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (b.get(i + 1).and_then(hex), b.get(i + 2).and_then(hex))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        let unescaped = match (b[i], b.get(i + 1)) {
+            (b'\\', Some(b'r')) => b'\r',
+            (b'\\', Some(b'n')) => b'\n',
+            (b'\\', Some(b't')) => b'\t',
+            (b'\\', Some(b'\\')) => b'\\',
+            (c, _) => {
+                out.push(c);
+                i += 1;
+                continue;
+            }
+        };
+        out.push(unescaped);
+        i += 2;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// `<a@b.example>` → `a@b.example`; also trims spaces. `<>` (the null sender) → `""`.

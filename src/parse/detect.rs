@@ -4,7 +4,11 @@
 //! without syslog framing, and keeps the pairing that accepts the most lines (an event counts
 //! twice, a recognised line without event once). Ties go to the earlier format in
 //! [`Format::ALL`], then to "no framing". An input where the best pairing accepts fewer than half
-//! of the sampled lines is reported as unrecognised rather than guessed at.
+//! of the sampled lines is reported as unrecognised rather than guessed at. Lines a parser calls
+//! [`Parsed::OtherProgram`] (amavis in a Postfix log) score nothing and are left out of that
+//! half: a mail log is still its MTA's when most of it is other programs' lines, and a syslog
+//! file of other programs alone is recognised by no mail parser, since it needs one line the
+//! parser understood.
 
 use super::syslog::{self, YearHint};
 use super::{Format, Line, ParseContext, Parsed};
@@ -52,7 +56,8 @@ impl Framing {
 pub struct Detection {
     pub format: Format,
     pub framing: Framing,
-    /// Sampled lines the chosen parser accepted, and how many were sampled (blank lines aside).
+    /// Sampled lines the chosen parser accepted, and how many were sampled (blank lines and other
+    /// programs' lines aside).
     pub accepted: usize,
     pub sampled: usize,
 }
@@ -75,7 +80,7 @@ pub fn detect(sample: &[&str], ctx: &ParseContext, candidates: &[Format]) -> Opt
     for &format in candidates {
         for &framing in framings {
             let mut parser = format.parser(ctx);
-            let (mut score, mut accepted) = (0, 0);
+            let (mut score, mut accepted, mut others) = (0, 0, 0);
             for (i, raw) in lines.iter().enumerate() {
                 let line = framing.line(raw, 0, i as u64 + 1, &hint);
                 let mut event = crate::event::Event::default();
@@ -88,6 +93,9 @@ pub fn detect(sample: &[&str], ctx: &ParseContext, candidates: &[Format]) -> Opt
                         score += 1;
                         accepted += 1;
                     }
+                    // Neither for nor against: it is the format's to ignore, but any syslog
+                    // line would be one for every mail parser.
+                    Ok(Parsed::OtherProgram) => others += 1,
                     Err(_) => {}
                 }
             }
@@ -95,7 +103,7 @@ pub fn detect(sample: &[&str], ctx: &ParseContext, candidates: &[Format]) -> Opt
                 format,
                 framing,
                 accepted,
-                sampled: lines.len(),
+                sampled: lines.len() - others,
             };
             if best.as_ref().is_none_or(|(s, _)| score > *s) {
                 best = Some((score, d));

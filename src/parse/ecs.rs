@@ -8,6 +8,10 @@
 //! that name no field are skipped. `log.*` is left to the pipeline: it describes where *this* line
 //! was read, not where the document was first read.
 //!
+//! Every field path the document has with a value other than `null` is recorded
+//! (`Event::recorded`), so a rule's `''` tells an empty `""` or `[]` apart from a key the document
+//! lacks.
+//!
 //! A line is accepted only if it looks like ECS: it has `@timestamp`, or `ecs.version`, or at
 //! least two known field paths. Other vendors' JSON (Zscaler NSS, Mimecast, Proofpoint, M365)
 //! shares at most one path by accident (Zscaler's `event.action`) and is rejected.
@@ -115,6 +119,7 @@ impl<'a> Node<'_, 'a> {
         let Some(field) = Field::from_name(self.path) else {
             return;
         };
+        record(self.event, field);
         match store(self.event, field, leaf, self.timezone) {
             Stored::Yes => {
                 self.seen.fields += 1;
@@ -162,6 +167,7 @@ impl<'de> Visitor<'de> for Node<'_, 'de> {
         // one the first; arrays of objects (`email.attachments`) name no field of ours.
         match Field::from_name(self.path) {
             Some(field) if list_slot(self.event, field).is_some() || str_slot(self.event, field).is_some() => {
+                record(self.event, field);
                 while let Some(s) = seq.next_element_seed(json::OptText)? {
                     let Some(s) = s else { continue };
                     if let Some(list) = list_slot(self.event, field) {
@@ -217,6 +223,15 @@ impl<'de> Visitor<'de> for Node<'_, 'de> {
 
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
         Ok(())
+    }
+}
+
+/// Notes that the document has `field` (with any value but `null`, an empty string or list
+/// included): the document records it, so a missing value is an empty one for Sigma's `''`.
+/// Computed fields are never read from input, and `log.*` is the pipeline's.
+fn record(ev: &mut Event<'_>, field: Field) {
+    if !(field.is_computed() || matches!(field, Field::LogFilePath | Field::LogOffset)) {
+        ev.recorded.insert(field);
     }
 }
 
@@ -328,6 +343,7 @@ fn str_slot<'e, 'a>(ev: &'e mut Event<'a>, f: Field) -> Option<&'e mut Option<St
         F::EventDataset => &mut ev.event.dataset,
         F::EventAction => &mut ev.event.action,
         F::EventOutcome => &mut ev.event.outcome,
+        F::EventReason => &mut ev.event.reason,
         F::EventOriginal => &mut ev.event.original,
         F::HostHostname => &mut ev.host.hostname,
         F::ProcessName => &mut ev.process.name,
@@ -572,6 +588,7 @@ mod tests {
         ev.timestamp = Some("2024-03-12T08:15:02.123456789Z".parse().unwrap());
         ev.event.action = Some("reject".into());
         ev.event.outcome = Some("failure".into());
+        ev.event.reason = Some("Relay access denied".into());
         ev.event.duration = Some(1_500_000);
         ev.event.original = Some(r#"Mar 12 08:15:02 mx postfix/smtpd[4711]: NOQUEUE: reject: "quoted" \ é"#.into());
         ev.host.hostname = Some("mx1.corp.example".into());
@@ -623,6 +640,21 @@ mod tests {
         ev
     }
 
+    /// A key with an empty value is recorded, a missing or `null` one is not: Sigma's `''`
+    /// matches the first and `null` the others.
+    #[test]
+    fn keys_present_are_recorded() {
+        let ev = parse(
+            r#"{"@timestamp":"2024-03-12T08:15:02Z","user_agent":{"original":""},"http.request.referrer":null,"email":{"to":{"address":[]}},"url":{"original":"http://a.example/"}}"#,
+        )
+        .unwrap();
+        assert!(ev.recorded.contains(Field::UserAgentOriginal));
+        assert!(ev.recorded.contains(Field::EmailToAddress));
+        assert!(ev.recorded.contains(Field::UrlOriginal));
+        assert!(!ev.recorded.contains(Field::HttpRequestReferrer));
+        assert!(!ev.recorded.contains(Field::HttpRequestCookie));
+    }
+
     #[test]
     fn parse_output_round_trips() {
         let mut original = full_event();
@@ -630,6 +662,12 @@ mod tests {
         for &f in Field::ALL {
             if !(f.is_computed() || matches!(f, Field::LogFilePath | Field::LogOffset)) {
                 assert!(original.get(f).is_some(), "test event lacks {f}");
+            }
+        }
+        // The document records every field it has.
+        for &f in Field::ALL {
+            if original.get(f).is_some() {
+                original.recorded.insert(f);
             }
         }
         let nested = serde_json::to_string(&original).unwrap();

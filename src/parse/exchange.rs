@@ -33,7 +33,7 @@ use std::borrow::Cow;
 
 use jiff::tz::TimeZone;
 
-use crate::event::{Event, Str};
+use crate::event::{Event, Field, FieldSet, Str};
 
 use super::common::{
     CsvFields, direction, non_empty, parse_iso_timestamp, parse_u64, push_addresses, set_address_cow, strip_angle_cow,
@@ -99,6 +99,42 @@ impl Col {
             _ => Col::Other,
         }
     }
+
+    /// The fields a column records: an empty value in it (a message without a subject, the
+    /// null return path `<>`) is an empty value for Sigma's `''`, not an absent field.
+    fn recorded(self) -> FieldSet {
+        use Field as F;
+        match self {
+            Col::DateTime => FieldSet::of(&[F::Timestamp]),
+            Col::ClientIp => FieldSet::of(&[F::SourceAddress, F::SourceIp]),
+            Col::ClientHostname => FieldSet::of(&[F::SourceDomain]),
+            Col::ServerIp => FieldSet::of(&[F::DestinationAddress, F::DestinationIp]),
+            Col::ServerHostname => FieldSet::of(&[F::DestinationDomain]),
+            Col::EventId => FieldSet::of(&[F::EventAction]),
+            Col::InternalMessageId | Col::NetworkMessageId => FieldSet::of(&[F::EmailLocalId]),
+            Col::MessageId => FieldSet::of(&[F::EmailMessageId]),
+            Col::RecipientAddress => FieldSet::of(&[F::EmailToAddress]),
+            Col::TotalBytes => FieldSet::of(&[F::EmailSize]),
+            Col::MessageSubject => FieldSet::of(&[F::EmailSubject]),
+            Col::SenderAddress => FieldSet::of(&[F::EmailFromAddress]),
+            Col::ReturnPath => FieldSet::of(&[F::EmailSenderAddress]),
+            Col::Directionality => FieldSet::of(&[F::EmailDirection]),
+            Col::Other => FieldSet::EMPTY,
+        }
+    }
+}
+
+/// The columns of a header and what they record (summed once per header).
+struct Columns {
+    cols: Vec<Col>,
+    recorded: FieldSet,
+}
+
+impl Columns {
+    fn new(cols: Vec<Col>) -> Columns {
+        let recorded = cols.iter().fold(FieldSet::EMPTY, |set, c| set | c.recorded());
+        Columns { cols, recorded }
+    }
 }
 
 /// The Exchange 2013+ column order, used until a `#Fields:` line says otherwise.
@@ -138,7 +174,7 @@ pub const DEFAULT_FIELDS: [&str; 30] = [
 pub struct ExchangeParser {
     tz: TimeZone,
     /// Columns of the current `#Fields:` line, or of [`DEFAULT_FIELDS`].
-    cols: Vec<Col>,
+    cols: Columns,
     /// Whether `cols` comes from a `#Fields:` line (only changes the rejection reason).
     from_header: bool,
 }
@@ -147,7 +183,7 @@ impl ExchangeParser {
     pub fn new(ctx: &ParseContext) -> Self {
         ExchangeParser {
             tz: ctx.timezone.clone(),
-            cols: DEFAULT_FIELDS.iter().map(|n| Col::from_name(n)).collect(),
+            cols: Columns::new(DEFAULT_FIELDS.iter().map(|n| Col::from_name(n)).collect()),
             from_header: false,
         }
     }
@@ -158,7 +194,7 @@ impl ExchangeParser {
             if !cols.contains(&Col::DateTime) || !cols.contains(&Col::EventId) {
                 return fail("#Fields line does not name message-tracking columns (date-time, event-id)");
             }
-            self.cols = cols;
+            self.cols = Columns::new(cols);
             self.from_header = true;
             Ok(Parsed::Absorbed)
         } else if let Some(s) = h.strip_prefix("Software:") {
@@ -233,15 +269,16 @@ impl LineParser for ExchangeParser {
         let mut n = 0;
         for field in CsvFields::new(body) {
             let field = field?;
-            let Some(&col) = self.cols.get(n) else {
+            let Some(&col) = self.cols.cols.get(n) else {
                 return fail(self.count_reason());
             };
             self.column(col, field, event)?;
             n += 1;
         }
-        if n != self.cols.len() {
+        if n != self.cols.cols.len() {
             return fail(self.count_reason());
         }
+        event.recorded = self.cols.recorded;
         Ok(Parsed::Event)
     }
 }
@@ -469,6 +506,26 @@ mod tests {
             got[8],
             Err(ParseError::new("column count differs from the #Fields line"))
         );
+    }
+
+    /// A column the header names records its field (an empty subject is `''` for Sigma); one it
+    /// does not name is absent (`null`).
+    #[test]
+    fn header_columns_are_recorded() {
+        let got = parse_all(&[
+            "#Fields: date-time,event-id,message-subject",
+            "2024-03-11T08:15:42.127Z,RECEIVE,",
+            "#Fields: date-time,event-id",
+            "2024-03-11T08:15:42.127Z,RECEIVE",
+        ]);
+        let recorded: Vec<bool> = got
+            .iter()
+            .filter_map(|r| match r {
+                Ok((Parsed::Event, ev)) => Some(ev.recorded.contains(Field::EmailSubject)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(recorded, [true, false], "{got:?}");
     }
 
     #[test]

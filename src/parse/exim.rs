@@ -7,9 +7,17 @@
 //! `<=`), gathers its deliveries (`=>`, `->`, `>>`, `*>`), failures (`**`) and deferrals (`==`),
 //! and is emitted at `Completed` (or by the assembler's timeout or cap).
 //!
+//! Rejections and SMTP protocol verdicts are events of their own (`event.action` the verdict,
+//! `event.outcome: failure`, `event.reason` the text Exim gives, `source.*` the client): those
+//! that lead with the client's fields (`H=`, `F=`, or `U=` for a client without a host), and
+//! those that name the client after the verdict (`rejected MAIL from [192.0.2.1]: no HELO/EHLO
+//! given`, `SMTP protocol synchronization error (...): rejected connection from H=...`, `SMTP call
+//! from ... dropped: ...`, `Connection from ... refused: ...`), as scanners cause them.
+//!
 //! W3C and many application logs also start with a date and a time, so a line is only Exim's when
 //! what follows the time is a message id, a `[pid]`, an `exim` tag, a host/sender field (`H=`,
-//! `F=`), an authenticator failure or a message Exim is known to write; anything else is rejected.
+//! `F=`, `U=`), an authenticator failure or a message Exim is known to write; anything else is
+//! rejected. Over syslog, a line of another program than Exim is [`Parsed::OtherProgram`].
 //! Never panics; single-line events borrow every field from the line except an unescaped subject.
 
 use std::borrow::Cow;
@@ -22,7 +30,7 @@ use super::common::{Civil, next_quoted, parse_iso_civil, parse_offset, parse_u64
 use super::mail::{Disposition, HostSpec, advance, owned, push_recipient, set_endpoint};
 use super::syslog;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
-use crate::event::Event;
+use crate::event::{Event, Field, FieldSet};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "exim",
@@ -35,6 +43,9 @@ pub static INFO: FormatInfo = FormatInfo {
 };
 
 const DATASET: &str = "exim.main";
+
+/// What a host field (`H=`, or the host after `from`) records.
+const CLIENT: FieldSet = FieldSet::of(&[Field::SourceAddress, Field::SourceIp, Field::SourceDomain]);
 
 /// Messages Exim writes without a message id that carry no event of their own. Matched at the
 /// start of the text after the time (and `[pid]`); kept specific so that other logs that start
@@ -124,10 +135,11 @@ impl LineParser for EximParser {
         let mut rest = line.body;
         let mut proven = false;
         if let Some(h) = &line.syslog {
-            if !h.app.is_some_and(is_exim_app) {
-                return fail("not an Exim line: syslog program is not exim");
+            match h.app {
+                Some(app) if is_exim_app(app) => proven = true,
+                Some(_) => return Ok(Parsed::OtherProgram),
+                None => return fail("not an Exim line: syslog program is not exim"),
             }
-            proven = true;
         }
         // `host exim[pid]: ` may come before the time or after it.
         let mut tag = None;
@@ -182,7 +194,8 @@ impl LineParser for EximParser {
             event.email.local_id = id.map(Cow::Borrowed);
         };
 
-        let fields_first = rest.starts_with("H=") || rest.starts_with("F=");
+        // `U=` leads where the client has no host (local SMTP, `-bs`): `U=unknown rejected ...`.
+        let fields_first = rest.starts_with("H=") || rest.starts_with("F=") || rest.starts_with("U=");
         if let Some(id) = id {
             // A rejection after the message id was allocated (`rejected after DATA`, `rejected by
             // local_scan()`) is an event of its own, not part of a message.
@@ -200,6 +213,10 @@ impl LineParser for EximParser {
             } else {
                 Parsed::Absorbed
             });
+        }
+        if protocol_verdict(rest, event) {
+            fill(event);
+            return Ok(Parsed::Event);
         }
         if let Some((driver, after)) = rest.split_once(' ')
             && let Some(after) = after.strip_prefix("authenticator failed for ")
@@ -319,6 +336,9 @@ fn fill_header(ev: &mut Event<'static>, line: &Line<'_>, tag: Option<Tag<'_>>) {
 
 /// `<= sender fields... [for rcpt...]`
 fn arrival(ev: &mut Event<'static>, s: &str) {
+    // The sender is always there (`<>` for a bounce); the fields Exim may leave out count where
+    // they are logged (`T=""` is an empty subject).
+    ev.recorded.insert(Field::EmailFromAddress);
     let mut s = s;
     let sender = next_word(&mut s).map(strip_angle).unwrap_or("");
     if !sender.is_empty() && ev.email.from.address.is_none() {
@@ -327,10 +347,22 @@ fn arrival(ev: &mut Event<'static>, s: &str) {
     let (mut auth_user, mut local_user) = (None, None);
     while let Some(item) = next_item(&mut s) {
         match item {
-            Item::Host(h) => set_endpoint(&mut ev.source, &h, owned),
-            Item::Field("S", v) => ev.email.size = parse_u64(v).or(ev.email.size),
-            Item::Field("id", v) => ev.email.message_id = Some(owned(strip_angle(v))),
-            Item::Field("T", v) => ev.email.subject = Some(Cow::Owned(unescape(v).into_owned())),
+            Item::Host(h) => {
+                set_endpoint(&mut ev.source, &h, owned);
+                ev.recorded |= CLIENT;
+            }
+            Item::Field("S", v) => {
+                ev.email.size = parse_u64(v).or(ev.email.size);
+                ev.recorded.insert(Field::EmailSize);
+            }
+            Item::Field("id", v) => {
+                ev.email.message_id = Some(owned(strip_angle(v)));
+                ev.recorded.insert(Field::EmailMessageId);
+            }
+            Item::Field("T", v) => {
+                ev.email.subject = Some(Cow::Owned(unescape(v).into_owned()));
+                ev.recorded.insert(Field::EmailSubject);
+            }
             Item::Field("A", v) => auth_user = v.split_once(':').map(|(_, u)| u).filter(|u| !u.is_empty()),
             Item::Field("U", v) => local_user = Some(v),
             Item::Word("for") => {
@@ -367,6 +399,7 @@ fn delivery(ev: &mut Event<'static>, s: &str, d: Disposition) {
         let after = inner.get(end + 1..).unwrap_or("");
         s = after.strip_prefix(':').unwrap_or(after);
     }
+    ev.recorded.insert(Field::EmailToAddress);
     // A delivery to a local user, file or pipe names the address it came from beside it.
     let address = match alt {
         Some(a) if !rcpt.contains('@') && a.contains('@') => a,
@@ -407,16 +440,34 @@ fn reject<'a>(text: &'a str, event: &mut Event<'a>) -> bool {
         }
     };
     let plain = verb.strip_prefix("temporarily ").unwrap_or(verb);
-    let Some((phrase, target)) = REJECTS.iter().find(|(p, _)| plain.starts_with(p)) else {
-        return false;
+    let (phrase_len, target) = match REJECTS.iter().find(|(p, _)| plain.starts_with(p)) {
+        Some((phrase, target)) => (phrase.len(), *target),
+        None => match rejected_command(plain) {
+            Some(len) => (len, Target::None),
+            None => return false,
+        },
     };
-    let action_len = verb.len() - plain.len() + phrase.len();
+    let action_len = verb.len() - plain.len() + phrase_len;
+    if from.is_some() || target == Target::From {
+        event.recorded.insert(Field::EmailFromAddress);
+    }
+    if target == Target::To {
+        event.recorded.insert(Field::EmailToAddress);
+    }
+    if host.is_some() {
+        event.recorded |= CLIENT;
+    }
     event.event.action = Some(Cow::Borrowed(&verb[..action_len]));
     event.event.outcome = Some(Cow::Borrowed("failure"));
     if let Some(h) = &host {
         set_endpoint(&mut event.source, h, Cow::Borrowed);
     }
-    let after = plain[phrase.len()..].trim_start_matches(' ');
+    let after = plain[phrase_len..].trim_start_matches(' ');
+    event.event.reason = after
+        .split_once(": ")
+        .map(|(_, r)| r.trim())
+        .filter(|r| !r.is_empty())
+        .map(Cow::Borrowed);
     let after = after.strip_prefix("for ").unwrap_or(after);
     let target_addr = address_at(after);
     match target {
@@ -432,6 +483,130 @@ fn reject<'a>(text: &'a str, event: &mut Event<'a>) -> bool {
         event.email.from.address = Some(Cow::Borrowed(f));
     }
     true
+}
+
+/// `rejected VERB` with an SMTP command Exim has no phrase for (`rejected ATRN`, `rejected
+/// STARTTLS`) or `rejected connection`: the phrase's length.
+fn rejected_command(plain: &str) -> Option<usize> {
+    let rest = plain.strip_prefix("rejected ")?;
+    let n = match rest.strip_prefix("connection") {
+        Some(_) => "connection".len(),
+        None => rest.bytes().take_while(u8::is_ascii_uppercase).count(),
+    };
+    let ends = matches!(rest.as_bytes().get(n), None | Some(b' ' | b':'));
+    (n > 0 && ends).then_some("rejected ".len() + n)
+}
+
+/// SMTP-level verdicts written with the verdict first and the client after it, as `from HOST`
+/// or a later `H=HOST` (scanners and broken clients cause most of them):
+///
+/// - `[temporarily ]rejected MAIL from [192.0.2.1]: no HELO/EHLO given` (any command, and
+///   `rejected connection from HOST (tcp wrappers)`), `refused connection from HOST ...`;
+/// - `SMTP protocol synchronization error (input sent without waiting for greeting): rejected
+///   connection from H=[192.0.2.1] input="..."`;
+/// - `SMTP protocol error in "AUTH LOGIN" H=(User) [192.0.2.1] AUTH command used when not
+///   advertised`, `SMTP syntax error in "..." H=[192.0.2.1] unrecognized command` (the last
+///   `H=`: the quoted command is the client's and may forge one);
+/// - `SMTP call from [192.0.2.1] dropped: too many syntax or protocol errors (...)`;
+/// - `Connection from [192.0.2.1] refused: too many connections`.
+///
+/// Fills `event` (action, `failure`, the client, the reason) and returns true when `text` is one.
+fn protocol_verdict<'a>(text: &'a str, event: &mut Event<'a>) -> bool {
+    const ERRORS: [&str; 3] = [
+        "SMTP protocol synchronization error",
+        "SMTP protocol error",
+        "SMTP syntax error",
+    ];
+    let plain = text.strip_prefix("temporarily ").unwrap_or(text);
+    // The verdict, the text the client starts at, and the reason.
+    let (action, host, reason) = if let Some(len) = rejected_command(plain) {
+        let Some(host) = plain[len..].strip_prefix(" from ") else {
+            return false;
+        };
+        let (h, rest) = HostSpec::parse(host);
+        let reason = match h.name {
+            // A lone name (`unknown: no HELO/EHLO given`) took the colon with it.
+            Some(n) if n.ends_with(':') && h.ip.is_none() => Some(rest),
+            _ => rest.split_once(": ").map(|(_, r)| r),
+        };
+        (&text[..text.len() - plain.len() + len], host, reason)
+    } else if let Some(host) = text.strip_prefix("refused connection from ") {
+        ("refused connection", host, None)
+    } else if let Some((host, reason)) = text
+        .strip_prefix("SMTP call from ")
+        .and_then(|t| t.split_once(" dropped"))
+    {
+        ("SMTP call dropped", host, reason.strip_prefix(": "))
+    } else if let Some((host, reason)) = text
+        .strip_prefix("Connection from ")
+        .and_then(|t| t.split_once(" refused"))
+    {
+        ("connection refused", host, reason.strip_prefix(": "))
+    } else if let Some(&action) = ERRORS.iter().find(|e| text.starts_with(*e)) {
+        let after = &text[action.len()..];
+        let (host, reason) = if action == ERRORS[0] {
+            // The parenthesis says what the client did wrong.
+            let reason = after
+                .trim_start()
+                .strip_prefix('(')
+                .and_then(|r| r.split_once(')'))
+                .map(|(r, _)| r);
+            (host_before_input(after), reason)
+        } else {
+            // The client's command comes first, unescaped, and may hold a forged `H=`; only
+            // Exim's own words follow the real one.
+            let host = after.rfind(" H=").map(|i| &after[i + 3..]);
+            (host, host.map(|h| skip_fields(HostSpec::parse(h).1)))
+        };
+        let Some(host) = host else {
+            return false;
+        };
+        (action, host, reason)
+    } else {
+        return false;
+    };
+    let (mut h, _) = HostSpec::parse(host);
+    // `unknown` (Exim knows no host) names nothing; a name runs to the `:` before the reason.
+    h.name = h
+        .name
+        .map(|n| n.strip_suffix(':').unwrap_or(n))
+        .filter(|n| !n.is_empty() && *n != "unknown");
+    set_endpoint(&mut event.source, &h, Cow::Borrowed);
+    event.recorded |= CLIENT;
+    event.event.action = Some(Cow::Borrowed(action));
+    event.event.outcome = Some(Cow::Borrowed("failure"));
+    event.event.reason = reason.map(str::trim).filter(|r| !r.is_empty()).map(Cow::Borrowed);
+    true
+}
+
+/// The client of a synchronization error: the text after the first `H=` whose host (and
+/// `I=`/`U=` fields) is followed by `input="` or `next input="`. What the client sent is quoted
+/// around it unescaped; without a command before it (`rejected connection from H=...`), only
+/// Exim's words precede the real one.
+fn host_before_input(s: &str) -> Option<&str> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find(" H=") {
+        let host = &s[from + i + 3..];
+        let rest = skip_fields(HostSpec::parse(host).1);
+        if rest.starts_with("input=\"") || rest.starts_with("next input=\"") {
+            return Some(host);
+        }
+        from += i + 3;
+    }
+    None
+}
+
+/// `s` after the fields Exim writes after a host (`I=[ip]:port`, `U=ident`, `Ci=connection`):
+/// words of a short key, `=` and a value.
+fn skip_fields(s: &str) -> &str {
+    let mut rest = s.trim_start_matches(' ');
+    loop {
+        let key = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        if !(1..=3).contains(&key) || rest.as_bytes().get(key) != Some(&b'=') {
+            return rest;
+        }
+        rest = rest.find(' ').map_or("", |i| rest[i..].trim_start_matches(' '));
+    }
 }
 
 /// The address at the start of `s`: `<a@b>` or a bare word ending at `:` or a space.
@@ -991,11 +1166,127 @@ mod tests {
         assert_eq!(p.asm.pending(), 0, "no message is opened");
     }
 
+    /// Gap: rejections and SMTP protocol verdicts that do not lead with `H=` (typical of scanners)
+    /// were absorbed or rejected; they are events with the client, the verdict and its reason.
+    #[test]
+    fn verdicts_without_a_leading_host_field() {
+        // (line, action, source ip, source domain, reason)
+        type Case<'c> = (&'c str, &'c str, Option<&'c str>, Option<&'c str>, Option<&'c str>);
+        let cases: &[Case] = &[
+            (
+                "2024-03-05 09:14:27 rejected MAIL from [127.0.0.1]: no HELO/EHLO given",
+                "rejected MAIL",
+                Some("127.0.0.1"),
+                None,
+                Some("no HELO/EHLO given"),
+            ),
+            (
+                "2024-03-05 09:14:27 U=unknown temporarily rejected ATRN mail.example.org: ATRN not permitted",
+                "temporarily rejected ATRN",
+                None,
+                None,
+                Some("ATRN not permitted"),
+            ),
+            (
+                "2024-03-05 09:14:27 rejected EHLO from scan.example.net (xxx) [198.51.100.7]:41022 I=[192.0.2.1]:25: syntactically invalid argument(s): a b",
+                "rejected EHLO",
+                Some("198.51.100.7"),
+                Some("scan.example.net"),
+                Some("syntactically invalid argument(s): a b"),
+            ),
+            (
+                "2024-03-05 09:14:27 rejected MAIL from unknown: no HELO/EHLO given",
+                "rejected MAIL",
+                None,
+                None,
+                Some("no HELO/EHLO given"),
+            ),
+            (
+                "2024-03-05 09:14:27 SMTP protocol synchronization error (input sent without waiting for greeting): rejected connection from H=[198.51.100.7]:50001 input=\"GET / HTTP/1.1\\r\\n\"",
+                "SMTP protocol synchronization error",
+                Some("198.51.100.7"),
+                None,
+                Some("input sent without waiting for greeting"),
+            ),
+            (
+                "2024-03-05 09:14:27 SMTP protocol error in \"AUTH LOGIN\" H=(User) [198.51.100.7]:50002 I=[192.0.2.1]:25 Ci=8003 AUTH command used when not advertised",
+                "SMTP protocol error",
+                Some("198.51.100.7"),
+                Some("User"),
+                Some("AUTH command used when not advertised"),
+            ),
+            (
+                "2024-03-05 09:14:27 SMTP syntax error in \"H=[203.0.113.1] \\\\x16\\\\x03\" H=[198.51.100.7]:50003 unrecognized command",
+                "SMTP syntax error",
+                Some("198.51.100.7"),
+                None,
+                Some("unrecognized command"),
+            ),
+            // A forged `H=` inside the client's quoted command (Exim does not escape the quote).
+            (
+                "2024-03-05 09:14:27 SMTP protocol error in \"auth login\" H=(x) [203.0.113.66]\" H=(y) [198.51.100.7] AUTH command used when not advertised",
+                "SMTP protocol error",
+                Some("198.51.100.7"),
+                Some("y"),
+                Some("AUTH command used when not advertised"),
+            ),
+            (
+                "2024-03-05 09:14:27 SMTP protocol synchronization error (next input sent too soon: pipelining was not advertised): rejected \"EHLO x\" H=[198.51.100.7]:50006 next input=\"QUIT H=[203.0.113.66] input=\\r\\n\"",
+                "SMTP protocol synchronization error",
+                Some("198.51.100.7"),
+                None,
+                Some("next input sent too soon: pipelining was not advertised"),
+            ),
+            (
+                "2024-03-05 09:14:27 SMTP call from (x) [198.51.100.7]:50004 dropped: too many syntax or protocol errors (last command was \"RSET\", C=EHLO,RSET)",
+                "SMTP call dropped",
+                Some("198.51.100.7"),
+                Some("x"),
+                Some("too many syntax or protocol errors (last command was \"RSET\", C=EHLO,RSET)"),
+            ),
+            (
+                "2024-03-05 09:14:27 Connection from [198.51.100.7]:50005 refused: too many connections from that IP address",
+                "connection refused",
+                Some("198.51.100.7"),
+                None,
+                Some("too many connections from that IP address"),
+            ),
+            (
+                "2024-03-05 09:14:27 refused connection from [198.51.100.7] (tcp wrappers)",
+                "refused connection",
+                Some("198.51.100.7"),
+                None,
+                None,
+            ),
+            // The `H=` form reports its reason too.
+            (
+                "2024-03-05 09:14:27 H=(x) [198.51.100.7] F=<a@b.example> rejected RCPT <c@d.example>: relay not permitted",
+                "rejected RCPT",
+                Some("198.51.100.7"),
+                Some("x"),
+                Some("relay not permitted"),
+            ),
+        ];
+        for &(raw, action, ip, domain, reason) in cases {
+            let (r, ev) = parse_one(raw).unwrap_or_else(|e| panic!("{e}: {raw}"));
+            assert_eq!(r, Parsed::Event, "{raw}");
+            assert_eq!(s(&ev.event.dataset), Some(DATASET), "{raw}");
+            assert_eq!(s(&ev.event.action), Some(action), "{raw}");
+            assert_eq!(s(&ev.event.outcome), Some("failure"), "{raw}");
+            assert_eq!(ev.source.ip, ip.map(|i| i.parse().unwrap()), "{raw}");
+            assert_eq!(s(&ev.source.domain), domain, "{raw}");
+            assert_eq!(s(&ev.event.reason), reason, "{raw}");
+            assert!(ev.timestamp.is_some(), "{raw}");
+        }
+    }
+
     #[test]
     fn recognised_lines_are_absorbed() {
         for raw in [
             "2024-03-05 09:14:27 SMTP connection from [198.51.100.7]:50000 (TCP/IP connection count = 3)",
-            "2024-03-05 09:14:27 SMTP protocol error in \"AUTH LOGIN\" H=(x) [198.51.100.7] AUTH command used when not advertised",
+            "2024-03-05 09:14:27 SMTP protocol error in \"AUTH LOGIN\" AUTH command used when not advertised",
+            "2024-03-05 09:14:27 SMTP connection from [198.51.100.7] lost",
+            "2024-03-05 09:14:27 no MAIL in SMTP connection from (x) [198.51.100.7] D=0s C=EHLO,QUIT",
             "2024-03-05 09:14:27 no host name found for IP address 198.51.100.7",
             "2024-03-05 09:14:27 Start queue run: pid=12345",
             "2024-03-05 09:14:27 End queue run: pid=12345",
@@ -1030,7 +1321,7 @@ mod tests {
             }),
             ..Line::plain("2024-03-05 09:14:27 1rhQaB-00000000xYz-1AbC <= a@b")
         };
-        assert!(p.parse(&other, &mut Event::default()).is_err());
+        assert_eq!(p.parse(&other, &mut Event::default()), Ok(Parsed::OtherProgram));
     }
 
     #[test]

@@ -39,7 +39,7 @@ use memchr::memmem::Finder;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::event::{Event, Str};
+use crate::event::{Event, Field, FieldSet, Str};
 
 use super::common::{
     Civil, CsvFields, digits, direction, non_empty, parse_iso_timestamp, parse_u64, push_addresses, set_address_cow,
@@ -73,6 +73,30 @@ struct Trace<'a> {
     message_id: Option<Str<'a>>,
     trace_id: Option<Str<'a>>,
     direction: Option<Str<'a>>,
+}
+
+impl Trace<'_> {
+    /// The fields the record has a value for, empty ones included (a message without a subject
+    /// is an empty subject for Sigma's `''`); a JSON `null` or a missing key records nothing.
+    fn recorded(&self) -> FieldSet {
+        use Field as F;
+        let given = [
+            (self.status.is_some(), FieldSet::of(&[F::EventAction])),
+            (self.sender.is_some(), FieldSet::of(&[F::EmailFromAddress])),
+            (self.recipient.is_some(), FieldSet::of(&[F::EmailToAddress])),
+            (self.subject.is_some(), FieldSet::of(&[F::EmailSubject])),
+            (self.from_ip.is_some(), FieldSet::of(&[F::SourceAddress, F::SourceIp])),
+            (
+                self.to_ip.is_some(),
+                FieldSet::of(&[F::DestinationAddress, F::DestinationIp]),
+            ),
+            (self.size.is_some(), FieldSet::of(&[F::EmailSize])),
+            (self.message_id.is_some(), FieldSet::of(&[F::EmailMessageId])),
+            (self.trace_id.is_some(), FieldSet::of(&[F::EmailLocalId])),
+            (self.direction.is_some(), FieldSet::of(&[F::EmailDirection])),
+        ];
+        FieldSet::of(&[F::Timestamp]) | FieldSet::given(given)
+    }
 }
 
 /// A JSON string borrowed from the line when it has no escapes. (serde borrows a `Cow<str>` only
@@ -322,6 +346,7 @@ fn fill<'a>(t: Trace<'a>, event: &mut Event<'a>) -> Result<(), ParseError> {
     };
     event.timestamp = Some(ts);
     event.event.dataset = Some(Cow::Borrowed(DATASET));
+    event.recorded = t.recorded();
     if let Some(status) = t.status.and_then(non_empty) {
         event.event.outcome = outcome(&status).map(Cow::Borrowed);
         event.event.action = Some(status);

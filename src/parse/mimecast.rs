@@ -30,7 +30,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use crate::event::{Event, Str};
+use crate::event::{Event, Field, FieldSet, Str, URL_PARTS};
 
 use super::common::{direction, parse_ip, parse_iso_timestamp, strip_angle_cow};
 use super::json::{self, PageRecords, flag, number, text, texts};
@@ -287,7 +287,7 @@ impl MimecastParser {
             let mut ev = Event::default();
             match self.record(raw, record, offset, &mut ev) {
                 Ok(Parsed::Event) => self.pages.queue(ev, raw, offset),
-                Ok(Parsed::Absorbed) => {}
+                Ok(Parsed::Absorbed | Parsed::OtherProgram) => {}
                 Err(e) => self.pages.error(e),
             }
             rest = next[end..].trim_start();
@@ -325,6 +325,7 @@ fn fill<'a>(tz: &TimeZone, kind: Kind, r: Record<'a>, ev: &mut Event<'a>) -> Res
         Kind::SiemV1 | Kind::SiemV2 => SIEM,
     }));
 
+    ev.recorded = r.recorded();
     ev.event.action = value(r.act).or(value(r.action_v1)).or(value(r.action));
     ev.event.outcome = r
         .delivered_v1
@@ -376,6 +377,62 @@ fn fill<'a>(tz: &TimeZone, kind: Kind, r: Record<'a>, ev: &mut Event<'a>) -> Res
         ev.url = json::url(url);
     }
     Ok(())
+}
+
+impl Record<'_> {
+    /// The fields the record has a key for, `N/A` and `""` included (the log records them, so a
+    /// missing value is an empty one for Sigma's `''`; a message without a subject has an empty
+    /// subject). A JSON `null` records nothing.
+    fn recorded(&self) -> FieldSet {
+        use Field as F;
+        let given = [
+            (true, FieldSet::of(&[F::Timestamp])),
+            (
+                self.act.is_some() || self.action_v1.is_some() || self.action.is_some(),
+                FieldSet::of(&[F::EventAction]),
+            ),
+            (
+                self.sender_v1.is_some() || self.sender.is_some() || self.sender_envelope.is_some(),
+                FieldSet::of(&[F::EmailSenderAddress, F::EmailFromAddress]),
+            ),
+            (
+                self.header_from.is_some() || self.sender_header.is_some() || self.from_user_email_address.is_some(),
+                FieldSet::of(&[F::EmailFromAddress]),
+            ),
+            (
+                self.rcpt.is_some()
+                    || self.recipient_v1.is_some()
+                    || self.recipient.is_some()
+                    || self.user_email_address.is_some(),
+                FieldSet::of(&[F::EmailToAddress]),
+            ),
+            (
+                self.subject_v1.is_some() || self.subject.is_some(),
+                FieldSet::of(&[F::EmailSubject]),
+            ),
+            (
+                self.msg_id_v1.is_some() || self.msgid.is_some() || self.message_id.is_some(),
+                FieldSet::of(&[F::EmailMessageId]),
+            ),
+            (
+                self.a_code.is_some() || self.aggregate_id.is_some(),
+                FieldSet::of(&[F::EmailLocalId]),
+            ),
+            (
+                self.ip.is_some()
+                    || self.source_ip_v1.is_some()
+                    || self.source_ip.is_some()
+                    || self.sending_ip.is_some()
+                    || self.sender_ip.is_some(),
+                FieldSet::of(&[F::SourceAddress, F::SourceIp]),
+            ),
+            (
+                self.url.is_some() || self.url_v1.is_some(),
+                URL_PARTS.union(FieldSet::of(&[F::EmailUrls])),
+            ),
+        ];
+        FieldSet::given(given)
+    }
 }
 
 /// Mimecast writes `N/A` and empty strings for fields without value.

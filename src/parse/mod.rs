@@ -3,7 +3,8 @@
 //! A parser implements [`LineParser`]: it receives one [`Line`] at a time and an empty [`Event`]
 //! to fill, and answers [`Parsed::Event`] (the line is an event), [`Parsed::Absorbed`]
 //! (recognised, nothing to emit: a W3C header, a Postfix `connect from`, a line folded into a mail
-//! message being assembled), or a [`ParseError`] that names the reason. Parsers that assemble several lines into one message hand finished
+//! message being assembled), [`Parsed::OtherProgram`] (a syslog line of another program inside a
+//! mail log), or a [`ParseError`] that names the reason. Parsers that assemble several lines into one message hand finished
 //! messages out through [`LineParser::take_completed`].
 //!
 //! Parsers never panic, never allocate for a field they can borrow from the line, and never format
@@ -75,6 +76,11 @@ pub enum Parsed {
     /// The line was recognised and parsed but carries no event of its own (a header, a
     /// connection line, a line folded into a message that is still being assembled).
     Absorbed,
+    /// A syslog line of another program than the format's own (amavis, opendkim or dovecot in a
+    /// Postfix log): not this parser's to understand, so counted apart from errors (the error
+    /// ratio then means "lines we should have understood"), and never an event. Detection counts
+    /// such a line for no format.
+    OtherProgram,
 }
 
 /// Why a line was rejected. `reason` is static and of low cardinality, so it can label a metric;
@@ -290,6 +296,128 @@ mod tests {
                 info.example
             );
             assert_eq!(Format::from_name(info.name), Some(format));
+        }
+    }
+
+    /// Counts the events a rule engine matches.
+    struct Alerts<'e> {
+        engine: &'e crate::rules::Engine,
+        scratch: crate::rules::Scratch,
+        matched: u64,
+    }
+
+    impl crate::pipeline::EventSink for Alerts<'_> {
+        fn event(&mut self, event: &mut Event<'_>) -> std::io::Result<()> {
+            let mut out = Vec::new();
+            self.engine.matches(event, &mut self.scratch, &mut out);
+            self.matched += !out.is_empty() as u64;
+            Ok(())
+        }
+    }
+
+    /// Gap: Sigma's `''` matched every event whose format does not record the field at all
+    /// (SigmaHQ's empty-user-agent rule alerted on every line of a native Squid log), because
+    /// parsers store `-` and absent alike. A field the layout records but the line leaves `-` or
+    /// empty is `''`; one the layout does not record is `null`.
+    #[test]
+    fn empty_versus_absent_for_sigma_rules() {
+        let engine = |value: &str| {
+            let mut loaded = crate::rules::load::Loaded::default();
+            let rule = format!(
+                "title: t\nid: t-{value}\nlogsource:\n  category: proxy\ndetection:\n  sel:\n    \
+                 c-useragent: {value}\n  condition: sel\n"
+            );
+            loaded.add_text("t.yml", &rule, &crate::rules::sigma::Placeholders::new());
+            assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+            crate::rules::Engine::new(loaded.rules).unwrap()
+        };
+        let (empty, null) = (engine("''"), engine("null"));
+        const SQUID: &str = "1610615523.123    234 10.20.3.14 TCP_MISS/200 1514 GET http://a.example/x - \
+                             HIER_DIRECT/198.51.100.7 text/html";
+        const COMBINED: &str =
+            r#"10.20.3.14 - - [14/Mar/2024:12:01:00 +0000] "GET http://a.example/x HTTP/1.1" 200 4096"#;
+        const W3C_UA: &str = "#Fields: date time c-ip cs-method cs-uri-stem sc-status cs(User-Agent)\n";
+        const W3C_NO_UA: &str = "#Fields: date time c-ip cs-method cs-uri-stem sc-status\n";
+        // (what, format, text, `''` matches, `null` matches)
+        let cases: &[(&str, Format, String, bool, bool)] = &[
+            ("Squid native: no user agent recorded", Format::Squid, SQUID.into(), false, true),
+            (
+                "Squid log_mime_hdrs: request headers without User-Agent",
+                Format::Squid,
+                format!(r"{SQUID} [Host: a.example\r\n] []"),
+                true,
+                false,
+            ),
+            (
+                "Squid log_mime_hdrs: a User-Agent",
+                Format::Squid,
+                format!(r"{SQUID} [User-Agent: curl/8\r\n] []"),
+                false,
+                false,
+            ),
+            ("combined, user agent `-`", Format::Combined, format!(r#"{COMBINED} "-" "-""#), true, false),
+            ("combined, user agent `\"\"`", Format::Combined, format!(r#"{COMBINED} "-" """#), true, false),
+            ("combined, a user agent", Format::Combined, format!(r#"{COMBINED} "-" "curl/8""#), false, false),
+            ("common log: no user agent recorded", Format::Combined, COMBINED.into(), false, true),
+            (
+                "W3C, cs(User-Agent) `-`",
+                Format::W3c,
+                format!("{W3C_UA}2024-03-14 12:01:00 10.20.3.14 GET /x 200 -"),
+                true,
+                false,
+            ),
+            (
+                "W3C, cs(User-Agent) quoted empty",
+                Format::W3c,
+                format!("{W3C_UA}2024-03-14 12:01:00 10.20.3.14 GET /x 200 \"\""),
+                true,
+                false,
+            ),
+            (
+                "W3C without a cs(User-Agent) column",
+                Format::W3c,
+                format!("{W3C_NO_UA}2024-03-14 12:01:00 10.20.3.14 GET /x 200"),
+                false,
+                true,
+            ),
+            (
+                "Zscaler, ua `None`",
+                Format::Zscaler,
+                r#"{"sourcetype":"zscalernss-web","event":{"time":"Thu Mar 14 12:01:00 2024","tz":"GMT","eurl":"a.example/x","cip":"10.20.3.14","ua":"None"}}"#.into(),
+                true,
+                false,
+            ),
+            (
+                "ECS, user_agent.original empty",
+                Format::Ecs,
+                r#"{"@timestamp":"2024-03-14T12:01:00Z","event":{"dataset":"squid.access"},"url":{"original":"http://a.example/x"},"user_agent":{"original":""}}"#.into(),
+                true,
+                false,
+            ),
+            (
+                "ECS without user_agent",
+                Format::Ecs,
+                r#"{"@timestamp":"2024-03-14T12:01:00Z","event":{"dataset":"squid.access"},"url":{"original":"http://a.example/x"}}"#.into(),
+                false,
+                true,
+            ),
+        ];
+        for (what, format, text, want_empty, want_null) in cases {
+            let cfg = crate::pipeline::PipelineConfig {
+                format: Some(*format),
+                ..Default::default()
+            };
+            let got = [&empty, &null].map(|engine| {
+                let mut sink = Alerts {
+                    engine,
+                    scratch: engine.scratch(),
+                    matched: 0,
+                };
+                let stats = crate::pipeline::run_reader(what, text.as_bytes(), None, &cfg, &mut sink).unwrap();
+                assert_eq!((stats.events, stats.errors), (1, 0), "{what}: {stats:?}");
+                sink.matched == 1
+            });
+            assert_eq!(got, [*want_empty, *want_null], "{what}: [`''`, `null`]");
         }
     }
 }

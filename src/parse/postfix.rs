@@ -11,9 +11,11 @@
 //! (connections, TLS, postscreen, anvil, warnings, ...) is recognised and absorbed.
 //!
 //! A line is Postfix's when its syslog program starts with `postfix` (`postfix/smtpd`,
-//! `postfix/submission/smtpd`, multi-instance names such as `postfix-out/qmgr`); a line from any
-//! other program is rejected, so format detection can tell Postfix from Sendmail or Exim. A line
-//! without a syslog header is accepted only when it has the shape of a known Postfix message.
+//! `postfix/submission/smtpd`, multi-instance names such as `postfix-out/qmgr`). A line from any
+//! other program (amavis, opendkim, postgrey, dovecot, ... in the same mail log) is
+//! [`Parsed::OtherProgram`]: counted apart, neither an event nor an error, and worth nothing to
+//! format detection, which can so tell Postfix from Sendmail or Exim. A line without a syslog
+//! header is accepted only when it has the shape of a known Postfix message.
 //!
 //! Decisions, where the log leaves room:
 //! - `email.from.address` is the header `From:` address when a `header_checks` line logged it, else
@@ -54,9 +56,15 @@ use super::common::{parse_u16, parse_u64, strip_angle};
 use super::mail::{HostSpec, mailbox_address, mailbox_name, owned, push_recipient, set_endpoint};
 use super::syslog::SyslogHeader;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
-use crate::event::{Endpoint, Event};
+use crate::event::{Endpoint, Event, Field, FieldSet};
 
 const DATASET: &str = "postfix.log";
+
+// What the lines of a message record, for Sigma's `''` (the line is there, its value empty) as
+// against `null` (no line said): the envelope sender (`from=<>` is the null sender), the SMTP
+// client, a recipient, the Message-ID, the size, a logged Subject header.
+const ENVELOPE_SENDER: FieldSet = FieldSet::of(&[Field::EmailFromAddress, Field::EmailSenderAddress]);
+const CLIENT: FieldSet = FieldSet::of(&[Field::SourceAddress, Field::SourceIp, Field::SourceDomain]);
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "postfix",
@@ -136,7 +144,7 @@ impl LineParser for PostfixParser {
         let (hdr, body) = (line.syslog, line.body);
         let from_postfix = match hdr.and_then(|h| h.app) {
             Some(app) if is_postfix_app(app) => true,
-            Some(_) => return fail("not a Postfix line"),
+            Some(_) => return Ok(Parsed::OtherProgram),
             None => false,
         };
         if let Some((id, rest)) = split_queue_id(body, from_postfix) {
@@ -167,6 +175,13 @@ impl LineParser for PostfixParser {
             event.event.outcome = Some(Cow::Borrowed(if is_refusal(v.action) { "failure" } else { "unknown" }));
             if let Some(c) = &v.client {
                 set_endpoint(&mut event.source, c, Cow::Borrowed);
+                event.recorded |= CLIENT;
+            }
+            if v.env.from.is_some() {
+                event.recorded |= ENVELOPE_SENDER;
+            }
+            if v.env.to.is_some() {
+                event.recorded.insert(Field::EmailToAddress);
             }
             if let Some(from) = v.env.from.filter(|f| !f.is_empty()) {
                 event.email.from.address = Some(Cow::Borrowed(from));
@@ -687,12 +702,14 @@ fn apply(ev: &mut Event<'static>, st: &mut MessageState, msg: QueueMsg<'_>) -> b
             // Behind a content filter the real client is `orig_client`.
             if let Some(c) = orig_client.or(client) {
                 set_endpoint(&mut ev.source, &c, owned);
+                ev.recorded |= CLIENT;
             }
             if let Some(u) = sasl_username.filter(|u| !u.is_empty()) {
                 ev.user.name = Some(owned(u));
             }
         }
         QueueMsg::MessageId(id) => {
+            ev.recorded.insert(Field::EmailMessageId);
             if !id.is_empty() {
                 ev.email.message_id = Some(owned(id));
             }
@@ -706,6 +723,7 @@ fn apply(ev: &mut Event<'static>, st: &mut MessageState, msg: QueueMsg<'_>) -> b
             envelope_sender(ev, st, from);
             if size.is_some() {
                 ev.email.size = size;
+                ev.recorded.insert(Field::EmailSize);
             }
         }
         QueueMsg::Expired { from } => {
@@ -786,6 +804,7 @@ fn envelope_and_client(ev: &mut Event<'static>, st: &MessageState, env: &Envelop
 }
 
 fn envelope_sender(ev: &mut Event<'static>, st: &MessageState, from: &str) {
+    ev.recorded |= ENVELOPE_SENDER;
     let from = strip_angle(from);
     if from.is_empty() {
         return;
@@ -799,6 +818,7 @@ fn envelope_sender(ev: &mut Event<'static>, st: &MessageState, from: &str) {
 }
 
 fn add_recipient(ev: &mut Event<'static>, to: &str) {
+    ev.recorded.insert(Field::EmailToAddress);
     push_recipient(ev, strip_angle(to));
 }
 
@@ -811,6 +831,7 @@ fn header(ev: &mut Event<'static>, st: &mut MessageState, content: &str) {
     let is = |n: &str| name.eq_ignore_ascii_case(n);
     if is("subject") {
         ev.email.subject = Some(Cow::Owned(decode_words(value).into_owned()));
+        ev.recorded.insert(Field::EmailSubject);
     } else if is("from") {
         if let Some(a) = mailbox_address(value) {
             ev.email.from.address = Some(owned(a));
@@ -1424,21 +1445,65 @@ mod tests {
         assert_eq!(events[0].process.pid, Some(1));
     }
 
+    /// Lines of other programs in a mail log (content filters, milters, policy services, the
+    /// IMAP server) are not Postfix's to understand.
+    const OTHER_PROGRAMS: &[&str] = &[
+        "Jun 12 14:00:01 mx1 amavis[2211]: (02211-04) Passed CLEAN {RelayedInbound}, [192.0.2.5]:41000 <a@b.example> \
+         -> <c@corp.example>, Queue-ID: 5A6B7C8D9E, Message-ID: <x1@b.example>, mail_id: Zx1, Hits: -1.1, size: 2048, \
+         queued_as: 6B7C8D9E0F, 1234 ms",
+        "Jun 12 14:00:01 mx1 clamav-milter[880]: Message 5A6B7C8D9E from <a@b.example> to <c@corp.example> with \
+         subject 'hi' message-id '<x1@b.example>' infected by Eicar-Signature",
+        "Jun 12 14:00:01 mx1 postgrey[990]: action=greylist, reason=new, client_name=h.example, \
+         client_address=192.0.2.5, sender=a@b.example, recipient=c@corp.example",
+        "Jun 12 14:00:01 mx1 opendkim[700]: 5A6B7C8D9E: DKIM-Signature field added (s=mail, d=corp.example)",
+        "Jun 12 14:00:01 mx1 dovecot: lmtp(12345): Connect from local",
+        "Jun 12 14:00:01 mx1 policyd-spf[1500]: prepend Received-SPF: Pass (mailfrom) identity=mailfrom; \
+         client-ip=192.0.2.5; helo=h.example; envelope-from=a@b.example; receiver=c@corp.example",
+        "Jun 12 14:00:00 mx1 sendmail[123]: 55CAbc12345678: from=<a@b.example>, size=100, class=0, nrcpts=1",
+        "Jun 12 14:00:00 mx1 exim[55]: 1tXyZa-000123-AB <= a@b.example H=h [192.0.2.1] S=1000",
+        "Jun 12 14:00:00 mx1 sshd[77]: Failed password for root from 192.0.2.1 port 22 ssh2",
+    ];
+
+    /// Gap: other programs' lines in a mail log counted as Postfix parse errors.
     #[test]
-    fn other_programs_and_junk_are_rejected() {
+    fn other_programs_are_counted_apart() {
+        for raw in OTHER_PROGRAMS {
+            let (results, events) = run(&[raw]);
+            assert_eq!(results, [Ok(Parsed::OtherProgram)], "{raw}");
+            assert!(events.is_empty(), "{raw}");
+        }
+    }
+
+    /// An assembled message keeps what its lines record: the null sender `<>` is an empty
+    /// sender for Sigma's `''`; a Subject no header_checks line logged is absent (`null`).
+    #[test]
+    fn assembled_message_keeps_what_its_lines_record() {
+        let (_, events) = run(&[
+            "Jun 12 14:00:00 mx1 postfix/smtpd[10]: 5A6B7C8D9E: client=h.example[192.0.2.5]",
+            "Jun 12 14:00:00 mx1 postfix/cleanup[11]: 5A6B7C8D9E: message-id=<x1@b.example>",
+            "Jun 12 14:00:00 mx1 postfix/qmgr[12]: 5A6B7C8D9E: from=<>, size=2048, nrcpt=1 (queue active)",
+            "Jun 12 14:00:02 mx1 postfix/local[13]: 5A6B7C8D9E: to=<c@corp.example>, relay=local, delay=2, \
+             delays=0.1/0/1/0.9, dsn=2.0.0, status=sent (delivered to mailbox)",
+            "Jun 12 14:00:02 mx1 postfix/qmgr[12]: 5A6B7C8D9E: removed",
+        ]);
+        let [ev] = &events[..] else { panic!("{events:?}") };
+        assert!(ev.email.from.address.is_none() && ev.email.subject.is_none());
+        for f in [
+            Field::EmailFromAddress,
+            Field::EmailSenderAddress,
+            Field::EmailToAddress,
+            Field::EmailMessageId,
+            Field::EmailSize,
+            Field::SourceIp,
+        ] {
+            assert!(ev.recorded.contains(f), "{f}");
+        }
+        assert!(!ev.recorded.contains(Field::EmailSubject));
+    }
+
+    #[test]
+    fn junk_is_rejected() {
         let cases: &[(&str, &str)] = &[
-            (
-                "Jun 12 14:00:00 mx1 sendmail[123]: 55CAbc12345678: from=<a@b.example>, size=100, class=0, nrcpts=1",
-                "not a Postfix line",
-            ),
-            (
-                "Jun 12 14:00:00 mx1 exim[55]: 1tXyZa-000123-AB <= a@b.example H=h [192.0.2.1] S=1000",
-                "not a Postfix line",
-            ),
-            (
-                "Jun 12 14:00:00 mx1 sshd[77]: Failed password for root from 192.0.2.1 port 22 ssh2",
-                "not a Postfix line",
-            ),
             (
                 "1718200000.123    150 192.0.2.1 TCP_MISS/200 512 GET http://a.example/ - HIER_DIRECT/1.2.3.4 text/html",
                 "not a known Postfix message",
@@ -1452,6 +1517,44 @@ mod tests {
             let (results, _) = run(&[raw]);
             assert_eq!(results, [Err(ParseError::new(reason))], "{raw}");
         }
+    }
+
+    /// A mail log is still detected as Postfix's when many of its lines are other programs', and
+    /// those lines are counted apart, not as errors; a log of other programs alone is no
+    /// Postfix log.
+    #[test]
+    fn detection_and_counts_with_other_programs() {
+        let postfix = [
+            "Jun 12 14:00:00 mx1 postfix/smtpd[10]: connect from h.example[192.0.2.5]",
+            "Jun 12 14:00:00 mx1 postfix/smtpd[10]: 5A6B7C8D9E: client=h.example[192.0.2.5]",
+            "Jun 12 14:00:00 mx1 postfix/cleanup[11]: 5A6B7C8D9E: message-id=<x1@b.example>",
+            "Jun 12 14:00:00 mx1 postfix/qmgr[12]: 5A6B7C8D9E: from=<a@b.example>, size=2048, nrcpt=1 (queue active)",
+            "Jun 12 14:00:02 mx1 postfix/smtp[13]: 5A6B7C8D9E: to=<c@corp.example>, relay=mx.corp.example[192.0.2.9]:25, \
+             delay=2, delays=0.1/0/1/0.9, dsn=2.0.0, status=sent (250 OK)",
+            "Jun 12 14:00:02 mx1 postfix/qmgr[12]: 5A6B7C8D9E: removed",
+            "Jun 12 14:00:03 mx1 postfix/smtpd[10]: disconnect from h.example[192.0.2.5] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5",
+        ];
+        // 6 of 13 lines (46%), and 6 of 9 (67%), are other programs'.
+        for others in [&OTHER_PROGRAMS[..6], &[OTHER_PROGRAMS[0], OTHER_PROGRAMS[3]][..]] {
+            let mut lines: Vec<&str> = postfix.to_vec();
+            for (i, o) in others.iter().enumerate() {
+                lines.insert(1 + 2 * i, o);
+            }
+            let d = detect::detect(&lines, &ctx(), &Format::ALL).expect("detected");
+            assert_eq!((d.format, d.framing), (Format::Postfix, Framing::Syslog), "{lines:#?}");
+            let text = lines.join("\n");
+            let mut events = 0u64;
+            let stats = crate::pipeline::run_reader("maillog", text.as_bytes(), None, &Default::default(), &mut events)
+                .unwrap();
+            assert_eq!(stats.format, Some(Format::Postfix));
+            assert_eq!(
+                (stats.errors, stats.other_programs, stats.events, events),
+                (0, others.len() as u64, 1, 1),
+                "{stats:?}"
+            );
+        }
+        // The non-MTA programs alone (every MTA parser calls them other programs').
+        assert_eq!(detect::detect(&OTHER_PROGRAMS[..6], &ctx(), &Format::ALL), None);
     }
 
     #[test]

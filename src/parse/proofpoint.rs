@@ -39,7 +39,7 @@ use super::common::{direction, narrow, parse_ip, parse_iso_timestamp, set_addres
 use super::json::{self, PageRecords};
 use super::mail::mailbox_address;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
-use crate::event::{Endpoint, Event, Str};
+use crate::event::{Endpoint, Event, Field as F, FieldSet, Str, URL_PARTS};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "proofpoint",
@@ -55,6 +55,47 @@ const DATASET_MAILLOG: &str = "proofpoint.pod_maillog";
 const DATASET_TAP: &str = "proofpoint.tap";
 
 const INVALID_TIME: ParseError = ParseError::new("invalid timestamp (expected ISO 8601)");
+
+// What each kind of record records: Proofpoint writes `""`, `null`, `[]` or nothing for a value it
+// does not have (a message without a subject), which the parser reads as missing; the record's
+// kind says the field is there, so for Sigma's `''` it is empty, not absent.
+const MESSAGE_FIELDS: FieldSet = FieldSet::of(&[
+    F::Timestamp,
+    F::EventAction,
+    F::EmailFromAddress,
+    F::EmailSenderAddress,
+    F::EmailToAddress,
+    F::EmailReplyToAddress,
+    F::EmailSubject,
+    F::EmailMessageId,
+    F::EmailXMailer,
+    F::EmailSize,
+    F::EmailLocalId,
+    F::EmailUrls,
+]);
+const POD_MESSAGE: FieldSet = MESSAGE_FIELDS.union(FieldSet::of(&[
+    F::SourceAddress,
+    F::SourceIp,
+    F::SourceDomain,
+    F::EmailDirection,
+    F::EventDuration,
+]));
+const TAP_MESSAGE: FieldSet = MESSAGE_FIELDS.union(FieldSet::of(&[F::SourceAddress, F::SourceIp]));
+const TAP_CLICK: FieldSet = URL_PARTS.union(FieldSet::of(&[
+    F::Timestamp,
+    F::EventAction,
+    F::SourceAddress,
+    F::SourceIp,
+    F::UserAgentOriginal,
+    F::UserEmail,
+    F::EmailToAddress,
+    F::EmailFromAddress,
+    F::EmailMessageId,
+    F::EmailLocalId,
+    F::EmailUrls,
+]));
+/// A maillog record is one Sendmail line; which fields it has depends on the line.
+const POD_MAILLOG: FieldSet = FieldSet::of(&[F::Timestamp, F::EmailLocalId]);
 
 pub struct ProofpointParser {
     reader: Reader,
@@ -245,6 +286,7 @@ impl Reader {
     /// PoD `message`: one message as the filter saw it.
     fn pod_message<'a>(&self, rec: Record<'a>, ev: &mut Event<'a>) -> Result<(), ParseError> {
         ev.event.dataset = Some(Cow::Borrowed(DATASET_MESSAGE));
+        ev.recorded = POD_MESSAGE;
         ev.timestamp = self.time(rec.ts.as_deref())?;
         if let Some(c) = rec.connection {
             if let Some(ip) = c.ip {
@@ -323,6 +365,7 @@ impl Reader {
     /// PoD `maillog`: one Sendmail line, already split into `sm` by Proofpoint.
     fn pod_maillog<'a>(&self, rec: Record<'a>, ev: &mut Event<'a>) -> Result<(), ParseError> {
         ev.event.dataset = Some(Cow::Borrowed(DATASET_MAILLOG));
+        ev.recorded = POD_MAILLOG;
         ev.timestamp = self.time(rec.ts.as_deref())?;
         let Some(sm) = rec.sm else { return Ok(()) };
         ev.email.local_id = sm.qid;
@@ -355,6 +398,7 @@ impl Reader {
     /// TAP `messagesDelivered`/`messagesBlocked`: a message that carried a threat.
     fn tap_message<'a>(&self, rec: Record<'a>, action: &'static str, ev: &mut Event<'a>) -> Result<(), ParseError> {
         ev.event.dataset = Some(Cow::Borrowed(DATASET_TAP));
+        ev.recorded = TAP_MESSAGE;
         ev.event.action = Some(Cow::Borrowed(action));
         ev.timestamp = self.time(rec.message_time.as_deref())?;
         if let Some(ip) = rec.sender_ip {
@@ -393,6 +437,7 @@ impl Reader {
     /// TAP `clicksPermitted`/`clicksBlocked`: a recipient clicked a rewritten link.
     fn tap_click<'a>(&self, rec: Record<'a>, action: &'static str, ev: &mut Event<'a>) -> Result<(), ParseError> {
         ev.event.dataset = Some(Cow::Borrowed(DATASET_TAP));
+        ev.recorded = TAP_CLICK;
         ev.event.action = Some(Cow::Borrowed(action));
         ev.timestamp = self.time(rec.click_time.as_deref())?;
         if let Some(ip) = rec.click_ip {

@@ -7,8 +7,13 @@
 //! and a status. The message is emitted once `nrcpts` recipients have a final status (sent or a
 //! permanent failure); deferred messages wait for the assembler's timeout or the end of input.
 //!
-//! Only lines whose syslog program is Sendmail's are accepted, so Postfix, Exim and other syslog
-//! lines are rejected at once. Never panics; single-line events borrow every field from the line.
+//! Only lines whose syslog program is Sendmail's are read; a line of another program in the same
+//! log (a milter, the IMAP server, Postfix) is [`Parsed::OtherProgram`], which format detection
+//! counts for no format. Every line of a Sendmail program that is not an event is absorbed: a
+//! message's other notes (TLS, milter, DSN) join its message, and the daemon's own notices, which
+//! name no queue id (`starting daemon`, `File descriptors missing on startup`, `alias database
+//! rebuilt`, `SYSERR(root): ...`), stand alone. Never panics; single-line events borrow every
+//! field from the line.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -20,7 +25,7 @@ use super::common::{parse_u64, strip_angle};
 use super::mail::{Disposition, HostSpec, advance, owned, push_recipient, set_endpoint};
 use super::syslog::SyslogHeader;
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
-use crate::event::Event;
+use crate::event::{Event, Field, FieldSet};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "sendmail",
@@ -33,48 +38,6 @@ pub static INFO: FormatInfo = FormatInfo {
 };
 
 const DATASET: &str = "sendmail.log";
-
-/// Starts of Sendmail messages that carry no event of their own.
-const ABSORBED: &[&str] = &[
-    "STARTTLS",
-    "lost input channel",
-    "collect:",
-    "DSN:",
-    "sender notify",
-    "postmaster notify",
-    "return to sender",
-    "clone",
-    "timeout waiting for input",
-    "Milter",
-    "milter",
-    "SYSERR",
-    "starting daemon",
-    "alias database",
-    "Null connection from",
-    "connect from",
-    "tcpwrappers",
-    "discarded",
-    "TLS",
-    "ALERT",
-    "AUTH=",
-    "AUTH: ",
-    "Authentication-Warning",
-    "done",
-    "makeconnection",
-    "rejecting connections on daemon",
-    "accepting connections again",
-    "restarting",
-    "stopping daemon",
-    "SASL",
-    "grew WorkList",
-    "runqueue",
-    "low on space",
-    "Possible SMTP RCPT flood",
-    "headers too large",
-    "error connecting",
-    "from=",
-    "to=",
-];
 
 pub struct SendmailParser {
     asm: Assembler,
@@ -117,8 +80,10 @@ impl LineParser for SendmailParser {
             Some(h) => (h, line.body),
             None => return fail("expected a syslog line from sendmail"),
         };
-        if !hdr.app.is_some_and(is_sendmail_app) {
-            return fail("not a Sendmail line: syslog program is not sendmail or sm-*");
+        match hdr.app {
+            Some(app) if is_sendmail_app(app) => {}
+            Some(_) => return Ok(Parsed::OtherProgram),
+            None => return fail("not a Sendmail line: syslog program is not sendmail or sm-*"),
         }
         if let Some(t) = hdr.timestamp {
             // Before anything is folded in, so that a message this line times out is gone.
@@ -142,28 +107,24 @@ impl LineParser for SendmailParser {
                 return Ok(Parsed::Absorbed);
             }
         }
-        match single(text, event) {
-            Some(true) => {
-                event.event.dataset = Some(Cow::Borrowed(DATASET));
-                event.timestamp = hdr.timestamp;
-                event.host.hostname = hdr.hostname.map(Cow::Borrowed);
-                event.process.name = hdr.app.map(Cow::Borrowed);
-                event.process.pid = hdr.pid;
-                event.email.local_id = qid.filter(|q| *q != "NOQUEUE").map(Cow::Borrowed);
-                Ok(Parsed::Event)
-            }
-            // Other lines of a message (TLS, milter, DSN notes) stay with it if it is open.
-            Some(false) | None if qid.is_some() => {
-                if let Some(q) = qid
-                    && self.asm.get_mut(q).is_some()
-                {
-                    self.asm.line(q, line, hdr.timestamp);
-                }
-                Ok(Parsed::Absorbed)
-            }
-            Some(false) => Ok(Parsed::Absorbed),
-            None => fail("unrecognised Sendmail message"),
+        if single(text, event) {
+            event.event.dataset = Some(Cow::Borrowed(DATASET));
+            event.timestamp = hdr.timestamp;
+            event.host.hostname = hdr.hostname.map(Cow::Borrowed);
+            event.process.name = hdr.app.map(Cow::Borrowed);
+            event.process.pid = hdr.pid;
+            event.email.local_id = qid.filter(|q| *q != "NOQUEUE").map(Cow::Borrowed);
+            return Ok(Parsed::Event);
         }
+        // Other lines of a message (TLS, milter, DSN notes) stay with it if it is open; lines
+        // without a queue id are the daemon's own notices (`starting daemon`, `File descriptors
+        // missing on startup`, `alias database rebuilt`, `SYSERR`), recognised by the program.
+        if let Some(q) = qid
+            && self.asm.get_mut(q).is_some()
+        {
+            self.asm.line(q, line, hdr.timestamp);
+        }
+        Ok(Parsed::Absorbed)
     }
 
     fn flush(&mut self, before: Option<Timestamp>) {
@@ -244,6 +205,7 @@ impl SendmailParser {
 /// `from=<a>, size=N, class=0, nrcpts=N, msgid=<...>, proto=ESMTP, daemon=MTA, relay=host [ip]`
 fn from_line(ev: &mut Event<'static>, text: &str, progress: &mut Progress) {
     for (k, v) in Kv::new(text) {
+        ev.recorded |= recorded_by(k);
         match k {
             "from" => {
                 let from = strip_angle(v);
@@ -273,6 +235,7 @@ fn from_line(ev: &mut Event<'static>, text: &str, progress: &mut Progress) {
 fn to_line(ev: &mut Event<'static>, text: &str, progress: &mut Progress) {
     let (mut count, mut dsn, mut stat) = (0u64, None, None);
     for (k, v) in Kv::new(text) {
+        ev.recorded |= recorded_by(k);
         match k {
             "to" => {
                 for rcpt in split_list(v) {
@@ -296,6 +259,18 @@ fn to_line(ev: &mut Event<'static>, text: &str, progress: &mut Progress) {
         if matches!(d, Disposition::Delivered | Disposition::Bounced) {
             progress.finals += count.max(1);
         }
+    }
+}
+
+/// What a key of a message line records: `from=<>` is the null sender, `msgid=<>` an empty id.
+fn recorded_by(key: &str) -> FieldSet {
+    use Field as F;
+    match key {
+        "from" => FieldSet::of(&[F::EmailFromAddress]),
+        "to" => FieldSet::of(&[F::EmailToAddress]),
+        "size" => FieldSet::of(&[F::EmailSize]),
+        "msgid" => FieldSet::of(&[F::EmailMessageId]),
+        _ => FieldSet::EMPTY,
     }
 }
 
@@ -325,54 +300,46 @@ fn refused_rcpt(text: &str) -> Option<(&str, &str)> {
     Some((rcpt, reason))
 }
 
-/// The lines that stand alone. `Some(true)`: an event was filled; `Some(false)`: a recognised line
-/// without an event; `None`: not a message this parser knows.
-fn single<'a>(text: &'a str, event: &mut Event<'a>) -> Option<bool> {
+/// The lines that stand alone: true when `text` is one and `event` was filled.
+fn single<'a>(text: &'a str, event: &mut Event<'a>) -> bool {
     if text.starts_with("ruleset=") {
-        return Some(ruleset(text, event));
+        return ruleset(text, event);
     }
     if text.starts_with("AUTH failure") {
         auth_failure(text, event);
-        return Some(true);
+        return true;
     }
     if let Some((client, _)) = text.split_once(": possible SMTP attack: ") {
         event.event.action = Some(Cow::Borrowed("possible SMTP attack"));
         set_endpoint(&mut event.source, &relay(client), Cow::Borrowed);
-        return Some(true);
+        return true;
     }
     if let Some(rest) = text.strip_prefix("rejecting commands from ") {
         let client = rest.split_once(" due to ").map_or(rest, |(c, _)| c);
         event.event.action = Some(Cow::Borrowed("reject"));
         event.event.outcome = Some(Cow::Borrowed("failure"));
         set_endpoint(&mut event.source, &relay(client), Cow::Borrowed);
-        return Some(true);
+        return true;
     }
     if let Some((client, command)) = text.split_once("]: ")
-        && let Some(done) = probe(command, event)
+        && probe(command, event)
     {
         // The client ends at the `]` the split consumed.
         set_endpoint(&mut event.source, &relay(&text[..client.len() + 1]), Cow::Borrowed);
-        return Some(done);
+        return true;
     }
-    if ABSORBED.iter().any(|p| text.starts_with(p))
-        || text.contains(" did not issue MAIL/EXPN/VRFY/ETRN")
-        || text.contains(" aliases, longest ")
-        || refused_rcpt(text).is_some()
-    {
-        return Some(false);
-    }
-    None
+    false
 }
 
 /// `EXPN root [rejected]` / `VRFY info`: probing for mailbox names.
-fn probe<'a>(command: &'a str, event: &mut Event<'a>) -> Option<bool> {
+fn probe<'a>(command: &'a str, event: &mut Event<'a>) -> bool {
     let (verb, arg) = command.split_once(' ').unwrap_or((command, ""));
     let action = if verb.eq_ignore_ascii_case("EXPN") {
         "EXPN"
     } else if verb.eq_ignore_ascii_case("VRFY") {
         "VRFY"
     } else {
-        return None;
+        return false;
     };
     event.event.action = Some(Cow::Borrowed(action));
     let (arg, rejected) = match arg.strip_suffix(" [rejected]") {
@@ -386,7 +353,7 @@ fn probe<'a>(command: &'a str, event: &mut Event<'a>) -> Option<bool> {
     if !arg.is_empty() {
         event.email.to.address.push(Cow::Borrowed(arg));
     }
-    Some(true)
+    true
 }
 
 /// `ruleset=check_rcpt, arg1=<b>, relay=host [ip], reject=550 5.7.1 <b>... Relaying denied`
@@ -913,6 +880,19 @@ mod tests {
             "Mar  5 09:14:27 mx1 sm-mta[1]: STARTTLS=client, relay=mx.example.org., version=TLSv1.3, verify=OK",
             "Mar  5 09:14:27 mx1 sm-mta[1]: ruleset=check_rcpt, arg1=<a@example.org>, relay=[198.51.100.7]",
             "Mar  5 09:14:27 mx1 sm-mta[1]: NOQUEUE: from=<a@example.org>, size=0, class=0, nrcpts=0, relay=[198.51.100.7]",
+            // Gap: the daemon's notices (no queue id) were errors while `starting daemon` was
+            // absorbed; every such line of a Sendmail program is absorbed.
+            "Mar  5 09:14:27 mx1 sendmail[4711]: File descriptors missing on startup: stdin; /dev/null: No such file or directory",
+            "Mar  5 09:14:27 mx1 sm-mta[4711]: starting daemon (8.17.1): SMTP+queueing@00:10:00",
+            "Mar  5 09:14:27 mx1 sm-mta[4711]: My unqualified host name (mx1) unknown; sleeping for retry",
+            "Mar  5 09:14:27 mx1 sm-mta[4711]: unable to qualify my own domain name (mx1) -- using short name",
+            "Mar  5 09:14:27 mx1 sm-mta[4711]: daemon MTA-v4: problem creating SMTP socket",
+            "Mar  5 09:14:27 mx1 sm-mta[4711]: NOQUEUE: SYSERR(root): opendaemonsocket: daemon MTA-v4: cannot bind: Address already in use",
+            "Mar  5 09:14:27 mx1 sm-mta[4711]: alias database /etc/mail/aliases rebuilt by root",
+            "Mar  5 09:14:27 mx1 sm-mta[4711]: /etc/mail/aliases: 12 aliases, longest 10 bytes, 180 bytes total",
+            "Mar  5 09:14:27 mx1 sm-msp-queue[4712]: unable to write pid to /var/run/sm-client.pid: Permission denied",
+            "Mar  5 09:14:27 mx1 sm-mta[1]: something else entirely",
+            "Mar  5 09:14:27 mx1 sm-mta[1]: from <a@b>",
         ] {
             let mut p = SendmailParser::new(&ctx());
             let (out, results) = run(&mut p, &[raw]);
@@ -938,31 +918,21 @@ mod tests {
     }
 
     #[test]
-    fn non_sendmail_lines_are_rejected() {
+    fn other_programs_and_unframed_lines() {
+        // Gap: other programs' lines in a Sendmail log were errors.
+        for raw in [
+            "May 11 04:02:36 host1 postfix/smtpd[26897]: NOQUEUE: reject: RCPT from x[1.2.3.4]: 554 5.7.1",
+            "Mar  5 09:14:27 mx1 exim[4411]: 2024-03-05 09:14:27 1rhQaB-00000000xYz-1AbC <= a@b",
+            "Mar  5 09:14:27 <mail.info> mx1 postfix/smtpd[1]: connect from x",
+            "Mar  5 09:14:27 mx1 milter-greylist[812]: 425ELRtN004711: addr 192.0.2.1 from <a@b> to <c@d> delayed for 00:30:00",
+            "Mar  5 09:14:27 mx1 spamd[900]: spamd: result: . 0 - BAYES_00 scantime=0.4,size=2048",
+        ] {
+            assert_eq!(parse_one(raw).map(|r| r.0), Ok(Parsed::OtherProgram), "{raw}");
+        }
         for (raw, reason) in [
-            (
-                "May 11 04:02:36 host1 postfix/smtpd[26897]: NOQUEUE: reject: RCPT from x[1.2.3.4]: 554 5.7.1",
-                "not a Sendmail line: syslog program is not sendmail or sm-*",
-            ),
-            (
-                "Mar  5 09:14:27 mx1 exim[4411]: 2024-03-05 09:14:27 1rhQaB-00000000xYz-1AbC <= a@b",
-                "not a Sendmail line: syslog program is not sendmail or sm-*",
-            ),
             (
                 "2024-03-05 09:14:27 H=[192.0.2.1] rejected RCPT <a@b>: no",
                 "expected a syslog line from sendmail",
-            ),
-            (
-                "Mar  5 09:14:27 <mail.info> mx1 postfix/smtpd[1]: connect from x",
-                "not a Sendmail line: syslog program is not sendmail or sm-*",
-            ),
-            (
-                "Mar  5 09:14:27 mx1 sm-mta[1]: something else entirely",
-                "unrecognised Sendmail message",
-            ),
-            (
-                "Mar  5 09:14:27 mx1 sm-mta[1]: from <a@b>",
-                "unrecognised Sendmail message",
             ),
             ("", "expected a syslog line from sendmail"),
         ] {

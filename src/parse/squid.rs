@@ -14,9 +14,15 @@
 //! `%>st` → `http.request.bytes`; `%rm` → `http.request.method`; `%ru` → `url.*`; `%rv` →
 //! `http.version`; `%mt` → `http.response.mime_type`; `%{Referer}>h`, `%{User-Agent}>h` and
 //! `%{Host}>h` → `http.request.referrer`, `user_agent.original` and `url.domain` (when the URL has
-//! none). Other known codes are read and ignored; an unknown code is a configuration error.
+//! none); `%>h` without a name (every request header, the `[...]` block `log_mime_hdrs on` adds
+//! to the native layout) → `user_agent.original`, `http.request.referrer` and
+//! `http.request.cookie`. `%<A`/`%>A` hold a host name, or an IP address when there is none, which
+//! then goes to `.ip`/`.address` rather than `.domain`. A status of `000` (no reply was sent) is
+//! no status and a failed transaction. Other known codes are read and ignored; an unknown code is
+//! a configuration error.
 //!
-//! The parser never allocates for a line: every field borrows from it.
+//! The parser never allocates for a line: every field borrows from it, except a logged header
+//! value that Squid had to escape.
 
 use std::borrow::Cow;
 
@@ -26,13 +32,13 @@ use super::common::{
     self, Civil, dash_none, find_byte, month_from_abbrev, parse_offset, parse_u16, parse_u64, skip_spaces,
 };
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed};
-use crate::event::Event;
+use crate::event::{Event, Field, FieldSet, URL_PARTS};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "squid",
     family: Family::Web,
     line_independent: true,
-    description: "Squid access.log: native layout, the Squid `referrer`/`useragent` logs, an extended layout \
+    description: "Squid access.log: native layout (also with log_mime_hdrs), the Squid `referrer`/`useragent` logs, an extended layout \
                   with ports and headers, and any `logformat` declared with --squid-logformat",
     example: "1610615523.123    234 10.20.3.14 TCP_MISS/200 1514 GET http://news.example.net/open/pixel.gif?u=8f3a2c \
               alice HIER_DIRECT/198.51.100.7 image/gif",
@@ -46,6 +52,12 @@ const NATIVE: &str = "%ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %m
 /// The layouts tried after the user's, most common first.
 const BUILTIN: &[(&str, &str)] = &[
     ("squid", NATIVE),
+    // The native layout with `log_mime_hdrs on`: the request and reply headers follow in
+    // brackets (Squid's own `squidmime` logformat).
+    (
+        "squidmime",
+        "%ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt [%>h] [%<h]",
+    ),
     // Squid's native layout with client port, header and body sizes, version and headers, as
     // shipped by distributions' "extended" examples and seen in Elastic's Squid fixtures.
     (
@@ -70,6 +82,8 @@ pub struct LogFormat {
     name: Box<str>,
     leading: Box<str>,
     steps: Vec<Step>,
+    /// The fields its codes record, set on every event it reads.
+    recorded: FieldSet,
 }
 
 /// One field and the literal text that follows it.
@@ -120,8 +134,70 @@ enum Code {
     Referer,
     UserAgent,
     HostHeader,
+    /// `%>h` without a header name: every request header, as `log_mime_hdrs` writes them.
+    RequestHeaders,
     Ignore,
 }
+
+impl Code {
+    /// The fields a code records: a field whose code is in the layout but which a line leaves
+    /// empty (`-`) was logged empty (Sigma's `''`); one without a code is not logged at all
+    /// (Sigma's `null`: the native layout has no user agent).
+    const fn recorded(self) -> FieldSet {
+        use Field as F;
+        match self {
+            Code::Seconds | Code::Millis | Code::ClockTime => FieldSet::of(&[F::Timestamp]),
+            Code::DurationMs => FieldSet::of(&[F::EventDuration]),
+            Code::SrcAddr => FieldSet::of(&[F::SourceAddress, F::SourceIp]),
+            Code::SrcPort => FieldSet::of(&[F::SourcePort]),
+            Code::SrcFqdn => FieldSet::of(&[F::SourceDomain]),
+            Code::DstAddr => FieldSet::of(&[F::DestinationAddress, F::DestinationIp]),
+            Code::DstPort => FieldSet::of(&[F::DestinationPort]),
+            Code::DstFqdn => FieldSet::of(&[F::DestinationDomain]),
+            Code::User => FieldSet::of(&[F::UserName]),
+            Code::Action => FieldSet::of(&[F::EventAction]),
+            Code::Status => FieldSet::of(&[F::HttpResponseStatusCode]),
+            Code::ReplyBytes => FieldSet::of(&[F::HttpResponseBytes]),
+            Code::RequestBytes => FieldSet::of(&[F::HttpRequestBytes]),
+            Code::Method => FieldSet::of(&[F::HttpRequestMethod]),
+            Code::Url => URL_PARTS,
+            Code::Version => FieldSet::of(&[F::HttpVersion]),
+            Code::MimeType => FieldSet::of(&[F::HttpResponseMimeType]),
+            Code::Referer => FieldSet::of(&[F::HttpRequestReferrer]),
+            Code::UserAgent => FieldSet::of(&[F::UserAgentOriginal]),
+            Code::HostHeader => FieldSet::of(&[F::UrlDomain]),
+            // A header the client did not send was sent empty: the request's headers are all here.
+            Code::RequestHeaders => FieldSet::of(&[F::UserAgentOriginal, F::HttpRequestReferrer, F::HttpRequestCookie]),
+            Code::Ignore => FieldSet::EMPTY,
+        }
+    }
+}
+
+/// What [`NATIVE`] records (its codes' fields, as [`LogFormat::compile`] would sum them; a test
+/// holds the two to agreeing).
+const NATIVE_RECORDED: FieldSet = {
+    const CODES: [Code; 12] = [
+        Code::Seconds,
+        Code::Millis,
+        Code::DurationMs,
+        Code::SrcAddr,
+        Code::Action,
+        Code::Status,
+        Code::ReplyBytes,
+        Code::Method,
+        Code::Url,
+        Code::User,
+        Code::DstAddr,
+        Code::MimeType,
+    ];
+    let mut set = FieldSet::EMPTY;
+    let mut i = 0;
+    while i < CODES.len() {
+        set = set.union(CODES[i].recorded());
+        i += 1;
+    }
+    set
+};
 
 /// Why a `logformat` could not be compiled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -290,6 +366,7 @@ impl LogFormat {
         Ok(LogFormat {
             name: name.into(),
             leading: leading.trim_start().into(),
+            recorded: steps.iter().fold(FieldSet::EMPTY, |set, s| set | s.code.recorded()),
             steps,
         })
     }
@@ -344,6 +421,7 @@ impl LogFormat {
         if !rest.trim().is_empty() {
             return Err(ParseError::new("text left over after the last field of the layout"));
         }
+        event.recorded = self.recorded;
         if let Some(s) = secs {
             event.timestamp =
                 Some(Timestamp::new(s, millis as i32 * 1_000_000).map_err(|_| ParseError::new("time out of range"))?);
@@ -399,6 +477,7 @@ fn parse_code(s: &str) -> Result<(Step, &str), LogFormatError> {
     let code = match (name, arg) {
         // A request header: `%{Name}>h` or `%>h{Name}` (`h` alone is the same in old Squids).
         (">h" | "h", Some(header)) => header_code(header),
+        (">h" | "h", None) => Code::RequestHeaders,
         _ => code,
     };
     Ok((
@@ -511,10 +590,10 @@ fn apply<'a>(
             common::set_address(&mut ev.source, value);
         }
         Code::SrcPort => ev.source.port = number(value, parse_u16, "invalid client port (%>p)")?,
-        Code::SrcFqdn => ev.source.domain = dash_none(value).map(Cow::Borrowed),
+        Code::SrcFqdn => common::set_name_or_ip(&mut ev.source, value),
         Code::DstAddr => common::set_address(&mut ev.destination, value),
         Code::DstPort => ev.destination.port = number(value, parse_u16, "invalid server port (%<p)")?,
-        Code::DstFqdn => ev.destination.domain = dash_none(value).map(Cow::Borrowed),
+        Code::DstFqdn => common::set_name_or_ip(&mut ev.destination, value),
         Code::User => {
             if ev.user.name.is_none() {
                 ev.user.name = dash_none(value).map(Cow::Borrowed);
@@ -528,11 +607,10 @@ fn apply<'a>(
         }
         Code::Status => {
             let status = number(value, parse_u16, "invalid HTTP status (%>Hs)")?;
-            // Squid logs 000 when there was no HTTP reply (denied CONNECT, aborted requests).
+            // Squid logs 000 when no HTTP reply was sent (a denied CONNECT, a client that left
+            // before its request was read or answered): the transaction failed.
             ev.http.response.status_code = status.filter(|s| *s != 0);
-            if let Some(s) = ev.http.response.status_code {
-                ev.event.outcome = Some(Cow::Borrowed(if s < 400 { "success" } else { "failure" }));
-            }
+            ev.event.outcome = status.map(|s| Cow::Borrowed(if 0 < s && s < 400 { "success" } else { "failure" }));
         }
         Code::ReplyBytes => ev.http.response.bytes = number(value, parse_u64, "invalid reply size (%<st)")?,
         Code::RequestBytes => ev.http.request.bytes = number(value, parse_u64, "invalid request size (%>st)")?,
@@ -554,6 +632,7 @@ fn apply<'a>(
         Code::MimeType => ev.http.response.mime_type = dash_none(value).map(Cow::Borrowed),
         Code::Referer => ev.http.request.referrer = dash_none(value).map(Cow::Borrowed),
         Code::UserAgent => ev.user_agent.original = dash_none(value).map(Cow::Borrowed),
+        Code::RequestHeaders => common::fill_from_mime_headers(value, ev),
         Code::HostHeader => {
             if ev.url.domain.is_none()
                 && let Some(h) = dash_none(value)
@@ -625,6 +704,7 @@ fn parse_native<'a>(line: &'a str, ev: &mut Event<'a>) -> Result<(), ParseError>
         return Err(ParseError::new("text left over after the last field of the layout"));
     }
     let secs = secs.ok_or(SHORT)?;
+    ev.recorded = NATIVE_RECORDED;
     ev.timestamp =
         Some(Timestamp::new(secs, millis as i32 * 1_000_000).map_err(|_| ParseError::new("time out of range"))?);
     Ok(())
@@ -746,33 +826,34 @@ mod tests {
         assert_eq!(got, want, "{line}");
     }
 
+    /// A line of the native layout and every field it gives.
+    const NATIVE_LINE: &str = "1610615523.123    234 10.20.3.14 TCP_MISS/200 1514 GET \
+                               http://news.example.net/o/p.gif?u=8f3a alice HIER_DIRECT/198.51.100.7 image/gif";
+    const NATIVE_FIELDS: &[(&str, &str)] = &[
+        ("@timestamp", "2021-01-14T09:12:03.123Z"),
+        ("event.duration", "234000000"),
+        ("event.action", "TCP_MISS"),
+        ("event.outcome", "success"),
+        ("source.address", "10.20.3.14"),
+        ("source.ip", "10.20.3.14"),
+        ("http.response.status_code", "200"),
+        ("http.response.bytes", "1514"),
+        ("http.request.method", "GET"),
+        ("url.original", "http://news.example.net/o/p.gif?u=8f3a"),
+        ("url.scheme", "http"),
+        ("url.domain", "news.example.net"),
+        ("url.path", "/o/p.gif"),
+        ("url.query", "u=8f3a"),
+        ("url.extension", "gif"),
+        ("user.name", "alice"),
+        ("destination.address", "198.51.100.7"),
+        ("destination.ip", "198.51.100.7"),
+        ("http.response.mime_type", "image/gif"),
+    ];
+
     #[test]
     fn native_layout() {
-        check(
-            "1610615523.123    234 10.20.3.14 TCP_MISS/200 1514 GET http://news.example.net/o/p.gif?u=8f3a \
-             alice HIER_DIRECT/198.51.100.7 image/gif",
-            &[
-                ("@timestamp", "2021-01-14T09:12:03.123Z"),
-                ("event.duration", "234000000"),
-                ("event.action", "TCP_MISS"),
-                ("event.outcome", "success"),
-                ("source.address", "10.20.3.14"),
-                ("source.ip", "10.20.3.14"),
-                ("http.response.status_code", "200"),
-                ("http.response.bytes", "1514"),
-                ("http.request.method", "GET"),
-                ("url.original", "http://news.example.net/o/p.gif?u=8f3a"),
-                ("url.scheme", "http"),
-                ("url.domain", "news.example.net"),
-                ("url.path", "/o/p.gif"),
-                ("url.query", "u=8f3a"),
-                ("url.extension", "gif"),
-                ("user.name", "alice"),
-                ("destination.address", "198.51.100.7"),
-                ("destination.ip", "198.51.100.7"),
-                ("http.response.mime_type", "image/gif"),
-            ],
-        );
+        check(NATIVE_LINE, NATIVE_FIELDS);
     }
 
     #[test]
@@ -816,9 +897,82 @@ mod tests {
     }
 
     #[test]
-    fn status_000_is_no_status() {
+    fn status_000_is_no_status_and_a_failure() {
         let v = parse("1610615523.001      0 10.0.0.1 TCP_DENIED/000 0 GET http://x.example/ - HIER_NONE/- -").unwrap();
         assert!(v["http"]["response"].get("status_code").is_none(), "{v}");
+        // Gap: a transaction without a reply had no outcome.
+        assert_eq!(v["event"]["outcome"], "failure", "{v}");
+    }
+
+    /// Gap: the native layout with `log_mime_hdrs on` (request and reply headers appended in
+    /// brackets, escaped by Squid) was rejected as "text left over"; the request headers give the
+    /// user agent, referrer and cookie.
+    #[test]
+    fn native_layout_with_mime_headers() {
+        // What the case is about, the header blocks, the fields they add.
+        type Case<'c> = (&'c str, &'c str, &'c [(&'c str, &'c str)]);
+        let cases: &[Case<'_>] = &[
+            (
+                "user agent, referrer and cookie from the request headers",
+                r"[Host: a.example\r\nUser-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64)\r\nAccept: */*\r\nReferer: https://news.example.org/a\r\nCookie: sid=abc; theme=dark\r\n] [HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nSet-Cookie: x=1\r\n]",
+                &[
+                    ("user_agent.original", "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"),
+                    ("http.request.referrer", "https://news.example.org/a"),
+                    ("http.request.cookie", "sid=abc; theme=dark"),
+                ],
+            ),
+            ("empty blocks", "[] []", &[]),
+            (
+                "no user agent; a reply's Set-Cookie is no request cookie",
+                r"[Host: a.example\r\n] [HTTP/1.1 200 OK\r\nSet-Cookie: x=1\r\n]",
+                &[],
+            ),
+            (
+                "names in any case, Squid's escapes undone, LF-only line ends",
+                r"[user-agent: a%5Bb%5D %25 caf%C3%A9 \\ z\nREFERER: http://r.example/\n] []",
+                &[
+                    ("user_agent.original", r"a[b] % café \ z"),
+                    ("http.request.referrer", "http://r.example/"),
+                ],
+            ),
+        ];
+        for (name, blocks, want) in cases {
+            let line = format!("{NATIVE_LINE} {blocks}");
+            let all: Vec<(&str, &str)> = NATIVE_FIELDS.iter().chain(*want).copied().collect();
+            assert!(parse(&line).is_ok(), "{name}");
+            check(&line, &all);
+        }
+        // A value without escapes is borrowed from the line.
+        let line = format!("{NATIVE_LINE} [User-Agent: curl/8.5.0\\r\\n] []");
+        let mut ev = Event::default();
+        SquidParser::new(&ParseContext::default())
+            .parse(&Line::plain(&line), &mut ev)
+            .unwrap();
+        assert!(
+            matches!(ev.user_agent.original, Some(Cow::Borrowed("curl/8.5.0"))),
+            "{ev:?}"
+        );
+    }
+
+    /// Gap: `%<A`/`%>A` holding an IP address (no reverse DNS) went to `.domain`.
+    #[test]
+    fn fqdn_codes_holding_an_address() {
+        let lf = LogFormat::compile("%ts.%03tu %>A %<A %ru").unwrap();
+        let ctx = ParseContext {
+            squid_logformats: Arc::from(vec![lf]),
+            ..Default::default()
+        };
+        let v = parse_with(&ctx, "1610615523.123 pc7.corp.example 203.0.113.9 http://203.0.113.9/x").unwrap();
+        assert_eq!(v["source"]["domain"], "pc7.corp.example", "{v}");
+        assert_eq!(v["destination"]["ip"], "203.0.113.9", "{v}");
+        assert_eq!(v["destination"]["address"], "203.0.113.9", "{v}");
+        assert!(v["destination"].get("domain").is_none(), "{v}");
+        let v = parse_with(&ctx, "1610615523.123 10.1.2.3 - http://a.example/").unwrap();
+        assert_eq!(v["source"]["ip"], "10.1.2.3", "{v}");
+        assert!(
+            v["source"].get("domain").is_none() && v.get("destination").is_none(),
+            "{v}"
+        );
     }
 
     #[test]

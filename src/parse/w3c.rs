@@ -6,7 +6,8 @@
 //! mid-file (IIS writes a new header block when it restarts). The column → field mapping is
 //! computed once per `#Fields:` line (a `Vec<Col>`), so a data line costs one tokenizing pass and
 //! one `match` per column. Fields are separated by spaces (or tabs); ProxySG quotes a field that holds spaces
-//! (`"Mozilla/5.0 (Windows NT 10.0)"`), IIS writes `+` for those spaces instead (decoded back to
+//! (`"Mozilla/5.0 (Windows NT 10.0)"`), doubling a quote inside it (`" ""x"" "` is ` "x" `; the
+//! text columns are undoubled, the URL columns kept as logged), IIS writes `+` for those spaces instead (decoded back to
 //! spaces in `user_agent.original`, as Elastic's IIS pipeline does); `-` means no value. Times are
 //! UTC, as the W3C format defines them (`ctx.timezone` does not apply).
 //!
@@ -20,10 +21,10 @@
 //! |-----------------------------|-------------------------------------------|-------------------------------------------|
 //! | `@timestamp`                | `date` + `time` (UTC; `#Date:` if no `date`) | same                                   |
 //! | `source.ip/address`         | `c-ip` (`cs-ip`)                          | `c-ip`: the client                        |
-//! | `source.port` / `.domain`   | `c-port` / `c-dns`                        | same                                      |
+//! | `source.port` / `.domain`   | `c-port` / `c-dns` (an IP address there: `source.ip/address` when `c-ip` gave none) | same |
 //! | `destination.ip/address`    | `s-ip`: the web server itself             | `s-supplier-ip` / `r-ip`: the upstream server (`s-ip` is the proxy itself and is not mapped) |
 //! | `destination.port`          | `s-port`                                  | `r-port` (`s-port` is the proxy's port)   |
-//! | `destination.domain`        | `r-dns`                                   | `s-supplier-name` / `r-dns`               |
+//! | `destination.domain`        | `r-dns`                                   | `s-supplier-name` / `r-dns`; an IP address there goes to `destination.ip/address` |
 //! | `host.hostname`             | `s-computername`, else `s-sitename` (`W3SVC1`) unless a syslog header names the host | `s-computername` |
 //! | `user.name`                 | `cs-username` (as logged, `DOMAIN\user` kept) | `cs-username` / `cs-user`             |
 //! | `http.request.method`       | `cs-method`                               | same                                      |
@@ -54,7 +55,7 @@
 
 use std::borrow::Cow;
 
-use crate::event::{Endpoint, Event, Url};
+use crate::event::{Endpoint, Event, Field, FieldSet, URL_PARTS, Url};
 
 use super::common::{self, Civil, dash_none, digits, parse_ip, parse_u16, parse_u64};
 use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
@@ -139,6 +140,52 @@ enum Col {
     /// Numeric, checked, not mapped (`sc-substatus`, `sc-win32-status`).
     Number,
     Ignore,
+}
+
+impl Col {
+    /// The fields a column records: a field whose column is in the header but which a line
+    /// leaves `-` was logged empty (Sigma's `''`); one without a column is not logged at all
+    /// (Sigma's `null`).
+    fn recorded(self) -> FieldSet {
+        use Field as F;
+        match self {
+            Col::Date | Col::Time => FieldSet::of(&[F::Timestamp]),
+            Col::TimeTaken => FieldSet::of(&[F::EventDuration]),
+            Col::ClientIp => FieldSet::of(&[F::SourceAddress, F::SourceIp]),
+            Col::ClientPort => FieldSet::of(&[F::SourcePort]),
+            Col::ClientDns => FieldSet::of(&[F::SourceDomain]),
+            Col::ServerIp | Col::RemoteIp => FieldSet::of(&[F::DestinationAddress, F::DestinationIp]),
+            Col::ServerPort | Col::RemotePort => FieldSet::of(&[F::DestinationPort]),
+            Col::RemoteDns => FieldSet::of(&[F::DestinationDomain]),
+            Col::Computer | Col::Site => FieldSet::of(&[F::HostHostname]),
+            Col::User => FieldSet::of(&[F::UserName]),
+            Col::Method => FieldSet::of(&[F::HttpRequestMethod]),
+            Col::Uri | Col::UriStem | Col::UriPath => URL_PARTS,
+            Col::UriQuery => FieldSet::of(&[F::UrlQuery]),
+            Col::UriScheme => FieldSet::of(&[F::UrlScheme]),
+            Col::UriHost => FieldSet::of(&[F::UrlDomain]),
+            Col::UriPort => FieldSet::of(&[F::UrlPort]),
+            Col::UriExtension => FieldSet::of(&[F::UrlExtension]),
+            Col::Status => FieldSet::of(&[F::HttpResponseStatusCode]),
+            Col::ResponseBytes => FieldSet::of(&[F::HttpResponseBytes]),
+            Col::RequestBytes => FieldSet::of(&[F::HttpRequestBytes]),
+            Col::UserAgent => FieldSet::of(&[F::UserAgentOriginal]),
+            Col::Referer => FieldSet::of(&[F::HttpRequestReferrer]),
+            Col::Cookie => FieldSet::of(&[F::HttpRequestCookie]),
+            Col::RequestContentType => FieldSet::of(&[F::HttpRequestMimeType]),
+            Col::RefererOrHost => FieldSet::of(&[F::HttpRequestReferrer, F::UrlDomain]),
+            Col::ContentType => FieldSet::of(&[F::HttpResponseMimeType]),
+            Col::Action | Col::FilterResult => FieldSet::of(&[F::EventAction]),
+            Col::Version => FieldSet::of(&[F::HttpVersion]),
+            Col::ForwardedFor => FieldSet::of(&[F::NetworkForwardedIp]),
+            Col::ProxyIp | Col::Number | Col::Ignore => FieldSet::EMPTY,
+        }
+    }
+
+    /// The fields a row of these columns records.
+    fn recorded_by(cols: &[Col]) -> FieldSet {
+        cols.iter().fold(FieldSet::EMPTY, |set, c| set | c.recorded())
+    }
 }
 
 /// W3C identifiers (case-insensitive) and what they map to; anything else is skipped.
@@ -325,6 +372,8 @@ enum Software {
 struct Layout {
     cols: Vec<Col>,
     proxy: bool,
+    /// What the columns record, summed once per header.
+    recorded: FieldSet,
 }
 
 impl Layout {
@@ -351,8 +400,12 @@ impl Layout {
                     c => c,
                 }
             })
-            .collect();
-        Some(Layout { cols, proxy })
+            .collect::<Vec<Col>>();
+        Some(Layout {
+            recorded: Col::recorded_by(&cols),
+            cols,
+            proxy,
+        })
     }
 }
 
@@ -448,6 +501,7 @@ impl W3cParser {
             };
             if row.fill(&cols[..n], line, event).is_ok() {
                 self.last_builtin = i;
+                event.recorded = Col::recorded_by(&cols[..n]);
                 return Ok(());
             }
             *event = Event::default();
@@ -477,6 +531,7 @@ impl LineParser for W3cParser {
                     date_hint: self.date,
                 };
                 row.fill(&layout.cols, line, event)?;
+                event.recorded = layout.recorded;
             }
             None => {
                 if !starts_with_date_time(body) {
@@ -539,16 +594,28 @@ fn tokenize(body: &str, spans: &mut Vec<Span>, max: usize) {
     }
 }
 
+/// The quote that closes a quoted token opened before `from`: one followed by a space, a tab or
+/// the end. A doubled quote (`""`) inside the value is a quote of the value, never the end.
 fn closing_quote(b: &[u8], from: usize) -> Option<usize> {
     let mut pos = from;
     while let Some(n) = memchr::memchr(b'"', b.get(pos..)?) {
         let q = pos + n;
-        if matches!(b.get(q + 1), None | Some(b' ' | b'\t')) {
-            return Some(q);
+        match b.get(q + 1) {
+            None | Some(b' ' | b'\t') => return Some(q),
+            Some(b'"') => pos = q + 2,
+            Some(_) => pos = q + 1,
         }
-        pos = q + 1;
     }
     None
+}
+
+/// A quoted value with its doubled quotes (`""`) made single; borrowed when it has none.
+fn undouble(v: &str, quoted: bool) -> Cow<'_, str> {
+    if quoted && v.contains("\"\"") {
+        Cow::Owned(v.replace("\"\"", "\""))
+    } else {
+        Cow::Borrowed(v)
+    }
 }
 
 /// One data line's tokens and how to read them.
@@ -591,13 +658,14 @@ impl<'a> Row<'_, 'a> {
                 continue;
             };
             let b = Cow::Borrowed;
+            let text = |v| undouble(v, sp.quoted);
             match col {
                 Col::Date => date = Some(parse_date(v).ok_or(ParseError::new(E_TIME))?),
                 Col::Time => time = Some(parse_time(v).ok_or(ParseError::new(E_TIME))?),
                 Col::TimeTaken => event.event.duration = Some(duration_ns(v).ok_or(ParseError::new(E_NUMBER))?),
                 Col::ClientIp => self.address(&mut event.source, v)?,
                 Col::ClientPort => event.source.port = Some(number(v)?),
-                Col::ClientDns => event.source.domain = Some(b(v)),
+                Col::ClientDns => common::set_name_or_ip(&mut event.source, v),
                 Col::ServerIp | Col::RemoteIp => self.address(&mut event.destination, v)?,
                 Col::ProxyIp => {
                     if self.strict && parse_ip(v).is_none() {
@@ -605,10 +673,10 @@ impl<'a> Row<'_, 'a> {
                     }
                 }
                 Col::ServerPort | Col::RemotePort => event.destination.port = Some(number(v)?),
-                Col::RemoteDns => event.destination.domain = Some(b(v)),
-                Col::Computer => event.host.hostname = Some(b(v)),
+                Col::RemoteDns => common::set_name_or_ip(&mut event.destination, v),
+                Col::Computer => event.host.hostname = Some(text(v)),
                 Col::Site => site = Some(v),
-                Col::User => event.user.name = Some(b(v)),
+                Col::User => event.user.name = Some(text(v)),
                 Col::Method => {
                     if !is_method(v) {
                         return fail(E_METHOD);
@@ -642,12 +710,12 @@ impl<'a> Row<'_, 'a> {
                     event.user_agent.original = Some(if !self.proxy && !sp.quoted && v.contains('+') {
                         Cow::Owned(v.replace('+', " "))
                     } else {
-                        b(v)
+                        text(v)
                     });
                 }
-                Col::Referer => event.http.request.referrer = Some(b(v)),
-                Col::Cookie => event.http.request.cookie = Some(b(v)),
-                Col::RequestContentType => event.http.request.mime_type = Some(b(v)),
+                Col::Referer => event.http.request.referrer = Some(text(v)),
+                Col::Cookie => event.http.request.cookie = Some(text(v)),
+                Col::RequestContentType => event.http.request.mime_type = Some(text(v)),
                 Col::RefererOrHost => {
                     if v.contains("://") {
                         event.http.request.referrer = Some(b(v));
@@ -655,13 +723,13 @@ impl<'a> Row<'_, 'a> {
                         url.host = Some(v);
                     }
                 }
-                Col::ContentType => event.http.response.mime_type = Some(b(v)),
+                Col::ContentType => event.http.response.mime_type = Some(text(v)),
                 Col::Action | Col::FilterResult => {
                     if self.strict && !is_verdict(v) {
                         return fail(E_VERDICT);
                     }
                     match col {
-                        Col::Action => event.event.action = Some(b(v)),
+                        Col::Action => event.event.action = Some(text(v)),
                         _ => filter = Some(v),
                     }
                 }
@@ -976,6 +1044,20 @@ mod tests {
             .iter()
             .filter_map(|f| ev.get(*f).map(|v| (f.name(), v.to_string())))
             .collect()
+    }
+
+    /// Runs each case and compares the fields it gave with `common` and the case's own, in any
+    /// order.
+    fn check_events(common: &[(&str, &str)], cases: &[EventCase<'_>]) {
+        for (what, prelude, line, want) in cases {
+            let (got, ev) = run(prelude, Line::plain(line));
+            assert_eq!(got, Ok(Parsed::Event), "{what}");
+            let mut want: Vec<(&str, String)> = common.iter().chain(*want).map(|(k, v)| (*k, v.to_string())).collect();
+            let mut got = fields(&ev);
+            want.sort();
+            got.sort();
+            assert_eq!(got, want, "{what}");
+        }
     }
 
     #[test]
@@ -1388,12 +1470,92 @@ mod tests {
                 ],
             ),
         ];
-        for (what, prelude, line, want) in cases {
-            let (got, ev) = run(prelude, Line::plain(line));
-            assert_eq!(got, Ok(Parsed::Event), "{what}");
-            let want: Vec<(&str, String)> = want.iter().map(|(k, v)| (*k, v.to_string())).collect();
-            assert_eq!(fields(&ev), want, "{what}");
-        }
+        check_events(&[], cases);
+    }
+
+    /// Third-party line shapes that were misread, each case naming its gap.
+    #[test]
+    fn gaps_on_third_party_lines() {
+        const SG: &[&str] = &[
+            "#Software: SGOS 7.3.1.1",
+            "#Fields: date time c-ip cs-method cs-uri-scheme cs-host cs-uri-port cs-uri-path cs-uri-query sc-status \
+             cs(User-Agent) cs(Referer) s-supplier-name",
+        ];
+        const IIS_DNS: &[&str] = &["#Fields: date time c-ip c-dns cs-method cs-uri-stem sc-status r-dns"];
+        let common = [
+            ("@timestamp", "2024-03-14T12:00:00Z"),
+            ("event.dataset", "w3c.access"),
+            ("source.address", "10.20.3.14"),
+            ("source.ip", "10.20.3.14"),
+            ("http.request.method", "GET"),
+        ];
+        let cases: &[EventCase<'_>] = &[
+            (
+                "gap: a quoted value with doubled quotes was cut at the first `\"\" ` (one field, undoubled)",
+                SG,
+                r#"2024-03-14 12:00:00 10.20.3.14 GET http a.example 80 /x - 200 " ""garbage"" w/ spaces " "http://r.example/" 203.0.113.9"#,
+                &[
+                    ("event.outcome", "success"),
+                    ("url.original", "http://a.example/x"),
+                    ("url.scheme", "http"),
+                    ("url.domain", "a.example"),
+                    ("url.port", "80"),
+                    ("url.path", "/x"),
+                    ("http.response.status_code", "200"),
+                    ("user_agent.original", r#" "garbage" w/ spaces "#),
+                    ("http.request.referrer", "http://r.example/"),
+                    ("destination.address", "203.0.113.9"),
+                    ("destination.ip", "203.0.113.9"),
+                ],
+            ),
+            (
+                "gap: only doubled quotes, and an empty quoted value",
+                SG,
+                r#"2024-03-14 12:00:00 10.20.3.14 GET http a.example 80 /x - 200 """""" "" a.example"#,
+                &[
+                    ("event.outcome", "success"),
+                    ("url.original", "http://a.example/x"),
+                    ("url.scheme", "http"),
+                    ("url.domain", "a.example"),
+                    ("url.port", "80"),
+                    ("url.path", "/x"),
+                    ("http.response.status_code", "200"),
+                    ("user_agent.original", r#""""#),
+                    ("destination.domain", "a.example"),
+                ],
+            ),
+            (
+                "gap: s-supplier-name holding an IP address went to destination.domain",
+                SG,
+                r#"2024-03-14 12:00:00 10.20.3.14 GET http 203.0.113.9 80 /x - 200 curl/8.5.0 - 203.0.113.9"#,
+                &[
+                    ("event.outcome", "success"),
+                    ("url.original", "http://203.0.113.9/x"),
+                    ("url.scheme", "http"),
+                    ("url.domain", "203.0.113.9"),
+                    ("url.port", "80"),
+                    ("url.path", "/x"),
+                    ("http.response.status_code", "200"),
+                    ("user_agent.original", "curl/8.5.0"),
+                    ("destination.address", "203.0.113.9"),
+                    ("destination.ip", "203.0.113.9"),
+                ],
+            ),
+            (
+                "gap: c-dns and r-dns holding addresses (no reverse DNS) went to .domain",
+                IIS_DNS,
+                "2024-03-14 12:00:00 10.20.3.14 10.20.3.14 GET /x 200 2001:db8::7",
+                &[
+                    ("event.outcome", "success"),
+                    ("url.original", "/x"),
+                    ("url.path", "/x"),
+                    ("http.response.status_code", "200"),
+                    ("destination.address", "2001:db8::7"),
+                    ("destination.ip", "2001:db8::7"),
+                ],
+            ),
+        ];
+        check_events(&common, cases);
     }
 
     #[test]

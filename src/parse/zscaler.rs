@@ -23,7 +23,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
-use crate::event::{Event, Str};
+use crate::event::{Event, Field, FieldSet, Str, URL_PARTS};
 
 use super::common::{Civil, month_from_abbrev, parse_iso_civil, parse_offset};
 use super::json::{self, number, text};
@@ -119,6 +119,50 @@ struct Nss<'a> {
 }
 
 impl Nss<'_> {
+    /// The fields the record has a key for, `None` and `NA` included (the feed records them, so
+    /// a missing value is an empty one for Sigma's `''`); numbers count where they are numbers.
+    fn recorded(&self) -> FieldSet {
+        use Field as F;
+        let given = [
+            (
+                self.time.is_some() || self.epochtime.is_some(),
+                FieldSet::of(&[F::Timestamp]),
+            ),
+            (self.action.is_some(), FieldSet::of(&[F::EventAction, F::EventOutcome])),
+            (self.login.is_some(), FieldSet::of(&[F::UserName])),
+            (self.devicehostname.is_some(), FieldSet::of(&[F::HostHostname])),
+            (
+                self.url.is_some() || self.eurl.is_some() || self.b64url.is_some(),
+                URL_PARTS,
+            ),
+            (
+                self.cip.is_some() || self.cltip.is_some(),
+                FieldSet::of(&[F::SourceAddress, F::SourceIp]),
+            ),
+            (self.cltsourceport.is_some(), FieldSet::of(&[F::SourcePort])),
+            (
+                self.sip.is_some() || self.serverip.is_some(),
+                FieldSet::of(&[F::DestinationAddress, F::DestinationIp]),
+            ),
+            (self.host.is_some(), FieldSet::of(&[F::DestinationDomain])),
+            (self.reqmethod.is_some(), FieldSet::of(&[F::HttpRequestMethod])),
+            (
+                self.referer.is_some() || self.ereferer.is_some() || self.b64referer.is_some(),
+                FieldSet::of(&[F::HttpRequestReferrer]),
+            ),
+            (self.reqsize.is_some(), FieldSet::of(&[F::HttpRequestBytes])),
+            (self.respcode.is_some(), FieldSet::of(&[F::HttpResponseStatusCode])),
+            (self.respsize.is_some(), FieldSet::of(&[F::HttpResponseBytes])),
+            (self.contenttype.is_some(), FieldSet::of(&[F::HttpResponseMimeType])),
+            (self.reqversion.is_some(), FieldSet::of(&[F::HttpVersion])),
+            (
+                self.ua.is_some() || self.useragent.is_some(),
+                FieldSet::of(&[F::UserAgentOriginal]),
+            ),
+        ];
+        FieldSet::given(given)
+    }
+
     /// A bare object is an NSS web record when it has a time, a URL (or host), and one of the
     /// client, server or request fields: the combination no other vendor's JSON has.
     fn looks_like_web_record(&self) -> bool {
@@ -160,6 +204,7 @@ impl LineParser for ZscalerParser {
 impl ZscalerParser {
     fn fill<'a>(&self, r: Nss<'a>, ev: &mut Event<'a>) -> Result<(), ParseError> {
         ev.event.dataset = Some(Cow::Borrowed(DATASET));
+        ev.recorded = r.recorded();
         ev.timestamp = match (r.epochtime, value(r.time)) {
             (Some(secs), _) => match i64::try_from(secs).ok().and_then(|s| Timestamp::from_second(s).ok()) {
                 Some(ts) => Some(ts),
@@ -410,6 +455,21 @@ mod tests {
                 ("host.hostname", "LT-AKOWALSKI"),
             ],
         );
+    }
+
+    /// A key the feed writes `None` for is recorded (an empty user agent for Sigma's `''`); a key
+    /// the feed template lacks is not.
+    #[test]
+    fn keys_present_are_recorded() {
+        let ev = parse(
+            r#"{"sourcetype":"zscalernss-web","event":{"time":"Wed Mar  6 23:59:59 2024","eurl":"a.example/x","cip":"10.9.8.7","ua":"None","action":"Allowed"}}"#,
+        )
+        .unwrap();
+        assert!(ev.user_agent.original.is_none());
+        assert!(ev.recorded.contains(Field::UserAgentOriginal));
+        assert!(ev.recorded.contains(Field::UrlQuery) && ev.recorded.contains(Field::SourceIp));
+        assert!(!ev.recorded.contains(Field::HttpRequestReferrer));
+        assert!(!ev.recorded.contains(Field::HttpRequestMethod));
     }
 
     #[test]

@@ -664,16 +664,21 @@ impl std::fmt::Write for StackText {
 /// Checks a value that is not scanned for.
 fn check_direct(check: &Check, field: Field, event: &Event<'_>) -> bool {
     let value = event.get(field);
+    // Parsers store `-`, `""` and `<>` as a missing value; `event.recorded` says whether the
+    // event's format records the field at all. A missing field the format records was logged
+    // empty: `''` matches it and `null` does not. One the format does not record is absent:
+    // `null` matches it and `''` does not (Squid's native layout has no user agent, so
+    // `c-useragent: ''` must not match every line of it).
+    let recorded = || event.recorded.contains(field);
     match check {
-        Check::Null => value.is_none(),
-        Check::Exists(want) => value.is_some() == *want,
+        Check::Null => value.is_none() && !recorded(),
+        Check::Exists(want) => (value.is_some() || recorded()) == *want,
         Check::Text { variants, cased } => {
-            // Parsers record a "-" or empty value as absent (the log cannot tell them apart),
-            // so `''` matches an absent field too.
             let Some(value) = value else {
-                return variants
-                    .iter()
-                    .any(|p| matches!(p, TextPattern::Exact(n) if n.is_empty()));
+                return recorded()
+                    && variants
+                        .iter()
+                        .any(|p| matches!(p, TextPattern::Exact(n) if n.is_empty()));
             };
             let mut hit = false;
             for_each_text(value, &mut |t| {

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use super::sigma::{Placeholders, parse_rule};
 use super::yaml::parse_documents;
 use super::*;
+use crate::event::Field;
 
 /// Builds an event from `field=value` pairs (ECS names; `@timestamp` RFC 3339).
 fn event(pairs: &[(&str, &str)]) -> Event<'static> {
@@ -30,6 +31,10 @@ fn event(pairs: &[(&str, &str)]) -> Event<'static> {
             "email.reply_to.address" => e.email.reply_to.address = s(),
             "email.to.address" => e.email.to.address.push(Cow::Owned(v.to_owned())),
             "email.subject" => e.email.subject = s(),
+            // The event's format records this field (a missing value was logged empty).
+            "recorded" => e
+                .recorded
+                .insert(Field::from_name(v).expect("a field name after `recorded`")),
             other => panic!("test helper does not set {other}"),
         }
     }
@@ -209,30 +214,55 @@ fn keywords_search_the_original_line() {
 
 #[test]
 fn null_empty_missing_and_exists() {
+    // `-` in a user-agent column the format records; a user agent the format does not record
+    // (Squid's native layout); an empty one as JSON writes it; a real one.
+    let ua_dash: &[(&str, &str)] = &[("recorded", "user_agent.original"), ("http.request.method", "GET")];
+    let ua_unrecorded = GET;
     let ua_empty: &[(&str, &str)] = &[("user_agent.original", ""), ("http.request.method", "GET")];
-    let ua_set: &[(&str, &str)] = &[("user_agent.original", "curl/8"), ("http.request.method", "GET")];
+    let ua_set: &[(&str, &str)] = &[
+        ("recorded", "user_agent.original"),
+        ("user_agent.original", "curl/8"),
+        ("http.request.method", "GET"),
+    ];
     check(&[
+        // `null`: the field is absent, not merely empty.
         (
             "  sel:\n    c-useragent: null\n  condition: sel",
-            &[(GET, true), (ua_empty, false), (ua_set, false)],
+            &[
+                (ua_unrecorded, true),
+                (ua_dash, false),
+                (ua_empty, false),
+                (ua_set, false),
+            ],
         ),
-        // `''` matches an empty or absent value: parsers record "-" and "" as absent.
+        // `''`: the field is there and empty (a missing value of a recorded field is one).
         (
             "  sel:\n    c-useragent: ''\n  condition: sel",
-            &[(GET, true), (ua_empty, true), (ua_set, false)],
+            &[
+                (ua_unrecorded, false),
+                (ua_dash, true),
+                (ua_empty, true),
+                (ua_set, false),
+            ],
         ),
+        // `exists` asks whether the field is there, "be it empty or null" (the modifiers appendix).
         (
             "  sel:\n    c-useragent|exists: true\n  condition: sel",
-            &[(GET, false), (ua_empty, true), (ua_set, true)],
+            &[
+                (ua_unrecorded, false),
+                (ua_dash, true),
+                (ua_empty, true),
+                (ua_set, true),
+            ],
         ),
         (
             "  sel:\n    c-useragent|exists: false\n  condition: sel",
-            &[(GET, true), (ua_set, false)],
+            &[(ua_unrecorded, true), (ua_dash, false), (ua_set, false)],
         ),
         // `not null` is a negated selection.
         (
             "  sel:\n    cs-method: GET\n  filter:\n    c-useragent: null\n  condition: sel and not filter",
-            &[(GET, false), (ua_set, true)],
+            &[(ua_unrecorded, false), (ua_dash, true), (ua_set, true)],
         ),
     ]);
 }
