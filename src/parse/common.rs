@@ -923,7 +923,7 @@ mod tests {
             };
             let via_jiff = jiff::civil::date(y, m as i8, d as i8)
                 .at(12, 34, 56, 7)
-                .to_zoned(TimeZone::UTC)
+                .to_zoned_datetime(TimeZone::UTC)
                 .unwrap()
                 .timestamp();
             assert_eq!(c.at_offset(0), Some(via_jiff), "{y}-{m}-{d}");

@@ -42,7 +42,7 @@ pub struct YearHint {
 
 impl YearHint {
     pub fn new(ctx: &ParseContext) -> Self {
-        let now = ctx.reference_time.to_zoned(ctx.timezone.clone());
+        let now = ctx.reference_time.to_zoned_datetime(ctx.timezone.clone());
         YearHint {
             year: now.year(),
             month: now.month() as u8,

@@ -700,7 +700,7 @@ fn check_direct(check: &Check, field: Field, event: &Event<'_>) -> bool {
         },
         Check::TimePart { part, cmp, value: want } => match value {
             Some(Value::Time(t)) => {
-                let z = t.to_zoned(jiff::tz::TimeZone::UTC);
+                let z = t.to_zoned_datetime(jiff::tz::TimeZone::UTC);
                 let got: i64 = match part {
                     TimePart::Minute => z.minute().into(),
                     TimePart::Hour => z.hour().into(),
