@@ -502,14 +502,29 @@ pub struct Event<'a> {
     /// [`FieldSet`]). Never serialized.
     #[serde(skip)]
     pub recorded: FieldSet,
+    /// What kind of record this is (set by the parser with [`Event::set_dataset`], which also
+    /// writes `event.dataset`). Never serialized: `event.dataset` is its name.
+    #[serde(skip)]
+    pub dataset: Option<Dataset>,
 }
 
 impl<'a> Event<'a> {
     /// A new, empty event of the given dataset.
-    pub fn new(dataset: &'static str) -> Self {
+    pub fn new(dataset: Dataset) -> Self {
         let mut ev = Event::default();
-        ev.event.dataset = Some(Cow::Borrowed(dataset));
+        ev.set_dataset(dataset);
         ev
+    }
+
+    /// Sets what kind of record this is, and `event.dataset` to its name.
+    pub fn set_dataset(&mut self, dataset: Dataset) {
+        self.dataset = Some(dataset);
+        self.event.dataset = Some(Cow::Borrowed(dataset.name()));
+    }
+
+    /// Web request or mail; `None` for an event no parser placed (ECS input with neither).
+    pub fn family(&self) -> Option<Family> {
+        self.dataset.map(Dataset::family)
     }
 
     /// Copies every borrowed string so the event can outlive its input line.
@@ -612,6 +627,7 @@ impl<'a> Event<'a> {
             threat: self.threat,
             reconwatch: self.reconwatch,
             recorded: self.recorded,
+            dataset: self.dataset,
         }
     }
 
@@ -749,6 +765,66 @@ impl fmt::Display for Value<'_> {
             }
         }
     }
+}
+
+/// Which side of the organisation an event describes. Decided once, by the parser, through the
+/// event's [`Dataset`]; rule routing and the enrichment stage read it from there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    Web,
+    Mail,
+}
+
+macro_rules! datasets {
+    ($($variant:ident = $name:literal, $family:ident;)*) => {
+        /// What kind of record an event is: the parser (and for mail/web vendors, the record
+        /// kind) that made it. Set once by the parser ([`Event::set_dataset`]); its name is
+        /// `event.dataset`, its [`Family`] routes rules and enrichment. The dataset names live
+        /// here and nowhere else.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Dataset { $($variant,)* }
+
+        impl Dataset {
+            /// Every dataset, in declaration order.
+            pub const ALL: &'static [Dataset] = &[$(Dataset::$variant,)*];
+
+            /// The `event.dataset` name, such as `squid.access`.
+            pub const fn name(self) -> &'static str {
+                match self { $(Dataset::$variant => $name,)* }
+            }
+
+            /// Web request or mail.
+            pub const fn family(self) -> Family {
+                match self { $(Dataset::$variant => Family::$family,)* }
+            }
+
+            /// The dataset with this name (ECS input naming one of reconwatch's own).
+            pub fn from_name(name: &str) -> Option<Dataset> {
+                match name { $($name => Some(Dataset::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+datasets! {
+    SquidAccess = "squid.access", Web;
+    ZscalerWeb = "zscaler.web", Web;
+    CombinedAccess = "combined.access", Web;
+    W3cAccess = "w3c.access", Web;
+    PostfixLog = "postfix.log", Mail;
+    EximMain = "exim.main", Mail;
+    SendmailLog = "sendmail.log", Mail;
+    ExchangeMessageTracking = "exchange.message_tracking", Mail;
+    M365MessageTrace = "m365.message_trace", Mail;
+    ProofpointPodMessage = "proofpoint.pod_message", Mail;
+    ProofpointPodMaillog = "proofpoint.pod_maillog", Mail;
+    ProofpointTap = "proofpoint.tap", Mail;
+    MimecastSiem = "mimecast.siem", Mail;
+    MimecastTtpUrl = "mimecast.ttp_url", Mail;
+    // ECS input whose dataset is not one of the above, placed by the fields it carries; its
+    // `event.dataset` stays what the input said (`ecs` when it said nothing).
+    EcsWeb = "ecs", Web;
+    EcsMail = "ecs.mail", Mail;
 }
 
 macro_rules! fields {
@@ -965,7 +1041,7 @@ mod tests {
 
     #[test]
     fn serializes_nested_ecs_and_omits_empty_objects() {
-        let mut ev = Event::new("squid.access");
+        let mut ev = Event::new(Dataset::SquidAccess);
         ev.url.original = Some("http://a.example/x".into());
         ev.email.to.address.push("a@b.example".into());
         let json = serde_json::to_value(&ev).unwrap();
@@ -988,7 +1064,7 @@ mod tests {
     #[test]
     fn into_owned_keeps_every_field() {
         let line = String::from("x");
-        let mut ev = Event::new("t");
+        let mut ev = Event::new(Dataset::SquidAccess);
         ev.source.ip = Some("10.0.0.1".parse().unwrap());
         ev.network.forwarded_ip = Some("2001:db8::1".parse().unwrap());
         ev.email.urls.push(Cow::Borrowed(line.as_str()));
@@ -1017,7 +1093,7 @@ mod tests {
             FieldSet::of(&[Field::Timestamp])
         );
         // The set is never serialized.
-        let mut ev = Event::new("t");
+        let mut ev = Event::new(Dataset::SquidAccess);
         ev.recorded = set;
         assert!(!serde_json::to_string(&ev).unwrap().contains("recorded"));
     }
@@ -1029,7 +1105,7 @@ mod tests {
         let t = Some(true);
         let x = || Some(Cow::Borrowed("x"));
         let l = || vec![Cow::Borrowed("x")];
-        let mut ev = Event::new("t");
+        let mut ev = Event::new(Dataset::SquidAccess);
         ev.reconwatch = Reconwatch {
             person: ComputedPerson {
                 high_risk: t,

@@ -5,16 +5,18 @@ use std::io::Write;
 use anyhow::Context;
 use std::process::ExitCode;
 
-use crate::parse::{Family, Format};
+use crate::event::Family;
+use crate::parse::Format;
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     for format in Format::ALL {
         let info = format.info();
-        let family = match info.family {
-            Family::Web => "web",
-            Family::Mail => "mail",
-            Family::Any => "web or mail",
+        let has = |f: Family| info.datasets.iter().any(|d| d.family() == f);
+        let family = match (has(Family::Web), has(Family::Mail)) {
+            (true, true) => "web or mail",
+            (true, false) => "web",
+            _ => "mail",
         };
         writeln!(
             out,

@@ -38,7 +38,7 @@ use super::intel::{self, IntelSet};
 use super::sender::{SenderAnalyzer, SenderCatalog};
 use super::url::{self, EncodingKind, RecipientKeys};
 use super::watchlist::{Via, Watchlists};
-use crate::event::{Event, Str};
+use crate::event::{Event, Family, Str};
 
 /// URLs analysed per event at most (a newsletter carries 20–60; more is a spam run).
 pub const MAX_URLS: usize = 128;
@@ -185,7 +185,8 @@ impl Enricher {
     pub fn enrich<'s>(&'s self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>) {
         ev.reconwatch = Default::default();
         ev.threat.enrichments.clear();
-        let mail = !ev.email.is_empty();
+        // Decided by the parser (the event's dataset), as rule routing does.
+        let mail = ev.family() == Some(Family::Mail);
         self.people(ev, scratch, mail);
         self.urls(ev, scratch, mail);
         if mail {
@@ -516,6 +517,7 @@ pub fn encoding_name(k: EncodingKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Dataset;
     use crate::event::{Field, Value};
 
     /// Ten parliament addresses, one journalist at an outlet of theirs, `@family.example`.
@@ -568,7 +570,7 @@ mod tests {
     fn a_plain_list_or_domain_entry_names_the_person_by_the_address_looked_up() {
         let e = enricher(&[]);
         let mut s = e.scratch();
-        let mut ev = Event::new("postfix.log");
+        let mut ev = Event::new(Dataset::PostfixLog);
         ev.email.to.address = vec!["Aunt.May@Family.example".into(), "mp3@parliament.example".into()];
         e.enrich(&mut ev, &mut s);
         assert_eq!(
@@ -585,7 +587,7 @@ mod tests {
         // mp3's address in base64 (no `+` or `/`, so also base64url), in a pixel on an unknown domain, fetched from mp3's IP.
         let token = "bXAzQHBhcmxpYW1lbnQuZXhhbXBsZQ";
         let url = format!("https://t.tracker.example/o/{token}.gif");
-        let mut ev = Event::new("squid.access");
+        let mut ev = Event::new(Dataset::SquidAccess);
         ev.url.original = Some(url.as_str().into());
         ev.url.domain = Some("t.tracker.example".into());
         ev.source.ip = Some("10.0.0.3".parse().unwrap());
@@ -600,7 +602,7 @@ mod tests {
         assert_eq!(ev.get(Field::SenderDomain), None, "a web event has no sender");
 
         // By user name, with no IP; someone else's request is not high-risk.
-        let mut by_user = Event::new("squid.access");
+        let mut by_user = Event::new(Dataset::SquidAccess);
         by_user.url.original = Some("https://www.bbc.co.uk/news".into());
         by_user.user.name = Some("MP7".into());
         e.enrich(&mut by_user, &mut s);
@@ -616,7 +618,7 @@ mod tests {
     fn a_mail_is_analysed_for_its_recipients_and_sender() {
         let e = enricher(&[]);
         let mut s = e.scratch();
-        let mut ev = Event::new("postfix.log");
+        let mut ev = Event::new(Dataset::PostfixLog);
         ev.email.from.address = Some("sophie.lang@bbc-worldnews.example".into());
         ev.email.from.name = Some("Sophie Lang | BBC News".into());
         ev.email.sender.address = Some("bounce-4f51@mailer.postblast.example".into());

@@ -17,7 +17,7 @@ use std::collections::{HashMap, VecDeque};
 use jiff::{SignedDuration, Timestamp};
 
 use super::{Line, ParseContext};
-use crate::event::Event;
+use crate::event::{Dataset, Event};
 
 /// Counts of messages emitted before the log said they were complete.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -41,7 +41,7 @@ struct Pending {
 
 /// Messages being assembled, keyed by queue id. See the module documentation.
 pub struct Assembler {
-    dataset: &'static str,
+    dataset: Dataset,
     open: HashMap<String, Pending>,
     /// Ids in the order they were opened, with the generation that opened them; entries whose
     /// message has since completed are skipped lazily.
@@ -54,7 +54,7 @@ pub struct Assembler {
 }
 
 impl Assembler {
-    pub fn new(dataset: &'static str, ctx: &ParseContext) -> Self {
+    pub fn new(dataset: Dataset, ctx: &ParseContext) -> Self {
         Assembler {
             dataset,
             open: HashMap::new(),
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn completes_with_all_lines_and_first_offset() {
-        let mut a = Assembler::new("t.log", &ctx(10, 10));
+        let mut a = Assembler::new(Dataset::PostfixLog, &ctx(10, 10));
         a.line("Q1", &line("a", 5), ts("2024-01-01T00:00:00Z"))
             .email
             .to
@@ -260,7 +260,7 @@ mod tests {
 
     #[test]
     fn times_out_in_event_time_only_past_the_timeout() {
-        let mut a = Assembler::new("t.log", &ctx(10, 10));
+        let mut a = Assembler::new(Dataset::PostfixLog, &ctx(10, 10));
         a.line("Q1", &line("a", 0), ts("2024-01-01T00:00:00Z"));
         a.line("Q2", &line("b", 2), ts("2024-01-01T00:10:00Z"));
         assert!(a.take().is_none(), "exactly at the timeout nothing expires");
@@ -272,7 +272,7 @@ mod tests {
 
     #[test]
     fn evicts_oldest_past_the_cap_and_flushes_the_rest_in_order() {
-        let mut a = Assembler::new("t.log", &ctx(10, 2));
+        let mut a = Assembler::new(Dataset::PostfixLog, &ctx(10, 2));
         for (i, id) in ["A", "B", "C"].iter().enumerate() {
             a.line(id, &line("x", i as u64), None);
         }
@@ -288,7 +288,7 @@ mod tests {
 
     #[test]
     fn reused_id_after_completion_is_a_new_message() {
-        let mut a = Assembler::new("t.log", &ctx(10, 10));
+        let mut a = Assembler::new(Dataset::PostfixLog, &ctx(10, 10));
         a.line("Q", &line("first", 0), None);
         a.complete("Q");
         a.line("Q", &line("second", 10), None);

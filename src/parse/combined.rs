@@ -33,17 +33,17 @@ use std::net::IpAddr;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::event::{Endpoint, Event, Field, FieldSet, URL_PARTS};
+use crate::event::{Dataset, Endpoint, Event, Field, FieldSet, URL_PARTS};
 
 use super::common::{
     Civil, dash_none, digits, fill_from_mime_headers, month_from_abbrev, next_quoted, next_token, parse_ip, parse_u64,
     set_address, skip_spaces, split_request_line, split_url,
 };
-use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
+use super::{FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "combined",
-    family: Family::Web,
+    datasets: &[DATASET],
     line_independent: true,
     description: "Apache/nginx access log: NCSA common and combined, vhost_combined, nginx host and \
                   X-Forwarded-For prefixes, Squid's combined logformat, mod_ssl request log",
@@ -52,7 +52,7 @@ pub static INFO: FormatInfo = FormatInfo {
               AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0.0.0 Safari/537.36\"",
 };
 
-const DATASET: &str = "combined.access";
+const DATASET: Dataset = Dataset::CombinedAccess;
 
 const EMPTY: &str = "empty line";
 const JSON: &str = "JSON object, not an access log line";
@@ -124,7 +124,7 @@ impl LineParser for CombinedParser {
         let Some(time) = find_time(bytes) else {
             return fail(unrecognised(bytes));
         };
-        event.event.dataset = Some(Cow::Borrowed(DATASET));
+        event.set_dataset(DATASET);
         event.timestamp = Some(self.timestamp(&time)?);
         // `close` is the index of an ASCII `]`, so both slices fall on char boundaries.
         let after = &body[time.close + 1..];
@@ -586,7 +586,7 @@ mod tests {
 
     fn check(name: &str, raw: &str, want: &[&str]) {
         let event = parse(raw).unwrap_or_else(|e| panic!("{name}: rejected ({e}): {raw}"));
-        assert_eq!(event.event.dataset.as_deref(), Some(DATASET), "{name}");
+        assert_eq!(event.event.dataset.as_deref(), Some(DATASET.name()), "{name}");
         let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
         want.sort();
         assert_eq!(fields(&event), want, "{name}: {raw}");

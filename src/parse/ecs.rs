@@ -24,15 +24,16 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use crate::event::{Event, Field, Str};
+use crate::event::{Dataset, Event, Field, Str};
 
 use super::common::{parse_ip, parse_iso_timestamp, parse_u64};
 use super::json;
-use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
+use super::{FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "ecs",
-    family: Family::Any,
+    // Its own dataset when the document names one of reconwatch's, else placed by its fields.
+    datasets: Dataset::ALL,
     line_independent: true,
     description: "Elastic Common Schema JSON lines (nested or dotted keys), such as `reconwatch parse` output",
     example: r#"{"@timestamp":"2024-03-12T08:15:02.117Z","event":{"dataset":"squid.access","action":"TCP_MISS"},"source":{"ip":"10.20.4.17"},"url":{"original":"http://img.news-tracker.example/p.gif?u=8f3a"},"http":{"request":{"method":"GET"},"response":{"status_code":200,"bytes":43}},"user":{"name":"akowalski"}}"#,
@@ -77,10 +78,33 @@ impl LineParser for EcsParser {
         if !(seen.timestamp || seen.ecs_version || seen.fields >= 2) {
             return fail("JSON without ECS fields (@timestamp, ecs.version or two ECS field paths)");
         }
+        event.dataset = place(event);
         if event.event.dataset.is_none() {
             event.event.dataset = Some(Cow::Borrowed(DEFAULT_DATASET));
         }
         Ok(Parsed::Event)
+    }
+}
+
+/// What kind of record an ECS document is: the dataset it names when that is one of reconwatch's
+/// own, else mail or web by the fields it carries (mail first: a message's links are URLs too),
+/// else none (no rule routes to it, and enrichment treats it as neither).
+fn place(event: &Event<'_>) -> Option<Dataset> {
+    if let Some(d) = event.event.dataset.as_deref().and_then(Dataset::from_name) {
+        return Some(d);
+    }
+    let e = &event.email;
+    if e.message_id.is_some()
+        || e.local_id.is_some()
+        || !e.to.address.is_empty()
+        || e.from.address.is_some()
+        || e.sender.address.is_some()
+    {
+        Some(Dataset::EcsMail)
+    } else if event.url.original.is_some() || event.url.domain.is_some() || event.http.request.method.is_some() {
+        Some(Dataset::EcsWeb)
+    } else {
+        None
     }
 }
 
@@ -426,6 +450,31 @@ fn num_slot<'e>(ev: &'e mut Event<'_>, f: Field) -> Option<NumSlot<'e>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ECS input is placed once, by the parser: its own dataset when it names one of
+    /// reconwatch's, else mail or web by its fields.
+    #[test]
+    fn documents_are_placed_by_dataset_then_by_fields() {
+        let placed = |doc: &str| {
+            let line = format!(r#"{{"@timestamp":"2021-01-11T08:00:00Z",{doc}}}"#);
+            let ev = parse(&line).unwrap();
+            (ev.dataset, ev.event.dataset.as_deref().map(str::to_owned))
+        };
+        assert_eq!(
+            placed(r#""event":{"dataset":"squid.access"},"url":{"original":"http://a/"}"#),
+            (Some(Dataset::SquidAccess), Some("squid.access".into()))
+        );
+        assert_eq!(
+            placed(r#""event":{"dataset":"custom.gateway"},"url":{"original":"http://a/"}"#),
+            (Some(Dataset::EcsWeb), Some("custom.gateway".into()))
+        );
+        assert_eq!(
+            placed(r#""url":{"original":"http://a/"},"email":{"to":{"address":"a@b.example"}}"#),
+            (Some(Dataset::EcsMail), Some("ecs".into()))
+        );
+        assert_eq!(placed(r#""host":{"hostname":"h"},"user":{"name":"u"}"#).0, None);
+    }
+
     use crate::event::Value;
 
     fn parse(line: &str) -> Result<Event<'_>, ParseError> {
@@ -584,7 +633,7 @@ mod tests {
 
     /// An event with every field set, as another parser could produce it.
     fn full_event() -> Event<'static> {
-        let mut ev = Event::new("postfix.log");
+        let mut ev = Event::new(Dataset::PostfixLog);
         ev.timestamp = Some("2024-03-12T08:15:02.123456789Z".parse().unwrap());
         ev.event.action = Some("reject".into());
         ev.event.outcome = Some("failure".into());

@@ -33,16 +33,16 @@ use std::borrow::Cow;
 
 use jiff::tz::TimeZone;
 
-use crate::event::{Event, Field, FieldSet, Str};
+use crate::event::{Dataset, Event, Field, FieldSet, Str};
 
 use super::common::{
     CsvFields, direction, non_empty, parse_iso_timestamp, parse_u64, push_addresses, set_address_cow, strip_angle_cow,
 };
-use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
+use super::{FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "exchange",
-    family: Family::Mail,
+    datasets: &[DATASET],
     line_independent: false,
     description: "Microsoft Exchange Server message tracking log (MSGTRK*.LOG, CSV; #Fields header or \
                   the Exchange 2013+ default columns)",
@@ -54,7 +54,7 @@ pub static INFO: FormatInfo = FormatInfo {
               9f2e4c1a-0b3d-4e5f-a6b7-08dc41a7b3c9,15.02.1544.004",
 };
 
-const DATASET: &str = "exchange.message_tracking";
+const DATASET: Dataset = Dataset::ExchangeMessageTracking;
 
 /// What a column holds, as far as the Event cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,7 +265,7 @@ impl LineParser for ExchangeParser {
         if !body.as_bytes().first().is_some_and(u8::is_ascii_digit) {
             return fail("not a message-tracking row (expected an ISO date-time first)");
         }
-        event.event.dataset = Some(Cow::Borrowed(DATASET));
+        event.set_dataset(DATASET);
         let mut n = 0;
         for field in CsvFields::new(body) {
             let field = field?;
@@ -412,7 +412,7 @@ mod tests {
         check(
             &ev(0),
             &[
-                ("event.dataset", DATASET),
+                ("event.dataset", DATASET.name()),
                 ("@timestamp", "2024-03-11T08:15:42.127Z"),
                 ("source.ip", "203.0.113.25"),
                 ("source.address", "203.0.113.25"),

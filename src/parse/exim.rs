@@ -29,12 +29,12 @@ use super::assemble::{Assembler, AssemblyStats};
 use super::common::{Civil, next_quoted, parse_iso_civil, parse_offset, parse_u64, strip_angle};
 use super::mail::{Disposition, HostSpec, advance, owned, push_recipient, set_endpoint};
 use super::syslog;
-use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
-use crate::event::{Event, Field, FieldSet};
+use super::{FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
+use crate::event::{Dataset, Event, Field, FieldSet};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "exim",
-    family: Family::Mail,
+    datasets: &[DATASET],
     line_independent: false,
     description: "Exim mainlog: messages assembled by message id (<= => -> ** == Completed), \
                   rejections and authenticator failures",
@@ -42,7 +42,7 @@ pub static INFO: FormatInfo = FormatInfo {
               F=<news@example.net> rejected RCPT <alice@example.org>: relay not permitted",
 };
 
-const DATASET: &str = "exim.main";
+const DATASET: Dataset = Dataset::EximMain;
 
 /// What a host field (`H=`, or the host after `from`) records.
 const CLIENT: FieldSet = FieldSet::of(&[Field::SourceAddress, Field::SourceIp, Field::SourceDomain]);
@@ -184,7 +184,7 @@ impl LineParser for EximParser {
         };
 
         let fill = |event: &mut Event<'a>| {
-            event.event.dataset = Some(Cow::Borrowed(DATASET));
+            event.set_dataset(DATASET);
             event.timestamp = ts;
             if let Some(t) = tag {
                 event.host.hostname = t.host.map(Cow::Borrowed);
@@ -1127,7 +1127,7 @@ mod tests {
         for (raw, action, ip, port, domain, from, to, user) in cases {
             let (r, ev) = parse_one(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
             assert_eq!(r, Parsed::Event, "{raw}");
-            assert_eq!(s(&ev.event.dataset), Some(DATASET), "{raw}");
+            assert_eq!(s(&ev.event.dataset), Some(DATASET.name()), "{raw}");
             assert_eq!(s(&ev.event.action), Some(*action), "{raw}");
             assert_eq!(s(&ev.event.outcome), Some("failure"), "{raw}");
             assert_eq!(ev.source.ip, Some(ip.parse().unwrap()), "{raw}");
@@ -1270,7 +1270,7 @@ mod tests {
         for &(raw, action, ip, domain, reason) in cases {
             let (r, ev) = parse_one(raw).unwrap_or_else(|e| panic!("{e}: {raw}"));
             assert_eq!(r, Parsed::Event, "{raw}");
-            assert_eq!(s(&ev.event.dataset), Some(DATASET), "{raw}");
+            assert_eq!(s(&ev.event.dataset), Some(DATASET.name()), "{raw}");
             assert_eq!(s(&ev.event.action), Some(action), "{raw}");
             assert_eq!(s(&ev.event.outcome), Some("failure"), "{raw}");
             assert_eq!(ev.source.ip, ip.map(|i| i.parse().unwrap()), "{raw}");

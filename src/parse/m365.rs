@@ -39,25 +39,25 @@ use memchr::memmem::Finder;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::event::{Event, Field, FieldSet, Str};
+use crate::event::{Dataset, Event, Field, FieldSet, Str};
 
 use super::common::{
     Civil, CsvFields, digits, direction, non_empty, parse_iso_timestamp, parse_u64, push_addresses, set_address_cow,
     strip_angle_cow,
 };
 use super::json::{self, PageRecords};
-use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
+use super::{FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "m365",
-    family: Family::Mail,
+    datasets: &[DATASET],
     line_independent: false,
     description: "Microsoft 365 / Exchange Online message trace (Reporting Web Service / Graph JSON lines \
                   and OData pages, Get-MessageTrace Export-Csv)",
     example: r#"{"Organization":"corp.example","MessageId":"<DB9PR04MB8412C3E1@DB9PR04MB8412.eurprd04.prod.outlook.com>","Received":"2024-03-11T08:15:42.1273346","SenderAddress":"news@partner.example","RecipientAddress":"j.doe@corp.example","Subject":"Quarterly report","Status":"Delivered","ToIP":null,"FromIP":"203.0.113.25","Size":48211,"MessageTraceId":"6a1f4e2b-93c7-4d0e-8a1b-08dc41a7b3c2","StartDate":"2024-03-10T00:00:00Z","EndDate":"2024-03-12T00:00:00Z","Index":0}"#,
 };
 
-const DATASET: &str = "m365.message_trace";
+const DATASET: Dataset = Dataset::M365MessageTrace;
 
 /// One message-trace record, whichever shape it came in.
 #[derive(Debug, Default)]
@@ -345,7 +345,7 @@ fn fill<'a>(t: Trace<'a>, event: &mut Event<'a>) -> Result<(), ParseError> {
         return fail("Received missing or not a date");
     };
     event.timestamp = Some(ts);
-    event.event.dataset = Some(Cow::Borrowed(DATASET));
+    event.set_dataset(DATASET);
     event.recorded = t.recorded();
     if let Some(status) = t.status.and_then(non_empty) {
         event.event.outcome = outcome(&status).map(Cow::Borrowed);
@@ -509,7 +509,7 @@ mod tests {
         check(
             &ev,
             &[
-                ("event.dataset", Some(DATASET)),
+                ("event.dataset", Some(DATASET.name())),
                 ("@timestamp", Some("2024-03-11T08:15:42.1273346Z")),
                 ("email.from.address", Some("news@partner.example")),
                 ("email.to.address", Some("j.doe@corp.example")),

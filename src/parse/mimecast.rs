@@ -30,22 +30,22 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use crate::event::{Event, Field, FieldSet, Str, URL_PARTS};
+use crate::event::{Dataset, Event, Field, FieldSet, Str, URL_PARTS};
 
 use super::common::{direction, parse_ip, parse_iso_timestamp, strip_angle_cow};
 use super::json::{self, PageRecords, flag, number, text, texts};
-use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
+use super::{FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "mimecast",
-    family: Family::Mail,
+    datasets: &[SIEM, TTP_URL],
     line_independent: true,
     description: "Mimecast TTP URL Protect and SIEM logs (API JSON, one record per line)",
     example: r#"{"userEmailAddress":"akowalski@corp.example","fromUserEmailAddress":"events@invite-news.example","url":"https://img.invite-news.example/o.gif?u=8f3a","ttpDefinition":"Default Inbound URL Protect Definition","subject":"Panel invitation: March 2024","action":"allow","adminOverride":"N/A","userOverride":"None","scanResult":"clean","category":"Newsletters","sendingIp":"203.0.113.25","userAwarenessAction":"N/A","date":"2024-03-12T08:15:02+0000","actions":"Allow","route":"inbound","creationMethod":"User Click","emailPartsDescription":["Body"],"messageId":"<c0ffee.42@mta.invite-news.example>"}"#,
 };
 
-const TTP_URL: &str = "mimecast.ttp_url";
-const SIEM: &str = "mimecast.siem";
+const TTP_URL: Dataset = Dataset::MimecastTtpUrl;
+const SIEM: Dataset = Dataset::MimecastSiem;
 const NOT_MIMECAST: &str = "JSON without Mimecast SIEM or TTP URL fields";
 
 pub struct MimecastParser {
@@ -320,10 +320,10 @@ fn fill<'a>(tz: &TimeZone, kind: Kind, r: Record<'a>, ev: &mut Event<'a>) -> Res
     if ev.timestamp.is_none() {
         return fail("invalid Mimecast date (expected ISO 8601 or epoch milliseconds)");
     }
-    ev.event.dataset = Some(Cow::Borrowed(match kind {
+    ev.set_dataset(match kind {
         Kind::TtpUrl => TTP_URL,
         Kind::SiemV1 | Kind::SiemV2 => SIEM,
-    }));
+    });
 
     ev.recorded = r.recorded();
     ev.event.action = value(r.act).or(value(r.action_v1)).or(value(r.action));

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::event::Event;
+use crate::event::{Dataset, Event};
 
 pub mod assemble;
 pub mod common;
@@ -164,15 +164,6 @@ pub trait LineParser: Send {
     }
 }
 
-/// Which side of the organisation a format describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    Web,
-    Mail,
-    /// Formats that can carry either (ECS JSON).
-    Any,
-}
-
 /// Every format reconwatch reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Format {
@@ -194,7 +185,8 @@ pub enum Format {
 #[derive(Debug)]
 pub struct FormatInfo {
     pub name: &'static str,
-    pub family: Family,
+    /// The datasets its events carry (their family: web, mail, or both for ECS JSON).
+    pub datasets: &'static [Dataset],
     pub description: &'static str,
     /// The parser's result for a line depends only on that line (and the [`ParseContext`]): no
     /// header, message assembly or other state carries from one line to the next. Such a file may
@@ -289,12 +281,20 @@ mod tests {
             let mut event = Event::default();
             let got = parser.parse(&line, &mut event);
             parser.flush(None);
-            let produced = got == Ok(Parsed::Event) || parser.take_completed().is_some();
-            assert!(
-                produced,
-                "{format}: example did not produce an event: {got:?}\n{}",
-                info.example
-            );
+            let produced = match got {
+                Ok(Parsed::Event) => Some(event),
+                _ => parser.take_completed(),
+            };
+            let Some(event) = produced else {
+                panic!("{format}: example did not produce an event: {got:?}\n{}", info.example);
+            };
+            // Routing and enrichment read the dataset the parser sets: it must be set, and be
+            // one the format declares.
+            let dataset = event
+                .dataset
+                .unwrap_or_else(|| panic!("{format}: the parser set no dataset"));
+            assert!(info.datasets.contains(&dataset), "{format}: {dataset:?}");
+            assert_eq!(event.event.dataset.as_deref(), Some(dataset.name()), "{format}");
             assert_eq!(Format::from_name(info.name), Some(format));
         }
     }

@@ -55,10 +55,10 @@ use super::assemble::{Assembler, AssemblyStats};
 use super::common::{parse_u16, parse_u64, strip_angle};
 use super::mail::{HostSpec, mailbox_address, mailbox_name, owned, push_recipient, set_endpoint};
 use super::syslog::SyslogHeader;
-use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
-use crate::event::{Endpoint, Event, Field, FieldSet};
+use super::{FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
+use crate::event::{Dataset, Endpoint, Event, Field, FieldSet};
 
-const DATASET: &str = "postfix.log";
+const DATASET: Dataset = Dataset::PostfixLog;
 
 // What the lines of a message record, for Sigma's `''` (the line is there, its value empty) as
 // against `null` (no line said): the envelope sender (`from=<>` is the null sender), the SMTP
@@ -68,7 +68,7 @@ const CLIENT: FieldSet = FieldSet::of(&[Field::SourceAddress, Field::SourceIp, F
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "postfix",
-    family: Family::Mail,
+    datasets: &[DATASET],
     line_independent: false,
     description: "Postfix MTA syslog lines: one event per message (assembled by queue id) and one per NOQUEUE reject",
     example: "Mar  4 09:12:44 mx1 postfix/smtpd[2231]: NOQUEUE: reject: RCPT from unknown[198.51.100.23]: 554 5.7.1 \
@@ -164,7 +164,7 @@ impl LineParser for PostfixParser {
             let Some(v) = Verdict::parse(rest) else {
                 return Ok(Parsed::Absorbed);
             };
-            event.event.dataset = Some(Cow::Borrowed(DATASET));
+            event.set_dataset(DATASET);
             if let Some(h) = hdr {
                 event.timestamp = h.timestamp;
                 event.host.hostname = h.hostname.map(Cow::Borrowed);

@@ -38,21 +38,21 @@ use serde_json::value::RawValue;
 use super::common::{direction, narrow, parse_ip, parse_iso_timestamp, set_address_cow, strip_angle, strip_angle_cow};
 use super::json::{self, PageRecords};
 use super::mail::mailbox_address;
-use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
-use crate::event::{Endpoint, Event, Field as F, FieldSet, Str, URL_PARTS};
+use super::{FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
+use crate::event::{Dataset, Endpoint, Event, Field as F, FieldSet, Str, URL_PARTS};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "proofpoint",
-    family: Family::Mail,
+    datasets: &[DATASET_MESSAGE, DATASET_MAILLOG, DATASET_TAP],
     line_independent: true,
     description: "Proofpoint on Demand log API message/maillog JSON and TAP SIEM API messages/clicks JSON, one record \
                   per line",
     example: r#"{"connection":{"ip":"203.0.113.45","host":"mail-out.example.net","helo":"mail-out.example.net","country":"nl"},"envelope":{"from":"bounce-42@mail-out.example.net","rcpts":["j.doe@example.com"]},"filter":{"disposition":"continue","routeDirection":"inbound","qid":"4AB1CdEf012345","durationSecs":0.21},"guid":"hT3kZq9xWvB2LmN8pR5sYu1oAc6dEf7g","msg":{"header":{"from":["Conference Team <events@example.net>"],"subject":["Your invitation"],"message-id":["<a1b2c3@mail-out.example.net>"]},"sizeBytes":5120},"msgParts":[{"labeledName":"text.html","urls":[{"url":"https://track.example.net/o.gif?id=7f3a","src":["urldefense"]}]}],"ts":"2024-05-22T12:16:36.732104-0700"}"#,
 };
 
-const DATASET_MESSAGE: &str = "proofpoint.pod_message";
-const DATASET_MAILLOG: &str = "proofpoint.pod_maillog";
-const DATASET_TAP: &str = "proofpoint.tap";
+const DATASET_MESSAGE: Dataset = Dataset::ProofpointPodMessage;
+const DATASET_MAILLOG: Dataset = Dataset::ProofpointPodMaillog;
+const DATASET_TAP: Dataset = Dataset::ProofpointTap;
 
 const INVALID_TIME: ParseError = ParseError::new("invalid timestamp (expected ISO 8601)");
 
@@ -285,7 +285,7 @@ impl Reader {
 
     /// PoD `message`: one message as the filter saw it.
     fn pod_message<'a>(&self, rec: Record<'a>, ev: &mut Event<'a>) -> Result<(), ParseError> {
-        ev.event.dataset = Some(Cow::Borrowed(DATASET_MESSAGE));
+        ev.set_dataset(DATASET_MESSAGE);
         ev.recorded = POD_MESSAGE;
         ev.timestamp = self.time(rec.ts.as_deref())?;
         if let Some(c) = rec.connection {
@@ -364,7 +364,7 @@ impl Reader {
 
     /// PoD `maillog`: one Sendmail line, already split into `sm` by Proofpoint.
     fn pod_maillog<'a>(&self, rec: Record<'a>, ev: &mut Event<'a>) -> Result<(), ParseError> {
-        ev.event.dataset = Some(Cow::Borrowed(DATASET_MAILLOG));
+        ev.set_dataset(DATASET_MAILLOG);
         ev.recorded = POD_MAILLOG;
         ev.timestamp = self.time(rec.ts.as_deref())?;
         let Some(sm) = rec.sm else { return Ok(()) };
@@ -397,7 +397,7 @@ impl Reader {
 
     /// TAP `messagesDelivered`/`messagesBlocked`: a message that carried a threat.
     fn tap_message<'a>(&self, rec: Record<'a>, action: &'static str, ev: &mut Event<'a>) -> Result<(), ParseError> {
-        ev.event.dataset = Some(Cow::Borrowed(DATASET_TAP));
+        ev.set_dataset(DATASET_TAP);
         ev.recorded = TAP_MESSAGE;
         ev.event.action = Some(Cow::Borrowed(action));
         ev.timestamp = self.time(rec.message_time.as_deref())?;
@@ -436,7 +436,7 @@ impl Reader {
 
     /// TAP `clicksPermitted`/`clicksBlocked`: a recipient clicked a rewritten link.
     fn tap_click<'a>(&self, rec: Record<'a>, action: &'static str, ev: &mut Event<'a>) -> Result<(), ParseError> {
-        ev.event.dataset = Some(Cow::Borrowed(DATASET_TAP));
+        ev.set_dataset(DATASET_TAP);
         ev.recorded = TAP_CLICK;
         ev.event.action = Some(Cow::Borrowed(action));
         ev.timestamp = self.time(rec.click_time.as_deref())?;

@@ -24,12 +24,12 @@ use super::assemble::{Assembler, AssemblyStats};
 use super::common::{parse_u64, strip_angle};
 use super::mail::{Disposition, HostSpec, advance, owned, push_recipient, set_endpoint};
 use super::syslog::SyslogHeader;
-use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
-use crate::event::{Event, Field, FieldSet};
+use super::{FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
+use crate::event::{Dataset, Event, Field, FieldSet};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "sendmail",
-    family: Family::Mail,
+    datasets: &[DATASET],
     line_independent: false,
     description: "Sendmail syslog (sendmail, sm-mta, sm-msp-queue): messages assembled by queue id \
                   (from=/to=), ruleset rejections, AUTH failures",
@@ -37,7 +37,7 @@ pub static INFO: FormatInfo = FormatInfo {
               relay=client.example.net [198.51.100.23], reject=550 5.7.1 <alice@example.org>... Relaying denied",
 };
 
-const DATASET: &str = "sendmail.log";
+const DATASET: Dataset = Dataset::SendmailLog;
 
 pub struct SendmailParser {
     asm: Assembler,
@@ -108,7 +108,7 @@ impl LineParser for SendmailParser {
             }
         }
         if single(text, event) {
-            event.event.dataset = Some(Cow::Borrowed(DATASET));
+            event.set_dataset(DATASET);
             event.timestamp = hdr.timestamp;
             event.host.hostname = hdr.hostname.map(Cow::Borrowed);
             event.process.name = hdr.app.map(Cow::Borrowed);
@@ -854,7 +854,7 @@ mod tests {
         for (raw, action, outcome, ip, domain, from, to, user, qid) in cases {
             let (r, ev) = parse_one(raw).unwrap_or_else(|e| panic!("{raw}: {e}"));
             assert_eq!(r, Parsed::Event, "{raw}");
-            assert_eq!(s(&ev.event.dataset), Some(DATASET), "{raw}");
+            assert_eq!(s(&ev.event.dataset), Some(DATASET.name()), "{raw}");
             assert_eq!(s(&ev.event.action), Some(*action), "{raw}");
             assert_eq!(s(&ev.event.outcome), *outcome, "{raw}");
             assert_eq!(ev.source.ip, Some(ip.parse().unwrap()), "{raw}");

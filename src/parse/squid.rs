@@ -31,12 +31,12 @@ use jiff::Timestamp;
 use super::common::{
     self, Civil, dash_none, find_byte, month_from_abbrev, parse_offset, parse_u16, parse_u64, skip_spaces,
 };
-use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed};
-use crate::event::{Event, Field, FieldSet, URL_PARTS};
+use super::{FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed};
+use crate::event::{Dataset, Event, Field, FieldSet, URL_PARTS};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "squid",
-    family: Family::Web,
+    datasets: &[DATASET],
     line_independent: true,
     description: "Squid access.log: native layout (also with log_mime_hdrs), the Squid `referrer`/`useragent` logs, an extended layout \
                   with ports and headers, and any `logformat` declared with --squid-logformat",
@@ -44,7 +44,7 @@ pub static INFO: FormatInfo = FormatInfo {
               alice HIER_DIRECT/198.51.100.7 image/gif",
 };
 
-const DATASET: &str = "squid.access";
+const DATASET: Dataset = Dataset::SquidAccess;
 
 /// Squid's native layout, which [`parse_native`] reads without the interpreter.
 const NATIVE: &str = "%ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt";
@@ -776,7 +776,7 @@ impl LineParser for SquidParser {
 }
 
 fn finish(event: &mut Event<'_>) -> Parsed {
-    event.event.dataset = Some(Cow::Borrowed(DATASET));
+    event.set_dataset(DATASET);
     Parsed::Event
 }
 
@@ -821,7 +821,7 @@ mod tests {
         flat(&v, "", &mut got);
         got.sort();
         let mut want: Vec<(String, String)> = want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        want.push(("event.dataset".into(), DATASET.into()));
+        want.push(("event.dataset".into(), DATASET.name().into()));
         want.sort();
         assert_eq!(got, want, "{line}");
     }

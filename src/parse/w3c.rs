@@ -55,14 +55,14 @@
 
 use std::borrow::Cow;
 
-use crate::event::{Endpoint, Event, Field, FieldSet, URL_PARTS, Url};
+use crate::event::{Dataset, Endpoint, Event, Field, FieldSet, URL_PARTS, Url};
 
 use super::common::{self, Civil, dash_none, digits, parse_ip, parse_u16, parse_u64};
-use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
+use super::{FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "w3c",
-    family: Family::Web,
+    datasets: &[DATASET],
     line_independent: false,
     description: "W3C Extended Log Format (Microsoft IIS, Blue Coat/Symantec ProxySG, other proxies), \
                   driven by #Fields:; headerless IIS default layouts recognised",
@@ -70,7 +70,7 @@ pub static INFO: FormatInfo = FormatInfo {
               Mozilla/5.0+(Windows+NT+10.0;+Win64;+x64) https://mail.example.org/ 200 0 0 31",
 };
 
-const DATASET: &str = "w3c.access";
+const DATASET: Dataset = Dataset::W3cAccess;
 
 const E_DIRECTIVE: &str = "unknown # line: expected a W3C directive such as #Fields:";
 const E_EMPTY_FIELDS: &str = "empty #Fields directive";
@@ -775,7 +775,7 @@ impl<'a> Row<'_, 'a> {
             event.host.hostname = site.map(Cow::Borrowed);
         }
         event.url = url.build(method);
-        event.event.dataset = Some(Cow::Borrowed(DATASET));
+        event.set_dataset(DATASET);
         Ok(())
     }
 

@@ -23,21 +23,21 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 
-use crate::event::{Event, Field, FieldSet, Str, URL_PARTS};
+use crate::event::{Dataset, Event, Field, FieldSet, Str, URL_PARTS};
 
 use super::common::{Civil, month_from_abbrev, parse_iso_civil, parse_offset};
 use super::json::{self, number, text};
-use super::{Family, FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
+use super::{FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed, fail};
 
 pub static INFO: FormatInfo = FormatInfo {
     name: "zscaler",
-    family: Family::Web,
+    datasets: &[DATASET],
     line_independent: true,
     description: "Zscaler ZIA NSS web log feed in JSON (wrapped `zscalernss-web` or a bare custom feed object)",
     example: r#"{"sourcetype":"zscalernss-web","event":{"time":"Tue Mar 12 08:15:02 2024","tz":"GMT","login":"akowalski@corp.example","proto":"HTTPS","eurl":"img.news-tracker.example/p.gif?u=8f3a","action":"Allowed","reqmethod":"GET","respcode":"200","reqsize":"512","respsize":"1043","cip":"10.20.4.17","sip":"203.0.113.80","ua":"Mozilla/5.0 (Windows NT 10.0; Win64; x64)","ereferer":"None","contenttype":"image/gif","urlcat":"Web Advertisements","devicehostname":"LT-AKOWALSKI"}}"#,
 };
 
-const DATASET: &str = "zscaler.web";
+const DATASET: Dataset = Dataset::ZscalerWeb;
 const WEB_SOURCETYPE: &str = "zscalernss-web";
 const NOT_NSS_WEB: &str = "JSON without Zscaler NSS web fields";
 
@@ -203,7 +203,7 @@ impl LineParser for ZscalerParser {
 
 impl ZscalerParser {
     fn fill<'a>(&self, r: Nss<'a>, ev: &mut Event<'a>) -> Result<(), ParseError> {
-        ev.event.dataset = Some(Cow::Borrowed(DATASET));
+        ev.set_dataset(DATASET);
         ev.recorded = r.recorded();
         ev.timestamp = match (r.epochtime, value(r.time)) {
             (Some(secs), _) => match i64::try_from(secs).ok().and_then(|s| Timestamp::from_second(s).ok()) {

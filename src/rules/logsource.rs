@@ -15,13 +15,12 @@
 //! log source matches none of these (Windows, Linux, cloud, `service:` logs) is skipped with its
 //! reason: reconwatch does not read those logs.
 
-use crate::event::Event;
+use crate::event::{Dataset, Event};
 
-/// The sources events are routed to.
+/// The sources events are routed to: one per [`Dataset`], in its declaration order.
 #[derive(Debug)]
 pub struct Source {
-    /// The `event.dataset` reconwatch's parser sets (`None` for ECS input placed by its fields).
-    pub dataset: Option<&'static str>,
+    pub dataset: Dataset,
     pub categories: &'static [&'static str],
     pub products: &'static [&'static str],
 }
@@ -30,113 +29,39 @@ const WEB: &[&str] = &["proxy"];
 const WEB_SERVER: &[&str] = &["proxy", "webserver"];
 const MAIL: &[&str] = &["email"];
 
-/// Every source, indexed by [`route`].
+const fn source(dataset: Dataset, categories: &'static [&'static str], products: &'static [&'static str]) -> Source {
+    Source {
+        dataset,
+        categories,
+        products,
+    }
+}
+
+/// Every source, indexed by [`route`] (a [`Dataset`]'s position in [`Dataset::ALL`]).
 pub const SOURCES: &[Source] = &[
-    Source {
-        dataset: Some("squid.access"),
-        categories: WEB,
-        products: &["squid"],
-    },
-    Source {
-        dataset: Some("zscaler.web"),
-        categories: WEB,
-        products: &["zscaler"],
-    },
-    Source {
-        dataset: Some("combined.access"),
-        categories: WEB_SERVER,
-        products: &["apache", "nginx"],
-    },
-    Source {
-        dataset: Some("w3c.access"),
-        categories: WEB_SERVER,
-        products: &["iis"],
-    },
-    Source {
-        dataset: Some("postfix.log"),
-        categories: MAIL,
-        products: &["postfix"],
-    },
-    Source {
-        dataset: Some("exim.main"),
-        categories: MAIL,
-        products: &["exim"],
-    },
-    Source {
-        dataset: Some("sendmail.log"),
-        categories: MAIL,
-        products: &["sendmail"],
-    },
-    Source {
-        dataset: Some("exchange.message_tracking"),
-        categories: MAIL,
-        products: &["exchange"],
-    },
-    Source {
-        dataset: Some("m365.message_trace"),
-        categories: MAIL,
-        products: &["m365"],
-    },
-    Source {
-        dataset: Some("proofpoint.pod_message"),
-        categories: MAIL,
-        products: &["proofpoint"],
-    },
-    Source {
-        dataset: Some("proofpoint.pod_maillog"),
-        categories: MAIL,
-        products: &["proofpoint"],
-    },
-    Source {
-        dataset: Some("proofpoint.tap"),
-        categories: MAIL,
-        products: &["proofpoint"],
-    },
-    Source {
-        dataset: Some("mimecast.siem"),
-        categories: MAIL,
-        products: &["mimecast"],
-    },
-    Source {
-        dataset: Some("mimecast.ttp_url"),
-        categories: MAIL,
-        products: &["mimecast"],
-    },
-    // ECS input (or any dataset not listed above), placed by the fields it carries.
-    Source {
-        dataset: None,
-        categories: WEB_SERVER,
-        products: &[],
-    },
-    Source {
-        dataset: None,
-        categories: MAIL,
-        products: &[],
-    },
+    source(Dataset::SquidAccess, WEB, &["squid"]),
+    source(Dataset::ZscalerWeb, WEB, &["zscaler"]),
+    source(Dataset::CombinedAccess, WEB_SERVER, &["apache", "nginx"]),
+    source(Dataset::W3cAccess, WEB_SERVER, &["iis"]),
+    source(Dataset::PostfixLog, MAIL, &["postfix"]),
+    source(Dataset::EximMain, MAIL, &["exim"]),
+    source(Dataset::SendmailLog, MAIL, &["sendmail"]),
+    source(Dataset::ExchangeMessageTracking, MAIL, &["exchange"]),
+    source(Dataset::M365MessageTrace, MAIL, &["m365"]),
+    source(Dataset::ProofpointPodMessage, MAIL, &["proofpoint"]),
+    source(Dataset::ProofpointPodMaillog, MAIL, &["proofpoint"]),
+    source(Dataset::ProofpointTap, MAIL, &["proofpoint"]),
+    source(Dataset::MimecastSiem, MAIL, &["mimecast"]),
+    source(Dataset::MimecastTtpUrl, MAIL, &["mimecast"]),
+    // ECS input placed by its fields (the ECS parser decides which).
+    source(Dataset::EcsWeb, WEB_SERVER, &[]),
+    source(Dataset::EcsMail, MAIL, &[]),
 ];
 
-const ECS_WEB: usize = SOURCES.len() - 2;
-const ECS_MAIL: usize = SOURCES.len() - 1;
-
-/// The index in [`SOURCES`] of the source this event belongs to; `None` when it is neither web
-/// nor mail.
+/// The index in [`SOURCES`] of the source this event belongs to (its [`Dataset`], set by the
+/// parser); `None` when it is neither web nor mail.
 pub fn route(event: &Event<'_>) -> Option<usize> {
-    let dataset = event.event.dataset.as_deref().unwrap_or("");
-    if let Some(i) = SOURCES.iter().position(|s| s.dataset == Some(dataset)) {
-        return Some(i);
-    }
-    if event.email.message_id.is_some()
-        || event.email.local_id.is_some()
-        || !event.email.to.address.is_empty()
-        || event.email.from.address.is_some()
-        || event.email.sender.address.is_some()
-    {
-        Some(ECS_MAIL)
-    } else if event.url.original.is_some() || event.url.domain.is_some() || event.http.request.method.is_some() {
-        Some(ECS_WEB)
-    } else {
-        None
-    }
+    event.dataset.map(|d| d as usize)
 }
 
 /// A rule's `logsource`.
@@ -195,7 +120,13 @@ mod tests {
     }
 
     fn names(v: Vec<usize>) -> Vec<&'static str> {
-        v.into_iter().map(|i| SOURCES[i].dataset.unwrap_or("ecs")).collect()
+        v.into_iter().map(|i| SOURCES[i].dataset.name()).collect()
+    }
+
+    #[test]
+    fn one_source_per_dataset_in_its_order() {
+        let datasets: Vec<Dataset> = SOURCES.iter().map(|s| s.dataset).collect();
+        assert_eq!(datasets, Dataset::ALL);
     }
 
     #[test]
@@ -233,16 +164,14 @@ mod tests {
     }
 
     #[test]
-    fn events_route_by_dataset_then_by_fields() {
-        let mut e = Event::new("squid.access");
-        assert_eq!(SOURCES[route(&e).unwrap()].dataset, Some("squid.access"));
-        e.event.dataset = Some(Cow::Borrowed("mimecast.ttp_url"));
+    fn events_route_by_the_dataset_their_parser_set() {
+        let mut e = Event::new(Dataset::SquidAccess);
+        assert_eq!(SOURCES[route(&e).unwrap()].dataset, Dataset::SquidAccess);
+        e.set_dataset(Dataset::MimecastTtpUrl);
         assert_eq!(SOURCES[route(&e).unwrap()].products, ["mimecast"]);
-        e.event.dataset = Some(Cow::Borrowed("custom.gateway"));
-        assert_eq!(route(&e), None);
+        // The dataset string alone routes nothing: the parser decides (ECS input: by its fields).
+        e.dataset = None;
         e.url.original = Some(Cow::Borrowed("http://a/"));
-        assert_eq!(route(&e), Some(ECS_WEB));
-        e.email.to.address.push(Cow::Borrowed("a@b"));
-        assert_eq!(route(&e), Some(ECS_MAIL));
+        assert_eq!(route(&e), None);
     }
 }

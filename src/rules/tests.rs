@@ -7,15 +7,16 @@ use std::collections::BTreeSet;
 use super::sigma::{Placeholders, parse_rule};
 use super::yaml::parse_documents;
 use super::*;
+use crate::event::Dataset;
 use crate::event::Field;
 
 /// Builds an event from `field=value` pairs (ECS names; `@timestamp` RFC 3339).
 fn event(pairs: &[(&str, &str)]) -> Event<'static> {
-    let mut e = Event::new("squid.access");
+    let mut e = Event::new(Dataset::SquidAccess);
     for &(k, v) in pairs {
         let s = || Some(Cow::Owned(v.to_owned()));
         match k {
-            "dataset" => e.event.dataset = s(),
+            "dataset" => e.set_dataset(Dataset::from_name(v).expect("a dataset reconwatch makes")),
             "@timestamp" => e.timestamp = Some(v.parse().expect("test timestamp")),
             "event.original" => e.event.original = s(),
             "url.original" => e.url.original = s(),
@@ -533,7 +534,7 @@ fn rules_only_see_their_log_source() {
     let e = engine("proxy", "  sel:\n    cs-method: GET\n  condition: sel");
     let mut ev = event(GET);
     assert!(matches(&e, &ev));
-    ev.event.dataset = Some(Cow::Borrowed("postfix.log"));
+    ev.set_dataset(Dataset::PostfixLog);
     assert!(!matches(&e, &ev), "a proxy rule must not run on mail events");
     let e = engine(
         "email",
@@ -541,7 +542,7 @@ fn rules_only_see_their_log_source() {
     );
     let mut ev = event(&[("email.subject", "Interview request")]);
     assert!(!matches(&e, &ev), "an email rule must not run on proxy events");
-    ev.event.dataset = Some(Cow::Borrowed("exchange.message_tracking"));
+    ev.set_dataset(Dataset::ExchangeMessageTracking);
     assert!(matches(&e, &ev));
 }
 
