@@ -1,10 +1,14 @@
 //! The core every mode shares: one input's lines go through framing, parsing and (in later
 //! stages) everything after, and the events come out through an [`EventSink`].
 //!
-//! [`run_input`] opens an input, detects its format from the first lines (unless one is forced),
-//! feeds every line to the parser, fills in what parsers leave to the caller (`event.original`,
-//! `log.*`, syslog header fields), and counts everything in [`InputStats`]. Batch commands call it
-//! per input; the daemon will call the same function on tailed files and sockets.
+//! [`LineStream`] is the per-line core: one line in, framing and parsing, what parsers leave to
+//! the caller filled in (`event.original`, `log.*`, syslog header fields), events out to an
+//! [`EventSink`], everything counted in [`InputStats`] (taken as deltas, so metrics move while
+//! an input stays open), multi-line mail flushed when the caller says time has passed. A tailed
+//! file or a syslog listener feeds it line by line.
+//!
+//! [`run_input`] opens an input, detects its format from the first lines (unless one is forced)
+//! and runs a [`LineStream`] over every line to the end. Batch commands call it per input.
 //!
 //! [`run_stream`] is the same loop with [`RunOptions`], for the parallel batch runner
 //! (`crate::batch`): a run may start at a byte offset of a file (a chunk; `log.offset` stays
@@ -351,11 +355,10 @@ pub fn first_event_time(input: &Input, cfg: &PipelineConfig) -> Option<Timestamp
     let Verdict::Use(decided) = decide(&sample, &ctx, cfg) else {
         return None;
     };
-    let mut run = Run::new(decided, &ctx, &input.name, 0, InputStats::default());
+    let mut run = LineStream::new(decided, &ctx, &input.name, 0);
     let mut earliest = Earliest(None);
     run.replay(&sample, &mut earliest).ok()?;
-    run.parser.flush(None);
-    run.drain(&mut earliest).ok()?;
+    run.flush(None, &mut earliest).ok()?;
     earliest.0
 }
 
@@ -435,7 +438,7 @@ pub fn run_stream(
     stats.format = Some(decided.format);
     stats.framing = Some(decided.framing);
 
-    let mut run = Run::new(decided, &ctx, name, opts.start, stats);
+    let mut run = LineStream::with_stats(decided, &ctx, name, opts.start, stats);
     if !opts.warmup.is_empty() {
         let mut lines = LineReader::with_max_line(opts.warmup, cfg.max_line);
         while let Some(Ok(line)) = lines.next() {
@@ -461,12 +464,11 @@ pub fn run_stream(
             }
         }
     }
-    run.parser.flush(None);
-    run.drain(sink)?;
-    run.stats.assembly = run.parser.assembly_stats();
-    run.stats.bytes = reader.bytes_read();
-    ticker.tick(run.stats.bytes, run.stats.lines)?;
-    Ok(run.stats)
+    run.flush(None, sink)?;
+    let mut stats = run.take_stats();
+    stats.bytes = reader.bytes_read();
+    ticker.tick(stats.bytes, stats.lines)?;
+    Ok(stats)
 }
 
 /// Turns a run's running totals into [`Tick`]s of what was read since the previous one.
@@ -493,26 +495,58 @@ impl Ticker<'_> {
     }
 }
 
-struct Run<'p> {
+/// One input's lines through framing and parsing: the per-line core every mode shares. The
+/// batch runner ([`run_stream`]) drives it over a whole stream; a tailed file or a syslog
+/// listener feeds it one line at a time as lines arrive, [`flush`](LineStream::flush)es mail
+/// still being assembled when the source goes quiet, and takes its statistics as deltas
+/// ([`take_stats`](LineStream::take_stats)) so metrics move while the source stays open.
+///
+/// It never reads, opens or waits for anything: the caller owns the source.
+pub struct LineStream<'p> {
     parser: Box<dyn LineParser>,
     framing: Framing,
     hint: YearHint,
+    timezone: jiff::tz::TimeZone,
     path: &'p str,
     /// Offset of the stream in the input (see [`RunOptions::start`]).
     start: u64,
     stats: InputStats,
+    /// The parser's assembly counts already reported by [`LineStream::take_stats`].
+    assembly_reported: AssemblyStats,
 }
 
-impl<'p> Run<'p> {
-    fn new(decided: Decided, ctx: &ParseContext, path: &'p str, start: u64, stats: InputStats) -> Self {
-        Run {
+impl<'p> LineStream<'p> {
+    /// A stream of `decided` format whose events name `path` as `log.file.path`, starting at
+    /// byte `start` of its input. `ctx.reference_time` dates RFC 3164 lines (they carry no year):
+    /// a file's modification time, or now for a live source (see
+    /// [`set_reference_time`](LineStream::set_reference_time)).
+    pub fn new(decided: Decided, ctx: &ParseContext, path: &'p str, start: u64) -> Self {
+        let stats = InputStats {
+            input: path.to_owned(),
+            format: Some(decided.format),
+            framing: Some(decided.framing),
+            ..InputStats::default()
+        };
+        Self::with_stats(decided, ctx, path, start, stats)
+    }
+
+    fn with_stats(decided: Decided, ctx: &ParseContext, path: &'p str, start: u64, stats: InputStats) -> Self {
+        LineStream {
             parser: decided.format.parser(ctx),
             framing: decided.framing,
             hint: YearHint::new(ctx),
+            timezone: ctx.timezone.clone(),
             path,
             start,
             stats,
+            assembly_reported: AssemblyStats::default(),
         }
+    }
+
+    /// Moves the reference for RFC 3164 year inference: a live source calls it with the clock
+    /// now and then (a daemon started in November must date January's lines in the new year).
+    pub fn set_reference_time(&mut self, now: Timestamp) {
+        self.hint = YearHint::at(now, &self.timezone);
     }
 
     /// Feeds the detection sample to the parser, as the run's first lines.
@@ -531,8 +565,10 @@ impl<'p> Run<'p> {
         Ok(())
     }
 
+    /// Parses one line; its events (and messages it completes) go to `sink`. Only the sink's
+    /// error stops it: a bad line is counted with its reason.
     #[inline]
-    fn line(&mut self, raw: RawLine<'_>, sink: &mut dyn EventSink) -> io::Result<()> {
+    pub fn line(&mut self, raw: RawLine<'_>, sink: &mut dyn EventSink) -> io::Result<()> {
         self.stats.lines += 1;
         self.stats.truncated += raw.truncated as u64;
         let text = match std::str::from_utf8(raw.bytes) {
@@ -564,6 +600,34 @@ impl<'p> Run<'p> {
             self.stats.error(raw.number, e);
         }
         self.drain(sink)
+    }
+
+    /// Emits what multi-line assembly holds: every message whose first line is older than
+    /// `before` (event time; a source gone quiet), or everything (`None`: the end of the input).
+    pub fn flush(&mut self, before: Option<Timestamp>, sink: &mut dyn EventSink) -> io::Result<()> {
+        self.parser.flush(before);
+        self.drain(sink)
+    }
+
+    /// The statistics gathered since the previous call (all of them, the first time): counts
+    /// are deltas, the input's name, format and framing are repeated. Lines number from the
+    /// stream's start, so error examples keep their line numbers.
+    pub fn take_stats(&mut self) -> InputStats {
+        let assembly = self.parser.assembly_stats();
+        let fresh = InputStats {
+            input: self.stats.input.clone(),
+            format: self.stats.format,
+            framing: self.stats.framing,
+            ..InputStats::default()
+        };
+        let mut delta = std::mem::replace(&mut self.stats, fresh);
+        delta.assembly = AssemblyStats {
+            timed_out: assembly.timed_out - self.assembly_reported.timed_out,
+            evicted: assembly.evicted - self.assembly_reported.evicted,
+            flushed_at_end: assembly.flushed_at_end - self.assembly_reported.flushed_at_end,
+        };
+        self.assembly_reported = assembly;
+        delta
     }
 
     /// Feeds a line that precedes the stream to the parser and discards what it makes of it
@@ -625,6 +689,103 @@ mod tests {
 
     fn at(s: &str) -> Option<Timestamp> {
         Some(s.parse().unwrap())
+    }
+
+    /// Keeps the events it is given (owned), for tests that look at them.
+    #[derive(Default)]
+    struct Kept(Vec<Event<'static>>);
+
+    impl EventSink for Kept {
+        fn event(&mut self, event: &mut Event<'_>) -> io::Result<()> {
+            self.0.push(event.clone().into_owned());
+            Ok(())
+        }
+    }
+
+    /// The per-line core as a tail drives it: lines one at a time, a message still being
+    /// assembled emitted by `flush(before)` when the source goes quiet, statistics as deltas.
+    #[test]
+    fn a_line_stream_is_fed_line_by_line_and_flushed_when_quiet() {
+        let decided = Decided {
+            format: Format::Postfix,
+            framing: Framing::Syslog,
+        };
+        let ctx = ParseContext::default();
+        let mut stream = LineStream::new(decided, &ctx, "maillog", 0);
+        let mut kept = Kept::default();
+        let lines = [
+            "2021-01-13T06:04:00.500000+01:00 mx1 postfix/smtpd[9790]: 612B0EBAA83: client=mx4.example[203.0.113.126]",
+            "2021-01-13T06:04:00.831886+01:00 mx1 postfix/cleanup[9792]: 612B0EBAA83: message-id=<a@mx4.example>",
+            "2021-01-13T06:04:00.900000+01:00 mx1 amavis[1200]: (01234-01) Passed CLEAN",
+            "not a syslog line",
+        ];
+        let mut offset = 0;
+        for (n, text) in lines.iter().enumerate() {
+            let raw = RawLine {
+                bytes: text.as_bytes(),
+                offset,
+                number: n as u64 + 1,
+                truncated: false,
+            };
+            stream.line(raw, &mut kept).unwrap();
+            offset += text.len() as u64 + 1;
+        }
+        assert!(kept.0.is_empty(), "the message is still being assembled");
+        let first = stream.take_stats();
+        assert_eq!(
+            (
+                first.lines,
+                first.events,
+                first.absorbed,
+                first.other_programs,
+                first.errors
+            ),
+            (4, 0, 2, 1, 1)
+        );
+        // Quiet: nothing before an earlier time is pending; then the message goes out.
+        stream.flush(at("2021-01-13T05:04:00Z"), &mut kept).unwrap();
+        assert!(kept.0.is_empty());
+        stream.flush(at("2021-01-13T05:30:00Z"), &mut kept).unwrap();
+        assert_eq!(kept.0.len(), 1);
+        assert_eq!(kept.0[0].email.message_id.as_deref(), Some("a@mx4.example"));
+        let second = stream.take_stats();
+        assert_eq!((second.lines, second.events, second.errors), (0, 1, 0), "a delta");
+        assert_eq!(second.input, "maillog");
+    }
+
+    /// RFC 3164 lines carry no year: a live source's reference time follows the clock.
+    #[test]
+    fn a_live_stream_dates_rfc3164_lines_by_the_reference_time_it_is_given() {
+        let decided = Decided {
+            format: Format::Postfix,
+            framing: Framing::Syslog,
+        };
+        let ctx = ParseContext {
+            reference_time: "2021-11-20T00:00:00Z".parse().unwrap(),
+            ..ParseContext::default()
+        };
+        let mut stream = LineStream::new(decided, &ctx, "live", 0);
+        let line = "Jan  3 10:00:00 mx1 postfix/smtpd[1]: NOQUEUE: reject: RCPT from unknown[198.18.230.20]: 550 5.1.1 <a@b.example>: Recipient address rejected: User unknown; from=<x@y.example> to=<a@b.example> proto=ESMTP helo=<h>";
+        let raw = RawLine {
+            bytes: line.as_bytes(),
+            offset: 0,
+            number: 1,
+            truncated: false,
+        };
+        let mut kept = Kept::default();
+        stream.line(raw, &mut kept).unwrap();
+        stream.set_reference_time("2022-01-03T10:00:05Z".parse().unwrap());
+        stream.line(raw, &mut kept).unwrap();
+        let years: Vec<i16> = kept
+            .0
+            .iter()
+            .map(|e| e.timestamp.unwrap().to_zoned_datetime(jiff::tz::TimeZone::UTC).year())
+            .collect();
+        assert_eq!(
+            years,
+            [2021, 2022],
+            "started in November: January was last January; then the clock moved on"
+        );
     }
 
     #[test]

@@ -42,11 +42,16 @@ pub struct YearHint {
 
 impl YearHint {
     pub fn new(ctx: &ParseContext) -> Self {
-        let now = ctx.reference_time.to_zoned_datetime(ctx.timezone.clone());
+        Self::at(ctx.reference_time, &ctx.timezone)
+    }
+
+    /// The hint for a reference time `now` in zone `tz` (a live source moves it with the clock).
+    pub fn at(now: Timestamp, tz: &TimeZone) -> Self {
+        let now = now.to_zoned_datetime(tz.clone());
         YearHint {
             year: now.year(),
             month: now.month() as u8,
-            tz: ctx.timezone.clone(),
+            tz: tz.clone(),
         }
     }
 

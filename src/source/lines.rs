@@ -5,6 +5,13 @@
 //! counted, shortened line, never the process or the lines after it. A last line without a
 //! newline is still a line. A read error (a truncated archive, say) is returned after every
 //! complete line before it has been handed out.
+//!
+//! A reader made with [`LineReader::following`] reads a file that is still being written (a
+//! tailed log): at the end of the data it returns `None` but keeps an unfinished last line (a
+//! writer may be half-way through it) and reads on from there at the next call, once more data
+//! has arrived. [`LineReader::consumed`] is then the offset just after the last line handed
+//! out: where a restart resumes. [`LineReader::end_of_input`] says no more will come (the file
+//! was rotated away), so that an unfinished last line is handed out after all.
 
 use std::io::{self, Read};
 
@@ -42,6 +49,8 @@ pub struct LineReader<R> {
     /// Inside an over-long line whose head was already handed out.
     skipping: bool,
     bytes_read: u64,
+    /// A file still being written: the end of the data is not the end of the input.
+    follow: bool,
 }
 
 impl<R: Read> LineReader<R> {
@@ -62,7 +71,33 @@ impl<R: Read> LineReader<R> {
             eof: false,
             skipping: false,
             bytes_read: 0,
+            follow: false,
         }
+    }
+
+    /// A reader of a stream that may grow: see the module documentation.
+    pub fn following(inner: R, max_line: usize) -> Self {
+        let mut r = Self::with_max_line(inner, max_line);
+        r.follow = true;
+        r
+    }
+
+    /// The stream offset just after the last line handed out (or skipped): what has been fully
+    /// consumed. An unfinished line waiting for its newline is not.
+    pub fn consumed(&self) -> u64 {
+        self.offset
+    }
+
+    /// Bytes read but not yet handed out (an unfinished last line, for a following reader).
+    pub fn pending(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// No more data will come (a followed file was rotated away or the source closed): the
+    /// next calls hand out an unfinished last line, then end.
+    pub fn end_of_input(&mut self) {
+        self.follow = false;
+        self.eof = false;
     }
 
     /// Decompressed bytes read so far.
@@ -97,6 +132,11 @@ impl<R: Read> LineReader<R> {
                 return Some(Ok(self.emit(line_start, self.max_line, true)));
             }
             if self.eof {
+                if self.follow {
+                    // The end of the data for now: keep any unfinished line, read on later.
+                    self.eof = false;
+                    return None;
+                }
                 if self.start == self.end {
                     return None;
                 }
@@ -171,6 +211,53 @@ impl<R: Read> LineReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file being appended to, as a tail sees it: each read returns what has been written.
+    struct Growing {
+        data: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
+        at: usize,
+    }
+
+    impl Read for Growing {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let data = self.data.borrow();
+            let n = (data.len() - self.at).min(out.len());
+            out[..n].copy_from_slice(&data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    fn drain<R: Read>(r: &mut LineReader<R>) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        while let Some(l) = r.next() {
+            let l = l.unwrap();
+            out.push((String::from_utf8_lossy(l.bytes).into_owned(), l.offset));
+        }
+        out
+    }
+
+    #[test]
+    fn a_following_reader_waits_for_the_newline_of_a_half_written_line() {
+        let data = std::rc::Rc::new(std::cell::RefCell::new(b"one\ntw".to_vec()));
+        let mut r = LineReader::following(
+            Growing {
+                data: data.clone(),
+                at: 0,
+            },
+            100,
+        );
+        assert_eq!(drain(&mut r), [("one".into(), 0)]);
+        assert_eq!((r.consumed(), r.pending()), (4, 2), "`tw` waits");
+        assert_eq!(drain(&mut r), [], "still no newline");
+        data.borrow_mut().extend_from_slice(b"o\nthree\nfo");
+        assert_eq!(drain(&mut r), [("two".into(), 4), ("three".into(), 8)]);
+        assert_eq!(r.consumed(), 14);
+        data.borrow_mut().extend_from_slice(b"ur");
+        r.end_of_input();
+        assert_eq!(drain(&mut r), [("four".into(), 14)], "handed out once no more can come");
+        assert_eq!(r.next().map(|l| l.is_ok()), None);
+    }
 
     fn collect(input: &[u8], max: usize) -> Vec<(String, u64, u64, bool)> {
         let mut r = LineReader::with_max_line(input, max);
