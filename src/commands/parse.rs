@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use super::EXIT_ERROR;
-use super::context::Context;
+use super::context::load_context;
 use super::output::{self, InputFiles};
 use super::size::parse_chunk_size;
 use crate::batch::{BatchConfig, DEFAULT_CHUNK_BYTES, UnitOutput, run_batch};
@@ -62,7 +62,7 @@ pub fn run(args: &ParseArgs) -> anyhow::Result<ExitCode> {
     }
     let metrics = Metrics::new();
     let context = if args.enrich || !args.context.is_empty() {
-        Some(Context::load(&args.context, Some(&metrics), false)?)
+        Some(load_context(&args.context, false, Some(&metrics))?.1)
     } else {
         None
     };

@@ -1,24 +1,22 @@
-//! `reconwatch rules check|test`, and rule loading for every command that runs rules.
+//! `reconwatch rules check|test`.
 
 use std::collections::BTreeMap;
-use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
-use super::context::Context;
+use super::context::load_context;
 use super::output::Stdout;
-use super::scan::AlertSink;
-use crate::cli::{RuleArgs, RulesCheckArgs, RulesCommand};
+use crate::cli::{RulesCheckArgs, RulesCommand};
+use crate::config::Config;
 use crate::correlate::Correlations;
-use crate::enrich::stage::Enricher;
-use crate::metrics::Metrics;
+use crate::detect::{Context, Detecting, Detector, load_rules};
 use crate::parse::Format;
 use crate::pipeline::{PipelineConfig, run_reader};
 use crate::rules::Engine;
-use crate::rules::load::Loaded;
-use crate::rules::sigma::{Placeholders, Rule};
+use crate::rules::sigma::Rule;
 
 /// Exit code of `rules check` and `rules test` when a rule is rejected or a test fails.
 const EXIT_FAILED: u8 = 1;
@@ -30,86 +28,21 @@ pub fn run(cmd: &RulesCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Reads the rule files (and the embedded rules) and resolves the correlation rules against the
-/// detection rules; a correlation that cannot run joins the other problems.
-fn load(paths: &[PathBuf], embedded: bool, placeholders: &Placeholders) -> (Loaded, Correlations) {
-    let mut loaded = Loaded::default();
-    if embedded {
-        loaded.add_embedded(placeholders);
-    }
-    for p in paths {
-        loaded.add_path(p, placeholders);
-    }
-    let (correlations, problems) = Correlations::new(&loaded.rules, std::mem::take(&mut loaded.correlations));
-    loaded.problems.extend(problems);
-    (loaded, correlations)
-}
-
-/// How much a scan says about the rules it skipped (rules for log sources reconwatch does not
-/// read, such as most of SigmaHQ's): nothing, one line with the count, or one line per rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SkipReport {
-    Quiet,
-    Count,
-    EachRule,
-}
-
-/// Loads the rules a scan runs, reports every rejected rule (and the skipped ones as `skips`
-/// says) on stderr, counts them in `metrics`, and compiles the engine and the correlations.
-/// Returns them and the number of rejected rules.
-pub fn load_rules(
-    args: &RuleArgs,
-    context: &Context,
-    metrics: &Metrics,
-    skips: SkipReport,
-) -> anyhow::Result<(Engine, Correlations, usize)> {
-    let (paths, embedded) = context.rule_paths(args);
-    let (loaded, correlations) = load(&paths, embedded, &context.placeholders);
-    let mut rejected = 0;
-    let mut skipped = 0;
-    for p in &loaded.problems {
-        if p.skipped {
-            skipped += 1;
-            if skips == SkipReport::EachRule {
-                eprintln!("reconwatch: skipped rule: {p}");
-            }
-            metrics.rule_problems.with_label_values(&["skipped"]).inc();
-        } else {
-            eprintln!("reconwatch: error: rejected rule: {p}");
-            metrics.rule_problems.with_label_values(&["rejected"]).inc();
-            rejected += 1;
-        }
-    }
-    if skipped > 0 && skips == SkipReport::Count {
-        eprintln!(
-            "reconwatch: skipped {skipped} rules for log sources reconwatch does not read (-v lists them; `reconwatch rules check` explains each)"
-        );
-    }
-    if loaded.rules.is_empty() {
-        bail!("no rule could be loaded (rule files read: {})", loaded.files);
-    }
-    metrics
-        .rules_loaded
-        .set((loaded.rules.len() + correlations.list.len()) as i64);
-    let engine = Engine::new(loaded.rules).context("compiling the rules")?;
-    Ok((engine, correlations, rejected))
-}
-
 /// The rule files `rules check` and `rules test` read: the paths given, else the configuration
 /// file's `rules` (with the shipped rules when it asks for them), else the shipped rules.
-fn checked_paths(args: &RulesCheckArgs, context: &Context) -> (Vec<PathBuf>, bool) {
+fn checked_paths(args: &RulesCheckArgs, config: &Config) -> (Vec<PathBuf>, bool) {
     if !args.paths.is_empty() {
         return (args.paths.clone(), false);
     }
-    let from_config = &context.config.rules;
-    let embedded = from_config.is_empty() || context.config.default_rules == Some(true);
+    let from_config = &config.rules;
+    let embedded = from_config.is_empty() || config.default_rules == Some(true);
     (from_config.clone(), embedded)
 }
 
 fn check(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
-    let context = Context::load(&args.context, None, false)?;
-    let (paths, embedded) = checked_paths(args, &context);
-    let (loaded, correlations) = load(&paths, embedded, &context.placeholders);
+    let (config, context) = load_context(&args.context, false, None)?;
+    let (paths, embedded) = checked_paths(args, &config);
+    let (loaded, correlations) = load_rules(&paths, embedded, &context.placeholders);
     let rejected = loaded.rejected().count();
     let skipped = loaded.problems.len() - rejected;
     let mut out = Stdout::new();
@@ -153,7 +86,7 @@ struct TestReport {
 }
 
 /// Runs one rule's test excerpts.
-fn test_rule(rule: &Rule, enricher: &Enricher) -> anyhow::Result<TestReport> {
+fn test_rule(rule: &Rule, context: &Arc<Context>) -> anyhow::Result<TestReport> {
     let mut report = TestReport {
         failures: Vec::new(),
         passed: 0,
@@ -174,15 +107,20 @@ fn test_rule(rule: &Rule, enricher: &Enricher) -> anyhow::Result<TestReport> {
     if let Some(name) = &tests.format {
         cfg.format = Some(Format::from_name(name).with_context(|| format!("unknown test format `{name}`"))?);
     }
-    let engine = Engine::new(vec![rule.clone()])?;
-    let alone = Correlations::none(engine.rules());
+    // The rule alone: its correlations are tested end to end (tests/correlation.rs).
+    let rules = vec![rule.clone()];
+    let alone = Correlations::none(&rules);
+    let detector = Detector::new(rules, alone, Arc::clone(context))?;
     for (want, excerpts) in [(true, &tests.matching), (false, &tests.not_matching)] {
         for (i, text) in excerpts.iter().enumerate() {
             let kind = if want { "match" } else { "no-match" };
             let name = format!("{}#{kind}[{i}]", rule.file);
-            let mut sink = AlertSink::new(&engine, enricher, &alone, io::sink());
+            let mut sink = Detecting {
+                worker: detector.worker(),
+                sink: Vec::new(),
+            };
             let stats = run_reader(&name, text.as_bytes(), None, &cfg, &mut sink)?;
-            let alerted = sink.counts[0] > 0;
+            let alerted = !sink.sink.is_empty();
             if let Some(f) = &stats.failure {
                 report.failures.push(format!("{kind}[{i}]: input not read: {f}"));
             } else if stats.errors > 0 {
@@ -208,11 +146,12 @@ fn test_rule(rule: &Rule, enricher: &Enricher) -> anyhow::Result<TestReport> {
 }
 
 fn test(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
-    let context = Context::load(&args.context, None, true)?;
+    let (config, context) = load_context(&args.context, true, None)?;
     // Correlation rules are checked for what they refer to; their behaviour over time is
     // tested end to end (tests/correlation.rs).
-    let (paths, embedded) = checked_paths(args, &context);
-    let (loaded, correlations) = load(&paths, embedded, &context.placeholders);
+    let (paths, embedded) = checked_paths(args, &config);
+    let (loaded, correlations) = load_rules(&paths, embedded, &context.placeholders);
+    let context = Arc::new(context);
     let mut out = Stdout::new();
     // --summary: the failures and the totals, without a line per passing rule.
     let each = !args.summary;
@@ -224,7 +163,7 @@ fn test(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
     let mut passed = 0;
     let mut excerpts = 0;
     for rule in &loaded.rules {
-        let r = test_rule(rule, &context.enricher)?;
+        let r = test_rule(rule, &context)?;
         excerpts += r.passed;
         if r.failures.is_empty() {
             if each {

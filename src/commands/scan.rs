@@ -8,100 +8,24 @@ use std::time::Instant;
 use anyhow::Context as _;
 
 use super::EXIT_ERROR;
-use super::context::Context;
+use super::context::{SkipReport, load_detector};
 use super::output::{self, InputFiles};
 use super::parse::lock;
-use super::rules::{SkipReport, load_rules};
 use super::size::parse_chunk_size;
-use crate::alert::{Alert, write_json_line};
+use crate::alert::{Alert, JsonLines};
 use crate::batch::{BatchConfig, Unit, UnitOutput, run_batch};
 use crate::cli::ScanArgs;
 use crate::correlate::{self, ContributeStats, Contribution, Correlations, Correlator, Fired, Limits, TimeMerge};
-use crate::enrich::stage::{EnrichScratch, Enricher};
-use crate::event::Event;
+use crate::detect::Detecting;
+use crate::enrich::stage::Enricher;
 use crate::metrics::Metrics;
-use crate::pipeline::{EventSink, InputStats};
+use crate::pipeline::InputStats;
 use crate::progress::{self, Progress};
-use crate::rules::{Engine, Level, RuleMeta, Scratch};
+use crate::rules::{Level, RuleMeta};
 use crate::source;
 
 /// Exit code when at least one alert was written.
 const EXIT_ALERTS: u8 = 1;
-
-/// Enriches each event, matches it, writes an alert (a JSON line) to `out` for each rule that
-/// matches and alerts on its own, and keeps what the matches of rules that correlation rules
-/// refer to contribute to them.
-pub struct AlertSink<'e, W: Write> {
-    engine: &'e Engine,
-    enricher: &'e Enricher,
-    correlations: &'e Correlations,
-    enrich_scratch: EnrichScratch<'e>,
-    scratch: Scratch,
-    matched: Vec<u32>,
-    line: Vec<u8>,
-    pub out: W,
-    /// Alerts per rule (indexed like [`Engine::rules`]).
-    pub counts: Vec<u64>,
-    /// Contributions to correlations, in line order (handed to the time-ordered merge when the
-    /// unit is done).
-    pub contributions: Vec<Contribution>,
-    pub contribute_stats: ContributeStats,
-}
-
-impl<'e, W: Write> AlertSink<'e, W> {
-    pub fn new(engine: &'e Engine, enricher: &'e Enricher, correlations: &'e Correlations, out: W) -> Self {
-        AlertSink {
-            engine,
-            enricher,
-            correlations,
-            enrich_scratch: enricher.scratch(),
-            scratch: engine.scratch(),
-            matched: Vec::new(),
-            line: Vec::new(),
-            out,
-            counts: vec![0; engine.rules().len()],
-            contributions: Vec::new(),
-            contribute_stats: ContributeStats::default(),
-        }
-    }
-}
-
-impl<W: Write> EventSink for AlertSink<'_, W> {
-    fn event(&mut self, event: &mut Event<'_>) -> io::Result<()> {
-        self.matched.clear();
-        self.enricher.enrich(event, &mut self.enrich_scratch);
-        self.engine.matches(event, &mut self.scratch, &mut self.matched);
-        let event_start = self.contributions.len();
-        for &r in &self.matched {
-            if self.correlations.feeds(r) {
-                self.correlations.contribute(
-                    r,
-                    event,
-                    event_start,
-                    &mut self.contributions,
-                    &mut self.contribute_stats,
-                );
-            }
-            if !self.correlations.alerts(r) {
-                continue;
-            }
-            let hits = self.engine.explain(r, event, &self.scratch);
-            let rule = &self.engine.rules()[r as usize];
-            self.line.clear();
-            write_json_line(
-                &mut self.line,
-                &Alert {
-                    event,
-                    rule: &rule.meta,
-                    matches: &hits,
-                },
-            );
-            self.out.write_all(&self.line)?;
-            self.counts[r as usize] += 1;
-        }
-        Ok(())
-    }
-}
 
 /// The correlation side of a scan, on the calling thread: units' contributions go into the
 /// time-ordered merge as units finish (in the batch's time order), are released up to the
@@ -112,7 +36,6 @@ struct Correlating<'c> {
     merge: TimeMerge,
     correlator: Correlator<'c>,
     fired: Vec<Fired>,
-    line: Vec<u8>,
     /// Alerts written per correlation.
     counts: Vec<u64>,
     contributed: ContributeStats,
@@ -125,7 +48,6 @@ impl<'c> Correlating<'c> {
             merge: TimeMerge::new(lateness_ms),
             correlator: Correlator::new(set, limits),
             fired: Vec::new(),
-            line: Vec::new(),
             counts: vec![0; set.list.len()],
             contributed: ContributeStats::default(),
         }
@@ -166,9 +88,9 @@ impl<'c> Correlating<'c> {
             if !c.alerts {
                 continue;
             }
-            self.line.clear();
-            correlate::alert::write_json_line(&mut self.line, c, &f);
-            out.write_all(&self.line)?;
+            let alert = Alert::of_correlation(c, &f);
+            out.write_all(&alert.json)?;
+            out.write_all(b"\n")?;
             self.counts[f.correlation as usize] += 1;
         }
         Ok(())
@@ -211,13 +133,13 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let lateness = correlate::rule::parse_duration(&args.lateness)
         .map_err(|e| anyhow::anyhow!("--lateness {}: {e}", args.lateness))?;
     let metrics = Metrics::new();
-    let context = Context::load(&args.rules.context, Some(&metrics), false)?;
     let skips = match (args.quiet, args.verbose) {
         (_, true) => SkipReport::EachRule,
         (true, false) => SkipReport::Quiet,
         (false, false) => SkipReport::Count,
     };
-    let (engine, correlations, rule_errors) = load_rules(&args.rules, &context, &metrics, skips)?;
+    let (detector, rule_errors) = load_detector(&args.rules.detector_config()?, &metrics, skips)?;
+    let (engine, correlations) = (detector.engine(), &**detector.correlations());
     let batch = BatchConfig {
         threads: args.threads,
         chunk_bytes,
@@ -225,7 +147,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         // Correlation needs the inputs in event-time order.
         time_order: !correlations.is_empty(),
     };
-    let enricher = &context.enricher;
+    let enricher = detector.enricher();
     let inputs = source::expand(&args.input.paths);
     // Before anything is opened for writing: no output may be one of the logs.
     let input_files = InputFiles::of(&inputs);
@@ -254,20 +176,25 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         max_groups: args.max_groups,
     };
     let lateness_ms = i64::try_from(lateness.as_millis()).unwrap_or(i64::MAX);
-    let mut correlating = Correlating::new(&correlations, lateness_ms, limits);
+    let mut correlating = Correlating::new(correlations, lateness_ms, limits);
     let stats = progress::report_while(&progress, show, || {
         let stats = run_batch(
             &inputs,
             &batch,
             Some(&progress),
-            |unit| AlertSink::new(&engine, enricher, &correlations, UnitOutput::new(&out, unit)),
-            |unit, mut sink, stats| {
-                sink.out.finish()?;
-                for (c, n) in counts.iter_mut().zip(&sink.counts) {
+            |unit| Detecting {
+                worker: detector.worker(),
+                sink: JsonLines {
+                    out: UnitOutput::new(&out, unit),
+                },
+            },
+            |unit, mut unit_sink, stats| {
+                unit_sink.sink.out.finish()?;
+                for (c, n) in counts.iter_mut().zip(unit_sink.worker.alert_counts()) {
                     *c += n;
                 }
-                let contributions = std::mem::take(&mut sink.contributions);
-                correlating.unit_done(unit, contributions, &sink.contribute_stats, &mut *lock(&out))?;
+                let (contributions, contribute_stats) = unit_sink.worker.take_contributions();
+                correlating.unit_done(unit, contributions, &contribute_stats, &mut *lock(&out))?;
                 if let Some(stats) = stats {
                     metrics.record_input(stats);
                     if let Some(f) = &stats.failure {

@@ -76,6 +76,12 @@ fn ts(ms: i64) -> Timestamp {
 
 /// Appends the alert for `fired` (of correlation `c`) as one JSON line to `out`.
 pub fn write_json_line(out: &mut Vec<u8>, c: &Compiled, fired: &Fired) {
+    write_json(out, c, fired);
+    out.push(b'\n');
+}
+
+/// Appends the alert document for `fired` (of correlation `c`) to `out`, without a newline.
+pub fn write_json(out: &mut Vec<u8>, c: &Compiled, fired: &Fired) {
     let line = Line {
         timestamp: ts(fired.time),
         event: Kind {
@@ -97,7 +103,6 @@ pub fn write_json_line(out: &mut Vec<u8>, c: &Compiled, fired: &Fired) {
             events_omitted: fired.events_omitted,
         },
     };
-    if serde_json::to_writer(&mut *out, &line).is_ok() {
-        out.push(b'\n');
-    }
+    // Serializing into a Vec cannot fail for these types (string keys, no custom errors).
+    let _ = serde_json::to_writer(&mut *out, &line);
 }

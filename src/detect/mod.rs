@@ -1,0 +1,273 @@
+//! The detection core every mode shares — batch scan, `rules test`, the daemon, broker workers:
+//! a parsed [`Event`] in, alerts out.
+//!
+//! - [`Detector`] is built once from a [`DetectorConfig`] (plain data: rule paths, the context
+//!   files, correlation lateness and limits — everything the YAML configuration can say, no
+//!   command-line types). It holds the compiled rules, the enrichment stage and the resolved
+//!   correlations, is read-only, and is shared by every thread (a reload builds a new one and
+//!   swaps one `Arc`).
+//! - [`Worker`] is one thread's state (scratch space, counts). [`Worker::event`] enriches an
+//!   event, asks the rules which match, writes an [`Alert`] for each rule that alerts on its own
+//!   through a fallible [`AlertSink`], and keeps what the matches contribute to correlations.
+//! - [`Correlating`] is the serial side: contributions pushed per source, released in event time
+//!   when the caller says time has passed ([`Correlating::advance`]) or the input has ended
+//!   ([`Correlating::finish`]); firings become alerts through the same sink. The caller decides
+//!   when time has passed: the batch runner from its inputs' first times, a tail from its
+//!   sources' progress.
+//!
+//! Nothing here reads input, parses, or knows about files, threads or the command line.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::alert::{Alert, AlertSink, SinkError};
+use crate::correlate::compile::From;
+use crate::correlate::{ContributeStats, Contribution, Correlations};
+use crate::enrich::stage::{EnrichScratch, Enricher};
+use crate::event::{Event, FieldSet};
+use crate::pipeline::EventSink;
+use crate::rules::load::{Loaded, Problem};
+use crate::rules::sigma::{Check, Placeholders, Rule};
+use crate::rules::{CompileError, Engine, Scratch};
+
+pub mod context;
+
+pub use context::{Context, ContextError, ContextNotes, ContextSpec};
+
+/// What a [`Detector`] is built from.
+#[derive(Debug, Clone, Default)]
+pub struct DetectorConfig {
+    /// Rule files and directories (`*.yml`, `*.yaml`, recursively).
+    pub rules: Vec<PathBuf>,
+    /// Also the rules embedded in the binary (the shipped pack).
+    pub embedded_rules: bool,
+    /// What the rules know about the organisation.
+    pub context: ContextSpec,
+}
+
+/// Why a detector could not be built. Problems with single rules are not errors: they are in
+/// the [`LoadReport`], and the other rules run.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    #[error("no rule could be loaded (rule files read: {files})")]
+    NoRules { files: usize },
+    #[error("compiling the rules: {0}")]
+    Compile(#[from] CompileError),
+}
+
+/// What loading found besides the rules that run.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Rule files read.
+    pub rule_files: usize,
+    /// Rules skipped (log sources reconwatch does not read) or rejected (constructs it cannot
+    /// run), each with file, rule, construct and reason.
+    pub problems: Vec<Problem>,
+    pub context: ContextNotes,
+}
+
+impl LoadReport {
+    /// Rules rejected (not merely skipped).
+    pub fn rejected(&self) -> usize {
+        self.problems.iter().filter(|p| !p.skipped).count()
+    }
+}
+
+/// Reads rule files (and the embedded rules) and resolves the correlation rules against the
+/// detection rules; a correlation that cannot run joins the other problems.
+pub fn load_rules(paths: &[PathBuf], embedded: bool, placeholders: &Placeholders) -> (Loaded, Correlations) {
+    let mut loaded = Loaded::default();
+    if embedded {
+        loaded.add_embedded(placeholders);
+    }
+    for p in paths {
+        loaded.add_path(p, placeholders);
+    }
+    let (correlations, problems) = Correlations::new(&loaded.rules, std::mem::take(&mut loaded.correlations));
+    loaded.problems.extend(problems);
+    (loaded, correlations)
+}
+
+/// The compiled detection: see the module documentation.
+pub struct Detector {
+    engine: Engine,
+    context: Arc<Context>,
+    correlations: Arc<Correlations>,
+    /// Every field a loaded rule or correlation reads (computed `reconwatch.*` ones included).
+    fields_read: FieldSet,
+}
+
+impl Detector {
+    /// Loads the context and the rules `config` names and compiles them.
+    pub fn load(config: &DetectorConfig) -> Result<(Detector, LoadReport), DetectError> {
+        let (context, notes) = Context::load(&config.context)?;
+        let (loaded, correlations) = load_rules(&config.rules, config.embedded_rules, &context.placeholders);
+        let report = LoadReport {
+            rule_files: loaded.files,
+            problems: loaded.problems,
+            context: notes,
+        };
+        if loaded.rules.is_empty() {
+            return Err(DetectError::NoRules {
+                files: report.rule_files,
+            });
+        }
+        let detector = Detector::new(loaded.rules, correlations, Arc::new(context))?;
+        Ok((detector, report))
+    }
+
+    /// A detector of `rules` and their resolved `correlations` over an already loaded context
+    /// (`rules test` builds one per rule, sharing the context).
+    pub fn new(rules: Vec<Rule>, correlations: Correlations, context: Arc<Context>) -> Result<Detector, DetectError> {
+        let fields_read = fields_read(&rules, &correlations);
+        Ok(Detector {
+            engine: Engine::new(rules)?,
+            context,
+            correlations: Arc::new(correlations),
+            fields_read,
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn enricher(&self) -> &Enricher {
+        &self.context.enricher
+    }
+
+    pub fn context(&self) -> &Arc<Context> {
+        &self.context
+    }
+
+    pub fn correlations(&self) -> &Arc<Correlations> {
+        &self.correlations
+    }
+
+    /// Every event field the loaded rules and correlations read: the fields their selections
+    /// test, the fields their correlations group by or aggregate, the fields their alerts list.
+    /// Enrichment needs to compute only the `reconwatch.*` fields in it.
+    pub fn fields_read(&self) -> FieldSet {
+        self.fields_read
+    }
+
+    /// One thread's state.
+    pub fn worker(&self) -> Worker<'_> {
+        Worker {
+            detector: self,
+            enrich_scratch: self.context.enricher.scratch(),
+            scratch: self.engine.scratch(),
+            matched: Vec::new(),
+            counts: vec![0; self.engine.rules().len()],
+            contributions: Vec::new(),
+            contribute_stats: ContributeStats::default(),
+        }
+    }
+}
+
+fn fields_read(rules: &[Rule], correlations: &Correlations) -> FieldSet {
+    let mut set = FieldSet::EMPTY;
+    for rule in rules {
+        for selection in &rule.detection.selections {
+            for test in selection.groups.iter().flatten() {
+                set.insert(test.field);
+                for v in &test.values {
+                    if let Check::FieldRef { field, .. } = v.check {
+                        set.insert(field);
+                    }
+                }
+            }
+        }
+        for name in &rule.meta.fields {
+            if let Some(f) = crate::rules::fields::resolve(name) {
+                set.insert(f);
+            }
+        }
+    }
+    for c in &correlations.list {
+        for from in c.keys.iter().flatten().chain(c.value.iter().flatten()) {
+            if let From::Field(f) = from {
+                set.insert(*f);
+            }
+        }
+    }
+    set
+}
+
+/// One thread's detection state: see the module documentation.
+pub struct Worker<'d> {
+    detector: &'d Detector,
+    enrich_scratch: EnrichScratch<'d>,
+    scratch: Scratch,
+    matched: Vec<u32>,
+    /// Alerts written per detection rule (indexed like [`Engine::rules`]).
+    counts: Vec<u64>,
+    /// Contributions to correlations, in event order, until taken.
+    contributions: Vec<Contribution>,
+    contribute_stats: ContributeStats,
+}
+
+impl<'d> Worker<'d> {
+    pub fn detector(&self) -> &'d Detector {
+        self.detector
+    }
+
+    /// Enriches `event`, matches it, writes an alert to `sink` for every matching rule that
+    /// alerts on its own, and keeps what the matches contribute to correlations. Only the
+    /// sink's error stops it.
+    pub fn event(&mut self, event: &mut Event<'_>, sink: &mut dyn AlertSink) -> Result<(), SinkError> {
+        let d = self.detector;
+        self.matched.clear();
+        d.context.enricher.enrich(event, &mut self.enrich_scratch);
+        d.engine.matches(event, &mut self.scratch, &mut self.matched);
+        let event_start = self.contributions.len();
+        for &r in &self.matched {
+            if d.correlations.feeds(r) {
+                d.correlations.contribute(
+                    r,
+                    event,
+                    event_start,
+                    &mut self.contributions,
+                    &mut self.contribute_stats,
+                );
+            }
+            if !d.correlations.alerts(r) {
+                continue;
+            }
+            let hits = d.engine.explain(r, event, &self.scratch);
+            let rule = &d.engine.rules()[r as usize];
+            sink.alert(Alert::of_match(event, &rule.meta, &hits))?;
+            self.counts[r as usize] += 1;
+        }
+        Ok(())
+    }
+
+    /// The contributions made since the previous call, in event order, and what could not be
+    /// contributed (counted).
+    pub fn take_contributions(&mut self) -> (Vec<Contribution>, ContributeStats) {
+        (
+            std::mem::take(&mut self.contributions),
+            std::mem::take(&mut self.contribute_stats),
+        )
+    }
+
+    /// Alerts written per detection rule (indexed like [`Engine::rules`]).
+    pub fn alert_counts(&self) -> &[u64] {
+        &self.counts
+    }
+}
+
+/// A pipeline [`EventSink`] that runs every event through a [`Worker`] into an [`AlertSink`]:
+/// how a line source (a batch unit, a tailed file) feeds detection.
+pub struct Detecting<'d, S: AlertSink> {
+    pub worker: Worker<'d>,
+    pub sink: S,
+}
+
+impl<S: AlertSink> EventSink for Detecting<'_, S> {
+    fn event(&mut self, event: &mut Event<'_>) -> std::io::Result<()> {
+        self.worker.event(event, &mut self.sink).map_err(std::io::Error::from)
+    }
+}
