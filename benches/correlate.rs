@@ -4,8 +4,10 @@
 //! with mails that each open a group (a token and a 300-byte assembled message as evidence,
 //! like a Postfix message), then with web requests for some of those tokens. `cargo bench
 //! --bench correlate` first builds 1,000,000 open groups and prints the resident memory they
-//! take (from /proc/self/statm), per group; then criterion measures `Correlator::feed`.
-//! Under `cargo test` (no `--bench`) it builds 10,000 groups and runs each benchmark once.
+//! take (from /proc/self/statm), per group; then criterion measures `Correlator::feed`, and the
+//! same contributions through the whole `Stage` (pushed by two sources, the time-ordered merge,
+//! a watermark every thousand). Under `cargo test` (no `--bench`) it builds 10,000 groups and
+//! runs each benchmark once.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -17,14 +19,14 @@ use reconwatch::correlate::contribution::{
     Contribution, Events, Evidence, EvidenceEmail, EvidenceEvent, EvidenceLog, EvidenceRule,
 };
 use reconwatch::correlate::rule::parse_correlation;
-use reconwatch::correlate::{Correlator, Limits};
+use reconwatch::correlate::{Correlator, Limits, SourceId, Stage};
 use reconwatch::rules::sigma::{Placeholders, parse_rule};
 use reconwatch::rules::yaml::parse_documents;
 
 const GROUPS: usize = 1_000_000;
 const TEST_GROUPS: usize = 10_000;
 
-fn pixel_fired() -> Correlations {
+fn pixel_fired() -> Arc<Correlations> {
     let rules = ["mail", "web"]
         .iter()
         .map(|n| {
@@ -38,7 +40,7 @@ fn pixel_fired() -> Correlations {
     let c = parse_correlation(&parse_documents(corr).unwrap()[0], "c.yml").unwrap();
     let (set, problems) = Correlations::new(&rules, vec![c]);
     assert!(problems.is_empty(), "{problems:?}");
-    set
+    Arc::new(set)
 }
 
 fn token(i: usize) -> String {
@@ -86,7 +88,7 @@ fn rss_bytes() -> Option<u64> {
 fn memory(groups: usize) {
     let set = pixel_fired();
     let before = rss_bytes();
-    let mut correlator = Correlator::new(&set, Limits { max_groups: groups });
+    let mut correlator = Correlator::new(Arc::clone(&set), Limits { max_groups: groups });
     let mut out = Vec::new();
     for i in 0..groups {
         correlator.feed(mail(i, i as i64, &set.rule_names[0]), &mut out);
@@ -112,17 +114,17 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("correlate");
     const BATCH: usize = 10_000;
     g.throughput(Throughput::Elements(BATCH as u64));
+    let rule = &set.rule_names[0];
+    let mails: Vec<Contribution> = (0..BATCH).map(|i| mail(i, i as i64, rule)).collect();
+    let mut fetches: Vec<Contribution> = (0..BATCH).map(|i| mail(i, (BATCH + i) as i64, rule)).collect();
+    for f in &mut fetches {
+        f.feed.step = 1;
+    }
     g.bench_function("feed 10k mails (new groups) then 10k fetches (fire)", |b| {
-        let rule = &set.rule_names[0];
-        let mails: Vec<Contribution> = (0..BATCH).map(|i| mail(i, i as i64, rule)).collect();
-        let mut fetches: Vec<Contribution> = (0..BATCH).map(|i| mail(i, (BATCH + i) as i64, rule)).collect();
-        for f in &mut fetches {
-            f.feed.step = 1;
-        }
         b.iter_batched(
             || (mails.clone(), fetches.clone()),
             |(m, f)| {
-                let mut correlator = Correlator::new(&set, Limits::default());
+                let mut correlator = Correlator::new(Arc::clone(&set), Limits::default());
                 let mut out = Vec::new();
                 for x in m.into_iter().chain(f) {
                     correlator.feed(x, &mut out);
@@ -133,6 +135,32 @@ fn bench(c: &mut Criterion) {
             criterion::BatchSize::LargeInput,
         );
     });
+    g.bench_function(
+        "stage: push 10k mails, 10k fetches from two sources, advance per 1k",
+        |b| {
+            b.iter_batched(
+                || (mails.clone(), fetches.clone()),
+                |(m, f)| {
+                    let mut stage = Stage::new(Arc::clone(&set), Limits::default(), 0);
+                    let mut out = Vec::new();
+                    let (mail_source, web_source) = (SourceId(0), SourceId(1));
+                    for (source, list) in [(mail_source, m), (web_source, f)] {
+                        for (i, x) in list.into_iter().enumerate() {
+                            let time = x.time;
+                            stage.push(source, x);
+                            if i % 1000 == 999 {
+                                stage.advance(time, &mut out);
+                            }
+                        }
+                    }
+                    stage.finish(&mut out);
+                    assert_eq!(out.len(), BATCH);
+                    out
+                },
+                criterion::BatchSize::LargeInput,
+            );
+        },
+    );
     g.finish();
 }
 

@@ -2,7 +2,7 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -15,7 +15,7 @@ use super::size::parse_chunk_size;
 use crate::alert::{Alert, JsonLines};
 use crate::batch::{BatchConfig, Unit, UnitOutput, run_batch};
 use crate::cli::ScanArgs;
-use crate::correlate::{self, ContributeStats, Contribution, Correlations, Correlator, Fired, Limits, TimeMerge};
+use crate::correlate::{self, ContributeStats, Contribution, Correlations, Fired, Limits, SourceId, Stage};
 use crate::detect::Detecting;
 use crate::enrich::stage::Enricher;
 use crate::metrics::Metrics;
@@ -28,27 +28,35 @@ use crate::source;
 const EXIT_ALERTS: u8 = 1;
 
 /// The correlation side of a scan, on the calling thread: units' contributions go into the
-/// time-ordered merge as units finish (in the batch's time order), are released up to the
-/// earliest time a later unit could still bring, and fed to the correlator; firings are written
-/// as alerts.
-struct Correlating<'c> {
-    set: &'c Correlations,
-    merge: TimeMerge,
-    correlator: Correlator<'c>,
+/// correlation stage as units finish (in the batch's time order), each input a source of its
+/// own; the stage correlates up to the earliest time a later unit could still bring
+/// ([`unit_watermark`]); firings are written as alerts.
+struct Correlating {
+    stage: Stage,
     fired: Vec<Fired>,
     /// Alerts written per correlation.
     counts: Vec<u64>,
     contributed: ContributeStats,
 }
 
-impl<'c> Correlating<'c> {
-    fn new(set: &'c Correlations, lateness_ms: i64, limits: Limits) -> Self {
+/// The batch's watermark once `unit` is done, given the newest event time of its input so far:
+/// no later input starts before `later_start`; the input's own later chunks continue from its
+/// newest event.
+fn unit_watermark(unit: &Unit, newest: Option<i64>) -> i64 {
+    let mut watermark = unit.later_start.map(|t| t.as_millisecond());
+    if !unit.is_last_chunk() {
+        let newest = newest.unwrap_or(i64::MIN);
+        watermark = Some(watermark.map_or(newest, |w| w.min(newest)));
+    }
+    watermark.unwrap_or(i64::MAX)
+}
+
+impl Correlating {
+    fn new(set: Arc<Correlations>, lateness_ms: i64, limits: Limits) -> Self {
         Correlating {
-            set,
-            merge: TimeMerge::new(lateness_ms),
-            correlator: Correlator::new(set, limits),
-            fired: Vec::new(),
             counts: vec![0; set.list.len()],
+            stage: Stage::new(set, limits, lateness_ms),
+            fired: Vec::new(),
             contributed: ContributeStats::default(),
         }
     }
@@ -62,29 +70,26 @@ impl<'c> Correlating<'c> {
         out: &mut dyn Write,
     ) -> io::Result<()> {
         self.contributed.add(stats);
+        let source = SourceId(unit.input as u64);
         for c in contributions {
-            self.merge.push(unit.input, c);
+            self.stage.push(source, c);
         }
-        // No later input starts before `later_start`; the input's own later chunks continue
-        // from its newest event.
-        let mut watermark = unit.later_start.map(|t| t.as_millisecond());
-        if !unit.is_last_chunk() {
-            let newest = self.merge.newest(unit.input).unwrap_or(i64::MIN);
-            watermark = Some(watermark.map_or(newest, |w| w.min(newest)));
-        }
-        self.release(Some(watermark.unwrap_or(i64::MAX)), out)
+        let watermark = unit_watermark(unit, self.stage.newest(source));
+        self.stage.advance(watermark, &mut self.fired);
+        self.write(out)
     }
 
     /// Correlates everything still held (the end of the run).
     fn finish(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        self.release(None, out)
+        self.stage.finish(&mut self.fired);
+        self.write(out)
     }
 
-    fn release(&mut self, watermark: Option<i64>, out: &mut dyn Write) -> io::Result<()> {
-        let (correlator, fired) = (&mut self.correlator, &mut self.fired);
-        self.merge.release(watermark, |c| correlator.feed(c, fired));
+    /// Writes the firings of correlations that alert.
+    fn write(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let set = self.stage.correlations();
         for f in self.fired.drain(..) {
-            let c = &self.set.list[f.correlation as usize];
+            let c = &set.list[f.correlation as usize];
             if !c.alerts {
                 continue;
             }
@@ -98,10 +103,10 @@ impl<'c> Correlating<'c> {
 
     fn record(&self, metrics: &Metrics) {
         let c = &self.contributed;
-        let correlated = c.made - self.merge.late;
+        let late = self.stage.merge_stats().late;
         for (outcome, n) in [
-            ("correlated", correlated),
-            ("late", self.merge.late),
+            ("correlated", c.made - late),
+            ("late", late),
             ("no_timestamp", c.no_timestamp),
             ("no_group_field", c.no_group_field),
             ("too_many_keys", c.too_many_keys),
@@ -111,16 +116,16 @@ impl<'c> Correlating<'c> {
                 .with_label_values(&[outcome])
                 .inc_by(n);
         }
-        for (i, comp) in self.set.list.iter().enumerate() {
+        for (i, comp) in self.stage.correlations().list.iter().enumerate() {
             let id = comp.rule.meta.id.as_str();
             metrics
                 .correlation_open_groups
                 .with_label_values(&[id])
-                .set(self.correlator.open_groups(i) as i64);
+                .set(self.stage.open_groups(i) as i64);
             metrics
                 .correlation_evictions
                 .with_label_values(&[id])
-                .inc_by(self.correlator.stats(i).evicted);
+                .inc_by(self.stage.stats(i).evicted);
         }
     }
 }
@@ -139,7 +144,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         (false, false) => SkipReport::Count,
     };
     let (detector, rule_errors) = load_detector(&args.rules.detector_config()?, &metrics, skips)?;
-    let (engine, correlations) = (detector.engine(), &**detector.correlations());
+    let (engine, correlations) = (detector.engine(), detector.correlations());
     let batch = BatchConfig {
         threads: args.threads,
         chunk_bytes,
@@ -176,7 +181,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         max_groups: args.max_groups,
     };
     let lateness_ms = i64::try_from(lateness.as_millis()).unwrap_or(i64::MAX);
-    let mut correlating = Correlating::new(correlations, lateness_ms, limits);
+    let mut correlating = Correlating::new(Arc::clone(correlations), lateness_ms, limits);
     let stats = progress::report_while(&progress, show, || {
         let stats = run_batch(
             &inputs,
@@ -268,7 +273,7 @@ struct Summary<'a> {
     stats: &'a [InputStats],
     /// Alerts written per rule (detection rules, then correlations).
     written: &'a [(&'a RuleMeta, u64)],
-    correlating: &'a Correlating<'a>,
+    correlating: &'a Correlating,
     lateness: &'a str,
     /// Seconds spent loading the context (watchlists, intel) and compiling the rules.
     load_seconds: f64,
@@ -324,20 +329,20 @@ impl std::fmt::Display for Summary<'_> {
             sum(|s| s.lines) as f64 / secs,
             self.load_seconds
         )?;
-        let set = self.correlating.set;
+        let stage = &self.correlating.stage;
+        let set = stage.correlations();
         if !set.is_empty() {
             let c = &self.correlating.contributed;
-            let correlator = &self.correlating.correlator;
             let (open, evicted, held) = (0..set.list.len()).fold((0, 0, 0), |(o, e, h), i| {
-                let s = correlator.stats(i);
-                (o + correlator.open_groups(i), e + s.evicted, h + s.held_back)
+                let s = stage.stats(i);
+                (o + stage.open_groups(i), e + s.evicted, h + s.held_back)
             });
             writeln!(
                 f,
                 "  correlation rules {}  contributions {}  late events {} (--lateness {})  groups open {open}  evicted {evicted}{}",
                 set.list.len(),
                 c.made,
-                self.correlating.merge.late_events,
+                stage.merge_stats().late_events,
                 self.lateness,
                 if held > 0 {
                     format!("  held back before a full timespan {held}")

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use super::compile::Compiled;
-use super::contribution::Evidence;
+use super::contribution::{Evidence, evidence_list};
 use super::state::Fired;
 use crate::rules::RuleMeta;
 
@@ -54,7 +54,7 @@ struct Body<'a> {
 }
 
 fn evidence<S: serde::Serializer>(events: &&[Arc<Evidence>], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(events.iter().map(|e| &**e))
+    evidence_list(events, s)
 }
 
 fn is_zero(n: &usize) -> bool {

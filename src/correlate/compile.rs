@@ -96,6 +96,12 @@ impl Correlations {
         self.list.is_empty()
     }
 
+    /// The index of the correlation whose rule id is `id` (ids are unique: the loader rejects
+    /// a second rule with an id already taken).
+    pub fn find(&self, id: &str) -> Option<u32> {
+        self.list.iter().position(|c| c.rule.meta.id == id).map(|i| i as u32)
+    }
+
     /// Resolves `correlations` against `rules` (in engine order). Correlations that cannot
     /// run are returned as problems.
     pub fn new(rules: &[Rule], correlations: Vec<CorrelationRule>) -> (Correlations, Vec<Problem>) {

@@ -5,12 +5,17 @@
 //! Only events that match a rule some correlation refers to make contributions, so ordinary
 //! traffic costs nothing here. The event itself does not survive the scan thread: what an alert
 //! will show of it is copied once into an [`Evidence`] shared by all its contributions.
+//!
+//! Evidence and values also (de)serialize for the state snapshot ([`super::snapshot`]):
+//! evidence in the form alerts show it, a number as the text Rust prints for it (JSON numbers
+//! would not come back bit for bit through serde_json's default float parser).
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::de::{Error as _, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::event::{Event, Field, Value};
 use crate::rules::Rule;
@@ -30,23 +35,29 @@ pub const MAX_KEYS_PER_EVENT: usize = 64;
 pub const KEY_SEPARATOR: char = '\u{1f}';
 
 /// What a correlation alert shows of one contributing event.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Evidence {
     #[serde(rename = "@timestamp")]
     pub timestamp: Timestamp,
-    /// The detection rule it matched (shared by every evidence of that rule).
-    #[serde(serialize_with = "shared")]
+    /// The detection rule it matched (shared by every evidence of that rule). Read back, it is
+    /// a rule of its own until a restore links it to the loaded one by id.
+    #[serde(serialize_with = "shared", deserialize_with = "unlinked")]
     pub rule: Arc<EvidenceRule>,
     pub event: EvidenceEvent,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<EvidenceEmail>,
     pub log: EvidenceLog,
     /// The values of the fields the matched rule lists under `fields`.
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "pairs")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "pairs",
+        deserialize_with = "field_pairs"
+    )]
     pub fields: Vec<(&'static str, String)>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct EvidenceRule {
     pub id: String,
     pub title: String,
@@ -71,7 +82,7 @@ impl EvidenceRule {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvidenceEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dataset: Option<String>,
@@ -79,12 +90,12 @@ pub struct EvidenceEvent {
     pub original: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvidenceEmail {
     pub message_id: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvidenceLog {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<EvidenceFile>,
@@ -92,22 +103,53 @@ pub struct EvidenceLog {
     pub offset: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvidenceFile {
     pub path: String,
 }
 
-fn shared<S: serde::Serializer>(r: &Arc<EvidenceRule>, s: S) -> Result<S::Ok, S::Error> {
+fn shared<S: Serializer>(r: &Arc<EvidenceRule>, s: S) -> Result<S::Ok, S::Error> {
     r.serialize(s)
 }
 
-fn pairs<S: serde::Serializer>(v: &[(&'static str, String)], s: S) -> Result<S::Ok, S::Error> {
+fn unlinked<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<EvidenceRule>, D::Error> {
+    EvidenceRule::deserialize(d).map(Arc::new)
+}
+
+fn pairs<S: Serializer>(v: &[(&'static str, String)], s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::SerializeMap;
     let mut m = s.serialize_map(Some(v.len()))?;
     for (k, val) in v {
         m.serialize_entry(k, val)?;
     }
     m.end()
+}
+
+/// The `fields` map read back: each name must be a field reconwatch knows (its name is kept as
+/// the field's own `&'static str`).
+fn field_pairs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(&'static str, String)>, D::Error> {
+    struct Pairs;
+    impl<'de> Visitor<'de> for Pairs {
+        type Value = Vec<(&'static str, String)>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map from field names to values")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some((name, value)) = map.next_entry::<String, String>()? {
+                let field = Field::from_name(&name)
+                    .ok_or_else(|| A::Error::custom(format_args!("`{name}` is not a field reconwatch events have")))?;
+                out.push((field.name(), value));
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Pairs)
+}
+
+/// Writes a list of shared evidence as the list of the evidence itself.
+pub(super) fn evidence_list<S: Serializer>(events: &[Arc<Evidence>], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(events.iter().map(|e| &**e))
 }
 
 impl Evidence {
@@ -183,10 +225,28 @@ impl Events {
 }
 
 /// A value the condition's `field` contributes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Val {
     Text(Box<str>),
-    Num(f64),
+    Num(#[serde(with = "exact")] f64),
+}
+
+/// An `f64` as the shortest text that reads back as the same number.
+mod exact {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(n: &f64, s: S) -> Result<S::Ok, S::Error> {
+        // Debug: the shortest digits that read back, with an exponent when very large or small.
+        s.collect_str(&format_args!("{n:?}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map_err(|_| D::Error::custom(format_args!("`{text}` is not a number")))
+    }
 }
 
 /// One event's (or one chained firing's) contribution to one step of one correlation, under

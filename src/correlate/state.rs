@@ -15,10 +15,17 @@
 //! [`Compiled::keep`] entries: one more than the largest constant in the condition, since a
 //! count above it decides every term the same way.
 //!
+//! Each correlation's state is known by the correlation's rule id (`State::id`): that is what
+//! a snapshot writes and what a restore after a reload matches ([`super::snapshot`]). In memory
+//! the states sit in the order of the loaded [`Correlations`], so that the index a contribution
+//! carries finds its state without hashing a name per event.
+//!
 //! Memory per open group, measured (`cargo bench --bench correlate`): see ARCHITECTURE.md.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use super::compile::{Compiled, Correlations, From};
 use super::contribution::{Contribution, Events, Evidence, KEY_SEPARATOR, Val};
@@ -46,30 +53,30 @@ impl Default for Limits {
 pub const MAX_EVIDENCE: usize = 50;
 
 #[derive(Debug)]
-struct Entry {
+pub(super) struct Entry {
     /// Position in the group's stream (identifies an entry across evictions).
-    seq: u64,
-    time: i64,
-    step: u16,
-    value: Option<Val>,
-    events: Events,
+    pub(super) seq: u64,
+    pub(super) time: i64,
+    pub(super) step: u16,
+    pub(super) value: Option<Val>,
+    pub(super) events: Events,
 }
 
 #[derive(Debug, Default)]
-struct Group {
-    entries: VecDeque<Entry>,
+pub(super) struct Group {
+    pub(super) entries: VecDeque<Entry>,
     /// The condition held at the last event (edge trigger).
-    firing: bool,
-    newest: i64,
+    pub(super) firing: bool,
+    pub(super) newest: i64,
     /// Entries fed so far.
-    fed: u64,
+    pub(super) fed: u64,
     /// temporal_ordered: the first entry of the sequence that fired last; a sequence that
     /// starts later (a new mail, then its pixel) fires again.
-    fired_start: Option<u64>,
+    pub(super) fired_start: Option<u64>,
 }
 
 /// Counts per correlation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CorrelationStats {
     /// Contributions fed.
     pub events: u64,
@@ -87,19 +94,38 @@ pub struct CorrelationStats {
     pub held_back: u64,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    groups: HashMap<Arc<str>, Group>,
+#[derive(Debug)]
+pub(super) struct State {
+    /// The correlation's rule id.
+    pub(super) id: Arc<str>,
+    pub(super) groups: HashMap<Arc<str>, Group>,
     /// Keys in the order their groups were last queued; stale entries are skipped lazily.
-    queue: VecDeque<(i64, Arc<str>)>,
-    first: Option<i64>,
-    stats: CorrelationStats,
+    pub(super) queue: VecDeque<(i64, Arc<str>)>,
+    /// The first event time fed.
+    pub(super) first: Option<i64>,
+    pub(super) stats: CorrelationStats,
+}
+
+impl State {
+    /// The state of a correlation that has seen nothing.
+    pub(super) fn empty(id: &str) -> State {
+        State {
+            id: id.into(),
+            groups: HashMap::new(),
+            queue: VecDeque::new(),
+            first: None,
+            stats: CorrelationStats::default(),
+        }
+    }
 }
 
 /// What one firing says.
 #[derive(Debug, Clone)]
 pub struct Fired {
+    /// The correlation's index in the [`Correlations`] that fired it (for the alert writer).
     pub correlation: u32,
+    /// The correlation's rule id (what finds it in another loaded set).
+    pub id: Arc<str>,
     /// The time of the event that made the condition true.
     pub time: i64,
     /// The group-by values.
@@ -117,19 +143,22 @@ pub struct Fired {
 }
 
 /// Runs every correlation over contributions fed in event-time order.
-pub struct Correlator<'c> {
-    set: &'c Correlations,
-    limits: Limits,
-    states: Vec<State>,
+pub struct Correlator {
+    pub(super) set: Arc<Correlations>,
+    pub(super) limits: Limits,
+    /// One per correlation, in the order of `set.list`.
+    pub(super) states: Vec<State>,
 }
 
-impl<'c> Correlator<'c> {
-    pub fn new(set: &'c Correlations, limits: Limits) -> Self {
-        Correlator {
-            set,
-            limits,
-            states: set.list.iter().map(|_| State::default()).collect(),
-        }
+impl Correlator {
+    pub fn new(set: Arc<Correlations>, limits: Limits) -> Self {
+        let states = set.list.iter().map(|c| State::empty(&c.rule.meta.id)).collect();
+        Correlator { set, limits, states }
+    }
+
+    /// The correlations it runs.
+    pub fn correlations(&self) -> &Arc<Correlations> {
+        &self.set
     }
 
     /// Statistics of correlation `i`.
@@ -253,7 +282,8 @@ impl<'c> Correlator<'c> {
             return None;
         }
         state.stats.fired += 1;
-        Some(fired(ci as u32, c.time, &c.key, aggregate, group, chain, comp))
+        let who = (ci as u32, &state.id);
+        Some(fired(who, c.time, &c.key, aggregate, group, chain, comp))
     }
 }
 
@@ -336,8 +366,9 @@ fn evaluate(comp: &Compiled, group: &Group) -> (bool, f64, Option<Vec<usize>>) {
     }
 }
 
+/// The firing of correlation `who` (index and id) for `group`.
 fn fired(
-    correlation: u32,
+    (correlation, id): (u32, &Arc<str>),
     time: i64,
     key: &str,
     aggregate: f64,
@@ -382,6 +413,7 @@ fn fired(
     };
     Fired {
         correlation,
+        id: Arc::clone(id),
         time,
         key,
         aggregate,

@@ -9,17 +9,17 @@ use super::compile::{Correlations, Feed};
 use super::contribution::{
     Contribution, Events, Evidence, EvidenceEvent, EvidenceLog, EvidenceRule, KEY_SEPARATOR, Val,
 };
-use super::merge::TimeMerge;
+use super::merge::{SourceId, TimeMerge};
 use super::rule::parse_correlation;
 use super::state::{Correlator, Fired, Limits};
 use crate::rules::Rule;
 use crate::rules::sigma::{Placeholders, parse_rule};
 use crate::rules::yaml::parse_documents;
 
-const S: i64 = 1000;
+pub(super) const S: i64 = 1000;
 
 /// Detection rules named a, b, c (proxy rules; their detection does not matter here).
-fn base_rules() -> Vec<Rule> {
+pub(super) fn base_rules() -> Vec<Rule> {
     ["a", "b", "c"]
         .iter()
         .map(|n| {
@@ -32,22 +32,29 @@ fn base_rules() -> Vec<Rule> {
         .collect()
 }
 
-fn set(yaml: &str) -> Correlations {
+/// The correlations in `yaml`, resolved against [`base_rules`].
+pub(super) fn set(yaml: &str) -> Arc<Correlations> {
     let docs = parse_documents(yaml).unwrap();
     let corrs = docs.iter().map(|d| parse_correlation(d, "c.yml").unwrap()).collect();
     let (set, problems) = Correlations::new(&base_rules(), corrs);
     assert!(problems.is_empty(), "{problems:?}");
-    set
+    Arc::new(set)
 }
 
 fn evidence(time: i64, text: &str) -> Arc<Evidence> {
+    let rule = Arc::new(EvidenceRule {
+        id: "r".into(),
+        title: "r".into(),
+        fields: Vec::new(),
+    });
+    evidence_of(&rule, time, text)
+}
+
+/// An event of `rule` at `time` whose text is `text`.
+pub(super) fn evidence_of(rule: &Arc<EvidenceRule>, time: i64, text: &str) -> Arc<Evidence> {
     Arc::new(Evidence {
         timestamp: Timestamp::from_millisecond(time).unwrap(),
-        rule: Arc::new(EvidenceRule {
-            id: "r".into(),
-            title: "r".into(),
-            fields: Vec::new(),
-        }),
+        rule: Arc::clone(rule),
         event: EvidenceEvent {
             dataset: None,
             original: Some(text.into()),
@@ -72,8 +79,8 @@ fn c(time: i64, correlation: u32, step: u16, key: &str, value: Option<&str>) -> 
 }
 
 /// Feeds in order; returns the times of the firings of correlation `which`.
-fn run(set: &Correlations, limits: Limits, input: Vec<Contribution>, which: u32) -> (Vec<i64>, Vec<Fired>) {
-    let mut correlator = Correlator::new(set, limits);
+fn run(set: &Arc<Correlations>, limits: Limits, input: Vec<Contribution>, which: u32) -> (Vec<i64>, Vec<Fired>) {
+    let mut correlator = Correlator::new(Arc::clone(set), limits);
     let mut out = Vec::new();
     for x in input {
         correlator.feed(x, &mut out);
@@ -286,7 +293,7 @@ fn an_upper_bound_waits_for_a_full_timespan_of_history() {
         "title: f\ncorrelation:\n  type: event_count\n  rules: [a]\n  group-by: [url.domain]\n  timespan: 1h\n  condition:\n    lte: 1\n",
     );
     let h = 3600 * S;
-    let mut correlator = Correlator::new(&s, Limits::default());
+    let mut correlator = Correlator::new(Arc::clone(&s), Limits::default());
     let mut out = Vec::new();
     for (t, k) in [(0, "x"), (h / 2, "y"), (h, "z"), (h + 1, "z"), (2 * h, "x")] {
         correlator.feed(c(t, 0, 0, k, None), &mut out);
@@ -299,7 +306,7 @@ fn an_upper_bound_waits_for_a_full_timespan_of_history() {
 #[test]
 fn groups_are_evicted_oldest_first_at_the_limit_and_expire_after_the_timespan() {
     let s = set(COUNT3);
-    let mut correlator = Correlator::new(&s, Limits { max_groups: 2 });
+    let mut correlator = Correlator::new(Arc::clone(&s), Limits { max_groups: 2 });
     let mut out = Vec::new();
     for (t, k) in [(0, "a"), (S, "b"), (2 * S, "c"), (3 * S, "a")] {
         correlator.feed(c(t, 0, 0, k, None), &mut out);
@@ -341,22 +348,35 @@ fn group_keys_join_several_fields_and_list_values() {
 #[test]
 fn the_merge_releases_in_time_order_and_counts_events_beyond_the_lateness() {
     let mut m = TimeMerge::new(60 * S);
-    // Input 0: 100 s, then 50 s (50 s behind: within the lateness), then 30 s (70 s behind: late).
-    assert!(m.push(0, c(100 * S, 0, 0, "k", None)));
-    assert!(m.push(0, c(50 * S, 0, 0, "k", None)));
-    assert!(!m.push(0, c(30 * S, 0, 0, "k", None)));
-    assert_eq!(m.late, 1);
-    // Input 1 is behind input 0 in time: its own lateness is measured against itself.
-    assert!(m.push(1, c(20 * S, 0, 0, "k", None)));
+    let [s0, s1, s2] = [0, 1, 2].map(SourceId);
+    // Source 0: 100 s, then 50 s (50 s behind: within the lateness), then 30 s (70 s behind: late).
+    assert!(m.push(s0, c(100 * S, 0, 0, "k", None)));
+    assert!(m.push(s0, c(50 * S, 0, 0, "k", None)));
+    assert!(!m.push(s0, c(30 * S, 0, 0, "k", None)));
+    assert_eq!(m.stats.late, 1);
+    // Source 1 is behind source 0 in time: its own lateness is measured against itself.
+    assert!(m.push(s1, c(20 * S, 0, 0, "k", None)));
     let mut got = Vec::new();
     // Later inputs start at 120 s: everything before 60 s may go.
     m.release(Some(120 * S), |x| got.push(x.time));
     assert_eq!(got, vec![20 * S, 50 * S]);
     // What was released can no longer be preceded.
-    assert!(!m.push(2, c(40 * S, 0, 0, "k", None)));
+    assert!(!m.push(s2, c(40 * S, 0, 0, "k", None)));
     m.release(None, |x| got.push(x.time));
     assert_eq!(got, vec![20 * S, 50 * S, 100 * S]);
     assert_eq!(m.held(), 0);
+}
+
+#[test]
+fn a_forgotten_source_starts_afresh() {
+    let mut m = TimeMerge::new(60 * S);
+    let s = SourceId(7);
+    assert!(m.push(s, c(100 * S, 0, 0, "k", None)));
+    assert_eq!(m.newest(s), Some(100 * S));
+    m.forget(s);
+    assert_eq!(m.newest(s), None);
+    assert!(m.push(s, c(30 * S, 0, 0, "k", None)), "70 s behind a mark that is gone");
+    assert_eq!(m.stats.late, 0);
 }
 
 #[test]
