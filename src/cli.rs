@@ -61,9 +61,9 @@ pub struct InputArgs {
     pub format: String,
 
     /// Time zone of timestamps written without an offset (RFC 3164 syslog, Exim, Sendmail), as an
-    /// IANA name such as `Europe/London`.
-    #[arg(long, default_value = "UTC", value_name = "TZ")]
-    pub timezone: String,
+    /// IANA name such as `Europe/London`. Default: the configuration file's `timezone`, else UTC.
+    #[arg(long, value_name = "TZ")]
+    pub timezone: Option<String>,
 
     /// A Squid `logformat` declared in squid.conf (`logformat NAME %ts.%03tu ...`, or just the
     /// format string). Repeatable; tried after the built-in layouts.
@@ -224,14 +224,16 @@ pub struct ScanArgs {
 
     /// How much older than the newest event before it an event of the same input may be and
     /// still be correlated (`30s`, `5m`, `2h`, `1d`). Older events are counted as late and left
-    /// out of correlation (their own alerts are unaffected).
-    #[arg(long, default_value = "5m", value_name = "DURATION")]
-    pub lateness: String,
+    /// out of correlation (their own alerts are unaffected). Default: the configuration file's
+    /// `lateness`, else 5m.
+    #[arg(long, value_name = "DURATION")]
+    pub lateness: Option<String>,
 
     /// Open groups each correlation rule may hold; beyond it the least recently fed group is
-    /// evicted and counted (reconwatch_correlation_evictions_total).
-    #[arg(long, default_value_t = crate::correlate::state::DEFAULT_MAX_GROUPS, value_name = "N")]
-    pub max_groups: usize,
+    /// evicted and counted (reconwatch_correlation_evictions_total). Default: the configuration
+    /// file's `max_groups`, else 100000.
+    #[arg(long, value_name = "N")]
+    pub max_groups: Option<usize>,
 
     /// Write the run's Prometheus metrics to this file at the end (for node_exporter's textfile
     /// collector). Written atomically.

@@ -18,6 +18,9 @@
 //!   zeek: [/var/lib/intel/apt31.dat]
 //!   lists: [{path: bad-domains.txt, source: ncsc, type: domain}]
 //! outlets: [extra-outlets.csv]        # more news outlets (news-outlets.csv format)
+//! timezone: Europe/London             # log times written without an offset
+//! lateness: 5m                        # correlation: how late an event may come
+//! max_groups: 100000                  # correlation: open groups per rule
 //! own_domains: [parliament.uk]        # protected from lookalikes besides the watchlists' domains
 //! ```
 
@@ -80,6 +83,16 @@ pub struct Config {
     /// Domains to protect from lookalikes besides those of the watch-listed addresses.
     #[serde(default)]
     pub own_domains: Vec<String>,
+    /// Time zone of log times written without an offset (IANA name; default UTC).
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Correlation: how far behind its source's newest event an event may be and still be
+    /// correlated (`30s`, `5m`, `2h`, `1d`; default 5m).
+    #[serde(default)]
+    pub lateness: Option<String>,
+    /// Correlation: open groups per correlation rule (default 100000).
+    #[serde(default)]
+    pub max_groups: Option<usize>,
 }
 
 impl Config {

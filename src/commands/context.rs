@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 
 use crate::cli::{ContextArgs, RuleArgs};
 use crate::config::Config;
-use crate::detect::{Context, ContextNotes, ContextSpec, Detector, DetectorConfig, LoadReport};
+use crate::detect::{Context, ContextNotes, ContextSpec, CorrelationSettings, Detector, DetectorConfig, LoadReport};
 use crate::enrich::intel::IndicatorType;
 use crate::enrich::stage::Enricher;
 use crate::metrics::Metrics;
@@ -37,7 +37,7 @@ impl ContextArgs {
 impl RuleArgs {
     /// The detector's configuration: `--rules` replaces the file's `rules`; the shipped rules
     /// come too when asked for or when no rule path is given.
-    pub fn detector_config(&self) -> anyhow::Result<DetectorConfig> {
+    pub fn detector_config(&self) -> anyhow::Result<(Config, DetectorConfig)> {
         let (config, context) = self.context.spec(false)?;
         let rules = if self.rules.is_empty() {
             config.rules.clone()
@@ -45,11 +45,13 @@ impl RuleArgs {
             self.rules.clone()
         };
         let embedded_rules = rules.is_empty() || self.default_rules || config.default_rules == Some(true);
-        Ok(DetectorConfig {
+        let detector = DetectorConfig {
             rules,
             embedded_rules,
             context,
-        })
+            correlation: CorrelationSettings::default(),
+        };
+        Ok((config, detector))
     }
 }
 
@@ -99,18 +101,13 @@ pub fn load_detector(
 }
 
 /// Loads the context alone (`parse --enrich`, `rules check/test`), saying what it found.
-pub fn load_context(
-    args: &ContextArgs,
-    examples: bool,
-    metrics: Option<&Metrics>,
-) -> anyhow::Result<(Config, Context)> {
-    let (config, spec) = args.spec(examples)?;
-    let (context, notes) = Context::load(&spec)?;
+pub fn load_context(spec: &ContextSpec, metrics: Option<&Metrics>) -> anyhow::Result<Context> {
+    let (context, notes) = Context::load(spec)?;
     report_context(&notes, metrics);
     if let Some(m) = metrics {
         record_context(&context.enricher, m);
     }
-    Ok((config, context))
+    Ok(context)
 }
 
 fn report_rules(report: &LoadReport, metrics: &Metrics, skips: SkipReport) {

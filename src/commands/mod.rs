@@ -60,7 +60,9 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 impl InputArgs {
     /// Validates the input options and builds the pipeline configuration.
-    pub fn build(&self) -> anyhow::Result<PipelineConfig> {
+    /// `config_timezone` is the configuration file's `timezone`, used when `--timezone` is not
+    /// given.
+    pub fn build(&self, config_timezone: Option<&str>) -> anyhow::Result<PipelineConfig> {
         let format = match self.format.as_str() {
             "auto" => None,
             name => match Format::from_name(name) {
@@ -74,8 +76,14 @@ impl InputArgs {
                 }
             },
         };
-        let timezone = TimeZone::get(&self.timezone)
-            .with_context(|| format!("--timezone {}: not a time zone this system knows", self.timezone))?;
+        let timezone = match (&self.timezone, config_timezone) {
+            (Some(tz), _) => {
+                TimeZone::get(tz).with_context(|| format!("--timezone {tz}: not a time zone this system knows"))?
+            }
+            (None, Some(tz)) => TimeZone::get(tz)
+                .with_context(|| format!("--config: timezone {tz}: not a time zone this system knows"))?,
+            (None, None) => TimeZone::UTC,
+        };
         let logformats = self
             .squid_logformats
             .iter()

@@ -41,7 +41,8 @@ impl<W: Write> EventSink for JsonLines<'_, W> {
 const EVENTS_CHUNK_BYTES: u64 = 4 << 20;
 
 pub fn run(args: &ParseArgs) -> anyhow::Result<ExitCode> {
-    let pipeline = args.input.build()?;
+    let (config, spec) = args.context.spec(false)?;
+    let pipeline = args.input.build(config.timezone.as_deref())?;
     let chunk_bytes = match &args.chunk_size {
         Some(s) => parse_chunk_size(s).with_context(|| format!("--chunk-size {s}"))?,
         None if args.stats => DEFAULT_CHUNK_BYTES,
@@ -62,7 +63,7 @@ pub fn run(args: &ParseArgs) -> anyhow::Result<ExitCode> {
     }
     let metrics = Metrics::new();
     let context = if args.enrich || !args.context.is_empty() {
-        Some(load_context(&args.context, false, Some(&metrics))?.1)
+        Some(load_context(&spec, Some(&metrics))?)
     } else {
         None
     };

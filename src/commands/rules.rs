@@ -40,7 +40,8 @@ fn checked_paths(args: &RulesCheckArgs, config: &Config) -> (Vec<PathBuf>, bool)
 }
 
 fn check(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
-    let (config, context) = load_context(&args.context, false, None)?;
+    let (config, spec) = args.context.spec(false)?;
+    let context = load_context(&spec, None)?;
     let (paths, embedded) = checked_paths(args, &config);
     let (loaded, correlations) = load_rules(&paths, embedded, &context.placeholders);
     let rejected = loaded.rejected().count();
@@ -146,7 +147,8 @@ fn test_rule(rule: &Rule, context: &Arc<Context>) -> anyhow::Result<TestReport> 
 }
 
 fn test(args: &RulesCheckArgs) -> anyhow::Result<ExitCode> {
-    let (config, context) = load_context(&args.context, true, None)?;
+    let (config, spec) = args.context.spec(true)?;
+    let context = load_context(&spec, None)?;
     // Correlation rules are checked for what they refer to; their behaviour over time is
     // tested end to end (tests/correlation.rs).
     let (paths, embedded) = checked_paths(args, &config);

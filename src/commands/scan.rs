@@ -2,7 +2,7 @@
 
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -12,11 +12,12 @@ use super::context::{SkipReport, load_detector};
 use super::output::{self, InputFiles};
 use super::parse::lock;
 use super::size::parse_chunk_size;
-use crate::alert::{Alert, JsonLines};
+use crate::alert::JsonLines;
 use crate::batch::{BatchConfig, Unit, UnitOutput, run_batch};
 use crate::cli::ScanArgs;
-use crate::correlate::{self, ContributeStats, Contribution, Correlations, Fired, Limits, SourceId, Stage};
-use crate::detect::Detecting;
+use crate::correlate::state::DEFAULT_MAX_GROUPS;
+use crate::correlate::{self, Limits, SourceId};
+use crate::detect::{Correlating, CorrelationSettings, Detecting};
 use crate::enrich::stage::Enricher;
 use crate::metrics::Metrics;
 use crate::pipeline::InputStats;
@@ -26,18 +27,6 @@ use crate::source;
 
 /// Exit code when at least one alert was written.
 const EXIT_ALERTS: u8 = 1;
-
-/// The correlation side of a scan, on the calling thread: units' contributions go into the
-/// correlation stage as units finish (in the batch's time order), each input a source of its
-/// own; the stage correlates up to the earliest time a later unit could still bring
-/// ([`unit_watermark`]); firings are written as alerts.
-struct Correlating {
-    stage: Stage,
-    fired: Vec<Fired>,
-    /// Alerts written per correlation.
-    counts: Vec<u64>,
-    contributed: ContributeStats,
-}
 
 /// The batch's watermark once `unit` is done, given the newest event time of its input so far:
 /// no later input starts before `later_start`; the input's own later chunks continue from its
@@ -51,99 +40,68 @@ fn unit_watermark(unit: &Unit, newest: Option<i64>) -> i64 {
     watermark.unwrap_or(i64::MAX)
 }
 
-impl Correlating {
-    fn new(set: Arc<Correlations>, lateness_ms: i64, limits: Limits) -> Self {
-        Correlating {
-            counts: vec![0; set.list.len()],
-            stage: Stage::new(set, limits, lateness_ms),
-            fired: Vec::new(),
-            contributed: ContributeStats::default(),
-        }
+/// The correlation metrics at the end of a scan.
+fn record_correlation(correlating: &Correlating, metrics: &Metrics) {
+    let c = correlating.contributed();
+    let stage = correlating.stage();
+    let late = stage.merge_stats().late;
+    for (outcome, n) in [
+        ("correlated", c.made - late),
+        ("late", late),
+        ("no_timestamp", c.no_timestamp),
+        ("no_group_field", c.no_group_field),
+        ("too_many_keys", c.too_many_keys),
+    ] {
+        metrics
+            .correlation_contributions
+            .with_label_values(&[outcome])
+            .inc_by(n);
     }
-
-    /// Takes a finished unit's contributions and correlates what no later unit can precede.
-    fn unit_done(
-        &mut self,
-        unit: &Unit,
-        contributions: Vec<Contribution>,
-        stats: &ContributeStats,
-        out: &mut dyn Write,
-    ) -> io::Result<()> {
-        self.contributed.add(stats);
-        let source = SourceId(unit.input as u64);
-        for c in contributions {
-            self.stage.push(source, c);
-        }
-        let watermark = unit_watermark(unit, self.stage.newest(source));
-        self.stage.advance(watermark, &mut self.fired);
-        self.write(out)
-    }
-
-    /// Correlates everything still held (the end of the run).
-    fn finish(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        self.stage.finish(&mut self.fired);
-        self.write(out)
-    }
-
-    /// Writes the firings of correlations that alert.
-    fn write(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        let set = self.stage.correlations();
-        for f in self.fired.drain(..) {
-            let c = &set.list[f.correlation as usize];
-            if !c.alerts {
-                continue;
-            }
-            let alert = Alert::of_correlation(c, &f);
-            out.write_all(&alert.json)?;
-            out.write_all(b"\n")?;
-            self.counts[f.correlation as usize] += 1;
-        }
-        Ok(())
-    }
-
-    fn record(&self, metrics: &Metrics) {
-        let c = &self.contributed;
-        let late = self.stage.merge_stats().late;
-        for (outcome, n) in [
-            ("correlated", c.made - late),
-            ("late", late),
-            ("no_timestamp", c.no_timestamp),
-            ("no_group_field", c.no_group_field),
-            ("too_many_keys", c.too_many_keys),
-        ] {
-            metrics
-                .correlation_contributions
-                .with_label_values(&[outcome])
-                .inc_by(n);
-        }
-        for (i, comp) in self.stage.correlations().list.iter().enumerate() {
-            let id = comp.rule.meta.id.as_str();
-            metrics
-                .correlation_open_groups
-                .with_label_values(&[id])
-                .set(self.stage.open_groups(i) as i64);
-            metrics
-                .correlation_evictions
-                .with_label_values(&[id])
-                .inc_by(self.stage.stats(i).evicted);
-        }
+    for (i, comp) in stage.correlations().list.iter().enumerate() {
+        let id = comp.rule.meta.id.as_str();
+        metrics
+            .correlation_open_groups
+            .with_label_values(&[id])
+            .set(stage.open_groups(i) as i64);
+        metrics
+            .correlation_evictions
+            .with_label_values(&[id])
+            .inc_by(stage.stats(i).evicted);
     }
 }
 
 pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let pipeline = args.input.build()?;
+    let (config, mut detector_config) = args.rules.detector_config()?;
+    let pipeline = args.input.build(config.timezone.as_deref())?;
     let chunk_bytes =
         parse_chunk_size(&args.chunk_size).with_context(|| format!("--chunk-size {}", args.chunk_size))?;
-    let lateness = correlate::rule::parse_duration(&args.lateness)
-        .map_err(|e| anyhow::anyhow!("--lateness {}: {e}", args.lateness))?;
+    // The option, else the configuration file's value, else the default.
+    let lateness_text = match (&args.lateness, &config.lateness) {
+        (Some(l), _) => l.clone(),
+        (None, Some(l)) => l.clone(),
+        (None, None) => "5m".to_owned(),
+    };
+    let option = if args.lateness.is_some() {
+        "--lateness"
+    } else {
+        "--config: lateness"
+    };
+    let lateness = correlate::rule::parse_duration(&lateness_text)
+        .map_err(|e| anyhow::anyhow!("{option} {lateness_text}: {e}"))?;
+    detector_config.correlation = CorrelationSettings {
+        lateness_ms: i64::try_from(lateness.as_millis()).unwrap_or(i64::MAX),
+        limits: Limits {
+            max_groups: args.max_groups.or(config.max_groups).unwrap_or(DEFAULT_MAX_GROUPS),
+        },
+    };
     let metrics = Metrics::new();
     let skips = match (args.quiet, args.verbose) {
         (_, true) => SkipReport::EachRule,
         (true, false) => SkipReport::Quiet,
         (false, false) => SkipReport::Count,
     };
-    let (detector, rule_errors) = load_detector(&args.rules.detector_config()?, &metrics, skips)?;
+    let (detector, rule_errors) = load_detector(&detector_config, &metrics, skips)?;
     let (engine, correlations) = (detector.engine(), detector.correlations());
     let batch = BatchConfig {
         threads: args.threads,
@@ -177,11 +135,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     // Not over alerts printed on the same terminal.
     let show = progress::stderr_is_terminal() && !to_terminal && !args.quiet;
     let mut counts = vec![0u64; engine.rules().len()];
-    let limits = Limits {
-        max_groups: args.max_groups,
-    };
-    let lateness_ms = i64::try_from(lateness.as_millis()).unwrap_or(i64::MAX);
-    let mut correlating = Correlating::new(Arc::clone(correlations), lateness_ms, limits);
+    let mut correlating = detector.correlating();
     let stats = progress::report_while(&progress, show, || {
         let stats = run_batch(
             &inputs,
@@ -198,8 +152,13 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
                 for (c, n) in counts.iter_mut().zip(unit_sink.worker.alert_counts()) {
                     *c += n;
                 }
-                let (contributions, contribute_stats) = unit_sink.worker.take_contributions();
-                correlating.unit_done(unit, contributions, &contribute_stats, &mut *lock(&out))?;
+                // Each input is a source of its own; after each unit, what no later unit can
+                // precede is correlated.
+                let (contributions, skipped) = unit_sink.worker.take_contributions();
+                let source = SourceId(unit.input as u64);
+                correlating.push(source, contributions, &skipped);
+                let watermark = unit_watermark(unit, correlating.newest(source));
+                correlating.advance(watermark, &mut JsonLines { out: &mut *lock(&out) })?;
                 if let Some(stats) = stats {
                     metrics.record_input(stats);
                     if let Some(f) = &stats.failure {
@@ -209,7 +168,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
                 Ok(())
             },
         )?;
-        correlating.finish(&mut *lock(&out))?;
+        correlating.finish(&mut JsonLines { out: &mut *lock(&out) })?;
         lock(&out).flush()?;
         Ok::<_, io::Error>(stats)
     })
@@ -226,7 +185,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             .list
             .iter()
             .map(|c| &c.rule.meta)
-            .zip(correlating.counts.iter().copied()),
+            .zip(correlating.alert_counts().iter().copied()),
     );
     for (meta, n) in &written {
         if *n > 0 {
@@ -236,7 +195,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
                 .inc_by(*n);
         }
     }
-    correlating.record(&metrics);
+    record_correlation(&correlating, &metrics);
     if !args.quiet {
         let summary = Summary {
             rules: engine.rules().len() + correlations.list.len(),
@@ -244,7 +203,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
             stats: &stats,
             written: &written,
             correlating: &correlating,
-            lateness: &args.lateness,
+            lateness: &lateness_text,
             load_seconds: (scan_started - started).as_secs_f64(),
             seconds: scan_started.elapsed().as_secs_f64(),
         };
@@ -329,10 +288,10 @@ impl std::fmt::Display for Summary<'_> {
             sum(|s| s.lines) as f64 / secs,
             self.load_seconds
         )?;
-        let stage = &self.correlating.stage;
+        let stage = self.correlating.stage();
         let set = stage.correlations();
         if !set.is_empty() {
-            let c = &self.correlating.contributed;
+            let c = self.correlating.contributed();
             let (open, evicted, held) = (0..set.list.len()).fold((0, 0, 0), |(o, e, h), i| {
                 let s = stage.stats(i);
                 (o + stage.open_groups(i), e + s.evicted, h + s.held_back)

@@ -22,7 +22,9 @@ use std::sync::Arc;
 
 use crate::alert::{Alert, AlertSink, SinkError};
 use crate::correlate::compile::From;
-use crate::correlate::{ContributeStats, Contribution, Correlations};
+use crate::correlate::{
+    ContributeStats, Contribution, Correlations, Fired, Limits, RestoreReport, Snapshot, SnapshotError, SourceId, Stage,
+};
 use crate::enrich::stage::{EnrichScratch, Enricher};
 use crate::event::{Event, FieldSet};
 use crate::pipeline::EventSink;
@@ -43,6 +45,28 @@ pub struct DetectorConfig {
     pub embedded_rules: bool,
     /// What the rules know about the organisation.
     pub context: ContextSpec,
+    pub correlation: CorrelationSettings,
+}
+
+/// How correlation runs.
+#[derive(Debug, Clone, Copy)]
+pub struct CorrelationSettings {
+    /// How far behind the newest event of its source an event may be and still be correlated
+    /// (milliseconds; older ones are counted as late).
+    pub lateness_ms: i64,
+    pub limits: Limits,
+}
+
+/// The default allowed lateness: five minutes.
+pub const DEFAULT_LATENESS_MS: i64 = 5 * 60 * 1000;
+
+impl Default for CorrelationSettings {
+    fn default() -> Self {
+        CorrelationSettings {
+            lateness_ms: DEFAULT_LATENESS_MS,
+            limits: Limits::default(),
+        }
+    }
 }
 
 /// Why a detector could not be built. Problems with single rules are not errors: they are in
@@ -93,6 +117,7 @@ pub fn load_rules(paths: &[PathBuf], embedded: bool, placeholders: &Placeholders
 /// The compiled detection: see the module documentation.
 pub struct Detector {
     engine: Engine,
+    settings: CorrelationSettings,
     context: Arc<Context>,
     correlations: Arc<Correlations>,
     /// Every field a loaded rule or correlation reads (computed `reconwatch.*` ones included).
@@ -114,16 +139,19 @@ impl Detector {
                 files: report.rule_files,
             });
         }
-        let detector = Detector::new(loaded.rules, correlations, Arc::new(context))?;
+        let mut detector = Detector::new(loaded.rules, correlations, Arc::new(context))?;
+        detector.settings = config.correlation;
         Ok((detector, report))
     }
 
     /// A detector of `rules` and their resolved `correlations` over an already loaded context
-    /// (`rules test` builds one per rule, sharing the context).
+    /// (`rules test` builds one per rule, sharing the context), with the default
+    /// [`CorrelationSettings`].
     pub fn new(rules: Vec<Rule>, correlations: Correlations, context: Arc<Context>) -> Result<Detector, DetectError> {
         let fields_read = fields_read(&rules, &correlations);
         Ok(Detector {
             engine: Engine::new(rules)?,
+            settings: CorrelationSettings::default(),
             context,
             correlations: Arc::new(correlations),
             fields_read,
@@ -151,6 +179,28 @@ impl Detector {
     /// Enrichment needs to compute only the `reconwatch.*` fields in it.
     pub fn fields_read(&self) -> FieldSet {
         self.fields_read
+    }
+
+    /// The serial correlation side, fresh.
+    pub fn correlating(&self) -> Correlating {
+        Correlating::with_stage(Stage::new(
+            Arc::clone(&self.correlations),
+            self.settings.limits,
+            self.settings.lateness_ms,
+        ))
+    }
+
+    /// The serial correlation side, resumed from a snapshot taken by
+    /// [`Correlating::snapshot`] (perhaps by a detector of other rules: what no longer fits is
+    /// discarded and reported).
+    pub fn restore_correlating(&self, snapshot: Snapshot) -> Result<(Correlating, RestoreReport), SnapshotError> {
+        let (stage, report) = Stage::restore(
+            Arc::clone(&self.correlations),
+            snapshot,
+            self.settings.limits,
+            self.settings.lateness_ms,
+        )?;
+        Ok((Correlating::with_stage(stage), report))
     }
 
     /// One thread's state.
@@ -256,6 +306,90 @@ impl<'d> Worker<'d> {
     /// Alerts written per detection rule (indexed like [`Engine::rules`]).
     pub fn alert_counts(&self) -> &[u64] {
         &self.counts
+    }
+}
+
+/// The serial correlation side of a [`Detector`]: see the module documentation. One per
+/// detection run (it holds the correlation state); fed from any number of workers' contributions,
+/// each tagged with the source they came from.
+pub struct Correlating {
+    stage: Stage,
+    fired: Vec<Fired>,
+    /// Alerts written per correlation (indexed like [`Correlations::list`]).
+    counts: Vec<u64>,
+    contributed: ContributeStats,
+}
+
+impl Correlating {
+    fn with_stage(stage: Stage) -> Correlating {
+        Correlating {
+            counts: vec![0; stage.correlations().list.len()],
+            stage,
+            fired: Vec::new(),
+            contributed: ContributeStats::default(),
+        }
+    }
+
+    /// Takes contributions of `source` (in that source's event order) and the counts of what
+    /// its events could not contribute ([`Worker::take_contributions`]).
+    pub fn push(&mut self, source: SourceId, contributions: Vec<Contribution>, skipped: &ContributeStats) {
+        self.contributed.add(skipped);
+        for c in contributions {
+            self.stage.push(source, c);
+        }
+    }
+
+    /// No source will bring an event earlier than `watermark_ms` (event time, milliseconds):
+    /// correlates what is held up to it, minus the allowed lateness, and writes the firings of
+    /// correlations that alert to `sink`.
+    pub fn advance(&mut self, watermark_ms: i64, sink: &mut dyn AlertSink) -> Result<(), SinkError> {
+        self.stage.advance(watermark_ms, &mut self.fired);
+        self.write(sink)
+    }
+
+    /// The input has ended: correlates everything held and writes the firings.
+    pub fn finish(&mut self, sink: &mut dyn AlertSink) -> Result<(), SinkError> {
+        self.stage.finish(&mut self.fired);
+        self.write(sink)
+    }
+
+    fn write(&mut self, sink: &mut dyn AlertSink) -> Result<(), SinkError> {
+        let set = Arc::clone(self.stage.correlations());
+        for f in self.fired.drain(..) {
+            let c = &set.list[f.correlation as usize];
+            if !c.alerts {
+                continue;
+            }
+            sink.alert(Alert::of_correlation(c, &f))?;
+            self.counts[f.correlation as usize] += 1;
+        }
+        Ok(())
+    }
+
+    /// The state, to save and [`Detector::restore_correlating`] later. Take it between events
+    /// (never between two contributions of one event).
+    pub fn snapshot(&self) -> Snapshot {
+        self.stage.snapshot()
+    }
+
+    /// The stage, for its statistics.
+    pub fn stage(&self) -> &Stage {
+        &self.stage
+    }
+
+    /// The newest event time pushed from `source`.
+    pub fn newest(&self, source: SourceId) -> Option<i64> {
+        self.stage.newest(source)
+    }
+
+    /// Alerts written per correlation.
+    pub fn alert_counts(&self) -> &[u64] {
+        &self.counts
+    }
+
+    /// What matched events contributed, and could not, so far.
+    pub fn contributed(&self) -> &ContributeStats {
+        &self.contributed
     }
 }
 
