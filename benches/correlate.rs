@@ -18,8 +18,8 @@ use reconwatch::correlate::compile::{Correlations, Feed};
 use reconwatch::correlate::contribution::{
     Contribution, Events, Evidence, EvidenceEmail, EvidenceEvent, EvidenceLog, EvidenceRule,
 };
-use reconwatch::correlate::rule::parse_correlation;
 use reconwatch::correlate::{Correlator, Limits, SourceId, Stage};
+use reconwatch::rules::correlation::parse_correlation;
 use reconwatch::rules::sigma::{Placeholders, parse_rule};
 use reconwatch::rules::yaml::parse_documents;
 

@@ -433,7 +433,7 @@ computed_object!(
 );
 
 /// `reconwatch.*`: the fields the enrichment stage computes (see `rules/README.md`). Empty
-/// until an [`crate::enrich::Enricher`] ran over the event.
+/// until the enrichment stage ran over the event.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Reconwatch {
     #[serde(skip_serializing_if = "ComputedPerson::is_empty")]
@@ -452,11 +452,77 @@ impl Reconwatch {
     }
 }
 
+/// An ECS `threat.enrichments` entry: the indicator that matched and the context of the match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Enrichment {
+    /// `threat.enrichments.indicator.*`.
+    pub indicator: EnrichmentIndicator,
+    /// `threat.enrichments.matched.*`.
+    pub matched: EnrichmentMatched,
+}
+
+/// `threat.enrichments.indicator.*`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnrichmentIndicator {
+    /// `.type`: `domain-name`, `url`, `email-addr`, `ipv4-addr`, `ipv6-addr`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// `.provider`: the intel source (`meta.source`).
+    pub provider: String,
+    /// `.description` (`meta.desc`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `.reference` (`meta.url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// `.name`: the indicator as stored (a subnet in CIDR notation).
+    pub name: String,
+    /// `.ip`, for address indicators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<IpAddr>,
+    /// `.email.address`, for e-mail indicators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<EcsEmail>,
+    /// `.url.original` (URL indicators) or `.url.domain` (domain indicators).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<EcsUrl>,
+}
+
+/// `threat.enrichments.indicator.email.*`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EcsEmail {
+    /// `.address`.
+    pub address: String,
+}
+
+/// `threat.enrichments.indicator.url.*`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EcsUrl {
+    /// `.original`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<String>,
+    /// `.domain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+}
+
+/// `threat.enrichments.matched.*`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnrichmentMatched {
+    /// `.atomic`: the event's value that matched.
+    pub atomic: String,
+    /// `.field`: the event field that held it.
+    pub field: String,
+    /// `.type`: always `indicator_match_rule`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
 /// ECS `threat.*`: the indicator matches the enrichment stage found.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Threat {
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub enrichments: Vec<crate::enrich::intel::Enrichment>,
+    pub enrichments: Vec<Enrichment>,
 }
 
 impl Threat {

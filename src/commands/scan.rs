@@ -16,7 +16,7 @@ use crate::alert::JsonLines;
 use crate::batch::{BatchConfig, Unit, UnitOutput, run_batch};
 use crate::cli::ScanArgs;
 use crate::correlate::state::DEFAULT_MAX_GROUPS;
-use crate::correlate::{self, Limits, SourceId};
+use crate::correlate::{Limits, SourceId};
 use crate::detect::{Correlating, CorrelationSettings, Detecting};
 use crate::enrich::stage::Enricher;
 use crate::metrics::Metrics;
@@ -87,7 +87,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         "--config: lateness"
     };
-    let lateness = correlate::rule::parse_duration(&lateness_text)
+    let lateness = crate::rules::correlation::parse_duration(&lateness_text)
         .map_err(|e| anyhow::anyhow!("{option} {lateness_text}: {e}"))?;
     detector_config.correlation = CorrelationSettings {
         lateness_ms: i64::try_from(lateness.as_millis()).unwrap_or(i64::MAX),

@@ -8,13 +8,41 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use crate::event::Field;
 use crate::rules::Rule;
 use crate::rules::fields;
 use crate::rules::load::Problem;
 
-use super::contribution::EvidenceRule;
-use super::rule::{CorrelationRule, Kind};
+use crate::rules::correlation::{CorrelationRule, Kind};
+
+/// How correlation evidence names the detection rule an event matched (resolved once per rule,
+/// shared by every evidence of that rule).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EvidenceRule {
+    pub id: String,
+    pub title: String,
+    /// The fields the rule lists (`fields:`), resolved once: their values go into the evidence.
+    #[serde(skip)]
+    pub fields: Vec<Field>,
+}
+
+impl EvidenceRule {
+    /// How evidence names `rule`.
+    pub fn of(rule: &Rule) -> EvidenceRule {
+        EvidenceRule {
+            id: rule.meta.id.clone(),
+            title: rule.meta.title.clone(),
+            fields: rule
+                .meta
+                .fields
+                .iter()
+                .filter_map(|n| crate::rules::fields::resolve(n))
+                .collect(),
+        }
+    }
+}
 
 /// The most events (or distinct values) a group keeps when no condition bounds it
 /// (temporal_ordered, value_sum, value_avg); beyond it the oldest are dropped and counted.

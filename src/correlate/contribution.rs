@@ -18,10 +18,10 @@ use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::event::{Event, Field, Value};
-use crate::rules::Rule;
 
+pub use super::compile::EvidenceRule;
 use super::compile::{Correlations, Feed, From};
-use super::rule::Kind;
+use crate::rules::correlation::Kind;
 
 /// The most bytes of `event.original` an [`Evidence`] keeps (an assembled mail message can be
 /// long); the cut is marked.
@@ -55,31 +55,6 @@ pub struct Evidence {
         deserialize_with = "field_pairs"
     )]
     pub fields: Vec<(&'static str, String)>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct EvidenceRule {
-    pub id: String,
-    pub title: String,
-    /// The fields the rule lists (`fields:`), resolved once: their values go into the evidence.
-    #[serde(skip)]
-    pub fields: Vec<Field>,
-}
-
-impl EvidenceRule {
-    /// How evidence names `rule`.
-    pub fn of(rule: &Rule) -> EvidenceRule {
-        EvidenceRule {
-            id: rule.meta.id.clone(),
-            title: rule.meta.title.clone(),
-            fields: rule
-                .meta
-                .fields
-                .iter()
-                .filter_map(|n| crate::rules::fields::resolve(n))
-                .collect(),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -23,7 +23,6 @@ pub mod alert;
 pub mod compile;
 pub mod contribution;
 pub mod merge;
-pub mod rule;
 pub mod snapshot;
 pub mod stage;
 pub mod state;

@@ -1,4 +1,4 @@
-//! The correlation stage's state as data: what [`Stage::snapshot`] takes and [`Stage::restore`]
+//! The correlation stage's state as data: what [`Stage::snapshot`](super::Stage::snapshot) takes and [`Stage::restore`](super::Stage::restore)
 //! continues from, so that open groups outlive a restart (written to the daemon's state
 //! directory) and a reload of the rules (in memory).
 //!
@@ -45,7 +45,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::compile::{Compiled, Correlations, Feed, From};
 use super::contribution::{Contribution, Events, Evidence, EvidenceRule, Val, evidence_list};
 use super::merge::{Held, MergeStats, SourceId, TimeMerge};
-use super::stage::Stage;
 use super::state::{CorrelationStats, Correlator, Entry, Group, Limits, State};
 
 /// The snapshot format this build writes and reads.
@@ -344,8 +343,8 @@ impl EvidenceTable {
     }
 }
 
-pub(super) fn save(stage: &Stage) -> Snapshot {
-    let (merge, correlator) = (&stage.merge, &stage.correlator);
+/// The snapshot of a stage's merge and correlator.
+pub(super) fn save(merge: &TimeMerge, correlator: &Correlator) -> Snapshot {
     let mut table = EvidenceTable::default();
     let mut held: Vec<Vec<HeldSnap>> = correlator.states.iter().map(|_| Vec::new()).collect();
     let mut in_order: Vec<&Contribution> = merge.heap.iter().map(|h| &h.0).collect();
@@ -428,7 +427,7 @@ pub(super) fn load(
     snapshot: Snapshot,
     limits: Limits,
     lateness_ms: i64,
-) -> Result<(Stage, RestoreReport), SnapshotError> {
+) -> Result<(TimeMerge, Correlator, RestoreReport), SnapshotError> {
     let evidence = relink(snapshot.evidence, &set);
     let mut report = RestoreReport::default();
     let mut merge = TimeMerge::new(lateness_ms);
@@ -491,11 +490,7 @@ pub(super) fn load(
         .zip(&set.list)
         .map(|(s, comp)| s.unwrap_or_else(|| State::empty(&comp.rule.meta.id)))
         .collect();
-    let stage = Stage {
-        merge,
-        correlator: Correlator { set, limits, states },
-    };
-    Ok((stage, report))
+    Ok((merge, Correlator { set, limits, states }, report))
 }
 
 /// Links each evidence's rule to the loaded detection rule with its id; a rule no longer

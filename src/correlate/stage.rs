@@ -103,7 +103,7 @@ impl Stage {
     /// contributions, per-source marks and counts. Evidence is shared with the live state,
     /// not copied.
     pub fn snapshot(&self) -> Snapshot {
-        snapshot::save(self)
+        snapshot::save(&self.merge, &self.correlator)
     }
 
     /// A stage running `set` that continues from `snapshot`: the state of each correlation
@@ -115,6 +115,7 @@ impl Stage {
         limits: Limits,
         lateness_ms: i64,
     ) -> Result<(Stage, RestoreReport), SnapshotError> {
-        snapshot::load(set, snapshot, limits, lateness_ms)
+        let (merge, correlator, report) = snapshot::load(set, snapshot, limits, lateness_ms)?;
+        Ok((Stage { merge, correlator }, report))
     }
 }

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use super::compile::{Compiled, Correlations, From};
 use super::contribution::{Contribution, Events, Evidence, KEY_SEPARATOR, Val};
-use super::rule::Kind;
+use crate::rules::correlation::Kind;
 
 /// How much state a correlation may hold.
 #[derive(Debug, Clone, Copy)]

@@ -10,9 +10,9 @@ use super::contribution::{
     Contribution, Events, Evidence, EvidenceEvent, EvidenceLog, EvidenceRule, KEY_SEPARATOR, Val,
 };
 use super::merge::{SourceId, TimeMerge};
-use super::rule::parse_correlation;
 use super::state::{Correlator, Fired, Limits};
 use crate::rules::Rule;
+use crate::rules::correlation::parse_correlation;
 use crate::rules::sigma::{Placeholders, parse_rule};
 use crate::rules::yaml::parse_documents;
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::sigma::{self, Placeholders, Rule, RuleMeta};
 use super::yaml;
-use crate::correlate::rule::{self as correlation, CorrelationRule};
+use crate::rules::correlation::{self, CorrelationRule};
 
 /// The rules shipped in `rules/`, embedded at build time (path relative to the crate, text).
 pub const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));

@@ -7,6 +7,7 @@
 //! [`Scratch`] memory, so one `Engine` serves every scan thread.
 
 pub mod condition;
+pub mod correlation;
 pub mod fields;
 pub mod load;
 pub mod logsource;
