@@ -169,14 +169,23 @@ impl Metrics {
         }
     }
 
-    /// Adds one input's counts.
+    /// An input done: its failure (if any), one more input of its format, and its counts.
     pub fn record_input(&self, s: &InputStats) {
         if let Some(f) = &s.failure {
             self.input_failures.with_label_values(&[f.kind()]).inc();
         }
+        if let Some(format) = s.format {
+            self.inputs.with_label_values(&[format.name()]).inc();
+        }
+        self.record_counts(s);
+    }
+
+    /// Adds the counts of `s` — a whole input's, or the delta of one still open
+    /// ([`LineStream::take_stats`](crate::pipeline::LineStream::take_stats)), so that a tailed
+    /// file's series move while it is read — without counting an input.
+    pub fn record_counts(&self, s: &InputStats) {
         let Some(format) = s.format else { return };
         let f = format.name();
-        self.inputs.with_label_values(&[f]).inc();
         self.bytes.with_label_values(&[f]).inc_by(s.bytes);
         self.lines.with_label_values(&[f]).inc_by(s.lines);
         self.events.with_label_values(&[f]).inc_by(s.events);
