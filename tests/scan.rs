@@ -419,3 +419,26 @@ fn config_file_and_options_feed_the_enrichment_stage() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("bad-intel.txt"), "{}", stderr(&o));
 }
+
+/// The configuration file can say what the options say (time zone, correlation lateness and
+/// limits); an option wins over the file, and a bad value names where it came from.
+#[test]
+fn config_file_sets_timezone_and_correlation_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs/web/access.log");
+    let log = log.to_str().unwrap();
+    let bad = write(dir.path(), "bad.yml", "lateness: soon\n");
+    let o = run(&["scan", "--config", bad.to_str().unwrap(), log]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--config: lateness soon"), "{}", stderr(&o));
+    let o = run(&["scan", "--config", bad.to_str().unwrap(), "--lateness", "10m", log]);
+    assert!(o.status.code() != Some(2), "the option wins: {}", stderr(&o));
+    assert!(stderr(&o).contains("(--lateness 10m)"), "{}", stderr(&o));
+    let tz = write(dir.path(), "tz.yml", "timezone: Mars/Olympus\n");
+    let o = run(&["parse", "--config", tz.to_str().unwrap(), log]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--config: timezone Mars/Olympus"), "{}", stderr(&o));
+    let good = write(dir.path(), "good.yml", "lateness: 2h\nmax_groups: 7\n");
+    let o = run(&["scan", "--config", good.to_str().unwrap(), log]);
+    assert!(stderr(&o).contains("(--lateness 2h)"), "{}", stderr(&o));
+}
