@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use reconwatch::event::Event;
+use reconwatch::event::{Dataset, Event};
 use reconwatch::rules::Engine;
 use reconwatch::rules::load::Loaded;
 use reconwatch::rules::sigma::Placeholders;
@@ -19,7 +19,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         assert!(!p.reason.is_empty(), "a problem without a reason: {p:?}");
     }
     let Ok(engine) = Engine::new(loaded.rules) else { return };
-    let mut web = Event::new("squid.access");
+    let mut web = Event::new(Dataset::SquidAccess);
     web.url.original = Some(Cow::Borrowed("https://a.example/p.gif?id=abc\u{e9}def&x=1"));
     web.url.path = Some(Cow::Borrowed("/p.gif"));
     web.url.query = Some(Cow::Borrowed("id=abcdef&x=1"));
@@ -28,7 +28,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     web.source.ip = "10.1.2.3".parse().ok();
     web.timestamp = "2021-01-11T08:41:01Z".parse().ok();
     web.event.original = Some(Cow::Borrowed("1610356086.534 169 10.1.2.3 TCP_MISS/200 GET https://a.example/p.gif"));
-    let mut mail = Event::new("postfix.log");
+    let mut mail = Event::new(Dataset::PostfixLog);
     mail.email.to.address.push(Cow::Borrowed("a@b.example"));
     mail.email.from.address = Some(Cow::Borrowed("x@news.example"));
     let mut scratch = engine.scratch();
