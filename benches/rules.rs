@@ -16,6 +16,12 @@
 //! `cargo bench --bench rules` measures and prints, at the end, nanoseconds per event and the
 //! ratio of 1,000 rules to 10. Under `cargo test` (no `--bench` argument) criterion runs each
 //! benchmark once, on a small world.
+//!
+//! `rules_load` measures loading IOC-list rule files (YAML text to a compiled [`Engine`]) of
+//! 20,000, 50,000 and 200,000 values in two shapes ([`Ioc`]): one rule with every value, and
+//! rules of [`IOC_PER_RULE`] values each. With `RECONWATCH_IOC_RULES=DIR` set, the bench first
+//! writes those files to `DIR` (`ioc-one-200000.yml` ...), to measure `reconwatch rules check`
+//! on them with `/usr/bin/time -v`; they are generated, never committed.
 
 mod common;
 use common::events;
@@ -24,6 +30,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::hint::black_box;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -49,6 +56,10 @@ fn engine(rules: &[String]) -> Engine {
     for (i, text) in rules.iter().enumerate() {
         loaded.add_text(&format!("generated/{i:04}.yml"), text, &Default::default());
     }
+    compile(loaded)
+}
+
+fn compile(loaded: Loaded) -> Engine {
     let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
     assert!(problems.is_empty(), "generated rules must load: {problems:#?}");
     Engine::new(loaded.rules).unwrap()
@@ -65,22 +76,45 @@ const CHUNK: usize = 64;
 /// just-parsed event is in `reconwatch scan`. Streaming through all the events instead would add
 /// the cache misses of reading them back from memory (about 600 ns per event here, more than
 /// matching 10 rules costs), a floor that would also flatten the ratio between rule counts.
+///
+/// A chunk during which the thread was preempted is left out and the time of the others is
+/// scaled to every event: on a machine shared with other builds, preemption made runs of the
+/// same binary differ by a third, more than the changes measured (this favours fast chunks a
+/// little, the same for every build compared).
 fn match_all(engine: &Engine, events: &[Event<'static>]) -> (Duration, usize) {
     let mut scratch = engine.scratch();
     let mut out = Vec::new();
     let mut matched = 0;
-    let mut took = Duration::ZERO;
+    let (mut all, mut kept, mut kept_events) = (Duration::ZERO, Duration::ZERO, 0);
     for chunk in events.chunks(CHUNK) {
         black_box(touch(chunk));
+        let slices = timeslices();
         let start = Instant::now();
         for e in chunk {
             out.clear();
             engine.matches(e, &mut scratch, &mut out);
             matched += out.len();
         }
-        took += start.elapsed();
+        let took = start.elapsed();
+        all += took;
+        if timeslices() == slices {
+            kept += took;
+            kept_events += chunk.len();
+        }
     }
-    (took, matched)
+    if kept_events == 0 {
+        return (all, matched);
+    }
+    (kept.mul_f64(events.len() as f64 / kept_events as f64), matched)
+}
+
+/// How many times this thread has been given a CPU (the third field of Linux's
+/// `/proc/thread-self/schedstat`; 0 where there is none, so nothing is left out).
+fn timeslices() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(2)?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Reads every field of `events` (a sum, so the reads are not optimised away).
@@ -802,5 +836,175 @@ fn generate(n: usize, seed: u64) -> Vec<String> {
         .collect()
 }
 
-criterion_group!(benches, rules);
+/// Values per IOC-list file whose loading is measured.
+const IOC_SIZES: [usize; 3] = [20_000, 50_000, 200_000];
+/// Values per rule in [`Ioc::Many`] files: "tens of thousands".
+const IOC_PER_RULE: usize = 25_000;
+
+/// Load time of IOC-list rule files, text to a compiled engine (what `rules check` and the
+/// start of `scan` do), per file size and [`Ioc`] shape.
+fn load(c: &mut Criterion) {
+    let measuring = std::env::args().any(|a| a == "--bench");
+    if let Some(dir) = std::env::var_os("RECONWATCH_IOC_RULES") {
+        write_ioc_files(Path::new(&dir));
+    }
+    // Under `cargo test` only the smallest file: the run is a check that the bench works.
+    let sizes = if measuring { &IOC_SIZES[..] } else { &IOC_SIZES[..1] };
+    let mut group = c.benchmark_group("rules_load");
+    group.sample_size(10);
+    for shape in [Ioc::One, Ioc::Many] {
+        for &values in sizes {
+            let text = ioc_file(shape, values);
+            group.throughput(Throughput::Bytes(text.len() as u64));
+            group.bench_with_input(BenchmarkId::new(shape.name(), values), &text, |b, text| {
+                b.iter(|| {
+                    let mut loaded = Loaded::default();
+                    loaded.add_text("ioc.yml", text, &Default::default());
+                    compile(loaded)
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Writes every measured IOC-list file into `dir`.
+fn write_ioc_files(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for shape in [Ioc::One, Ioc::Many] {
+        for values in IOC_SIZES {
+            let path = dir.join(format!("ioc-{}-{values}.yml", shape.name()));
+            std::fs::write(&path, ioc_file(shape, values)).unwrap();
+            eprintln!("wrote {}", path.display());
+        }
+    }
+}
+
+/// How the values of an IOC-list file are arranged.
+#[derive(Clone, Copy)]
+enum Ioc {
+    /// One rule: URLs (`c-uri|contains`, 70%), hosts (`cs-host`, exact, 20%), file paths
+    /// (`c-uri|endswith`, 10%) and a few regexes, `1 of selection_*`: a threat-intel export.
+    One,
+    /// Rules of [`IOC_PER_RULE`] values, one list each, taking turns: host suffixes, URLs, exact
+    /// hosts, paths; every fourth rule with a filter of legitimate hosts.
+    Many,
+}
+
+impl Ioc {
+    fn name(self) -> &'static str {
+        match self {
+            Ioc::One => "one",
+            Ioc::Many => "many",
+        }
+    }
+}
+
+/// An IOC-list file of `values` values (about 48 bytes of YAML each), the same for the same
+/// arguments.
+fn ioc_file(shape: Ioc, values: usize) -> String {
+    let mut rng = Rng(0x10c5_0000 ^ values as u64);
+    let mut out = String::with_capacity(values * 50);
+    match shape {
+        Ioc::One => {
+            let regexes = 8;
+            let (urls, hosts) = (values * 7 / 10, values * 2 / 10);
+            let paths = values - urls - hosts - regexes;
+            let mut d = String::new();
+            d.push_str("  selection_url:\n");
+            key(&mut d, "c-uri|contains", &ioc_values(&mut rng, urls, ioc_url));
+            d.push_str("  selection_host:\n");
+            key(&mut d, "cs-host", &ioc_values(&mut rng, hosts, ioc_host));
+            d.push_str("  selection_path:\n");
+            key(&mut d, "c-uri|endswith", &ioc_values(&mut rng, paths, ioc_path));
+            d.push_str("  selection_re:\n");
+            key(&mut d, "c-uri|re", &ioc_values(&mut rng, regexes, ioc_regex));
+            d.push_str("  condition: 1 of selection_*\n");
+            ioc_rule(&mut out, 0, &d);
+        }
+        Ioc::Many => {
+            for (i, start) in (0..values).step_by(IOC_PER_RULE).enumerate() {
+                let n = IOC_PER_RULE.min(values - start);
+                let (k, f): (&str, fn(&mut Rng) -> String) = match i % 4 {
+                    0 => ("cs-host|endswith", |r| format!(".{}", ioc_host(r))),
+                    1 => ("c-uri|contains", ioc_url),
+                    2 => ("cs-host", ioc_host),
+                    _ => ("c-uri|endswith", ioc_path),
+                };
+                let mut d = String::from("  selection:\n");
+                key(&mut d, k, &ioc_values(&mut rng, n, f));
+                if i % 4 == 3 {
+                    d.push_str("  filter:\n");
+                    key(&mut d, "cs-host|endswith", &rng.some(LEGIT, 2, 6));
+                    d.push_str("  condition: selection and not filter\n");
+                } else {
+                    d.push_str("  condition: selection\n");
+                }
+                if i > 0 {
+                    out.push_str("---\n");
+                }
+                ioc_rule(&mut out, i, &d);
+            }
+        }
+    }
+    out
+}
+
+/// Appends one IOC-list rule document with detection `detection`.
+fn ioc_rule(out: &mut String, i: usize, detection: &str) {
+    let _ = write!(
+        out,
+        "title: Threat Intel IOC List {i}\n\
+         id: 10c00000-0000-4000-8000-{i:012x}\n\
+         status: experimental\n\
+         logsource:\n  category: proxy\n\
+         detection:\n{detection}\
+         level: high\n"
+    );
+}
+
+/// `n` values made by `f` (random enough that repeats are rare; a repeat is harmless).
+fn ioc_values(rng: &mut Rng, n: usize, f: fn(&mut Rng) -> String) -> Vec<String> {
+    (0..n).map(|_| f(rng)).collect()
+}
+
+/// A malicious URL as a feed lists it: host and path, no scheme.
+fn ioc_url(rng: &mut Rng) -> String {
+    format!(
+        "{}/{:08x}/{}.{}",
+        domain(rng),
+        rng.next() as u32,
+        rng.pick(WORDS),
+        rng.pick(SCRIPT_EXTS)
+    )
+}
+
+/// A malicious host name: a random label under a feed-style domain.
+fn ioc_host(rng: &mut Rng) -> String {
+    format!("{:06x}.{}", rng.next() & 0xff_ffff, domain(rng))
+}
+
+/// A payload path (`c-uri|endswith`).
+fn ioc_path(rng: &mut Rng) -> String {
+    format!(
+        "/{}/{:010x}/{}.{}",
+        rng.pick(DIRS),
+        rng.next() & 0xff_ffff_ffff,
+        rng.pick(WORDS),
+        rng.pick(DROP_EXTS)
+    )
+}
+
+/// A URL pattern a feed gives as a regex.
+fn ioc_regex(rng: &mut Rng) -> String {
+    format!(
+        "^https?://[a-z0-9-]+\\.{}/[a-f0-9]{{{}}}/{}\\.{}$",
+        rng.pick(TLDS),
+        rng.range(16, 40),
+        rng.pick(WORDS),
+        rng.pick(SCRIPT_EXTS)
+    )
+}
+
+criterion_group!(benches, rules, load);
 criterion_main!(benches);

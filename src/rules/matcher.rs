@@ -15,6 +15,16 @@
 //! wildcard match for patterns) and marks its variant true for this event; the rule owning the
 //! variant becomes a *candidate* (ripgrep's candidate/confirmed split).
 //!
+//! The automata are what large rule sets cost: an IOC list of 200,000 values is an automaton of
+//! millions of states. Their states are counted (from the needles' trie) before any is built:
+//! - an engine whose automata would need more than [`MAX_STATES`] in all is refused with the
+//!   numbers ([`StateBudget`]) instead of exhausting memory;
+//! - a DFA (faster, but a row of transitions per state) is built only when a lower bound of its
+//!   size fits [`DFA_BUDGET`]; otherwise the automaton is a contiguous NFA;
+//! - a case-insensitive automaton of more than [`FOLD_TEXT_STATES`] searches a lowercased copy of
+//!   the text (in [`Scratch`]) instead of folding case itself, which builds it about three times
+//!   as fast in three quarters of the memory.
+//!
 //! A rule whose condition cannot hold while none of its variants hit (decided once, at compile
 //! time, with three-valued logic) is evaluated only when it is a candidate; the others (`not
 //! filter` alone, `exists`, numeric comparisons, `null`, `cidr`, `fieldref`) are evaluated on
@@ -26,10 +36,10 @@
 //! Case-insensitive comparison is ASCII case folding (Sigma's default); non-ASCII letters compare
 //! exactly.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::ops::Range;
 
+use aho_corasick::automaton::OverlappingState;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{RegexSet, RegexSetBuilder};
 use serde::Serialize;
@@ -106,13 +116,51 @@ struct RegexScan {
     slot: usize,
 }
 
+/// One field's literal needles of one case mode, in one automaton.
 #[derive(Debug)]
 struct Needles {
     automaton: AhoCorasick,
     /// Whether the needles compare case-insensitively.
     folded: bool,
+    /// Whether the text is lowercased before it is searched (large case-insensitive automata,
+    /// see [`FOLD_TEXT_STATES`]); otherwise the automaton folds case itself.
+    fold_text: bool,
     /// Per automaton pattern: the variants it stands for and how to confirm each.
-    confirm: Vec<Vec<(u32, Confirm)>>,
+    confirm: Groups<(u32, Confirm)>,
+}
+
+/// Items grouped by a dense index: those of index `i` are `items[start[i]..start[i + 1]]` (one
+/// allocation for all of them rather than one per index).
+#[derive(Debug)]
+struct Groups<T> {
+    start: Vec<u32>,
+    items: Vec<T>,
+}
+
+impl<T> Groups<T> {
+    fn get(&self, i: usize) -> &[T] {
+        &self.items[self.start[i] as usize..self.start[i + 1] as usize]
+    }
+
+    /// Sorts `entries` by needle and groups them: the distinct needles, in order, and the items
+    /// of each (in the order they were added).
+    fn by_needle(mut entries: Vec<(Vec<u8>, T)>) -> (Vec<Vec<u8>>, Groups<T>) {
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut needles: Vec<Vec<u8>> = Vec::new();
+        let mut groups = Groups {
+            start: Vec::new(),
+            items: Vec::with_capacity(entries.len()),
+        };
+        for (needle, item) in entries {
+            if needles.last() != Some(&needle) {
+                groups.start.push(groups.items.len() as u32);
+                needles.push(needle);
+            }
+            groups.items.push(item);
+        }
+        groups.start.push(groups.items.len() as u32);
+        (needles, groups)
+    }
 }
 
 #[derive(Debug)]
@@ -130,6 +178,9 @@ pub struct Scratch {
     marks: Marks,
     /// This thread's clones of every regex set, by [`RegexScan::slot`].
     regexes: Vec<RegexSet>,
+    /// The ASCII-lowercased text of the value being scanned, for automata that do not fold
+    /// case themselves.
+    lower: Vec<u8>,
 }
 
 impl Scratch {
@@ -201,56 +252,201 @@ impl Marks {
     }
 }
 
-/// Builds the needle table of one field while rules are compiled.
+/// Collects the literal needles of one field and case mode while rules are compiled.
 #[derive(Default)]
 struct NeedleTable {
-    patterns: Vec<Vec<u8>>,
-    index: HashMap<Vec<u8>, usize>,
-    confirm: Vec<Vec<(u32, Confirm)>>,
+    /// Each variant's needle (lowercased when folded), variant and confirmation.
+    entries: Vec<(Vec<u8>, (u32, Confirm))>,
 }
 
 impl NeedleTable {
     fn add(&mut self, needle: &[u8], folded: bool, variant: u32, confirm: Confirm) {
-        let key = if folded {
+        let needle = if folded {
             needle.to_ascii_lowercase()
         } else {
             needle.to_vec()
         };
-        let id = *self.index.entry(key.clone()).or_insert_with(|| {
-            self.patterns.push(key);
-            self.confirm.push(Vec::new());
-            self.patterns.len() - 1
-        });
-        self.confirm[id].push((variant, confirm));
+        self.entries.push((needle, (variant, confirm)));
     }
 
-    fn build(self, folded: bool, field: Field) -> Result<Option<Needles>, CompileError> {
-        if self.patterns.is_empty() {
+    /// The automaton of the needles, once `budget` allows its states.
+    ///
+    /// Standard semantics: the only kind that reports overlapping matches, which a needle inside
+    /// another needle needs. A DFA scans about twice as fast as an NFA on thousands of needles;
+    /// it is kept while its memory stays within [`DFA_BUDGET`], and not even tried when a lower
+    /// bound of its size is over it (building a DFA only to drop it costs its full size first:
+    /// half a gigabyte for 50,000 URLs).
+    fn build(self, folded: bool, field: Field, budget: &mut StateBudget) -> Result<Option<Needles>, CompileError> {
+        if self.entries.is_empty() {
             return Ok(None);
         }
-        // Standard semantics: the only kind that reports overlapping matches, which a needle
-        // inside another needle needs. A DFA scans about twice as fast as the default NFA on
-        // thousands of needles; it is kept while its memory stays within the budget.
+        let (patterns, confirm) = Groups::by_needle(self.entries);
+        let mut trie = TrieSize::of(&patterns);
+        budget.take(trie.states, field)?;
+        let fold_text = folded && trie.states > FOLD_TEXT_STATES;
+        let fold_in_automaton = folded && !fold_text;
+        if fold_in_automaton {
+            trie.add_upper_case();
+        }
         let build = |kind| {
             AhoCorasickBuilder::new()
-                .ascii_case_insensitive(folded)
+                .ascii_case_insensitive(fold_in_automaton)
                 .match_kind(MatchKind::Standard)
-                .kind(kind)
-                .build(&self.patterns)
+                .kind(Some(kind))
+                .build(&patterns)
                 .map_err(|e| CompileError {
                     field: field.name(),
                     reason: e.to_string(),
                 })
         };
-        let automaton = match build(Some(AhoCorasickKind::DFA)) {
-            Ok(dfa) if dfa.memory_usage() <= DFA_BUDGET => dfa,
-            _ => build(None)?,
+        let dfa = (trie.dfa_lower_bound() <= DFA_BUDGET)
+            .then(|| build(AhoCorasickKind::DFA).ok())
+            .flatten()
+            .filter(|dfa| dfa.memory_usage() <= DFA_BUDGET);
+        let automaton = match dfa {
+            Some(dfa) => dfa,
+            None => build(AhoCorasickKind::ContiguousNFA)?,
         };
         Ok(Some(Needles {
             automaton,
             folded,
-            confirm: self.confirm,
+            fold_text,
+            confirm,
         }))
+    }
+}
+
+impl Needles {
+    /// Marks the variants whose needles `text` has where they must be. `lower` holds the
+    /// lowercased text when the automaton does not fold case itself.
+    fn search(&self, text: &[u8], lower: &mut Vec<u8>, marks: &mut Marks, variant_rule: &[u32]) {
+        let text = if self.fold_text { lowercase(text, lower) } else { text };
+        // The state-passing search rather than `find_overlapping_iter`: the iterator's setup, run
+        // once per field text, compiled in some builds into a copy of its state that stalls on
+        // store forwarding (a sixth of the time of matching 10 rules).
+        let mut state = OverlappingState::start();
+        loop {
+            self.automaton.find_overlapping(text, &mut state);
+            let Some(hit) = state.get_match() else { break };
+            for (variant, confirm) in self.confirm.get(hit.pattern().as_usize()) {
+                let v = *variant as usize;
+                if marks.is_marked(v) {
+                    continue;
+                }
+                let ok = match confirm {
+                    Confirm::Anywhere => true,
+                    Confirm::Start => hit.start() == 0,
+                    Confirm::End => hit.end() == text.len(),
+                    Confirm::Whole => hit.start() == 0 && hit.end() == text.len(),
+                    Confirm::Glob(g) => g.matches(text, self.folded),
+                };
+                if ok {
+                    marks.mark(v, variant_rule[v]);
+                }
+            }
+        }
+    }
+}
+
+/// `text` ASCII-lowercased, in `buf` (which only grows, to the longest text seen).
+fn lowercase<'b>(text: &[u8], buf: &'b mut Vec<u8>) -> &'b [u8] {
+    if buf.len() < text.len() {
+        buf.resize(text.len(), 0);
+    }
+    let out = &mut buf[..text.len()];
+    for (o, &b) in out.iter_mut().zip(text) {
+        *o = b.to_ascii_lowercase();
+    }
+    out
+}
+
+/// The size of the trie of a set of needles, which every kind of automaton over them has a
+/// state for each node of.
+struct TrieSize {
+    /// Nodes, the root included.
+    states: usize,
+    /// Where equivalence classes of bytes end, as aho-corasick computes them: a byte that occurs
+    /// in a needle is a class of its own, the runs of bytes between them one class each.
+    boundary: [bool; 256],
+}
+
+impl TrieSize {
+    /// `patterns` sorted.
+    fn of(patterns: &[Vec<u8>]) -> TrieSize {
+        let mut trie = TrieSize {
+            states: 1,
+            boundary: [false; 256],
+        };
+        let mut prev: &[u8] = &[];
+        for p in patterns {
+            // Each needle adds the bytes it does not share with the one before it in order.
+            let shared = p.iter().zip(prev).take_while(|(a, b)| a == b).count();
+            trie.states += p.len() - shared;
+            prev = p;
+            p.iter().for_each(|&b| trie.add_byte(b));
+        }
+        trie
+    }
+
+    fn add_byte(&mut self, b: u8) {
+        self.boundary[usize::from(b)] = true;
+        if b > 0 {
+            self.boundary[usize::from(b - 1)] = true;
+        }
+    }
+
+    /// The classes of an automaton that folds case itself: it has transitions on both cases.
+    fn add_upper_case(&mut self) {
+        for b in b'a'..=b'z' {
+            if self.boundary[usize::from(b)] {
+                self.add_byte(b.to_ascii_uppercase());
+            }
+        }
+    }
+
+    fn classes(&self) -> usize {
+        self.boundary[..255].iter().filter(|&&b| b).count() + 1
+    }
+
+    /// A lower bound of the memory (bytes) of a DFA: a row of 4-byte transitions per state, as
+    /// wide as the next power of two of the number of classes.
+    fn dfa_lower_bound(&self) -> usize {
+        self.states
+            .saturating_mul(self.classes().next_power_of_two())
+            .saturating_mul(4)
+    }
+}
+
+/// How many automaton states one [`super::Engine`]'s literal needles may take, all fields and
+/// matchers together; counted before each automaton is built.
+#[derive(Debug)]
+pub(super) struct StateBudget {
+    used: usize,
+    limit: usize,
+}
+
+impl StateBudget {
+    pub(super) fn new(limit: usize) -> StateBudget {
+        StateBudget { used: 0, limit }
+    }
+
+    fn take(&mut self, states: usize, field: Field) -> Result<(), CompileError> {
+        self.used = self.used.saturating_add(states);
+        if self.used <= self.limit {
+            return Ok(());
+        }
+        Err(CompileError {
+            field: field.name(),
+            reason: format!(
+                "the rules' literal values need more automaton states than the limit of {} (about \
+                 {} MB of memory to build): {states} for this field, {} with the fields compiled \
+                 before it; load indicator lists this large as intel (--intel FILE; rules test \
+                 reconwatch.intel.hit) instead of as rule values",
+                self.limit,
+                self.limit.saturating_mul(BUILD_BYTES_PER_STATE) >> 20,
+                self.used,
+            ),
+        })
     }
 }
 
@@ -264,7 +460,7 @@ struct FieldTable {
 
 impl Matcher {
     /// Compiles the rules `which` (global indexes into `rules`).
-    pub(super) fn new(rules: &[Rule], which: Vec<u32>) -> Result<Matcher, CompileError> {
+    pub(super) fn new(rules: &[Rule], which: Vec<u32>, budget: &mut StateBudget) -> Result<Matcher, CompileError> {
         let mut fields: Vec<(Field, FieldTable)> = Vec::new();
         let mut tests = Vec::new();
         let mut code = Vec::with_capacity(which.len());
@@ -344,8 +540,8 @@ impl Matcher {
                     slot: 0,
                 })
             };
-            let folded = table.folded.build(true, field)?;
-            let cased = table.cased.build(false, field)?;
+            let folded = table.folded.build(true, field, budget)?;
+            let cased = table.cased.build(false, field, budget)?;
             if folded.is_some() || cased.is_some() || regexes.is_some() {
                 m.scans.push(FieldScan {
                     field,
@@ -394,39 +590,21 @@ impl Matcher {
 
     /// Pushes the global indexes of the rules that match `event`, in rule order.
     pub(super) fn matches(&self, event: &Event<'_>, scratch: &mut Scratch, out: &mut Vec<u32>) {
-        scratch
-            .marks
-            .next_generation(self.variant_score.len(), self.rules.len());
+        let Scratch { marks, regexes, lower } = scratch;
+        marks.next_generation(self.variant_score.len(), self.rules.len());
         for scan in &self.scans {
             let Some(value) = event.get(scan.field) else { continue };
             for_each_text(value, &mut |text| {
                 for needles in [&scan.folded, &scan.cased].into_iter().flatten() {
-                    for hit in needles.automaton.find_overlapping_iter(text) {
-                        for (variant, confirm) in &needles.confirm[hit.pattern().as_usize()] {
-                            let v = *variant as usize;
-                            if scratch.marks.is_marked(v) {
-                                continue;
-                            }
-                            let ok = match confirm {
-                                Confirm::Anywhere => true,
-                                Confirm::Start => hit.start() == 0,
-                                Confirm::End => hit.end() == text.len(),
-                                Confirm::Whole => hit.start() == 0 && hit.end() == text.len(),
-                                Confirm::Glob(g) => g.matches(text, needles.folded),
-                            };
-                            if ok {
-                                scratch.marks.mark(v, self.variant_rule[v]);
-                            }
-                        }
-                    }
+                    needles.search(text, lower, marks, &self.variant_rule);
                 }
                 // `matches` allocates its result set: ask `is_match` first (hits are rare).
                 if let Some(r) = &scan.regexes {
-                    let set = scratch.regexes.get(r.slot).unwrap_or(&r.set);
+                    let set = regexes.get(r.slot).unwrap_or(&r.set);
                     if set.is_match(text) {
                         for i in set.matches(text).iter() {
                             let v = r.variants[i] as usize;
-                            scratch.marks.mark(v, self.variant_rule[v]);
+                            marks.mark(v, self.variant_rule[v]);
                         }
                     }
                 }
@@ -574,6 +752,26 @@ const NOT_A_TRIGGER: u32 = u32::MAX;
 
 /// Memory one field's needle DFA may take (bytes); past it the automaton is an NFA.
 const DFA_BUDGET: usize = 16 << 20;
+
+/// Above this many states a case-insensitive automaton searches the lowercased text instead of
+/// folding case itself. Folding in the automaton costs nothing per event but, at build time, up
+/// to twice the transitions and a set of every state visited: a 200,000-value list built in 7 s
+/// and 370 MB that way, in 2 s and 270 MB over lowercased text. Below it (every ordinary rule
+/// pack) building is quick either way, and the lowercase pass per event (about a third of the
+/// matching cost of 10 rules) is not worth paying; above it the automaton is an NFA, whose scan
+/// dwarfs that pass.
+const FOLD_TEXT_STATES: usize = 100_000;
+
+/// Most automaton states (trie nodes of literal needles) one engine may build: loading rules
+/// then stays under about 1 GB (see [`BUILD_BYTES_PER_STATE`]). An IOC list of 200,000 values
+/// of 30 to 50 bytes is about 5 million states; a list several times that belongs in `--intel`,
+/// which looks indicators up in hash tables instead of scanning for them.
+pub const MAX_STATES: usize = 16_000_000;
+
+/// Peak memory of loading rules per automaton state, measured with IOC lists of 200,000 to
+/// 700,000 values (60 to 67 bytes): aho-corasick's noncontiguous NFA under construction and the
+/// contiguous one made from it (12 bytes a state once built), plus the rules themselves.
+const BUILD_BYTES_PER_STATE: usize = 64;
 
 /// Selectivity of a regex variant: unknown, so below most literal needles.
 const REGEX_SCORE: u32 = 4;
@@ -763,4 +961,69 @@ pub struct Hit {
     pub key: String,
     pub field: &'static str,
     pub value: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sorted(needles: &[&str]) -> Vec<Vec<u8>> {
+        let mut p: Vec<Vec<u8>> = needles.iter().map(|n| n.as_bytes().to_vec()).collect();
+        p.sort();
+        p.dedup();
+        p
+    }
+
+    #[test]
+    fn trie_size_counts_shared_prefixes_once() {
+        let t = TrieSize::of(&sorted(&["abc", "abd", "b", "ab"]));
+        // The root, a, ab, abc, abd, b.
+        assert_eq!(t.states, 6);
+        // a b c d, the bytes below them, and those above.
+        assert_eq!(t.classes(), 6);
+    }
+
+    #[test]
+    fn dfa_lower_bound_is_below_the_dfa_and_close_to_it() {
+        let urls: Vec<String> = (0..2_000)
+            .map(|i| format!("h{i}.example/p/{}.php", i * 7919 % 1000))
+            .collect();
+        let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+        for (needles, close, fold) in [
+            (&["a"][..], false, false),
+            (&["abc", "abd", "b", "ab"][..], false, true),
+            (&urls[..], true, false),
+            (&urls[..], true, true),
+        ] {
+            let patterns = sorted(needles);
+            let mut trie = TrieSize::of(&patterns);
+            if fold {
+                trie.add_upper_case();
+            }
+            let bound = trie.dfa_lower_bound();
+            let dfa = AhoCorasickBuilder::new()
+                .ascii_case_insensitive(fold)
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(&patterns)
+                .unwrap();
+            assert!(bound <= dfa.memory_usage(), "{bound} > {}", dfa.memory_usage());
+            // Large sets are where the bound decides: it must not be far off.
+            if close {
+                assert!(bound * 5 / 4 >= dfa.memory_usage(), "{bound} vs {}", dfa.memory_usage());
+            }
+        }
+    }
+
+    #[test]
+    fn a_rule_set_over_the_state_budget_is_refused_with_its_field() {
+        let text = "title: t\nlogsource: {category: proxy}\ndetection:\n  s:\n    c-uri|contains: [abcdef, abcxyz]\n  condition: s\n";
+        let doc = &crate::rules::yaml::parse_documents(text).unwrap()[0];
+        let rule = crate::rules::sigma::parse_rule(doc, "t.yml", &Default::default()).unwrap();
+        // The root and a, b, c, d, e, f, x, y, z.
+        assert!(Matcher::new(std::slice::from_ref(&rule), vec![0], &mut StateBudget::new(10)).is_ok());
+        let e = Matcher::new(&[rule], vec![0], &mut StateBudget::new(9)).unwrap_err();
+        assert_eq!(e.field, "url.original");
+        assert!(e.reason.contains("than the limit of 9"), "{e}");
+    }
 }

@@ -22,7 +22,7 @@ pub use matcher::{CompileError, Hit, Scratch};
 pub use sigma::{Level, Rule, RuleMeta};
 
 use crate::event::Event;
-use matcher::Matcher;
+use matcher::{Matcher, StateBudget};
 
 /// Every loaded rule, compiled.
 #[derive(Debug)]
@@ -34,8 +34,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Compiles the rules. Sources with the same set of rules share one matcher.
+    /// Compiles the rules. Sources with the same set of rules share one matcher. Fails when the
+    /// rules' literal values need more automaton states than [`matcher::MAX_STATES`], all
+    /// matchers together.
     pub fn new(rules: Vec<Rule>) -> Result<Engine, CompileError> {
+        let mut budget = StateBudget::new(matcher::MAX_STATES);
         let mut by_set: HashMap<Vec<u32>, usize> = HashMap::new();
         let mut matchers = Vec::new();
         let mut routes = Vec::with_capacity(logsource::SOURCES.len());
@@ -50,7 +53,7 @@ impl Engine {
             let m = match by_set.get(&which) {
                 Some(&m) => m,
                 None => {
-                    matchers.push(Matcher::new(&rules, which.clone())?);
+                    matchers.push(Matcher::new(&rules, which.clone(), &mut budget)?);
                     by_set.insert(which, matchers.len() - 1);
                     matchers.len() - 1
                 }

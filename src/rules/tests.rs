@@ -643,3 +643,67 @@ fn candidate_selection_never_misses_a_match() {
     // The events exercise every rule.
     assert_eq!(seen.len(), detections.len(), "{seen:?}");
 }
+
+#[test]
+fn an_ioc_list_of_200_000_values_loads_and_matches() {
+    // Step 5 item 7: such a rule took 1.4 GB to load (a DFA built only to be thrown away).
+    // Correctness only; `cargo bench --bench rules -- rules_load` measures loading.
+    let mut text = String::from("title: iocs\nid: iocs\nlogsource: {category: proxy}\ndetection:\n");
+    let mut list = |selection: &str, key: &str, n: usize, value: &dyn Fn(usize) -> String| {
+        text.push_str(&format!("  {selection}:\n    {key}:\n"));
+        for i in 0..n {
+            text.push_str(&format!("      - '{}'\n", value(i)));
+        }
+    };
+    list("url", "c-uri|contains", 140_000, &|i| {
+        format!("h{i}.bad.example/p{i}/gate.php")
+    });
+    list("host", "cs-host", 40_000, &|i| format!("{i}.c2.example"));
+    list("path", "c-uri|endswith", 19_998, &|i| format!("/drop/{i}/x.exe"));
+    list("re", "c-uri|re", 2, &|i| format!("^https?://[0-9]+\\.re{i}\\.example/"));
+    text.push_str("  condition: url or host or path or re\n");
+    // A needle inside one of the list's: both rules must match.
+    text.push_str("---\ntitle: inner\nid: inner\nlogsource: {category: proxy}\ndetection:\n  s:\n    c-uri|contains: 'p123456/gate'\n  condition: s\n");
+    let rules: Vec<Rule> = parse_documents(&text)
+        .unwrap()
+        .iter()
+        .map(|d| parse_rule(d, "iocs.yml", &Placeholders::new()).unwrap())
+        .collect();
+    let values: usize = rules[0]
+        .detection
+        .selections
+        .iter()
+        .map(|s| s.groups[0][0].values.len())
+        .sum();
+    assert_eq!(values, 200_000);
+    let e = Engine::new(rules).unwrap();
+    let mut scratch = e.scratch();
+    for (pairs, want) in [
+        (
+            &[("url.original", "http://h0.bad.example/p0/gate.php?x=1")][..],
+            &[0][..],
+        ),
+        (
+            &[("url.original", "http://H123456.BAD.example/P123456/Gate.php")],
+            &[0, 1],
+        ),
+        (&[("url.original", "http://h139999.bad.example/p139999/gate.php")], &[0]),
+        (&[("url.original", "http://h140000.bad.example/p140000/gate.php")], &[]),
+        (&[("url.original", "http://h7.bad.example/p8/gate.php")], &[]),
+        (&[("url.domain", "39999.c2.example")], &[0]),
+        (&[("url.domain", "42.C2.Example")], &[0]),
+        (&[("url.domain", "x42.c2.example")], &[]),
+        (&[("url.domain", "40000.c2.example")], &[]),
+        (&[("url.original", "http://x/drop/19997/x.exe")], &[0]),
+        (&[("url.original", "http://x/drop/19997/x.exe?")], &[]),
+        (&[("url.original", "http://12.re1.example/")], &[0]),
+        (&[("url.original", "http://12.re2.example/")], &[]),
+    ] {
+        let (mut got, mut all) = (Vec::new(), Vec::new());
+        let ev = event(pairs);
+        e.matches(&ev, &mut scratch, &mut got);
+        assert_eq!(got, want, "{pairs:?}");
+        e.matches_exhaustive(&ev, &mut scratch, &mut all);
+        assert_eq!(all, want, "{pairs:?}");
+    }
+}

@@ -64,8 +64,24 @@ impl Yaml {
 }
 
 /// Every document of a YAML stream (`---` separated); empty documents are skipped.
+///
+/// serde-saphyr's default budget bounds what one file may cost to parse (250,000 nodes, a million
+/// events, 64 MiB of text); a file over it is refused with that reason.
 pub fn parse_documents(text: &str) -> Result<Vec<Yaml>, String> {
-    serde_saphyr::from_multiple::<Yaml>(text).map_err(|e| one_line(&e.to_string()))
+    serde_saphyr::from_multiple::<Yaml>(text).map_err(|e| {
+        let mut inner = &e;
+        while let serde_saphyr::Error::WithSnippet { error, .. } = inner {
+            inner = error;
+        }
+        match inner {
+            serde_saphyr::Error::Budget { breach, location } => format!(
+                "line {}: over the YAML parser's limits for one file ({breach:?}; at most 250,000 \
+                 nodes: values, keys and lists); split the rules into several files",
+                location.line()
+            ),
+            _ => one_line(&e.to_string()),
+        }
+    })
 }
 
 /// serde-saphyr renders errors with a source snippet over several lines; reports want one line.
@@ -196,6 +212,16 @@ mod tests {
         assert_eq!(docs[0].get("a"), Some(&Yaml::Str("200".into())));
         assert_eq!(docs[0].get("b"), Some(&Yaml::Str("null".into())));
         assert_eq!(docs[0].get("c"), Some(&Yaml::Str("true".into())));
+    }
+
+    #[test]
+    fn a_file_over_the_parser_budget_says_so() {
+        let huge = format!("a: [{}]\n", "1,".repeat(250_001));
+        let e = parse_documents(&huge).unwrap_err();
+        assert!(
+            e.contains("over the YAML parser's limits") && e.contains("split"),
+            "{e}"
+        );
     }
 
     #[test]
