@@ -103,12 +103,9 @@ impl Config {
             path: path.to_owned(),
             reason: e.to_string(),
         })?;
-        let mut c = Config::parse(&text).map_err(|e| match e {
-            ConfigError::Syntax { reason, .. } => ConfigError::Syntax {
-                path: path.to_owned(),
-                reason,
-            },
-            other => other,
+        let mut c = Config::from_yaml(&text).map_err(|reason| ConfigError::Syntax {
+            path: path.to_owned(),
+            reason,
         })?;
         c.rebase(path.parent().unwrap_or(Path::new(".")));
         Ok(c)
@@ -117,13 +114,17 @@ impl Config {
     /// Parses the YAML text of a configuration file (paths left as written); errors name the
     /// file as `-`.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_yaml(text).map_err(|reason| ConfigError::Syntax {
+            path: PathBuf::from("-"),
+            reason,
+        })
+    }
+
+    fn from_yaml(text: &str) -> Result<Config, String> {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
-            path: PathBuf::from("-"),
-            reason: e.to_string(),
-        })
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())
     }
 
     fn rebase(&mut self, dir: &Path) {

@@ -420,13 +420,16 @@ pub fn run_stream(
                             "{name}: {e} (after {} lines, too few to recognise the format)",
                             sample.len()
                         )),
-                        (Verdict::Unrecognised(first), None) => {
+                        (verdict, None) => {
+                            let first = match verdict {
+                                Verdict::Unrecognised(l) => l,
+                                _ => String::new(),
+                            };
                             let shown: String = first.chars().take(120).collect();
                             InputFailure::Unrecognised(format!(
                                 "{name}: no parser recognises this input (use --format to force one); first line: {shown:?}"
                             ))
                         }
-                        (_, None) => unreachable!("an empty sample without a read error returned above"),
                     });
                     stats.bytes = reader.bytes_read();
                     ticker.tick(stats.bytes, sample.len() as u64)?;
@@ -506,7 +509,6 @@ pub struct LineStream<'p> {
     parser: Box<dyn LineParser>,
     framing: Framing,
     hint: YearHint,
-    timezone: jiff::tz::TimeZone,
     path: &'p str,
     /// Offset of the stream in the input (see [`RunOptions::start`]).
     start: u64,
@@ -535,7 +537,6 @@ impl<'p> LineStream<'p> {
             parser: decided.format.parser(ctx),
             framing: decided.framing,
             hint: YearHint::new(ctx),
-            timezone: ctx.timezone.clone(),
             path,
             start,
             stats,
@@ -546,7 +547,7 @@ impl<'p> LineStream<'p> {
     /// Moves the reference for RFC 3164 year inference: a live source calls it with the clock
     /// now and then (a daemon started in November must date January's lines in the new year).
     pub fn set_reference_time(&mut self, now: Timestamp) {
-        self.hint = YearHint::at(now, &self.timezone);
+        self.hint = self.hint.moved_to(now);
     }
 
     /// Feeds the detection sample to the parser, as the run's first lines.

@@ -1,15 +1,13 @@
 //! `reconwatch formats`: the formats reconwatch reads, with an example line each.
 
-use std::io::Write;
-
-use anyhow::Context;
 use std::process::ExitCode;
 
+use super::output::Stdout;
 use crate::event::Family;
 use crate::parse::Format;
 
 pub fn run() -> anyhow::Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
+    let mut out = Stdout::new();
     for format in Format::ALL {
         let info = format.info();
         let has = |f: Family| info.datasets.iter().any(|d| d.family() == f);
@@ -18,12 +16,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
             (true, false) => "web",
             _ => "mail",
         };
-        writeln!(
-            out,
+        out.line(format_args!(
             "{} ({family})\n  {}\n  example: {}\n",
             info.name, info.description, info.example
-        )
-        .context("writing to standard output")?;
+        ))?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

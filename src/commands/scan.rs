@@ -17,7 +17,7 @@ use crate::batch::{BatchConfig, Unit, UnitOutput, run_batch};
 use crate::cli::ScanArgs;
 use crate::correlate::state::DEFAULT_MAX_GROUPS;
 use crate::correlate::{Limits, SourceId};
-use crate::detect::{Correlating, CorrelationSettings, Detecting};
+use crate::detect::{Correlating, CorrelationSettings, DEFAULT_LATENESS, Detecting};
 use crate::enrich::stage::Enricher;
 use crate::metrics::Metrics;
 use crate::pipeline::InputStats;
@@ -80,7 +80,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let lateness_text = match (&args.lateness, &config.lateness) {
         (Some(l), _) => l.clone(),
         (None, Some(l)) => l.clone(),
-        (None, None) => "5m".to_owned(),
+        (None, None) => DEFAULT_LATENESS.to_owned(),
     };
     let option = if args.lateness.is_some() {
         "--lateness"

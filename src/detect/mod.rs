@@ -57,7 +57,9 @@ pub struct CorrelationSettings {
     pub limits: Limits,
 }
 
-/// The default allowed lateness: five minutes.
+/// The default allowed lateness, as the options and the configuration file write it, and in
+/// milliseconds.
+pub const DEFAULT_LATENESS: &str = "5m";
 pub const DEFAULT_LATENESS_MS: i64 = 5 * 60 * 1000;
 
 impl Default for CorrelationSettings {
@@ -403,5 +405,16 @@ pub struct Detecting<'d, S: AlertSink> {
 impl<S: AlertSink> EventSink for Detecting<'_, S> {
     fn event(&mut self, event: &mut Event<'_>) -> std::io::Result<()> {
         self.worker.event(event, &mut self.sink).map_err(std::io::Error::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_lateness_is_the_same_written_and_in_milliseconds() {
+        let parsed = crate::rules::correlation::parse_duration(DEFAULT_LATENESS).unwrap();
+        assert_eq!(parsed.as_millis() as i64, DEFAULT_LATENESS_MS);
     }
 }

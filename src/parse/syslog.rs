@@ -45,8 +45,12 @@ impl YearHint {
         Self::at(ctx.reference_time, &ctx.timezone)
     }
 
-    /// The hint for a reference time `now` in zone `tz` (a live source moves it with the clock).
-    pub fn at(now: Timestamp, tz: &TimeZone) -> Self {
+    /// The same zone's hint for a later reference time (a live source moves it with the clock).
+    pub fn moved_to(&self, now: Timestamp) -> Self {
+        Self::at(now, &self.tz)
+    }
+
+    fn at(now: Timestamp, tz: &TimeZone) -> Self {
         let now = now.to_zoned_datetime(tz.clone());
         YearHint {
             year: now.year(),
