@@ -542,3 +542,21 @@ fn rules_test_summary_prints_failures_and_totals_only() {
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.starts_with(&format!("{passing} rules passed")), "{out}");
 }
+
+/// A FIFO named by `-o` is written as it is (a reader at the other end gets every alert): it
+/// is neither locked nor emptied like a file.
+#[test]
+fn a_fifo_as_the_output_gets_every_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("alerts.fifo");
+    mkfifo(&fifo);
+    let path = fifo.clone();
+    let reader = std::thread::spawn(move || std::fs::read_to_string(path).unwrap());
+    let log = access_log();
+    let o = run(&["scan", "-q", "-o", fifo.to_str().unwrap(), log.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let through_fifo = reader.join().unwrap();
+    let expected = stdout(&run(&["scan", "-q", log.to_str().unwrap()]));
+    assert!(!expected.is_empty());
+    assert_eq!(through_fifo, expected);
+}
