@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::daemon::config::{DaemonTuning, SinkConfig, SourceConfig, SuppressConfig};
 use crate::enrich::intel::IntelConfig;
 
 /// Why a configuration file could not be used. Both variants name the file.
@@ -93,6 +94,24 @@ pub struct Config {
     /// Correlation: open groups per correlation rule (default 100000).
     #[serde(default)]
     pub max_groups: Option<usize>,
+    /// `reconwatch run`: where lines come from (see [`crate::daemon::config`]).
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    /// `reconwatch run`: where alerts go.
+    #[serde(default)]
+    pub sinks: Vec<SinkConfig>,
+    /// `reconwatch run`: the address of `/metrics`, `/healthz`, `/readyz`.
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// `reconwatch run`: checkpoints, correlation state and sink spools.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// `reconwatch run`: repeats of an alert suppressed within a window.
+    #[serde(default)]
+    pub suppress: Option<SuppressConfig>,
+    /// `reconwatch run`: intervals and bounds.
+    #[serde(default)]
+    pub daemon: DaemonTuning,
 }
 
 impl Config {
@@ -145,6 +164,7 @@ impl Config {
             intel.zeek.iter_mut().for_each(fix);
             intel.lists.iter_mut().for_each(|l| fix(&mut l.path));
         }
+        crate::daemon::config::rebase(dir, &mut self.state_dir, &mut self.sources, &mut self.sinks);
     }
 
     /// `(name, file)` for every watchlist file.

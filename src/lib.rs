@@ -15,6 +15,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod correlate;
+pub mod daemon;
 pub mod detect;
 pub mod enrich;
 pub mod event;

@@ -5,7 +5,9 @@
 //! count in plain local integers ([`InputStats`](crate::pipeline::InputStats)) and add them here
 //! once per input.
 
-use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 use crate::pipeline::InputStats;
 
@@ -31,6 +33,38 @@ pub struct Metrics {
     pub correlation_contributions: IntCounterVec,
     pub correlation_open_groups: IntGaugeVec,
     pub correlation_evictions: IntCounterVec,
+    pub build_info: IntGaugeVec,
+}
+
+/// What the daemon adds (registered by `reconwatch run` only, in the same registry as
+/// [`Metrics`]): per source, per sink, its queues, lag, reloads and saved state. The
+/// `source` label is the configured source's name (`tail:GLOB`, `syslog_tcp:ADDR`), `sink` the
+/// sink's (`file:PATH`, `webhook:URL` without credentials): both as few as the configuration
+/// has entries.
+pub struct DaemonMetrics {
+    pub source_lines: IntCounterVec,
+    pub source_bytes: IntCounterVec,
+    pub source_events: IntCounterVec,
+    pub source_streams: IntGaugeVec,
+    pub source_last_line: prometheus::GaugeVec,
+    pub tail_rotations: IntCounterVec,
+    pub syslog_connections: IntCounterVec,
+    pub syslog_frame_errors: IntCounterVec,
+    pub udp_drops: IntCounterVec,
+    pub queue_depth: IntGaugeVec,
+    pub queue_capacity: IntGaugeVec,
+    pub ingest_lag: HistogramVec,
+    pub processing_latency: HistogramVec,
+    pub sink_deliveries: IntCounterVec,
+    pub sink_failures: IntCounterVec,
+    pub sink_retries: IntCounterVec,
+    pub sink_refused: IntCounterVec,
+    pub sink_spool_bytes: IntGaugeVec,
+    pub alerts_suppressed: IntCounterVec,
+    pub reloads: IntCounterVec,
+    pub reload_last_success: Gauge,
+    pub state_writes: IntCounterVec,
+    pub started: Gauge,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -39,6 +73,176 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
         .register(Box::new(c.clone()))
         .expect("each metric is registered once");
     c
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str], buckets: &[f64]) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)
+        .expect("metric definitions are valid");
+    r.register(Box::new(h.clone())).expect("each metric is registered once");
+    h
+}
+
+fn float_gauge(r: &Registry, name: &str, help: &str) -> Gauge {
+    let g = Gauge::new(name, help).expect("metric definitions are valid");
+    r.register(Box::new(g.clone())).expect("each metric is registered once");
+    g
+}
+
+/// Seconds, from a millisecond to a day: ingest lag and processing latency.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 86400.0,
+];
+
+impl DaemonMetrics {
+    /// Declares the daemon's series in `r` (once per registry).
+    pub fn register(r: &Registry) -> Self {
+        DaemonMetrics {
+            source_lines: counter(
+                r,
+                "reconwatch_source_lines_total",
+                "Lines received per configured source (tailed glob or syslog listener).",
+                &["source"],
+            ),
+            source_bytes: counter(
+                r,
+                "reconwatch_source_bytes_total",
+                "Bytes of lines received per configured source (line endings included).",
+                &["source"],
+            ),
+            source_events: counter(
+                r,
+                "reconwatch_source_events_total",
+                "Events parsed per configured source.",
+                &["source"],
+            ),
+            source_streams: gauge(
+                r,
+                "reconwatch_source_streams",
+                "Streams open per source: files being tailed, TCP connections, UDP listeners.",
+                &["source"],
+            ),
+            source_last_line: {
+                let g = prometheus::GaugeVec::new(
+                    Opts::new(
+                        "reconwatch_source_last_line_timestamp_seconds",
+                        "When the source last delivered a line (Unix time): alert when it stays silent.",
+                    ),
+                    &["source"],
+                )
+                .expect("metric definitions are valid");
+                r.register(Box::new(g.clone())).expect("each metric is registered once");
+                g
+            },
+            tail_rotations: counter(
+                r,
+                "reconwatch_tail_rotations_total",
+                "Tailed files rotated, by kind: rename (moved away and recreated; the old file is read to its end), truncate (copytruncate or truncation: read again from the start), removed (deleted while tailed).",
+                &["source", "kind"],
+            ),
+            syslog_connections: counter(
+                r,
+                "reconwatch_syslog_connections_total",
+                "TCP/TLS syslog connections by outcome: accepted, refused (over max_connections), tls_failed (handshake or client certificate rejected).",
+                &["source", "outcome"],
+            ),
+            syslog_frame_errors: counter(
+                r,
+                "reconwatch_syslog_frame_errors_total",
+                "Syslog frames that could not be read, by reason (bad octet count, frame over the line cap, ...); the connection is closed after a framing error it cannot recover from.",
+                &["source", "reason"],
+            ),
+            udp_drops: counter(
+                r,
+                "reconwatch_udp_drops_total",
+                "UDP datagrams lost, by cause: queue_full (detection could not keep up; counted by reconwatch), kernel (the socket's receive buffer overflowed; read from /proc/net/udp).",
+                &["source", "cause"],
+            ),
+            queue_depth: gauge(
+                r,
+                "reconwatch_queue_depth",
+                "Items waiting in each internal queue (batches of lines before detection, alerts in a sink's spool).",
+                &["queue"],
+            ),
+            queue_capacity: gauge(
+                r,
+                "reconwatch_queue_capacity",
+                "Capacity of each internal queue; a queue at capacity is pushing back on its sources.",
+                &["queue"],
+            ),
+            ingest_lag: histogram(
+                r,
+                "reconwatch_ingest_lag_seconds",
+                "Event time to detection: how far behind the logs detection runs, per source.",
+                &["source"],
+                LATENCY_BUCKETS,
+            ),
+            processing_latency: histogram(
+                r,
+                "reconwatch_processing_latency_seconds",
+                "From reading a batch of lines to its alerts handed to the sinks, per source.",
+                &["source"],
+                LATENCY_BUCKETS,
+            ),
+            sink_deliveries: counter(
+                r,
+                "reconwatch_sink_deliveries_total",
+                "Alerts delivered per sink (written to a file or stdout, accepted by the webhook or syslog receiver).",
+                &["sink"],
+            ),
+            sink_failures: counter(
+                r,
+                "reconwatch_sink_failures_total",
+                "Failed delivery attempts per sink (the alerts stay spooled and are retried).",
+                &["sink"],
+            ),
+            sink_retries: counter(
+                r,
+                "reconwatch_sink_retries_total",
+                "Delivery retries per sink.",
+                &["sink"],
+            ),
+            sink_refused: counter(
+                r,
+                "reconwatch_sink_refused_total",
+                "Alerts a sink could not take (its spool at spool_max, a write error): each is logged; the checkpoint does not move past them.",
+                &["sink"],
+            ),
+            sink_spool_bytes: gauge(
+                r,
+                "reconwatch_sink_spool_bytes",
+                "Bytes of alerts spooled on disk per sink, waiting for the receiver.",
+                &["sink"],
+            ),
+            alerts_suppressed: counter(
+                r,
+                "reconwatch_alerts_suppressed_total",
+                "Repeats of an alert suppressed within the suppress window, by rule id.",
+                &["rule"],
+            ),
+            reloads: counter(
+                r,
+                "reconwatch_reloads_total",
+                "Reloads (SIGHUP) by result: success, failure (the old configuration and rules stay; the reason is logged).",
+                &["result"],
+            ),
+            reload_last_success: float_gauge(
+                r,
+                "reconwatch_reload_last_success_timestamp_seconds",
+                "When rules, watchlists and intel were last loaded successfully (Unix time; start-up included).",
+            ),
+            state_writes: counter(
+                r,
+                "reconwatch_state_writes_total",
+                "Writes of the state directory by what (checkpoints, correlation) and result (success, failure).",
+                &["what", "result"],
+            ),
+            started: float_gauge(
+                r,
+                "reconwatch_start_timestamp_seconds",
+                "When the daemon started (Unix time).",
+            ),
+        }
+    }
 }
 
 fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
@@ -165,6 +369,16 @@ impl Metrics {
                 "Groups a correlation rule (by id) dropped because --max-groups were open: the least recently fed goes, and what it had counted is lost. Raise --max-groups if this grows.",
                 &["correlation"],
             ),
+            build_info: {
+                let g = gauge(
+                    &r,
+                    "reconwatch_build_info",
+                    "Always 1; the labels say which reconwatch is running.",
+                    &["version"],
+                );
+                g.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+                g
+            },
             registry: r,
         }
     }

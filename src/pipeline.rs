@@ -505,11 +505,12 @@ impl Ticker<'_> {
 /// ([`take_stats`](LineStream::take_stats)) so metrics move while the source stays open.
 ///
 /// It never reads, opens or waits for anything: the caller owns the source.
-pub struct LineStream<'p> {
+pub struct LineStream {
     parser: Box<dyn LineParser>,
     framing: Framing,
     hint: YearHint,
-    path: &'p str,
+    /// `log.file.path` of its events.
+    path: Box<str>,
     /// Offset of the stream in the input (see [`RunOptions::start`]).
     start: u64,
     stats: InputStats,
@@ -517,12 +518,12 @@ pub struct LineStream<'p> {
     assembly_reported: AssemblyStats,
 }
 
-impl<'p> LineStream<'p> {
+impl LineStream {
     /// A stream of `decided` format whose events name `path` as `log.file.path`, starting at
     /// byte `start` of its input. `ctx.reference_time` dates RFC 3164 lines (they carry no year):
     /// a file's modification time, or now for a live source (see
     /// [`set_reference_time`](LineStream::set_reference_time)).
-    pub fn new(decided: Decided, ctx: &ParseContext, path: &'p str, start: u64) -> Self {
+    pub fn new(decided: Decided, ctx: &ParseContext, path: &str, start: u64) -> Self {
         let stats = InputStats {
             input: path.to_owned(),
             format: Some(decided.format),
@@ -532,12 +533,12 @@ impl<'p> LineStream<'p> {
         Self::with_stats(decided, ctx, path, start, stats)
     }
 
-    fn with_stats(decided: Decided, ctx: &ParseContext, path: &'p str, start: u64, stats: InputStats) -> Self {
+    fn with_stats(decided: Decided, ctx: &ParseContext, path: &str, start: u64, stats: InputStats) -> Self {
         LineStream {
             parser: decided.format.parser(ctx),
             framing: decided.framing,
             hint: YearHint::new(ctx),
-            path,
+            path: path.into(),
             start,
             stats,
             assembly_reported: AssemblyStats::default(),
@@ -589,7 +590,7 @@ impl<'p> LineStream<'p> {
         let mut event = Event::default();
         match self.parser.parse(&line, &mut event) {
             Ok(Parsed::Event) => {
-                fill_from_line(&mut event, &line, self.path);
+                fill_from_line(&mut event, &line, &self.path);
                 self.stats.events += 1;
                 sink.event(&mut event)?;
             }
@@ -631,6 +632,14 @@ impl<'p> LineStream<'p> {
         delta
     }
 
+    /// The offset of the first line not yet fully processed when multi-line mail is still
+    /// being assembled (the first line of the oldest open message), or `None` when every line
+    /// handed in is done with. A tailed file's checkpoint is the smaller of this and the offset
+    /// after the last line: a restart there re-reads the open messages' lines (at least once).
+    pub fn pending_from(&self) -> Option<u64> {
+        self.parser.oldest_pending_offset()
+    }
+
     /// Feeds a line that precedes the stream to the parser and discards what it makes of it
     /// (see [`RunOptions::warmup`]).
     fn prime(&mut self, raw: RawLine<'_>) {
@@ -646,7 +655,7 @@ impl<'p> LineStream<'p> {
 
     fn drain(&mut self, sink: &mut dyn EventSink) -> io::Result<()> {
         while let Some(mut event) = self.parser.take_completed() {
-            event.log.file.path = Some(Cow::Borrowed(self.path));
+            event.log.file.path = Some(Cow::Borrowed(&self.path));
             self.stats.events += 1;
             sink.event(&mut event)?;
         }

@@ -176,6 +176,15 @@ impl Assembler {
         self.stats
     }
 
+    /// The `log.offset` of the first line of the oldest message still open: a tailed file's
+    /// checkpoint may not pass it, or a restart would never see that message's first lines.
+    pub fn oldest_offset(&self) -> Option<u64> {
+        self.order
+            .iter()
+            .find(|(id, g)| self.open.get(id).is_some_and(|p| p.generation == *g))
+            .and_then(|(id, _)| self.open[id].event.log.offset)
+    }
+
     /// Number of messages still being assembled.
     pub fn pending(&self) -> usize {
         self.open.len()

@@ -244,6 +244,10 @@ impl LineParser for EximParser {
     fn assembly_stats(&self) -> AssemblyStats {
         self.asm.stats()
     }
+
+    fn oldest_pending_offset(&self) -> Option<u64> {
+        self.asm.oldest_offset()
+    }
 }
 
 impl EximParser {

@@ -162,6 +162,12 @@ pub trait LineParser: Send {
     fn assembly_stats(&self) -> assemble::AssemblyStats {
         assemble::AssemblyStats::default()
     }
+
+    /// The offset (`log.offset`) of the first line of the oldest message still being
+    /// assembled, if any: lines from there on are not yet fully processed.
+    fn oldest_pending_offset(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Every format reconwatch reads.

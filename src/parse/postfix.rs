@@ -213,6 +213,10 @@ impl LineParser for PostfixParser {
     fn assembly_stats(&self) -> AssemblyStats {
         self.asm.stats()
     }
+
+    fn oldest_pending_offset(&self) -> Option<u64> {
+        self.asm.oldest_offset()
+    }
 }
 
 /// `postfix/smtpd`, `postfix`, `postfix-out/qmgr`, ...

@@ -139,6 +139,10 @@ impl LineParser for SendmailParser {
     fn assembly_stats(&self) -> AssemblyStats {
         self.asm.stats()
     }
+
+    fn oldest_pending_offset(&self) -> Option<u64> {
+        self.asm.oldest_offset()
+    }
 }
 
 impl SendmailParser {

@@ -1,0 +1,206 @@
+//! Per-file checkpoints: for every tailed file, its identity and the offset just after the last
+//! line that was fully processed (its alerts handed to the sinks, its correlation contributions
+//! in the saved state, or — for mail being assembled — the offset of the first line of the
+//! oldest message still open, so that nothing is skipped on restart).
+//!
+//! The file `checkpoints.json` in the state directory is replaced atomically (temporary file,
+//! fsync, rename, fsync of the directory) by the engine at a bounded interval and at shutdown;
+//! the tailer reads it at start. A file is recognised by device and inode *and* by a
+//! fingerprint of its first bytes, so an inode reused by a new file is not mistaken for the old
+//! one.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::feed::{FileIdentity, fnv1a};
+
+/// The checkpoint file's name in the state directory.
+pub const FILE_NAME: &str = "checkpoints.json";
+/// Bytes of a file's head its fingerprint covers (fewer while the file is shorter).
+pub const FINGERPRINT_BYTES: usize = 1024;
+/// The version written; a file of another version is refused with that reason.
+const VERSION: u32 = 1;
+
+/// A hash of a file's first `len` bytes (`len` ≤ [`FINGERPRINT_BYTES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub len: u32,
+    pub hash: u64,
+}
+
+impl Fingerprint {
+    /// The fingerprint of `head` (a file's first bytes, at most [`FINGERPRINT_BYTES`] used).
+    pub fn of(head: &[u8]) -> Fingerprint {
+        let head = &head[..head.len().min(FINGERPRINT_BYTES)];
+        Fingerprint {
+            len: head.len() as u32,
+            hash: fnv1a(head),
+        }
+    }
+
+    /// Reads the head of an open file (from offset 0, without moving a shared cursor: the
+    /// caller passes its own handle or a fresh one).
+    pub fn read(file: &mut impl Read) -> io::Result<Fingerprint> {
+        let mut head = Vec::with_capacity(FINGERPRINT_BYTES);
+        file.take(FINGERPRINT_BYTES as u64).read_to_end(&mut head)?;
+        Ok(Fingerprint::of(&head))
+    }
+
+    /// Whether a file whose head is `head` can be the file this fingerprint was taken of (it
+    /// may have grown since: only the first `self.len` bytes are compared).
+    pub fn matches(&self, head: &[u8]) -> bool {
+        let n = self.len as usize;
+        head.len() >= n && fnv1a(&head[..n]) == self.hash
+    }
+}
+
+/// One file's checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileCheckpoint {
+    pub path: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+    pub fingerprint: Fingerprint,
+    /// Resume here: every line before it was fully processed.
+    pub offset: u64,
+}
+
+impl FileCheckpoint {
+    pub fn new(id: &FileIdentity, offset: u64) -> FileCheckpoint {
+        FileCheckpoint {
+            path: id.path.clone(),
+            dev: id.dev,
+            ino: id.ino,
+            fingerprint: id.fingerprint,
+            offset,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Document {
+    version: u32,
+    files: Vec<FileCheckpoint>,
+}
+
+/// Why the checkpoints could not be read or written; names the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+pub struct CheckpointError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The checkpoints saved in `state_dir` (none when the file does not exist yet).
+pub fn load(state_dir: &Path) -> Result<Vec<FileCheckpoint>, CheckpointError> {
+    let path = state_dir.join(FILE_NAME);
+    let err = |reason: String| CheckpointError {
+        path: path.clone(),
+        reason,
+    };
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(err(e.to_string())),
+    };
+    let doc: Document = serde_json::from_str(&text).map_err(|e| err(format!("not a checkpoint file: {e}")))?;
+    if doc.version != VERSION {
+        return Err(err(format!(
+            "checkpoint file version {} (this reconwatch writes {VERSION})",
+            doc.version
+        )));
+    }
+    Ok(doc.files)
+}
+
+/// Replaces the checkpoints in `state_dir` atomically: a crash leaves the old file or the new
+/// one, never a torn one.
+pub fn save(state_dir: &Path, files: &[FileCheckpoint]) -> Result<(), CheckpointError> {
+    let doc = Document {
+        version: VERSION,
+        files: files.to_vec(),
+    };
+    let json = serde_json::to_vec_pretty(&doc).expect("checkpoints serialize");
+    write_atomically(&state_dir.join(FILE_NAME), &json).map_err(|e| CheckpointError {
+        path: state_dir.join(FILE_NAME),
+        reason: e.to_string(),
+    })
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, fsyncs it, renames
+/// it over `path` and fsyncs the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_checkpoints_load_back_and_replace_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load(dir.path()).unwrap(), []);
+        let cp = FileCheckpoint {
+            path: "/var/log/squid/access.log".into(),
+            dev: 2049,
+            ino: 77,
+            fingerprint: Fingerprint::of(b"1700000000.000 12 10.0.0.1 TCP_MISS/200"),
+            offset: 4096,
+        };
+        save(dir.path(), std::slice::from_ref(&cp)).unwrap();
+        assert_eq!(load(dir.path()).unwrap(), [cp.clone()]);
+        save(dir.path(), &[]).unwrap();
+        assert_eq!(load(dir.path()).unwrap(), []);
+        // No temporary file left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_damaged_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(FILE_NAME), "{\"version\": 9, \"files\": []}").unwrap();
+        let e = load(dir.path()).unwrap_err().to_string();
+        assert!(e.contains(FILE_NAME) && e.contains("version 9"), "{e}");
+        fs::write(dir.path().join(FILE_NAME), "{trunc").unwrap();
+        assert!(
+            load(dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("not a checkpoint file")
+        );
+    }
+
+    #[test]
+    fn a_fingerprint_matches_a_grown_file_but_not_another() {
+        let f = Fingerprint::of(b"line one\n");
+        assert!(f.matches(b"line one\nline two\n"));
+        assert!(!f.matches(b"line 1\n"));
+        assert!(!f.matches(b"line"));
+        let big = vec![b'x'; 5000];
+        assert_eq!(Fingerprint::of(&big).len as usize, FINGERPRINT_BYTES);
+        assert!(Fingerprint::of(&big).matches(&big));
+    }
+}
