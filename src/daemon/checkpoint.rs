@@ -171,7 +171,7 @@ mod tests {
             offset: 4096,
         };
         save(dir.path(), std::slice::from_ref(&cp)).unwrap();
-        assert_eq!(load(dir.path()).unwrap(), [cp.clone()]);
+        assert_eq!(load(dir.path()).unwrap(), [cp]);
         save(dir.path(), &[]).unwrap();
         assert_eq!(load(dir.path()).unwrap(), []);
         // No temporary file left behind.
