@@ -41,6 +41,7 @@ pub struct Metrics {
 /// `source` label is the configured source's name (`tail:GLOB`, `syslog_tcp:ADDR`), `sink` the
 /// sink's (`file:PATH`, `webhook:URL` without credentials): both as few as the configuration
 /// has entries.
+#[derive(Clone)]
 pub struct DaemonMetrics {
     pub source_lines: IntCounterVec,
     pub source_bytes: IntCounterVec,
