@@ -19,12 +19,14 @@ pub mod daemon;
 pub mod detect;
 pub mod enrich;
 pub mod event;
+pub mod log;
 pub mod metrics;
 pub mod parse;
 pub mod pipeline;
 pub mod progress;
 pub mod rules;
 pub mod source;
+pub mod tls;
 /// The synthetic test-world generator (`reconwatch gen`, `sample-logs/`, tests and benchmarks):
 /// behind the default `gen` feature, since a production build (the daemon) needs none of it.
 #[cfg(feature = "gen")]

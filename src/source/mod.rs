@@ -7,6 +7,9 @@
 //!   name.
 //! - [`LineReader`] splits the decompressed stream into lines in fixed-size buffers.
 //!
+//! - For the daemon: [`feed`] is the contract between live sources and detection (streams of
+//!   line batches through one bounded queue), [`checkpoint`] the per-file resume points.
+//!
 //! Nothing here reads a whole file into memory, and nothing here knows about log formats.
 
 use std::fs::File;
@@ -15,7 +18,9 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 
+pub mod checkpoint;
 mod decompress;
+pub mod feed;
 mod lines;
 
 pub use decompress::Compression;

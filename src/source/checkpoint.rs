@@ -10,52 +10,18 @@
 //! one.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::feed::{FileIdentity, fnv1a};
+use super::feed::FileIdentity;
+pub use super::feed::{FINGERPRINT_BYTES, Fingerprint};
 
 /// The checkpoint file's name in the state directory.
 pub const FILE_NAME: &str = "checkpoints.json";
-/// Bytes of a file's head its fingerprint covers (fewer while the file is shorter).
-pub const FINGERPRINT_BYTES: usize = 1024;
 /// The version written; a file of another version is refused with that reason.
 const VERSION: u32 = 1;
-
-/// A hash of a file's first `len` bytes (`len` ≤ [`FINGERPRINT_BYTES`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fingerprint {
-    pub len: u32,
-    pub hash: u64,
-}
-
-impl Fingerprint {
-    /// The fingerprint of `head` (a file's first bytes, at most [`FINGERPRINT_BYTES`] used).
-    pub fn of(head: &[u8]) -> Fingerprint {
-        let head = &head[..head.len().min(FINGERPRINT_BYTES)];
-        Fingerprint {
-            len: head.len() as u32,
-            hash: fnv1a(head),
-        }
-    }
-
-    /// Reads the head of an open file (from offset 0, without moving a shared cursor: the
-    /// caller passes its own handle or a fresh one).
-    pub fn read(file: &mut impl Read) -> io::Result<Fingerprint> {
-        let mut head = Vec::with_capacity(FINGERPRINT_BYTES);
-        file.take(FINGERPRINT_BYTES as u64).read_to_end(&mut head)?;
-        Ok(Fingerprint::of(&head))
-    }
-
-    /// Whether a file whose head is `head` can be the file this fingerprint was taken of (it
-    /// may have grown since: only the first `self.len` bytes are compared).
-    pub fn matches(&self, head: &[u8]) -> bool {
-        let n = self.len as usize;
-        head.len() >= n && fnv1a(&head[..n]) == self.hash
-    }
-}
 
 /// One file's checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

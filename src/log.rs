@@ -69,19 +69,19 @@ pub fn write(level: Level, args: fmt::Arguments<'_>) {
 
 #[allow(unused_macros)]
 macro_rules! error {
-    ($($t:tt)*) => { $crate::daemon::log::write($crate::daemon::log::Level::Error, format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::log::write($crate::log::Level::Error, format_args!($($t)*)) };
 }
 #[allow(unused_macros)]
 macro_rules! warning {
-    ($($t:tt)*) => { $crate::daemon::log::write($crate::daemon::log::Level::Warn, format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::log::write($crate::log::Level::Warn, format_args!($($t)*)) };
 }
 #[allow(unused_macros)]
 macro_rules! info {
-    ($($t:tt)*) => { $crate::daemon::log::write($crate::daemon::log::Level::Info, format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::log::write($crate::log::Level::Info, format_args!($($t)*)) };
 }
 #[allow(unused_macros)]
 macro_rules! debug {
-    ($($t:tt)*) => { $crate::daemon::log::write($crate::daemon::log::Level::Debug, format_args!($($t)*)) };
+    ($($t:tt)*) => { $crate::log::write($crate::log::Level::Debug, format_args!($($t)*)) };
 }
 #[allow(unused_imports)]
 pub(crate) use {debug, error, info, warning};

@@ -73,14 +73,50 @@ pub fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
+/// Bytes of a file's head its fingerprint covers (fewer while the file is shorter).
+pub const FINGERPRINT_BYTES: usize = 1024;
+
+/// A hash of a file's first `len` bytes (`len` ≤ [`FINGERPRINT_BYTES`]): with device and inode,
+/// it tells a file from a new one that reuses the inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Fingerprint {
+    pub len: u32,
+    pub hash: u64,
+}
+
+impl Fingerprint {
+    /// The fingerprint of `head` (a file's first bytes, at most [`FINGERPRINT_BYTES`] used).
+    pub fn of(head: &[u8]) -> Fingerprint {
+        let head = &head[..head.len().min(FINGERPRINT_BYTES)];
+        Fingerprint {
+            len: head.len() as u32,
+            hash: fnv1a(head),
+        }
+    }
+
+    /// Reads the head of a file (the caller passes a handle positioned at its start).
+    pub fn read(file: &mut impl std::io::Read) -> std::io::Result<Fingerprint> {
+        use std::io::Read;
+        let mut head = Vec::with_capacity(FINGERPRINT_BYTES);
+        file.take(FINGERPRINT_BYTES as u64).read_to_end(&mut head)?;
+        Ok(Fingerprint::of(&head))
+    }
+
+    /// Whether a file whose head is `head` can be the file this fingerprint was taken of (it
+    /// may have grown since: only the first `self.len` bytes are compared).
+    pub fn matches(&self, head: &[u8]) -> bool {
+        let n = self.len as usize;
+        head.len() >= n && fnv1a(&head[..n]) == self.hash
+    }
+}
+
 /// A tailed file's identity, for its checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileIdentity {
     pub path: PathBuf,
     pub dev: u64,
     pub ino: u64,
-    /// See [`crate::daemon::checkpoint::Fingerprint`].
-    pub fingerprint: super::checkpoint::Fingerprint,
+    pub fingerprint: Fingerprint,
 }
 
 /// A stream begins.
