@@ -9,3 +9,6 @@
 //! and `/readyz`. The daemon's configuration keys are in [`config`].
 
 pub mod config;
+pub mod engine;
+pub mod http;
+pub mod notify;

@@ -1,0 +1,130 @@
+//! The daemon's HTTP endpoint (loopback by default): `/metrics` (Prometheus text format),
+//! `/healthz` (the engine is looping) and `/readyz` (started, and not shutting down). Read-only;
+//! it serves nothing else and accepts only GET and HEAD.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::engine::Heartbeat;
+use crate::log;
+use crate::metrics::Metrics;
+
+/// The engine is unhealthy when it has not looped for this long (it loops at least every
+/// 200 ms; a batch takes milliseconds).
+const STALE: Duration = Duration::from_secs(30);
+
+/// What the endpoint reports.
+pub struct Status {
+    pub metrics: Arc<Metrics>,
+    pub heartbeat: Arc<Heartbeat>,
+    /// Set once every source is bound and the engine runs; cleared at shutdown.
+    pub ready: AtomicBool,
+}
+
+/// Serves until `cancel`.
+pub async fn serve(listener: TcpListener, status: Arc<Status>, cancel: CancellationToken) {
+    loop {
+        let (conn, _peer) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    log::warning!("HTTP endpoint: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let status = Arc::clone(&status);
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let status = Arc::clone(&status);
+                async move { Ok::<_, Infallible>(respond(&req, &status)) }
+            });
+            let conn = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(conn), service);
+            tokio::select! {
+                _ = conn => {}
+                _ = cancel.cancelled() => {}
+            }
+        });
+    }
+}
+
+/// Binds the endpoint; the error names the address.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("--listen {addr}: cannot listen there: {e}"))
+}
+
+fn text(status: StatusCode, body: String, content_type: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
+    r
+}
+
+fn respond<B>(req: &Request<B>, status: &Status) -> Response<Full<Bytes>> {
+    const PLAIN: &str = "text/plain; charset=utf-8";
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD only\n".into(), PLAIN);
+    }
+    match req.uri().path() {
+        "/metrics" => text(
+            StatusCode::OK,
+            status.metrics.encode(),
+            "text/plain; version=0.0.4; charset=utf-8",
+        ),
+        "/healthz" => {
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            let last = status.heartbeat.last_loop_ms.load(Ordering::Relaxed);
+            let age = Duration::from_millis(now.saturating_sub(last));
+            if last > 0 && age < STALE {
+                text(StatusCode::OK, "ok\n".into(), PLAIN)
+            } else {
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("detection engine has not looped for {:.0} s\n", age.as_secs_f64()),
+                    PLAIN,
+                )
+            }
+        }
+        "/readyz" => {
+            if status.ready.load(Ordering::Relaxed) {
+                text(StatusCode::OK, "ready\n".into(), PLAIN)
+            } else {
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not ready (starting or stopping)\n".into(),
+                    PLAIN,
+                )
+            }
+        }
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: try /metrics, /healthz or /readyz\n".into(),
+            PLAIN,
+        ),
+    }
+}
