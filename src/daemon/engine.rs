@@ -146,7 +146,7 @@ struct Stream {
 enum StreamState {
     /// Gathering the first lines to decide the format: (bytes, offset, truncated, next offset).
     Sampling(Vec<(Vec<u8>, u64, bool, u64)>),
-    Running(LineStream),
+    Running(Box<LineStream>),
     /// No parser recognised its first lines: its lines are counted as errors.
     Unrecognised,
 }
@@ -446,7 +446,7 @@ impl<O: Outputs> Engine<O> {
                 );
                 let mut ctx = self.settings.pipeline.parse.clone();
                 ctx.reference_time = stream.reference_time;
-                stream.state = StreamState::Running(LineStream::new(d, &ctx, &stream.name, 0));
+                stream.state = StreamState::Running(Box::new(LineStream::new(d, &ctx, &stream.name, 0)));
             }
             None => {
                 let first: String = String::from_utf8_lossy(&sample[0].0).chars().take(120).collect();
