@@ -34,8 +34,11 @@ fn detector() -> Arc<Detector> {
     Arc::new(d)
 }
 
+/// A line: its bytes, its offset, the offset after it.
+type Line = (Vec<u8>, u64, u64);
+
 /// Every file of the sample world as (name, its lines cut into batches of `per` lines).
-fn world_batches(per: usize) -> Vec<(String, Vec<Vec<(Vec<u8>, u64, u64)>>)> {
+fn world_batches(per: usize) -> Vec<(String, Vec<Vec<Line>>)> {
     source::expand(&["sample-logs/".to_owned()])
         .into_iter()
         .map(|input| {
@@ -47,7 +50,7 @@ fn world_batches(per: usize) -> Vec<(String, Vec<Vec<(Vec<u8>, u64, u64)>>)> {
                 lines.push((l.bytes.to_vec(), l.offset));
             }
             let ends: Vec<u64> = lines.iter().skip(1).map(|l| l.1).chain([reader.consumed()]).collect();
-            let lines: Vec<(Vec<u8>, u64, u64)> = lines.into_iter().zip(ends).map(|((b, o), e)| (b, o, e)).collect();
+            let lines: Vec<Line> = lines.into_iter().zip(ends).map(|((b, o), e)| (b, o, e)).collect();
             (input.name.clone(), lines.chunks(per).map(|c| c.to_vec()).collect())
         })
         .collect()
