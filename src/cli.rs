@@ -39,6 +39,22 @@ pub enum Command {
     /// Check or test Sigma rule files.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Run as a daemon beside the gateways: tail log files and receive syslog, detect as
+    /// lines arrive, deliver alerts to the configured sinks, serve /metrics, /healthz and
+    /// /readyz.
+    ///
+    /// Configured by --config (the same file as `scan --config`, with `sources`, `sinks`,
+    /// `listen`, `state_dir`; see deploy/reconwatch.yml) and/or the options below, which add to
+    /// it. Checkpoints and correlation state are kept in the state directory: a restart resumes
+    /// where the last one stopped. SIGHUP reloads the configuration, rules, watchlists and intel
+    /// (a broken set is refused and the running one kept); SIGTERM or SIGINT stops intake,
+    /// drains what was read, delivers, saves, and exits 0.
+    Run(RunArgs),
+    /// Check a configuration file without running anything: its keys, the rules, watchlists and
+    /// intel it names, its sources, sinks and TLS files. Exit status 0 when it is usable, 2
+    /// otherwise (every problem is listed).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// List the formats reconwatch reads, with an example line each.
     Formats,
     /// Write a synthetic, deterministic world of mail and web logs with a labelled campaign.
@@ -239,6 +255,73 @@ pub struct ScanArgs {
     /// collector). Written atomically.
     #[arg(long, value_name = "FILE")]
     pub metrics_textfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub rules: RuleArgs,
+
+    /// Tail the files this glob matches (new ones are picked up, rotation followed), in FORMAT
+    /// (`reconwatch formats`; detected when not given). Repeatable.
+    #[arg(long = "tail", value_name = "GLOB[:FORMAT]")]
+    pub tail: Vec<String>,
+
+    /// Receive syslog over UDP on ADDR (`0.0.0.0:514`, `[::]:5514`). Repeatable.
+    #[arg(long = "syslog-udp", value_name = "ADDR[:FORMAT]")]
+    pub syslog_udp: Vec<String>,
+
+    /// Receive syslog over TCP on ADDR: LF framing or RFC 6587 octet counting, recognised per
+    /// connection. Repeatable.
+    #[arg(long = "syslog-tcp", value_name = "ADDR[:FORMAT]")]
+    pub syslog_tcp: Vec<String>,
+
+    /// Address of the HTTP endpoint (/metrics, /healthz, /readyz). Port 0 picks a free port
+    /// and logs it. Default: the configuration's `listen`, else 127.0.0.1:9717.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Where checkpoints, correlation state and sink spools are kept (created if missing).
+    /// Default: the configuration's `state_dir`, else $STATE_DIRECTORY (systemd).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Append alerts (JSON lines) to this file. Without any sink configured, alerts go to
+    /// standard output.
+    #[arg(long, value_name = "FILE")]
+    pub alerts: Option<PathBuf>,
+
+    /// POST alerts (JSON arrays) to this URL, spooled on disk while it is down. Repeatable.
+    #[arg(long, value_name = "URL")]
+    pub webhook: Vec<String>,
+
+    /// Forward alerts as RFC 5424 syslog to udp://, tcp:// or tls://HOST:PORT. Repeatable.
+    #[arg(long = "syslog-forward", value_name = "URL")]
+    pub syslog_forward: Vec<String>,
+
+    /// Time zone of log times written without an offset (IANA name). Default: the
+    /// configuration's `timezone`, else UTC.
+    #[arg(long, value_name = "TZ")]
+    pub timezone: Option<String>,
+
+    /// How much older than its source's newest event an event may be and still be correlated.
+    /// Default: the configuration's `lateness`, else 5m.
+    #[arg(long, value_name = "DURATION")]
+    pub lateness: Option<String>,
+
+    /// Open groups each correlation rule may hold. Default: the configuration's `max_groups`,
+    /// else 100000.
+    #[arg(long, value_name = "N")]
+    pub max_groups: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check FILE: see `reconwatch config --help`.
+    Check {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,7 +8,11 @@ use anyhow::{Context as _, bail};
 
 use crate::cli::{ContextArgs, RuleArgs};
 use crate::config::Config;
-use crate::detect::{Context, ContextNotes, ContextSpec, CorrelationSettings, Detector, DetectorConfig, LoadReport};
+use crate::correlate::Limits;
+use crate::correlate::state::DEFAULT_MAX_GROUPS;
+use crate::detect::{
+    Context, ContextNotes, ContextSpec, CorrelationSettings, DEFAULT_LATENESS, Detector, DetectorConfig, LoadReport,
+};
 use crate::enrich::intel::IndicatorType;
 use crate::enrich::stage::Enricher;
 use crate::metrics::Metrics;
@@ -53,6 +57,29 @@ impl RuleArgs {
         };
         Ok((config, detector))
     }
+}
+
+/// Correlation lateness and limits: the option, else the configuration file's value, else the
+/// default. Returns the settings and the lateness as written (for summaries).
+pub fn correlation_settings(
+    lateness: Option<&str>,
+    max_groups: Option<usize>,
+    config: &Config,
+) -> anyhow::Result<(CorrelationSettings, String)> {
+    let (text, option) = match (lateness, &config.lateness) {
+        (Some(l), _) => (l.to_owned(), "--lateness"),
+        (None, Some(l)) => (l.clone(), "--config: lateness"),
+        (None, None) => (DEFAULT_LATENESS.to_owned(), "--lateness"),
+    };
+    let parsed =
+        crate::rules::correlation::parse_duration(&text).map_err(|e| anyhow::anyhow!("{option} {text}: {e}"))?;
+    let settings = CorrelationSettings {
+        lateness_ms: i64::try_from(parsed.as_millis()).unwrap_or(i64::MAX),
+        limits: Limits {
+            max_groups: max_groups.or(config.max_groups).unwrap_or(DEFAULT_MAX_GROUPS),
+        },
+    };
+    Ok((settings, text))
 }
 
 /// The configuration file's `(name, file)` pairs, then those of a repeatable `NAME=FILE` option.

@@ -24,6 +24,7 @@ mod generate;
 mod output;
 mod parse;
 mod rules;
+mod run;
 mod scan;
 mod size;
 
@@ -37,6 +38,8 @@ pub fn main() -> ExitCode {
         Command::Parse(args) => parse::run(&args),
         Command::Scan(args) => scan::run(&args),
         Command::Rules(cmd) => rules::run(&cmd),
+        Command::Run(args) => run::run(&args),
+        Command::Config(crate::cli::ConfigCommand::Check { file }) => run::check(&file),
         Command::Formats => formats::run(),
         #[cfg(feature = "gen")]
         Command::Gen(args) => generate::run(&args),

@@ -15,9 +15,8 @@ use super::size::parse_chunk_size;
 use crate::alert::JsonLines;
 use crate::batch::{BatchConfig, Unit, UnitOutput, run_batch};
 use crate::cli::ScanArgs;
-use crate::correlate::state::DEFAULT_MAX_GROUPS;
-use crate::correlate::{Limits, SourceId};
-use crate::detect::{Correlating, CorrelationSettings, DEFAULT_LATENESS, Detecting};
+use crate::correlate::SourceId;
+use crate::detect::{Correlating, Detecting};
 use crate::enrich::stage::Enricher;
 use crate::metrics::Metrics;
 use crate::pipeline::InputStats;
@@ -76,25 +75,9 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     let pipeline = args.input.build(config.timezone.as_deref())?;
     let chunk_bytes =
         parse_chunk_size(&args.chunk_size).with_context(|| format!("--chunk-size {}", args.chunk_size))?;
-    // The option, else the configuration file's value, else the default.
-    let lateness_text = match (&args.lateness, &config.lateness) {
-        (Some(l), _) => l.clone(),
-        (None, Some(l)) => l.clone(),
-        (None, None) => DEFAULT_LATENESS.to_owned(),
-    };
-    let option = if args.lateness.is_some() {
-        "--lateness"
-    } else {
-        "--config: lateness"
-    };
-    let lateness = crate::rules::correlation::parse_duration(&lateness_text)
-        .map_err(|e| anyhow::anyhow!("{option} {lateness_text}: {e}"))?;
-    detector_config.correlation = CorrelationSettings {
-        lateness_ms: i64::try_from(lateness.as_millis()).unwrap_or(i64::MAX),
-        limits: Limits {
-            max_groups: args.max_groups.or(config.max_groups).unwrap_or(DEFAULT_MAX_GROUPS),
-        },
-    };
+    let (correlation, lateness_text) =
+        super::context::correlation_settings(args.lateness.as_deref(), args.max_groups, &config)?;
+    detector_config.correlation = correlation;
     let metrics = Metrics::new();
     let skips = match (args.quiet, args.verbose) {
         (_, true) => SkipReport::EachRule,

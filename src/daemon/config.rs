@@ -27,7 +27,7 @@
 //! suppress: {window: 10m, fields: [source.ip, user.name, url.domain, email.to.address]}
 //! listen: 127.0.0.1:9717                   # /metrics /healthz /readyz
 //! state_dir: /var/lib/reconwatch           # checkpoints, correlation state, spools
-//! daemon: {checkpoint_interval: 5s, state_interval: 60s, idle_timeout: 30s, shutdown_timeout: 10s}
+//! daemon: {checkpoint_interval: 5s, idle_timeout: 30s, shutdown_timeout: 10s, queue: 64}
 //! ```
 
 use std::collections::BTreeMap;
@@ -286,12 +286,10 @@ pub const DEFAULT_SUPPRESS_FIELDS: &[&str] = &[
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DaemonTuning {
-    /// How often file checkpoints are written (default 5s).
+    /// How often file checkpoints and the correlation state are saved, together (default
+    /// 5s): a checkpoint never passes a line whose correlation contributions are not saved.
     #[serde(default)]
     pub checkpoint_interval: Option<String>,
-    /// How often the correlation state is saved (default 60s).
-    #[serde(default)]
-    pub state_interval: Option<String>,
     /// A source with no new event for this long no longer holds correlation back (default 30s).
     #[serde(default)]
     pub idle_timeout: Option<String>,

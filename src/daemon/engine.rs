@@ -547,6 +547,16 @@ impl<O: Outputs> Engine<O> {
                     self.after_batch(id, worker)?;
                 }
                 StreamState::Running(_) if s.last_batch.elapsed() >= self.settings.idle_timeout => {
+                    // Event time of a quiet stream moves on with the clock from its source's
+                    // newest event (never the wall clock itself: replayed old logs would have
+                    // every open message cut short).
+                    let quiet = s.last_batch.elapsed();
+                    let Some(newest) = self.sources.get(&s.info.id).and_then(|c| c.newest) else {
+                        continue;
+                    };
+                    let Ok(until) = Timestamp::from_millisecond(newest.saturating_add(quiet.as_millis() as i64)) else {
+                        continue;
+                    };
                     let s = self.streams.get_mut(&id).expect("present");
                     if let StreamState::Running(ls) = &mut s.state {
                         if s.file.is_none() {
@@ -559,7 +569,7 @@ impl<O: Outputs> Engine<O> {
                             now_ms: now.as_millisecond(),
                             newest: None,
                         };
-                        ls.flush(Some(now), &mut sink).map_err(sink_error)?;
+                        ls.flush(Some(until), &mut sink).map_err(sink_error)?;
                         sink.lag.flush();
                         let (source, newest) = (s.info.id, sink.newest);
                         self.seen(source, newest);

@@ -1,0 +1,863 @@
+//! `reconwatch run`, the daemon, end to end: the real binary tailing real files and listening on
+//! real sockets on 127.0.0.1, stopped with real signals (SIGTERM, SIGHUP, SIGKILL). Every wait
+//! polls for a condition with a deadline; nothing asserts a time.
+
+mod common;
+use common::*;
+
+use std::collections::BTreeMap;
+use std::fs::{self, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A rule that alerts on every Squid line whose URL has `/marker/`: one alert per line, so the
+/// alerts say exactly which lines were processed and how often.
+const MARKER_RULE: &str = "title: Test marker
+id: 5f0c1f4e-0d6a-4d37-9a58-3f7b4d2a9e01
+status: test
+logsource: {category: proxy}
+detection:
+  sel: {c-uri|contains: '/marker/'}
+  condition: sel
+level: low
+";
+
+/// A running daemon, its stderr collected in a file.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+    http: String,
+}
+
+impl Daemon {
+    fn start(dir: &Path, args: &[&str]) -> Daemon {
+        Self::start_with(dir, args, |_| {})
+    }
+
+    fn start_with(dir: &Path, args: &[&str], f: impl FnOnce(&mut std::process::Command)) -> Daemon {
+        let log = dir.join(format!("daemon-{}.log", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()));
+        let mut cmd = bin();
+        cmd.arg("run")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap());
+        f(&mut cmd);
+        let child = cmd.spawn().expect("the binary starts");
+        let mut d = Daemon {
+            child,
+            log,
+            http: String::new(),
+        };
+        let line = d.wait_log("serving /metrics");
+        d.http = line.rsplit("http://").next().unwrap().trim().to_owned();
+        d.wait_log("running:");
+        d
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The first log line containing `what`, waiting for it.
+    fn wait_log(&mut self, what: &str) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(l) = self.stderr().lines().find(|l| l.contains(what)) {
+                return l.to_owned();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the daemon exited ({status}) before logging {what:?}:\n{}", self.stderr());
+            }
+            assert!(start.elapsed() < DEADLINE, "no {what:?} in the log:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The address a listener logged (`... on 127.0.0.1:PORT`) for `label`.
+    fn listening(&mut self, label: &str) -> String {
+        let line = self.wait_log(label);
+        line.rsplit(" on ").next().unwrap().trim().to_owned()
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        http_get(&self.http, path)
+    }
+
+    /// The value of the series `name{labels}` (0 when absent).
+    fn metric(&self, series: &str) -> f64 {
+        let (_, text) = self.get("/metrics");
+        metric(&text, series)
+    }
+
+    fn wait_metric(&self, series: &str, ok: impl Fn(f64) -> bool) -> f64 {
+        let start = Instant::now();
+        loop {
+            let v = self.metric(series);
+            if ok(v) {
+                return v;
+            }
+            assert!(start.elapsed() < DEADLINE, "{series} stayed at {v}:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig}");
+    }
+
+    /// SIGTERM, then the exit status and the log.
+    fn stop(mut self) -> (Option<i32>, String) {
+        self.signal("TERM");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code(), self.stderr());
+            }
+            assert!(start.elapsed() < DEADLINE, "no exit after SIGTERM:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill9(mut self) {
+        self.signal("KILL");
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map_or("", |b| b.1).to_owned();
+    (status, body)
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            (name == series).then(|| value.parse().unwrap())
+        })
+        .unwrap_or(0.0)
+}
+
+/// A Squid line whose URL carries `/marker/N`.
+fn marker_line(n: u64) -> String {
+    format!(
+        "{}.{:03}     12 10.9.8.7 TCP_MISS/200 512 GET http://news.example/marker/{n} - HIER_DIRECT/192.0.2.1 text/html\n",
+        1_700_000_000 + n / 1000,
+        n % 1000
+    )
+}
+
+/// The marker numbers in an alerts file (or files), with how often each appears.
+fn markers(paths: &[PathBuf]) -> BTreeMap<u64, usize> {
+    let mut seen = BTreeMap::new();
+    for p in paths {
+        let Ok(f) = fs::File::open(p) else { continue };
+        for line in BufReader::new(f).lines() {
+            let line = line.unwrap();
+            if let Some(i) = line.find("/marker/") {
+                let n: String = line[i + 8..].chars().take_while(char::is_ascii_digit).collect();
+                *seen.entry(n.parse().unwrap()).or_default() += 1;
+            }
+        }
+    }
+    seen
+}
+
+fn rules_dir(dir: &Path) -> PathBuf {
+    let rules = dir.join("rules");
+    fs::create_dir_all(&rules).unwrap();
+    fs::write(rules.join("marker.yml"), MARKER_RULE).unwrap();
+    rules
+}
+
+fn append(path: &Path, text: &str) {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
+#[test]
+fn rotation_by_rename_and_by_copytruncate_under_writes_loses_and_repeats_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir_all(&logs).unwrap();
+    let log = logs.join("access.log");
+    fs::write(&log, "").unwrap();
+    let alerts = dir.path().join("alerts.jsonl");
+    let rules = rules_dir(dir.path());
+    let state = dir.path().join("state");
+    let tail = format!("{}:squid", log.display());
+    let d = Daemon::start(
+        dir.path(),
+        &[
+            "--rules",
+            rules.to_str().unwrap(),
+            "--tail",
+            &tail,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--alerts",
+            alerts.to_str().unwrap(),
+        ],
+    );
+    let lines = |d: &Daemon| d.metric(&format!("reconwatch_source_lines_total{{source=\"tail:{}\"}}", log.display()));
+    let mut n = 0u64;
+    let mut write = |count: u64, path: &Path| {
+        let mut text = String::new();
+        for _ in 0..count {
+            text.push_str(&marker_line(n));
+            n += 1;
+        }
+        append(path, &text);
+    };
+    // Three renames while lines keep coming: some lines land in the old file after the rename
+    // (a writer that has not reopened yet), which must still be read.
+    for round in 0..3 {
+        write(500, &log);
+        let rotated = logs.join(format!("access.log.{round}"));
+        fs::rename(&log, &rotated).unwrap();
+        write(100, &rotated);
+        write(400, &log);
+    }
+    // copytruncate: copy, then truncate in place; the writer pauses meanwhile (logrotate's own
+    // race, lines written between copy and truncate, is not reconwatch's to fix), and the
+    // daemon has read what was there.
+    let before = n;
+    d.wait_metric(
+        &format!("reconwatch_source_lines_total{{source=\"tail:{}\"}}", log.display()),
+        |v| v as u64 == before,
+    );
+    fs::copy(&log, logs.join("access.log.copy")).unwrap();
+    OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+    write(700, &log);
+    let total = n;
+    d.wait_metric(
+        &format!("reconwatch_source_lines_total{{source=\"tail:{}\"}}", log.display()),
+        |v| v as u64 == total,
+    );
+    assert!(lines(&d) as u64 == total);
+    let rotations = d.metric(&format!(
+        "reconwatch_tail_rotations_total{{kind=\"truncate\",source=\"tail:{}\"}}",
+        log.display()
+    ));
+    assert!(rotations >= 1.0, "the truncation was noticed: {rotations}");
+    let (code, stderr) = d.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    let seen = markers(&[alerts]);
+    let missing: Vec<u64> = (0..total).filter(|i| !seen.contains_key(i)).collect();
+    let twice: Vec<(&u64, &usize)> = seen.iter().filter(|(_, c)| **c != 1).collect();
+    assert!(missing.is_empty(), "lines lost: {missing:?}");
+    assert!(twice.is_empty(), "lines processed twice: {twice:?}");
+}
+
+#[test]
+fn sigterm_drains_what_was_read_and_a_restart_resumes_exactly_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let mut text = String::new();
+    for n in 0..20_000 {
+        text.push_str(&marker_line(n));
+    }
+    fs::write(&log, "").unwrap();
+    let alerts = dir.path().join("alerts.jsonl");
+    let rules = rules_dir(dir.path());
+    let state = dir.path().join("state");
+    let tail = format!("{}:squid", log.display());
+    let args = [
+        "--rules",
+        rules.to_str().unwrap(),
+        "--tail",
+        &tail,
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--alerts",
+        alerts.to_str().unwrap(),
+    ];
+    let d = Daemon::start(dir.path(), &args);
+    append(&log, &text);
+    // Stop while lines are in flight.
+    std::thread::sleep(Duration::from_millis(30));
+    let (code, stderr) = d.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    let first = markers(std::slice::from_ref(&alerts));
+    assert!(first.values().all(|c| *c == 1), "no line twice before the restart");
+    // Whatever was processed is a prefix of the file, and the checkpoint is right after it.
+    let done = first.len() as u64;
+    assert!((0..done).all(|i| first.contains_key(&i)), "a prefix was processed");
+    let cp = fs::read_to_string(state.join("checkpoints.json")).unwrap();
+    let offset: u64 = (0..done).map(|i| marker_line(i).len() as u64).sum();
+    assert!(cp.contains(&format!("\"offset\": {offset}")), "checkpoint at {offset}: {cp}");
+
+    let d = Daemon::start(dir.path(), &args);
+    d.wait_metric(
+        &format!("reconwatch_source_lines_total{{source=\"tail:{}\"}}", log.display()),
+        |v| v as u64 == 20_000 - done,
+    );
+    let (code, stderr) = d.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    let all = markers(&[alerts]);
+    assert_eq!(all.len(), 20_000);
+    assert!(all.values().all(|c| *c == 1), "every line exactly once across a clean restart");
+}
+
+#[test]
+fn config_check_accepts_the_shipped_example_and_names_what_is_wrong() {
+    let ok = run(&["config", "check", "deploy/sample-world.yml"]);
+    assert_eq!(ok.status.code(), Some(0), "{}{}", stdout(&ok), stderr(&ok));
+    assert!(stdout(&ok).contains("rules:"), "{}", stdout(&ok));
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yml");
+    fs::write(&bad, "sources:\n  - tail: /var/log/x.log\n    formatt: squid\n").unwrap();
+    let o = run(&["config", "check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad.yml") && stderr(&o).contains("formatt"),
+        "{}",
+        stderr(&o)
+    );
+
+    fs::write(
+        &bad,
+        "sources:\n  - syslog_udp: nowhere\n  - tail: a.log\n    format: nosuchformat\nsinks:\n  - webhook: ftp://x\n",
+    )
+    .unwrap();
+    let o = run(&["config", "check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("nowhere") && e.contains("not an address"), "{e}");
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let unit = fs::read_to_string("deploy/systemd/reconwatch.service").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reconwatch.service");
+    fs::write(&path, unit.replace("/usr/local/bin/reconwatch", env!("CARGO_BIN_EXE_reconwatch"))).unwrap();
+    let o = std::process::Command::new("systemd-analyze")
+        .args(["verify", path.to_str().unwrap()])
+        .output()
+        .expect("systemd-analyze (Debian's systemd package; .ci/test installs it)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.stderr.is_empty(),
+        "warnings: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(unit.contains("Type=notify") && unit.contains("ProtectSystem=strict") && unit.contains("NoNewPrivileges=yes"));
+}
+
+#[test]
+fn systemd_hears_ready_and_stopping_and_the_endpoint_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("notify");
+    let server = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+    server.set_read_timeout(Some(DEADLINE)).unwrap();
+    let log = dir.path().join("access.log");
+    fs::write(&log, "").unwrap();
+    let state = dir.path().join("state");
+    let tail = format!("{}:squid", log.display());
+    let d = Daemon::start_with(
+        dir.path(),
+        &["--tail", &tail, "--state-dir", state.to_str().unwrap()],
+        |c| {
+            c.env("NOTIFY_SOCKET", &sock);
+        },
+    );
+    let mut buf = [0u8; 256];
+    let n = server.recv(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("READY=1"));
+    assert_eq!(d.get("/healthz").0, 200);
+    assert_eq!(d.get("/readyz").0, 200);
+    assert_eq!(d.get("/nope").0, 404);
+    let (_, metrics) = d.get("/metrics");
+    assert!(metrics.contains("reconwatch_build_info{version="), "{metrics}");
+    // The exposition is valid for Prometheus itself.
+    let file = dir.path().join("metrics.prom");
+    fs::write(&file, &metrics).unwrap();
+    let check = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(fs::File::open(&file).unwrap())
+        .output()
+        .expect("promtool (Debian's prometheus package; .ci/test installs it)");
+    assert!(
+        check.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let (code, _) = d.stop();
+    assert_eq!(code, Some(0));
+    let n = server.recv(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1"));
+}
+
+#[test]
+fn a_second_daemon_on_the_same_state_directory_is_refused_and_an_alerts_file_that_is_tailed_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    fs::write(&log, "").unwrap();
+    let state = dir.path().join("state");
+    let tail = format!("{}:squid", log.display());
+    let d = Daemon::start(dir.path(), &["--tail", &tail, "--state-dir", state.to_str().unwrap()]);
+    let o = run(&["run", "--listen", "127.0.0.1:0", "--tail", &tail, "--state-dir", state.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("another reconwatch run is using it"), "{}", stderr(&o));
+    drop(d);
+    let glob = format!("{}/*.log", dir.path().display());
+    let alerts = dir.path().join("alerts.log");
+    let o = run(&[
+        "run",
+        "--listen",
+        "127.0.0.1:0",
+        "--tail",
+        &glob,
+        "--alerts",
+        alerts.to_str().unwrap(),
+        "--state-dir",
+        dir.path().join("state2").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("would read its own alerts back"), "{}", stderr(&o));
+}
+
+/// The event time of a line of the two test logs: ISO at the start (Postfix) or Unix seconds
+/// (Squid).
+fn line_time(line: &str) -> i64 {
+    let first = line.split_whitespace().next().unwrap();
+    match first.parse::<jiff::Timestamp>() {
+        Ok(t) => t.as_millisecond(),
+        Err(_) => (first.parse::<f64>().unwrap() * 1000.0) as i64,
+    }
+}
+
+/// What identifies an alert across runs: a match by its whole document; a correlation firing by
+/// rule, group and span (a re-read line may add a duplicate event to its evidence).
+fn alert_identity(line: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    match v.get("correlation") {
+        Some(c) => format!("{} {} {} {}", v["rule"]["id"], c["group"], c["first"], c["last"]),
+        None => line.to_owned(),
+    }
+}
+
+#[test]
+fn kill_9_mid_stream_then_restart_processes_every_line_and_a_lure_before_meets_its_pixel_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let mail = dir.path().join("mail.log");
+    let web = dir.path().join("access.log");
+    let gunzip = |p: &str| {
+        let mut s = String::new();
+        flate2::read::MultiGzDecoder::new(fs::File::open(p).unwrap())
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    };
+    let mail_lines: Vec<String> = gunzip("sample-logs/mail/maillog.1.gz").lines().map(|l| format!("{l}\n")).collect();
+    let web_lines: Vec<String> = gunzip("sample-logs/web/access.log.1.gz").lines().map(|l| format!("{l}\n")).collect();
+    // What scan finds in the complete files, with the lateness the daemon will use.
+    fs::write(&mail, mail_lines.concat()).unwrap();
+    fs::write(&web, web_lines.concat()).unwrap();
+    let watchlist = fs::canonicalize("sample-logs/.world/people.csv").unwrap();
+    let scan = run(&[
+        "scan",
+        "--lateness",
+        "2s",
+        "--watchlist",
+        &format!("parliament={}", watchlist.display()),
+        mail.to_str().unwrap(),
+        web.to_str().unwrap(),
+    ]);
+    let expected: Vec<String> = stdout(&scan).lines().map(alert_identity).collect();
+    let pixel_fired = "4e8b1d27-9f3c-4a65-b0e2-6c7d9a1f3e58";
+    // The crash falls between a lure and its pixel fetch.
+    let firing: serde_json::Value = stdout(&scan)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["rule"]["id"] == pixel_fired)
+        .expect("scan finds a token-joined pixel firing");
+    let t = |k: &str| firing["correlation"][k].as_str().unwrap().parse::<jiff::Timestamp>().unwrap().as_millisecond();
+    let (lure, pixel) = (t("first"), t("last"));
+    assert!(lure < pixel);
+    let cut = lure + (pixel - lure) / 2;
+
+    // Both logs written in event-time order, as the gateways write them, the first part before
+    // the crash.
+    let mut merged: Vec<(i64, bool, &String)> = mail_lines
+        .iter()
+        .map(|l| (line_time(l), true, l))
+        .chain(web_lines.iter().map(|l| (line_time(l), false, l)))
+        .collect();
+    merged.sort_by_key(|m| m.0);
+    fs::write(&mail, "").unwrap();
+    fs::write(&web, "").unwrap();
+    let config = dir.path().join("reconwatch.yml");
+    fs::write(
+        &config,
+        format!(
+            "watchlists: {{parliament: {}}}\nlateness: 2s\ndaemon: {{checkpoint_interval: 200ms, idle_timeout: 1s}}\n",
+            watchlist.display()
+        ),
+    )
+    .unwrap();
+    let alerts = dir.path().join("alerts.jsonl");
+    let state = dir.path().join("state");
+    let (mail_tail, web_tail) = (format!("{}:postfix", mail.display()), format!("{}:squid", web.display()));
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--tail",
+        &mail_tail,
+        "--tail",
+        &web_tail,
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--alerts",
+        alerts.to_str().unwrap(),
+    ];
+    let write_until = |from: usize, until: i64| {
+        let mut i = from;
+        while i < merged.len() && merged[i].0 < until {
+            append(if merged[i].1 { &mail } else { &web }, merged[i].2);
+            i += 1;
+        }
+        i
+    };
+    let d = Daemon::start(dir.path(), &args);
+    let written = write_until(0, cut);
+    let (m1, w1) = (
+        merged[..written].iter().filter(|m| m.1).count(),
+        merged[..written].iter().filter(|m| !m.1).count(),
+    );
+    let source = |p: &Path| format!("reconwatch_source_lines_total{{source=\"tail:{}\"}}", p.display());
+    d.wait_metric(&source(&mail), |v| v as usize == m1);
+    d.wait_metric(&source(&web), |v| v as usize == w1);
+    d.kill9();
+
+    let d = Daemon::start(dir.path(), &args);
+    write_until(written, i64::MAX);
+    // At least the rest of each file is read (more when the last checkpoint was older).
+    d.wait_metric(&source(&mail), |v| v as usize >= mail_lines.len() - m1);
+    d.wait_metric(&source(&web), |v| v as usize >= web_lines.len() - w1);
+    // Correlation releases once the sources have been quiet for the lateness.
+    let start = Instant::now();
+    let got = loop {
+        let got: std::collections::BTreeSet<String> = fs::read_to_string(&alerts)
+            .unwrap_or_default()
+            .lines()
+            .map(alert_identity)
+            .collect();
+        if expected.iter().all(|e| got.contains(e)) {
+            break got;
+        }
+        if start.elapsed() > DEADLINE {
+            let missing: Vec<&String> = expected.iter().filter(|e| !got.contains(*e)).collect();
+            panic!("{} of {} alerts missing, e.g. {:.600}\n{}", missing.len(), expected.len(), missing[0], d.stderr());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (code, stderr) = d.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    let fired = got
+        .iter()
+        .filter(|g| g.starts_with(&format!("\"{pixel_fired}\"")))
+        .count();
+    assert!(fired >= 1, "the lure before the crash and the pixel after it correlate");
+}
+
+/// Squid marker lines in a file, for `logger -f` / `openssl s_client`.
+fn marker_file(dir: &Path, name: &str, range: std::ops::Range<u64>) -> PathBuf {
+    let p = dir.join(name);
+    fs::write(&p, range.map(|n| marker_line(n)).collect::<String>()).unwrap();
+    p
+}
+
+#[test]
+fn syslog_over_tcp_both_framings_tls_and_udp_with_drops_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules_dir(dir.path());
+    let state = dir.path().join("state");
+    let alerts = dir.path().join("alerts.jsonl");
+    // A CA, and a server certificate for 127.0.0.1, made by openssl.
+    let sh = |script: &str| {
+        let o = std::process::Command::new("sh")
+            .args(["-ec", script])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{script}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca 2>/dev/null
+        openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
+        printf 'subjectAltName=IP:127.0.0.1' > san.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext 2>/dev/null");
+    let config = dir.path().join("reconwatch.yml");
+    fs::write(
+        &config,
+        "sources:\n  - syslog_tcp: 127.0.0.1:0\n    format: squid\n    tls: {cert: server.pem, key: server.key}\n",
+    )
+    .unwrap();
+    let mut d = Daemon::start(
+        dir.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--rules",
+            rules.to_str().unwrap(),
+            "--syslog-tcp",
+            "127.0.0.1:0:squid",
+            "--syslog-udp",
+            "127.0.0.1:0:squid",
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--alerts",
+            alerts.to_str().unwrap(),
+        ],
+    );
+    let tcp = d.listening("syslog_tcp:127.0.0.1:0: receiving syslog over TCP");
+    let tls = d.listening("over TLS");
+    let udp = d.listening("over UDP");
+    let (tcp_host, tcp_port) = tcp.rsplit_once(':').unwrap();
+    let logger = |extra: &[&str], file: &Path| {
+        let o = std::process::Command::new("logger")
+            .args(extra)
+            .args(["-n", tcp_host, "-P", tcp_port, "-t", "squid", "-f", file.to_str().unwrap()])
+            .output()
+            .expect("logger (util-linux)");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    // LF framing, then RFC 6587 octet counting, each on its own connection.
+    logger(&["--tcp"], &marker_file(dir.path(), "lf.txt", 0..1000));
+    logger(&["--tcp", "--octet-count"], &marker_file(dir.path(), "oc.txt", 1000..2000));
+    // TLS with openssl as the client (LF framing).
+    let input = marker_file(dir.path(), "tls.txt", 2000..3000);
+    let o = std::process::Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "(cat {}; sleep 2) | openssl s_client -quiet -CAfile ca.pem -verify_return_error -connect {tls} 2>&1",
+                input.display()
+            ),
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let start = Instant::now();
+    loop {
+        let seen = markers(std::slice::from_ref(&alerts));
+        if (0..3000).all(|n| seen.get(&n) == Some(&1)) {
+            break;
+        }
+        assert!(start.elapsed() < DEADLINE, "{} of 3000 arrived:\n{}", seen.len(), d.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // UDP: a burst far beyond what one queue holds. Every datagram is a line or a counted drop.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sent = 100_000u64;
+    for n in 0..sent {
+        let msg = format!("<14>Dec  6 17:00:00 proxy squid: {}", marker_line(3000 + n));
+        sock.send_to(msg.as_bytes(), &udp).unwrap();
+    }
+    let label = format!("syslog_udp:127.0.0.1:0");
+    let start = Instant::now();
+    loop {
+        let (_, text) = d.get("/metrics");
+        let lines = metric(&text, &format!("reconwatch_source_lines_total{{source=\"{label}\"}}"));
+        let drops = metric(&text, &format!("reconwatch_udp_drops_total{{cause=\"queue_full\",source=\"{label}\"}}"))
+            + metric(&text, &format!("reconwatch_udp_drops_total{{cause=\"kernel\",source=\"{label}\"}}"));
+        if (lines + drops) as u64 == sent {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{sent} datagrams sent, {lines} lines + {drops} drops counted:\n{}",
+            d.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, stderr) = d.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn reload_with_a_good_then_a_broken_rule_set_while_lines_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    fs::write(&log, "").unwrap();
+    let rules = rules_dir(dir.path());
+    let state = dir.path().join("state");
+    let alerts = dir.path().join("alerts.jsonl");
+    let tail = format!("{}:squid", log.display());
+    let d = Daemon::start(
+        dir.path(),
+        &[
+            "--rules",
+            rules.to_str().unwrap(),
+            "--tail",
+            &tail,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--alerts",
+            alerts.to_str().unwrap(),
+        ],
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, log) = (stop.clone(), log.clone());
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                append(&log, &(n..n + 50).map(marker_line).collect::<String>());
+                n += 50;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            n
+        })
+    };
+    let second = MARKER_RULE
+        .replace("Test marker", "Test marker, second rule")
+        .replace("5f0c1f4e-0d6a-4d37-9a58-3f7b4d2a9e01", "6a1d2e5f-1e7b-4e48-8b69-4a8c5e3b0f12");
+    fs::write(rules.join("second.yml"), second).unwrap();
+    d.signal("HUP");
+    d.wait_metric("reconwatch_reloads_total{result=\"success\"}", |v| v == 1.0);
+    let second_seen = |d: &Daemon| d.metric("reconwatch_alerts_total{level=\"low\",rule=\"6a1d2e5f-1e7b-4e48-8b69-4a8c5e3b0f12\"}");
+    let _ = second_seen;
+    let start = Instant::now();
+    while !fs::read_to_string(&alerts).unwrap_or_default().contains("Test marker, second rule") {
+        assert!(start.elapsed() < DEADLINE, "the new rule never alerted:\n{}", d.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    fs::write(rules.join("broken.yml"), "title: broken\ndetection: {condition: nope and}\n").unwrap();
+    d.signal("HUP");
+    d.wait_metric("reconwatch_reloads_total{result=\"failure\"}", |v| v == 1.0);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let total = writer.join().unwrap();
+    d.wait_metric(
+        &format!("reconwatch_source_lines_total{{source=\"tail:{}\"}}", log.display()),
+        |v| v as u64 == total,
+    );
+    let (code, stderr) = d.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("reload refused") && stderr.contains("broken.yml"), "{stderr}");
+    // Every line alerted by the first rule exactly once, across both reloads; the second rule
+    // alerted on the lines after the first reload, up to the end (the broken set changed nothing).
+    let text = fs::read_to_string(&alerts).unwrap();
+    let mut first = BTreeMap::new();
+    let mut second = 0;
+    for line in text.lines() {
+        let n: u64 = line[line.find("/marker/").unwrap() + 8..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .unwrap();
+        if line.contains("Test marker, second rule") {
+            second += 1;
+        } else {
+            *first.entry(n).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(first.len() as u64, total, "no line lost across the reloads");
+    assert!(first.values().all(|c| *c == 1), "no line twice");
+    assert!(second > 0);
+    let last: u64 = *first.keys().last().unwrap();
+    assert!(text.lines().rev().take(2).any(|l| l.contains("second rule") && l.contains(&format!("/marker/{last}"))), "the second rule still runs after the refused reload");
+}
+
+#[test]
+fn a_webhook_down_then_up_receives_every_alert_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    fs::write(&log, "").unwrap();
+    let rules = rules_dir(dir.path());
+    let state = dir.path().join("state");
+    // A port nobody listens on yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let tail = format!("{}:squid", log.display());
+    let d = Daemon::start(
+        dir.path(),
+        &[
+            "--rules",
+            rules.to_str().unwrap(),
+            "--tail",
+            &tail,
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--webhook",
+            &url,
+        ],
+    );
+    append(&log, &(0..500).map(marker_line).collect::<String>());
+    let sink = format!("webhook:{url}");
+    d.wait_metric(&format!("reconwatch_sink_failures_total{{sink=\"{sink}\"}}"), |v| v >= 1.0);
+    // The receiver: Python's http.server, appending each POSTed body as one line.
+    let received = dir.path().join("received.jsonl");
+    let server = format!(
+        "import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers['Content-Length']))
+        with open(sys.argv[1], 'ab') as f:
+            f.write(body + b'\\n')
+        self.send_response(200); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()
+"
+    );
+    let mut receiver = std::process::Command::new("python3")
+        .args(["-c", &server, received.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let order = loop {
+        let text = fs::read_to_string(&received).unwrap_or_default();
+        let mut order = Vec::new();
+        for body in text.lines() {
+            let batch: Vec<serde_json::Value> = serde_json::from_str(body).unwrap();
+            for a in batch {
+                let url = a["url"]["original"].as_str().unwrap().to_owned();
+                order.push(url.rsplit('/').next().unwrap().parse::<u64>().unwrap());
+            }
+        }
+        if order.len() >= 500 {
+            break order;
+        }
+        assert!(start.elapsed() < DEADLINE, "{} of 500 alerts arrived:\n{}", order.len(), d.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    assert_eq!(order, (0..500).collect::<Vec<u64>>(), "every alert, once, in order");
+    let (code, stderr) = d.stop();
+    assert_eq!(code, Some(0), "{stderr}");
+}
