@@ -456,7 +456,7 @@ impl Connections {
             .inc();
         match e {
             FrameError::Incomplete { .. } => {
-                warning!("{label}: connection from {peer}: {e}; what arrived of it is kept, marked truncated")
+                warning!("{label}: connection from {peer}: {e}; what arrived of its message is kept, marked truncated")
             }
             _ => warning!(
                 "{label}: connection from {peer}: {e}; closing the connection (the messages before it were kept)"
@@ -619,8 +619,9 @@ pub enum FrameError {
     BadOctetCount { offset: u64, found: u8 },
     #[error("byte {offset}: a frame of more than {max} bytes was announced")]
     FrameTooLong { offset: u64, max: usize },
-    #[error("the connection ended {missing} bytes before the end of an octet-counted frame")]
-    Incomplete { missing: usize },
+    /// `missing`: bytes of the message that never came (`None`: it ended inside the count).
+    #[error("the connection ended inside an octet-counted frame{}", missing.map(|n| format!(", {n} bytes short")).unwrap_or_default())]
+    Incomplete { missing: Option<usize> },
 }
 
 impl FrameError {
@@ -866,13 +867,13 @@ impl Framer {
         match (self.framing, self.counted) {
             (Framing::Counted, Counted::Length(_)) => {
                 self.counted = Counted::Between;
-                Some(FrameError::Incomplete { missing: 0 })
+                Some(FrameError::Incomplete { missing: None })
             }
             (Framing::Counted, Counted::Body(missing)) => {
                 self.overflow = true;
                 self.emit_partial(out, self.offset);
                 self.counted = Counted::Between;
-                Some(FrameError::Incomplete { missing })
+                Some(FrameError::Incomplete { missing: Some(missing) })
             }
             _ => {
                 if self.in_message {
@@ -954,32 +955,28 @@ mod tests {
         (text.to_owned(), offset, false)
     }
 
+    /// Each input fed in pieces of every size gives the same messages.
     #[test]
-    fn lines_end_at_newline_or_nul_in_pieces_of_any_size() {
-        let input = b"<13>a b\r\n<13>c\0\n<13>d";
-        for step in 1..=input.len() {
-            let (lines, err) = frame(&mut Framer::new(100), input, step);
-            assert_eq!(err, None);
-            assert_eq!(
-                lines,
+    fn messages_end_where_the_framing_says_in_pieces_of_any_size() {
+        let cases: [(&[u8], _); 2] = [
+            // A message per line, ended by `\n` or NUL; the last without its ending.
+            (
+                b"<13>a b\r\n<13>c\0\n<13>d",
                 [line("<13>a b", 0), line("<13>c", 9), line("<13>d", 16)],
-                "step {step}"
-            );
-        }
-    }
-
-    #[test]
-    fn octet_counting_is_recognised_by_the_first_digit() {
-        let input = b"5 <1>ab9 <13>x\ny\r\n\n3 <2>";
-        for step in 1..=input.len() {
-            let (lines, err) = frame(&mut Framer::new(100), input, step);
-            assert_eq!(err, None);
-            // The newline inside the second frame is a space; its `\r\n` ending is dropped.
-            assert_eq!(
-                lines,
+            ),
+            // Octet counting, known by the first digit. The newline inside the second frame is
+            // a space; its `\r\n` ending is dropped, and so is the newline between frames.
+            (
+                b"5 <1>ab9 <13>x\ny\r\n\n3 <2>",
                 [line("<1>ab", 2), line("<13>x y", 9), line("<2>", 21)],
-                "step {step}"
-            );
+            ),
+        ];
+        for (input, expected) in cases {
+            for step in 1..=input.len() {
+                let (lines, err) = frame(&mut Framer::new(100), input, step);
+                assert_eq!(err, None);
+                assert_eq!(lines, expected, "{} in steps of {step}", input.escape_ascii());
+            }
         }
     }
 
@@ -1013,7 +1010,13 @@ mod tests {
         );
         let (lines, err) = frame(&mut Framer::new(100), b"10 <1>ab", 1);
         assert_eq!(lines, [("<1>ab".to_owned(), 3, true)]);
-        assert_eq!(err, Some(FrameError::Incomplete { missing: 5 }));
+        assert_eq!(err, Some(FrameError::Incomplete { missing: Some(5) }));
+        let (lines, err) = frame(&mut Framer::new(100), b"3 <1>12", 1);
+        assert_eq!(lines, [line("<1>", 2)]);
+        assert_eq!(
+            err.unwrap().to_string(),
+            "the connection ended inside an octet-counted frame"
+        );
     }
 
     #[test]
