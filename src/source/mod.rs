@@ -9,6 +9,8 @@
 //!
 //! - For the daemon: [`feed`] is the contract between live sources and detection (streams of
 //!   line batches through one bounded queue), [`checkpoint`] the per-file resume points.
+//! - [`listen`]: the syslog listeners (UDP, TCP and TLS sockets to line streams: octet
+//!   counting or a message per line, kernel drops counted, backpressure onto the sender).
 //!
 //! Nothing here reads a whole file into memory, and nothing here knows about log formats.
 
@@ -22,6 +24,7 @@ pub mod checkpoint;
 mod decompress;
 pub mod feed;
 mod lines;
+pub mod listen;
 
 pub use decompress::Compression;
 pub use lines::{DEFAULT_MAX_LINE, LineReader, RawLine};
