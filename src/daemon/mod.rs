@@ -1,6 +1,6 @@
 //! `reconwatch run`: the daemon beside the gateways.
 //!
-//! Sources (`source::tail` for files, `source::syslog` for UDP/TCP/TLS listeners) read lines and
+//! Sources (`source::tail` for files, `source::listen` for UDP/TCP/TLS syslog listeners) read lines and
 //! send them through one bounded queue (`source::feed`) to the [`engine`], which runs the same per-line core as
 //! `scan` (`pipeline::LineStream`, `detect::Worker`, `detect::Correlating`) and hands alerts to
 //! the sinks (`alert::*`). Checkpoints (`source::checkpoint`) and the correlation state are written to the state
