@@ -25,7 +25,7 @@ mod output;
 mod parse;
 mod rules;
 mod scan;
-mod size;
+pub(crate) mod size;
 
 /// Exit code for usage, configuration and input errors.
 pub const EXIT_ERROR: u8 = 2;
