@@ -11,7 +11,6 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -118,26 +117,10 @@ pub(crate) fn check_path(path: &Path) -> Result<(), String> {
         Ok(m) => Err(format!(
             "{} is not a regular file (it is {}); alerts go to regular files only",
             path.display(),
-            kind_of(&m.file_type())
+            crate::commands::output::kind_of(&m.file_type())
         )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(format!("{}: {e}", path.display())),
-    }
-}
-
-fn kind_of(t: &fs::FileType) -> &'static str {
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
     }
 }
 

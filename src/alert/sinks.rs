@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use super::file::{Backoff, FileSink, StdoutSink, check_path};
 use super::forward::{Carrier, Rfc5424, StreamForward, UdpForward, parse_target};
 use super::net::{Peer, tls_client};
-use super::spool::{self, Delivery, Shared, SpoolWriter};
+use super::spool::{self, Delivery, Shared, SpoolWriter, Transport};
 use super::suppress::{self, Suppressor};
 use super::webhook::{Webhook, parse_headers, parse_url};
 use super::{Alert, AlertSink, SinkError};
@@ -298,6 +298,13 @@ impl Target {
     }
 }
 
+/// What building the sinks needs besides their settings.
+struct Env<'a> {
+    state_dir: &'a Path,
+    metrics: &'a DaemonMetrics,
+    runtime: &'a tokio::runtime::Handle,
+}
+
 /// Every configured sink, behind one [`AlertSink`]. See the module documentation.
 pub struct Sinks {
     targets: Vec<Target>,
@@ -342,14 +349,15 @@ impl Sinks {
             cancel: CancellationToken::new(),
         };
         let mut stdout = Some(stdout);
+        let env = Env {
+            state_dir,
+            metrics: &metrics,
+            runtime: &runtime,
+        };
         for (sink, plan) in plans(configs)? {
             let fail = |reason: String| SinkSetupError::Sink {
                 sink: sink.clone(),
                 reason,
-            };
-            let open_spool = |max: u64| {
-                let dir = state_dir.join("spool").join(spool_dir_name(&sink));
-                spool::open(&dir, &sink, max, &metrics).map_err(|e| fail(format!("its spool: {e}")))
             };
             let target = match plan {
                 Plan::Stdout => Target::Stdout(StdoutSink::new(
@@ -372,20 +380,12 @@ impl Sinks {
                     spool_max,
                 } => {
                     let webhook = Webhook::new(&url, headers, timeout, tls).map_err(fail)?;
-                    let (writer, reader) = open_spool(spool_max)?;
                     let policy = Delivery {
                         max_records: batch,
                         max_bytes: BATCH_BYTES,
                         backoff,
                     };
-                    runtime.spawn(spool::deliver(
-                        reader,
-                        webhook,
-                        policy,
-                        sinks.cancel.clone(),
-                        metrics.clone(),
-                    ));
-                    sinks.spools.push((sink.clone(), writer.shared().clone()));
+                    let writer = sinks.spooled(&env, &sink, spool_max, webhook, policy)?;
                     Target::Spooled { writer, syslog: None }
                 }
                 Plan::SyslogStream {
@@ -393,21 +393,12 @@ impl Sinks {
                     backoff,
                     spool_max,
                 } => {
-                    let (writer, reader) = open_spool(spool_max)?;
                     let policy = Delivery {
                         max_records: SYSLOG_BATCH,
                         max_bytes: BATCH_BYTES,
                         backoff,
                     };
-                    let forward = StreamForward::new(peer);
-                    runtime.spawn(spool::deliver(
-                        reader,
-                        forward,
-                        policy,
-                        sinks.cancel.clone(),
-                        metrics.clone(),
-                    ));
-                    sinks.spools.push((sink.clone(), writer.shared().clone()));
+                    let writer = sinks.spooled(&env, &sink, spool_max, StreamForward::new(peer), policy)?;
                     Target::Spooled {
                         writer,
                         syslog: Some((Rfc5424::new(), Vec::new())),
@@ -417,6 +408,26 @@ impl Sinks {
             sinks.targets.push(target);
         }
         Ok(sinks)
+    }
+
+    /// Opens the spool of `sink` and spawns the task that delivers from it through `transport`.
+    fn spooled<T: Transport>(
+        &mut self,
+        env: &Env<'_>,
+        sink: &str,
+        max: u64,
+        transport: T,
+        policy: Delivery,
+    ) -> Result<SpoolWriter, SinkSetupError> {
+        let dir = env.state_dir.join("spool").join(spool_dir_name(sink));
+        let (writer, reader) = spool::open(&dir, sink, max, env.metrics).map_err(|e| SinkSetupError::Sink {
+            sink: sink.to_owned(),
+            reason: format!("its spool: {e}"),
+        })?;
+        let task = spool::deliver(reader, transport, policy, self.cancel.clone(), env.metrics.clone());
+        env.runtime.spawn(task);
+        self.spools.push((sink.to_owned(), writer.shared().clone()));
+        Ok(writer)
     }
 
     /// Checks the settings without side effects (`reconwatch config check`): kinds, keys that

@@ -160,8 +160,13 @@ impl Webhook {
             return Ok(());
         }
         let text = String::from_utf8_lossy(&text[..text.len().min(200)]).replace(['\n', '\r'], " ");
+        let text = text.trim();
         Err(DeliveryError {
-            reason: format!("POST {url} answered {status}: {}", text.trim()),
+            reason: if text.is_empty() {
+                format!("POST {url} answered {status}")
+            } else {
+                format!("POST {url} answered {status}: {text}")
+            },
             rejected: rejects_content(status),
         })
     }

@@ -21,7 +21,7 @@ mod context;
 mod formats;
 #[cfg(feature = "gen")]
 mod generate;
-mod output;
+pub(crate) mod output;
 mod parse;
 mod rules;
 mod scan;
