@@ -305,7 +305,10 @@ struct Env<'a> {
     runtime: &'a tokio::runtime::Handle,
 }
 
-/// Every configured sink, behind one [`AlertSink`]. See the module documentation.
+/// Every configured sink, behind one [`AlertSink`]: repeat suppression, then standard output,
+/// files, webhooks and syslog. Never drops an alert on its own (a local write error blocks and
+/// retries, a full spool makes detection wait, an unreachable receiver leaves alerts spooled
+/// across restarts); the one error handed back is a closed standard output.
 pub struct Sinks {
     targets: Vec<Target>,
     suppress: Option<Suppressor>,
@@ -539,6 +542,13 @@ mod tests {
         };
         let e = Sinks::check(&[], Some(&bad)).unwrap_err().to_string();
         assert!(e.starts_with("suppress: window"), "{e}");
+    }
+
+    /// The engine moves its sinks to its own thread.
+    #[test]
+    fn sinks_can_move_to_the_engine_thread() {
+        fn send<T: Send>() {}
+        send::<Sinks>();
     }
 
     #[test]
