@@ -205,7 +205,7 @@ impl DaemonMetrics {
             sink_refused: counter(
                 r,
                 "reconwatch_sink_refused_total",
-                "Alerts a sink could not take (its spool at spool_max, a write error): each is logged; the checkpoint does not move past them.",
+                "Alerts that had to wait because their sink's spool was at spool_max: detection paused until the receiver took alerts (backpressure; a warning a minute names the sink and the receiver's last error). Nothing is dropped.",
                 &["sink"],
             ),
             sink_spool_bytes: gauge(

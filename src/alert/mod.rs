@@ -14,6 +14,21 @@
 //! time, never the scan's wall clock, so a rescan of the same logs writes the same bytes.
 //!
 //! Sinks implement [`AlertSink`]; [`JsonLines`] writes one document per line to any writer.
+//!
+//! The daemon's sinks: [`Sinks`] fans each alert out to the configured sinks after repeat
+//! suppression (`suppress`): standard output and size-rotated files (`file`), webhooks
+//! (`webhook`) and RFC 5424 syslog forwarding (`forward`), the network ones through a durable
+//! on-disk spool (`spool`) so that a receiver that is down loses nothing, across restarts too.
+
+mod file;
+mod forward;
+mod net;
+mod sinks;
+mod spool;
+mod suppress;
+mod webhook;
+
+pub use sinks::{SinkSetupError, Sinks};
 
 use std::io::{self, Write};
 

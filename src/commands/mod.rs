@@ -21,12 +21,12 @@ mod context;
 mod formats;
 #[cfg(feature = "gen")]
 mod generate;
-mod output;
+pub(crate) mod output;
 mod parse;
 mod rules;
 mod run;
 mod scan;
-mod size;
+pub(crate) mod size;
 
 /// Exit code for usage, configuration and input errors.
 pub const EXIT_ERROR: u8 = 2;

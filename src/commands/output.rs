@@ -182,7 +182,7 @@ fn replaceable(path: &Path) -> io::Result<PathBuf> {
     }
 }
 
-fn kind_of(t: &std::fs::FileType) -> &'static str {
+pub(crate) fn kind_of(t: &std::fs::FileType) -> &'static str {
     if t.is_dir() {
         "a directory"
     } else if t.is_fifo() {
