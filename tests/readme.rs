@@ -21,7 +21,7 @@ const READMES: &[&str] = &["README.md", "rules/README.md", "deploy/README.md"];
 const NOT_PATH_OPTIONS: &[&str] = &["--timezone", "--squid-logformat", "--format", "-f"];
 
 /// Options whose value is a file or directory reconwatch writes.
-const OUTPUT_OPTIONS: &[&str] = &["-o", "--output", "--out", "--metrics-textfile"];
+const OUTPUT_OPTIONS: &[&str] = &["-o", "--output", "--out", "--metrics-textfile", "--state-dir"];
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
