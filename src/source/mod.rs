@@ -9,6 +9,7 @@
 //!
 //! - For the daemon: [`feed`] is the contract between live sources and detection (streams of
 //!   line batches through one bounded queue), [`checkpoint`] the per-file resume points.
+//! - [`tail`] follows the files of a glob through rotation and truncation into that feed.
 //!
 //! Nothing here reads a whole file into memory, and nothing here knows about log formats.
 
@@ -22,6 +23,7 @@ pub mod checkpoint;
 mod decompress;
 pub mod feed;
 mod lines;
+pub mod tail;
 
 pub use decompress::Compression;
 pub use lines::{DEFAULT_MAX_LINE, LineReader, RawLine};
