@@ -7,8 +7,10 @@
 //! inode (rename-and-create rotation) or at nothing, the old file is read on through the
 //! descriptor already open until it has been quiet for `rotate_wait` (a writer may not have
 //! reopened its log yet), its unfinished last line is handed out, and its stream closed. A file
-//! whose size falls below what was read was truncated (copytruncate): its stream is closed and a
-//! new one starts at offset 0. Compressed files are recognised by their magic bytes and either
+//! whose size falls below what was read, or that no longer starts with the bytes it was read
+//! with, was truncated (copytruncate): its stream is closed and a new one starts at offset 0; a
+//! new file whose first 1024 bytes are a tailed file's is its copy and is read only from where
+//! the original had been read to when it was cut. Compressed files are recognised by their magic bytes and either
 //! skipped or read once, whole, and remembered in the state directory.
 //!
 //! Wake-ups come from inotify (`notify`) on the glob's directories; the glob and every open file
@@ -163,6 +165,7 @@ pub fn spawn(
                 seen: HashSet::new(),
                 compressed_waiting: HashMap::new(),
                 reported: HashMap::new(),
+                copied: Truncated::default(),
                 wake: Arc::new(Wake::default()),
                 watcher: None,
                 watched: HashSet::new(),
@@ -218,24 +221,49 @@ impl Out {
     }
 }
 
-/// How the file is read: through a position of our own (`pread`), never past `limit`. The
-/// tailer sets the limit from the file's size at each check, so a truncated file is not read
-/// past the point where it was cut, and a fast writer does not keep one file's turn going.
-struct Window {
+/// What a tailed file's reader and the tailer share.
+struct Shared {
     file: Rc<File>,
-    pos: Rc<Cell<u64>>,
-    limit: Rc<Cell<u64>>,
+    /// Where the next read starts.
+    pos: Cell<u64>,
+    /// Reads stop here: the file's size at the last check, so a truncated file is not read
+    /// past the point where it was cut, and a fast writer does not keep one file's turn going.
+    limit: Cell<u64>,
+    /// The head of what was read: taken from the first read at offset 0, or from the file
+    /// when resuming at a checkpoint (it matched the checkpoint's).
+    fingerprint: Cell<Option<Fingerprint>>,
+    /// A read found the file no longer starting with `fingerprint`: truncated and written
+    /// again (copytruncate) since the last check. What that read returned was dropped.
+    cut: Cell<bool>,
 }
+
+/// The reader a tailed file's [`LineReader`] reads through: `pread` at our own position.
+struct Window(Rc<Shared>);
 
 impl Read for Window {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let room = self.limit.get().saturating_sub(self.pos.get());
+        let s = &self.0;
+        let room = s.limit.get().saturating_sub(s.pos.get());
         let n = buf.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-        if n == 0 {
+        if n == 0 || s.cut.get() {
             return Ok(0);
         }
-        let got = self.file.read_at(&mut buf[..n], self.pos.get())?;
-        self.pos.set(self.pos.get() + got as u64);
+        let pos = s.pos.get();
+        let got = s.file.read_at(&mut buf[..n], pos)?;
+        if pos == 0 && s.fingerprint.get().is_none() {
+            // Nothing read yet gives no fingerprint (an empty one would match any file).
+            if got > 0 {
+                s.fingerprint.set(Some(Fingerprint::of(&buf[..got])));
+            }
+        } else if let Some(fp) = s.fingerprint.get() {
+            // Checked after the read: if the file still starts as it did, what was read
+            // belongs to it (a truncation after the read cuts nothing already read).
+            if !fp.matches(&head(&s.file)?) {
+                s.cut.set(true);
+                return Ok(0);
+            }
+        }
+        s.pos.set(pos + got as u64);
         Ok(got)
     }
 }
@@ -268,9 +296,7 @@ struct Tracked {
     /// The name it was last seen under.
     path: PathBuf,
     key: Key,
-    file: Rc<File>,
-    pos: Rc<Cell<u64>>,
-    limit: Rc<Cell<u64>>,
+    shared: Rc<Shared>,
     reader: LineReader<Window>,
     /// Offset of the reader's first byte in the file (the checkpoint it resumed at).
     start: u64,
@@ -278,9 +304,6 @@ struct Tracked {
     /// `Open` was sent. A file read from its start opens its stream with its first line, so its
     /// fingerprint covers at least that line (an empty file's would match any file).
     opened: bool,
-    /// The head the stream was opened with: a file truncated and written again past our
-    /// position between two checks no longer starts with it.
-    fingerprint: Option<Fingerprint>,
     /// When it left the glob (rotated away or deleted); it is closed once quiet for
     /// `rotate_wait`.
     gone: Option<Instant>,
@@ -288,25 +311,30 @@ struct Tracked {
 }
 
 impl Tracked {
-    fn new(path: PathBuf, key: Key, file: Rc<File>, start: u64, max_line: usize) -> Tracked {
-        let pos = Rc::new(Cell::new(start));
-        let limit = Rc::new(Cell::new(start));
-        let window = Window {
-            file: file.clone(),
-            pos: pos.clone(),
-            limit: limit.clone(),
-        };
+    /// `fingerprint`: the file's head when resuming at `start` > 0.
+    fn new(
+        path: PathBuf,
+        key: Key,
+        file: Rc<File>,
+        start: u64,
+        fingerprint: Option<Fingerprint>,
+        max_line: usize,
+    ) -> Tracked {
+        let shared = Rc::new(Shared {
+            file,
+            pos: Cell::new(start),
+            limit: Cell::new(start),
+            fingerprint: Cell::new(fingerprint),
+            cut: Cell::new(false),
+        });
         Tracked {
             path,
             key,
-            file,
-            pos,
-            limit,
-            reader: LineReader::following(window, max_line),
+            reader: LineReader::following(Window(shared.clone()), max_line),
+            shared,
             start,
             stream: StreamId::next(),
             opened: false,
-            fingerprint: None,
             gone: None,
             last_data: Instant::now(),
         }
@@ -316,15 +344,18 @@ impl Tracked {
         if self.opened {
             return Ok(());
         }
-        // The head as it is now: at least the first line (or what a resumed file's checkpoint
-        // fingerprint covered, which it matched).
-        let head = head(&self.file).unwrap_or_default();
+        // A stream is opened with its first line read, so the head of what was read is known.
+        let fingerprint = self
+            .shared
+            .fingerprint
+            .get()
+            .unwrap_or_else(|| Fingerprint::of(&head(&self.shared.file).unwrap_or_default()));
         let reference_time = self
+            .shared
             .file
             .metadata()
             .map(|m| mtime(&m))
             .unwrap_or_else(|_| Timestamp::now());
-        let fingerprint = Fingerprint::of(&head);
         out.send(Feed::Open(OpenStream {
             stream: self.stream,
             source: source.clone(),
@@ -339,7 +370,6 @@ impl Tracked {
             reference_time,
         }))?;
         self.opened = true;
-        self.fingerprint = Some(fingerprint);
         out.streams().inc();
         Ok(())
     }
@@ -392,18 +422,58 @@ impl Tracked {
         Ok(())
     }
 
-    /// Reads the file to the end of what it holds, hands out an unfinished last line and closes
-    /// the stream.
-    fn finish(&mut self, out: &Out, source: &Arc<SourceInfo>) -> Result<(), Stop> {
+    /// Reads the file to the end of what it holds, hands out an unfinished last line when
+    /// `unfinished` (a file rotated away: nothing more will come) and closes the stream.
+    fn finish(&mut self, out: &Out, source: &Arc<SourceInfo>, unfinished: bool) -> Result<(), Stop> {
         self.forward(out, source, usize::MAX)?;
-        self.reader.end_of_input();
-        self.forward(out, source, usize::MAX)?;
+        if unfinished {
+            self.reader.end_of_input();
+            self.forward(out, source, usize::MAX)?;
+        }
         if self.opened {
             out.send(Feed::Close { stream: self.stream })?;
             self.opened = false;
             out.streams().dec();
         }
         Ok(())
+    }
+}
+
+/// What a new file is, next to the files tailed.
+enum Copy {
+    No,
+    /// A copy of a file truncated since: read from where the original had been read to.
+    OfTruncated(u64),
+    /// A copy of a file still tailed (copytruncate between its copy and its truncation, or a
+    /// backup copy): not read while the original is read.
+    OfTailed,
+}
+
+/// Files truncated lately (the last few): their full-length fingerprint and how far they had
+/// been read.
+#[derive(Default)]
+struct Truncated(std::collections::VecDeque<(Fingerprint, u64)>);
+
+impl Truncated {
+    /// Enough for every file of a glob truncated in the same logrotate run.
+    const KEEP: usize = 64;
+
+    fn truncated(&mut self, fp: Fingerprint, read: u64) {
+        if fp.len as usize != FINGERPRINT_BYTES {
+            return;
+        }
+        if self.0.len() == Self::KEEP {
+            self.0.pop_front();
+        }
+        self.0.push_back((fp, read));
+    }
+
+    fn find(&self, head: &[u8]) -> Option<u64> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(fp, _)| fp.matches(head))
+            .map(|&(_, read)| read)
     }
 }
 
@@ -468,6 +538,7 @@ struct Tailer {
     compressed_waiting: HashMap<Key, (u64, Timestamp, Instant)>,
     /// Problems already reported, by path: a file that stays unreadable is named once.
     reported: HashMap<PathBuf, String>,
+    copied: Truncated,
     wake: Arc<Wake>,
     watcher: Option<notify::RecommendedWatcher>,
     watched: HashSet<PathBuf>,
@@ -664,7 +735,7 @@ impl Tailer {
             }
             t.gone = Some(now);
             t.last_data = now;
-            let removed = t.file.metadata().map(|m| m.nlink() == 0).unwrap_or(false);
+            let removed = t.shared.file.metadata().map(|m| m.nlink() == 0).unwrap_or(false);
             if removed {
                 info!(
                     "{}: {} was deleted while tailed; reading what is left of it, then closing it",
@@ -728,13 +799,63 @@ impl Tailer {
         }
         let start = match self.resume.remove(&key) {
             Some(cp) => self.resume_at(&cp, &path, &head, meta.len()),
+            // Whether it is a copy of a tailed file is decided when it is first read (a copy
+            // being made is empty at first).
             None => 0,
         };
-        self.track(path, key, file, start)
+        self.track(path, key, Rc::new(file), start, &head)
+    }
+
+    /// Whether a new file is a copy of a tailed file (its first [`FINGERPRINT_BYTES`] are the
+    /// same): copytruncate copies a log, then truncates it. Reading the copy from its start
+    /// would repeat every line already read from the original.
+    fn copy_of(&self, head: &[u8]) -> Copy {
+        if head.len() < FINGERPRINT_BYTES {
+            return Copy::No;
+        }
+        if let Some(offset) = self.copied.find(head) {
+            return Copy::OfTruncated(offset);
+        }
+        let full = |fp: Option<Fingerprint>| fp.is_some_and(|f| f.len as usize == FINGERPRINT_BYTES && f.matches(head));
+        if self.tracked.values().any(|t| full(t.shared.fingerprint.get())) {
+            return Copy::OfTailed;
+        }
+        Copy::No
+    }
+
+    /// Before a file found new is first read: whether it is a copy of a tailed file
+    /// (copytruncate). A copy of a file truncated since is moved on to where its original had
+    /// been read to; a copy of a file still tailed waits (false).
+    fn first_read_allowed(&mut self, key: Key) -> Result<bool, Stop> {
+        let Some(t) = self.tracked.get(&key) else {
+            return Ok(true);
+        };
+        if t.start > 0 || t.opened || t.shared.pos.get() > 0 {
+            return Ok(true);
+        }
+        let Ok(head) = head(&t.shared.file) else {
+            return Ok(true);
+        };
+        match self.copy_of(&head) {
+            Copy::No => Ok(true),
+            Copy::OfTailed => Ok(false),
+            Copy::OfTruncated(offset) => {
+                let size = t.shared.file.metadata().map(|m| m.len()).unwrap_or(0);
+                let offset = offset.min(size);
+                info!(
+                    "{}: {} is a copy of a file truncated after {offset} bytes had been read (copytruncate): reading the copy from there",
+                    self.out.label,
+                    t.path.display()
+                );
+                let (path, file) = (t.path.clone(), t.shared.file.clone());
+                self.track(path, key, file, offset, &head)?;
+                Ok(true)
+            }
+        }
     }
 
     /// Where a file that has a checkpoint resumes.
-    fn resume_at(&self, cp: &FileCheckpoint, path: &Path, head: &[u8], size: u64) -> u64 {
+    fn resume_at(&mut self, cp: &FileCheckpoint, path: &Path, head: &[u8], size: u64) -> u64 {
         if !cp.fingerprint.matches(head) {
             info!(
                 "{}: {} is a new file under a reused inode (its first bytes differ from the checkpoint's); reading it from the start",
@@ -751,13 +872,16 @@ impl Tailer {
                 cp.offset
             );
             self.out.rotated("truncate");
+            self.copied.truncated(cp.fingerprint, cp.offset);
             return 0;
         }
         cp.offset
     }
 
-    fn track(&mut self, path: PathBuf, key: Key, file: File, start: u64) -> Result<(), Stop> {
-        let mut t = Tracked::new(path, key, Rc::new(file), start, self.settings.max_line);
+    /// Tails `file` from `start`; `head` is its head now.
+    fn track(&mut self, path: PathBuf, key: Key, file: Rc<File>, start: u64, head: &[u8]) -> Result<(), Stop> {
+        let resumed = (start > 0).then(|| Fingerprint::of(head));
+        let mut t = Tracked::new(path, key, file, start, resumed, self.settings.max_line);
         if start > 0 {
             // A resumed file opens its stream now, so its checkpoint is kept even when no new
             // line comes.
@@ -818,7 +942,7 @@ impl Tailer {
                 cp.offset
             );
             let start = self.resume_at(&cp, &path, &head, meta.len());
-            self.track(path, key, file, start)?;
+            self.track(path, key, Rc::new(file), start, &head)?;
             if let Some(t) = self.tracked.get_mut(&key) {
                 t.gone = Some(Instant::now());
             }
@@ -829,19 +953,32 @@ impl Tailer {
     /// Reads one tailed file's new lines; closes it when it was rotated away and has been quiet
     /// for `rotate_wait`; restarts it when it was truncated. True when it has more to read.
     fn pump(&mut self, key: Key) -> Result<bool, Stop> {
+        if !self.first_read_allowed(key)? {
+            return Ok(false);
+        }
         let Some(t) = self.tracked.get_mut(&key) else {
             return Ok(false);
         };
         let source = &self.settings.source;
-        let size = match t.file.metadata() {
+        let shared = t.shared.clone();
+        let size = match shared.file.metadata() {
             Ok(m) => m.len(),
-            Err(_) => t.limit.get(),
+            Err(_) => shared.limit.get(),
         };
-        let read = t.pos.get();
-        let rewritten = size >= read
-            && size > 0
-            && t.fingerprint
-                .is_some_and(|fp| head(&t.file).is_ok_and(|h| !fp.matches(&h)));
+        let read = shared.pos.get();
+        let mut rewritten = shared.cut.get();
+        if let Some(fp) = shared.fingerprint.get()
+            && !rewritten
+            && size >= read
+            && let Ok(h) = head(&shared.file)
+        {
+            rewritten = !fp.matches(&h);
+            if !rewritten && h.len() > fp.len as usize {
+                // Grown to its full length (in memory only: the checkpoint keeps the fingerprint
+                // the stream was opened with), so that a copy of the file is recognised.
+                shared.fingerprint.set(Some(Fingerprint::of(&h)));
+            }
+        }
         if size < read || rewritten {
             info!(
                 "{}: {} was truncated ({read} bytes had been read, it now has {size}{}; copytruncate?): reading it again from the start as a new stream",
@@ -851,21 +988,44 @@ impl Tailer {
             );
             self.out.rotated("truncate");
             // Nothing of the new content is taken for the old stream.
-            t.limit.set(read);
-            t.finish(&self.out, source)?;
-            let fresh = Tracked::new(t.path.clone(), key, t.file.clone(), 0, self.settings.max_line);
+            shared.limit.set(read);
+            // An unfinished last line is not handed out: its end went with the truncation (into
+            // copytruncate's copy, which is read from that line's start when tailed).
+            t.finish(&self.out, source, false)?;
+            let consumed = t.start + t.reader.consumed();
+            if read > consumed {
+                info!(
+                    "{}: {}: the {} bytes of a line being written when it was truncated are dropped with it",
+                    self.out.label,
+                    t.path.display(),
+                    read - consumed
+                );
+            }
+            if let Some(fp) = shared.fingerprint.get() {
+                self.copied.truncated(fp, consumed);
+            }
+            // copytruncate's copy may be in the glob: look at it now that its original is cut.
+            self.wake.rescan.store(true, Ordering::Relaxed);
+            let fresh = Tracked::new(
+                t.path.clone(),
+                key,
+                shared.file.clone(),
+                0,
+                None,
+                self.settings.max_line,
+            );
             self.tracked.insert(key, fresh);
             return Ok(true);
         }
         if size > read {
             t.last_data = Instant::now();
         }
-        t.limit.set(size);
+        shared.limit.set(size);
         if let Some(gone) = t.gone
             && size == read
             && t.last_data.max(gone).elapsed() >= self.settings.rotate_wait
         {
-            t.finish(&self.out, source)?;
+            t.finish(&self.out, source, true)?;
             debug!(
                 "{}: closed {} (rotated away, read to its end)",
                 self.out.label,
@@ -874,7 +1034,8 @@ impl Tailer {
             self.tracked.remove(&key);
             return Ok(false);
         }
-        t.forward(&self.out, source, BATCHES_PER_TURN)
+        // A read that found the file cut: handled by the next turn, at once.
+        Ok(t.forward(&self.out, source, BATCHES_PER_TURN)? || shared.cut.get())
     }
 
     /// A compressed file the glob matches.
@@ -1044,24 +1205,46 @@ fn kind_name(meta: &Metadata) -> &'static str {
 mod tests {
     use super::*;
 
+    fn lines(t: &mut Tracked) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        while let Some(l) = t.reader.next() {
+            let l = l.unwrap();
+            out.push((String::from_utf8_lossy(l.bytes).into_owned(), t.start + l.offset));
+        }
+        out
+    }
+
     #[test]
     fn a_window_never_reads_past_its_limit() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.log");
         fs::write(&path, b"one\ntwo\nthree\n").unwrap();
         let file = Rc::new(File::open(&path).unwrap());
-        let mut t = Tracked::new(path, (0, 0), file, 4, 100);
-        t.limit.set(8);
-        let mut lines = Vec::new();
-        while let Some(l) = t.reader.next() {
-            let l = l.unwrap();
-            lines.push((String::from_utf8_lossy(l.bytes).into_owned(), t.start + l.offset));
-        }
-        assert_eq!(lines, [("two".to_owned(), 4)]);
-        assert_eq!(t.pos.get(), 8);
-        t.limit.set(14);
-        let l = t.reader.next().unwrap().unwrap();
-        assert_eq!((l.bytes, t.start + l.offset), (&b"three"[..], 8));
+        let fp = Fingerprint::of(b"one\ntwo\nthree\n");
+        let mut t = Tracked::new(path, (0, 0), file, 4, Some(fp), 100);
+        t.shared.limit.set(8);
+        assert_eq!(lines(&mut t), [("two".to_owned(), 4)]);
+        assert_eq!(t.shared.pos.get(), 8);
+        t.shared.limit.set(14);
+        assert_eq!(lines(&mut t), [("three".to_owned(), 8)]);
+    }
+
+    #[test]
+    fn a_read_from_a_file_cut_and_written_again_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.log");
+        fs::write(&path, b"one\n").unwrap();
+        let file = Rc::new(File::open(&path).unwrap());
+        let mut t = Tracked::new(path.clone(), (0, 0), file, 0, None, 100);
+        t.shared.limit.set(4);
+        assert_eq!(lines(&mut t), [("one".to_owned(), 0)]);
+        assert_eq!(t.shared.fingerprint.get(), Some(Fingerprint::of(b"one\n")));
+        // copytruncate, and the writer goes on past where the tailer was.
+        fs::write(&path, b"new\nlines\n").unwrap();
+        t.shared.limit.set(10);
+        assert_eq!(lines(&mut t), []);
+        assert!(t.shared.cut.get());
+        assert_eq!(t.shared.pos.get(), 4, "nothing of the new content was taken");
     }
 
     #[test]
