@@ -308,6 +308,8 @@ struct Tracked {
     /// `rotate_wait`.
     gone: Option<Instant>,
     last_data: Instant,
+    /// A read error was reported (once, until a read succeeds again).
+    read_error: bool,
 }
 
 impl Tracked {
@@ -337,6 +339,7 @@ impl Tracked {
             opened: false,
             gone: None,
             last_data: Instant::now(),
+            read_error: false,
         }
     }
 
@@ -382,6 +385,7 @@ impl Tracked {
         loop {
             match self.reader.next() {
                 Some(Ok(line)) => {
+                    self.read_error = false;
                     let offset = self.start + line.offset;
                     batch.push(line.bytes, offset, offset, line.truncated);
                     batch.consumed = self.start + self.reader.consumed();
@@ -389,11 +393,14 @@ impl Tracked {
                 Some(Err(e)) => {
                     // The lines before the error have been handed out; the next check reads on
                     // from the same position.
-                    warning!(
-                        "{}: cannot read {}: {e}; trying again at the next check",
-                        out.label,
-                        self.path.display()
-                    );
+                    if !self.read_error {
+                        warning!(
+                            "{}: cannot read {}: {e}; trying again at each check",
+                            out.label,
+                            self.path.display()
+                        );
+                        self.read_error = true;
+                    }
                     break;
                 }
                 None => break,
