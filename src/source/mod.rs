@@ -11,6 +11,7 @@
 //!   line batches through one bounded queue), [`checkpoint`] the per-file resume points.
 //! - [`listen`]: the syslog listeners (UDP, TCP and TLS sockets to line streams: octet
 //!   counting or a message per line, kernel drops counted, backpressure onto the sender).
+//! - [`tail`] follows the files of a glob through rotation and truncation into that feed.
 //!
 //! Nothing here reads a whole file into memory, and nothing here knows about log formats.
 
@@ -25,6 +26,7 @@ mod decompress;
 pub mod feed;
 mod lines;
 pub mod listen;
+pub mod tail;
 
 pub use decompress::Compression;
 pub use lines::{DEFAULT_MAX_LINE, LineReader, RawLine};
