@@ -91,7 +91,12 @@ fn sinks(config: &Config, args: &RunArgs) -> Vec<SinkConfig> {
 }
 
 /// Loads the detector as the options and the configuration file say now.
-fn load(rules: &RuleArgs, lateness: Option<&str>, max_groups: Option<usize>, metrics: &Metrics) -> anyhow::Result<Detector> {
+fn load(
+    rules: &RuleArgs,
+    lateness: Option<&str>,
+    max_groups: Option<usize>,
+    metrics: &Metrics,
+) -> anyhow::Result<Detector> {
     let (config, mut detector_config) = rules.detector_config()?;
     detector_config.correlation = correlation_settings(lateness, max_groups, &config)?.0;
     let (detector, rejected) = load_detector(&detector_config, metrics, SkipReport::Count)?;
@@ -176,7 +181,9 @@ pub fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
         Err(e) => problems.push(format!("{e:#}")),
     }
     match start::plan_sources(&config.sources) {
-        Ok(s) if s.is_empty() => println!("sources: none (`reconwatch run` then needs --tail, --syslog-udp or --syslog-tcp)"),
+        Ok(s) if s.is_empty() => {
+            println!("sources: none (`reconwatch run` then needs --tail, --syslog-udp or --syslog-tcp)")
+        }
         Ok(s) => {
             for (c, _, format) in s {
                 println!(
@@ -188,7 +195,7 @@ pub fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
         }
         Err(e) => problems.push(format!("{e:#}")),
     }
-    match crate::alert::sinks::Sinks::check(&config.sinks, config.suppress.as_ref()) {
+    match crate::alert::Sinks::check(&config.sinks, config.suppress.as_ref()) {
         Ok(()) => {
             for s in &config.sinks {
                 println!("sink {}: ok", s.label());

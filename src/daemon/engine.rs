@@ -179,6 +179,11 @@ pub struct Engine<O: Outputs> {
     last_commit: Instant,
     /// Something changed since the last commit.
     dirty: bool,
+    /// Alerts already counted in metrics, per detection rule of the current worker and per
+    /// correlation (the counts the core keeps are totals).
+    counted_rules: Vec<u64>,
+    counted_correlations: Vec<u64>,
+    evictions_counted: Vec<u64>,
 }
 
 impl<O: Outputs> Engine<O> {
@@ -197,6 +202,8 @@ impl<O: Outputs> Engine<O> {
             Some(snapshot) => restore(&detector, snapshot),
             None => detector.correlating(),
         };
+        // A restored state carries the previous process's totals: count only what is new.
+        let evictions_counted = evictions(&correlating);
         Engine {
             settings,
             detector,
@@ -211,6 +218,9 @@ impl<O: Outputs> Engine<O> {
             watermark: i64::MIN,
             last_commit: Instant::now(),
             dirty: false,
+            counted_rules: Vec::new(),
+            counted_correlations: Vec::new(),
+            evictions_counted,
         }
     }
 
@@ -482,10 +492,63 @@ impl<O: Outputs> Engine<O> {
         }
         self.advance()?;
         self.outputs.flush()?;
+        self.count_alerts(worker);
         if self.last_commit.elapsed() >= self.settings.commit_interval {
             self.commit()?;
         }
         Ok(())
+    }
+
+    /// Adds the alerts written since the last call to `reconwatch_alerts_total{rule,level}`.
+    fn count_alerts(&mut self, worker: &Worker<'_>) {
+        let rules = self.detector.engine().rules();
+        let counts = worker.alert_counts();
+        self.counted_rules.resize(counts.len(), 0);
+        for (i, (&n, seen)) in counts.iter().zip(&mut self.counted_rules).enumerate() {
+            if n > *seen {
+                let meta = &rules[i].meta;
+                self.metrics
+                    .alerts
+                    .with_label_values(&[&meta.id, meta.level.name()])
+                    .inc_by(n - *seen);
+                *seen = n;
+            }
+        }
+        let correlations = &self.detector.correlations().list;
+        let counts = self.correlating.alert_counts();
+        self.counted_correlations.resize(counts.len(), 0);
+        for (i, (&n, seen)) in counts.iter().zip(&mut self.counted_correlations).enumerate() {
+            if n > *seen {
+                let meta = &correlations[i].rule.meta;
+                self.metrics
+                    .alerts
+                    .with_label_values(&[&meta.id, meta.level.name()])
+                    .inc_by(n - *seen);
+                *seen = n;
+            }
+        }
+    }
+
+    /// The correlation state's size in metrics (open groups, evictions).
+    fn count_correlation(&mut self) {
+        let stage = self.correlating.stage();
+        let list = &stage.correlations().list;
+        self.evictions_counted.resize(list.len(), 0);
+        for (i, comp) in list.iter().enumerate() {
+            let id = comp.rule.meta.id.as_str();
+            self.metrics
+                .correlation_open_groups
+                .with_label_values(&[id])
+                .set(stage.open_groups(i) as i64);
+            let evicted = stage.stats(i).evicted;
+            if evicted > self.evictions_counted[i] {
+                self.metrics
+                    .correlation_evictions
+                    .with_label_values(&[id])
+                    .inc_by(evicted - self.evictions_counted[i]);
+                self.evictions_counted[i] = evicted;
+            }
+        }
     }
 
     /// Moves the correlation watermark (see the module documentation).
@@ -655,6 +718,10 @@ impl<O: Outputs> Engine<O> {
         }
         self.detector = new;
         self.dirty = true;
+        // A new worker and correlation side count from zero.
+        self.counted_rules.clear();
+        self.counted_correlations = self.correlating.alert_counts().to_vec();
+        self.evictions_counted = evictions(&self.correlating);
         log::info!(
             "reload: {} detection rules and {} correlation rules now in use",
             self.detector.engine().rules().len(),
@@ -665,6 +732,7 @@ impl<O: Outputs> Engine<O> {
     /// Sinks durable, then correlation state, then checkpoints (see the module documentation).
     fn commit(&mut self) -> Result<(), EngineError> {
         self.last_commit = Instant::now();
+        self.count_correlation();
         self.outputs.commit()?;
         if !self.dirty && self.streams.values().all(|s| s.file.is_none()) {
             return Ok(());
@@ -714,6 +782,14 @@ impl<O: Outputs> Engine<O> {
         self.dirty = false;
         Ok(())
     }
+}
+
+/// Groups evicted so far, per correlation.
+fn evictions(c: &Correlating) -> Vec<u64> {
+    let stage = c.stage();
+    (0..stage.correlations().list.len())
+        .map(|i| stage.stats(i).evicted)
+        .collect()
 }
 
 /// The correlation state restored into `detector`, or a fresh one when it does not fit.

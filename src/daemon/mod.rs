@@ -12,3 +12,4 @@ pub mod config;
 pub mod engine;
 pub mod http;
 pub mod notify;
+pub mod start;

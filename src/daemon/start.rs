@@ -21,14 +21,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::config::{
-    DEFAULT_LISTEN, DaemonTuning, SinkConfig, SourceConfig, SourceKind, SuppressConfig, duration,
-};
+use super::config::{DaemonTuning, SinkConfig, SourceConfig, SourceKind, SuppressConfig, duration};
 use super::engine::{Control, Engine, EngineSettings, Heartbeat, Outputs, load_state};
 use super::http::{self, Status};
 use super::notify::notify;
-use crate::alert::sinks::Sinks;
 use crate::alert::SinkError;
+use crate::alert::Sinks;
 use crate::detect::Detector;
 use crate::log;
 use crate::metrics::{DaemonMetrics, Metrics};
@@ -91,7 +89,8 @@ pub fn plan_sources(sources: &[SourceConfig]) -> anyhow::Result<Vec<(SourceConfi
                 .map_err(|e| anyhow::anyhow!("source {label}: tls: {e}"))?;
         }
         if let Some(p) = &s.poll_interval {
-            duration("poll_interval", Some(p), Duration::from_secs(1)).map_err(|e| anyhow::anyhow!("source {label}: {e}"))?;
+            duration("poll_interval", Some(p), Duration::from_secs(1))
+                .map_err(|e| anyhow::anyhow!("source {label}: {e}"))?;
         }
         out.push((s.clone(), kind, format));
     }
@@ -132,9 +131,17 @@ fn refuse_feedback(sources: &[SourceConfig], sinks: &[SinkConfig]) -> anyhow::Re
 
 /// Checks the `daemon:` durations.
 pub fn check_tuning(t: &DaemonTuning) -> Result<(), String> {
-    duration("daemon: checkpoint_interval", t.checkpoint_interval.as_deref(), Duration::ZERO)?;
+    duration(
+        "daemon: checkpoint_interval",
+        t.checkpoint_interval.as_deref(),
+        Duration::ZERO,
+    )?;
     duration("daemon: idle_timeout", t.idle_timeout.as_deref(), Duration::ZERO)?;
-    duration("daemon: shutdown_timeout", t.shutdown_timeout.as_deref(), Duration::ZERO)?;
+    duration(
+        "daemon: shutdown_timeout",
+        t.shutdown_timeout.as_deref(),
+        Duration::ZERO,
+    )?;
     if t.queue == Some(0) {
         return Err("daemon: queue must be at least 1".into());
     }
@@ -167,10 +174,18 @@ pub fn run(d: Daemon, detector: Detector, loader: Loader, metrics: Arc<Metrics>)
         .reload_last_success
         .set(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
     let t = &d.tuning;
-    let commit_interval = duration("daemon: checkpoint_interval", t.checkpoint_interval.as_deref(), Duration::from_secs(5))
-        .map_err(anyhow::Error::msg)?;
-    let idle_timeout =
-        duration("daemon: idle_timeout", t.idle_timeout.as_deref(), Duration::from_secs(30)).map_err(anyhow::Error::msg)?;
+    let commit_interval = duration(
+        "daemon: checkpoint_interval",
+        t.checkpoint_interval.as_deref(),
+        Duration::from_secs(5),
+    )
+    .map_err(anyhow::Error::msg)?;
+    let idle_timeout = duration(
+        "daemon: idle_timeout",
+        t.idle_timeout.as_deref(),
+        Duration::from_secs(30),
+    )
+    .map_err(anyhow::Error::msg)?;
     let shutdown_timeout = duration(
         "daemon: shutdown_timeout",
         t.shutdown_timeout.as_deref(),
@@ -213,7 +228,10 @@ pub fn run(d: Daemon, detector: Detector, loader: Loader, metrics: Arc<Metrics>)
 
     let heartbeat = Arc::new(Heartbeat::default());
     let (feed_tx, feed_rx) = mpsc::channel(queue);
-    daemon_metrics.queue_capacity.with_label_values(&["feed"]).set(queue as i64);
+    daemon_metrics
+        .queue_capacity
+        .with_label_values(&["feed"])
+        .set(queue as i64);
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let engine = Engine::new(
         EngineSettings {
@@ -255,15 +273,17 @@ pub fn run(d: Daemon, detector: Detector, loader: Loader, metrics: Arc<Metrics>)
             let max_line = d.pipeline.max_line;
             match &p.kind {
                 SourceKind::Tail(pattern) => {
-                    let poll = duration("poll_interval", p.config.poll_interval.as_deref(), Duration::from_secs(1))
-                        .map_err(anyhow::Error::msg)?;
+                    let poll = duration(
+                        "poll_interval",
+                        p.config.poll_interval.as_deref(),
+                        Duration::from_secs(1),
+                    )
+                    .map_err(anyhow::Error::msg)?;
                     let settings = tail::TailSettings {
-                        pattern: pattern.clone(),
-                        source: Arc::clone(&p.info),
                         compressed: p.config.compressed.unwrap_or_default(),
                         poll_interval: poll,
                         max_line,
-                        state_dir: d.state_dir.clone(),
+                        ..tail::TailSettings::new(pattern, Arc::clone(&p.info), &d.state_dir)
                     };
                     log::info!("{}: tailing", p.info.label);
                     tail_threads.push(tail::spawn(
@@ -272,7 +292,7 @@ pub fn run(d: Daemon, detector: Detector, loader: Loader, metrics: Arc<Metrics>)
                         feed_tx.clone(),
                         daemon_metrics.clone(),
                         cancel.clone(),
-                    ));
+                    )?);
                 }
                 SourceKind::SyslogUdp(addr) => {
                     let socket = listen::bind_udp(*addr).await?;
@@ -329,7 +349,13 @@ pub fn run(d: Daemon, detector: Detector, loader: Loader, metrics: Arc<Metrics>)
     drop(feed_tx);
     if let Err(e) = started {
         cancel.cancel();
-        stop(&runtime, &tasks, tail_threads, engine, Instant::now() + shutdown_timeout);
+        let _ = stop(
+            &runtime,
+            &tasks,
+            tail_threads,
+            engine,
+            Instant::now() + shutdown_timeout,
+        );
         return Err(e);
     }
     status.ready.store(true, Ordering::Relaxed);
@@ -394,8 +420,13 @@ fn stop(
 ) -> anyhow::Result<()> {
     tasks.close();
     let remaining = deadline.saturating_duration_since(Instant::now());
-    if runtime.block_on(tokio::time::timeout(remaining, tasks.wait())).is_err() {
-        log::warning!("sources did not stop within the shutdown timeout; exiting anyway (checkpoints cover only what was processed)");
+    if runtime
+        .block_on(async { tokio::time::timeout(remaining, tasks.wait()).await })
+        .is_err()
+    {
+        log::warning!(
+            "sources did not stop within the shutdown timeout; exiting anyway (checkpoints cover only what was processed)"
+        );
     }
     for t in tail_threads {
         // Tailers stop within their poll interval.
@@ -410,10 +441,14 @@ fn stop(
         std::thread::sleep(Duration::from_millis(20));
     }
     if !engine.is_finished() {
-        log::warning!("detection did not drain within the shutdown timeout; exiting with the last saved checkpoints (the rest is read again at the next start)");
+        log::warning!(
+            "detection did not drain within the shutdown timeout; exiting with the last saved checkpoints (the rest is read again at the next start)"
+        );
         return Ok(());
     }
-    let (sinks, result) = engine.join().map_err(|_| anyhow::anyhow!("the detection thread panicked"))?;
+    let (sinks, result) = engine
+        .join()
+        .map_err(|_| anyhow::anyhow!("the detection thread panicked"))?;
     let _enter = runtime.enter();
     sinks.shutdown(deadline);
     match result {

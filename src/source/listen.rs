@@ -653,6 +653,23 @@ enum Counted {
     Body(usize),
 }
 
+/// RFC 6587 octet counting is `MSG-LEN SP <PRI>...`; digits alone do not say it, since a Squid
+/// or W3C line without a syslog header starts with digits too. `None`: not decidable yet.
+fn decide_framing(head: &[u8]) -> Option<Framing> {
+    let digits = head.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return (!head.is_empty()).then_some(Framing::Lines);
+    }
+    if digits > 20 {
+        return Some(Framing::Lines);
+    }
+    match (head.get(digits), head.get(digits + 1)) {
+        (Some(b' '), Some(b'<')) => Some(Framing::Counted),
+        (Some(b' '), None) | (None, _) => None,
+        _ => Some(Framing::Lines),
+    }
+}
+
 /// Cuts a byte stream into messages, one line each, and pushes them into batches. Bytes may
 /// arrive in pieces of any size; a message begun in one piece is kept until its end arrives
 /// (at most `max_line` and a line ending of it).
@@ -670,6 +687,8 @@ pub struct Framer {
     partial_offset: u64,
     /// The message in `partial` outgrew what is kept: the rest is skipped.
     overflow: bool,
+    /// The connection's first bytes while they do not yet say which framing it uses.
+    head: Vec<u8>,
 }
 
 impl Framer {
@@ -686,6 +705,7 @@ impl Framer {
             partial: Vec::new(),
             partial_offset: 0,
             overflow: false,
+            head: Vec::new(),
         }
     }
 
@@ -700,27 +720,38 @@ impl Framer {
     /// Pushes the messages completed by `input` into `out`, up to where `out` becomes full;
     /// returns how many bytes of `input` it took. After an error the stream is unusable.
     pub fn push(&mut self, input: &[u8], out: &mut LineBatch) -> Result<usize, FrameError> {
+        if self.framing != Framing::Unknown {
+            return self.push_framed(input, out);
+        }
         let mut i = 0;
-        if self.framing == Framing::Unknown {
+        if self.head.is_empty() {
             // Blank lines before the first message decide nothing.
             while i < input.len() && matches!(input[i], b'\n' | b'\r' | 0) {
                 i += 1;
             }
-            match input.get(i) {
-                None => {
-                    self.offset += i as u64;
-                    return Ok(i);
-                }
-                Some(b) if b.is_ascii_digit() => self.framing = Framing::Counted,
-                Some(_) => self.framing = Framing::Lines,
-            }
             self.offset += i as u64;
         }
-        let used = match self.framing {
-            Framing::Counted => self.push_counted(&input[i..], out)?,
-            _ => self.push_lines(&input[i..], out),
+        // The first bytes (at most a count, a space and `<`) are kept until they decide.
+        let earlier = std::mem::take(&mut self.head);
+        let mut probe = earlier.clone();
+        probe.extend_from_slice(&input[i..input.len().min(i + 24)]);
+        let Some(framing) = decide_framing(&probe) else {
+            self.head = probe;
+            return Ok(input.len());
         };
-        Ok(i + used)
+        self.framing = framing;
+        if !earlier.is_empty() {
+            // A new connection's batch has room for these few bytes.
+            self.push_framed(&earlier, out)?;
+        }
+        Ok(i + self.push_framed(&input[i..], out)?)
+    }
+
+    fn push_framed(&mut self, input: &[u8], out: &mut LineBatch) -> Result<usize, FrameError> {
+        match self.framing {
+            Framing::Counted => self.push_counted(input, out),
+            _ => Ok(self.push_lines(input, out)),
+        }
     }
 
     fn push_lines(&mut self, input: &[u8], out: &mut LineBatch) -> usize {
@@ -864,6 +895,12 @@ impl Framer {
     /// line ending is still a message; an octet-counted frame cut short is pushed marked
     /// truncated, and reported.
     pub fn end_of_input(&mut self, out: &mut LineBatch) -> Option<FrameError> {
+        if self.framing == Framing::Unknown && !self.head.is_empty() {
+            // A connection that ended inside its first few bytes: they are a line.
+            self.framing = Framing::Lines;
+            let head = std::mem::take(&mut self.head);
+            self.push_lines(&head, out);
+        }
         match (self.framing, self.counted) {
             (Framing::Counted, Counted::Length(_)) => {
                 self.counted = Counted::Between;
@@ -958,13 +995,22 @@ mod tests {
     /// Each input fed in pieces of every size gives the same messages.
     #[test]
     fn messages_end_where_the_framing_says_in_pieces_of_any_size() {
-        let cases: [(&[u8], _); 2] = [
+        let cases: [(&[u8], _); 3] = [
             // A message per line, ended by `\n` or NUL; the last without its ending.
             (
                 b"<13>a b\r\n<13>c\0\n<13>d",
                 [line("<13>a b", 0), line("<13>c", 9), line("<13>d", 16)],
             ),
-            // Octet counting, known by the first digit. The newline inside the second frame is
+            // A line without a syslog header that starts with digits (Squid) is a line.
+            (
+                b"1700000000.001 12 10.0.0.1 TCP_MISS/200\n1 2\n3x",
+                [
+                    line("1700000000.001 12 10.0.0.1 TCP_MISS/200", 0),
+                    line("1 2", 40),
+                    line("3x", 44),
+                ],
+            ),
+            // Octet counting, known by the count, a space and `<`. The newline inside the second frame is
             // a space; its `\r\n` ending is dropped, and so is the newline between frames.
             (
                 b"5 <1>ab9 <13>x\ny\r\n\n3 <2>",
@@ -1000,13 +1046,10 @@ mod tests {
         assert_eq!(err, Some(FrameError::BadOctetCount { offset: 7, found: b'x' }));
         let (_, err) = frame(&mut Framer::new(100), b"0 <1>", 1);
         assert_eq!(err.unwrap().reason(), "bad_octet_count");
-        let (_, err) = frame(&mut Framer::new(100), b"99999999999999999999999 <1>", 4);
-        assert_eq!(
-            err,
-            Some(FrameError::FrameTooLong {
-                offset: 6,
-                max: MAX_FRAME
-            })
+        let (_, err) = frame(&mut Framer::new(100), b"999999999 <1>", 4);
+        assert!(
+            matches!(err, Some(FrameError::FrameTooLong { max: MAX_FRAME, .. })),
+            "{err:?}"
         );
         let (lines, err) = frame(&mut Framer::new(100), b"10 <1>ab", 1);
         assert_eq!(lines, [("<1>ab".to_owned(), 3, true)]);
