@@ -382,6 +382,15 @@ fn config_check_accepts_the_shipped_example_and_names_what_is_wrong() {
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
     assert!(e.contains("nowhere") && e.contains("not an address"), "{e}");
+
+    fs::write(&bad, "sources:\n  - tail: a.log\n    rotate_wait: soon\n").unwrap();
+    let o = run(&["config", "check", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("rotate_wait: \"soon\" is not a duration"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -67,6 +67,10 @@ pub struct SourceConfig {
     /// (default 1s). Also the only mechanism where inotify is unavailable.
     #[serde(default)]
     pub poll_interval: Option<String>,
+    /// Tail: how long a file renamed away by rotation is still read after its last new line
+    /// (writers keep writing to it until they reopen their log; default 5s).
+    #[serde(default)]
+    pub rotate_wait: Option<String>,
     /// TCP: connections at once (default 1024); more are refused and counted.
     #[serde(default)]
     pub max_connections: Option<usize>,

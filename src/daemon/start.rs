@@ -88,9 +88,10 @@ pub fn plan_sources(sources: &[SourceConfig]) -> anyhow::Result<Vec<(SourceConfi
             crate::tls::server_config(&tls.cert, &tls.key, tls.client_ca.as_deref())
                 .map_err(|e| anyhow::anyhow!("source {label}: tls: {e}"))?;
         }
-        if let Some(p) = &s.poll_interval {
-            duration("poll_interval", Some(p), Duration::from_secs(1))
-                .map_err(|e| anyhow::anyhow!("source {label}: {e}"))?;
+        for (key, value) in [("poll_interval", &s.poll_interval), ("rotate_wait", &s.rotate_wait)] {
+            if let Some(v) = value {
+                duration(key, Some(v), Duration::ZERO).map_err(|e| anyhow::anyhow!("source {label}: {e}"))?;
+            }
         }
         out.push((s.clone(), kind, format));
     }
@@ -279,9 +280,16 @@ pub fn run(d: Daemon, detector: Detector, loader: Loader, metrics: Arc<Metrics>)
                         Duration::from_secs(1),
                     )
                     .map_err(anyhow::Error::msg)?;
+                    let rotate_wait = duration(
+                        "rotate_wait",
+                        p.config.rotate_wait.as_deref(),
+                        tail::DEFAULT_ROTATE_WAIT,
+                    )
+                    .map_err(anyhow::Error::msg)?;
                     let settings = tail::TailSettings {
                         compressed: p.config.compressed.unwrap_or_default(),
                         poll_interval: poll,
+                        rotate_wait,
                         max_line,
                         ..tail::TailSettings::new(pattern, Arc::clone(&p.info), &d.state_dir)
                     };
