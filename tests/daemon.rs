@@ -1002,3 +1002,46 @@ http.server.HTTPServer(('127.0.0.1', {port}), H).serve_forever()
     let (code, stderr) = d.stop();
     assert_eq!(code, Some(0), "{stderr}");
 }
+
+#[test]
+fn alerts_to_a_closed_standard_output_stop_the_daemon_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    fs::write(&log, (0..2000).map(marker_line).collect::<String>()).unwrap();
+    let rules = rules_dir(dir.path());
+    let tail = format!("{}:squid", log.display());
+    let mut child = bin()
+        .args([
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--tail",
+            &tail,
+        ])
+        .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one alert, then close the pipe as `| head -1` does.
+    let mut first = [0u8; 16];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(child.stdout.take());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the daemon kept running with nowhere to deliver"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("standard output") && err.contains("Broken pipe"), "{err}");
+}

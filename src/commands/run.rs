@@ -151,6 +151,22 @@ fn pipeline_config(timezone: Option<&str>) -> anyhow::Result<PipelineConfig> {
     Ok(p)
 }
 
+/// An error and its causes, each said once (a cause whose text the message already holds is
+/// left out).
+fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 /// `reconwatch config check FILE`.
 pub fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let config = Config::load(file).context("config check")?;
@@ -178,7 +194,7 @@ pub fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
                 .join(", "),
             d.enricher().intel().len()
         ),
-        Err(e) => problems.push(format!("{e:#}")),
+        Err(e) => problems.push(chain(&e)),
     }
     match start::plan_sources(&config.sources) {
         Ok(s) if s.is_empty() => {
@@ -193,7 +209,7 @@ pub fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        Err(e) => problems.push(format!("{e:#}")),
+        Err(e) => problems.push(chain(&e)),
     }
     match crate::alert::Sinks::check(&config.sinks, config.suppress.as_ref()) {
         Ok(()) => {

@@ -406,7 +406,7 @@ pub fn run(d: Daemon, detector: Detector, loader: Loader, metrics: Arc<Metrics>)
                     }
                     notify("READY=1");
                 }
-                _ = check.tick() => if engine.is_finished() { return "the detection engine stopping"; },
+                _ = check.tick() => if engine.is_finished() { return "detection ended (its error follows)"; },
             }
         }
     });
