@@ -25,6 +25,7 @@ pub mod parse;
 pub mod pipeline;
 pub mod progress;
 pub mod rules;
+pub mod size;
 pub mod source;
 pub mod tls;
 /// The synthetic test-world generator (`reconwatch gen`, `sample-logs/`, tests and benchmarks):

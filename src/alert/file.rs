@@ -117,7 +117,7 @@ pub(crate) fn check_path(path: &Path) -> Result<(), String> {
         Ok(m) => Err(format!(
             "{} is not a regular file (it is {}); alerts go to regular files only",
             path.display(),
-            crate::commands::output::kind_of(&m.file_type())
+            crate::source::file_kind(&m.file_type())
         )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(format!("{}: {e}", path.display())),

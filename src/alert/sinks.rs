@@ -108,7 +108,7 @@ fn only(c: &SinkConfig, allowed: &[&str], what: &str) -> Result<(), String> {
 }
 
 fn size(key: &str, text: Option<&str>) -> Result<Option<u64>, String> {
-    text.map(|t| crate::commands::size::parse_chunk_size(t).map_err(|e| format!("{key}: {t:?}: {e:#}")))
+    text.map(|t| crate::size::parse_chunk_size(t).map_err(|e| format!("{key}: {t:?}: {e:#}")))
         .transpose()
 }
 

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use super::size::parse_size;
 use crate::cli::GenArgs;
+use crate::size::parse_size;
 use crate::world::{GenConfig, write_world};
 
 pub fn run(args: &GenArgs) -> anyhow::Result<ExitCode> {

@@ -21,12 +21,11 @@ mod context;
 mod formats;
 #[cfg(feature = "gen")]
 mod generate;
-pub(crate) mod output;
+mod output;
 mod parse;
 mod rules;
 mod run;
 mod scan;
-pub(crate) mod size;
 
 /// Exit code for usage, configuration and input errors.
 pub const EXIT_ERROR: u8 = 2;
@@ -48,10 +47,26 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("reconwatch: error: {e:#}");
+            eprintln!("reconwatch: error: {}", chain(&e));
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// An error and its causes, each said once (a cause whose text the message already holds is
+/// left out).
+pub(crate) fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

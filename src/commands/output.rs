@@ -12,7 +12,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -176,25 +176,9 @@ fn replaceable(path: &Path) -> io::Result<PathBuf> {
             format!(
                 "{} is {}, not a regular file: refusing to replace it",
                 target.display(),
-                kind_of(&m.file_type())
+                crate::source::file_kind(&m.file_type())
             ),
         )),
-    }
-}
-
-pub(crate) fn kind_of(t: &std::fs::FileType) -> &'static str {
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
     }
 }
 
@@ -224,6 +208,7 @@ impl Stdout {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::FileTypeExt;
 
     #[test]
     fn an_output_that_is_an_input_is_refused_through_links() {

@@ -10,7 +10,6 @@ use serde_json::json;
 use super::EXIT_ERROR;
 use super::context::load_context;
 use super::output::{self, InputFiles};
-use super::size::parse_chunk_size;
 use crate::batch::{BatchConfig, DEFAULT_CHUNK_BYTES, UnitOutput, run_batch};
 use crate::cli::ParseArgs;
 use crate::enrich::stage::{EnrichScratch, Enricher};
@@ -18,6 +17,7 @@ use crate::event::Event;
 use crate::metrics::Metrics;
 use crate::pipeline::{EventSink, InputStats};
 use crate::progress::{self, Progress};
+use crate::size::parse_chunk_size;
 use crate::source;
 
 /// Writes each event as one line of JSON, after the enrichment stage when there is one.

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
-use super::EXIT_ERROR;
 use super::context::{SkipReport, correlation_settings, load_detector};
+use super::{EXIT_ERROR, chain};
 use crate::cli::{RuleArgs, RunArgs};
 use crate::config::Config;
 use crate::daemon::config::{DEFAULT_LISTEN, SinkConfig, SourceConfig};
@@ -149,22 +149,6 @@ fn pipeline_config(timezone: Option<&str>) -> anyhow::Result<PipelineConfig> {
             jiff::tz::TimeZone::get(tz).with_context(|| format!("timezone {tz}: not a time zone this system knows"))?;
     }
     Ok(p)
-}
-
-/// An error and its causes, each said once (a cause whose text the message already holds is
-/// left out).
-fn chain(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if !out.contains(&text) {
-            if !out.is_empty() {
-                out.push_str(": ");
-            }
-            out.push_str(&text);
-        }
-    }
-    out
 }
 
 /// `reconwatch config check FILE`.

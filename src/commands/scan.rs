@@ -11,7 +11,6 @@ use super::EXIT_ERROR;
 use super::context::{SkipReport, load_detector};
 use super::output::{self, InputFiles};
 use super::parse::lock;
-use super::size::parse_chunk_size;
 use crate::alert::JsonLines;
 use crate::batch::{BatchConfig, Unit, UnitOutput, run_batch};
 use crate::cli::ScanArgs;
@@ -22,6 +21,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::InputStats;
 use crate::progress::{self, Progress};
 use crate::rules::{Level, RuleMeta};
+use crate::size::parse_chunk_size;
 use crate::source;
 
 /// Exit code when at least one alert was written.

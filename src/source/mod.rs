@@ -31,6 +31,24 @@ pub mod tail;
 pub use decompress::Compression;
 pub use lines::{DEFAULT_MAX_LINE, LineReader, RawLine};
 
+/// What a path is when it is not a regular file, for messages ("a FIFO", "a directory").
+pub fn file_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
 /// An input failed to open or read. Every variant names the input.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
