@@ -213,36 +213,67 @@ fn append(path: &Path, text: &str) {
         .unwrap();
 }
 
-#[test]
-fn rotation_by_rename_and_by_copytruncate_under_writes_loses_and_repeats_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let logs = dir.path().join("logs");
-    fs::create_dir_all(&logs).unwrap();
-    let log = logs.join("access.log");
-    fs::write(&log, "").unwrap();
-    let alerts = dir.path().join("alerts.jsonl");
-    let rules = rules_dir(dir.path());
-    let state = dir.path().join("state");
-    let tail = format!("{}:squid", log.display());
-    let d = Daemon::start(
-        dir.path(),
-        &[
+/// The set-up most tests share: a directory with the marker rule, an empty Squid log to tail at
+/// `log` (relative to the directory), a state directory and an alerts file.
+struct Marked {
+    dir: tempfile::TempDir,
+    log: PathBuf,
+    alerts: PathBuf,
+    rules: PathBuf,
+}
+
+impl Marked {
+    fn new(log: &str) -> Marked {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join(log);
+        fs::create_dir_all(log.parent().unwrap()).unwrap();
+        fs::write(&log, "").unwrap();
+        let alerts = dir.path().join("alerts.jsonl");
+        let rules = rules_dir(dir.path());
+        Marked {
+            dir,
+            log,
+            alerts,
+            rules,
+        }
+    }
+
+    /// `reconwatch run`'s options: the marker rule, the log as Squid, the state directory and
+    /// the alerts file.
+    fn args(&self) -> Vec<String> {
+        let state = self.dir.path().join("state");
+        [
             "--rules",
-            rules.to_str().unwrap(),
+            self.rules.to_str().unwrap(),
             "--tail",
-            &tail,
+            &format!("{}:squid", self.log.display()),
             "--state-dir",
             state.to_str().unwrap(),
             "--alerts",
-            alerts.to_str().unwrap(),
-        ],
-    );
-    let lines = |d: &Daemon| {
-        d.metric(&format!(
-            "reconwatch_source_lines_total{{source=\"tail:{}\"}}",
-            log.display()
-        ))
-    };
+            self.alerts.to_str().unwrap(),
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+
+    fn start(&self) -> Daemon {
+        let args = self.args();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Daemon::start(self.dir.path(), &args)
+    }
+}
+
+/// The series counting the lines read from a tailed `path`.
+fn lines_of(path: &Path) -> String {
+    format!("reconwatch_source_lines_total{{source=\"tail:{}\"}}", path.display())
+}
+
+#[test]
+fn rotation_by_rename_and_by_copytruncate_under_writes_loses_and_repeats_nothing() {
+    let m = Marked::new("logs/access.log");
+    let (logs, log, alerts) = (m.log.parent().unwrap().to_owned(), m.log.clone(), m.alerts.clone());
+    let d = m.start();
+    let lines = |d: &Daemon| d.metric(&lines_of(&log));
     let mut n = 0u64;
     let write = |n: &mut u64, count: u64, path: &Path| {
         let mut text = String::new();
@@ -254,12 +285,7 @@ fn rotation_by_rename_and_by_copytruncate_under_writes_loses_and_repeats_nothing
     };
     // Three renames while lines keep coming: some lines land in the old file after the rename
     // (a writer that has not reopened yet), which must still be read.
-    let read = |n: u64| {
-        d.wait_metric(
-            &format!("reconwatch_source_lines_total{{source=\"tail:{}\"}}", log.display()),
-            |v| v as u64 == n,
-        )
-    };
+    let read = |n: u64| d.wait_metric(&lines_of(&log), |v| v as u64 == n);
     for round in 0..3 {
         // Rotations hours apart in real life: the new file has been found before the next one.
         write(&mut n, 500, &log);
@@ -273,18 +299,12 @@ fn rotation_by_rename_and_by_copytruncate_under_writes_loses_and_repeats_nothing
     // race, lines written between copy and truncate, is not reconwatch's to fix), and the
     // daemon has read what was there.
     let before = n;
-    d.wait_metric(
-        &format!("reconwatch_source_lines_total{{source=\"tail:{}\"}}", log.display()),
-        |v| v as u64 == before,
-    );
+    d.wait_metric(&lines_of(&log), |v| v as u64 == before);
     fs::copy(&log, logs.join("access.log.copy")).unwrap();
     OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
     write(&mut n, 700, &log);
     let total = n;
-    d.wait_metric(
-        &format!("reconwatch_source_lines_total{{source=\"tail:{}\"}}", log.display()),
-        |v| v as u64 == total,
-    );
+    d.wait_metric(&lines_of(&log), |v| v as u64 == total);
     assert!(lines(&d) as u64 == total);
     let rotations = d.metric(&format!(
         "reconwatch_tail_rotations_total{{kind=\"truncate\",source=\"tail:{}\"}}",
@@ -302,28 +322,13 @@ fn rotation_by_rename_and_by_copytruncate_under_writes_loses_and_repeats_nothing
 
 #[test]
 fn sigterm_drains_what_was_read_and_a_restart_resumes_exactly_there() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
+    let m = Marked::new("access.log");
+    let (log, alerts, state) = (m.log.clone(), m.alerts.clone(), m.dir.path().join("state"));
     let mut text = String::new();
     for n in 0..20_000 {
         text.push_str(&marker_line(n));
     }
-    fs::write(&log, "").unwrap();
-    let alerts = dir.path().join("alerts.jsonl");
-    let rules = rules_dir(dir.path());
-    let state = dir.path().join("state");
-    let tail = format!("{}:squid", log.display());
-    let args = [
-        "--rules",
-        rules.to_str().unwrap(),
-        "--tail",
-        &tail,
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--alerts",
-        alerts.to_str().unwrap(),
-    ];
-    let d = Daemon::start(dir.path(), &args);
+    let d = m.start();
     append(&log, &text);
     // Stop while lines are in flight.
     std::thread::sleep(Duration::from_millis(30));
@@ -341,11 +346,8 @@ fn sigterm_drains_what_was_read_and_a_restart_resumes_exactly_there() {
         "checkpoint at {offset}: {cp}"
     );
 
-    let d = Daemon::start(dir.path(), &args);
-    d.wait_metric(
-        &format!("reconwatch_source_lines_total{{source=\"tail:{}\"}}", log.display()),
-        |v| v as u64 == 20_000 - done,
-    );
+    let d = m.start();
+    d.wait_metric(&lines_of(&log), |v| v as u64 == 20_000 - done);
     let (code, stderr) = d.stop();
     assert_eq!(code, Some(0), "{stderr}");
     let all = markers(&[alerts]);
@@ -624,16 +626,15 @@ fn kill_9_mid_stream_then_restart_processes_every_line_and_a_lure_before_meets_i
         merged[..written].iter().filter(|m| m.1).count(),
         merged[..written].iter().filter(|m| !m.1).count(),
     );
-    let source = |p: &Path| format!("reconwatch_source_lines_total{{source=\"tail:{}\"}}", p.display());
-    d.wait_metric(&source(&mail), |v| v as usize == m1);
-    d.wait_metric(&source(&web), |v| v as usize == w1);
+    d.wait_metric(&lines_of(&mail), |v| v as usize == m1);
+    d.wait_metric(&lines_of(&web), |v| v as usize == w1);
     d.kill9();
 
     let d = Daemon::start(dir.path(), &args);
     write_until(written, i64::MAX);
     // At least the rest of each file is read (more when the last checkpoint was older).
-    d.wait_metric(&source(&mail), |v| v as usize >= mail_lines.len() - m1);
-    d.wait_metric(&source(&web), |v| v as usize >= web_lines.len() - w1);
+    d.wait_metric(&lines_of(&mail), |v| v as usize >= mail_lines.len() - m1);
+    d.wait_metric(&lines_of(&web), |v| v as usize >= web_lines.len() - w1);
     // Correlation releases once the sources have been quiet for the lateness.
     let start = Instant::now();
     let got = loop {
@@ -679,19 +680,7 @@ fn syslog_over_tcp_both_framings_tls_and_udp_with_drops_counted() {
     let rules = rules_dir(dir.path());
     let state = dir.path().join("state");
     let alerts = dir.path().join("alerts.jsonl");
-    // A CA, and a server certificate for 127.0.0.1, made by openssl.
-    let sh = |script: &str| {
-        let o = std::process::Command::new("sh")
-            .args(["-ec", script])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{script}: {}", String::from_utf8_lossy(&o.stderr));
-    };
-    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca 2>/dev/null
-        openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
-        printf 'subjectAltName=IP:127.0.0.1' > san.ext
-        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext 2>/dev/null");
+    make_pki(dir.path());
     let config = dir.path().join("reconwatch.yml");
     fs::write(
         &config,
@@ -807,26 +796,9 @@ fn syslog_over_tcp_both_framings_tls_and_udp_with_drops_counted() {
 
 #[test]
 fn reload_with_a_good_then_a_broken_rule_set_while_lines_flow() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("access.log");
-    fs::write(&log, "").unwrap();
-    let rules = rules_dir(dir.path());
-    let state = dir.path().join("state");
-    let alerts = dir.path().join("alerts.jsonl");
-    let tail = format!("{}:squid", log.display());
-    let d = Daemon::start(
-        dir.path(),
-        &[
-            "--rules",
-            rules.to_str().unwrap(),
-            "--tail",
-            &tail,
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--alerts",
-            alerts.to_str().unwrap(),
-        ],
-    );
+    let m = Marked::new("access.log");
+    let (log, alerts, rules) = (m.log.clone(), m.alerts.clone(), m.rules.clone());
+    let d = m.start();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let (stop, log) = (stop.clone(), log.clone());
@@ -868,10 +840,7 @@ fn reload_with_a_good_then_a_broken_rule_set_while_lines_flow() {
     d.wait_metric("reconwatch_reloads_total{result=\"failure\"}", |v| v == 1.0);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let total = writer.join().unwrap();
-    d.wait_metric(
-        &format!("reconwatch_source_lines_total{{source=\"tail:{}\"}}", log.display()),
-        |v| v as u64 == total,
-    );
+    d.wait_metric(&lines_of(&log), |v| v as u64 == total);
     // Every line has been through detection once the first rule's alert count says so.
     d.wait_metric(
         "reconwatch_alerts_total{level=\"low\",rule=\"5f0c1f4e-0d6a-4d37-9a58-3f7b4d2a9e01\"}",

@@ -5,6 +5,8 @@
 //! Nothing here waits blindly: every wait polls for what it needs, up to [`DEADLINE`], and fails
 //! saying what did not arrive.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream as StdTcpStream};
@@ -637,7 +639,7 @@ async fn shutdown_closes_every_stream() {
     }
 }
 
-/// A CA, a server certificate for 127.0.0.1 and a client certificate, made by the openssl CLI.
+/// The test PKI of `common::make_pki` in a directory of its own.
 struct Pki {
     dir: tempfile::TempDir,
 }
@@ -645,82 +647,7 @@ struct Pki {
 impl Pki {
     fn new() -> Pki {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(d)
-                .output()
-                .expect("openssl is installed");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-        openssl(
-            &[
-                &["req", "-x509"][..],
-                &ec,
-                &[
-                    "-keyout",
-                    "ca.key",
-                    "-out",
-                    "ca.pem",
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=reconwatch test CA",
-                    "-addext",
-                    "basicConstraints=critical,CA:TRUE",
-                    "-addext",
-                    "keyUsage=critical,keyCertSign",
-                ],
-            ]
-            .concat(),
-        );
-        for (name, ext) in [
-            ("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
-            (
-                "client",
-                "subjectAltName=DNS:relay.example\nextendedKeyUsage=clientAuth\n",
-            ),
-        ] {
-            std::fs::write(d.join(format!("{name}.ext")), ext).unwrap();
-            openssl(
-                &[
-                    &["req"][..],
-                    &ec,
-                    &[
-                        "-keyout",
-                        &format!("{name}.key"),
-                        "-out",
-                        &format!("{name}.csr"),
-                        "-subj",
-                        &format!("/CN={name}"),
-                    ],
-                ]
-                .concat(),
-            );
-            openssl(&[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-out",
-                &format!("{name}.pem"),
-                "-extfile",
-                &format!("{name}.ext"),
-            ]);
-        }
+        common::make_pki(dir.path());
         Pki { dir }
     }
 

@@ -12,7 +12,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::os::fd::AsFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
@@ -129,25 +129,7 @@ pub fn create(option: &str, path: &Path, inputs: &InputFiles) -> anyhow::Result<
 /// regular file or not exist (a symbolic link is followed to one); anything else is refused.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let target = replaceable(path)?;
-    let dir = target
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = target
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
-    let tmp = dir.join(format!(".{}.tmp{}", name.to_string_lossy(), std::process::id()));
-    let written = (|| {
-        // create_new: never through a link or over anything planted at the temporary name.
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o644).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &target)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    crate::source::checkpoint::write_atomically_with_mode(&target, bytes, 0o644)
 }
 
 /// The path a whole-file replacement may rename onto: `path` itself, or the file a symbolic

@@ -375,13 +375,7 @@ impl<O: Outputs> Engine<O> {
         let mut newest = None;
         match &mut stream.state {
             StreamState::Running(ls) => {
-                let mut sink = Detect {
-                    worker,
-                    outputs: &mut self.outputs,
-                    lag: self.daemon.ingest_lag.with_label_values(&[&stream.info.label]).local(),
-                    now_ms: Timestamp::now().as_millisecond(),
-                    newest: None,
-                };
+                let mut sink = Detect::new(worker, &mut self.outputs, &self.daemon, &stream.info.label);
                 for (i, l) in batch.lines.iter().enumerate() {
                     stream.lines += 1;
                     let raw = RawLine {
@@ -392,8 +386,7 @@ impl<O: Outputs> Engine<O> {
                     };
                     ls.line(raw, &mut sink).map_err(sink_error)?;
                 }
-                sink.lag.flush();
-                newest = sink.newest;
+                newest = sink.finish();
             }
             StreamState::Unrecognised => {
                 stream.lines += batch.lines.len() as u64;
@@ -474,6 +467,13 @@ impl<O: Outputs> Engine<O> {
 
     /// After a batch: statistics, contributions, watermark, sinks flushed.
     fn after_batch(&mut self, id: StreamId, worker: &mut Worker<'_>) -> Result<(), EngineError> {
+        self.collect(id, worker);
+        self.settle(worker)
+    }
+
+    /// Takes what a stream's lines produced: statistics into metrics, contributions to the
+    /// correlation side.
+    fn collect(&mut self, id: StreamId, worker: &mut Worker<'_>) {
         if let Some(stream) = self.streams.get_mut(&id)
             && let StreamState::Running(ls) = &mut stream.state
         {
@@ -490,12 +490,40 @@ impl<O: Outputs> Engine<O> {
             }
             self.correlating.push(source, contributions, &skipped);
         }
+    }
+
+    /// After new events: the watermark moves, the sinks flush, alerts are counted, and a commit
+    /// is made when it is due.
+    fn settle(&mut self, worker: &Worker<'_>) -> Result<(), EngineError> {
         self.advance()?;
         self.outputs.flush()?;
         self.count_alerts(worker);
         if self.last_commit.elapsed() >= self.settings.commit_interval {
             self.commit()?;
         }
+        Ok(())
+    }
+
+    /// Emits what a running stream's parser holds: messages opened before `before` (event
+    /// time), or everything (`None`: the stream ended).
+    fn flush_stream(
+        &mut self,
+        id: StreamId,
+        before: Option<Timestamp>,
+        worker: &mut Worker<'_>,
+    ) -> Result<(), EngineError> {
+        let Some(s) = self.streams.get_mut(&id) else {
+            return Ok(());
+        };
+        let StreamState::Running(ls) = &mut s.state else {
+            return Ok(());
+        };
+        let mut sink = Detect::new(worker, &mut self.outputs, &self.daemon, &s.info.label);
+        ls.flush(before, &mut sink).map_err(sink_error)?;
+        let newest = sink.finish();
+        let source = s.info.id;
+        self.seen(source, newest);
+        self.collect(id, worker);
         Ok(())
     }
 
@@ -607,7 +635,7 @@ impl<O: Outputs> Engine<O> {
             match &s.state {
                 StreamState::Sampling(sample) if !sample.is_empty() && s.last_batch.elapsed() >= SAMPLE_WAIT => {
                     self.decide(id, worker)?;
-                    self.after_batch(id, worker)?;
+                    self.collect(id, worker);
                 }
                 StreamState::Running(_) if s.last_batch.elapsed() >= self.settings.idle_timeout => {
                     // Event time of a quiet stream moves on with the clock from its source's
@@ -621,55 +649,24 @@ impl<O: Outputs> Engine<O> {
                         continue;
                     };
                     let s = self.streams.get_mut(&id).expect("present");
-                    if let StreamState::Running(ls) = &mut s.state {
-                        if s.file.is_none() {
-                            ls.set_reference_time(now);
-                        }
-                        let mut sink = Detect {
-                            worker,
-                            outputs: &mut self.outputs,
-                            lag: self.daemon.ingest_lag.with_label_values(&[&s.info.label]).local(),
-                            now_ms: now.as_millisecond(),
-                            newest: None,
-                        };
-                        ls.flush(Some(until), &mut sink).map_err(sink_error)?;
-                        sink.lag.flush();
-                        let (source, newest) = (s.info.id, sink.newest);
-                        self.seen(source, newest);
+                    if let (StreamState::Running(ls), None) = (&mut s.state, &s.file) {
+                        // A live socket's RFC 3164 lines are dated by the clock's year.
+                        ls.set_reference_time(now);
                     }
-                    self.after_batch(id, worker)?;
+                    self.flush_stream(id, Some(until), worker)?;
                 }
                 _ => {}
             }
         }
-        self.advance()?;
-        self.outputs.flush()?;
-        if self.last_commit.elapsed() >= self.settings.commit_interval {
-            self.commit()?;
-        }
-        Ok(())
+        self.settle(worker)
     }
 
     fn close(&mut self, id: StreamId, worker: &mut Worker<'_>) -> Result<(), EngineError> {
         if matches!(self.streams.get(&id).map(|s| &s.state), Some(StreamState::Sampling(_))) {
             self.decide(id, worker)?;
         }
-        if let Some(s) = self.streams.get_mut(&id)
-            && let StreamState::Running(ls) = &mut s.state
-        {
-            let mut sink = Detect {
-                worker,
-                outputs: &mut self.outputs,
-                lag: self.daemon.ingest_lag.with_label_values(&[&s.info.label]).local(),
-                now_ms: Timestamp::now().as_millisecond(),
-                newest: None,
-            };
-            ls.flush(None, &mut sink).map_err(sink_error)?;
-            sink.lag.flush();
-            let (source, newest) = (s.info.id, sink.newest);
-            self.seen(source, newest);
-        }
-        self.after_batch(id, worker)?;
+        self.flush_stream(id, None, worker)?;
+        self.settle(worker)?;
         if let Some(s) = self.streams.remove(&id) {
             log::debug!("{}: stream {} closed after {} lines", s.info.label, s.name, s.lines);
         }
@@ -833,6 +830,24 @@ struct Detect<'a, 'd, O: Outputs> {
     now_ms: i64,
     /// The newest event time seen.
     newest: Option<i64>,
+}
+
+impl<'a, 'd, O: Outputs> Detect<'a, 'd, O> {
+    fn new(worker: &'a mut Worker<'d>, outputs: &'a mut O, daemon: &DaemonMetrics, source: &str) -> Self {
+        Detect {
+            worker,
+            outputs,
+            lag: daemon.ingest_lag.with_label_values(&[source]).local(),
+            now_ms: Timestamp::now().as_millisecond(),
+            newest: None,
+        }
+    }
+
+    /// Publishes the observed lag; the newest event time seen.
+    fn finish(self) -> Option<i64> {
+        self.lag.flush();
+        self.newest
+    }
 }
 
 impl<O: Outputs> EventSink for Detect<'_, '_, O> {

@@ -26,7 +26,7 @@ use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read};
-use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -421,12 +421,8 @@ impl Tracked {
 
     fn send_batch(&mut self, out: &Out, source: &Arc<SourceInfo>, batch: LineBatch) -> Result<(), Stop> {
         self.open_stream(out, source)?;
-        out.send(Feed::Lines(batch))?;
-        out.metrics
-            .source_last_line
-            .with_label_values(&[&out.label])
-            .set(Timestamp::now().as_millisecond() as f64 / 1000.0);
-        Ok(())
+        // Lines, bytes and the last line's time are counted by the engine, for every source.
+        out.send(Feed::Lines(batch))
     }
 
     /// Reads the file to the end of what it holds, hands out an unfinished last line when
@@ -696,7 +692,7 @@ impl Tailer {
                 }
             };
             if !meta.is_file() {
-                let what = kind_name(&meta);
+                let what = super::file_kind(&meta.file_type());
                 self.report(&path, format!("{what}, not a regular file: not tailed"), &mut problems);
                 continue;
             }
@@ -1191,21 +1187,6 @@ fn find_in_dir(dir: &Path, key: Key) -> Option<PathBuf> {
         .filter_map(Result::ok)
         .find(|e| e.metadata().is_ok_and(|m| key_of(&m) == key))
         .map(|e| e.path())
-}
-
-fn kind_name(meta: &Metadata) -> &'static str {
-    let t = meta.file_type();
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_char_device() || t.is_block_device() {
-        "a device"
-    } else {
-        "not a file"
-    }
 }
 
 #[cfg(test)]
