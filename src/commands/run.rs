@@ -90,30 +90,30 @@ fn sinks(config: &Config, args: &RunArgs) -> Vec<SinkConfig> {
     out
 }
 
-/// Loads the detector as the options and the configuration file say now.
+/// Loads the detector as the options and the configuration file say now; returns the file's
+/// contents too (the daemon's own keys).
 fn load(
     rules: &RuleArgs,
     lateness: Option<&str>,
     max_groups: Option<usize>,
     metrics: &Metrics,
-) -> anyhow::Result<Detector> {
+) -> anyhow::Result<(Config, Detector)> {
     let (config, mut detector_config) = rules.detector_config()?;
     detector_config.correlation = correlation_settings(lateness, max_groups, &config)?.0;
     let (detector, rejected) = load_detector(&detector_config, metrics, SkipReport::Count)?;
     if rejected > 0 {
         bail!("{rejected} rules cannot run (each is listed above); fix or remove them");
     }
-    Ok(detector)
+    Ok((config, detector))
 }
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new());
-    let (config, _) = args.rules.detector_config()?;
-    let detector = load(&args.rules, args.lateness.as_deref(), args.max_groups, &metrics)?;
+    let (config, detector) = load(&args.rules, args.lateness.as_deref(), args.max_groups, &metrics)?;
     let loader: Loader = {
         let (rules, lateness, max_groups) = (args.rules.clone(), args.lateness.clone(), args.max_groups);
         let metrics = Arc::clone(&metrics);
-        Arc::new(move || load(&rules, lateness.as_deref(), max_groups, &metrics))
+        Arc::new(move || load(&rules, lateness.as_deref(), max_groups, &metrics).map(|(_, d)| d))
     };
     let state_dir = args
         .state_dir
@@ -165,7 +165,7 @@ pub fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     };
     let metrics = Metrics::new();
     match load(&rules, None, None, &metrics) {
-        Ok(d) => println!(
+        Ok((_, d)) => println!(
             "rules: {} detection and {} correlation rules load; watchlists: {}; intel indicators: {}",
             d.engine().rules().len(),
             d.correlations().list.len(),
@@ -185,11 +185,11 @@ pub fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
             println!("sources: none (`reconwatch run` then needs --tail, --syslog-udp or --syslog-tcp)")
         }
         Ok(s) => {
-            for (c, _, format) in s {
+            for p in s {
                 println!(
                     "source {}: ok ({})",
-                    c.label(),
-                    format.map_or("format detected per stream", |f| f.name())
+                    p.info.label,
+                    p.info.format.map_or("format detected per stream", |f| f.name())
                 );
             }
         }

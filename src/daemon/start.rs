@@ -60,16 +60,19 @@ impl Outputs for Sinks {
     }
 }
 
-/// A checked source, ready to start.
-struct Planned {
-    info: Arc<SourceInfo>,
-    config: SourceConfig,
-    kind: SourceKind,
+/// A checked source, ready to start: its kind, format, TLS settings and intervals parsed once.
+pub struct Planned {
+    pub info: Arc<SourceInfo>,
+    pub config: SourceConfig,
+    pub kind: SourceKind,
+    pub tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    pub poll_interval: Duration,
+    pub rotate_wait: Duration,
 }
 
-/// Checks every source: one kind each, a known format, TLS files usable. Errors name the
-/// source.
-pub fn plan_sources(sources: &[SourceConfig]) -> anyhow::Result<Vec<(SourceConfig, SourceKind, Option<Format>)>> {
+/// Checks every source: one kind each, a known format, TLS files usable, intervals that parse.
+/// Errors name the source.
+pub fn plan_sources(sources: &[SourceConfig]) -> anyhow::Result<Vec<Planned>> {
     let mut out = Vec::new();
     for s in sources {
         let label = s.label();
@@ -84,16 +87,24 @@ pub fn plan_sources(sources: &[SourceConfig]) -> anyhow::Result<Vec<(SourceConfi
                 )
             })?),
         };
-        if let Some(tls) = &s.tls {
-            crate::tls::server_config(&tls.cert, &tls.key, tls.client_ca.as_deref())
-                .map_err(|e| anyhow::anyhow!("source {label}: tls: {e}"))?;
-        }
-        for (key, value) in [("poll_interval", &s.poll_interval), ("rotate_wait", &s.rotate_wait)] {
-            if let Some(v) = value {
-                duration(key, Some(v), Duration::ZERO).map_err(|e| anyhow::anyhow!("source {label}: {e}"))?;
-            }
-        }
-        out.push((s.clone(), kind, format));
+        let tls = match &s.tls {
+            Some(t) => Some(
+                crate::tls::server_config(&t.cert, &t.key, t.client_ca.as_deref())
+                    .map_err(|e| anyhow::anyhow!("source {label}: tls: {e}"))?,
+            ),
+            None => None,
+        };
+        let interval = |key: &str, value: &Option<String>, default: Duration| {
+            duration(key, value.as_deref(), default).map_err(|e| anyhow::anyhow!("source {label}: {e}"))
+        };
+        out.push(Planned {
+            info: Arc::new(SourceInfo::new(&label, format)),
+            poll_interval: interval("poll_interval", &s.poll_interval, tail::DEFAULT_POLL_INTERVAL)?,
+            rotate_wait: interval("rotate_wait", &s.rotate_wait, tail::DEFAULT_ROTATE_WAIT)?,
+            config: s.clone(),
+            kind,
+            tls,
+        });
     }
     Ok(out)
 }
@@ -198,14 +209,7 @@ pub fn run(d: Daemon, detector: Detector, loader: Loader, metrics: Arc<Metrics>)
         .listen
         .parse()
         .map_err(|e| anyhow::anyhow!("--listen {}: not an address:port ({e})", d.listen))?;
-    let planned: Vec<Planned> = plan_sources(&d.sources)?
-        .into_iter()
-        .map(|(config, kind, format)| Planned {
-            info: Arc::new(SourceInfo::new(&config.label(), format)),
-            config,
-            kind,
-        })
-        .collect();
+    let planned = plan_sources(&d.sources)?;
     if planned.is_empty() {
         bail!("no sources: give --tail, --syslog-udp or --syslog-tcp, or `sources:` in --config");
     }
@@ -274,22 +278,10 @@ pub fn run(d: Daemon, detector: Detector, loader: Loader, metrics: Arc<Metrics>)
             let max_line = d.pipeline.max_line;
             match &p.kind {
                 SourceKind::Tail(pattern) => {
-                    let poll = duration(
-                        "poll_interval",
-                        p.config.poll_interval.as_deref(),
-                        Duration::from_secs(1),
-                    )
-                    .map_err(anyhow::Error::msg)?;
-                    let rotate_wait = duration(
-                        "rotate_wait",
-                        p.config.rotate_wait.as_deref(),
-                        tail::DEFAULT_ROTATE_WAIT,
-                    )
-                    .map_err(anyhow::Error::msg)?;
                     let settings = tail::TailSettings {
                         compressed: p.config.compressed.unwrap_or_default(),
-                        poll_interval: poll,
-                        rotate_wait,
+                        poll_interval: p.poll_interval,
+                        rotate_wait: p.rotate_wait,
                         max_line,
                         ..tail::TailSettings::new(pattern, Arc::clone(&p.info), &d.state_dir)
                     };
@@ -324,10 +316,7 @@ pub fn run(d: Daemon, detector: Detector, loader: Loader, metrics: Arc<Metrics>)
                     ));
                 }
                 SourceKind::SyslogTcp(addr) => {
-                    let tls = match &p.config.tls {
-                        Some(t) => Some(crate::tls::server_config(&t.cert, &t.key, t.client_ca.as_deref())?),
-                        None => None,
-                    };
+                    let tls = p.tls.clone();
                     let listener = listen::bind_tcp(*addr).await?;
                     log::info!(
                         "{}: receiving syslog over {} on {}",
