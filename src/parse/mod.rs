@@ -18,6 +18,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::event::{Dataset, Event};
 
 pub mod assemble;
+pub mod body;
 pub mod common;
 pub mod detect;
 pub mod json;

@@ -38,8 +38,10 @@
 //!   (`orig_client=`) when logged; `destination.*` is the last relay a delivery went to.
 //! - `email.direction` is left unset: Postfix does not say which networks are internal.
 //! - Header values are decoded from RFC 2047 encoded words (UTF-8, US-ASCII, ISO-8859-1).
-//!   URLs are taken from `body_checks` lines only (quoted-printable `=3D` and HTML `&amp;`
-//!   decoded), as that is where the links of a message appear.
+//!   URLs are taken from `body_checks` lines only, as that is where the links of a message
+//!   appear: the lines of one message go through one [`BodyDecoder`], which joins quoted-printable
+//!   soft breaks, decodes `=XX` escapes, base64 parts and HTML's `&amp;`, so that a link split
+//!   across lines or hidden by base64 is found whole, once.
 //! - An assembled message's `@timestamp` is the time of its first line that has one.
 //!   `flush(Some(t))` emits the messages opened before `t`.
 //!
@@ -52,6 +54,7 @@ use std::collections::HashMap;
 use jiff::Timestamp;
 
 use super::assemble::{Assembler, AssemblyStats};
+use super::body::{BodyDecoder, decode_base64};
 use super::common::{parse_u16, parse_u64, strip_angle};
 use super::mail::{HostSpec, mailbox_address, mailbox_name, owned, push_recipient, set_endpoint};
 use super::syslog::SyslogHeader;
@@ -92,6 +95,8 @@ struct MessageState {
     failed: bool,
     /// Recipients whose last delivery attempt was deferred.
     deferred: Vec<String>,
+    /// Quoted-printable lines joined across soft breaks, base64 runs decoded.
+    body: BodyDecoder,
 }
 
 impl MessageState {
@@ -204,7 +209,11 @@ impl LineParser for PostfixParser {
 
     fn take_completed(&mut self) -> Option<Event<'static>> {
         let mut ev = self.asm.take()?;
-        let st = ev.email.local_id.as_deref().and_then(|id| self.state.remove(id));
+        let mut st = ev.email.local_id.as_deref().and_then(|id| self.state.remove(id));
+        if let Some(st) = &mut st {
+            // A soft-broken line or base64 run still open at the message's end.
+            st.body.finish(&mut ev.email.urls);
+        }
         let outcome = st.as_ref().map_or("unknown", MessageState::outcome);
         ev.event.outcome = Some(Cow::Borrowed(outcome));
         Some(ev)
@@ -761,7 +770,7 @@ fn apply(ev: &mut Event<'static>, st: &mut MessageState, msg: QueueMsg<'_>) -> b
         QueueMsg::Check(c) => {
             envelope_and_client(ev, st, &c.env, c.client.as_ref());
             if c.body {
-                extract_urls(c.content, &mut ev.email.urls);
+                st.body.line(c.content, &mut ev.email.urls);
             } else {
                 header(ev, st, c.content);
             }
@@ -832,6 +841,7 @@ fn header(ev: &mut Event<'static>, st: &mut MessageState, content: &str) {
         return;
     };
     let (name, value) = (name.trim(), value.trim());
+    st.body.header(name, value, &mut ev.email.urls);
     let is = |n: &str| name.eq_ignore_ascii_case(n);
     if is("subject") {
         ev.email.subject = Some(Cow::Owned(decode_words(value).into_owned()));
@@ -859,55 +869,6 @@ fn header(ev: &mut Event<'static>, st: &mut MessageState, content: &str) {
             ev.email.message_id = Some(owned(id));
         }
     }
-}
-
-/// Adds every `http://` or `https://` URL in `text` to `urls`, once each.
-fn extract_urls(text: &str, urls: &mut Vec<Cow<'static, str>>) {
-    let b = text.as_bytes();
-    // A quoted-printable body writes `=` as `=3D` and ends a wrapped line with a soft break `=`.
-    let qp = b
-        .windows(3)
-        .any(|w| w[0] == b'=' && w[1] == b'3' && w[2].eq_ignore_ascii_case(&b'd'));
-    let mut i = 0;
-    while i < b.len() {
-        let Some(p) = memchr::memchr2(b'h', b'H', &b[i..]).map(|p| p + i) else {
-            break;
-        };
-        let scheme = if starts_with_ci(&b[p..], b"https://") {
-            8
-        } else if starts_with_ci(&b[p..], b"http://") {
-            7
-        } else {
-            i = p + 1;
-            continue;
-        };
-        let end = b[p..]
-            .iter()
-            .position(|&c| c.is_ascii_whitespace() || matches!(c, b'"' | b'\'' | b'<' | b'>' | b'`'))
-            .map_or(b.len(), |n| p + n);
-        // `end` is at an ASCII byte or the end, so it is a char boundary.
-        let mut url = text[p..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']', '}']);
-        if qp {
-            url = url.strip_suffix('=').unwrap_or(url);
-        }
-        if url.len() > scheme {
-            let mut owned = url.to_owned();
-            if qp {
-                owned = owned.replace("=3D", "=").replace("=3d", "=");
-            }
-            if owned.contains("&amp;") {
-                owned = owned.replace("&amp;", "&");
-            }
-            if !urls.iter().any(|u| *u == owned) {
-                urls.push(Cow::Owned(owned));
-            }
-        }
-        i = end.max(p + 1);
-    }
-}
-
-fn starts_with_ci(b: &[u8], prefix: &[u8]) -> bool {
-    b.len() >= prefix.len() && b[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
 /// Decodes RFC 2047 encoded words (`=?utf-8?Q?Gr=C3=BC=C3=9Fe?=`) in UTF-8, US-ASCII and
@@ -986,36 +947,15 @@ fn encoded_word(s: &str) -> Option<(bool, Vec<u8>, usize)> {
         return None;
     }
     let bytes = match enc.to_ascii_uppercase() {
-        b'B' => base64(text)?,
+        b'B' => {
+            let mut out = Vec::with_capacity(text.len() * 3 / 4);
+            decode_base64(text.as_bytes(), &mut out).then_some(out)?
+        }
         b'Q' => quoted(text)?,
         _ => return None,
     };
     let used = 2 + q1 + 1 + 2 + end + 2;
     Some((latin1, bytes, used))
-}
-
-fn base64(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in text.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
 }
 
 fn quoted(text: &str) -> Option<Vec<u8>> {
@@ -1731,10 +1671,240 @@ mod tests {
             ("émoji 🎯 https://ü.example/ä", &["https://ü.example/ä"]),
         ];
         for (text, want) in cases {
-            let mut urls = Vec::new();
-            extract_urls(text, &mut urls);
+            let (mut body, mut urls) = (BodyDecoder::default(), Vec::new());
+            body.line(text, &mut urls);
+            body.finish(&mut urls);
             assert_eq!(strs(&urls), *want, "{text}");
         }
+    }
+
+    /// A cleanup `header_checks` or `body_checks` INFO line (`kind`: `header` or `body`) for
+    /// message `qid`.
+    fn check_line(qid: &str, kind: &str, text: &str) -> String {
+        format!(
+            "Jun 12 10:01:03 mx1 postfix/cleanup[4413]: {qid}: info: {kind} {text} from \
+             mail.lure.example[203.0.113.7]; from=<news@lure.example> to=<ceo@corp.example> proto=ESMTP \
+             helo=<mail.lure.example>"
+        )
+    }
+
+    /// The URLs of the one message that `lines` (header and body lines of message `qid`, as
+    /// `("header"|"body", text)`) build, ended by qmgr's `removed`.
+    fn message_urls(qid: &str, lines: &[(&str, &str)]) -> Vec<String> {
+        let mut raw: Vec<String> = lines.iter().map(|(kind, text)| check_line(qid, kind, text)).collect();
+        raw.push(format!("Jun 12 10:01:04 mx1 postfix/qmgr[900]: {qid}: removed"));
+        let raw: Vec<&str> = raw.iter().map(String::as_str).collect();
+        let (results, events) = run(&raw);
+        assert!(results.iter().all(|r| *r == Ok(Parsed::Absorbed)), "{results:?}");
+        let [ev] = &events[..] else { panic!("{events:#?}") };
+        ev.email.urls.iter().map(|u| u.to_string()).collect()
+    }
+
+    /// Gap: a quoted-printable HTML tag wrapped by a soft break gave two broken URLs (or none).
+    #[test]
+    fn quoted_printable_link_split_by_a_soft_break_is_one_url() {
+        let urls = message_urls(
+            "3F2A1C0B7D",
+            &[
+                (
+                    "body",
+                    "<p>Dear Minister,</p><img src=3D\"https://img.brand.example/p.gif?id=3DAb12Cd=",
+                ),
+                ("body", "34Ef56\" width=3D\"1\" height=3D\"1\"></p>"),
+            ],
+        );
+        assert_eq!(urls, ["https://img.brand.example/p.gif?id=Ab12Cd34Ef56"]);
+    }
+
+    /// An escape that the soft break splits (`=3=` `D`, `==` `3D`), or a break just before one.
+    #[test]
+    fn quoted_printable_escape_split_by_a_soft_break() {
+        let head = "<img src=3D\"https://img.brand.example/p.gif?id";
+        for (first, second) in [
+            ("=3=", "DAb12Cd34Ef56\" width=3D\"1\">"),
+            ("==", "3DAb12Cd34Ef56\" width=3D\"1\">"),
+            ("=", "=3DAb12Cd34Ef56\" width=3D\"1\">"),
+        ] {
+            let first = format!("{head}{first}");
+            let urls = message_urls("3F2A1C0B7D", &[("body", &first), ("body", second)]);
+            assert_eq!(
+                urls,
+                ["https://img.brand.example/p.gif?id=Ab12Cd34Ef56"],
+                "{first} | {second}"
+            );
+        }
+    }
+
+    /// A long quoted-printable HTML line wrapped many times: every link once, whole, in order.
+    #[test]
+    fn quoted_printable_html_wrapped_over_many_lines() {
+        let urls = message_urls(
+            "3F2A1C0B7D",
+            &[
+                ("header", "Content-Type: text/html; charset=\"utf-8\""),
+                ("header", "Content-Transfer-Encoding: quoted-printable"),
+                (
+                    "body",
+                    "<html><body><p style=3D\"margin:0\">Dear Minister, please review the attach=",
+                ),
+                (
+                    "body",
+                    "ed brief before Tuesday.</p><a href=3D\"https://docs.lure.example/view?doc=3D7=",
+                ),
+                (
+                    "body",
+                    "781&amp;u=3Dceo\">Read</a> or https://mirror.lure.example/b.pdf<img src=3D\"h=",
+                ),
+                (
+                    "body",
+                    "ttps://px.lure.example/o.gif?t=3DZq81\" width=3D\"1\"></body></html>",
+                ),
+            ],
+        );
+        assert_eq!(
+            urls,
+            [
+                "https://docs.lure.example/view?doc=7781&u=ceo",
+                "https://mirror.lure.example/b.pdf",
+                "https://px.lure.example/o.gif?t=Zq81",
+            ]
+        );
+    }
+
+    /// The HTML part of `<html><body><p>Dear Minister, ...` in base64, as a mailer wraps it.
+    const BASE64_HTML: [&str; 4] = [
+        "PGh0bWw+PGJvZHk+PHA+RGVhciBNaW5pc3RlciwgdGhlIGJyaWVmaW5nIGlzIHJlYWR5LjwvcD48",
+        "YSBocmVmPSJodHRwczovL2RvY3MubHVyZS5leGFtcGxlL3ZpZXc/ZG9jPTc3ODEmYW1wO3U9Y2Vv",
+        "Ij5SZWFkIHRoZSBicmllZjwvYT48aW1nIHNyYz0iaHR0cHM6Ly9weC5sdXJlLmV4YW1wbGUvby5n",
+        "aWY/dD1acTgxIiB3aWR0aD0iMSIgaGVpZ2h0PSIxIj48L2JvZHk+PC9odG1sPg==",
+    ];
+    const BASE64_URLS: [&str; 2] = [
+        "https://docs.lure.example/view?doc=7781&u=ceo",
+        "https://px.lure.example/o.gif?t=Zq81",
+    ];
+
+    /// Gap: a base64 HTML part hid every link from body_checks lines.
+    #[test]
+    fn base64_html_part_is_decoded() {
+        let part = |before: &[(&'static str, &'static str)]| {
+            let mut lines = vec![
+                ("body", "This is a multi-part message in MIME format."),
+                ("body", "--b1"),
+            ];
+            lines.extend_from_slice(before);
+            lines.extend(BASE64_HTML.iter().map(|l| ("body", *l)));
+            lines.push(("body", "--b1--"));
+            lines
+        };
+        // MIME part headers logged by mime_header_checks.
+        let declared = part(&[
+            ("header", "Content-Type: text/html; charset=utf-8"),
+            ("header", "Content-Transfer-Encoding: base64"),
+        ]);
+        // MIME processing off: the part headers are body lines.
+        let in_body = part(&[
+            ("body", "Content-Type: text/html; charset=utf-8"),
+            ("body", "Content-Transfer-Encoding: base64"),
+        ]);
+        // No header logged: a run of full-width base64 lines is enough.
+        let undeclared = part(&[]);
+        for lines in [declared, in_body, undeclared] {
+            assert_eq!(message_urls("4XyZ1b2cDfz9abc", &lines), BASE64_URLS, "{lines:?}");
+        }
+        // The run ends at the message's end too.
+        let lines: Vec<_> = BASE64_HTML.iter().map(|l| ("body", *l)).collect();
+        assert_eq!(message_urls("4XyZ1b2cDfz9abc", &lines), BASE64_URLS);
+        // A part that is not text is not decoded.
+        let mut image = vec![
+            ("header", "Content-Type: image/png"),
+            ("header", "Content-Transfer-Encoding: base64"),
+        ];
+        image.extend(BASE64_HTML.iter().map(|l| ("body", *l)));
+        assert!(message_urls("4XyZ1b2cDfz9abc", &image).is_empty());
+    }
+
+    /// Ordinary bodies keep what the line says: `=` in a query is no escape, and a short run of
+    /// base64-looking text is no part.
+    #[test]
+    fn ordinary_body_urls_are_untouched() {
+        let urls = message_urls(
+            "3F2A1C0B7D",
+            &[
+                ("body", "Track: https://shop.example/item?id=20&ref=AB&x=0A0D today"),
+                ("body", "Verify at https://id.example/v?token=dGVzdA=="),
+                ("body", "Thanks, see https://id.example/v?sig=x9="),
+                ("body", "the team"),
+                ("body", "Unsubscribe: https://news.example/u?email="),
+                ("body", "--"),
+                ("body", BASE64_HTML[0]),
+                ("body", "https://after.example/x"),
+            ],
+        );
+        assert_eq!(
+            urls,
+            [
+                "https://shop.example/item?id=20&ref=AB&x=0A0D",
+                "https://id.example/v?token=dGVzdA==",
+                "https://id.example/v?sig=x9=",
+                "https://news.example/u?email=",
+                "https://after.example/x",
+            ]
+        );
+    }
+
+    /// Many long quoted-printable lines and a huge base64 part: state stays bounded, the links
+    /// within the bounds are found, nothing panics.
+    #[test]
+    fn body_state_is_bounded() {
+        let filler = format!("{}=", "a".repeat(75));
+        let mut lines = vec![("body", "<a href=3D\"https://big.example/=")];
+        lines.extend(std::iter::repeat_n(("body", filler.as_str()), 500));
+        lines.push(("body", "end\"> and https://next.example/ok"));
+        assert_eq!(message_urls("3F2A1C0B7D", &lines), ["https://next.example/ok"]);
+
+        // 2000 base64 lines (~114 KB decoded): the link at the start is found, the one past the
+        // 64 KiB budget is not.
+        let mut encoded = b"<a href=\"https://first.example/\">".to_vec();
+        encoded.resize(120_000, b' ');
+        encoded.extend_from_slice(b"https://late.example/ ");
+        let encoded = crate::rules::pattern::base64(&encoded);
+        let chunks: Vec<&str> = encoded.chunks(76).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        let mut lines = vec![("header", "Content-Transfer-Encoding: base64")];
+        lines.extend(chunks.iter().map(|c| ("body", *c)));
+        assert_eq!(message_urls("3F2A1C0B7D", &lines), ["https://first.example/"]);
+    }
+
+    /// Two messages whose body lines alternate keep their own soft breaks and base64 runs.
+    #[test]
+    fn interleaved_bodies_keep_separate_state() {
+        let (a, b) = ("1A2B3C4D5E", "4XyZ1b2cDfz9abc");
+        let mut lines = vec![
+            check_line(b, "header", "Content-Transfer-Encoding: base64"),
+            check_line(a, "body", "<img src=3D\"https://img.brand.example/p.gif?id=3DAb12Cd="),
+            check_line(b, "body", BASE64_HTML[0]),
+            check_line(
+                a,
+                "body",
+                "34Ef56\" width=3D\"1\"><a href=3D\"https://a.example/r?k=3D1=",
+            ),
+            check_line(b, "body", BASE64_HTML[1]),
+            check_line(a, "body", "2\">x</a>"),
+        ];
+        lines.extend(BASE64_HTML[2..].iter().map(|l| check_line(b, "body", l)));
+        lines.push(format!("Jun 12 10:01:04 mx1 postfix/qmgr[900]: {a}: removed"));
+        lines.push(format!("Jun 12 10:01:04 mx1 postfix/qmgr[900]: {b}: removed"));
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        let (_, events) = run(&lines);
+        let [ea, eb] = &events[..] else { panic!("{events:#?}") };
+        assert_eq!(ea.email.local_id.as_deref(), Some(a));
+        assert_eq!(
+            strs(&ea.email.urls),
+            [
+                "https://img.brand.example/p.gif?id=Ab12Cd34Ef56",
+                "https://a.example/r?k=12"
+            ]
+        );
+        assert_eq!(strs(&eb.email.urls), BASE64_URLS);
     }
 
     #[test]
