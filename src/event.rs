@@ -368,6 +368,13 @@ computed_object!(
             recipient_encoding,
             /// `reconwatch.url.lookalike`: protected domains a URL's domain imitates.
             lookalike,
+            /// `reconwatch.url.key`: per URL with identifiers on a site that is not known to be
+            /// safe, its registered domain and identifiers (`brand.example/kw3ue9/H6jS30rk`):
+            /// the same for the copy in a mail and the request that fetches it.
+            key,
+            /// `reconwatch.url.rare_domain`: the registered domains of the URLs that are on no
+            /// list (the unknown ones).
+            rare_domain,
         }
     }
 );
@@ -395,6 +402,10 @@ computed_object!(
             /// `reconwatch.sender.envelope_mismatch`: the envelope sender (Return-Path) is
             /// another registered domain than the header From.
             envelope_mismatch,
+            /// `reconwatch.sender.invented_outlet`: an unknown sending domain dressed as a news
+            /// outlet: news words in its name, and a persona (a person's name with a brand, a
+            /// journalist's title) or a press pretext in the subject.
+            invented_outlet,
         }
         texts {
             /// `reconwatch.sender.domain`: the registered domain it sends from.
@@ -409,8 +420,11 @@ computed_object!(
             /// `reconwatch.sender.lookalike`: the protected domain the sending domain imitates.
             lookalike,
             /// `reconwatch.sender.lookalike_method`: `punycode`, `confusable`,
-            /// `edit_distance`, `added_word` or `tld_swap`.
+            /// `edit_distance`, `added_word`, `tld_swap` or `subdomain`.
             lookalike_method,
+            /// `reconwatch.sender.service`: the email service provider that carried the mail
+            /// (its envelope sender or sending host is the provider's), whoever the author is.
+            service,
         }
     }
 );
@@ -783,6 +797,8 @@ impl<'a> Event<'a> {
             F::UrlTemplate => list(&rw.url.template),
             F::UrlRecipientEncoding => list(&rw.url.recipient_encoding),
             F::UrlLookalike => list(&rw.url.lookalike),
+            F::UrlKey => list(&rw.url.key),
+            F::UrlRareDomain => list(&rw.url.rare_domain),
             F::SenderExternal => flag(rw.sender.external),
             F::SenderEsp => flag(rw.sender.esp),
             F::SenderFreemail => flag(rw.sender.freemail),
@@ -790,6 +806,8 @@ impl<'a> Event<'a> {
             F::SenderJournalist => flag(rw.sender.journalist),
             F::SenderReplyToMismatch => flag(rw.sender.reply_to_mismatch),
             F::SenderEnvelopeMismatch => flag(rw.sender.envelope_mismatch),
+            F::SenderInventedOutlet => flag(rw.sender.invented_outlet),
+            F::SenderService => s(&rw.sender.service),
             F::SenderDomain => s(&rw.sender.domain),
             F::SenderOutlet => s(&rw.sender.outlet),
             F::SenderClaimedOutlet => s(&rw.sender.claimed_outlet),
@@ -993,6 +1011,8 @@ fields! {
     UrlTemplate = "reconwatch.url.template",
     UrlRecipientEncoding = "reconwatch.url.recipient_encoding",
     UrlLookalike = "reconwatch.url.lookalike",
+    UrlKey = "reconwatch.url.key",
+    UrlRareDomain = "reconwatch.url.rare_domain",
     SenderExternal = "reconwatch.sender.external",
     SenderEsp = "reconwatch.sender.esp",
     SenderFreemail = "reconwatch.sender.freemail",
@@ -1000,6 +1020,8 @@ fields! {
     SenderJournalist = "reconwatch.sender.journalist",
     SenderReplyToMismatch = "reconwatch.sender.reply_to_mismatch",
     SenderEnvelopeMismatch = "reconwatch.sender.envelope_mismatch",
+    SenderInventedOutlet = "reconwatch.sender.invented_outlet",
+    SenderService = "reconwatch.sender.service",
     SenderDomain = "reconwatch.sender.domain",
     SenderOutlet = "reconwatch.sender.outlet",
     SenderClaimedOutlet = "reconwatch.sender.claimed_outlet",
@@ -1190,6 +1212,8 @@ mod tests {
                 template: l(),
                 recipient_encoding: l(),
                 lookalike: l(),
+                key: l(),
+                rare_domain: l(),
             },
             sender: ComputedSender {
                 external: t,
@@ -1199,12 +1223,14 @@ mod tests {
                 journalist: t,
                 reply_to_mismatch: t,
                 envelope_mismatch: t,
+                invented_outlet: t,
                 domain: x(),
                 outlet: x(),
                 claimed_outlet: x(),
                 claim_via: x(),
                 lookalike: x(),
                 lookalike_method: x(),
+                service: x(),
             },
             intel: ComputedIntel {
                 hit: t,

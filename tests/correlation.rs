@@ -13,7 +13,8 @@ use serde_json::Value;
 const FANOUT_SENDER: &str = "7c2a9e14-3b6d-4f51-8e0a-2d9f4b7c1e36";
 const FANOUT_TEMPLATE: &str = "0f4d8b63-2a7e-4c19-b5d6-9e3a1c7f2b48";
 const PIXEL_TOKEN: &str = "4e8b1d27-9f3c-4a65-b0e2-6c7d9a1f3e58";
-const PIXEL_DEVICE: &str = "2a6c9f41-8e3b-4d72-a1f5-0b7e4c2d9a86";
+/// The person-joined pixel-fired rule for mail logs without URLs (Exchange).
+const PIXEL_DEVICE: &str = "0c5d7e92-4a1b-4f3c-8d6e-9b2a7f1c3e84";
 
 fn sample() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs")
@@ -89,7 +90,9 @@ fn both_apt31_correlations_fire_on_the_sample_logs() {
     for a in &pixel {
         assert_eq!(a["rule"]["level"], "critical");
         let c = &a["correlation"];
-        let token = c["group"]["token"].as_str().unwrap();
+        // The key is the URL's site and identifiers: `site/token`.
+        let key = c["group"]["url_key"].as_str().unwrap();
+        let token = key.rsplit('/').next().unwrap();
         let events = c["events"].as_array().unwrap();
         assert_eq!(events.len(), 2, "{a}");
         assert_eq!(events[0]["event"]["dataset"], "postfix.log");
@@ -109,7 +112,7 @@ fn both_apt31_correlations_fire_on_the_sample_logs() {
         "{device:?}"
     );
     // The inputs of the correlations raise no alerts of their own.
-    assert!(!alerts.iter().any(|a| a["rule"]["name"] == "tracking_token_fetched"));
+    assert!(!alerts.iter().any(|a| a["rule"]["name"] == "tracking_url_fetched"));
     assert!(
         !alerts
             .iter()
@@ -227,7 +230,7 @@ fn a_day_as_one_file_or_as_hourly_files_in_any_order_gives_the_same_alerts() {
 fn first_token_fetch() -> (String, String) {
     let (alerts, _) = scan(&[&sample()], &[]);
     let a = correlation_alerts(&alerts, PIXEL_TOKEN)[0].clone();
-    let token = a["correlation"]["group"]["token"].as_str().unwrap().to_owned();
+    let token = a["correlation"]["group"]["url_key"].as_str().unwrap().to_owned();
     let line = a["correlation"]["events"][1]["event"]["original"]
         .as_str()
         .unwrap()
@@ -237,7 +240,9 @@ fn first_token_fetch() -> (String, String) {
 
 #[test]
 fn a_web_request_later_than_the_lateness_is_counted_and_not_correlated() {
-    let (token, fetch) = first_token_fetch();
+    let (key, fetch) = first_token_fetch();
+    // The key is `site/token`.
+    let token = key.rsplit('/').next().unwrap().to_owned();
     let d = tempfile::tempdir().unwrap();
     let mail = write(d.path(), "maillog", read_log(&sample().join("mail/maillog.1.gz")));
     let epoch: f64 = fetch.split_whitespace().next().unwrap().parse().unwrap();
@@ -261,7 +266,7 @@ fn a_web_request_later_than_the_lateness_is_counted_and_not_correlated() {
         let (alerts, err) = scan(&[&mail, web], extra);
         let hit = correlation_alerts(&alerts, PIXEL_TOKEN)
             .iter()
-            .any(|a| a["correlation"]["group"]["token"] == token.as_str());
+            .any(|a| a["correlation"]["group"]["url_key"] == key.as_str());
         (hit, err)
     };
     let within = web_with(120.0);

@@ -670,6 +670,9 @@ pub enum LookalikeMethod {
     AddedWord,
     /// The protected label under another suffix (`reuters.example`, `bbc.net`).
     TldSwap,
+    /// The protected domain, or its distinctive label, as labels below another registered
+    /// domain (`bbc.co.uk.world-briefing.example`, `reuters.global-wire.example`).
+    Subdomain,
 }
 
 impl LookalikeMethod {
@@ -682,6 +685,7 @@ impl LookalikeMethod {
             LookalikeMethod::EditDistance => "edit_distance",
             LookalikeMethod::AddedWord => "added_word",
             LookalikeMethod::TldSwap => "tld_swap",
+            LookalikeMethod::Subdomain => "subdomain",
         }
     }
 }
@@ -737,6 +741,12 @@ pub struct SenderAnalysis<'s> {
     /// The envelope registered domain differs from the From one (both present; normal for
     /// mail sent through an ESP).
     pub envelope_mismatch: bool,
+    /// The from domain is on none of the catalog's lists, has a news word in its name
+    /// (`westminster-briefing`, `globalaffairsdispatch`), and the mail wears a persona: a
+    /// person's name in the display name ([`person_name`]: `Mark Sheldon | The Briefing`), a
+    /// journalist's title, or a press pretext in the subject ([`press_pretext`]). Whether the
+    /// domain is known elsewhere (well-known sites, the organisation's) is the caller's to add.
+    pub invented_outlet: bool,
 }
 
 /// What a registered domain is known to be.
@@ -1109,6 +1119,40 @@ impl SenderAnalyzer {
         self.lookalike_of(registered(host)?)
     }
 
+    /// Whether a host (or an address's domain) carries a protected domain as labels below
+    /// another registered domain (`bbc.co.uk.world-briefing.example`), or a protected label of
+    /// five or more characters that is no common word as one of them
+    /// (`reuters.global-wire.example`). Known domains never do. The caller decides whether the
+    /// registered domain is one where such names are ordinary (vanity subdomains of
+    /// well-known services: `reuters.zoom.us`).
+    pub fn subdomain_lookalike(&self, domain: &str) -> Option<Lookalike<'_>> {
+        let mut buf = [0u8; MAX_HOST];
+        let host = lower(host_part(domain)?, &mut buf)?;
+        let p = registered(host)?;
+        if self.known.contains_key(p.domain) {
+            return None;
+        }
+        let below = host.strip_suffix(p.domain)?.strip_suffix('.')?;
+        let mut at = 0;
+        for label in below.split('.') {
+            let rest = &below[at..];
+            at += label.len() + 1;
+            let Some(candidates) = self.by_label.get(label) else {
+                continue;
+            };
+            for &idx in candidates {
+                let q = &self.protected[idx as usize];
+                let d: &str = &q.domain;
+                let whole = rest == d || rest.strip_prefix(d).is_some_and(|r| r.starts_with('.'));
+                let distinctive = q.chars >= 5 && !is_common_word(label);
+                if whole || distinctive {
+                    return self.hit(idx, LookalikeMethod::Subdomain);
+                }
+            }
+        }
+        None
+    }
+
     fn lookalike_of(&self, p: Parts<'_>) -> Option<Lookalike<'_>> {
         if self.known.contains_key(p.domain) {
             return None;
@@ -1251,17 +1295,24 @@ impl SenderAnalyzer {
         };
         let local = from.map(|(l, _)| l);
         let differs = |o: Option<Parts<'_>>| matches!((from_parts, o), (Some(f), Some(o)) if f.domain != o.domain);
+        let journalist =
+            input.from_name.is_some_and(|n| self.role_in_name(n)) || local.is_some_and(|l| self.role_in_local(l));
+        let invented_outlet = from_parts.is_some_and(|p| {
+            from_known.is_none()
+                && news_brand(p.label)
+                && (journalist || input.from_name.is_some_and(person_name) || input.subject.is_some_and(press_pretext))
+        });
         SenderAnalysis {
             domain: from_parts.map(|p| p.domain.to_owned()),
             outlet: own.map(|i| self.owner(i)),
             esp: sending.is_some_and(|k| k.esp),
             freemail: sending.is_some_and(|k| k.freemail),
             claim: self.claim(input.from_name, local, input.subject, own),
-            journalist: input.from_name.is_some_and(|n| self.role_in_name(n))
-                || local.is_some_and(|l| self.role_in_local(l)),
+            journalist,
             lookalike: from_parts.and_then(|p| self.lookalike_of(p)),
             reply_to_mismatch: differs(reply_parts),
             envelope_mismatch: differs(env_parts),
+            invented_outlet,
         }
     }
 
@@ -1365,6 +1416,141 @@ fn word_at(hay: &str, s: usize, e: usize, plural: bool) -> bool {
         Some('s' | 'S') if plural => !word_char(rest.next()),
         c => !word_char(c),
     }
+}
+
+/// Words news brands are made of, matched anywhere in a domain's registrable label
+/// (`globalaffairsdispatch`, `westminster-briefing`, `harbourgazette`).
+const NEWS_WORDS: &[&str] = &[
+    "news",
+    "daily",
+    "times",
+    "herald",
+    "gazette",
+    "tribune",
+    "journal",
+    "briefing",
+    "dispatch",
+    "chronicle",
+    "observer",
+    "report",
+    "press",
+    "media",
+    "wire",
+    "digest",
+    "bulletin",
+    "monitor",
+    "insider",
+    "weekly",
+    "affairs",
+    "courier",
+    "telegraph",
+    "inquirer",
+    "sentinel",
+    "examiner",
+    "correspondent",
+    "politics",
+    "magazine",
+    "post",
+    "review",
+    "world",
+    "global",
+    "ledger",
+    "brief",
+    "insight",
+    "today",
+    "broadcast",
+    "radio",
+    "editorial",
+    "newswire",
+    "agenda",
+    "current",
+    "standard",
+    "express",
+    "mirror",
+    "spectator",
+];
+
+/// Whether a registrable label is made like a news brand's: it contains a news word.
+pub fn news_brand(label: &str) -> bool {
+    NEWS_WORDS.iter().any(|w| label.contains(w))
+}
+
+/// Whether a display name names a person: two or three capitalised words before any `|`, `,`,
+/// ` - `, `–`, `—`, ` at `, ` from ` or `(` (`Mark Sheldon | The Westminster Briefing`,
+/// `Laura Kingsley`), none of them an organisation's word (`Council`, `Team`, `The` ...) or a
+/// news word (`Westminster Briefing` is a brand).
+pub fn person_name(name: &str) -> bool {
+    let name = name.trim().trim_matches('"');
+    let cut = ["|", ",", " - ", "–", "—", " at ", " from ", "("]
+        .iter()
+        .filter_map(|sep| name.find(sep))
+        .min()
+        .unwrap_or(name.len());
+    let words: Vec<&str> = name[..cut].split_whitespace().collect();
+    (2..=3).contains(&words.len())
+        && words.iter().all(|w| {
+            let lower = w.to_lowercase();
+            let mut c = w.chars();
+            c.next().is_some_and(char::is_uppercase)
+                && c.all(|c| c.is_alphabetic() || matches!(c, '\'' | '-' | '.'))
+                && !ORG_WORDS.contains(&lower.as_str())
+                && !NEWS_WORDS.iter().any(|n| lower.contains(n))
+        })
+}
+
+/// Words that make a capitalised name an organisation's, not a person's.
+const ORG_WORDS: &[&str] = &[
+    "council",
+    "office",
+    "team",
+    "department",
+    "committee",
+    "society",
+    "association",
+    "institute",
+    "foundation",
+    "group",
+    "services",
+    "service",
+    "support",
+    "newsletter",
+    "news",
+    "club",
+    "network",
+    "centre",
+    "center",
+    "trust",
+    "union",
+    "party",
+    "ministry",
+    "agency",
+    "board",
+    "the",
+    "and",
+    "of",
+];
+
+/// Press pretexts in a subject (lower-case): how a journalist persona asks for a reply.
+const PRETEXTS: &[&str] = &[
+    "interview request",
+    "request for an interview",
+    "request for comment",
+    "comment request",
+    "for comment",
+    "press inquiry",
+    "press enquiry",
+    "media inquiry",
+    "media enquiry",
+    "interview with",
+    "your comment",
+    "your views",
+    "quote for",
+];
+
+/// Whether a subject carries a press pretext ([`PRETEXTS`], any case).
+pub fn press_pretext(subject: &str) -> bool {
+    let s = subject.to_lowercase();
+    PRETEXTS.iter().any(|p| s.contains(p))
 }
 
 /// The part of a subject where an outlet's name counts: after reply/forward prefixes,

@@ -44,6 +44,8 @@ use crate::event::{Event, Family, Str};
 pub const MAX_URLS: usize = 128;
 /// Recipients checked for encodings per event at most.
 pub const MAX_RECIPIENTS: usize = 64;
+/// Wrapped URLs (a redirector's target) analysed per event at most.
+const MAX_WRAPPED: usize = 8;
 /// Values kept in one computed list at most (tokens, templates, domains).
 const MAX_LIST: usize = 32;
 /// Web users' address encodings cached per thread at most.
@@ -279,15 +281,24 @@ impl Enricher {
         let mut any = false;
         let (mut pixel, mut has_token, mut shortener, mut redirector, mut unknown) =
             (false, false, false, false, false);
-        for u in urls {
+        // URLs wrapped in others (open redirectors, click trackers: `?url=https%3A%2F%2F…`),
+        // analysed after the URLs that carry them.
+        let mut wrapped: Vec<String> = Vec::new();
+        let given = urls.map(|u| (u.as_ref(), false));
+        let mut analyse = |u: &str, inner: bool, wrapped: &mut Vec<String>| {
             any = true;
-            let a = if web {
+            let a = if web && !inner {
                 url::analyze_with_host(u, host)
             } else {
                 url::analyze(u)
             };
-            let signals = if web { a.pixel(mime, bytes) } else { a.pixel(None, None) };
+            let signals = if web && !inner {
+                a.pixel(mime, bytes)
+            } else {
+                a.pixel(None, None)
+            };
             pixel |= signals.likely;
+            let mut keyable = true;
             if let Some(reg) = a.registered_domain() {
                 push_unique(&mut out.registered_domain, reg);
                 let info = self.domain_info(reg, &mut scratch.domains);
@@ -296,14 +307,28 @@ impl Enricher {
                 redirector |= info.redirector && a.is_redirector();
                 if let Some(l) = info.lookalike {
                     push_unique(&mut out.lookalike, l);
+                } else if !info.known
+                    && let Some(l) = self.sender.subdomain_lookalike(a.host())
+                {
+                    push_unique(&mut out.lookalike, l.imitates);
                 }
+                if !info.known && !info.shortener {
+                    push_unique(&mut out.rare_domain, reg);
+                }
+                // Identifiers on sites known to be safe (outlets, well-known sites, ours) join
+                // nothing; a provider's tracking host or a shortener's link may.
+                keyable = !info.known || info.shortener || self.sender.is_esp(reg);
             }
             if a.has_token() {
                 has_token = true;
-                for t in a.tokens().iter().filter(|t| t.is_token_like()) {
+                for t in a.identifiers().filter(|t| t.is_token_like()) {
                     push_unique(&mut out.tokens, t.raw);
                 }
                 push_unique_owned(&mut out.template, a.template());
+            }
+            // Shorter identifiers too: a key only joins what a suspicious mail carried.
+            if keyable && let Some(k) = a.key() {
+                push_unique_owned(&mut out.key, k);
             }
             // Web: the requesting people's addresses (cached by `people`); mail: the recipients'.
             let people = person.iter().filter(|_| web);
@@ -315,6 +340,15 @@ impl Enricher {
                     push_unique(&mut out.recipient_encoding, encoding_name(enc.kind));
                 }
             }
+            if !inner && wrapped.len() < MAX_WRAPPED {
+                wrapped.extend(url::wrapped_url(&a));
+            }
+        };
+        for (u, inner) in given {
+            analyse(u, inner, &mut wrapped);
+        }
+        for u in std::mem::take(&mut wrapped) {
+            analyse(&u, true, &mut wrapped);
         }
         if any {
             out.pixel = Some(pixel);
@@ -338,11 +372,23 @@ impl Enricher {
             subject: e.subject.as_deref(),
         };
         let a = self.sender.analyze(&input);
+        // The provider that carried it, whoever wrote it: by the envelope sender, else by the
+        // sending host.
+        let service = [e.sender.address.as_deref(), ev.source.domain.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|d| {
+                registered_domain(&d[d.rfind('@').map_or(0, |i| i + 1)..].to_ascii_lowercase()).map(str::to_owned)
+            })
+            .find(|d| self.sender.is_esp(d));
+        let known = a.domain.as_deref().is_some_and(|d| self.is_known(d));
         let s = &mut ev.reconwatch.sender;
         s.external = Some(a.domain.as_deref().is_some_and(|d| !self.own.contains(d)));
         s.esp = Some(a.esp);
         s.freemail = Some(a.freemail);
-        s.bulk = Some(a.esp || e.sender.address.as_deref().is_some_and(is_bounce_address));
+        s.bulk = Some(a.esp || service.is_some() || e.sender.address.as_deref().is_some_and(is_bounce_address));
+        s.invented_outlet = Some(a.invented_outlet && !known && s.external == Some(true));
+        s.service = service.map(Cow::Owned);
         s.journalist = Some(a.journalist);
         s.reply_to_mismatch = Some(a.reply_to_mismatch);
         s.envelope_mismatch = Some(a.envelope_mismatch);
@@ -353,7 +399,13 @@ impl Enricher {
         }
         // The organisation's own domains are protected too, but mail from the organisation
         // itself is no lookalike of it.
-        if let Some(l) = a.lookalike.as_ref().filter(|_| s.external == Some(true)) {
+        // A protected domain as labels of an unknown one (`bbc.co.uk.world-briefing.example`);
+        // vanity subdomains of well-known services (`reuters.zoom.us`) are ordinary.
+        let host = from
+            .and_then(|f| f.rsplit_once('@'))
+            .map(|(_, h)| h.trim_end_matches('>'));
+        let sub = || host.filter(|_| !known).and_then(|h| self.sender.subdomain_lookalike(h));
+        if let Some(l) = a.lookalike.or_else(sub).filter(|_| s.external == Some(true)) {
             s.lookalike = Some(owned(l.imitates));
             s.lookalike_method = Some(Cow::Borrowed(l.method.name()));
         }
@@ -645,6 +697,59 @@ mod tests {
         assert_eq!(text(&ev, Field::SenderExternal), "false");
         assert_eq!(ev.get(Field::SenderLookalike), None);
         assert_eq!(text(&ev, Field::SenderBulk), "false");
+    }
+
+    /// A campaign through an email service provider: the author's domain is judged apart from
+    /// the provider's; each URL with identifiers gets one key, its site's rare domain, and a
+    /// URL wrapped in a redirector is analysed too.
+    #[test]
+    fn a_mail_service_does_not_launder_its_author() {
+        let e = enricher(&[]);
+        let mut s = e.scratch();
+        let mut ev = Event::new(Dataset::PostfixLog);
+        ev.email.from.address = Some("laura.kingsley@westminster-briefing.example".into());
+        ev.email.from.name = Some("Laura Kingsley | The Westminster Briefing".into());
+        ev.email.sender.address =
+            Some("bounces+4412871-3f2a-mp1=parliament.example@em8811.westminster-briefing.example".into());
+        ev.source.domain = Some("o1.ptr4412.sendgrid.net".into());
+        ev.email.to.address = vec!["mp1@parliament.example".into()];
+        ev.email.urls = vec![
+            "https://u4412871.ct.sendgrid.net/wf/open?upn=Qk9iL2pYb3lmR3pwV0x5dzRPQUpkQT09".into(),
+            "http://kw3ue9.px.westminster-briefing.example/1x1.gif".into(),
+            "https://www.google.com/url?q=https%3A%2F%2Fbit.ly%2F3XToDVn".into(),
+            "https://reuters.com.global-wire.example/world".into(),
+            "https://twitter.com/LauraKingsley".into(),
+            "https://img.westminster-briefing.example/t/H6jS30rkoIEXXK3A.gif".into(),
+        ];
+        e.enrich(&mut ev, &mut s);
+        assert_eq!(text(&ev, Field::SenderDomain), "westminster-briefing.example");
+        assert_eq!(text(&ev, Field::SenderService), "sendgrid.net");
+        assert_eq!(text(&ev, Field::SenderEsp), "false", "the author is no provider");
+        assert_eq!(text(&ev, Field::SenderBulk), "true");
+        assert_eq!(text(&ev, Field::SenderInventedOutlet), "true");
+        assert_eq!(
+            text(&ev, Field::UrlKey),
+            "sendgrid.net/Qk9iL2pYb3lmR3pwV0x5dzRPQUpkQT09,westminster-briefing.example/kw3ue9,\
+             westminster-briefing.example/H6jS30rkoIEXXK3A,bit.ly/3XToDVn"
+        );
+        assert_eq!(
+            text(&ev, Field::UrlTokens),
+            "Qk9iL2pYb3lmR3pwV0x5dzRPQUpkQT09,H6jS30rkoIEXXK3A,3XToDVn",
+            "one token per identifier: the stem of `x.gif`, not `x.gif` too"
+        );
+        assert_eq!(
+            text(&ev, Field::UrlRareDomain),
+            "westminster-briefing.example,global-wire.example"
+        );
+        assert_eq!(text(&ev, Field::UrlLookalike), "reuters.com");
+
+        // A newsletter of an organisation through the same provider: no invented outlet, and
+        // sent from its own domain.
+        ev.email.from.address = Some("newsletter@harbourdistrict.example".into());
+        ev.email.from.name = Some("Harbour District Council".into());
+        e.enrich(&mut ev, &mut s);
+        assert_eq!(text(&ev, Field::SenderInventedOutlet), "false");
+        assert_eq!(text(&ev, Field::SenderService), "sendgrid.net");
     }
 
     #[test]

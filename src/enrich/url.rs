@@ -150,6 +150,9 @@ pub enum TokenPlace {
     QueryValue(usize),
     /// Everything after `#`.
     Fragment,
+    /// The leftmost label of a host below its registered domain (`kw3ue9` of
+    /// `kw3ue9.px.brand.example`): per-recipient host names.
+    HostLabel,
 }
 
 /// The alphabet a token's (percent-decoded) characters are drawn from; the first that fits in
@@ -210,6 +213,8 @@ pub struct Token<'a> {
     /// [`is_token_like`], decided once at construction (its entropy test is the one costly
     /// measure, and it is asked for several times per token).
     token_like: bool,
+    /// [`is_identifier`].
+    identifier: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -222,27 +227,52 @@ struct Kinds {
 /// Whether a token looks like a unique identifier (a per-recipient or per-message token) rather
 /// than a word, slug, date or small number. The rule, by alphabet:
 /// - `Uuid`: always.
-/// - `Hex`: at least 10 characters (Mailchimp's per-recipient `e=` is 10 hex) and a digit among
-///   them, or at least 16 (a digit-free 16-hex string is rare and still random-looking).
-/// - `Decimal`: at least 16 digits; shorter numbers are ids of articles, timestamps (10 or 13
-///   digits) and cache busters, too common to mean a recipient.
+/// - `Hex`: at least 8 characters with a digit among them (Mailchimp's per-recipient `e=` is
+///   10 hex, many trackers use 8), or at least 16 (a digit-free 16-hex string is rare and still
+///   random-looking).
+/// - `Decimal`: at least 16 digits; in an identifier's place (see below) at least 8. Shorter
+///   numbers, and numbers elsewhere, are ids of articles, timestamps and cache busters.
 /// - Others (`Base32`, `Alphanumeric`, `Base64`, `Base64Url`, `Other`): at least 12
 ///   characters, entropy at least 3.0 bits per character, kinds changing between at least 20%
 ///   of neighbouring characters (slugs and dates change rarely), and letters mixed with digits
 ///   — or, from 20 characters on, upper- with lower-case letters (a long random base62 string
 ///   may lack digits).
+/// - Letters only (any case), at least 10 of them, that read like no language: at least half
+///   of their neighbouring pairs are rare in English (`olfjknnzcbzhtw`; `newsletter`,
+///   `subscription` and `homepage` are words).
+/// - A shortener's path segment of 4+ letters and digits (`bit.ly/3XToDVn`).
 pub fn is_token_like(t: &Token<'_>) -> bool {
     t.token_like
 }
 
-/// The rule of [`is_token_like`], on a token's measures.
-fn decide_token_like(t: &Token<'_>) -> bool {
+/// Whether a token identifies something — per recipient, per message, or per asset — in a
+/// join: token-like ([`is_token_like`]), or, where identifiers stand (a query value under an
+/// id-like key such as `id`, `uid`, `u`, `e`, `token`; the stem of an image, `/i/bfzdpv.png`;
+/// the leftmost label of a sub-domain, `kw3ue9.px.brand.example`), a shorter one: 8+ digits,
+/// 6+ letters and digits mixed, 6+ letters that read like no language. Such short values
+/// name image assets as often as recipients (`/images/466/hv8lx780.jpg`), so they make no
+/// token of their own; they only join a URL a suspicious mail carried with its fetch
+/// ([`UrlAnalysis::key`]).
+pub fn is_identifier(t: &Token<'_>) -> bool {
+    t.identifier
+}
+
+/// The rule of [`is_token_like`], on a token's measures; `place` says the token stands where
+/// identifiers stand.
+fn decide_token_like(t: &Token<'_>, place: bool) -> bool {
+    let letters = t.kinds.lower || t.kinds.upper;
     match t.alphabet {
         Alphabet::Uuid => true,
-        Alphabet::Hex => (t.len >= 10 && t.kinds.digit) || t.len >= 16,
-        Alphabet::Decimal => t.len >= 16,
+        Alphabet::Hex => (t.len >= 8 && t.kinds.digit) || t.len >= 16 || (place && t.len >= 8 && unwordlike(t.raw)),
+        Alphabet::Decimal => t.len >= 16 || (place && t.len >= 8),
+        Alphabet::Alphanumeric if !t.kinds.digit => {
+            let cases = t.kinds.lower && t.kinds.upper;
+            (t.len >= 10 || (place && t.len >= 6)) && unwordlike(t.raw)
+                || (place && t.len >= 6 && cases && t.transitions >= 0.3)
+                || (t.len >= 20 && cases && t.entropy() >= 3.0)
+        }
+        Alphabet::Alphanumeric | Alphabet::Base32 if place && t.len >= 6 && letters => t.transitions >= 0.2,
         _ => {
-            let letters = t.kinds.lower || t.kinds.upper;
             // Entropy last: it is the one measure computed on demand.
             t.len >= 12
                 && t.transitions >= 0.2
@@ -252,11 +282,106 @@ fn decide_token_like(t: &Token<'_>) -> bool {
     }
 }
 
-/// Whether a token is replaced by a placeholder in the URL template: token-like ones and
-/// numbers of at least 6 digits (per-recipient numeric ids; shorter numbers are kept so that
+/// Query keys under which values are identifiers (lower-case).
+const ID_KEYS: &[&str] = &[
+    "id",
+    "uid",
+    "u",
+    "e",
+    "r",
+    "s",
+    "t",
+    "k",
+    "m",
+    "x",
+    "i",
+    "c",
+    "rid",
+    "mid",
+    "sid",
+    "eid",
+    "lid",
+    "cid",
+    "tid",
+    "sub",
+    "subid",
+    "subscriber",
+    "subscriber_id",
+    "recipient",
+    "rcpt",
+    "user",
+    "userid",
+    "user_id",
+    "uuid",
+    "token",
+    "tk",
+    "tok",
+    "key",
+    "ref",
+    "trk",
+    "track",
+    "tracking",
+    "hash",
+    "h",
+    "sig",
+    "email_id",
+    "msg",
+    "msgid",
+    "mail",
+    "open",
+    "o",
+    "p",
+    "z",
+];
+
+/// Whether a query key names an identifier.
+fn id_key(key: &str) -> bool {
+    key.len() <= 13 && ID_KEYS.iter().any(|k| key.eq_ignore_ascii_case(k))
+}
+
+/// Common English letter pairs (the ~230 most frequent): a word has mostly these, random
+/// letters mostly others.
+const COMMON_BIGRAMS: &str = "th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng \
+    se ha as ou io le ve co me de hi ri ro ic ne ea ra ce li ch ll be ma si om ur ca el ta la ns di fo ho \
+    pe ec pr no ct us ac ot il tr ly nc et ut ss so rs un lo wa ge ie wh ee wi em ad ol rt po we na ul ni \
+    ts mo ow pa im mi ai sh ir su id os iv ia am fi ci vi pl ig tu ev ld ry mp fe bl ab gh ty op wo sa ay \
+    ex ke fr oo av ag if ap gr od bo sp rd do uc bu ei ov by rm ep tt oc fa ef cu rn sc gi da yo cr cl du \
+    ga qu ue ff ba ey ls va um pp ua up lu go ht ru ug ds lt pi rc rr eg au ck ew mu br bi pt ak pu ui";
+
+/// Whether letters read like no language: half or more of their neighbouring letter pairs are
+/// outside [`COMMON_BIGRAMS`]. Digits and other bytes break pairs.
+fn unwordlike(raw: &str) -> bool {
+    static TABLE: std::sync::LazyLock<[bool; 26 * 26]> = std::sync::LazyLock::new(|| {
+        let mut t = [false; 26 * 26];
+        for p in COMMON_BIGRAMS.split_whitespace().map(str::as_bytes) {
+            t[usize::from(p[0] - b'a') * 26 + usize::from(p[1] - b'a')] = true;
+        }
+        t
+    });
+    let (mut pairs, mut rare) = (0u32, 0u32);
+    let mut prev: Option<u8> = None;
+    for c in raw.bytes() {
+        let l = c.to_ascii_lowercase();
+        if !l.is_ascii_lowercase() {
+            prev = None;
+            continue;
+        }
+        if let Some(p) = prev {
+            pairs += 1;
+            if !TABLE[usize::from(p - b'a') * 26 + usize::from(l - b'a')] {
+                rare += 1;
+            }
+        }
+        prev = Some(l);
+    }
+    pairs >= 4 && rare * 2 >= pairs
+}
+
+/// Whether a token is replaced by a placeholder in the URL template: identifiers
+/// ([`is_identifier`]) and numbers of at least 6 digits (per-recipient numeric ids; shorter numbers are kept so that
 /// `c=1` and `c=2` campaigns stay apart).
 fn templated(t: &Token<'_>) -> bool {
-    is_token_like(t) || (t.alphabet == Alphabet::Decimal && t.len >= 6)
+    is_identifier(t) || (t.alphabet == Alphabet::Decimal && t.len >= 6)
 }
 
 /// What kind of host a URL has.
@@ -376,7 +501,49 @@ pub fn analyze_with_host<'a>(url: &'a str, host: Option<&'a str>) -> UrlAnalysis
         tokens: Vec::new(),
     };
     a.tokens = tokens(path, query, fragment);
+    if a.is_shortener() {
+        // A shortener's path is the identifier of one link (`bit.ly/3XToDVn`).
+        for t in &mut a.tokens {
+            if matches!(t.place, TokenPlace::PathSegment(_)) {
+                t.token_like = t.len >= 4 && matches!(t.alphabet, Alphabet::Alphanumeric | Alphabet::Base64Url);
+                t.identifier = t.token_like;
+            }
+        }
+    } else if let Some(label) = host_label(host_raw, a.registered_at) {
+        // Pushed last: the template walks path, query and fragment tokens in order.
+        let t = Token::new(label, None, TokenPlace::HostLabel);
+        if t.identifier {
+            a.tokens.push(t);
+        }
+    }
     a
+}
+
+/// The leftmost label of `host` (as written) when it is below the registered domain, which
+/// starts at byte `registered_at` of the (equally long) lower-cased host.
+fn host_label(host: &str, registered_at: Option<usize>) -> Option<&str> {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let below = host.get(..registered_at?.checked_sub(1)?)?;
+    let label = below.split('.').next()?;
+    (label.len() >= 6 && label.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(label)
+}
+
+/// The URL another one wraps in a query value (an open redirector's or a click tracker's
+/// target: `?url=https%3A%2F%2Fx.example%2Fp.gif%3Fid%3D…`, `?u=https://…`), percent-decoded;
+/// the first one only.
+pub fn wrapped_url(a: &UrlAnalysis<'_>) -> Option<String> {
+    a.query_pairs().find_map(|(_, v)| {
+        let start = v.get(..10)?;
+        let lower = start.to_ascii_lowercase();
+        let wraps = ["http://", "https://", "http%3a%2f", "https%3a%2"]
+            .iter()
+            .any(|p| lower.starts_with(p));
+        if !wraps {
+            return None;
+        }
+        let bytes: Vec<u8> = decoded(v).collect();
+        String::from_utf8(bytes).ok()
+    })
 }
 
 /// The host of an absolute or scheme-relative URL, as written (no analysis, no allocation):
@@ -461,9 +628,15 @@ fn tokens<'a>(path: &'a str, query: Option<&'a str>, fragment: Option<&'a str>) 
     // Enough for typical URLs without regrowing.
     let mut out = Vec::with_capacity(12);
     for (i, seg) in path.split('/').filter(|s| !s.is_empty()).enumerate() {
-        out.push(Token::new(seg, None, TokenPlace::PathSegment(i)));
-        if let Some((stem, _)) = split_extension(seg) {
-            out.push(Token::new(stem, None, TokenPlace::PathStem(i)));
+        let mut whole = Token::new(seg, None, TokenPlace::PathSegment(i));
+        if let Some((stem, ext)) = split_extension(seg) {
+            // A file name is judged by its stem: `hv8lx780.jpg` is no 12-character token.
+            (whole.token_like, whole.identifier) = (false, false);
+            out.push(whole);
+            let image = IMAGE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e));
+            out.push(Token::in_place(stem, None, TokenPlace::PathStem(i), image));
+        } else {
+            out.push(whole);
         }
     }
     if let Some(q) = query {
@@ -579,12 +752,26 @@ static CLASS: [u16; 256] = {
 
 impl<'a> Token<'a> {
     fn new(raw: &'a str, key: Option<&'a str>, place: TokenPlace) -> Self {
+        let id_place = match place {
+            TokenPlace::QueryValue(_) => key.is_some_and(id_key),
+            TokenPlace::HostLabel => true,
+            _ => false,
+        };
+        Self::in_place(raw, key, place, id_place)
+    }
+
+    /// As [`Token::new`]; `id_place` says it stands where identifiers stand (see
+    /// [`is_token_like`]).
+    fn in_place(raw: &'a str, key: Option<&'a str>, place: TokenPlace, id_place: bool) -> Self {
         // Most tokens have no percent escape: their bytes are their decoded bytes.
-        if memchr::memchr(b'%', raw.as_bytes()).is_none() {
+        let mut t = if memchr::memchr(b'%', raw.as_bytes()).is_none() {
             Self::classify(raw, key, place, raw.bytes())
         } else {
             Self::classify(raw, key, place, decoded(raw))
-        }
+        };
+        t.token_like = decide_token_like(&t, false);
+        t.identifier = t.token_like || (id_place && decide_token_like(&t, true));
+        t
     }
 
     /// One pass over the decoded bytes: length, alphabet, kinds and transitions. (Entropy,
@@ -660,7 +847,7 @@ impl<'a> Token<'a> {
         } else {
             Alphabet::Other
         };
-        let mut t = Token {
+        Token {
             raw,
             key,
             place,
@@ -673,9 +860,8 @@ impl<'a> Token<'a> {
                 0.0
             },
             token_like: false,
-        };
-        t.token_like = decide_token_like(&t);
-        t
+            identifier: false,
+        }
     }
 
     /// Shannon entropy of the decoded bytes, bits per character (0 for the empty token).
@@ -794,6 +980,43 @@ impl<'a> UrlAnalysis<'a> {
         self.tokens.iter().any(is_token_like)
     }
 
+    /// The identifiers ([`is_identifier`]), each once: of a segment with an extension whose
+    /// stem identifies, the stem (`x` of `x.gif`) and not the whole segment.
+    pub fn identifiers(&self) -> impl Iterator<Item = &Token<'a>> + '_ {
+        self.tokens.iter().enumerate().filter_map(|(i, t)| {
+            let stem_too = match t.place {
+                TokenPlace::PathSegment(n) => self
+                    .tokens
+                    .get(i + 1)
+                    .is_some_and(|s| s.place == TokenPlace::PathStem(n) && s.identifier),
+                _ => false,
+            };
+            (t.identifier && !stem_too).then_some(t)
+        })
+    }
+
+    /// What identifies this URL wherever it is logged: its registered domain (else its host)
+    /// and its identifiers ([`UrlAnalysis::identifiers`]), `/`-separated, in URL order with a
+    /// host label first (`brand.example/kw3ue9/H6jS30rkoIEXXK3A`). The same for the copy in a
+    /// mail and the request a mail client makes for it, whatever the scheme, the order of
+    /// other query pairs or the case of the host; `None` without identifiers.
+    pub fn key(&self) -> Option<String> {
+        let site = self.registered_domain().unwrap_or(&self.host);
+        let mut key: Option<String> = None;
+        let ids = self.tokens.iter().filter(|t| t.place == TokenPlace::HostLabel);
+        let ids = ids.chain(self.identifiers().filter(|t| t.place != TokenPlace::HostLabel));
+        for t in ids {
+            let k = key.get_or_insert_with(|| site.to_owned());
+            k.push('/');
+            if t.place == TokenPlace::HostLabel {
+                k.extend(t.raw.chars().map(|c| c.to_ascii_lowercase()));
+            } else {
+                k.push_str(t.raw);
+            }
+        }
+        key
+    }
+
     /// Whether the host is a URL shortener (its registered domain, or the host itself, is in
     /// [`SHORTENERS`]).
     pub fn is_shortener(&self) -> bool {
@@ -834,9 +1057,19 @@ impl<'a> UrlAnalysis<'a> {
             }
             out.push_str("://");
         }
-        match self.host_kind {
-            HostKind::Ipv6 => {
+        let label = self.tokens.iter().rfind(|t| t.place == TokenPlace::HostLabel);
+        match (self.host_kind, label) {
+            (HostKind::Ipv6, _) => {
                 let _ = write!(out, "[{}]", self.host);
+            }
+            (_, Some(t)) if templated(t) => {
+                out.push('{');
+                out.push_str(t.alphabet.placeholder());
+                if with_len {
+                    let _ = write!(out, ":{}", t.len);
+                }
+                out.push('}');
+                out.push_str(self.host.get(t.raw.len()..).unwrap_or(""));
             }
             _ => out.push_str(&self.host),
         }

@@ -454,6 +454,8 @@ fn campaign_and_newsletters() {
             }),
             reply_to_mismatch: true,
             envelope_mismatch: true,
+            // A news word in an unknown domain, and a person with a brand.
+            invented_outlet: true,
         }
     );
 
@@ -958,4 +960,115 @@ fn the_length_and_letter_index_keeps_distance_computations_few() {
     DISTANCES.with(|n| n.set(0));
     assert_eq!(a.lookalike("politlco.example").map(|l| l.method), Some(EditDistance));
     assert!(DISTANCES.with(Cell::get) >= 1);
+}
+
+/// An invented outlet: an unknown domain named like a news brand, with a persona (a person's
+/// name with a brand, a journalist's title, a press pretext); a newsletter of an organisation,
+/// a person on free mail or a brand without a persona is none.
+#[test]
+fn invented_outlets_need_a_news_name_and_a_persona() {
+    let a = builtin();
+    let invented = |name: Option<&str>, from: &str, subject: &str| {
+        a.analyze(&SenderInput {
+            from: Some(from),
+            from_name: name,
+            subject: Some(subject),
+            ..SenderInput::default()
+        })
+        .invented_outlet
+    };
+    assert!(invented(
+        Some("Laura Kingsley | The Westminster Briefing"),
+        "laura.kingsley@westminster-briefing.example",
+        "Your view on the committee report"
+    ));
+    assert!(invented(
+        Some("Daniel Hart, Global Affairs Dispatch"),
+        "daniel.hart@globalaffairsdispatch.example",
+        "Question"
+    ));
+    assert!(invented(
+        None,
+        "desk@harbourgazette.example",
+        "Interview request: the China debate"
+    ));
+    assert!(invented(
+        Some("Political Correspondent"),
+        "office@eurowire.example",
+        "Hello"
+    ));
+    // No persona, no news name, or a known domain.
+    assert!(!invented(
+        Some("The Westminster Briefing"),
+        "news@westminster-briefing.example",
+        "This week"
+    ));
+    assert!(!invented(
+        Some("Constituency News from Harbour District Council"),
+        "news@harbourdistrict.example",
+        "Constituency News: gritting routes"
+    ));
+    assert!(!invented(
+        Some("Mark Sheldon | Acme Tools"),
+        "mark@acmetools.example",
+        "Quote"
+    ));
+    assert!(!invented(
+        Some("Capitol Insight"),
+        "hello@capitolinsight.example",
+        "This week in the Capitol"
+    ));
+    assert!(!invented(
+        Some("Jane Doe | BBC News"),
+        "jane.doe@bbc.co.uk",
+        "Interview request"
+    ));
+    assert!(!invented(
+        Some("Jane Doe, reporter"),
+        "jane.doe@gmail.com",
+        "Interview request"
+    ));
+
+    assert!(person_name("Mark Sheldon | The Westminster Briefing"));
+    assert!(person_name("\"Anna O'Neill - Eurowire\""));
+    assert!(person_name("Laura Kingsley"));
+    assert!(!person_name("The Westminster Briefing"));
+    assert!(!person_name("Westminster Briefing"));
+    assert!(!person_name("Global Affairs Dispatch"));
+    assert!(!person_name("mark sheldon | briefing"));
+    assert!(!person_name("Harbour District Council | News"));
+    assert!(!person_name("Madonna"));
+    // A person's name alone on a news-brand domain is a persona too.
+    assert!(invented(
+        Some("Laura Kingsley"),
+        "laura@capitolinsight.example",
+        "Quick question"
+    ));
+    assert!(press_pretext("Re: Request for comment - trade"));
+    assert!(!press_pretext("Weekly digest"));
+}
+
+/// A protected domain as labels of another one, or a distinctive protected label as one of
+/// them; known domains never.
+#[test]
+fn subdomain_lookalikes() {
+    let a = builtin();
+    let sub = |h: &str| a.subdomain_lookalike(h).map(|l| (l.imitates, l.method));
+    assert_eq!(
+        sub("bbc.co.uk.world-briefing.example"),
+        Some(("bbc.co.uk", LookalikeMethod::Subdomain))
+    );
+    assert_eq!(
+        sub("news@www.bbc.co.uk.world-briefing.example").map(|l| l.0),
+        Some("bbc.co.uk")
+    );
+    assert_eq!(sub("reuters.global-wire.example").map(|l| l.0), Some("reuters.com"));
+    assert_eq!(sub("www.bbc.co.uk"), None);
+    assert_eq!(
+        sub("bbc.world-briefing.example"),
+        None,
+        "three letters are no distinctive label"
+    );
+    assert_eq!(sub("mirror.cdn.example"), None, "a common word");
+    assert_eq!(sub("world-briefing.example"), None);
 }

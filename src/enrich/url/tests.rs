@@ -648,3 +648,94 @@ fn classification_matches_the_definitions() {
         assert_eq!(t.alphabet, reference(s.as_bytes()), "{s:?}");
     }
 }
+
+/// The shapes per-recipient identifiers take besides long random strings: letters only, short
+/// ones where identifiers stand, 8 hex, ids of 8+ digits under id keys, a host label, a
+/// shortener's path, a path segment on cloud storage — and one identifier per segment.
+#[test]
+fn identifiers_of_every_shape() {
+    // (url, its key)
+    let cases: &[(&str, Option<&str>)] = &[
+        (
+            "https://t.brand.example/o.gif?id=olfjknnzcbzhtw",
+            Some("brand.example/olfjknnzcbzhtw"),
+        ),
+        ("https://t.brand.example/p.gif?uid=a8K3x2", Some("brand.example/a8K3x2")),
+        (
+            "https://t.brand.example/p.gif?e=48213377",
+            Some("brand.example/48213377"),
+        ),
+        (
+            "https://t.brand.example/open?r=9f3a0c7e",
+            Some("brand.example/9f3a0c7e"),
+        ),
+        ("http://kw3ue9.px.brand.example/1x1.gif", Some("brand.example/kw3ue9")),
+        ("http://KW3UE9.px.brand.example/1x1.gif", Some("brand.example/kw3ue9")),
+        (
+            "https://storage.googleapis.com/press-kit/i/bfzdpv.png",
+            Some("storage.googleapis.com/bfzdpv"),
+        ),
+        ("https://bit.ly/3XToDVn", Some("bit.ly/3XToDVn")),
+        (
+            "https://img.brand.example/t/H6jS30rkoIEXXK3A.gif",
+            Some("brand.example/H6jS30rkoIEXXK3A"),
+        ),
+        (
+            "https://u1234567.ct.sendgrid.net/wf/open?upn=Qk9iL2pYb3lmR3pwV0x5dzRPQUpkQT09",
+            Some("sendgrid.net/Qk9iL2pYb3lmR3pwV0x5dzRPQUpkQT09"),
+        ),
+        // Words, slugs, dates, versions and small numbers identify no one.
+        ("https://news.example/world/2021/01/11/trade-rules-border", None),
+        ("https://news.example/search?q=election&page=2", None),
+        ("https://www.news.example/newsletter/subscription?ref=homepage", None),
+        ("https://cdn.example/static/img/logo.png", None),
+        (
+            "https://news.example/a?utm_source=newsletter&utm_medium=email&utm_campaign=weekly",
+            None,
+        ),
+        ("https://www.example.com/images/banner.jpg", None),
+        ("https://shop.example/product/12345?s=politics", None),
+    ];
+    for &(url, want) in cases {
+        assert_eq!(analyze(url).key().as_deref(), want, "{url}");
+    }
+    assert_eq!(
+        analyze("http://kw3ue9.px.brand.example/1x1.gif").template(),
+        "http://{b64:6}.px.brand.example/1x1.gif"
+    );
+    // Random letters are no words; words are.
+    for w in ["olfjknnzcbzhtw", "bfzdpv", "xqzvkwjh", "pzjtvr", "mkgwbdxn"] {
+        assert!(unwordlike(w), "{w}");
+    }
+    for w in [
+        "newsletter",
+        "subscription",
+        "homepage",
+        "unsubscribe",
+        "politics",
+        "election",
+        "images",
+    ] {
+        assert!(!unwordlike(w), "{w}");
+    }
+}
+
+/// Short identifiers where identifiers stand join, but make no token (and no pixel) of their
+/// own: image assets are named the same way.
+#[test]
+fn short_identifiers_join_but_make_no_token() {
+    for url in [
+        "https://static.shop.example/images/466/hv8lx780.jpg",
+        "http://t.brand.example/i/AbQxTe.gif",
+        "https://t.brand.example/p.gif?sid=48213377",
+    ] {
+        let a = analyze(url);
+        assert!(a.key().is_some(), "{url}");
+        assert!(!a.has_token(), "{url}");
+        assert!(!a.pixel(Some("image/jpeg"), Some(40_000)).token_image, "{url}");
+    }
+    // Mixed-case letters in an identifier's place, and words that are not.
+    assert!(analyze("http://t.brand.example/i/AbQxTe.gif").key().is_some());
+    assert!(analyze("http://t.brand.example/i/Banner.gif").key().is_none());
+    assert!(analyze("http://t.brand.example/i/banner.gif").key().is_none());
+}
