@@ -42,6 +42,9 @@ pub const LOOKALIKES: &[(&str, &str, &str, &str)] = &[
     ),
 ];
 
+/// The variation class of these waves, in labels.
+pub const CLASS: &str = "lookalike";
+
 /// Fictional personas: (name, title).
 pub const PERSONAS: &[(&str, &str)] = &[
     ("Mark Sheldon", "Political Correspondent"),
@@ -302,6 +305,7 @@ impl Wave {
         label.token = Some(token.clone());
         label.wave = Some(self.n);
         label.domain = Some(self.domain.to_string());
+        label.class = Some(CLASS);
         let mut bounce = String::new();
         rng.token(HEX_LOWER, 12, &mut bounce);
         Tracked {
@@ -320,6 +324,7 @@ impl Wave {
                 label: Some(label),
             },
             pixel,
+            pixel_next: None,
             links: vec![Link {
                 url: link,
                 dest,

@@ -956,6 +956,24 @@ pub const SITES: &[WebSite] = &[
         4,
     ),
     site(
+        "www.harbourdistrict.example",
+        "Government/Legal",
+        K::Gov,
+        Https,
+        &["www.harbourdistrict.example"],
+        true,
+        5,
+    ),
+    site(
+        "www.halden-institute.example",
+        "Political/Social Advocacy",
+        K::Generic,
+        Https,
+        &["www.halden-institute.example"],
+        true,
+        4,
+    ),
+    site(
         "online.nordbank.example",
         "Financial Services",
         K::Tunnel,
@@ -992,6 +1010,57 @@ pub const SITES: &[WebSite] = &[
         false,
         2,
     ),
+];
+
+/// A site's own analytics product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Analytics {
+    /// Matomo: `/matomo.php?idsite=..&rec=1&..&_id=<16 hex visitor id>`.
+    Matomo,
+    /// A Plausible/Umami-style self-hosted `/collect?..&uid=<16 hex>`.
+    Collect,
+}
+
+/// Self-hosted analytics of ordinary sites: every page view fires a beacon with a per-visitor
+/// id, tracking a detector must not take for a campaign's pixel.
+pub struct SelfAnalytics {
+    pub site: &'static str,
+    pub host: &'static str,
+    pub site_id: u32,
+    pub kind: Analytics,
+}
+
+pub const SELF_ANALYTICS: &[SelfAnalytics] = &[
+    SelfAnalytics {
+        site: "www.elmariaherald.example",
+        host: "analytics.elmariaherald.example",
+        site_id: 3,
+        kind: Analytics::Matomo,
+    },
+    SelfAnalytics {
+        site: "www.harbourdistrict.example",
+        host: "analytics.harbourdistrict.example",
+        site_id: 1,
+        kind: Analytics::Matomo,
+    },
+    SelfAnalytics {
+        site: "www.trainline.example",
+        host: "analytics.trainline.example",
+        site_id: 7,
+        kind: Analytics::Matomo,
+    },
+    SelfAnalytics {
+        site: "news.ebc.example",
+        host: "stats.ebc.example",
+        site_id: 2,
+        kind: Analytics::Collect,
+    },
+    SelfAnalytics {
+        site: "www.halden-institute.example",
+        host: "stats.halden-institute.example",
+        site_id: 1,
+        kind: Analytics::Collect,
+    },
 ];
 
 /// Background (machine) traffic: (host, path, method, mime, bytes range, category).

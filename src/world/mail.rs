@@ -4,8 +4,10 @@
 //! (message tracking CSV: MSGTRK, MSGTRKMD, MSGTRKMS).
 //!
 //! Postfix configuration the lines assume (document it to anyone parsing them):
-//! `header_checks = /^(Subject|From|Reply-To|X-Mailer):/ INFO` and
-//! `body_checks = /https?:\/\// INFO`. cleanup truncates the logged header or body text to 200
+//! `header_checks = /^(Subject|From|Reply-To|X-Mailer):/ INFO` and `body_checks` INFO on lines
+//! with `http://` or `https://`, a quoted-printable attribute (`=3D"`), a
+//! `Content-Transfer-Encoding:` part header or a base64 line of an HTML part (so that encoded
+//! campaign bodies show; [`Mail::body_lines`] holds exactly the lines those rules log). cleanup truncates the logged header or body text to 200
 //! characters (`%.200s` in cleanup_act_log), so long tracking URLs can be cut short, as in life.
 //!
 //! Never writes a line earlier than the time it is given for the message (the sink's watermark

@@ -5,13 +5,20 @@
 //! through the proxies. `labels.jsonl` says which lines belong to the campaign (and which to
 //! newsletters), so detection quality can be measured.
 //!
+//! Every campaign and benign tracked line is labelled with a variation class: the lookalike
+//! waves ([`campaign`]); invented brands through real ESPs, token shapes, subdomain lookalikes,
+//! encoded bodies and a low-and-slow persona ([`variants`]); real outlets' newsletters
+//! ([`traffic`]); listmonk, Sendy-on-SES, Mailtrack and SaaS account mail ([`benign`]); and
+//! sites' self-hosted analytics beacons ([`web`]). `sample-logs/.world/README.md` has the table.
+//!
 //! Same seed and size give the same bytes on every platform: one seeded PRNG ([`rng`]), no
 //! platform maths, no clocks, no hash-map iteration order. Output is streamed in time order
 //! through [`sink`]; nothing holds a whole file. It never writes outside the output directory and
 //! only ever deletes files it would write itself.
 //!
 //! Layout: `mail/maillog` (+ `maillog.1.gz`, the rotated older half), `mail/exchange/MSGTRK*.LOG`,
-//! `web/access.log` (+ `.1.gz`), `web/proxysg/SG_main_*.log`, and, in the hidden `.world/`, `people.csv` and `labels.jsonl`.
+//! `web/access.log` (+ `.1.gz`), `web/proxysg/SG_main_*.log`, `web/branch/access.log` (the
+//! constituency offices' proxy), and, in the hidden `.world/`, `people.csv` and `labels.jsonl`.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -21,6 +28,7 @@ use std::rc::Rc;
 
 use anyhow::Context;
 
+mod benign;
 mod campaign;
 mod catalog;
 mod clock;
@@ -29,6 +37,7 @@ mod people;
 mod rng;
 mod sink;
 mod traffic;
+mod variants;
 mod web;
 
 use catalog::{Cadence, OUTLETS, SITES};
@@ -89,6 +98,11 @@ const BYTES_EX_NEWSLETTER: f64 = 3_000.0;
 const BYTES_SQUID_SESSION: f64 = 5_600.0;
 const BYTES_PROXYSG_SESSION: f64 = 12_500.0;
 const BYTES_CAMPAIGN_MSG: f64 = 3_700.0;
+/// A benign tracked message (bulletin, Mailtrack note, SaaS account mail), either mail system.
+const BYTES_BULLETIN_MSG: f64 = 4_300.0;
+const BYTES_PERSONAL_TRACKED_MSG: f64 = 2_900.0;
+/// Mailtrack notes and SaaS account mails per insider and weekday, each.
+const PERSONAL_TRACKED_RATE: f64 = 0.02;
 
 /// How big each part of the world is.
 #[derive(Debug, Clone)]
@@ -106,6 +120,8 @@ struct Plan {
     noise: f64,
     waves: u32,
     wave_size: usize,
+    /// Recipients of each variation wave (see [`variants`]).
+    variant_size: usize,
 }
 
 const FULL_WORLD: f64 = 1e9;
@@ -133,15 +149,26 @@ fn plan(cfg: &GenConfig) -> Plan {
         subscription: [0.0, 0.0],
     };
     let waves = ((f64::from(days) / 5.0 + 0.5) as u32).max(1);
-    let campaign_budget = 0.1 * (SHARE_POSTFIX + SHARE_EXCHANGE) * t;
-    let wave_size = ((campaign_budget / BYTES_CAMPAIGN_MSG / f64::from(waves)) as usize).max(4);
-    let mail_left = 1.0
-        - (f64::from(waves) * wave_size as f64 * BYTES_CAMPAIGN_MSG / ((SHARE_POSTFIX + SHARE_EXCHANGE) * t)).min(0.5);
+    let mail = (SHARE_POSTFIX + SHARE_EXCHANGE) * t;
+    // The campaign takes ~14 % of the mail: lookalike waves 4 %, the variation waves 10 %.
+    let wave_size = ((0.04 * mail / BYTES_CAMPAIGN_MSG / f64::from(waves)) as usize).max(4);
+    let variant_size = ((0.10 * mail / BYTES_CAMPAIGN_MSG / 11.0) as usize).clamp(1, 60);
+    // Benign tracked mail: weekly bulletins of the lists, Mailtrack notes and SaaS mail.
+    let s0 = &sizes_no_subs;
+    let insiders =
+        (s0.mps + s0.senators) as f64 * (1.25 + s0.staff_per_member) + (s0.parl_employees + s0.senate_employees) as f64;
+    let list_size = ((insiders * 0.05) as usize).clamp(3, 80) as f64;
+    let weekdays = (0..days).filter(|&d| clock::weekday(start + i64::from(d)) < 5).count() as f64;
+    // Each list sends weekly on one weekday.
+    let bulletins = benign::ORGS.len() as f64 * list_size * weekdays / 5.0;
+    let personal = 2.0 * PERSONAL_TRACKED_RATE * insiders * (weekdays + 0.25 * (f64::from(days) - weekdays));
+    let campaign_bytes = (f64::from(waves) * wave_size as f64 + 11.0 * variant_size as f64) * BYTES_CAMPAIGN_MSG;
+    let benign_bytes = bulletins * BYTES_BULLETIN_MSG + personal * BYTES_PERSONAL_TRACKED_MSG;
+    let mail_left = 1.0 - ((campaign_bytes + benign_bytes) / mail).min(0.6);
     let pf = SHARE_POSTFIX * t * mail_left;
     let ex = SHARE_EXCHANGE * t * mail_left;
 
     // Newsletters: ~25 % of each mail log. Solve for the subscription probability.
-    let weekdays = (0..days).filter(|&d| clock::weekday(start + i64::from(d)) < 5).count() as f64;
     let sends = |c: Cadence| match c {
         Cadence::Daily => f64::from(days),
         Cadence::Weekdays => weekdays,
@@ -180,18 +207,48 @@ fn plan(cfg: &GenConfig) -> Plan {
         noise: pf * 0.10 / BYTES_PF_NOISE,
         waves,
         wave_size,
+        variant_size,
     }
 }
 
 /// Something that happens at a moment and writes lines at or after it.
 enum Act {
-    Session { person: usize, device: usize, pages: u32 },
-    Internal { person: usize },
-    Inbound { person: usize },
-    Outbound { person: usize },
+    Session {
+        person: usize,
+        device: usize,
+        pages: u32,
+    },
+    Internal {
+        person: usize,
+    },
+    Inbound {
+        person: usize,
+    },
+    Outbound {
+        person: usize,
+    },
     Noise,
-    Issue { outlet: usize },
-    Wave { index: usize },
+    Issue {
+        outlet: usize,
+    },
+    Wave {
+        index: usize,
+    },
+    /// One send of a variation wave (or one note of the slow persona).
+    Variant {
+        index: usize,
+        send: usize,
+    },
+    /// A weekly send of an organisation's list.
+    Bulletin {
+        list: usize,
+    },
+    Mailtrack {
+        person: usize,
+    },
+    Saas {
+        person: usize,
+    },
     Open(Box<Open>),
 }
 
@@ -239,6 +296,10 @@ struct World {
     plan: Plan,
     pop: Population,
     waves: Vec<campaign::Wave>,
+    variants: Vec<variants::Variant>,
+    lists: Vec<benign::List>,
+    /// Insiders (either house), for the personal tracked mail.
+    insiders: Vec<usize>,
     rng: Rng,
     out: Outputs,
     postfix: Postfix,
@@ -277,6 +338,18 @@ pub fn write_world(cfg: &GenConfig, out: &Path) -> anyhow::Result<GenSummary> {
         plan.waves,
         plan.wave_size,
     );
+    let variants = variants::plan(
+        &mut root.fork("variants"),
+        &pop,
+        plan.first_day,
+        plan.days,
+        plan.variant_size,
+        plan.waves + 1,
+    );
+    let lists = benign::plan_lists(&mut root.fork("lists"), &pop);
+    let insiders = (0..pop.people.len())
+        .filter(|&i| pop.people[i].site != people::Site::External)
+        .collect();
     let rotate_at = plan.first_day + i64::from(plan.days / 2) * DAY;
     let mut world = World {
         postfix: Postfix::new(&mut root.fork("postfix")),
@@ -286,6 +359,9 @@ pub fn write_world(cfg: &GenConfig, out: &Path) -> anyhow::Result<GenSummary> {
         plan,
         pop,
         waves,
+        variants,
+        lists,
+        insiders,
         queue: BinaryHeap::new(),
         seq: 0,
         campaign_opens: 0,
@@ -307,11 +383,12 @@ fn remove_previous(out: &Path) -> anyhow::Result<()> {
         SIDE_DIR => name == "people.csv" || name == "labels.jsonl",
         "mail" => name == "maillog" || name == "maillog.1.gz",
         "web" => name == "access.log" || name == "access.log.1.gz",
+        "web/branch" => name == "access.log",
         "mail/exchange" => name.starts_with("MSGTRK") && name.ends_with(".LOG"),
         "web/proxysg" => name.starts_with("SG_main_") && name.ends_with(".log"),
         _ => false,
     };
-    for dir in [SIDE_DIR, "mail", "web", "mail/exchange", "web/proxysg"] {
+    for dir in [SIDE_DIR, "mail", "web", "mail/exchange", "web/proxysg", "web/branch"] {
         let Ok(entries) = fs::read_dir(out.join(dir)) else {
             continue;
         };
@@ -400,7 +477,7 @@ impl World {
                 for _ in 0..n {
                     let office = wd < 5 && rng.chance(0.75);
                     let (device, hours) = match (office, has_phone, remote) {
-                        (true, _, Some(r)) if rng.chance(0.3) => (r, &catalog::HOURS_DESKTOP),
+                        (true, _, Some(r)) if rng.chance(0.4) => (r, &catalog::HOURS_DESKTOP),
                         (true, _, _) | (false, None, _) => (0, &catalog::HOURS_DESKTOP),
                         (false, Some(ph), _) => (ph, &catalog::HOURS_PHONE),
                     };
@@ -450,6 +527,44 @@ impl World {
                 self.schedule(at, Act::Wave { index: i });
             }
         }
+        let today = |at: Ts| at >= day_start && at < day_start + DAY;
+        let mut sends = Vec::new();
+        for (index, v) in self.variants.iter().enumerate() {
+            for (send, (at, _)) in v.sends.iter().enumerate() {
+                if today(*at) {
+                    sends.push((*at, index, send));
+                }
+            }
+        }
+        for (at, index, send) in sends {
+            self.schedule(at, Act::Variant { index, send });
+        }
+        let bulletins: Vec<(usize, u32)> = (0..self.lists.len())
+            .filter(|&l| self.lists[l].weekday == wd)
+            .map(|l| (l, self.lists[l].hour))
+            .collect();
+        for (list, hour) in bulletins {
+            let at = day_start + i64::from(hour) * HOUR + rng.range(0, 55) as i64 * MINUTE;
+            self.schedule(at, Act::Bulletin { list });
+        }
+        let rate = PERSONAL_TRACKED_RATE * self.insiders.len() as f64 * if wd < 5 { 1.0 } else { 0.25 };
+        for personal in 0..2 {
+            for _ in 0..rng.poisson(rate) {
+                let person = self.insiders[rng.index(self.insiders.len())];
+                let hours = if personal == 0 {
+                    &catalog::HOURS_EXTERNAL
+                } else {
+                    &catalog::HOURS_MAIL
+                };
+                let at = at_hour(rng, day_start, hours);
+                let act = if personal == 0 {
+                    Act::Mailtrack { person }
+                } else {
+                    Act::Saas { person }
+                };
+                self.schedule(at, act);
+            }
+        }
         let _ = day;
     }
 
@@ -475,6 +590,19 @@ impl World {
             Act::Noise => self.noise(at),
             Act::Issue { outlet } => self.issue(outlet, at),
             Act::Wave { index } => self.wave(index, at),
+            Act::Variant { index, send } => self.variant(index, send, at),
+            Act::Bulletin { list } => self.bulletin(list, at),
+            Act::Mailtrack { person } => {
+                let email = self.pop.people[person].email.clone();
+                let tr = benign::mailtrack(&mut self.rng, &email, at);
+                self.send_tracked(person, tr, Source::Newsletter("mailtrack"), at, 0.6, 0.3);
+            }
+            Act::Saas { person } => {
+                let email = self.pop.people[person].email.clone();
+                let tr = benign::saas(&mut self.rng, &email, at);
+                let key = tr.mail.label.as_ref().and_then(|l| l.outlet).unwrap_or("saas");
+                self.send_tracked(person, tr, Source::Newsletter(key), at, 0.55, 0.3);
+            }
             Act::Open(o) => self.open(*o, at),
         }
     }
@@ -589,6 +717,7 @@ impl World {
             let ip = mail::mail_ip(&relay);
             let mut label = Label::new(Kind::CampaignMail, addr);
             label.wave = Some(n);
+            label.class = Some(campaign::CLASS);
             label.domain = Some(w.domain.to_string());
             let from = w.sender();
             self.postfix.reject(
@@ -620,6 +749,44 @@ impl World {
                     self.campaign_opens == 0,
                 );
             }
+        }
+    }
+
+    /// Sends one tracked message to one insider and decides its opens.
+    fn send_tracked(&mut self, person: usize, tr: Tracked, kind: Source, t: Ts, p_open: f64, p_click: f64) {
+        let d = self.send(&tr.mail, t);
+        let tr = Rc::new(tr);
+        for d in d {
+            self.maybe_open(person, &tr, kind, &d, p_open, p_click, false);
+        }
+    }
+
+    fn bulletin(&mut self, list: usize, t0: Ts) {
+        let b = benign::bulletin(&mut self.rng, &self.lists[list], t0);
+        let key = benign::ORGS[b.org].key;
+        let mut t = t0;
+        for p in self.lists[list].subscribers.clone() {
+            t += mail::gap(&mut self.rng, 100, 3_000);
+            let email = self.pop.people[p].email.clone();
+            let tr = benign::bulletin_copy(&mut self.rng, &b, &email);
+            self.send_tracked(p, tr, Source::Newsletter(key), t, 0.4, 0.1);
+        }
+    }
+
+    fn variant(&mut self, index: usize, send: usize, t0: Ts) {
+        let v = &self.variants[index];
+        let n = v.n;
+        let slow = v.class == variants::Class::LowAndSlow;
+        let recipients = v.sends[send].1.clone();
+        let mut t = t0;
+        for p in recipients {
+            t += mail::gap(&mut self.rng, 400, 6_000);
+            let email = self.pop.people[p].email.clone();
+            let tr = self.variants[index].mail(&mut self.rng, &email, t);
+            // Mail that looks personal or relevant to their work is opened more often than a
+            // newsletter; a note addressed to one person by name nearly always.
+            let p_open = if slow { 0.85 } else { 0.7 };
+            self.send_tracked(p, tr, Source::Campaign(n), t, p_open, 0.15);
         }
     }
 
@@ -684,14 +851,18 @@ impl World {
         let date = (t0 + clock::LOCAL_OFFSET).div_euclid(DAY);
         let office = clock::weekday(date) < 5 && (8..18).contains(&local.h);
         let phone = p.devices.iter().position(|d| d.kind == DeviceKind::Phone);
-        let device = match (office, phone) {
-            (true, Some(ph)) if rng.chance(0.25) => ph,
-            (true, _) | (false, None) => 0,
-            (false, Some(ph)) => ph,
+        let remote = p.devices.iter().position(|d| d.kind == DeviceKind::Remote);
+        let device = match (office, phone, remote) {
+            // At the constituency office (branch proxy).
+            (true, _, Some(r)) if rng.chance(0.45) => r,
+            (true, Some(ph), _) if rng.chance(0.25) => ph,
+            (true, _, _) | (false, None, _) => 0,
+            (false, Some(ph), _) => ph,
         };
         let dev = &p.devices[device];
         let c = Client::new(p, dev, true);
         let tr = &o.tracked;
+        let class = tr.mail.label.as_ref().and_then(|l| l.class);
         let (pixel_kind, click_kind, wave, outlet, domain) = match o.kind {
             Source::Newsletter(k) => (Kind::NewsletterOpen, Kind::NewsletterClick, None, Some(k), None),
             Source::Campaign(n) => (
@@ -708,6 +879,7 @@ impl World {
             l.host = host.map(str::to_string);
             l.queue_id = Some(o.queue_id.clone());
             l.message_id = Some(o.message_id.clone());
+            l.class = class;
             l.wave = wave;
             l.outlet = outlet;
             l.domain = domain.clone();
@@ -718,50 +890,51 @@ impl World {
         let mut web = Web::new();
         let mut t = t0;
         let campaign = matches!(o.kind, Source::Campaign(_));
-        for img in &tr.images {
-            let (scheme, host, path, query) = web::split(img);
-            let is_campaign_host = domain.as_deref().is_some_and(|d| host.ends_with(d));
-            let lab = if campaign && is_campaign_host {
-                Some(label(Kind::CampaignWeb, None, Some(host)))
-            } else {
-                None
-            };
-            let f = Fetch {
-                scheme,
-                host,
-                path,
-                query,
-                mime: if path.ends_with(".png") {
-                    "image/png"
-                } else {
-                    "image/jpeg"
-                },
-                category: if campaign { "Uncategorized" } else { "Content Servers" },
-                referer: "",
-            };
-            t = web.get(
-                &mut self.out,
-                rng,
-                &c,
-                t,
-                (5, 200),
-                &f,
-                200,
-                (6_000, 90_000),
-                lab.as_ref(),
-            );
+        let category = if campaign { "Uncategorized" } else { "Content Servers" };
+        // Through the branch proxy a tunnel shows only its first request's host: the pixel
+        // goes first there, so that an open is never hidden in the logo's tunnel.
+        let branch = c.proxy == web::Proxy::Branch;
+        let images = |out: &mut Outputs, rng: &mut Rng, web: &mut Web, mut t: Ts| {
+            for img in &tr.images {
+                let (scheme, host, path, query) = web::split(img);
+                let is_campaign_host = domain.as_deref().is_some_and(|d| host.ends_with(d));
+                let lab = (campaign && is_campaign_host).then(|| label(Kind::CampaignWeb, None, Some(host)));
+                let f = Fetch {
+                    scheme,
+                    host,
+                    path,
+                    query,
+                    mime: if path.ends_with(".png") {
+                        "image/png"
+                    } else {
+                        "image/jpeg"
+                    },
+                    category,
+                    referer: "",
+                };
+                t = web.get(out, rng, &c, t, (5, 200), &f, 200, (6_000, 90_000), lab.as_ref());
+            }
+            t
+        };
+        if !branch {
+            t = images(&mut self.out, rng, &mut web, t);
         }
         let (scheme, host, path, query) = web::split(&tr.pixel);
+        let redirects = tr.pixel_next.is_some();
         let f = Fetch {
             scheme,
             host,
             path,
             query,
-            mime: if path.ends_with(".gif")
+            mime: if redirects {
+                "text/html"
+            } else if path.ends_with(".gif")
                 || path.ends_with(".aspx")
                 || path.ends_with(".php")
                 || path.starts_with("/wf/")
                 || path.starts_with("/f/a/")
+                || path.starts_with("/o/")
+                || path.starts_with("/I0/")
             {
                 "image/gif"
             } else {
@@ -770,8 +943,32 @@ impl World {
             category: if campaign { "Uncategorized" } else { "Web Ads/Analytics" },
             referer: "",
         };
-        let lab = label(pixel_kind, Some(&tr.token), None);
-        t = web.get(&mut self.out, rng, &c, t, (5, 300), &f, 200, (380, 520), Some(&lab));
+        let lab = label(pixel_kind, Some(&tr.token), Some(host));
+        let (status, size) = if redirects {
+            (301, (300, 480))
+        } else {
+            (200, (380, 520))
+        };
+        t = web.get(&mut self.out, rng, &c, t, (5, 300), &f, status, size, Some(&lab));
+        if let Some((next, token)) = &tr.pixel_next {
+            // The shortener answers with a redirect; the client follows it to the tracker.
+            let (scheme, host, path, query) = web::split(next);
+            let f = Fetch {
+                scheme,
+                host,
+                path,
+                query,
+                mime: "image/gif",
+                category: "Uncategorized",
+                referer: "",
+            };
+            let kind = if campaign { Kind::CampaignWeb } else { pixel_kind };
+            let lab = label(kind, Some(token), Some(host));
+            t = web.get(&mut self.out, rng, &c, t, (5, 120), &f, 200, (380, 520), Some(&lab));
+        }
+        if branch {
+            t = images(&mut self.out, rng, &mut web, t);
+        }
 
         if o.click && !tr.links.is_empty() {
             let l = tr.links[rng.index(tr.links.len())].clone();
@@ -789,7 +986,7 @@ impl World {
                 category: if campaign { "Uncategorized" } else { "Web Ads/Analytics" },
                 referer: "",
             };
-            let lab = label(click_kind, Some(&l.token), None);
+            let lab = label(click_kind, Some(&l.token), Some(host));
             let (status, bytes) = if redirect {
                 (302, rng.range(450, 900))
             } else {
@@ -813,6 +1010,30 @@ impl World {
                 if let Some(site) = site {
                     let at = t + rng.range(20, 300) as i64 * 1000;
                     web.page(&mut self.out, rng, &bc, at, site, "");
+                } else if campaign {
+                    // A shortener or an ESP's click tracking leads to the operators' page.
+                    let (scheme, host, path, query) = web::split(&dest);
+                    let f = Fetch {
+                        scheme,
+                        host,
+                        path,
+                        query,
+                        mime: "text/html",
+                        category: "Uncategorized",
+                        referer: "",
+                    };
+                    let lab = label(Kind::CampaignWeb, None, Some(host));
+                    t = web.get(
+                        &mut self.out,
+                        rng,
+                        &bc,
+                        t,
+                        (20, 300),
+                        &f,
+                        200,
+                        (20_000, 90_000),
+                        Some(&lab),
+                    );
                 }
             } else if campaign {
                 // The lookalike's page pulls its own assets.

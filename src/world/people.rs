@@ -320,7 +320,13 @@ fn add_insider(
             ga_cid: ga_cid(rng),
         });
     }
-    if site == Site::Parliament && (member || group == Group::Family) && rng.chance(0.35) {
+    // Constituency-office machines (over the VPN, through the branch proxy).
+    let p_remote = match group {
+        Group::Parliamentarian | Group::Family => 0.5,
+        Group::Staff => 0.25,
+        _ => 0.0,
+    };
+    if site == Site::Parliament && rng.chance(p_remote) {
         devices.push(Device {
             kind: DeviceKind::Remote,
             ip: alloc.ip(rng, 10, 30, 1, 60),

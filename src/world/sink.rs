@@ -32,9 +32,11 @@ pub enum Stream {
     /// Exchange mailbox submission events (MSGTRKMS).
     ExMs = 4,
     ProxySg = 5,
+    /// The branch-office Squid (no TLS inspection, `strip_query_terms on`).
+    SquidBranch = 6,
 }
 
-const STREAMS: usize = 6;
+const STREAMS: usize = 7;
 
 /// What a labelled line is (see sample-logs/README.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,6 +49,8 @@ pub enum Kind {
     NewsletterMail,
     NewsletterOpen,
     NewsletterClick,
+    /// An analytics beacon fetched while browsing (web lines only).
+    TrackerBeacon,
 }
 
 impl Kind {
@@ -69,6 +73,13 @@ pub struct Label {
     pub queue_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// The variation class (`lookalike`, `token_short`, `listmonk`, ...; see the README).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<&'static str>,
+    /// How a web line shows an open or click it cannot show in full: `connect` (only the
+    /// `CONNECT host:443` of an uninspected tunnel) or `stripped` (the query cut off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wave: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,6 +103,8 @@ impl Label {
             token: None,
             queue_id: None,
             message_id: None,
+            class: None,
+            via: None,
             wave: None,
             outlet: None,
             domain: None,
@@ -187,7 +200,7 @@ pub struct Outputs {
 
 impl Outputs {
     pub fn create(root: &Path, rotate_at: Ts) -> io::Result<Outputs> {
-        for dir in ["mail/exchange", "web/proxysg", super::SIDE_DIR] {
+        for dir in ["mail/exchange", "web/proxysg", "web/branch", super::SIDE_DIR] {
             fs::create_dir_all(root.join(dir))?;
         }
         let labels = BufWriter::with_capacity(1 << 16, File::create(root.join(super::SIDE_DIR).join("labels.jsonl"))?);
@@ -249,6 +262,7 @@ impl Outputs {
             Stream::ExMd,
             Stream::ExMs,
             Stream::ProxySg,
+            Stream::SquidBranch,
         ][i]
     }
 
@@ -256,6 +270,8 @@ impl Outputs {
     fn file_key(&self, stream: Stream, ts: Ts) -> i64 {
         match stream {
             Stream::Postfix | Stream::Squid => i64::from(ts >= self.rotate_at),
+            // The branch office's proxy is small: one file, not rotated.
+            Stream::SquidBranch => 0,
             _ => ts.div_euclid(DAY),
         }
     }
@@ -306,6 +322,7 @@ impl Outputs {
             (Stream::ExMd, _) => (format!("mail/exchange/MSGTRKMD{day}{hour:02}-1.LOG"), false),
             (Stream::ExMs, _) => (format!("mail/exchange/MSGTRKMS{day}{hour:02}-1.LOG"), false),
             (Stream::ProxySg, _) => (format!("web/proxysg/SG_main_{day}00.log"), false),
+            (Stream::SquidBranch, _) => ("web/branch/access.log".to_string(), false),
         };
         let file = File::create(self.root.join(&rel))?;
         let writer = if gz {
@@ -397,6 +414,6 @@ fn header(stream: Stream, first: Ts) -> Vec<String> {
                 "#Remark: 4012230017 \"sg-senate-01\" \"10.40.0.8\" \"main\"".to_string(),
             ]
         }
-        Stream::Postfix | Stream::Squid => Vec::new(),
+        Stream::Postfix | Stream::Squid | Stream::SquidBranch => Vec::new(),
     }
 }

@@ -447,6 +447,8 @@ fn link(url: String, dest: &str, token: &str) -> Link {
 pub struct Tracked {
     pub mail: Mail,
     pub pixel: String,
+    /// Where the pixel's URL redirects (a shortener's target) and that target's token.
+    pub pixel_next: Option<(String, String)>,
     /// (tracked link, where it redirects)
     pub links: Vec<Link>,
     pub images: Vec<String>,
@@ -649,6 +651,7 @@ pub fn newsletter(rng: &mut Rng, is: &Issue, to: &str) -> Tracked {
     let mut label = Label::new(Kind::NewsletterMail, to);
     label.token = Some(token.clone());
     label.outlet = Some(o.key);
+    label.class = Some("outlet_newsletter");
     let subject = is.subject.clone();
     Tracked {
         mail: Mail {
@@ -666,6 +669,7 @@ pub fn newsletter(rng: &mut Rng, is: &Issue, to: &str) -> Tracked {
             label: Some(label),
         },
         pixel,
+        pixel_next: None,
         links,
         images: is.images.clone(),
         token,

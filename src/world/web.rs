@@ -6,7 +6,10 @@
 //! ProxySG `cs-username`); both inspect TLS (Squid `ssl_bump`, ProxySG SSL interception) except
 //! for a no-inspection list (banking, health, Microsoft 365, messaging), which appears only as
 //! `CONNECT host:443` tunnels; Squid runs with `strip_query_terms off`, so query strings are
-//! logged. Both proxies log a transaction when it completes.
+//! logged. Both proxies log a transaction when it completes. The constituency offices' machines
+//! go through a third proxy, a branch-office Squid without TLS inspection and with
+//! `strip_query_terms on` ([`Proxy::Branch`]): HTTPS there is one `CONNECT host:443` line per
+//! tunnel, plain-HTTP URLs lose their query.
 //!
 //! Never writes a line earlier than the request's start (the sink's watermark relies on it).
 
@@ -33,7 +36,23 @@ pub enum Outcome {
     Bumped,
 }
 
+/// Which proxy logs a client's requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proxy {
+    /// The parliament's Squid (TLS inspection, full query strings).
+    Squid,
+    /// The parliament's branch-office Squid for constituency-office machines on the VPN: no TLS
+    /// inspection (HTTPS is only `CONNECT host:443`) and `strip_query_terms on` (Squid cuts
+    /// logged URLs at `?`).
+    Branch,
+    /// The senate's ProxySG.
+    ProxySg,
+    /// Nobody's log (people outside both houses).
+    None,
+}
+
 /// One proxied request.
+#[derive(Clone, Copy)]
 pub struct Req<'a> {
     /// Completion time.
     pub ts: Ts,
@@ -161,30 +180,52 @@ pub fn proxysg_line(r: &Req<'_>) -> Vec<u8> {
     b
 }
 
-/// Sends a request to the proxy log of `site`.
-pub fn log(out: &mut Outputs, site: Site, r: &Req<'_>, label: Option<&Rc<Label>>) {
-    match site {
-        Site::Parliament => out.push(Stream::Squid, r.ts, squid_line(r), label.cloned()),
-        Site::Senate => out.push(Stream::ProxySg, r.ts, proxysg_line(r), label.cloned()),
-        Site::External => {}
+/// Sends a request to the log of `proxy`.
+pub fn log(out: &mut Outputs, proxy: Proxy, r: &Req<'_>, label: Option<&Rc<Label>>) {
+    match proxy {
+        Proxy::Squid => out.push(Stream::Squid, r.ts, squid_line(r), label.cloned()),
+        Proxy::Branch => {
+            // strip_query_terms on: the query never reaches the log.
+            let r = Req { query: "", ..*r };
+            out.push(Stream::SquidBranch, r.ts, squid_line(&r), label.cloned())
+        }
+        Proxy::ProxySg => out.push(Stream::ProxySg, r.ts, proxysg_line(r), label.cloned()),
+        Proxy::None => {}
     }
+}
+
+/// The label of a line that shows an open, click or beacon only in part (see [`Label::via`]).
+fn via(label: Option<&Rc<Label>>, how: &'static str) -> Option<Rc<Label>> {
+    let l = label?;
+    let mut c = (**l).clone();
+    c.via = Some(how);
+    Some(Rc::new(c))
 }
 
 /// Who is browsing, from where.
 pub struct Client<'a> {
-    pub site: Site,
+    pub proxy: Proxy,
     pub ip: [u8; 4],
     pub user: &'a str,
+    /// The person's address (labels of their beacons name it).
+    pub email: &'a str,
     pub ua: &'a str,
     pub device: &'a Device,
 }
 
 impl<'a> Client<'a> {
     pub fn new(p: &'a Person, d: &'a Device, mail_app: bool) -> Client<'a> {
+        let proxy = match (p.site, d.kind) {
+            (Site::Parliament, super::people::DeviceKind::Remote) => Proxy::Branch,
+            (Site::Parliament, _) => Proxy::Squid,
+            (Site::Senate, _) => Proxy::ProxySg,
+            (Site::External, _) => Proxy::None,
+        };
         Client {
-            site: p.site,
+            proxy,
             ip: d.ip,
             user: p.username.as_deref().unwrap_or("-"),
+            email: &p.email,
             ua: if mail_app { d.mail_ua } else { d.browser_ua },
             device: d,
         }
@@ -264,15 +305,18 @@ impl Web {
         let t = start + rng.range(gap_ms.0, gap_ms.1) as i64 * 1000;
         let bytes = rng.range(bytes.0, bytes.1);
         let https = f.scheme == Scheme::Https;
+        if https && c.proxy == Proxy::Branch {
+            return self.branch_tunnel(out, rng, c, t, f, bytes, label);
+        }
         let mut t = t;
         if https && !self.connected.iter().any(|h| h == f.host) {
             self.connected.push(f.host.to_string());
-            if c.site == Site::Parliament {
+            if c.proxy == Proxy::Squid {
                 // Squid logs the CONNECT of a bumped connection with no bytes and no peer.
                 t += rng.range(2, 40) as i64 * 1000;
                 log(
                     out,
-                    c.site,
+                    c.proxy,
                     &Req {
                         method: "CONNECT",
                         scheme: "tcp",
@@ -302,9 +346,14 @@ impl Web {
             elapsed
         };
         let end = t + elapsed as i64 * 1000;
+        let stripped = if c.proxy == Proxy::Branch && !f.query.is_empty() {
+            via(label, "stripped")
+        } else {
+            None
+        };
         log(
             out,
-            c.site,
+            c.proxy,
             &Req {
                 scheme: if https { "https" } else { "http" },
                 port: if https { 443 } else { 80 },
@@ -318,7 +367,45 @@ impl Web {
                 referer: f.referer,
                 ..c.req(end, elapsed, f.host, f.category)
             },
-            label,
+            stripped.as_ref().or(label),
+        );
+        end
+    }
+
+    /// An HTTPS request through the branch proxy: the first to a host opens a tunnel, logged
+    /// when it closes as one `CONNECT host:443` line; later requests to that host ride in it
+    /// unseen. Returns when the request itself completed.
+    #[allow(clippy::too_many_arguments)]
+    fn branch_tunnel(
+        &mut self,
+        out: &mut Outputs,
+        rng: &mut Rng,
+        c: &Client<'_>,
+        t: Ts,
+        f: &Fetch<'_>,
+        bytes: u64,
+        label: Option<&Rc<Label>>,
+    ) -> Ts {
+        let end = t + rng.range(30, 600) as i64 * 1000;
+        if self.connected.iter().any(|h| h == f.host) {
+            return end;
+        }
+        self.connected.push(f.host.to_string());
+        // Clients keep the connection open for a while after the last response.
+        let open_ms = (end - t) as u64 / 1000 + rng.range(2_000, 120_000);
+        log(
+            out,
+            c.proxy,
+            &Req {
+                method: "CONNECT",
+                scheme: "tcp",
+                port: 443,
+                result: Outcome::Tunnel,
+                bytes: bytes + rng.range(3_000, 7_000),
+                cs_bytes: rng.range(600, 2_500),
+                ..c.req(t + open_ms as i64 * 1000, open_ms, f.host, f.category)
+            },
+            via(label, "connect").as_ref(),
         );
         end
     }
@@ -329,7 +416,7 @@ impl Web {
         let elapsed = (secs * 1000.0) as u64;
         log(
             out,
-            c.site,
+            c.proxy,
             &Req {
                 method: "CONNECT",
                 scheme: "tcp",
@@ -348,7 +435,7 @@ impl Web {
         let https = f.scheme == Scheme::Https;
         log(
             out,
-            c.site,
+            c.proxy,
             &Req {
                 user: "-",
                 method: if https { "CONNECT" } else { "GET" },
@@ -380,7 +467,7 @@ impl Web {
         }
         for _ in 0..pages {
             let site = &SITES[rng.weighted(&weights)];
-            if first && c.site == Site::Parliament && rng.chance(0.3) {
+            if first && c.proxy != Proxy::ProxySg && rng.chance(0.3) {
                 let (path, query) = (String::from("/"), String::new());
                 self.challenge(
                     out,
@@ -537,6 +624,66 @@ impl Web {
             };
             self.get(out, rng, c, t, (5, 80), &f, 200, (300, 340), None);
         }
+        if let Some(a) = catalog::SELF_ANALYTICS.iter().find(|a| a.site == site.host) {
+            self.self_hosted_beacon(out, rng, c, t, page, a);
+        }
+    }
+
+    /// The site's own analytics (Matomo, or a Plausible-style `/collect`): a per-visitor id in
+    /// the query, labelled `tracker_beacon` with the analytics product as its class.
+    fn self_hosted_beacon(
+        &mut self,
+        out: &mut Outputs,
+        rng: &mut Rng,
+        c: &Client<'_>,
+        t: Ts,
+        page: &str,
+        a: &catalog::SelfAnalytics,
+    ) {
+        let (cid, first) = c.device.ga_cid;
+        // The visitor id lives in a first-party cookie: stable per browser and site.
+        let vid = hash64(&[&cid.to_le_bytes(), &first.to_le_bytes(), a.host.as_bytes()]);
+        let enc = percent_encode(page);
+        let p = clock::parts(t, clock::LOCAL_OFFSET);
+        let (path, query, class) = match a.kind {
+            catalog::Analytics::Matomo => (
+                "/matomo.php",
+                format!(
+                    "?idsite={}&rec=1&r={:06}&h={}&m={}&s={}&url={enc}&_id={vid:016x}&_idn=0&send_image=0&res=1920x1080",
+                    a.site_id,
+                    rng.below(1_000_000),
+                    p.h,
+                    p.mi,
+                    p.s
+                ),
+                "matomo",
+            ),
+            catalog::Analytics::Collect => (
+                "/collect",
+                format!(
+                    "?site={}&n=pageview&u={enc}&r=&w=1920&uid={vid:016x}&ts={}",
+                    a.site_id,
+                    t / 1000
+                ),
+                "collect",
+            ),
+        };
+        let mut l = Label::new(Kind::TrackerBeacon, c.email);
+        l.class = Some(class);
+        l.token = Some(format!("{vid:016x}"));
+        l.host = Some(a.host.to_string());
+        l.user = Some(c.user.to_string());
+        l.client_ip = Some(c.device.ip_string());
+        let f = Fetch {
+            scheme: Scheme::Https,
+            host: a.host,
+            path,
+            query: &query,
+            mime: "-",
+            category: "Web Ads/Analytics",
+            referer: page,
+        };
+        self.get(out, rng, c, t, (5, 120), &f, 204, (0, 0), Some(&Rc::new(l)));
     }
 
     /// One request the machine makes by itself (certificate checks, updates, connectivity
@@ -580,7 +727,7 @@ impl Web {
         };
         log(
             out,
-            c.site,
+            c.proxy,
             &Req {
                 method,
                 path: &p,
