@@ -90,9 +90,9 @@ fn both_apt31_correlations_fire_on_the_sample_logs() {
     for a in &pixel {
         assert_eq!(a["rule"]["level"], "critical");
         let c = &a["correlation"];
-        // The key is the URL's site and identifiers: `site/token`.
+        // The key is the URL's site, path and identifiers: `site/path#token`.
         let key = c["group"]["url_key"].as_str().unwrap();
-        let token = key.rsplit('/').next().unwrap();
+        let token = key.rsplit('#').next().unwrap();
         let events = c["events"].as_array().unwrap();
         assert_eq!(events.len(), 2, "{a}");
         assert_eq!(events[0]["event"]["dataset"], "postfix.log");
@@ -241,8 +241,8 @@ fn first_token_fetch() -> (String, String) {
 #[test]
 fn a_web_request_later_than_the_lateness_is_counted_and_not_correlated() {
     let (key, fetch) = first_token_fetch();
-    // The key is `site/token`.
-    let token = key.rsplit('/').next().unwrap().to_owned();
+    // The key is `site/path#token`.
+    let token = key.rsplit('#').next().unwrap().to_owned();
     let d = tempfile::tempdir().unwrap();
     let mail = write(d.path(), "maillog", read_log(&sample().join("mail/maillog.1.gz")));
     let epoch: f64 = fetch.split_whitespace().next().unwrap().parse().unwrap();

@@ -1418,12 +1418,10 @@ fn word_at(hay: &str, s: usize, e: usize, plural: bool) -> bool {
     }
 }
 
-/// Words news brands are made of, matched anywhere in a domain's registrable label
-/// (`globalaffairsdispatch`, `westminster-briefing`, `harbourgazette`).
+/// Words news brands are made of, distinctive enough to count anywhere in a domain's
+/// registrable label (`globalaffairsdispatch`, `harbourgazette`).
 const NEWS_WORDS: &[&str] = &[
     "news",
-    "daily",
-    "times",
     "herald",
     "gazette",
     "tribune",
@@ -1432,10 +1430,6 @@ const NEWS_WORDS: &[&str] = &[
     "dispatch",
     "chronicle",
     "observer",
-    "report",
-    "press",
-    "media",
-    "wire",
     "digest",
     "bulletin",
     "monitor",
@@ -1450,29 +1444,30 @@ const NEWS_WORDS: &[&str] = &[
     "correspondent",
     "politics",
     "magazine",
-    "post",
-    "review",
-    "world",
-    "global",
     "ledger",
-    "brief",
     "insight",
-    "today",
     "broadcast",
-    "radio",
     "editorial",
     "newswire",
-    "agenda",
-    "current",
-    "standard",
-    "express",
-    "mirror",
     "spectator",
+    "reporter",
 ];
 
-/// Whether a registrable label is made like a news brand's: it contains a news word.
+/// News words that are also parts of ordinary names (`postbox`, `expressvpn`, `mediamarkt`):
+/// they count only as a whole `-`-separated part of the label or at its end (`capital-post`,
+/// `eveningpost`, `westminster-today`).
+const NEWS_WORDS_AT_END: &[&str] = &[
+    "post", "times", "daily", "press", "media", "wire", "report", "review", "world", "global", "brief", "today",
+    "radio", "agenda", "current", "standard", "express", "mirror", "star", "tv",
+];
+
+/// Whether a registrable label is made like a news brand's ([`NEWS_WORDS`] anywhere,
+/// [`NEWS_WORDS_AT_END`] as a part or at the end).
 pub fn news_brand(label: &str) -> bool {
     NEWS_WORDS.iter().any(|w| label.contains(w))
+        || NEWS_WORDS_AT_END
+            .iter()
+            .any(|w| label.ends_with(w) || label.split('-').any(|part| part == *w))
 }
 
 /// Whether a display name names a person: two or three capitalised words before any `|`, `,`,
@@ -1494,7 +1489,7 @@ pub fn person_name(name: &str) -> bool {
             c.next().is_some_and(char::is_uppercase)
                 && c.all(|c| c.is_alphabetic() || matches!(c, '\'' | '-' | '.'))
                 && !ORG_WORDS.contains(&lower.as_str())
-                && !NEWS_WORDS.iter().any(|n| lower.contains(n))
+                && !news_brand(&lower)
         })
 }
 

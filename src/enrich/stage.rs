@@ -319,11 +319,17 @@ impl Enricher {
                 // nothing; a provider's tracking host or a shortener's link may.
                 keyable = !info.known || info.shortener || self.sender.is_esp(reg);
             }
-            if a.has_token() {
+            let token = a.has_token();
+            if token {
                 has_token = true;
                 for t in a.identifiers().filter(|t| t.is_token_like()) {
                     push_unique(&mut out.tokens, t.raw);
                 }
+            }
+            // A mail's templates group one campaign's copies whatever its identifiers' shape
+            // (a 6-character code, a number, a host label); a web request's only tokened ones
+            // (every image asset would have one).
+            if token || (mail && a.identifiers().next().is_some()) {
                 push_unique_owned(&mut out.template, a.template());
             }
             // Shorter identifiers too: a key only joins what a suspicious mail carried.
@@ -729,8 +735,8 @@ mod tests {
         assert_eq!(text(&ev, Field::SenderInventedOutlet), "true");
         assert_eq!(
             text(&ev, Field::UrlKey),
-            "sendgrid.net/Qk9iL2pYb3lmR3pwV0x5dzRPQUpkQT09,westminster-briefing.example/kw3ue9,\
-             westminster-briefing.example/H6jS30rkoIEXXK3A,bit.ly/3XToDVn"
+            "sendgrid.net/wf/open#Qk9iL2pYb3lmR3pwV0x5dzRPQUpkQT09,westminster-briefing.example/1x1.gif#kw3ue9,\
+             westminster-briefing.example/t/{}.gif#H6jS30rkoIEXXK3A,bit.ly/{}#3XToDVn"
         );
         assert_eq!(
             text(&ev, Field::UrlTokens),

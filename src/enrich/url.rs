@@ -263,12 +263,16 @@ fn decide_token_like(t: &Token<'_>, place: bool) -> bool {
     let letters = t.kinds.lower || t.kinds.upper;
     match t.alphabet {
         Alphabet::Uuid => true,
-        Alphabet::Hex => (t.len >= 8 && t.kinds.digit) || t.len >= 16 || (place && t.len >= 8 && unwordlike(t.raw)),
+        Alphabet::Hex => {
+            (t.len >= 8 && t.kinds.digit)
+                || t.len >= 16
+                || (place && t.len >= 6 && (rare_pairs(t.raw, 2, 5) || irregular_case(t.raw)))
+        }
         Alphabet::Decimal => t.len >= 16 || (place && t.len >= 8),
         Alphabet::Alphanumeric if !t.kinds.digit => {
             let cases = t.kinds.lower && t.kinds.upper;
-            (t.len >= 10 || (place && t.len >= 6)) && unwordlike(t.raw)
-                || (place && t.len >= 6 && cases && t.transitions >= 0.3)
+            (t.len >= 10 && unwordlike(t.raw))
+                || (place && t.len >= 6 && (rare_pairs(t.raw, 2, 5) || irregular_case(t.raw)))
                 || (t.len >= 20 && cases && t.entropy() >= 3.0)
         }
         Alphabet::Alphanumeric | Alphabet::Base32 if place && t.len >= 6 && letters => t.transitions >= 0.2,
@@ -351,6 +355,23 @@ const COMMON_BIGRAMS: &str = "th he in er an re on at en nd ti es or te of ed is
 /// Whether letters read like no language: half or more of their neighbouring letter pairs are
 /// outside [`COMMON_BIGRAMS`]. Digits and other bytes break pairs.
 fn unwordlike(raw: &str) -> bool {
+    rare_pairs(raw, 1, 2)
+}
+
+/// Whether letters are cased as no word is: not all lower, all upper, or capitalised
+/// (`tnavpI`, `aBcDeF`; not `banner`, `Banner`, `BANNER`).
+fn irregular_case(raw: &str) -> bool {
+    let mut later = raw.bytes().skip(1);
+    let (upper_later, lower) = (
+        later.any(|b| b.is_ascii_uppercase()),
+        raw.bytes().any(|b| b.is_ascii_lowercase()),
+    );
+    upper_later && lower
+}
+
+/// Whether at least `num/den` of the letter pairs of `raw` are outside [`COMMON_BIGRAMS`]
+/// (words have a quarter or fewer; random letters about 70%).
+fn rare_pairs(raw: &str, num: u32, den: u32) -> bool {
     static TABLE: std::sync::LazyLock<[bool; 26 * 26]> = std::sync::LazyLock::new(|| {
         let mut t = [false; 26 * 26];
         for p in COMMON_BIGRAMS.split_whitespace().map(str::as_bytes) {
@@ -374,7 +395,7 @@ fn unwordlike(raw: &str) -> bool {
         }
         prev = Some(l);
     }
-    pairs >= 4 && rare * 2 >= pairs
+    pairs >= 4 && rare * den >= pairs * num
 }
 
 /// Whether a token is replaced by a placeholder in the URL template: identifiers
@@ -995,26 +1016,47 @@ impl<'a> UrlAnalysis<'a> {
         })
     }
 
-    /// What identifies this URL wherever it is logged: its registered domain (else its host)
-    /// and its identifiers ([`UrlAnalysis::identifiers`]), `/`-separated, in URL order with a
-    /// host label first (`brand.example/kw3ue9/H6jS30rkoIEXXK3A`). The same for the copy in a
-    /// mail and the request a mail client makes for it, whatever the scheme, the order of
-    /// other query pairs or the case of the host; `None` without identifiers.
+    /// What identifies this URL wherever it is logged: its registered domain (else its host),
+    /// its path with each identifier replaced by `{}`, then `#` and its identifiers
+    /// ([`UrlAnalysis::identifiers`]) `/`-separated in URL order, a host label first
+    /// (`brand.example/t/{}.gif#kw3ue9/H6jS30rkoIEXXK3A`, `bit.ly/{}#3XToDVn`). The same for the
+    /// copy in a mail and the request a mail client makes for it, whatever the scheme, the
+    /// order of other query pairs or the case of the host; a mail's pixel and its link carrying
+    /// the same identifier have two keys (an open and a click are two events). `None` without
+    /// identifiers.
     pub fn key(&self) -> Option<String> {
+        let label = self.tokens.iter().filter(|t| t.place == TokenPlace::HostLabel);
+        let mut ids = label
+            .chain(self.identifiers().filter(|t| t.place != TokenPlace::HostLabel))
+            .peekable();
+        ids.peek()?;
         let site = self.registered_domain().unwrap_or(&self.host);
-        let mut key: Option<String> = None;
-        let ids = self.tokens.iter().filter(|t| t.place == TokenPlace::HostLabel);
-        let ids = ids.chain(self.identifiers().filter(|t| t.place != TokenPlace::HostLabel));
-        for t in ids {
-            let k = key.get_or_insert_with(|| site.to_owned());
-            k.push('/');
-            if t.place == TokenPlace::HostLabel {
-                k.extend(t.raw.chars().map(|c| c.to_ascii_lowercase()));
+        let mut key = String::with_capacity(site.len() + self.path.len() + 24);
+        key.push_str(site);
+        let is_id = |place: TokenPlace| self.tokens.iter().find(|t| t.place == place).filter(|t| t.identifier);
+        for (i, seg) in self.path.split('/').filter(|s| !s.is_empty()).enumerate() {
+            key.push('/');
+            if let Some(stem) = is_id(TokenPlace::PathStem(i)) {
+                key.push_str("{}");
+                key.push_str(&seg[stem.raw.len()..]);
+            } else if is_id(TokenPlace::PathSegment(i)).is_some() {
+                key.push_str("{}");
             } else {
-                k.push_str(t.raw);
+                key.push_str(seg);
             }
         }
-        key
+        key.push('#');
+        for (n, t) in ids.enumerate() {
+            if n > 0 {
+                key.push('/');
+            }
+            if t.place == TokenPlace::HostLabel {
+                key.extend(t.raw.chars().map(|c| c.to_ascii_lowercase()));
+            } else {
+                key.push_str(t.raw);
+            }
+        }
+        Some(key)
     }
 
     /// Whether the host is a URL shortener (its registered domain, or the host itself, is in

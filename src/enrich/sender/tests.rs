@@ -1072,3 +1072,29 @@ fn subdomain_lookalikes() {
     assert_eq!(sub("mirror.cdn.example"), None, "a common word");
     assert_eq!(sub("world-briefing.example"), None);
 }
+
+#[test]
+fn news_brand_names() {
+    for l in [
+        "westminster-briefing",
+        "globalaffairsdispatch",
+        "harbourgazette",
+        "capital-post",
+        "eveningpost",
+        "eurowire",
+        "westminster-today",
+        "bbc-worldnews",
+    ] {
+        assert!(news_brand(l), "{l}");
+    }
+    for l in [
+        "postbox",
+        "expressvpn",
+        "mediamarkt",
+        "wordsmith",
+        "harbourdistrict",
+        "acmetools",
+    ] {
+        assert!(!news_brand(l), "{l}");
+    }
+}

@@ -658,31 +658,40 @@ fn identifiers_of_every_shape() {
     let cases: &[(&str, Option<&str>)] = &[
         (
             "https://t.brand.example/o.gif?id=olfjknnzcbzhtw",
-            Some("brand.example/olfjknnzcbzhtw"),
+            Some("brand.example/o.gif#olfjknnzcbzhtw"),
         ),
-        ("https://t.brand.example/p.gif?uid=a8K3x2", Some("brand.example/a8K3x2")),
+        (
+            "https://t.brand.example/p.gif?uid=a8K3x2",
+            Some("brand.example/p.gif#a8K3x2"),
+        ),
         (
             "https://t.brand.example/p.gif?e=48213377",
-            Some("brand.example/48213377"),
+            Some("brand.example/p.gif#48213377"),
         ),
         (
             "https://t.brand.example/open?r=9f3a0c7e",
-            Some("brand.example/9f3a0c7e"),
+            Some("brand.example/open#9f3a0c7e"),
         ),
-        ("http://kw3ue9.px.brand.example/1x1.gif", Some("brand.example/kw3ue9")),
-        ("http://KW3UE9.px.brand.example/1x1.gif", Some("brand.example/kw3ue9")),
+        (
+            "http://kw3ue9.px.brand.example/1x1.gif",
+            Some("brand.example/1x1.gif#kw3ue9"),
+        ),
+        (
+            "http://KW3UE9.px.brand.example/1x1.gif",
+            Some("brand.example/1x1.gif#kw3ue9"),
+        ),
         (
             "https://storage.googleapis.com/press-kit/i/bfzdpv.png",
-            Some("storage.googleapis.com/bfzdpv"),
+            Some("storage.googleapis.com/press-kit/i/{}.png#bfzdpv"),
         ),
-        ("https://bit.ly/3XToDVn", Some("bit.ly/3XToDVn")),
+        ("https://bit.ly/3XToDVn", Some("bit.ly/{}#3XToDVn")),
         (
             "https://img.brand.example/t/H6jS30rkoIEXXK3A.gif",
-            Some("brand.example/H6jS30rkoIEXXK3A"),
+            Some("brand.example/t/{}.gif#H6jS30rkoIEXXK3A"),
         ),
         (
             "https://u1234567.ct.sendgrid.net/wf/open?upn=Qk9iL2pYb3lmR3pwV0x5dzRPQUpkQT09",
-            Some("sendgrid.net/Qk9iL2pYb3lmR3pwV0x5dzRPQUpkQT09"),
+            Some("sendgrid.net/wf/open#Qk9iL2pYb3lmR3pwV0x5dzRPQUpkQT09"),
         ),
         // Words, slugs, dates, versions and small numbers identify no one.
         ("https://news.example/world/2021/01/11/trade-rules-border", None),
@@ -738,4 +747,18 @@ fn short_identifiers_join_but_make_no_token() {
     assert!(analyze("http://t.brand.example/i/AbQxTe.gif").key().is_some());
     assert!(analyze("http://t.brand.example/i/Banner.gif").key().is_none());
     assert!(analyze("http://t.brand.example/i/banner.gif").key().is_none());
+}
+
+#[test]
+fn short_random_letters_in_an_identifiers_place() {
+    for stem in ["tnavpI", "aBcDeF", "qkzvxb", "AbQxTe"] {
+        let url = format!("http://media.brand.example/i/{stem}.gif");
+        assert!(analyze(&url).key().is_some(), "{url}");
+    }
+    for stem in [
+        "banner", "Banner", "BANNER", "header", "spacer", "footer", "twitter", "linkedin",
+    ] {
+        let url = format!("http://media.brand.example/i/{stem}.gif");
+        assert!(analyze(&url).key().is_none(), "{url}");
+    }
 }
