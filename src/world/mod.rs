@@ -150,9 +150,9 @@ fn plan(cfg: &GenConfig) -> Plan {
     };
     let waves = ((f64::from(days) / 5.0 + 0.5) as u32).max(1);
     let mail = (SHARE_POSTFIX + SHARE_EXCHANGE) * t;
-    // The campaign takes ~14 % of the mail: lookalike waves 4 %, the variation waves 10 %.
-    let wave_size = ((0.04 * mail / BYTES_CAMPAIGN_MSG / f64::from(waves)) as usize).max(4);
-    let variant_size = ((0.10 * mail / BYTES_CAMPAIGN_MSG / 11.0) as usize).clamp(1, 60);
+    // The campaign takes ~14 % of the mail: lookalike waves 3.5 %, the variation waves 11 %.
+    let wave_size = ((0.035 * mail / BYTES_CAMPAIGN_MSG / f64::from(waves)) as usize).max(4);
+    let variant_size = ((0.11 * mail / BYTES_CAMPAIGN_MSG / 11.0) as usize).clamp(1, 60);
     // Benign tracked mail: weekly bulletins of the lists, Mailtrack notes and SaaS mail.
     let s0 = &sizes_no_subs;
     let insiders =
