@@ -42,12 +42,11 @@ fn sample_world_alerts_on_every_campaign_mail_and_only_on_them() {
         }
         // Messages refused at the gateway have no queue id: no message event to alert on.
         if v["kind"] == "campaign_mail"
+            && v["class"] == "lookalike"
             && v["file"].as_str().unwrap().starts_with("mail/maillog")
             && let Some(qid) = v["queue_id"].as_str()
         {
-            if v["class"] == "lookalike" {
-                campaign.insert(qid.to_owned());
-            }
+            campaign.insert(qid.to_owned());
         }
     }
     assert!(!campaign.is_empty());
