@@ -60,6 +60,9 @@ pub const MAILERS: &[(&str, &str)] = &[
     ("sendloop-mta.example", "SendLoop/2.9.1"),
 ];
 
+/// Recipients of the first wave at least (when there are that many targets).
+pub const FIRST_WAVE: usize = 24;
+
 /// Separate "analytics" domains some waves track through.
 pub const TRACKERS: &[&str] = &["newsmetrics-cdn.example", "pressclip-stats.example"];
 
@@ -169,6 +172,8 @@ pub fn plan(rng: &mut Rng, pop: &Population, first_day: Ts, days: u32, count: u3
             2 => format!("Request for comment - {topic}"),
             _ => format!("Breaking: {headline}"),
         };
+        // The first wave is the story's: about two dozen people, even in a small world.
+        let size = if n == 0 { size.max(FIRST_WAVE) } else { size };
         let q = (size as f64 / targets.len().max(1) as f64).min(1.0);
         let mut recipients: Vec<usize> = targets.iter().copied().filter(|_| rng.chance(q)).collect();
         if recipients.is_empty() {

@@ -150,9 +150,9 @@ fn plan(cfg: &GenConfig) -> Plan {
     };
     let waves = ((f64::from(days) / 5.0 + 0.5) as u32).max(1);
     let mail = (SHARE_POSTFIX + SHARE_EXCHANGE) * t;
-    // The campaign takes ~14 % of the mail: lookalike waves 4 %, the variation waves 10 %.
-    let wave_size = ((0.04 * mail / BYTES_CAMPAIGN_MSG / f64::from(waves)) as usize).max(4);
-    let variant_size = ((0.10 * mail / BYTES_CAMPAIGN_MSG / 11.0) as usize).clamp(1, 60);
+    // The campaign takes ~14 % of the mail: lookalike waves 3.5 %, the variation waves 11 %.
+    let wave_size = ((0.035 * mail / BYTES_CAMPAIGN_MSG / f64::from(waves)) as usize).max(4);
+    let variant_size = ((0.11 * mail / BYTES_CAMPAIGN_MSG / 11.0) as usize).clamp(1, 60);
     // Benign tracked mail: weekly bulletins of the lists, Mailtrack notes and SaaS mail.
     let s0 = &sizes_no_subs;
     let insiders =
@@ -162,7 +162,8 @@ fn plan(cfg: &GenConfig) -> Plan {
     // Each list sends weekly on one weekday.
     let bulletins = benign::ORGS.len() as f64 * list_size * weekdays / 5.0;
     let personal = 2.0 * PERSONAL_TRACKED_RATE * insiders * (weekdays + 0.25 * (f64::from(days) - weekdays));
-    let campaign_bytes = (f64::from(waves) * wave_size as f64 + 11.0 * variant_size as f64) * BYTES_CAMPAIGN_MSG;
+    let lookalike = f64::from(waves - 1) * wave_size as f64 + wave_size.max(campaign::FIRST_WAVE) as f64;
+    let campaign_bytes = (lookalike + 11.0 * variant_size as f64) * BYTES_CAMPAIGN_MSG;
     let benign_bytes = bulletins * BYTES_BULLETIN_MSG + personal * BYTES_PERSONAL_TRACKED_MSG;
     let mail_left = 1.0 - ((campaign_bytes + benign_bytes) / mail).min(0.6);
     let pf = SHARE_POSTFIX * t * mail_left;

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::io::Write;
 
 use super::catalog::{self, FIRST_NAMES, LAST_NAMES, OUTLETS, PRESS_DOMAINS, UA_DESKTOP, UA_MAC_MAIL, UA_OUTLOOK};
-use super::rng::Rng;
+use super::rng::{Rng, hash64};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
@@ -320,21 +320,21 @@ fn add_insider(
             ga_cid: ga_cid(rng),
         });
     }
-    // Constituency-office machines (over the VPN, through the branch proxy).
-    let p_remote = match group {
-        Group::Parliamentarian | Group::Family => 0.5,
-        Group::Staff => 0.25,
-        _ => 0.0,
+    // Constituency-office machines (over the VPN, through the branch proxy) of members and
+    // their relatives, and of some of their staff. The staff's are drawn from a generator of
+    // their own, so that the population (and the committed sample world) stays as it was
+    // before staff had them.
+    let remote = if site != Site::Parliament {
+        None
+    } else if member || group == Group::Family {
+        rng.chance(0.35).then(|| remote_device(alloc, rng))
+    } else if group == Group::Staff {
+        let mut own = Rng::new(hash64(&[email.as_bytes(), b"remote"]));
+        own.chance(0.4).then(|| remote_device(alloc, &mut own))
+    } else {
+        None
     };
-    if site == Site::Parliament && rng.chance(p_remote) {
-        devices.push(Device {
-            kind: DeviceKind::Remote,
-            ip: alloc.ip(rng, 10, 30, 1, 60),
-            browser_ua: UA_DESKTOP[rng.index(5)],
-            mail_ua: UA_OUTLOOK,
-            ga_cid: ga_cid(rng),
-        });
-    }
+    devices.extend(remote);
     let activity = match group {
         Group::Parliamentarian => 0.8,
         Group::Staff => 1.2,
@@ -353,6 +353,16 @@ fn add_insider(
         activity,
     });
     people.len() - 1
+}
+
+fn remote_device(alloc: &mut Allocator, rng: &mut Rng) -> Device {
+    Device {
+        kind: DeviceKind::Remote,
+        ip: alloc.ip(rng, 10, 30, 1, 60),
+        browser_ua: UA_DESKTOP[rng.index(5)],
+        mail_ua: UA_OUTLOOK,
+        ga_cid: ga_cid(rng),
+    }
 }
 
 fn ga_cid(rng: &mut Rng) -> (u32, u32) {

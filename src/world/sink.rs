@@ -38,7 +38,7 @@ pub enum Stream {
 
 const STREAMS: usize = 7;
 
-/// What a labelled line is (see sample-logs/README.md).
+/// What a labelled line is (see sample-logs/.world/README.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
@@ -86,7 +86,7 @@ pub struct Label {
     pub outlet: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
-    /// For `campaign_web`: the host contacted.
+    /// For web lines: the host contacted (of an open: the pixel's host).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -102,7 +102,8 @@ pub const SUBDOMAIN_LOOKALIKES: &[(&str, &str, &str)] = &[
 
 /// The patient persona of the low-and-slow class: a "writer" on free mail.
 pub const SLOW_PERSONA: (&str, &str) = ("Helen Ward", "helen.ward.writer@gmail.com");
-/// Her "unremarkable" image host (a blog's CDN).
+/// Her "unremarkable" web site (labels' `domain`: her mail comes from Gmail) and its image host.
+const SLOW_DOMAIN: &str = "helenward-writes.example";
 const SLOW_HOST: &str = "cdn.helenward-writes.example";
 
 const SLOW_SUBJECTS: &[&str] = &[
@@ -148,8 +149,9 @@ pub struct Variant {
     pub sends: Vec<(Ts, Vec<usize>)>,
 }
 
-/// Plans one wave per class over the world's days, `per_class` recipients each, numbered from
-/// `first_n`, plus the slow persona's weekly notes.
+/// Plans the waves of each class over the world's days, `per_class` recipients per class (one
+/// wave, or one every twenty days in long worlds), numbered from `first_n`, plus the slow
+/// persona's weekly notes.
 pub fn plan(rng: &mut Rng, pop: &Population, first_day: Ts, days: u32, per_class: usize, first_n: u32) -> Vec<Variant> {
     let all = targets(rng, pop);
     let parl: Vec<usize> = all
@@ -159,8 +161,13 @@ pub fn plan(rng: &mut Rng, pop: &Population, first_day: Ts, days: u32, per_class
         .collect();
     let mut out = Vec::new();
     let span = days.saturating_sub(1).max(1);
-    for (i, &class) in WAVE_CLASSES.iter().enumerate() {
-        let day = (i as u32 * span / WAVE_CLASSES.len() as u32) as i64;
+    // Long worlds see each class return every few weeks, with another brand or lookalike.
+    let rounds = 1 + days / 20;
+    let per_wave = per_class.div_ceil(rounds as usize);
+    let waves = WAVE_CLASSES.len() as u32 * rounds;
+    for g in 0..waves {
+        let class = WAVE_CLASSES[(g as usize) % WAVE_CLASSES.len()];
+        let day = (g * span / waves) as i64;
         let mut date = first_day.div_euclid(DAY) + day;
         while clock::weekday(date + 1) >= 5 {
             date += 1;
@@ -173,8 +180,8 @@ pub fn plan(rng: &mut Rng, pop: &Population, first_day: Ts, days: u32, per_class
         } else {
             &all
         };
-        let recipients = pick(rng, pool, per_class);
-        out.push(build(rng, class, first_n + i as u32, vec![(at, recipients)]));
+        let recipients = pick(rng, pool, per_wave);
+        out.push(build(rng, class, first_n + g, vec![(at, recipients)]));
     }
     // The slow persona: a handful of targets, one note each per week, on weekdays.
     let n_targets = (days as usize).clamp(2, 8);
@@ -195,12 +202,7 @@ pub fn plan(rng: &mut Rng, pop: &Population, first_day: Ts, days: u32, per_class
         }
     }
     sends.sort_by_key(|s| s.0);
-    out.push(build(
-        rng,
-        Class::LowAndSlow,
-        first_n + WAVE_CLASSES.len() as u32,
-        sends,
-    ));
+    out.push(build(rng, Class::LowAndSlow, first_n + waves, sends));
     out
 }
 
@@ -273,7 +275,7 @@ fn build(rng: &mut Rng, class: Class, n: u32, sends: Vec<(Ts, Vec<usize>)>) -> V
             (
                 name.to_string(),
                 addr.to_string(),
-                SLOW_HOST.to_string(),
+                SLOW_DOMAIN.to_string(),
                 SLOW_HOST.to_string(),
                 "",
             )
@@ -358,7 +360,7 @@ fn build(rng: &mut Rng, class: Class, n: u32, sends: Vec<(Ts, Vec<usize>)>) -> V
             2 => format!("Briefing: {topic}"),
             3 if !brand.is_empty() => format!("{brand}: {headline}"),
             4 => format!("Invitation: closed-door briefing on {topic}"),
-            _ => format!("{headline}"),
+            _ => headline.clone(),
         },
     };
     Variant {
@@ -441,7 +443,7 @@ impl Variant {
                 let n = rng.range(8, 10) as usize;
                 let tok = numeric(rng, n);
                 (
-                    format!("https://{th}/img/blank.gif?sid={tok}"),
+                    format!("http://{th}/img/blank.gif?sid={tok}"),
                     tok.clone(),
                     format!("https://{lh}/article/{}?sid={tok}", self.slug),
                     tok,
@@ -535,12 +537,14 @@ impl Variant {
             Transport::Mailer(m) => (
                 format!("bounce-{}@mailer.{m}", random(rng, HEX_LOWER, 12)),
                 format!("{}.{}@{m}", random(rng, HEX_LOWER, 20), rng.range(1000, 9999)),
-                Some(if m.starts_with("postblast") {
-                    "PostBlast Mailer 4.2"
-                } else {
-                    "SendLoop/2.9.1"
-                })
-                .map(str::to_string),
+                Some(
+                    if m.starts_with("postblast") {
+                        "PostBlast Mailer 4.2"
+                    } else {
+                        "SendLoop/2.9.1"
+                    }
+                    .to_string(),
+                ),
             ),
             Transport::SendGrid { account, em } => (
                 format!(

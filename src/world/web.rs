@@ -45,8 +45,8 @@ pub enum Proxy {
     /// inspection (HTTPS is only `CONNECT host:443`) and `strip_query_terms on` (Squid cuts
     /// logged URLs at `?`).
     Branch,
-    /// The senate's ProxySG.
-    ProxySg,
+    /// The senate's Blue Coat ProxySG.
+    BlueCoat,
     /// Nobody's log (people outside both houses).
     None,
 }
@@ -189,7 +189,7 @@ pub fn log(out: &mut Outputs, proxy: Proxy, r: &Req<'_>, label: Option<&Rc<Label
             let r = Req { query: "", ..*r };
             out.push(Stream::SquidBranch, r.ts, squid_line(&r), label.cloned())
         }
-        Proxy::ProxySg => out.push(Stream::ProxySg, r.ts, proxysg_line(r), label.cloned()),
+        Proxy::BlueCoat => out.push(Stream::ProxySg, r.ts, proxysg_line(r), label.cloned()),
         Proxy::None => {}
     }
 }
@@ -218,7 +218,7 @@ impl<'a> Client<'a> {
         let proxy = match (p.site, d.kind) {
             (Site::Parliament, super::people::DeviceKind::Remote) => Proxy::Branch,
             (Site::Parliament, _) => Proxy::Squid,
-            (Site::Senate, _) => Proxy::ProxySg,
+            (Site::Senate, _) => Proxy::BlueCoat,
             (Site::External, _) => Proxy::None,
         };
         Client {
@@ -467,7 +467,7 @@ impl Web {
         }
         for _ in 0..pages {
             let site = &SITES[rng.weighted(&weights)];
-            if first && c.proxy != Proxy::ProxySg && rng.chance(0.3) {
+            if first && c.proxy != Proxy::BlueCoat && rng.chance(0.3) {
                 let (path, query) = (String::from("/"), String::new());
                 self.challenge(
                     out,
