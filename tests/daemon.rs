@@ -648,11 +648,16 @@ fn kill_9_mid_stream_then_restart_processes_every_line_and_a_lure_before_meets_i
         }
         if start.elapsed() > DEADLINE {
             let missing: Vec<&String> = expected.iter().filter(|e| !got.contains(*e)).collect();
+            let (_, metrics) = d.get("/metrics");
+            let state: Vec<&str> = metrics
+                .lines()
+                .filter(|l| l.starts_with("reconwatch_correlation_"))
+                .collect();
+            let extra: Vec<&String> = got.iter().filter(|g| !expected.contains(*g)).collect();
             panic!(
-                "{} of {} alerts missing, e.g. {:.600}\n{}",
+                "{} of {} alerts missing: {missing:#?}\nnot expected: {extra:#?}\n{state:#?}\n{}",
                 missing.len(),
                 expected.len(),
-                missing[0],
                 d.stderr()
             );
         }

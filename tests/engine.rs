@@ -34,6 +34,45 @@ fn detector() -> Arc<Detector> {
     Arc::new(d)
 }
 
+/// The alerts a finished engine returns, and how it ended.
+type Finished = (Vec<Alert>, Result<(), reconwatch::daemon::engine::EngineError>);
+
+/// An engine on its own thread, alerts kept in memory, everything held correlated at the end,
+/// expecting `sources`; its feed.
+fn start(
+    state: &std::path::Path,
+    metrics: &Arc<Metrics>,
+    commit_interval: Duration,
+    sources: &[Arc<SourceInfo>],
+) -> (tokio::sync::mpsc::Sender<Feed>, std::thread::JoinHandle<Finished>) {
+    let settings = EngineSettings {
+        pipeline: PipelineConfig::default(),
+        state_dir: state.to_owned(),
+        commit_interval,
+        idle_timeout: Duration::from_secs(3600),
+        finish_at_end: true,
+    };
+    let engine = Engine::new(
+        settings,
+        detector(),
+        None,
+        Vec::new(),
+        Vec::<Alert>::new(),
+        Arc::clone(metrics),
+        DaemonMetrics::register(&metrics.registry),
+        Arc::new(Heartbeat::default()),
+    )
+    .expect_sources(sources.iter().map(|s| s.id));
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let (control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
+    let engine = std::thread::spawn(move || {
+        // The control channel stays open while the engine runs.
+        let _control = control_tx;
+        engine.run(rx, control_rx)
+    });
+    (tx, engine)
+}
+
 /// A line: its bytes, its offset, the offset after it.
 type Line = (Vec<u8>, u64, u64);
 
@@ -70,27 +109,7 @@ fn the_engine_fed_file_by_file_interleaved_alerts_like_scan() {
 
     let state = tempfile::tempdir().unwrap();
     let metrics = Arc::new(Metrics::new());
-    let daemon = DaemonMetrics::register(&metrics.registry);
-    let settings = EngineSettings {
-        pipeline: PipelineConfig::default(),
-        state_dir: state.path().to_owned(),
-        commit_interval: Duration::from_millis(1),
-        idle_timeout: Duration::from_secs(3600),
-        finish_at_end: true,
-    };
-    let engine = Engine::new(
-        settings,
-        detector(),
-        None,
-        Vec::new(),
-        Vec::<Alert>::new(),
-        Arc::clone(&metrics),
-        daemon,
-        Arc::new(Heartbeat::default()),
-    );
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let (_control_tx, control_rx) = tokio::sync::mpsc::unbounded_channel();
-    let engine = std::thread::spawn(move || engine.run(rx, control_rx));
+    let (tx, engine) = start(state.path(), &metrics, Duration::from_millis(1), &[]);
 
     // Every file is a stream of its own source, all open at once, batches sent round-robin
     // (as concurrent tailers would), in batches of 7 lines.
@@ -159,4 +178,69 @@ fn the_engine_fed_file_by_file_interleaved_alerts_like_scan() {
         text.contains("reconwatch_source_lines_total{source=\"tail:sample-logs/web/access.log\"}"),
         "{text}"
     );
+}
+
+/// A configured source the tailer reaches only after another was read to its end (a big
+/// directory listed first, a slow disk) must not find event time moved past it: until every
+/// expected source has opened a stream (or the idle timeout has passed), correlation waits.
+/// Fed the rotated maillog in full before the access log's stream even opens, the engine still
+/// joins every lure with its pixel as `scan` of the two files does.
+#[test]
+fn a_source_that_opens_late_still_correlates() {
+    let (mail_name, web_name) = ("sample-logs/mail/maillog.1.gz", "sample-logs/web/access.log.1.gz");
+    let pixel_fired = "4e8b1d27-9f3c-4a65-b0e2-6c7d9a1f3e58";
+    let fired = |jsons: &mut dyn Iterator<Item = String>| -> Vec<String> {
+        let mut v: Vec<String> = jsons
+            .filter_map(|j| {
+                let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+                (v["rule"]["id"] == pixel_fired).then(|| v["correlation"]["group"].to_string())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let scan = run(&[
+        "scan",
+        "--watchlist",
+        &format!("parliament={WATCHLIST}"),
+        mail_name,
+        web_name,
+    ]);
+    let expected = fired(&mut stdout(&scan).lines().map(str::to_owned));
+    assert!(expected.len() >= 5, "{expected:?}");
+
+    let sources: Vec<Arc<SourceInfo>> = [mail_name, web_name]
+        .iter()
+        .map(|n| Arc::new(SourceInfo::new(&format!("tail:{n}"), None)))
+        .collect();
+    let state = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let (tx, engine) = start(state.path(), &metrics, Duration::from_secs(3600), &sources);
+    let files = world_batches(50);
+    // The mail file first, to its end, then the web file.
+    for (source, name) in sources.iter().zip([mail_name, web_name]) {
+        let (_, batches) = files.iter().find(|f| f.0 == name).unwrap();
+        let id = StreamId::next();
+        tx.blocking_send(Feed::Open(OpenStream {
+            stream: id,
+            source: Arc::clone(source),
+            name: name.into(),
+            start: 0,
+            file: None,
+            reference_time: std::fs::metadata(name).unwrap().modified().unwrap().try_into().unwrap(),
+        }))
+        .unwrap();
+        for lines in batches {
+            let mut b = LineBatch::new(id);
+            for (bytes, offset, next) in lines {
+                b.push(bytes, *offset, *next, false);
+            }
+            tx.blocking_send(Feed::Lines(b)).unwrap();
+        }
+    }
+    drop(tx);
+    let (alerts, result) = engine.join().unwrap();
+    result.unwrap();
+    let got = fired(&mut alerts.iter().map(|a| String::from_utf8(a.json.clone()).unwrap()));
+    assert_eq!(got, expected, "every lure meets its pixel");
 }

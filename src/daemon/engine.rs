@@ -7,7 +7,9 @@
 //! **Event time.** Each configured source (a tail glob, a listener) is a correlation source with
 //! its own newest event time. The watermark is the oldest of the newest times of the sources
 //! that have a stream open and delivered a batch within `idle_timeout`; a quiet source does not
-//! hold correlation back.
+//! hold correlation back. Right after the start, a configured source that has not opened a
+//! stream yet holds it back too, for at most `idle_timeout` ([`Engine::expect_sources`]): a
+//! small file read first must not carry event time past a big one the tailer reaches second.
 //! When every source is quiet, event time is taken to move on with the clock from the newest
 //! event seen (so a burst of old events is correlated once the sources have been quiet for the
 //! allowed lateness). The correlation stage releases up to the watermark minus the lateness.
@@ -173,6 +175,11 @@ pub struct Engine<O: Outputs> {
     heartbeat: Arc<Heartbeat>,
     streams: HashMap<StreamId, Stream>,
     sources: HashMap<SourceId, SourceClock>,
+    /// The configured sources ([`Engine::expect_sources`]) and when the engine started: until
+    /// each has opened a stream, or `idle_timeout` has passed, event time does not move (a
+    /// source the tailer has not reached yet could bring anything).
+    expected: Vec<SourceId>,
+    started: Instant,
     carried: Vec<FileCheckpoint>,
     /// The highest watermark passed to the correlation stage.
     watermark: i64,
@@ -214,6 +221,8 @@ impl<O: Outputs> Engine<O> {
             heartbeat,
             streams: HashMap::new(),
             sources: HashMap::new(),
+            expected: Vec::new(),
+            started: Instant::now(),
             carried: checkpoints,
             watermark: i64::MIN,
             last_commit: Instant::now(),
@@ -222,6 +231,16 @@ impl<O: Outputs> Engine<O> {
             counted_correlations: Vec::new(),
             evictions_counted,
         }
+    }
+
+    /// The sources that will feed it. Until each has opened its first stream (or
+    /// `idle_timeout` has passed since the start), correlation does not move on: otherwise a
+    /// file read first would carry event time past the hours another, not yet opened, still
+    /// has to deliver, and those events would all be late.
+    pub fn expect_sources(mut self, sources: impl IntoIterator<Item = SourceId>) -> Self {
+        self.expected = sources.into_iter().collect();
+        self.started = Instant::now();
+        self
     }
 
     /// Runs on the calling thread (the engine's own) until the feed closes; returns the outputs
@@ -601,6 +620,8 @@ impl<O: Outputs> Engine<O> {
                 newest = Some((t, clock.last_batch));
             }
         }
+        // A configured source not heard from yet, shortly after the start.
+        blocked |= self.started.elapsed() < idle && self.expected.iter().any(|id| !self.sources.contains_key(id));
         if blocked {
             return Ok(());
         }

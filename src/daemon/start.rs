@@ -253,7 +253,8 @@ pub fn run(d: Daemon, detector: Detector, loader: Loader, metrics: Arc<Metrics>)
         Arc::clone(&metrics),
         daemon_metrics.clone(),
         Arc::clone(&heartbeat),
-    );
+    )
+    .expect_sources(planned.iter().map(|p| p.info.id));
     let engine = std::thread::Builder::new()
         .name("reconwatch-detect".into())
         .spawn(move || engine.run(feed_rx, control_rx))
