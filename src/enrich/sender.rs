@@ -1133,6 +1133,13 @@ impl SenderAnalyzer {
             return None;
         }
         let below = host.strip_suffix(p.domain)?.strip_suffix('.')?;
+        self.protected_in_labels(below)
+    }
+
+    /// [`SenderAnalyzer::subdomain_lookalike`] on the labels below a registered domain that is
+    /// known to be none of the catalog's, already lower-case (`bbc.co.uk` of
+    /// `bbc.co.uk.world-briefing.example`).
+    pub fn protected_in_labels(&self, below: &str) -> Option<Lookalike<'_>> {
         let mut at = 0;
         for label in below.split('.') {
             let rest = &below[at..];

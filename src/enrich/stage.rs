@@ -94,6 +94,8 @@ struct DomainInfo<'s> {
     redirector: bool,
     /// The protected domain it imitates.
     lookalike: Option<&'s str>,
+    /// An email service provider's (its tracking hosts may carry a mail's identifiers).
+    esp: bool,
 }
 
 impl Enricher {
@@ -256,6 +258,7 @@ impl Enricher {
                 .iter()
                 .any(|(host, _)| registered_domain(host) == Some(reg)),
             lookalike: self.sender.lookalike(reg).map(|l| l.imitates),
+            esp: self.sender.is_esp(reg),
         };
         if cache.len() >= DOMAIN_CACHE {
             cache.clear();
@@ -308,7 +311,8 @@ impl Enricher {
                 if let Some(l) = info.lookalike {
                     push_unique(&mut out.lookalike, l);
                 } else if !info.known
-                    && let Some(l) = self.sender.subdomain_lookalike(a.host())
+                    && let Some(below) = a.host().strip_suffix(reg).and_then(|b| b.strip_suffix('.'))
+                    && let Some(l) = self.sender.protected_in_labels(below)
                 {
                     push_unique(&mut out.lookalike, l.imitates);
                 }
@@ -317,7 +321,7 @@ impl Enricher {
                 }
                 // Identifiers on sites known to be safe (outlets, well-known sites, ours) join
                 // nothing; a provider's tracking host or a shortener's link may.
-                keyable = !info.known || info.shortener || self.sender.is_esp(reg);
+                keyable = !info.known || info.shortener || info.esp;
             }
             let token = a.has_token();
             if token {

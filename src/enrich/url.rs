@@ -554,11 +554,10 @@ fn host_label(host: &str, registered_at: Option<usize>) -> Option<&str> {
 /// the first one only.
 pub fn wrapped_url(a: &UrlAnalysis<'_>) -> Option<String> {
     a.query_pairs().find_map(|(_, v)| {
-        let start = v.get(..10)?;
-        let lower = start.to_ascii_lowercase();
+        let b = v.as_bytes();
         let wraps = ["http://", "https://", "http%3a%2f", "https%3a%2"]
             .iter()
-            .any(|p| lower.starts_with(p));
+            .any(|p| b.len() > p.len() && b[..p.len()].eq_ignore_ascii_case(p.as_bytes()));
         if !wraps {
             return None;
         }
