@@ -1000,19 +1000,10 @@ impl<'a> UrlAnalysis<'a> {
         self.tokens.iter().any(is_token_like)
     }
 
-    /// The identifiers ([`is_identifier`]), each once: of a segment with an extension whose
-    /// stem identifies, the stem (`x` of `x.gif`) and not the whole segment.
+    /// The identifiers ([`is_identifier`]), each once: a file name counts by its stem (`x` of
+    /// `x.gif`; the whole segment never identifies, see `tokens`).
     pub fn identifiers(&self) -> impl Iterator<Item = &Token<'a>> + '_ {
-        self.tokens.iter().enumerate().filter_map(|(i, t)| {
-            let stem_too = match t.place {
-                TokenPlace::PathSegment(n) => self
-                    .tokens
-                    .get(i + 1)
-                    .is_some_and(|s| s.place == TokenPlace::PathStem(n) && s.identifier),
-                _ => false,
-            };
-            (t.identifier && !stem_too).then_some(t)
-        })
+        self.tokens.iter().filter(|t| t.identifier)
     }
 
     /// What identifies this URL wherever it is logged: its registered domain (else its host),

@@ -10,11 +10,11 @@
 
 use super::catalog::{CONSTITUENT_SUBJECTS, FIRST_NAMES, LAST_NAMES, ORG_SUBJECTS};
 use super::clock::{self, Ts};
-use super::mail::{Mail, Origin, guid};
+use super::mail::{Mail, guid};
 use super::people::{Population, Site};
 use super::rng::{BASE62, HEX_LOWER, Rng, hash64};
 use super::sink::{Kind, Label};
-use super::traffic::{Link, Tracked, encode_header, fill};
+use super::traffic::{Link, Tracked, fill};
 use super::web::{percent_encode, slug};
 
 const B64URL: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -326,15 +326,11 @@ pub fn bulletin_copy(rng: &mut Rng, b: &Bulletin, to: &str) -> Tracked {
             env_from,
             from_header: format!("\"{}\" <{}@{}>", o.name, o.from_local, o.domain),
             reply_to: None,
-            subject: encode_header(&b.subject),
-            subject_text: b.subject.clone(),
             message_id: mid,
             x_mailer,
             body_lines: body(&masthead, o.name, &links, &titles, &pixel),
             size: rng.range(15_000, 60_000),
-            rcpts: vec![to.to_string()],
-            origin: Origin::relay(relay),
-            label: Some(label),
+            ..Mail::relayed(to, relay, b.subject.clone(), label)
         },
         pixel,
         pixel_next: None,
@@ -416,15 +412,11 @@ pub fn mailtrack(rng: &mut Rng, to: &str, t: Ts) -> Tracked {
             env_from: addr.clone(),
             from_header: format!("\"{first} {last}\" <{addr}>"),
             reply_to: None,
-            subject: encode_header(&subject),
-            subject_text: subject,
             message_id: mid,
             x_mailer: None,
             body_lines,
             size: rng.range(6_000, 40_000),
-            rcpts: vec![to.to_string()],
-            origin: Origin::relay(relay),
-            label: Some(label),
+            ..Mail::relayed(to, relay, subject, label)
         },
         pixel,
         pixel_next: None,
@@ -539,15 +531,11 @@ pub fn saas(rng: &mut Rng, to: &str, t: Ts) -> Tracked {
             env_from,
             from_header: format!("\"{name}\" <no-reply@{domain}>"),
             reply_to: None,
-            subject: encode_header(&subject),
-            subject_text: subject,
             message_id: mid,
             x_mailer: None,
             body_lines,
             size: rng.range(8_000, 30_000),
-            rcpts: vec![to.to_string()],
-            origin: Origin::relay(relay),
-            label: Some(label),
+            ..Mail::relayed(to, relay, subject, label)
         },
         pixel,
         pixel_next: None,

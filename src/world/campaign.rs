@@ -9,11 +9,11 @@
 
 use super::catalog::{CAMPAIGN_TOPICS, HEADLINES};
 use super::clock::{self, DAY, HOUR, MINUTE, Ts};
-use super::mail::{Mail, Origin};
+use super::mail::Mail;
 use super::people::{Group, Population, Site};
 use super::rng::{ALNUM_LOWER, BASE62, HEX_LOWER, Rng, hash64};
 use super::sink::{Kind, Label};
-use super::traffic::{Link, Tracked, base64, encode_header};
+use super::traffic::{Link, Tracked, base64};
 use super::web::slug;
 
 /// A lookalike of a real outlet: (lookalike domain, imitated domain, brand, real article host).
@@ -318,15 +318,11 @@ impl Wave {
                 env_from: format!("bounce-{bounce}@mailer.{}", self.mailer.0),
                 from_header: format!("\"{name} | {}\" <{sender}>", self.brand),
                 reply_to: self.reply_to.clone(),
-                subject: encode_header(&self.subject),
-                subject_text: self.subject.clone(),
                 message_id: format!("{mid}.{}@{}", rng.range(1000, 9999), self.mailer.0),
                 x_mailer: Some(self.mailer.1.to_string()),
                 body_lines: body,
                 size: rng.range(14_000, 40_000),
-                rcpts: vec![to.to_string()],
-                origin: Origin::relay(relay),
-                label: Some(label),
+                ..Mail::relayed(to, relay, self.subject.clone(), label)
             },
             pixel,
             pixel_next: None,

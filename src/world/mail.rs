@@ -82,6 +82,28 @@ pub struct Mail {
     pub label: Option<Label>,
 }
 
+impl Mail {
+    /// One recipient's copy of an inbound message handed over by `relay`, with its subject and
+    /// label: what every tracked mail shares. The sender, ids, body and size are the caller's
+    /// (`Mail { env_from, .., ..Mail::relayed(..) }`).
+    pub fn relayed(to: &str, relay: String, subject: String, label: Label) -> Mail {
+        Mail {
+            env_from: String::new(),
+            from_header: String::new(),
+            reply_to: None,
+            subject: super::traffic::encode_header(&subject),
+            subject_text: subject,
+            message_id: String::new(),
+            x_mailer: None,
+            body_lines: Vec::new(),
+            size: 0,
+            rcpts: vec![to.to_string()],
+            origin: Origin::relay(relay),
+            label: Some(label),
+        }
+    }
+}
+
 pub fn is_parliament(addr: &str) -> bool {
     addr.ends_with(PARL_DOMAIN) && addr.as_bytes().get(addr.len() - PARL_DOMAIN.len() - 1) == Some(&b'@')
 }

@@ -14,11 +14,11 @@
 use super::campaign::{LOOKALIKES, PERSONAS, targets};
 use super::catalog::{CAMPAIGN_TOPICS, HEADLINES};
 use super::clock::{self, DAY, HOUR, MINUTE, Ts};
-use super::mail::{Mail, Origin, guid};
+use super::mail::{Mail, guid};
 use super::people::{Population, Site};
 use super::rng::{ALNUM_LOWER, BASE62, HEX_LOWER, Rng};
 use super::sink::{Kind, Label};
-use super::traffic::{Link, Tracked, base64, encode_header};
+use super::traffic::{Link, Tracked, base64};
 use super::web::slug;
 
 /// The malicious variation classes, in the order their waves are spread over the world.
@@ -598,15 +598,11 @@ impl Variant {
                 env_from,
                 from_header: format!("\"{}\" <{}>", self.display, self.sender),
                 reply_to: None,
-                subject: encode_header(&subject),
-                subject_text: subject,
                 message_id: mid,
                 x_mailer,
                 body_lines,
                 size: rng.range(9_000, 38_000),
-                rcpts: vec![to.to_string()],
-                origin: Origin::relay(relay),
-                label: Some(label),
+                ..Mail::relayed(to, relay, subject, label)
             },
             pixel,
             pixel_next,

@@ -257,6 +257,18 @@ impl Client<'_> {
             category,
         }
     }
+
+    /// A `CONNECT host:443` line of this client (`result`: a bumped, spliced or uninspected
+    /// tunnel); sizes are the caller's.
+    fn connect<'r>(&'r self, ts: Ts, elapsed_ms: u64, host: &'r str, category: &'r str, result: Outcome) -> Req<'r> {
+        Req {
+            method: "CONNECT",
+            scheme: "tcp",
+            port: 443,
+            result,
+            ..self.req(ts, elapsed_ms, host, category)
+        }
+    }
 }
 
 /// A request to fetch, before timing and sizes are decided.
@@ -317,13 +329,7 @@ impl Web {
                 log(
                     out,
                     c.proxy,
-                    &Req {
-                        method: "CONNECT",
-                        scheme: "tcp",
-                        port: 443,
-                        result: Outcome::Bumped,
-                        ..c.req(t, rng.range(0, 3), f.host, f.category)
-                    },
+                    &c.connect(t, rng.range(0, 3), f.host, f.category, Outcome::Bumped),
                     campaign_web(label, f.host).as_ref(),
                 );
             }
@@ -397,13 +403,9 @@ impl Web {
             out,
             c.proxy,
             &Req {
-                method: "CONNECT",
-                scheme: "tcp",
-                port: 443,
-                result: Outcome::Tunnel,
                 bytes: bytes + rng.range(3_000, 7_000),
                 cs_bytes: rng.range(600, 2_500),
-                ..c.req(t + open_ms as i64 * 1000, open_ms, f.host, f.category)
+                ..c.connect(t + open_ms as i64 * 1000, open_ms, f.host, f.category, Outcome::Tunnel)
             },
             via(label, "connect").as_ref(),
         );
@@ -418,13 +420,9 @@ impl Web {
             out,
             c.proxy,
             &Req {
-                method: "CONNECT",
-                scheme: "tcp",
-                port: 443,
-                result: Outcome::Tunnel,
                 bytes: (rng.lognormal(20_000.0, 1.5) as u64).max(600),
                 cs_bytes: rng.range(600, 8_000),
-                ..c.req(t + elapsed as i64 * 1000, elapsed, host, category)
+                ..c.connect(t + elapsed as i64 * 1000, elapsed, host, category, Outcome::Tunnel)
             },
             None,
         );
