@@ -82,6 +82,23 @@ pub struct Mail {
     pub label: Option<Label>,
 }
 
+/// RFC 2047 Q-encoding of a header value when it is not plain ASCII.
+pub fn encode_header(s: &str) -> String {
+    if s.is_ascii() {
+        return s.to_string();
+    }
+    let mut o = String::from("=?UTF-8?Q?");
+    for b in s.bytes() {
+        match b {
+            b' ' => o.push('_'),
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b',' | b'-' | b'!' => o.push(b as char),
+            _ => o.push_str(&format!("={b:02X}")),
+        }
+    }
+    o.push_str("?=");
+    o
+}
+
 impl Mail {
     /// One recipient's copy of an inbound message handed over by `relay`, with its subject and
     /// label: what every tracked mail shares. The sender, ids, body and size are the caller's
@@ -91,7 +108,7 @@ impl Mail {
             env_from: String::new(),
             from_header: String::new(),
             reply_to: None,
-            subject: super::traffic::encode_header(&subject),
+            subject: encode_header(&subject),
             subject_text: subject,
             message_id: String::new(),
             x_mailer: None,

@@ -10,7 +10,7 @@ use super::catalog::{
     WEEKDAYS,
 };
 use super::clock::{self, Ts};
-use super::mail::{Mail, MidStyle, Origin, mail_ip, message_id};
+use super::mail::{Mail, MidStyle, Origin, encode_header, mail_ip, message_id};
 use super::people::{DeviceKind, Person, Population, Site};
 use super::rng::{ALNUM_LOWER, BASE62, HEX_LOWER, Rng, hash64};
 use super::sink::{Kind, Label};
@@ -35,23 +35,6 @@ pub fn base64(data: &[u8], urlsafe: bool, pad: bool) -> String {
             }
         }
     }
-    o
-}
-
-/// RFC 2047 Q-encoding of a header value when it is not plain ASCII.
-pub fn encode_header(s: &str) -> String {
-    if s.is_ascii() {
-        return s.to_string();
-    }
-    let mut o = String::from("=?UTF-8?Q?");
-    for b in s.bytes() {
-        match b {
-            b' ' => o.push('_'),
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b',' | b'-' | b'!' => o.push(b as char),
-            _ => o.push_str(&format!("={b:02X}")),
-        }
-    }
-    o.push_str("?=");
     o
 }
 
