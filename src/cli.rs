@@ -153,6 +153,12 @@ pub struct RuleArgs {
     #[arg(long)]
     pub default_rules: bool,
 
+    /// Compute every reconwatch.* field of every event before the rules see it, instead of
+    /// only those a rule reads once its cheaper tests pass. The alerts are the same; it is
+    /// slower. For checking that, and for timing enrichment.
+    #[arg(long)]
+    pub eager_enrichment: bool,
+
     #[command(flatten)]
     pub context: ContextArgs,
 }

@@ -1033,6 +1033,82 @@ fields! {
     IntelSource = "reconwatch.intel.source",
 }
 
+/// The enrichment stages that compute the `reconwatch.*` fields, cheapest first. A rule engine
+/// asks for a computed field through [`Compute`]; the enrichment stage then runs the stage that
+/// gives it (and what that stage needs), once per event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EnrichStage {
+    /// `reconwatch.person.*`: watchlist lookups of the event's people (a few hash lookups).
+    Person,
+    /// The URL fields a URL's site settles: `unknown_domain`, `registered_domain`,
+    /// `rare_domain`, `shortener`, `lookalike`, `key`. One cached lookup per URL when every URL
+    /// is on a site known to be safe; else the whole [`EnrichStage::Url`] stage.
+    UrlSite,
+    /// The other `reconwatch.url.*` fields: every URL split into tokens and analysed.
+    Url,
+    /// `reconwatch.sender.*`.
+    Sender,
+    /// `reconwatch.intel.*` (and ECS `threat.enrichments`).
+    Intel,
+}
+
+impl EnrichStage {
+    pub const ALL: [EnrichStage; 5] = [
+        EnrichStage::Person,
+        EnrichStage::UrlSite,
+        EnrichStage::Url,
+        EnrichStage::Sender,
+        EnrichStage::Intel,
+    ];
+}
+
+impl Field {
+    /// The enrichment stage that computes this field; `None` for a field read from the log.
+    pub fn computed_by(self) -> Option<EnrichStage> {
+        use Field::*;
+        Some(match self {
+            PersonHighRisk | PersonWatchlist | PersonEmail | PersonGroup => EnrichStage::Person,
+            UrlUnknownDomain | UrlRegisteredDomain | UrlRareDomain | UrlShortener | UrlLookalike | UrlKey => {
+                EnrichStage::UrlSite
+            }
+            UrlPixel | UrlHasToken | UrlRedirector | UrlTokens | UrlTemplate | UrlRecipientEncoding => EnrichStage::Url,
+            SenderExternal
+            | SenderEsp
+            | SenderFreemail
+            | SenderBulk
+            | SenderJournalist
+            | SenderReplyToMismatch
+            | SenderEnvelopeMismatch
+            | SenderInventedOutlet
+            | SenderService
+            | SenderDomain
+            | SenderOutlet
+            | SenderClaimedOutlet
+            | SenderClaimVia
+            | SenderLookalike
+            | SenderLookalikeMethod => EnrichStage::Sender,
+            IntelHit | IntelIndicator | IntelSource => EnrichStage::Intel,
+            _ => return None,
+        })
+    }
+}
+
+/// Computes an event's computed fields when something reads them: the enrichment stage's
+/// answer to a rule engine that evaluates the cheap tests of a rule first and needs a computed
+/// field only when they pass.
+pub trait Compute {
+    /// Makes the fields `stage` computes final for `event` (runs it, if it has not run for
+    /// this event).
+    fn compute(&mut self, event: &mut Event<'_>, stage: EnrichStage);
+}
+
+/// Every computed field already final: the event was enriched in full beforehand.
+pub struct Precomputed;
+
+impl Compute for Precomputed {
+    fn compute(&mut self, _: &mut Event<'_>, _: EnrichStage) {}
+}
+
 impl fmt::Display for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -109,7 +109,7 @@ impl EventSink for MatchCounter<'_> {
         self.engine.matches(event, &mut self.scratch, &mut self.matched);
         for &r in &self.matched {
             self.alerts += 1;
-            if self.engine.explain(r, event, &self.scratch).is_empty() {
+            if self.engine.explain(r, event, &mut self.scratch).is_empty() {
                 self.unexplained += 1;
             }
         }
@@ -422,4 +422,75 @@ fn proxy_rules_do_not_flood_a_native_squid_log() {
         .map(|r| engine.rules()[r].meta.title.as_str())
         .collect();
     assert!(flooding.is_empty(), "rules alerting on every event: {flooding:?}");
+}
+
+/// The SigmaHQ proxy rules and the shipped ones together, over the cases' lines (matches and
+/// near misses, one file per format) and the sample world, with enrichment on demand (`scan`'s
+/// default: a rule's tests on the log's own fields run before any computed field is computed,
+/// and a field is scanned only when a test reads it) and in full (`--eager-enrichment`): the
+/// same alerts, byte for byte.
+#[test]
+fn proxy_rules_alert_the_same_with_enrichment_on_demand() {
+    let Some(sigma) = sigma_dir("proxy rules with enrichment on demand") else {
+        return;
+    };
+    let listed_path = sigma.join(PROXY_RULES);
+    let listed = std::fs::read_to_string(&listed_path).unwrap_or_else(|e| panic!("{}: {e}", listed_path.display()));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    // The cases' lines, per format (and W3C header).
+    let cases = read_cases();
+    let mut files: BTreeMap<(String, Option<String>), String> = BTreeMap::new();
+    for c in &cases.cases {
+        let text = files
+            .entry((c.format.clone(), c.header.clone()))
+            .or_insert_with(|| c.header.as_ref().map(|h| cases.headers[h].clone()).unwrap_or_default());
+        text.push_str(&c.matching);
+        text.push_str(&c.not_matching);
+    }
+    let mut outputs = Vec::new();
+    for eager in [false, true] {
+        let mut all = String::new();
+        let mut inputs: Vec<(Option<&str>, PathBuf)> = vec![(None, root.join("sample-logs"))];
+        for (i, ((format, _), text)) in files.iter().enumerate() {
+            let path = dir.path().join(format!("case-{i}.log"));
+            std::fs::write(&path, text).unwrap();
+            inputs.push((Some(format), path));
+        }
+        for (format, input) in inputs {
+            let out = dir.path().join("alerts.jsonl");
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_reconwatch"));
+            cmd.args(["scan", "-q", "--default-rules", "-o"]).arg(&out);
+            cmd.arg("--watchlist").arg(format!(
+                "parliament={}",
+                root.join("sample-logs/.world/people.csv").display()
+            ));
+            for rule in listed.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                cmd.arg("--rules").arg(sigma.join(rule));
+            }
+            if let Some(f) = format {
+                cmd.args(["--format", f]);
+            }
+            if eager {
+                cmd.arg("--eager-enrichment");
+            }
+            let o = cmd.arg(&input).output().unwrap();
+            assert!(
+                o.status.code().is_some_and(|c| c <= 1),
+                "{}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            all.push_str(&std::fs::read_to_string(&out).unwrap());
+        }
+        outputs.push(all);
+    }
+    let (lazy, eager) = (&outputs[0], &outputs[1]);
+    let shipped = lazy.lines().filter(|l| l.contains("\"author\":\"reconwatch\"")).count();
+    let total = lazy.lines().count();
+    println!("{total} alerts, {shipped} of the shipped rules");
+    assert!(
+        shipped > 0 && total > shipped + 40,
+        "alerts of both rule sets ({total}, {shipped} shipped)"
+    );
+    assert!(lazy == eager, "the alerts differ with --eager-enrichment");
 }

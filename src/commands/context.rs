@@ -54,6 +54,7 @@ impl RuleArgs {
             embedded_rules,
             context,
             correlation: CorrelationSettings::default(),
+            eager_enrichment: self.eager_enrichment,
         };
         Ok((config, detector))
     }

@@ -158,6 +158,7 @@ pub fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let rules = RuleArgs {
         rules: Vec::new(),
         default_rules: false,
+        eager_enrichment: false,
         context: crate::cli::ContextArgs {
             config: Some(file.to_owned()),
             ..Default::default()

@@ -46,6 +46,9 @@ pub struct DetectorConfig {
     /// What the rules know about the organisation.
     pub context: ContextSpec,
     pub correlation: CorrelationSettings,
+    /// Compute every computed field of every event before matching, rather than the ones the
+    /// rules read (the alerts are the same; for checking that, and for timing).
+    pub eager_enrichment: bool,
 }
 
 /// How correlation runs.
@@ -124,6 +127,8 @@ pub struct Detector {
     correlations: Arc<Correlations>,
     /// Every field a loaded rule or correlation reads (computed `reconwatch.*` ones included).
     fields_read: FieldSet,
+    /// See [`DetectorConfig::eager_enrichment`].
+    eager_enrichment: bool,
 }
 
 impl Detector {
@@ -143,6 +148,7 @@ impl Detector {
         }
         let mut detector = Detector::new(loaded.rules, correlations, Arc::new(context))?;
         detector.settings = config.correlation;
+        detector.eager_enrichment = config.eager_enrichment;
         Ok((detector, report))
     }
 
@@ -157,6 +163,7 @@ impl Detector {
             context,
             correlations: Arc::new(correlations),
             fields_read,
+            eager_enrichment: false,
         })
     }
 
@@ -272,8 +279,17 @@ impl<'d> Worker<'d> {
     pub fn event(&mut self, event: &mut Event<'_>, sink: &mut dyn AlertSink) -> Result<(), SinkError> {
         let d = self.detector;
         self.matched.clear();
-        d.context.enricher.enrich(event, &mut self.enrich_scratch);
-        d.engine.matches(event, &mut self.scratch, &mut self.matched);
+        // Enrichment as the rules read it; in full for an event that matched (its alerts and
+        // contributions show everything reconwatch knows of it).
+        let mut enrichment = d.context.enricher.lazy(event, &mut self.enrich_scratch);
+        if d.eager_enrichment {
+            enrichment.complete(event);
+        }
+        d.engine
+            .matches_computing(event, &mut enrichment, &mut self.scratch, &mut self.matched);
+        if !self.matched.is_empty() {
+            enrichment.complete(event);
+        }
         let event_start = self.contributions.len();
         for &r in &self.matched {
             if d.correlations.feeds(r) {
@@ -288,7 +304,7 @@ impl<'d> Worker<'d> {
             if !d.correlations.alerts(r) {
                 continue;
             }
-            let hits = d.engine.explain(r, event, &self.scratch);
+            let hits = d.engine.explain(r, event, &mut self.scratch);
             let rule = &d.engine.rules()[r as usize];
             sink.alert(Alert::of_match(event, &rule.meta, &hits))?;
             self.counts[r as usize] += 1;

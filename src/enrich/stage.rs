@@ -22,6 +22,14 @@
 //! - `reconwatch.intel.*` and `threat.enrichments`: [`super::intel`] lookups of the URLs, their
 //!   domains, the client and server addresses and the mail's sender addresses.
 //!
+//! # On demand
+//! [`Enricher::lazy`] computes nothing up front: the rule engine asks for a stage
+//! ([`EnrichStage`]) when a rule's cheaper tests passed and it reads one of its fields, and
+//! [`Lazy::complete`] computes the rest for an event that matched. The URL-site stage answers
+//! its fields from one cached lookup per URL when every URL of a web event is on a site known
+//! to be safe (no key, no unknown, rare or lookalike domain there), else runs the whole URL
+//! analysis. Each field ends up as [`Enricher::enrich`] computes it.
+//!
 //! # Cost
 //! An event without URL or mail addresses costs a few hash lookups. Each URL costs one
 //! analysis (~1 µs); each recipient of a mail with URLs one precomputation of its encodings
@@ -38,7 +46,7 @@ use super::intel::{self, IntelSet};
 use super::sender::{SenderAnalyzer, SenderCatalog};
 use super::url::{self, EncodingKind, RecipientKeys};
 use super::watchlist::{Via, Watchlists};
-use crate::event::{Event, Family, Str};
+use crate::event::{Compute, ComputedUrl, EnrichStage, Event, Family, Str};
 
 /// URLs analysed per event at most (a newsletter carries 20–60; more is a spam run).
 pub const MAX_URLS: usize = 128;
@@ -82,7 +90,13 @@ pub struct EnrichScratch<'s> {
     /// domains millions of times): a pure function of the domain and the configuration, so
     /// caching it cannot change a result.
     domains: HashMap<Box<str>, DomainInfo<'s>, Mix>,
+    /// Per host as written in a URL, its registered domain and what is known of that (the
+    /// registered domain is a function of the host alone).
+    sites: HashMap<Box<str>, Option<Site<'s>>, Mix>,
 }
+
+/// A host's registered domain and what is known of it.
+type Site<'s> = (Box<str>, DomainInfo<'s>);
 
 /// The per-domain answers [`EnrichScratch`] caches.
 #[derive(Clone, Copy)]
@@ -187,17 +201,33 @@ impl Enricher {
     /// Computes every `reconwatch.*` field and `threat.enrichments` of `ev`, replacing any
     /// earlier values.
     pub fn enrich<'s>(&'s self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>) {
+        self.lazy(ev, scratch).complete(ev);
+    }
+
+    /// Clears the computed fields of `ev` and returns its enrichment, to be computed stage by
+    /// stage as fields are read ([`Lazy`]). Each field ends up exactly as [`Enricher::enrich`]
+    /// computes it.
+    pub fn lazy<'a, 's>(&'s self, ev: &mut Event<'_>, scratch: &'a mut EnrichScratch<'s>) -> Lazy<'a, 's> {
         ev.reconwatch = Default::default();
         ev.threat.enrichments.clear();
-        // Decided by the parser (the event's dataset), as rule routing does.
-        let mail = ev.family() == Some(Family::Mail);
-        self.people(ev, scratch, mail);
-        self.urls(ev, scratch, mail);
-        if mail {
-            self.sender(ev);
+        Lazy {
+            enricher: self,
+            scratch,
+            // Decided by the parser (the event's dataset), as rule routing does.
+            mail: ev.family() == Some(Family::Mail),
+            done: 0,
         }
-        if !self.intel.is_empty() {
-            self.threats(ev, scratch);
+    }
+
+    /// Runs one stage on `ev` (see [`EnrichStage`]).
+    fn stage<'s>(&'s self, stage: EnrichStage, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>, mail: bool) {
+        match stage {
+            EnrichStage::Person => self.people(ev, scratch, mail),
+            EnrichStage::UrlSite => unreachable!("settled by Lazy::run"),
+            EnrichStage::Url => self.urls(ev, scratch, mail),
+            EnrichStage::Sender if mail => self.sender(ev),
+            EnrichStage::Intel if !self.intel.is_empty() => self.threats(ev, scratch),
+            EnrichStage::Sender | EnrichStage::Intel => {}
         }
     }
 
@@ -272,7 +302,8 @@ impl Enricher {
         let web = !mail;
         let (mime, bytes) = (ev.http.response.mime_type.as_deref(), ev.http.response.bytes);
         let host = ev.url.domain.as_deref();
-        let mut out = std::mem::take(&mut ev.reconwatch.url);
+        // Fresh: the site stage may have filled some fields before it found it could not settle.
+        let mut out = ComputedUrl::default();
         let urls = ev.url.original.iter().chain(ev.email.urls.iter()).take(MAX_URLS);
         // A mail's recipients' encodings, only when it has URLs to look for them in.
         scratch.mail_keys.clear();
@@ -368,6 +399,55 @@ impl Enricher {
             out.unknown_domain = Some(unknown);
         }
         ev.reconwatch.url = out;
+    }
+
+    /// The [`EnrichStage::UrlSite`] fields when a web event's URLs are all on sites known to be
+    /// safe: there the full analysis finds no unknown or rare domain, no shortener, no
+    /// lookalike and no key (keys are made only on sites that are not known to be safe), so
+    /// the registered domains are all there is to say. Returns `false`, having settled
+    /// nothing final, when some URL needs the full analysis: a site not known to be safe, an
+    /// email service provider's or a shortener's, a lookalike, an address without a registered
+    /// domain, a query that may wrap another URL; and for a mail, whose URLs are few and whose
+    /// rules read their tokens anyway.
+    fn url_sites<'s>(&'s self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>, mail: bool) -> bool {
+        if mail {
+            return false;
+        }
+        let host = ev.url.domain.as_deref();
+        let mut out = ComputedUrl::default();
+        let mut any = false;
+        for u in ev.url.original.iter().chain(ev.email.urls.iter()).take(MAX_URLS) {
+            any = true;
+            let parts = url::parts(u, host);
+            if url::may_wrap(parts.query) {
+                return false;
+            }
+            let site = match scratch.sites.get(parts.host) {
+                Some(site) => site,
+                None => {
+                    let a = url::site(u, host);
+                    let site = a.registered_domain().map(|reg| {
+                        let info = self.domain_info(reg, &mut scratch.domains);
+                        (Box::from(reg), info)
+                    });
+                    if scratch.sites.len() >= DOMAIN_CACHE {
+                        scratch.sites.clear();
+                    }
+                    scratch.sites.entry(parts.host.into()).or_insert(site)
+                }
+            };
+            let Some((reg, info)) = site else { return false };
+            if !info.known || info.shortener || info.esp || info.lookalike.is_some() {
+                return false;
+            }
+            push_unique(&mut out.registered_domain, reg);
+        }
+        if any {
+            out.unknown_domain = Some(false);
+            out.shortener = Some(false);
+        }
+        ev.reconwatch.url = out;
+        true
     }
 
     /// `reconwatch.sender.*`.
@@ -480,6 +560,58 @@ impl Enricher {
             }
         }
         ev.threat.enrichments = enrichments;
+    }
+}
+
+/// One event's enrichment, computed stage by stage as its fields are read (the rule engine
+/// asks through [`Compute`]), each stage at most once. [`Lazy::complete`] runs the stages not
+/// run yet; the event then carries exactly what [`Enricher::enrich`] gives it.
+pub struct Lazy<'a, 's> {
+    enricher: &'s Enricher,
+    scratch: &'a mut EnrichScratch<'s>,
+    mail: bool,
+    /// One bit per [`EnrichStage`] stage run.
+    done: u8,
+}
+
+impl Lazy<'_, '_> {
+    /// Runs `stage` and what it needs, unless done.
+    pub fn run(&mut self, ev: &mut Event<'_>, stage: EnrichStage) {
+        let bit = 1u8 << stage as u8;
+        if self.done & bit != 0 {
+            return;
+        }
+        let e = self.enricher;
+        match stage {
+            EnrichStage::UrlSite => {
+                if !e.url_sites(ev, self.scratch, self.mail) {
+                    self.run(ev, EnrichStage::Url);
+                }
+            }
+            EnrichStage::Url => {
+                // Recipient encodings are looked for in the addresses of the people found.
+                self.run(ev, EnrichStage::Person);
+                e.stage(stage, ev, self.scratch, self.mail);
+                self.done |= 1 << EnrichStage::UrlSite as u8;
+            }
+            _ => e.stage(stage, ev, self.scratch, self.mail),
+        }
+        self.done |= bit;
+    }
+
+    /// Runs every stage not run yet.
+    pub fn complete(&mut self, ev: &mut Event<'_>) {
+        for stage in EnrichStage::ALL {
+            if stage != EnrichStage::UrlSite {
+                self.run(ev, stage);
+            }
+        }
+    }
+}
+
+impl Compute for Lazy<'_, '_> {
+    fn compute(&mut self, event: &mut Event<'_>, stage: EnrichStage) {
+        self.run(event, stage);
     }
 }
 

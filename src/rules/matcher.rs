@@ -47,7 +47,7 @@ use serde::Serialize;
 use super::condition::Cond;
 use super::pattern::Glob;
 use super::sigma::{Check, Position, Rule, TextPattern, TimePart};
-use crate::event::{Event, Field, Value};
+use crate::event::{Compute, EnrichStage, Event, Field, Value};
 
 /// Why the rules could not be compiled together (automaton or regex set too large).
 #[derive(Debug, thiserror::Error)]
@@ -71,21 +71,44 @@ pub(super) struct Matcher {
     variant_score: Vec<u32>,
     /// Local rules evaluated on every event.
     always: Vec<u32>,
+    /// The scans holding some rule's trigger variants: run on every event, before candidates
+    /// are known. The other scans run only when a candidate's evaluation reads their field.
+    trigger_scans: Vec<u32>,
+    /// Per field (by `Field as usize`), its scan in `scans`, or [`NO_SCAN`].
+    scan_of: Vec<u32>,
 }
+
+/// A field without a scan.
+const NO_SCAN: u32 = u32::MAX;
 
 #[derive(Debug)]
 struct RuleCode {
     condition: Cond,
-    /// Per selection, the groups (OR) of tests (AND), as indexes into `tests`.
+    /// Per selection, the groups (OR) of tests (AND), as indexes into `tests`, in the order
+    /// they are evaluated: cheapest first (tests of the log's own fields, then of computed
+    /// fields by the cost of their [`EnrichStage`]). A group's tests were numbered in the
+    /// rule's order, so sorting the indexes gives that order back.
     selections: Vec<Vec<Vec<u32>>>,
 }
 
 #[derive(Debug)]
 struct TestCode {
     field: Field,
+    /// The enrichment stage that computes `field`, for a computed one.
+    stage: Option<EnrichStage>,
+    /// Whether some value is scanned for (read from the marks of the field's scan).
+    scanned: bool,
     all: bool,
     negate: bool,
     values: Vec<ValueCode>,
+}
+
+impl TestCode {
+    /// What evaluating the test costs, for ordering: 0 for a field of the log, more for a
+    /// computed one the later its stage.
+    fn cost(&self) -> u8 {
+        self.stage.map_or(0, |s| s as u8 + 1)
+    }
 }
 
 #[derive(Debug)]
@@ -99,6 +122,8 @@ enum ValueCode {
 #[derive(Debug)]
 struct FieldScan {
     field: Field,
+    /// The enrichment stage that computes `field`, for a computed one.
+    stage: Option<EnrichStage>,
     folded: Option<Needles>,
     cased: Option<Needles>,
     regexes: Option<RegexScan>,
@@ -176,6 +201,8 @@ enum Confirm {
 #[derive(Debug, Default)]
 pub struct Scratch {
     marks: Marks,
+    /// Per scan, the generation of the event it last ran on.
+    scanned: Vec<u32>,
     /// This thread's clones of every regex set, by [`RegexScan::slot`].
     regexes: Vec<RegexSet>,
     /// The ASCII-lowercased text of the value being scanned, for automata that do not fold
@@ -487,13 +514,18 @@ impl Matcher {
                             .map(|v| compile_value(&v.check, table, &mut variant_score))
                             .collect();
                         ids.push(tests.len() as u32);
+                        let values: Vec<ValueCode> = values;
                         tests.push(TestCode {
                             field: test.field,
+                            stage: test.field.computed_by(),
+                            scanned: values.iter().any(|v| matches!(v, ValueCode::Scanned(_))),
                             all: test.all,
                             negate: test.negate,
                             values,
                         });
                     }
+                    // Stable: equal costs keep the rule's order.
+                    ids.sort_by_key(|&t| tests[t as usize].cost());
                     groups.push(ids);
                 }
                 selections.push(groups);
@@ -511,6 +543,8 @@ impl Matcher {
             variant_rule: Vec::new(),
             variant_score,
             always: Vec::new(),
+            trigger_scans: Vec::new(),
+            scan_of: vec![NO_SCAN; Field::ALL.len()],
         };
         // Only a rule's trigger variants make it a candidate; a rule without a trigger set is
         // evaluated on every event.
@@ -524,6 +558,14 @@ impl Matcher {
         m.variant_rule = variant_rule;
         m.always = always;
         for (field, table) in fields {
+            let triggers = table
+                .folded
+                .entries
+                .iter()
+                .chain(&table.cased.entries)
+                .map(|(_, (v, _))| v)
+                .chain(&table.regex_variants)
+                .any(|&v| m.variant_rule[v as usize] != NOT_A_TRIGGER);
             let regexes = if table.regexes.is_empty() {
                 None
             } else {
@@ -543,8 +585,13 @@ impl Matcher {
             let folded = table.folded.build(true, field, budget)?;
             let cased = table.cased.build(false, field, budget)?;
             if folded.is_some() || cased.is_some() || regexes.is_some() {
+                m.scan_of[field as usize] = m.scans.len() as u32;
+                if triggers {
+                    m.trigger_scans.push(m.scans.len() as u32);
+                }
                 m.scans.push(FieldScan {
                     field,
+                    stage: field.computed_by(),
                     folded,
                     cased,
                     regexes,
@@ -580,6 +627,7 @@ impl Matcher {
                     ValueCode::Scanned(r) => Some(Trigger {
                         variants: r.clone().collect(),
                         score: r.clone().map(|i| self.variant_score[i as usize]).min().unwrap_or(0),
+                        cost: t.cost(),
                     }),
                     ValueCode::Direct(_) => None,
                 });
@@ -589,26 +637,21 @@ impl Matcher {
     }
 
     /// Pushes the global indexes of the rules that match `event`, in rule order.
-    pub(super) fn matches(&self, event: &Event<'_>, scratch: &mut Scratch, out: &mut Vec<u32>) {
-        let Scratch { marks, regexes, lower } = scratch;
-        marks.next_generation(self.variant_score.len(), self.rules.len());
-        for scan in &self.scans {
-            let Some(value) = event.get(scan.field) else { continue };
-            for_each_text(value, &mut |text| {
-                for needles in [&scan.folded, &scan.cased].into_iter().flatten() {
-                    needles.search(text, lower, marks, &self.variant_rule);
-                }
-                // `matches` allocates its result set: ask `is_match` first (hits are rare).
-                if let Some(r) = &scan.regexes {
-                    let set = regexes.get(r.slot).unwrap_or(&r.set);
-                    if set.is_match(text) {
-                        for i in set.matches(text).iter() {
-                            let v = r.variants[i] as usize;
-                            marks.mark(v, self.variant_rule[v]);
-                        }
-                    }
-                }
-            });
+    ///
+    /// Only the scans of trigger fields run on every event; a candidate's tests run cheapest
+    /// first, and a field is scanned, or computed through `subject`, when a test first reads
+    /// it. So an event whose cheap tests fail costs neither the enrichment nor the scans that
+    /// only its other tests need. The answer is the one evaluating everything gives: each
+    /// test reads the same value whenever it is read.
+    pub(super) fn matches<S: Subject>(&self, subject: &mut S, scratch: &mut Scratch, out: &mut Vec<u32>) {
+        scratch
+            .marks
+            .next_generation(self.variant_score.len(), self.rules.len());
+        if scratch.scanned.len() < self.scans.len() {
+            scratch.scanned.resize(self.scans.len(), 0);
+        }
+        for &scan in &self.trigger_scans {
+            self.scan(scan as usize, subject, scratch);
         }
         for &r in &self.always {
             scratch.marks.candidate(r);
@@ -616,10 +659,47 @@ impl Matcher {
         scratch.marks.candidates.sort_unstable();
         for i in 0..scratch.marks.candidates.len() {
             let local = scratch.marks.candidates[i];
-            if self.rule_holds(local as usize, event, scratch) {
+            if self.rule_holds(local as usize, subject, scratch) {
                 out.push(self.rules[local as usize]);
             }
         }
+    }
+
+    /// Runs scan `scan` on the current event, unless it ran already; computes its field first
+    /// if it is a computed one.
+    fn scan<S: Subject>(&self, scan: usize, subject: &mut S, scratch: &mut Scratch) {
+        let Scratch {
+            marks,
+            scanned,
+            regexes,
+            lower,
+        } = scratch;
+        if scanned[scan] == marks.generation {
+            return;
+        }
+        scanned[scan] = marks.generation;
+        let scan = &self.scans[scan];
+        if let Some(stage) = scan.stage {
+            subject.prepare(stage);
+        }
+        let Some(value) = subject.event().get(scan.field) else {
+            return;
+        };
+        for_each_text(value, &mut |text| {
+            for needles in [&scan.folded, &scan.cased].into_iter().flatten() {
+                needles.search(text, lower, marks, &self.variant_rule);
+            }
+            // `matches` allocates its result set: ask `is_match` first (hits are rare).
+            if let Some(r) = &scan.regexes {
+                let set = regexes.get(r.slot).unwrap_or(&r.set);
+                if set.is_match(text) {
+                    for i in set.matches(text).iter() {
+                        let v = r.variants[i] as usize;
+                        marks.mark(v, self.variant_rule[v]);
+                    }
+                }
+            }
+        });
     }
 
     /// Like [`Matcher::matches`], but evaluates every rule, candidate or not: the reference the
@@ -627,9 +707,10 @@ impl Matcher {
     #[cfg(test)]
     pub(super) fn matches_exhaustive(&self, event: &Event<'_>, scratch: &mut Scratch, out: &mut Vec<u32>) {
         let mut ignored = Vec::new();
-        self.matches(event, scratch, &mut ignored);
+        let mut event = event;
+        self.matches(&mut event, scratch, &mut ignored);
         for local in 0..self.rules.len() {
-            if self.rule_holds(local, event, scratch) {
+            if self.rule_holds(local, &mut event, scratch) {
                 out.push(self.rules[local]);
             }
         }
@@ -650,33 +731,40 @@ impl Matcher {
         self.rules.iter().position(|&g| g == global)
     }
 
-    /// Whether one rule holds. Expects the marks of the current event in `scratch`.
-    fn rule_holds(&self, local: usize, event: &Event<'_>, scratch: &Scratch) -> bool {
+    /// Whether one rule holds on the current event (whose generation `scratch` holds).
+    fn rule_holds<S: Subject>(&self, local: usize, subject: &mut S, scratch: &mut Scratch) -> bool {
         let code = &self.code[local];
         code.condition
-            .eval(&mut |s| self.true_group(code, s, event, scratch).is_some())
+            .eval(&mut |s| self.true_group(code, s, subject, scratch).is_some())
     }
 
     /// The first group of selection `sel` whose tests all hold.
-    fn true_group(&self, code: &RuleCode, sel: usize, event: &Event<'_>, scratch: &Scratch) -> Option<usize> {
+    fn true_group<S: Subject>(
+        &self,
+        code: &RuleCode,
+        sel: usize,
+        subject: &mut S,
+        scratch: &mut Scratch,
+    ) -> Option<usize> {
         code.selections[sel]
             .iter()
-            .position(|group| group.iter().all(|&t| self.test_holds(t as usize, event, scratch)))
+            .position(|group| group.iter().all(|&t| self.test_holds(t as usize, subject, scratch)))
     }
 
-    /// What made each true selection of a matching rule true. Must be called right after
-    /// [`Matcher::matches`] on the same event (it reads that event's marks).
-    pub(super) fn explain(&self, rule: &Rule, local: usize, event: &Event<'_>, scratch: &Scratch) -> Vec<Hit> {
+    /// What made each true selection of a matching rule true. Call it right after
+    /// [`Matcher::matches`] on the same event and scratch, the event's computed fields final.
+    pub(super) fn explain(&self, rule: &Rule, local: usize, event: &Event<'_>, scratch: &mut Scratch) -> Vec<Hit> {
         let code = &self.code[local];
+        let mut event = event;
         let mut hits = Vec::new();
         for (s, name) in rule.detection.names.iter().enumerate() {
-            let Some(g) = self.true_group(code, s, event, scratch) else {
+            let Some(g) = self.true_group(code, s, &mut event, scratch) else {
                 continue;
             };
-            for (&t, test) in code.selections[s][g]
-                .iter()
-                .zip(&rule.detection.selections[s].groups[g])
-            {
+            // The rule's order (evaluation runs cheapest first).
+            let mut tests = code.selections[s][g].clone();
+            tests.sort_unstable();
+            for (&t, test) in tests.iter().zip(&rule.detection.selections[s].groups[g]) {
                 let tc = &self.tests[t as usize];
                 let value = if tc.negate {
                     let all: Vec<&str> = test.values.iter().map(|v| v.shown.as_str()).collect();
@@ -702,8 +790,15 @@ impl Matcher {
         hits
     }
 
-    fn test_holds(&self, t: usize, event: &Event<'_>, scratch: &Scratch) -> bool {
+    fn test_holds<S: Subject>(&self, t: usize, subject: &mut S, scratch: &mut Scratch) -> bool {
         let t = &self.tests[t];
+        if t.scanned {
+            // Computes the field first when it is a computed one.
+            self.scan(self.scan_of[t.field as usize] as usize, subject, scratch);
+        } else if let Some(stage) = t.stage {
+            subject.prepare(stage);
+        }
+        let event = subject.event();
         let v = if t.all {
             t.values.iter().all(|v| self.value_holds(v, t.field, event, scratch))
         } else {
@@ -720,11 +815,46 @@ impl Matcher {
     }
 }
 
+/// The event a matcher reads, and what makes its computed fields final when a test first
+/// reads one.
+pub(super) trait Subject {
+    fn event(&self) -> &Event<'_>;
+    /// Makes the fields `stage` computes final.
+    fn prepare(&mut self, stage: EnrichStage);
+}
+
+/// An event enriched in full beforehand.
+impl Subject for &Event<'_> {
+    fn event(&self) -> &Event<'_> {
+        self
+    }
+
+    fn prepare(&mut self, _: EnrichStage) {}
+}
+
+/// An event whose computed fields are computed on demand.
+pub(super) struct Computing<'x, 'e> {
+    pub event: &'x mut Event<'e>,
+    pub compute: &'x mut dyn Compute,
+}
+
+impl Subject for Computing<'_, '_> {
+    fn event(&self) -> &Event<'_> {
+        self.event
+    }
+
+    fn prepare(&mut self, stage: EnrichStage) {
+        self.compute.compute(self.event, stage);
+    }
+}
+
 /// Variants of which at least one must be marked for a condition to hold, and how selective
 /// they are (the shortest needle among them: longer needles hit less often).
 struct Trigger {
     variants: Vec<u32>,
     score: u32,
+    /// What evaluating them costs ([`TestCode::cost`]): the dearest of them.
+    cost: u8,
 }
 
 /// All of the alternatives (an OR): each must have a trigger set, and any of them may fire.
@@ -732,19 +862,25 @@ fn union(ts: impl Iterator<Item = Option<Trigger>>) -> Option<Trigger> {
     let mut out = Trigger {
         variants: Vec::new(),
         score: u32::MAX,
+        cost: 0,
     };
     for t in ts {
         let t = t?;
         out.variants.extend(t.variants);
         out.score = out.score.min(t.score);
+        out.cost = out.cost.max(t.cost);
     }
     (!out.variants.is_empty()).then_some(out)
 }
 
-/// One of several requirements (an AND): the most selective trigger set among them.
+/// One of several requirements (an AND): the cheapest trigger set to scan for among them (a
+/// field of the log before a computed one), then the most selective.
 fn best(ts: impl Iterator<Item = Option<Trigger>>) -> Option<Trigger> {
-    ts.flatten()
-        .max_by(|a, b| a.score.cmp(&b.score).then(b.variants.len().cmp(&a.variants.len())))
+    ts.flatten().max_by(|a, b| {
+        (b.cost.cmp(&a.cost))
+            .then(a.score.cmp(&b.score))
+            .then(b.variants.len().cmp(&a.variants.len()))
+    })
 }
 
 /// Marks a scanned variant that makes no rule a candidate.

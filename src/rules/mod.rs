@@ -21,8 +21,8 @@ use std::collections::HashMap;
 pub use matcher::{CompileError, Hit, Scratch};
 pub use sigma::{Level, Rule, RuleMeta};
 
-use crate::event::Event;
-use matcher::{Matcher, StateBudget};
+use crate::event::{Compute, Event};
+use matcher::{Computing, Matcher, StateBudget};
 
 /// Every loaded rule, compiled.
 #[derive(Debug)]
@@ -82,15 +82,31 @@ impl Engine {
 
     /// Appends to `out` the indexes (into [`Engine::rules`]) of the rules `event` matches, in
     /// rule order.
+    /// `event` is enriched in full already.
     pub fn matches(&self, event: &Event<'_>, scratch: &mut Scratch, out: &mut Vec<u32>) {
         if let Some(m) = self.matcher(event) {
-            m.matches(event, scratch, out);
+            m.matches(&mut { event }, scratch, out);
+        }
+    }
+
+    /// As [`Engine::matches`], for an event whose computed fields are computed through
+    /// `compute` when a rule's cheaper tests pass and it reads them (see [`Compute`]): an
+    /// event no rule can match costs no more enrichment than its rules' first tests read.
+    pub fn matches_computing(
+        &self,
+        event: &mut Event<'_>,
+        compute: &mut dyn Compute,
+        scratch: &mut Scratch,
+        out: &mut Vec<u32>,
+    ) {
+        if let Some(m) = self.matcher(event) {
+            m.matches(&mut Computing { event, compute }, scratch, out);
         }
     }
 
     /// What made rule `rule` match `event`: call it right after [`Engine::matches`] returned
-    /// the rule for this event, with the same scratch.
-    pub fn explain(&self, rule: u32, event: &Event<'_>, scratch: &Scratch) -> Vec<Hit> {
+    /// the rule for this event, with the same scratch, the event's computed fields final.
+    pub fn explain(&self, rule: u32, event: &Event<'_>, scratch: &mut Scratch) -> Vec<Hit> {
         let Some(m) = self.matcher(event) else {
             return Vec::new();
         };

@@ -557,7 +557,7 @@ fn explain_names_selection_field_and_value() {
     let mut out = Vec::new();
     e.matches(&ev, &mut s, &mut out);
     assert_eq!(out, [0]);
-    let hits = e.explain(0, &ev, &s);
+    let hits = e.explain(0, &ev, &mut s);
     assert_eq!(
         hits,
         [
@@ -705,5 +705,59 @@ fn an_ioc_list_of_200_000_values_loads_and_matches() {
         assert_eq!(got, want, "{pairs:?}");
         e.matches_exhaustive(&ev, &mut scratch, &mut all);
         assert_eq!(all, want, "{pairs:?}");
+    }
+}
+
+/// Computes fields as a fake enrichment would, recording which stages were asked for.
+struct Recording {
+    asked: Vec<crate::event::EnrichStage>,
+    high_risk: bool,
+}
+
+impl crate::event::Compute for Recording {
+    fn compute(&mut self, event: &mut Event<'_>, stage: crate::event::EnrichStage) {
+        use crate::event::EnrichStage;
+        if self.asked.contains(&stage) {
+            return;
+        }
+        self.asked.push(stage);
+        match stage {
+            EnrichStage::Person => event.reconwatch.person.high_risk = Some(self.high_risk),
+            EnrichStage::Url => event.reconwatch.url.pixel = Some(true),
+            _ => {}
+        }
+    }
+}
+
+/// A rule's tests run cheapest first (the log's own fields, then computed fields by stage), and
+/// a computed field is computed only when a test reads it: an event that fails the person test
+/// costs no URL analysis; one that fails the method test costs no enrichment at all. The
+/// answer is the one full enrichment gives.
+#[test]
+fn computed_fields_are_computed_only_when_a_test_reads_them() {
+    use crate::event::EnrichStage;
+    let e = engine(
+        "proxy",
+        "  sel:\n    reconwatch.url.pixel: true\n    reconwatch.person.high_risk: true\n    http.request.method: GET\n  condition: sel",
+    );
+    let run = |method: &str, high_risk: bool| {
+        let mut ev = event(&[("http.request.method", method)]);
+        let mut rec = Recording {
+            asked: Vec::new(),
+            high_risk,
+        };
+        let mut out = Vec::new();
+        e.matches_computing(&mut ev, &mut rec, &mut e.scratch(), &mut out);
+        (out == [0], rec.asked)
+    };
+    assert_eq!(run("POST", true), (false, vec![]));
+    assert_eq!(run("GET", false), (false, vec![EnrichStage::Person]));
+    assert_eq!(run("GET", true), (true, vec![EnrichStage::Person, EnrichStage::Url]));
+    // With every field computed beforehand, the same answers.
+    for (method, high_risk, want) in [("POST", true, false), ("GET", false, false), ("GET", true, true)] {
+        let mut ev = event(&[("http.request.method", method)]);
+        ev.reconwatch.person.high_risk = Some(high_risk);
+        ev.reconwatch.url.pixel = Some(true);
+        assert_eq!(matches(&e, &ev), want, "{method} {high_risk}");
     }
 }
