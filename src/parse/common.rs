@@ -43,36 +43,36 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
 
 /// Dotted-quad IPv4 without the generic parser's overhead (this runs on every web log line):
 /// four groups of one to three digits, no leading zeros (`010` is ambiguous), each at most 255.
+/// One pass over the bytes, so a host name fails at its first letter.
 #[inline]
 fn parse_ipv4(b: &[u8]) -> Option<std::net::Ipv4Addr> {
     if !(7..=15).contains(&b.len()) {
         return None;
     }
     let mut octets = [0u8; 4];
-    let mut i = 0;
-    for (k, octet) in octets.iter_mut().enumerate() {
-        let start = i;
-        let mut v: u32 = 0;
-        while i < b.len() && i - start < 3 {
-            let d = b[i].wrapping_sub(b'0');
-            if d > 9 {
-                break;
-            }
-            v = v * 10 + d as u32;
-            i += 1;
-        }
-        if i == start || v > 255 || (i - start > 1 && b[start] == b'0') {
-            return None;
-        }
-        *octet = v as u8;
-        if k < 3 {
-            if b.get(i) != Some(&b'.') {
+    let (mut k, mut value, mut len) = (0, 0u32, 0);
+    for &c in b {
+        if c == b'.' {
+            if len == 0 || k == 3 || value > 255 {
                 return None;
             }
-            i += 1;
+            octets[k] = value as u8;
+            (k, value, len) = (k + 1, 0, 0);
+            continue;
         }
+        let d = c.wrapping_sub(b'0');
+        // A digit after a leading zero, or a fourth digit, makes no octet.
+        if d > 9 || (len > 0 && value == 0) || len == 3 {
+            return None;
+        }
+        value = value * 10 + d as u32;
+        len += 1;
     }
-    (i == b.len()).then(|| octets.into())
+    if k != 3 || len == 0 || value > 255 {
+        return None;
+    }
+    octets[3] = value as u8;
+    Some(octets.into())
 }
 
 /// Sets `address` and, when it is an IP literal, `ip` of an endpoint.
@@ -280,27 +280,31 @@ pub fn split_url(original: &str) -> Url<'_> {
         ..Url::default()
     };
     let b = original.as_bytes();
-    let scheme_len = b
-        .iter()
-        .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')));
-    let path_start = match scheme_len {
-        Some(n) if n > 0 && b[n..].starts_with(b"://") => {
+    let path_start = match scheme_len(b) {
+        Some(n) => {
             url.scheme = Some(Cow::Borrowed(&original[..n]));
             let start = n + 3;
-            let end = find_any(&b[start..], [b'/', b'?', b'#']).map_or(b.len(), |i| start + i);
-            let host_start = b[start..end]
-                .iter()
-                .rposition(|&c| c == b'@')
-                .map_or(start, |i| start + i + 1);
-            let colon = b[host_start..end]
-                .iter()
-                .rposition(|&c| c == b':')
-                .map(|i| host_start + i);
-            set_host_port(&mut url, original, host_start, colon, end);
+            // One pass over the authority: it ends at the first `/`, `?` or `#`; the host starts
+            // after its last `@`, and a port follows the host's last `:`.
+            let (mut host_start, mut colon, mut colons) = (start, None, 0);
+            let mut i = start;
+            let end = loop {
+                let Some(j) = find_any(&b[i..], [b'/', b'?', b'#', b'@', b':']) else {
+                    break b.len();
+                };
+                let k = i + j;
+                match b[k] {
+                    b'@' => (host_start, colon, colons) = (k + 1, None, 0),
+                    b':' => (colon, colons) = (Some(k), colons + 1),
+                    _ => break k,
+                }
+                i = k + 1;
+            };
+            set_host_port(&mut url, original, host_start, colon.filter(|_| colons == 1), end);
             end
         }
-        _ if b.first() == Some(&b'/') => 0,
-        _ => {
+        None if b.first() == Some(&b'/') => 0,
+        None => {
             // Authority form (`host:port`, as in CONNECT) or a bare host name; anything else (a
             // Squid `error:...` pseudo-URL, say) stays in `url.original` only.
             if find_any(b, [b'/', b' ', b'?', b'@']).is_none() {
@@ -310,7 +314,8 @@ pub fn split_url(original: &str) -> Url<'_> {
                     None => b.contains(&b'.'),
                 };
                 if is_authority {
-                    set_host_port(&mut url, original, 0, colon, b.len());
+                    let one_colon = colon.filter(|&c| !b[..c].contains(&b':'));
+                    set_host_port(&mut url, original, 0, one_colon, b.len());
                 }
             }
             return url;
@@ -340,6 +345,23 @@ pub fn split_url(original: &str) -> Url<'_> {
     url
 }
 
+/// The length of the scheme of an absolute URL (`https` of `https://...`), or `None` when `b`
+/// does not start with `scheme://`.
+#[inline]
+fn scheme_len(b: &[u8]) -> Option<usize> {
+    // The two schemes of nearly every proxy log line, before the general rule.
+    if b.starts_with(b"https://") {
+        return Some(5);
+    }
+    if b.starts_with(b"http://") {
+        return Some(4);
+    }
+    let n = b
+        .iter()
+        .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')))?;
+    (n > 0 && b[n..].starts_with(b"://")).then_some(n)
+}
+
 /// The extension of the last path segment (`/a/b.gif` → `gif`), if it has one.
 pub fn extension(path: &str) -> Option<&str> {
     // Walk back to the segment's start, remembering the last dot: segments are short, and a
@@ -363,8 +385,9 @@ pub fn extension(path: &str) -> Option<&str> {
     (dot > i && !ext.is_empty() && ext.len() <= 16).then_some(ext)
 }
 
-/// Sets `url.domain` and `url.port` from `s[start..end]`, whose last `:` (if it separates a
-/// port) is at `colon`. Handles `[v6]:port`.
+/// Sets `url.domain` and `url.port` from `s[start..end]`, where `colon` is the position of the
+/// `:` before a port when the host part holds exactly one (more means a bare IPv6 address).
+/// Handles `[v6]:port`.
 fn set_host_port<'a>(url: &mut Url<'a>, s: &'a str, start: usize, colon: Option<usize>, end: usize) {
     let hostport = &s[start..end];
     let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
@@ -374,8 +397,7 @@ fn set_host_port<'a>(url: &mut Url<'a>, s: &'a str, start: usize, colon: Option<
         }
     } else {
         match colon {
-            // Exactly one colon: `host:port`; more means a bare IPv6 address.
-            Some(c) if c < end && !s.as_bytes()[start..c].contains(&b':') => (&s[start..c], Some(&s[c + 1..end])),
+            Some(c) if c < end => (&s[start..c], Some(&s[c + 1..end])),
             _ => (hostport, None),
         }
     };
@@ -400,16 +422,19 @@ pub fn split_request_line(s: &str) -> (Option<&str>, Option<&str>, Option<&str>)
 /// Parses an unsigned decimal integer, rejecting signs, spaces and overflow.
 #[inline]
 pub fn parse_u64(s: &str) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 {
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() > 20 {
         return None;
     }
+    // 19 digits cannot overflow: only a 20th is checked.
+    let (head, last) = b.split_at(b.len().min(19));
+    let digit = |c: u8| Some(c.wrapping_sub(b'0')).filter(|d| *d <= 9).map(u64::from);
     let mut n: u64 = 0;
-    for &b in s.as_bytes() {
-        let d = b.wrapping_sub(b'0');
-        if d > 9 {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add(d as u64)?;
+    for &c in head {
+        n = n * 10 + digit(c)?;
+    }
+    for &c in last {
+        n = n.checked_mul(10)?.checked_add(digit(c)?)?;
     }
     Some(n)
 }
@@ -643,8 +668,8 @@ fn eq_bytes(chunk: u64, pattern: u64) -> u64 {
 /// Position of the first byte of `hay` that is one of `needles` (at most a few). Log fields are
 /// short, so this scans eight bytes at a time in a register (the classic "has zero byte" trick)
 /// and hands long fields to `memchr`, whose SIMD set-up only pays off after a few dozen bytes.
-#[inline]
-fn find_any<const N: usize>(hay: &[u8], needles: [u8; N]) -> Option<usize> {
+#[inline(always)]
+pub fn find_any<const N: usize>(hay: &[u8], needles: [u8; N]) -> Option<usize> {
     let patterns = needles.map(|n| LO * n as u64);
     let mut i = 0;
     while let Some(chunk) = hay.get(i..i + 8) {
@@ -672,6 +697,45 @@ fn find_any<const N: usize>(hay: &[u8], needles: [u8; N]) -> Option<usize> {
 #[inline]
 pub fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
     find_any(hay, [needle])
+}
+
+/// Position of the first `needle` in `hay`: `memchr` to each place its first byte occurs, then a
+/// comparison. For the short separators of log lines (`": "`, `", "`, `"; from=<"`) this costs
+/// less than building a substring searcher per call, which `str::find` does.
+#[inline]
+pub fn find_str(hay: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    let (&first, rest) = n.split_first()?;
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(first, h.get(from..)?) {
+        let at = from + i;
+        if h[at + 1..].starts_with(rest) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Position of the last `needle` in `hay` (see [`find_str`]).
+#[inline]
+pub fn rfind_str(hay: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    let (&first, rest) = n.split_first()?;
+    let mut to = h.len().checked_sub(n.len())? + 1;
+    while let Some(at) = memchr::memrchr(first, &h[..to]) {
+        if h[at + 1..].starts_with(rest) {
+            return Some(at);
+        }
+        to = at;
+    }
+    None
+}
+
+/// `str::split_once` for one ASCII byte, without the generic pattern searcher's set-up cost.
+#[inline]
+pub fn split_at_byte(s: &str, b: u8) -> Option<(&str, &str)> {
+    find_byte(s.as_bytes(), b).map(|i| (&s[..i], &s[i + 1..]))
 }
 
 /// `s` without its leading spaces.
@@ -830,6 +894,20 @@ mod tests {
             ),
             ("http://example.com", &[("scheme", "http"), ("domain", "example.com")]),
             ("/dir.d/file", &[("path", "/dir.d/file")]),
+            // Two colons after the user part: a bare IPv6 host, no port.
+            (
+                "ftp://u:p@2001:db8::1/x",
+                &[("scheme", "ftp"), ("domain", "2001:db8::1"), ("path", "/x")],
+            ),
+            (
+                "HTTPS://h.example:8/",
+                &[
+                    ("scheme", "HTTPS"),
+                    ("domain", "h.example"),
+                    ("port", "8"),
+                    ("path", "/"),
+                ],
+            ),
             ("/.hidden", &[("path", "/.hidden")]),
         ];
         for (input, want) in cases {
@@ -965,6 +1043,37 @@ mod tests {
         }
         assert_eq!(find_byte(b"aaaaaaaa\x80 b", b' '), Some(9));
         assert_eq!(find_byte(b"\x01\x00 x", b' '), Some(2));
+    }
+
+    #[test]
+    fn find_str_agrees_with_the_std_searchers() {
+        let hay = "a: b, c>, d; from=<x> from y from z; from=<";
+        for needle in [
+            ": ",
+            ", ",
+            ">, ",
+            "; from=<",
+            " from ",
+            "z",
+            "<",
+            "a",
+            "nowhere",
+            "a: b, c>, d; from=<x> from y from z; from=<!",
+        ] {
+            assert_eq!(find_str(hay, needle), hay.find(needle), "{needle}");
+            assert_eq!(rfind_str(hay, needle), hay.rfind(needle), "{needle}");
+        }
+        assert_eq!(rfind_str("ab", "abc"), None);
+    }
+
+    #[test]
+    fn u64_limits() {
+        assert_eq!(parse_u64("18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_u64("18446744073709551616"), None);
+        assert_eq!(parse_u64("9999999999999999999"), Some(9_999_999_999_999_999_999));
+        assert_eq!(parse_u64("99999999999999999999"), None);
+        assert_eq!(parse_u64("1x"), None);
+        assert_eq!(parse_u64(""), None);
     }
 
     #[test]

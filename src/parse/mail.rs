@@ -137,6 +137,20 @@ pub(super) fn owned(s: &str) -> Cow<'static, str> {
     Cow::Owned(s.to_owned())
 }
 
+/// Sets a field of an assembled message to a copy of `s`, reusing the copy it holds: the lines of
+/// a message repeat its envelope and status, so most calls copy nothing and none allocates.
+pub(super) fn set_owned(slot: &mut Option<Cow<'static, str>>, s: &str) {
+    match slot {
+        Some(Cow::Owned(o)) => {
+            if o != s {
+                o.clear();
+                o.push_str(s);
+            }
+        }
+        _ => *slot = Some(owned(s)),
+    }
+}
+
 /// Adds a recipient to an assembled message unless it is already there.
 pub fn push_recipient(ev: &mut Event<'static>, address: &str) {
     if !address.is_empty() && !ev.email.to.address.iter().any(|a| a == address) {

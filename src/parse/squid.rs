@@ -30,6 +30,7 @@ use jiff::Timestamp;
 
 use super::common::{
     self, Civil, dash_none, find_byte, month_from_abbrev, parse_offset, parse_u16, parse_u64, skip_spaces,
+    split_at_byte,
 };
 use super::{FormatInfo, Line, LineParser, ParseContext, ParseError, Parsed};
 use crate::event::{Dataset, Event, Field, FieldSet, URL_PARTS};
@@ -584,10 +585,13 @@ fn apply<'a>(
         }
         Code::SrcAddr => {
             // An address or a host name; a bare number is neither (it is a misaligned field).
-            if dash_none(value).is_none() || value.bytes().all(|b| b.is_ascii_digit()) {
+            // An IP address is no bare number, so only what is none is looked at twice.
+            let ip = dash_none(value).and_then(common::parse_ip);
+            if ip.is_none() && (dash_none(value).is_none() || value.bytes().all(|b| b.is_ascii_digit())) {
                 return Err(ParseError::new("invalid client address (%>a)"));
             }
-            common::set_address(&mut ev.source, value);
+            ev.source.ip = ip;
+            ev.source.address = Some(Cow::Borrowed(value));
         }
         Code::SrcPort => ev.source.port = number(value, parse_u16, "invalid client port (%>p)")?,
         Code::SrcFqdn => common::set_name_or_ip(&mut ev.source, value),
@@ -708,12 +712,6 @@ fn parse_native<'a>(line: &'a str, ev: &mut Event<'a>) -> Result<(), ParseError>
     ev.timestamp =
         Some(Timestamp::new(secs, millis as i32 * 1_000_000).map_err(|_| ParseError::new("time out of range"))?);
     Ok(())
-}
-
-/// `str::split_once` for one ASCII byte, without the generic pattern searcher's set-up cost.
-#[inline]
-fn split_at_byte(s: &str, b: u8) -> Option<(&str, &str)> {
-    find_byte(s.as_bytes(), b).map(|i| (&s[..i], &s[i + 1..]))
 }
 
 /// A layout the parser tries: the native one (read by [`parse_native`]) or a compiled one.

@@ -18,7 +18,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use super::ParseContext;
-use super::common::{Civil, digits, month_from_abbrev, parse_iso_civil, parse_offset, parse_u64};
+use super::common::{Civil, digits, month_from_abbrev, parse_iso_civil, parse_offset, parse_u64, split_at_byte};
 
 /// The fields of a syslog header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -202,7 +202,7 @@ fn rfc3164<'a>(mut h: SyslogHeader<'a>, s: &'a str, hint: &YearHint) -> Option<(
     // Some daemons, told to print the priority as text, put `<facility.level>` before the host.
     let rest = skip_text_priority(rest);
     // HOSTNAME then TAG. A tag ends with `:`; a word that does not is the host name.
-    let (first, after_first) = rest.split_once(' ')?;
+    let (first, after_first) = split_at_byte(rest, b' ')?;
     if let Some((app, pid)) = parse_tag(first) {
         // No host name in the header (messages logged locally by some daemons).
         h.app = Some(app);
@@ -210,7 +210,7 @@ fn rfc3164<'a>(mut h: SyslogHeader<'a>, s: &'a str, hint: &YearHint) -> Option<(
         return Some((h, after_first));
     }
     h.hostname = Some(first);
-    let (tag, msg) = match after_first.split_once(' ') {
+    let (tag, msg) = match split_at_byte(after_first, b' ') {
         Some((tag, msg)) => (tag, msg),
         None => (after_first, ""),
     };
