@@ -13,7 +13,12 @@
 //! needle that occurs is reported, even inside another) and its regex set. A needle hit is
 //! confirmed where it sits (at the start for `startswith`, the whole text for equals, a full
 //! wildcard match for patterns) and marks its variant true for this event; the rule owning the
-//! variant becomes a *candidate* (ripgrep's candidate/confirmed split).
+//! variant becomes a *candidate* (ripgrep's candidate/confirmed split). Needles that must sit at
+//! the start (startswith, equals) or at the end (endswith) have automata of their own, searched
+//! anchored (the end ones over the reversed text), so a list of 200 top-level domains costs a
+//! few bytes of a host rather than a pass over it; the automaton of needles that may sit anywhere
+//! is asked first whether the text holds any, which its prefilter answers faster than the
+//! overlapping search.
 //!
 //! The automata are what large rule sets cost: an IOC list of 200,000 values is an automaton of
 //! millions of states. Their states are counted (from the needles' trie) before any is built:
@@ -40,7 +45,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use aho_corasick::automaton::OverlappingState;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Anchored, Input, MatchKind, StartKind};
 use regex::bytes::{RegexSet, RegexSetBuilder};
 use serde::Serialize;
 
@@ -124,8 +129,8 @@ struct FieldScan {
     field: Field,
     /// The enrichment stage that computes `field`, for a computed one.
     stage: Option<EnrichStage>,
-    folded: Option<Needles>,
-    cased: Option<Needles>,
+    /// Case-insensitive and `cased` needles, up to three automata each ([`Anchor`]).
+    needles: Vec<Needles>,
     regexes: Option<RegexScan>,
 }
 
@@ -141,10 +146,33 @@ struct RegexScan {
     slot: usize,
 }
 
-/// One field's literal needles of one case mode, in one automaton.
+/// Where a needle must sit, which decides how its automaton searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Anchor {
+    /// Anywhere (contains, wildcard pieces): an unanchored overlapping search of the text.
+    Anywhere,
+    /// At the start (startswith, equals): an anchored search, which reads only as far as
+    /// the longest needle that could still match.
+    Start,
+    /// At the end (endswith): an anchored search of the reversed text for reversed needles.
+    End,
+}
+
+impl Anchor {
+    fn of(confirm: &Confirm) -> Anchor {
+        match confirm {
+            Confirm::Start | Confirm::Whole => Anchor::Start,
+            Confirm::End => Anchor::End,
+            Confirm::Anywhere | Confirm::Glob(_) => Anchor::Anywhere,
+        }
+    }
+}
+
+/// One field's literal needles of one case mode and [`Anchor`], in one automaton.
 #[derive(Debug)]
 struct Needles {
     automaton: AhoCorasick,
+    anchor: Anchor,
     /// Whether the needles compare case-insensitively.
     folded: bool,
     /// Whether the text is lowercased before it is searched (large case-insensitive automata,
@@ -206,8 +234,8 @@ pub struct Scratch {
     /// This thread's clones of every regex set, by [`RegexScan::slot`].
     regexes: Vec<RegexSet>,
     /// The ASCII-lowercased text of the value being scanned, for automata that do not fold
-    /// case themselves.
-    lower: Vec<u8>,
+    /// case themselves, and the text reversed, for needles at the end.
+    texts: (Vec<u8>, Vec<u8>),
 }
 
 impl Scratch {
@@ -283,8 +311,11 @@ impl Marks {
 #[derive(Default)]
 struct NeedleTable {
     /// Each variant's needle (lowercased when folded), variant and confirmation.
-    entries: Vec<(Vec<u8>, (u32, Confirm))>,
+    entries: Vec<NeedleEntry>,
 }
+
+/// A needle, its variant and how a hit of it is confirmed.
+type NeedleEntry = (Vec<u8>, (u32, Confirm));
 
 impl NeedleTable {
     fn add(&mut self, needle: &[u8], folded: bool, variant: u32, confirm: Confirm) {
@@ -303,11 +334,39 @@ impl NeedleTable {
     /// it is kept while its memory stays within [`DFA_BUDGET`], and not even tried when a lower
     /// bound of its size is over it (building a DFA only to drop it costs its full size first:
     /// half a gigabyte for 50,000 URLs).
-    fn build(self, folded: bool, field: Field, budget: &mut StateBudget) -> Result<Option<Needles>, CompileError> {
-        if self.entries.is_empty() {
-            return Ok(None);
+    fn build(self, folded: bool, field: Field, budget: &mut StateBudget) -> Result<Vec<Needles>, CompileError> {
+        let mut by_anchor: [Vec<NeedleEntry>; 3] = Default::default();
+        for (needle, (variant, confirm)) in self.entries {
+            let anchor = Anchor::of(&confirm);
+            let needle = if anchor == Anchor::End {
+                needle.into_iter().rev().collect()
+            } else {
+                needle
+            };
+            by_anchor[anchor as usize].push((needle, (variant, confirm)));
         }
-        let (patterns, confirm) = Groups::by_needle(self.entries);
+        let mut out = Vec::new();
+        for (entries, anchor) in by_anchor
+            .into_iter()
+            .zip([Anchor::Anywhere, Anchor::Start, Anchor::End])
+        {
+            if !entries.is_empty() {
+                out.push(Self::automaton(entries, anchor, folded, field, budget)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One automaton of `entries`, whose needles sit as `anchor` says (reversed for
+    /// [`Anchor::End`]).
+    fn automaton(
+        entries: Vec<NeedleEntry>,
+        anchor: Anchor,
+        folded: bool,
+        field: Field,
+        budget: &mut StateBudget,
+    ) -> Result<Needles, CompileError> {
+        let (patterns, confirm) = Groups::by_needle(entries);
         let mut trie = TrieSize::of(&patterns);
         budget.take(trie.states, field)?;
         let fold_text = folded && trie.states > FOLD_TEXT_STATES;
@@ -315,10 +374,15 @@ impl NeedleTable {
         if fold_in_automaton {
             trie.add_upper_case();
         }
+        let start = match anchor {
+            Anchor::Anywhere => StartKind::Unanchored,
+            Anchor::Start | Anchor::End => StartKind::Anchored,
+        };
         let build = |kind| {
             AhoCorasickBuilder::new()
                 .ascii_case_insensitive(fold_in_automaton)
                 .match_kind(MatchKind::Standard)
+                .start_kind(start)
                 .kind(Some(kind))
                 .build(&patterns)
                 .map_err(|e| CompileError {
@@ -334,37 +398,52 @@ impl NeedleTable {
             Some(dfa) => dfa,
             None => build(AhoCorasickKind::ContiguousNFA)?,
         };
-        Ok(Some(Needles {
+        Ok(Needles {
             automaton,
+            anchor,
             folded,
             fold_text,
             confirm,
-        }))
+        })
     }
 }
 
 impl Needles {
     /// Marks the variants whose needles `text` has where they must be. `lower` holds the
     /// lowercased text when the automaton does not fold case itself.
-    fn search(&self, text: &[u8], lower: &mut Vec<u8>, marks: &mut Marks, variant_rule: &[u32]) {
+    fn search(&self, text: &[u8], bufs: &mut (Vec<u8>, Vec<u8>), marks: &mut Marks, variant_rule: &[u32]) {
+        let (lower, reversed) = bufs;
         let text = if self.fold_text { lowercase(text, lower) } else { text };
+        let input = match self.anchor {
+            // Most texts hold none of these needles: the non-overlapping search skips ahead
+            // with the automaton's prefilter (the overlapping search has none), so it is asked
+            // first.
+            Anchor::Anywhere if !self.automaton.is_match(text) => return,
+            Anchor::Anywhere => Input::new(text),
+            Anchor::Start => Input::new(text).anchored(Anchored::Yes),
+            Anchor::End => {
+                reversed.clear();
+                reversed.extend(text.iter().rev());
+                Input::new(reversed.as_slice()).anchored(Anchored::Yes)
+            }
+        };
         // The state-passing search rather than `find_overlapping_iter`: the iterator's setup, run
         // once per field text, compiled in some builds into a copy of its state that stalls on
         // store forwarding (a sixth of the time of matching 10 rules).
         let mut state = OverlappingState::start();
         loop {
-            self.automaton.find_overlapping(text, &mut state);
+            self.automaton.find_overlapping(input.clone(), &mut state);
             let Some(hit) = state.get_match() else { break };
             for (variant, confirm) in self.confirm.get(hit.pattern().as_usize()) {
                 let v = *variant as usize;
                 if marks.is_marked(v) {
                     continue;
                 }
+                // Anchored searches find needles at the start (of the reversed text for
+                // `End`) only.
                 let ok = match confirm {
-                    Confirm::Anywhere => true,
-                    Confirm::Start => hit.start() == 0,
-                    Confirm::End => hit.end() == text.len(),
-                    Confirm::Whole => hit.start() == 0 && hit.end() == text.len(),
+                    Confirm::Anywhere | Confirm::Start | Confirm::End => true,
+                    Confirm::Whole => hit.end() == text.len(),
                     Confirm::Glob(g) => g.matches(text, self.folded),
                 };
                 if ok {
@@ -582,9 +661,9 @@ impl Matcher {
                     slot: 0,
                 })
             };
-            let folded = table.folded.build(true, field, budget)?;
-            let cased = table.cased.build(false, field, budget)?;
-            if folded.is_some() || cased.is_some() || regexes.is_some() {
+            let mut needles = table.folded.build(true, field, budget)?;
+            needles.extend(table.cased.build(false, field, budget)?);
+            if !needles.is_empty() || regexes.is_some() {
                 m.scan_of[field as usize] = m.scans.len() as u32;
                 if triggers {
                     m.trigger_scans.push(m.scans.len() as u32);
@@ -592,8 +671,7 @@ impl Matcher {
                 m.scans.push(FieldScan {
                     field,
                     stage: field.computed_by(),
-                    folded,
-                    cased,
+                    needles,
                     regexes,
                 });
             }
@@ -672,7 +750,7 @@ impl Matcher {
             marks,
             scanned,
             regexes,
-            lower,
+            texts,
         } = scratch;
         if scanned[scan] == marks.generation {
             return;
@@ -686,8 +764,8 @@ impl Matcher {
             return;
         };
         for_each_text(value, &mut |text| {
-            for needles in [&scan.folded, &scan.cased].into_iter().flatten() {
-                needles.search(text, lower, marks, &self.variant_rule);
+            for needles in &scan.needles {
+                needles.search(text, texts, marks, &self.variant_rule);
             }
             // `matches` allocates its result set: ask `is_match` first (hits are rare).
             if let Some(r) = &scan.regexes {

@@ -761,3 +761,18 @@ fn computed_fields_are_computed_only_when_a_test_reads_them() {
         assert_eq!(matches(&e, &ev), want, "{method} {high_risk}");
     }
 }
+
+/// Needles at the start, at the end and anywhere of one field are searched by three automata
+/// (anchored at the start, anchored on the reversed text, unanchored): needles inside others and
+/// sharing ends all count, in either case.
+#[test]
+fn anchored_needles_of_one_field_all_count() {
+    let e = engine(
+        "proxy",
+        "  a:\n    url.domain|endswith: '.co.uk'\n  b:\n    url.domain|endswith: '.uk'\n  c:\n    url.domain|startswith: 'www.'\n  d:\n    url.domain: 'www.bbc.co.uk'\n  e:\n    url.domain|contains: 'bbc'\n  condition: a and b and c and d and e",
+    );
+    assert!(matches(&e, &event(&[("url.domain", "WWW.BBC.CO.UK")])));
+    for miss in ["www.bbc.co.uk.example", "bbc.co.uk", "www.bbc.co.ukx", "www.bbc.org.uk"] {
+        assert!(!matches(&e, &event(&[("url.domain", miss)])), "{miss}");
+    }
+}
