@@ -56,7 +56,7 @@ pub const MAX_RECIPIENTS: usize = 64;
 const MAX_WRAPPED: usize = 8;
 /// Values kept in one computed list at most (tokens, templates, domains).
 const MAX_LIST: usize = 32;
-/// Web users' address encodings cached per thread at most.
+/// Addresses' encodings (web users', mail recipients') cached per thread at most.
 const KEY_CACHE: usize = 4096;
 /// Registered domains' answers cached per thread at most.
 const DOMAIN_CACHE: usize = 65_536;
@@ -85,7 +85,6 @@ pub struct Enricher {
 pub struct EnrichScratch<'s> {
     intel_hits: Vec<intel::Match<'s>>,
     keys: HashMap<String, RecipientKeys>,
-    mail_keys: Vec<RecipientKeys>,
     /// What is known of each registered domain seen (web traffic repeats a few thousand
     /// domains millions of times): a pure function of the domain and the configuration, so
     /// caching it cannot change a result.
@@ -222,7 +221,7 @@ impl Enricher {
     /// Runs one stage on `ev` (see [`EnrichStage`]).
     fn stage<'s>(&'s self, stage: EnrichStage, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>, mail: bool) {
         match stage {
-            EnrichStage::Person => self.people(ev, scratch, mail),
+            EnrichStage::Person => self.people(ev, mail),
             EnrichStage::UrlSite => unreachable!("settled by Lazy::run"),
             EnrichStage::Url => self.urls(ev, scratch, mail),
             EnrichStage::Sender if mail => self.sender(ev),
@@ -241,8 +240,8 @@ impl Enricher {
             || self.sender.is_esp(reg)
     }
 
-    /// `reconwatch.person.*`, and the encodings of their addresses into `scratch`.
-    fn people(&self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'_>, mail: bool) {
+    /// `reconwatch.person.*`.
+    fn people(&self, ev: &mut Event<'_>, mail: bool) {
         let mut found = Found::default();
         for to in &ev.email.to.address {
             found.absorb(self.watchlists.lookup_email(to), Some(to));
@@ -263,17 +262,6 @@ impl Enricher {
         p.watchlist = found.lists;
         p.group = found.groups;
         p.email = found.emails;
-        if !mail {
-            // A web request: check its URL against the people's own addresses.
-            for email in &p.email {
-                if !scratch.keys.contains_key(email.as_ref()) {
-                    if scratch.keys.len() >= KEY_CACHE {
-                        scratch.keys.clear();
-                    }
-                    scratch.keys.insert(email.to_string(), RecipientKeys::new(email));
-                }
-            }
-        }
     }
 
     /// What is known of a registered domain, from the cache or computed once.
@@ -305,13 +293,20 @@ impl Enricher {
         // Fresh: the site stage may have filled some fields before it found it could not settle.
         let mut out = ComputedUrl::default();
         let urls = ev.url.original.iter().chain(ev.email.urls.iter()).take(MAX_URLS);
-        // A mail's recipients' encodings, only when it has URLs to look for them in.
-        scratch.mail_keys.clear();
-        if mail && !ev.email.urls.is_empty() {
-            let to = ev.email.to.address.iter().take(MAX_RECIPIENTS);
-            scratch.mail_keys.extend(to.map(|a| RecipientKeys::new(a)));
-        }
+        // The addresses whose encodings are looked for in the URLs: a web request's people
+        // (their own addresses), a mail's recipients. Their encodings (three digests each)
+        // are cached per thread: the same few thousand addresses recur.
         let person = &ev.reconwatch.person.email;
+        let recipients = ev.email.to.address.iter().take(MAX_RECIPIENTS).filter(|_| mail && !ev.email.urls.is_empty());
+        let looked_for = person.iter().filter(|_| web).chain(recipients);
+        if scratch.keys.len() + MAX_RECIPIENTS + MAX_LIST > KEY_CACHE {
+            scratch.keys.clear();
+        }
+        for a in looked_for.clone() {
+            if !scratch.keys.contains_key(a.as_ref()) {
+                scratch.keys.insert(a.to_string(), RecipientKeys::new(a));
+            }
+        }
         let mut any = false;
         let (mut pixel, mut has_token, mut shortener, mut redirector, mut unknown) =
             (false, false, false, false, false);
@@ -371,12 +366,7 @@ impl Enricher {
             if keyable && let Some(k) = a.key() {
                 push_unique_owned(&mut out.key, k);
             }
-            // Web: the requesting people's addresses (cached by `people`); mail: the recipients'.
-            let people = person.iter().filter(|_| web);
-            for k in people
-                .filter_map(|e| scratch.keys.get(e.as_ref()))
-                .chain(&scratch.mail_keys)
-            {
+            for k in looked_for.clone().filter_map(|a| scratch.keys.get(a.as_ref())) {
                 if let Some(enc) = k.encoded_in(&a) {
                     push_unique(&mut out.recipient_encoding, encoding_name(enc.kind));
                 }
