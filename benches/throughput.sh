@@ -19,12 +19,14 @@
 #     maillog: proxy rules never run on mail events);
 # then the scaling (every core / one thread). Then the peak RSS of a scan with a 1,000,000-entry
 # watchlist and 1,000 generated proxy rules (benches/gen-proxy-rules.py) besides the shipped
-# ones, once on an empty file (the load alone) and once on the Squid log.
+# ones, once on an empty file (the load alone) and once on the Squid log; and last
+# benches/sigma-peer.sh: rsigma, a peer Sigma engine, next to reconwatch on the same events and
+# rules (skipped with a message when rsigma is not installed).
 #
 # The SigmaHQ rules are the files listed in proxy-rules.txt of ../shared/sigma (next to the
 # repository), or of $SIGMA_DIR (or $RECONWATCH_SIGMA, which tests/sigmahq.rs reads); they are
 # copied to a temporary directory, never into the repository. Without them, their rows are
-# skipped with a message.
+# skipped with a message, and so is the peer.
 #
 # The world is generated once per size under target/bench-world-SIZE (delete it to regenerate;
 # target/ is $CARGO_TARGET_DIR when set); watchlists and rules are generated into a temporary
@@ -241,3 +243,5 @@ echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "commands run (W = $dir, T = a temporary directory):"
 printf '%s\n' "${commands[@]}" | sed -e "s|$work|T|g" -e "s|$dir|W|g" -e "s|$bin|reconwatch|g" | awk '!seen[$0]++ { print "  " $0 }'
+echo
+benches/sigma-peer.sh "$size"
