@@ -1038,12 +1038,15 @@ fields! {
 /// gives it (and what that stage needs), once per event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum EnrichStage {
-    /// `reconwatch.person.*`: watchlist lookups of the event's people (a few hash lookups).
-    Person,
     /// The URL fields a URL's site settles: `unknown_domain`, `registered_domain`,
     /// `rare_domain`, `shortener`, `lookalike`, `key`. One cached lookup per URL when every URL
-    /// is on a site known to be safe; else the whole [`EnrichStage::Url`] stage.
+    /// is on a site known to be safe; else the whole [`EnrichStage::Url`] stage. First: on most
+    /// traffic it settles the URL tests of every rule at the cost of one lookup, before any
+    /// person is looked up.
     UrlSite,
+    /// `reconwatch.person.*`: watchlist lookups of the event's people (a few hash lookups,
+    /// owned strings for the people found).
+    Person,
     /// The other `reconwatch.url.*` fields: every URL split into tokens and analysed.
     Url,
     /// `reconwatch.sender.*`.
@@ -1054,8 +1057,8 @@ pub enum EnrichStage {
 
 impl EnrichStage {
     pub const ALL: [EnrichStage; 5] = [
-        EnrichStage::Person,
         EnrichStage::UrlSite,
+        EnrichStage::Person,
         EnrichStage::Url,
         EnrichStage::Sender,
         EnrichStage::Intel,

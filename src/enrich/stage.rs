@@ -297,7 +297,13 @@ impl Enricher {
         // (their own addresses), a mail's recipients. Their encodings (three digests each)
         // are cached per thread: the same few thousand addresses recur.
         let person = &ev.reconwatch.person.email;
-        let recipients = ev.email.to.address.iter().take(MAX_RECIPIENTS).filter(|_| mail && !ev.email.urls.is_empty());
+        let recipients = ev
+            .email
+            .to
+            .address
+            .iter()
+            .take(MAX_RECIPIENTS)
+            .filter(|_| mail && !ev.email.urls.is_empty());
         let looked_for = person.iter().filter(|_| web).chain(recipients);
         if scratch.keys.len() + MAX_RECIPIENTS + MAX_LIST > KEY_CACHE {
             scratch.keys.clear();
@@ -397,13 +403,10 @@ impl Enricher {
     /// the registered domains are all there is to say. Returns `false`, having settled
     /// nothing final, when some URL needs the full analysis: a site not known to be safe, an
     /// email service provider's or a shortener's, a lookalike, an address without a registered
-    /// domain, a query that may wrap another URL; and for a mail, whose URLs are few and whose
-    /// rules read their tokens anyway.
+    /// domain, a query that may wrap another URL.
     fn url_sites<'s>(&'s self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>, mail: bool) -> bool {
-        if mail {
-            return false;
-        }
-        let host = ev.url.domain.as_deref();
+        // As `urls` analyses them: a web request's URL with its host, a mail's URLs alone.
+        let host = ev.url.domain.as_deref().filter(|_| !mail);
         let mut out = ComputedUrl::default();
         let mut any = false;
         for u in ev.url.original.iter().chain(ev.email.urls.iter()).take(MAX_URLS) {
