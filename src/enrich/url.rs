@@ -531,12 +531,12 @@ pub fn parts<'a>(url: &'a str, host: Option<&'a str>) -> Parts<'a> {
             .then(|| host.and_then(|h| split_authority(h.trim()).1))
             .flatten()
     });
-    let (rest, fragment) = match rest.split_once('#') {
-        Some((r, f)) => (r, Some(f)),
+    let (rest, fragment) = match memchr::memchr(b'#', rest.as_bytes()) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
     };
-    let (path, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
+    let (path, query) = match memchr::memchr(b'?', rest.as_bytes()) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
     };
     Parts {
@@ -667,17 +667,21 @@ fn ends_with_web_extension(a: &str) -> bool {
 
 /// `user@host:port` -> (`host`, `port`); `[v6]:port` -> (`v6`, `port`).
 fn split_authority(a: &str) -> (&str, Option<&str>) {
-    let a = a.rsplit_once('@').map_or(a, |(_, h)| h);
+    // Byte searches: an authority is short, where std's char searchers cost their setup.
+    let a = match a.bytes().rposition(|b| b == b'@') {
+        Some(i) => &a[i + 1..],
+        None => a,
+    };
     if let Some(r) = a.strip_prefix('[') {
-        return match r.split_once(']') {
-            Some((h, p)) => (h, p.strip_prefix(':').filter(|p| !p.is_empty())),
+        return match r.bytes().position(|b| b == b']') {
+            Some(i) => (&r[..i], r[i + 1..].strip_prefix(':').filter(|p| !p.is_empty())),
             None => (r, None),
         };
     }
-    match a.rsplit_once(':') {
+    match a.bytes().rposition(|b| b == b':') {
         // More than one colon and no brackets: a bare IPv6 address, not host:port.
-        Some((h, _)) if h.contains(':') => (a, None),
-        Some((h, p)) => (h, Some(p).filter(|p| !p.is_empty())),
+        Some(i) if a.as_bytes()[..i].contains(&b':') => (a, None),
+        Some(i) => (&a[..i], Some(&a[i + 1..]).filter(|p| !p.is_empty())),
         None => (a, None),
     }
 }
