@@ -34,7 +34,7 @@ use crate::parse::assemble::AssemblyStats;
 use crate::parse::detect::{self, Framing};
 use crate::parse::syslog::YearHint;
 use crate::parse::{Format, Line, LineParser, ParseContext, ParseError, Parsed};
-use crate::source::{Compression, Input, LineReader, Opened, RawLine};
+use crate::source::{Compression, Input, LineReader, Opened, RawLine, Run};
 
 /// Lines read before detection decides on a format.
 const SAMPLE_LINES: usize = 64;
@@ -395,6 +395,7 @@ pub fn run_stream(
         on_tick: opts.on_tick,
         bytes: 0,
         lines: 0,
+        next_tick: TICK_LINES,
     };
 
     // Sample the first lines for detection; they are replayed to the parser afterwards.
@@ -452,18 +453,23 @@ pub fn run_stream(
     if let Some(e) = read_error {
         run.stats.failure = Some(InputFailure::ReadError(format!("{}: {e}", name)));
     } else {
-        let mut next_tick = TICK_LINES;
-        while let Some(next) = reader.next() {
+        while let Some(next) = reader.next_run() {
             match next {
-                Ok(line) => run.line(line, sink)?,
+                Ok(Run::Lines(lines)) => {
+                    let bytes = lines.bytes_read();
+                    for (line, text) in lines {
+                        run.checked_line(line, text, sink)?;
+                        ticker.every(bytes, run.stats.lines)?;
+                    }
+                }
+                Ok(Run::Line(line)) => {
+                    run.line(line, sink)?;
+                    ticker.every(reader.bytes_read(), run.stats.lines)?;
+                }
                 Err(e) => {
                     run.stats.failure = Some(InputFailure::ReadError(format!("{}: {e}", name)));
                     break;
                 }
-            }
-            if run.stats.lines >= next_tick {
-                next_tick += TICK_LINES;
-                ticker.tick(reader.bytes_read(), run.stats.lines)?;
             }
         }
     }
@@ -479,9 +485,21 @@ struct Ticker<'r> {
     on_tick: Option<&'r mut dyn FnMut(Tick) -> ControlFlow<()>>,
     bytes: u64,
     lines: u64,
+    /// The line count at which [`every`](Ticker::every) ticks next.
+    next_tick: u64,
 }
 
 impl Ticker<'_> {
+    /// Ticks once every [`TICK_LINES`] lines.
+    #[inline]
+    fn every(&mut self, bytes: u64, lines: u64) -> io::Result<()> {
+        if lines < self.next_tick {
+            return Ok(());
+        }
+        self.next_tick += TICK_LINES;
+        self.tick(bytes, lines)
+    }
+
     fn tick(&mut self, bytes: u64, lines: u64) -> io::Result<()> {
         let Some(on_tick) = &mut self.on_tick else {
             return Ok(());
@@ -571,9 +589,16 @@ impl LineStream {
     /// error stops it: a bad line is counted with its reason.
     #[inline]
     pub fn line(&mut self, raw: RawLine<'_>, sink: &mut dyn EventSink) -> io::Result<()> {
+        self.checked_line(raw, None, sink)
+    }
+
+    /// [`line`](LineStream::line) of a line whose text may already be known to be valid UTF-8
+    /// (a reader's [`Lines`](crate::source::Lines) checks a whole run at once).
+    #[inline]
+    fn checked_line(&mut self, raw: RawLine<'_>, text: Option<&str>, sink: &mut dyn EventSink) -> io::Result<()> {
         self.stats.lines += 1;
         self.stats.truncated += raw.truncated as u64;
-        let text = match std::str::from_utf8(raw.bytes) {
+        let text = match text.map_or_else(|| std::str::from_utf8(raw.bytes), Ok) {
             Ok(s) => Cow::Borrowed(s),
             Err(_) => {
                 self.stats.invalid_utf8 += 1;

@@ -12,6 +12,11 @@
 //! has arrived. [`LineReader::consumed`] is then the offset just after the last line handed
 //! out: where a restart resumes. [`LineReader::end_of_input`] says no more will come (the file
 //! was rotated away), so that an unfinished last line is handed out after all.
+//!
+//! [`LineReader::next_run`] hands out the complete lines of a buffer together, checked as UTF-8
+//! once for the whole run instead of once per line (a buffer holds thousands of lines); a line
+//! with invalid UTF-8, or cut at the cap inside a character, comes out unchecked for its reader to
+//! replace and count, and the check resumes after it.
 
 use std::io::{self, Read};
 
@@ -32,6 +37,110 @@ pub struct RawLine<'b> {
     pub number: u64,
     /// The line was longer than the cap and has been cut.
     pub truncated: bool,
+}
+
+/// What [`LineReader::next_run`] hands out.
+pub enum Run<'b> {
+    /// The complete lines of a buffer, in order.
+    Lines(Lines<'b>),
+    /// One line, as [`LineReader::next`] hands it out (a line without its newline yet, the head of
+    /// an over-long line that did not arrive whole, the last line of the stream).
+    Line(RawLine<'b>),
+}
+
+/// Complete lines of one buffer, each with its text when it is valid UTF-8 (the run is checked as
+/// a whole, not line by line). The reader moves past each line as it is handed out, so a caller
+/// that stops part-way leaves it where a line-by-line reader would be.
+pub struct Lines<'b> {
+    /// The rest of the run: complete lines, each ending with `\n`.
+    rest: &'b [u8],
+    /// The longest prefix of `rest` that is whole lines of valid UTF-8.
+    valid: &'b str,
+    cursor: Cursor<'b>,
+    max_line: usize,
+    bytes_read: u64,
+}
+
+/// The reader's position, which a run moves as it hands out lines.
+struct Cursor<'b> {
+    start: &'b mut usize,
+    offset: &'b mut u64,
+    number: &'b mut u64,
+}
+
+impl<'b> Lines<'b> {
+    fn new(run: &'b [u8], cursor: Cursor<'b>, max_line: usize, bytes_read: u64) -> Self {
+        let mut lines = Lines {
+            rest: run,
+            valid: "",
+            cursor,
+            max_line,
+            bytes_read,
+        };
+        lines.check();
+        lines
+    }
+
+    /// Decompressed bytes the reader had read when the run was handed out.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// Checks `rest` as UTF-8 up to the end of the last line before any invalid byte.
+    fn check(&mut self) {
+        self.valid = match std::str::from_utf8(self.rest) {
+            Ok(s) => s,
+            Err(e) => {
+                let whole = memchr::memrchr(b'\n', &self.rest[..e.valid_up_to()]).map_or(0, |i| i + 1);
+                // A prefix of the valid prefix that ends at a newline: valid too.
+                std::str::from_utf8(&self.rest[..whole]).unwrap_or_default()
+            }
+        };
+    }
+}
+
+impl<'b> Iterator for Lines<'b> {
+    /// A line, and its text when it is valid UTF-8 (`None`: it must be checked and replaced).
+    type Item = (RawLine<'b>, Option<&'b str>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let len = memchr::memchr(b'\n', self.rest)?;
+        let line = &self.rest[..len];
+        // Slicing valid text at a newline (ASCII) stays on a character boundary.
+        let text = (len < self.valid.len()).then(|| &self.valid[..len]);
+        self.rest = &self.rest[len + 1..];
+        let offset = *self.cursor.offset;
+        *self.cursor.start += len + 1;
+        *self.cursor.offset += len as u64 + 1;
+        *self.cursor.number += 1;
+        let number = *self.cursor.number;
+        let item = if len > self.max_line {
+            // Cut at the cap, which may fall inside a character: then it is checked again.
+            let head = &line[..self.max_line];
+            let raw = RawLine {
+                bytes: head,
+                offset,
+                number,
+                truncated: true,
+            };
+            (raw, text.and_then(|t| t.get(..self.max_line)))
+        } else {
+            let bytes = line.strip_suffix(b"\r").unwrap_or(line);
+            let raw = RawLine {
+                bytes,
+                offset,
+                number,
+                truncated: false,
+            };
+            (raw, text.map(|t| &t[..bytes.len()]))
+        };
+        match text {
+            Some(_) => self.valid = &self.valid[len + 1..],
+            // The line with the invalid byte is behind: check what follows it.
+            None => self.check(),
+        }
+        Some(item)
+    }
 }
 
 /// A lending iterator over the lines of a stream. See the module documentation.
@@ -103,6 +212,23 @@ impl<R: Read> LineReader<R> {
     /// Decompressed bytes read so far.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
+    }
+
+    /// The complete lines in the buffer as one [`Run::Lines`], checked as UTF-8 together; else
+    /// the next line as [`next`](LineReader::next) reads it. `None` at the end of the stream.
+    pub fn next_run(&mut self) -> Option<io::Result<Run<'_>>> {
+        if !self.skipping
+            && let Some(last) = memchr::memrchr(b'\n', &self.buf[self.start..self.end])
+        {
+            let run = &self.buf[self.start..self.start + last + 1];
+            let cursor = Cursor {
+                start: &mut self.start,
+                offset: &mut self.offset,
+                number: &mut self.number,
+            };
+            return Some(Ok(Run::Lines(Lines::new(run, cursor, self.max_line, self.bytes_read))));
+        }
+        self.next().map(|line| line.map(Run::Line))
     }
 
     /// The next line, `None` at the end of the stream, or the read error that stopped it.
@@ -315,6 +441,73 @@ mod tests {
         assert_eq!(got.len(), expected.len());
         for ((l, off, n, _), (el, eoff)) in got.iter().zip(&expected) {
             assert_eq!((l, off), (el, eoff), "line {n}");
+        }
+    }
+
+    /// Reads `input` with [`LineReader::next_run`]: each line with whether its text came checked.
+    fn collect_runs(input: &[u8], max: usize) -> Vec<(String, u64, u64, bool, bool)> {
+        let mut r = LineReader::with_max_line(input, max);
+        let mut out = Vec::new();
+        let mut push = |l: RawLine<'_>, text: Option<&str>| {
+            if let Some(t) = text {
+                assert_eq!(t.as_bytes(), l.bytes, "the text is the line");
+            }
+            let valid = std::str::from_utf8(l.bytes).is_ok();
+            let lossy = String::from_utf8_lossy(l.bytes).into_owned();
+            out.push((lossy, l.offset, l.number, l.truncated, valid));
+            text.is_some()
+        };
+        while let Some(run) = r.next_run() {
+            match run.unwrap() {
+                Run::Lines(lines) => {
+                    for (l, text) in lines {
+                        // A cut line is checked again when its whole was not valid.
+                        let valid = std::str::from_utf8(l.bytes).is_ok() && !l.truncated;
+                        assert!(push(l, text) || !valid, "a run checks every valid line");
+                    }
+                }
+                Run::Line(l) => {
+                    push(l, None);
+                }
+            }
+        }
+        out
+    }
+
+    /// A run hands out what line-by-line reading does, whatever the bytes: invalid UTF-8 at any
+    /// place, characters cut by the cap, `\r\n`, long lines, a last line without newline.
+    #[test]
+    fn runs_hand_out_the_lines_that_next_does() {
+        let pieces: [&[u8]; 9] = [
+            b"plain ascii",
+            "caf\u{e9} \u{1F600}".as_bytes(),
+            b"bad \xff byte",
+            b"cut \xe2\x82",
+            b"\r",
+            b"",
+            b"\xc3",
+            &[b'x'; 40],
+            "\u{20AC}\u{20AC}\u{20AC}\u{20AC}".as_bytes(),
+        ];
+        // A small deterministic generator: many mixes, over several buffer refills.
+        let mut seed: u64 = 7;
+        let mut input = Vec::new();
+        for _ in 0..60_000 {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            input.extend_from_slice(pieces[(seed >> 33) as usize % pieces.len()]);
+            if (seed >> 20).is_multiple_of(3) {
+                input.push(b'\n');
+            }
+        }
+        for max in [7, 13, 64, DEFAULT_MAX_LINE] {
+            for input in [&input[..], &input[..input.len() - 1], b"a\xffb\nc\n\xe2\x82\xac\n"] {
+                let lines: Vec<_> = collect(input, max);
+                let runs = collect_runs(input, max);
+                assert_eq!(runs.len(), lines.len(), "max {max}");
+                for (run, line) in runs.iter().zip(&lines) {
+                    assert_eq!((&run.0, run.1, run.2, run.3), (&line.0, line.1, line.2, line.3));
+                }
+            }
         }
     }
 

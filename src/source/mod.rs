@@ -29,7 +29,7 @@ pub mod listen;
 pub mod tail;
 
 pub use decompress::Compression;
-pub use lines::{DEFAULT_MAX_LINE, LineReader, RawLine};
+pub use lines::{DEFAULT_MAX_LINE, LineReader, Lines, RawLine, Run};
 
 /// What a path is when it is not a regular file, for messages ("a FIFO", "a directory").
 pub fn file_kind(t: &std::fs::FileType) -> &'static str {
