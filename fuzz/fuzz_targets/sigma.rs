@@ -36,7 +36,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         let mut out = Vec::new();
         engine.matches(ev, &mut scratch, &mut out);
         for r in out {
-            let _ = engine.explain(r, ev, &scratch);
+            let _ = engine.explain(r, ev, &mut scratch);
         }
     }
 });
