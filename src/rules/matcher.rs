@@ -439,11 +439,14 @@ impl Needles {
                 if marks.is_marked(v) {
                     continue;
                 }
-                // Anchored searches find needles at the start (of the reversed text for
-                // `End`) only.
+                // An anchored search starts at the text's start (the reversed text's for
+                // `End`), but still reports a needle that is a suffix of another one there
+                // (its state's matches include those of its suffixes): every anchored hit is
+                // checked to start at 0.
                 let ok = match confirm {
-                    Confirm::Anywhere | Confirm::Start | Confirm::End => true,
-                    Confirm::Whole => hit.end() == text.len(),
+                    Confirm::Anywhere => true,
+                    Confirm::Start | Confirm::End => hit.start() == 0,
+                    Confirm::Whole => hit.start() == 0 && hit.end() == text.len(),
                     Confirm::Glob(g) => g.matches(text, self.folded),
                 };
                 if ok {

@@ -776,3 +776,23 @@ fn anchored_needles_of_one_field_all_count() {
         assert!(!matches(&e, &event(&[("url.domain", miss)])), "{miss}");
     }
 }
+
+/// Gap: an anchored search still reports, at the end of a long needle, a shorter needle that is
+/// its suffix (the automaton's state carries the matches of its suffixes), so SigmaHQ's
+/// "Malware User Agent" (`c-useragent: 'Safari/537.36'`, an exact value) alerted on every
+/// Chrome user agent once another rule listed a whole Chrome user agent. Each anchored hit must
+/// start at the text's start.
+#[test]
+fn an_exact_value_that_ends_another_does_not_match_inside_it() {
+    let ua = "Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 Chrome/36.0 Safari/537.36";
+    let e = engine(
+        "proxy",
+        &format!(
+            "  short:\n    user_agent.original: 'Safari/537.36'\n  long:\n    user_agent.original: '{ua}'\n  \
+             starts:\n    user_agent.original|startswith: 'AppleWebKit'\n  ends:\n    \
+             user_agent.original|endswith: 'Mozilla/5.0'\n  condition: short or starts or ends or (long and not long)"
+        ),
+    );
+    assert!(!matches(&e, &event(&[("user_agent.original", ua)])));
+    assert!(matches(&e, &event(&[("user_agent.original", "Safari/537.36")])));
+}
