@@ -924,7 +924,7 @@ macro_rules! fields {
             /// True for the `reconwatch.*` fields the enrichment stage computes (never read
             /// from input).
             pub fn is_computed(self) -> bool {
-                self.name().starts_with("reconwatch.")
+                self.computed_by().is_some()
             }
 
             /// The dotted ECS name, such as `url.original`.
@@ -1333,5 +1333,14 @@ mod tests {
                 .get("pixel")
                 .is_none()
         );
+    }
+
+    /// Every `reconwatch.*` field has an enrichment stage (a rule reading one the table forgot
+    /// would see it empty on demand), and no field of the log has one.
+    #[test]
+    fn every_computed_field_has_its_stage() {
+        for f in Field::ALL {
+            assert_eq!(f.computed_by().is_some(), f.name().starts_with("reconwatch."), "{f}");
+        }
     }
 }

@@ -60,6 +60,19 @@ fn sigma_dir(test: &str) -> Option<PathBuf> {
     );
 }
 
+/// The checkout's `proxy-rules.txt`: the proxy rules these tests cover, one path per line,
+/// relative to the checkout.
+fn listed_rules(sigma: &Path) -> String {
+    let path = sigma.join(PROXY_RULES);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the list of the checkout's proxy rules these tests cover, one path per line, \
+             relative to the checkout)",
+            path.display()
+        )
+    })
+}
+
 /// `tests/data/sigmahq/proxy-cases.yml`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -216,14 +229,7 @@ fn proxy_rules_alert_on_their_lines_and_not_on_near_misses() {
     let Some(sigma) = sigma_dir("proxy rule cases") else {
         return;
     };
-    let listed_path = sigma.join(PROXY_RULES);
-    let listed_text = std::fs::read_to_string(&listed_path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (the list of the checkout's proxy rules this test covers, one path per line, \
-             relative to the checkout)",
-            listed_path.display()
-        )
-    });
+    let listed_text = listed_rules(&sigma);
     let listed: Vec<&str> = listed_text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     let file = read_cases();
 
@@ -366,8 +372,7 @@ fn proxy_rules_do_not_flood_a_native_squid_log() {
     let Some(sigma) = sigma_dir("proxy rules over sample-logs") else {
         return;
     };
-    let listed_path = sigma.join(PROXY_RULES);
-    let listed = std::fs::read_to_string(&listed_path).unwrap_or_else(|e| panic!("{}: {e}", listed_path.display()));
+    let listed = listed_rules(&sigma);
     let mut loaded = Loaded::default();
     for rule in listed.lines().map(str::trim).filter(|l| !l.is_empty()) {
         loaded.add_path(&sigma.join(rule), &Placeholders::new());
@@ -434,8 +439,7 @@ fn proxy_rules_alert_the_same_with_enrichment_on_demand() {
     let Some(sigma) = sigma_dir("proxy rules with enrichment on demand") else {
         return;
     };
-    let listed_path = sigma.join(PROXY_RULES);
-    let listed = std::fs::read_to_string(&listed_path).unwrap_or_else(|e| panic!("{}: {e}", listed_path.display()));
+    let listed = listed_rules(&sigma);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     // The cases' lines, per format (and W3C header).

@@ -218,18 +218,6 @@ impl Enricher {
         }
     }
 
-    /// Runs one stage on `ev` (see [`EnrichStage`]).
-    fn stage<'s>(&'s self, stage: EnrichStage, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>, mail: bool) {
-        match stage {
-            EnrichStage::Person => self.people(ev, mail),
-            EnrichStage::UrlSite => unreachable!("settled by Lazy::run"),
-            EnrichStage::Url => self.urls(ev, scratch, mail),
-            EnrichStage::Sender if mail => self.sender(ev),
-            EnrichStage::Intel if !self.intel.is_empty() => self.threats(ev, scratch),
-            EnrichStage::Sender | EnrichStage::Intel => {}
-        }
-    }
-
     /// Whether a registered domain is known: an outlet's, an email service provider's, a
     /// well-known site's or the organisation's own.
     fn is_known(&self, reg: &str) -> bool {
@@ -574,20 +562,23 @@ impl Lazy<'_, '_> {
         if self.done & bit != 0 {
             return;
         }
-        let e = self.enricher;
+        let (e, mail) = (self.enricher, self.mail);
         match stage {
             EnrichStage::UrlSite => {
-                if !e.url_sites(ev, self.scratch, self.mail) {
+                if !e.url_sites(ev, self.scratch, mail) {
                     self.run(ev, EnrichStage::Url);
                 }
             }
+            EnrichStage::Person => e.people(ev, mail),
             EnrichStage::Url => {
                 // Recipient encodings are looked for in the addresses of the people found.
                 self.run(ev, EnrichStage::Person);
-                e.stage(stage, ev, self.scratch, self.mail);
+                e.urls(ev, self.scratch, mail);
                 self.done |= 1 << EnrichStage::UrlSite as u8;
             }
-            _ => e.stage(stage, ev, self.scratch, self.mail),
+            EnrichStage::Sender if mail => e.sender(ev),
+            EnrichStage::Intel if !e.intel.is_empty() => e.threats(ev, self.scratch),
+            EnrichStage::Sender | EnrichStage::Intel => {}
         }
         self.done |= bit;
     }
