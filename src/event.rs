@@ -1038,15 +1038,24 @@ fields! {
 /// gives it (and what that stage needs), once per event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum EnrichStage {
-    /// The URL fields a URL's site settles: `unknown_domain`, `registered_domain`,
-    /// `rare_domain`, `shortener`, `lookalike`, `key`. One cached lookup per URL when every URL
-    /// is on a site known to be safe; else the whole [`EnrichStage::Url`] stage. First: on most
-    /// traffic it settles the URL tests of every rule at the cost of one lookup, before any
-    /// person is looked up.
+    /// What a URL's host settles: `registered_domain`, `unknown_domain`, `rare_domain`,
+    /// `shortener`, `lookalike`; one cached lookup per URL. First: on most traffic it settles
+    /// the URL tests of every rule before any person is looked up.
     UrlSite,
+    /// `reconwatch.url.pixel`, from each URL's path and query (and a web response's type and
+    /// size): a few byte comparisons.
+    UrlPixel,
     /// `reconwatch.person.*`: watchlist lookups of the event's people (a few hash lookups,
     /// owned strings for the people found).
     Person,
+    /// `reconwatch.url.recipient_encoding`: settled empty by a few byte searches when no
+    /// encoding of a person's address occurs in the URLs; else the whole [`EnrichStage::Url`]
+    /// stage.
+    Recipient,
+    /// `reconwatch.url.key`: settled empty by [`EnrichStage::UrlSite`] when every URL is on a
+    /// site known to be safe (keys are made only elsewhere); else the whole
+    /// [`EnrichStage::Url`] stage.
+    UrlKey,
     /// The other `reconwatch.url.*` fields: every URL split into tokens and analysed.
     Url,
     /// `reconwatch.sender.*`.
@@ -1056,9 +1065,12 @@ pub enum EnrichStage {
 }
 
 impl EnrichStage {
-    pub const ALL: [EnrichStage; 5] = [
+    pub const ALL: [EnrichStage; 8] = [
         EnrichStage::UrlSite,
+        EnrichStage::UrlPixel,
         EnrichStage::Person,
+        EnrichStage::Recipient,
+        EnrichStage::UrlKey,
         EnrichStage::Url,
         EnrichStage::Sender,
         EnrichStage::Intel,
@@ -1071,10 +1083,13 @@ impl Field {
         use Field::*;
         Some(match self {
             PersonHighRisk | PersonWatchlist | PersonEmail | PersonGroup => EnrichStage::Person,
-            UrlUnknownDomain | UrlRegisteredDomain | UrlRareDomain | UrlShortener | UrlLookalike | UrlKey => {
+            UrlUnknownDomain | UrlRegisteredDomain | UrlRareDomain | UrlShortener | UrlLookalike => {
                 EnrichStage::UrlSite
             }
-            UrlPixel | UrlHasToken | UrlRedirector | UrlTokens | UrlTemplate | UrlRecipientEncoding => EnrichStage::Url,
+            UrlPixel => EnrichStage::UrlPixel,
+            UrlRecipientEncoding => EnrichStage::Recipient,
+            UrlKey => EnrichStage::UrlKey,
+            UrlHasToken | UrlRedirector | UrlTokens | UrlTemplate => EnrichStage::Url,
             SenderExternal
             | SenderEsp
             | SenderFreemail

@@ -25,11 +25,20 @@
 //! # On demand
 //! [`Enricher::lazy`] computes nothing up front: the rule engine asks for a stage
 //! ([`EnrichStage`]) when a rule's cheaper tests passed and it reads one of its fields, and
-//! [`Lazy::complete`] computes the rest for an event that matched. The URL-site stage answers
-//! its fields from one cached lookup per URL when every URL of a web event is on a site known
-//! to be safe (no key, no unknown, rare or lookalike domain there), else runs the whole URL
-//! analysis. Each field ends up as [`Enricher::enrich`] computes it.
+//! [`Lazy::complete`] computes the rest for an event that matched. The URL fields come from
+//! four stages, so that ordinary traffic never pays for the URL analysis (tokens, templates,
+//! keys):
+//! - *site*: registered, unknown, rare and lookalike domains, shortener — a function of each
+//!   URL's host, cached per thread;
+//! - *pixel*: from each URL's path and query and the response's type and size;
+//! - *recipient*: no encoding of a person's address occurs anywhere in the decoded URLs (a few
+//!   byte searches), so none is in a token; else the analysis;
+//! - *key*: none where every URL is on a site known to be safe; else the analysis.
 //!
+//! Each looks at exactly the URLs the analysis looks at (the event's, then those they wrap:
+//! `for_each_url`), and each field ends up as [`Enricher::enrich`] computes it (a test runs
+//! every stage alone against the whole enrichment).
+
 //! # Cost
 //! An event without URL or mail addresses costs a few hash lookups. Each URL costs one
 //! analysis (~1 µs); each recipient of a mail with URLs one precomputation of its encodings
@@ -94,8 +103,14 @@ pub struct EnrichScratch<'s> {
     sites: HashMap<Box<str>, Option<Site<'s>>, Mix>,
 }
 
-/// A host's registered domain and what is known of it.
-type Site<'s> = (Box<str>, DomainInfo<'s>);
+/// A host's registered domain, what is known of it, and the protected domain it imitates
+/// (by its registered domain, or, when that is unknown, by its labels:
+/// `bbc.co.uk.world-briefing.example`).
+struct Site<'s> {
+    registered: Box<str>,
+    info: DomainInfo<'s>,
+    lookalike: Option<&'s str>,
+}
 
 /// The per-domain answers [`EnrichScratch`] caches.
 #[derive(Clone, Copy)]
@@ -215,6 +230,7 @@ impl Enricher {
             // Decided by the parser (the event's dataset), as rule routing does.
             mail: ev.family() == Some(Family::Mail),
             done: 0,
+            keyable: false,
         }
     }
 
@@ -277,38 +293,13 @@ impl Enricher {
     fn urls<'s>(&'s self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>, mail: bool) {
         let web = !mail;
         let (mime, bytes) = (ev.http.response.mime_type.as_deref(), ev.http.response.bytes);
-        let host = ev.url.domain.as_deref();
-        // Fresh: the site stage may have filled some fields before it found it could not settle.
+        // Fresh: the cheaper URL stages may have run; this one gives every field again.
         let mut out = ComputedUrl::default();
-        let urls = ev.url.original.iter().chain(ev.email.urls.iter()).take(MAX_URLS);
-        // The addresses whose encodings are looked for in the URLs: a web request's people
-        // (their own addresses), a mail's recipients. Their encodings (three digests each)
-        // are cached per thread: the same few thousand addresses recur.
-        let person = &ev.reconwatch.person.email;
-        let recipients = ev
-            .email
-            .to
-            .address
-            .iter()
-            .take(MAX_RECIPIENTS)
-            .filter(|_| mail && !ev.email.urls.is_empty());
-        let looked_for = person.iter().filter(|_| web).chain(recipients);
-        if scratch.keys.len() + MAX_RECIPIENTS + MAX_LIST > KEY_CACHE {
-            scratch.keys.clear();
-        }
-        for a in looked_for.clone() {
-            if !scratch.keys.contains_key(a.as_ref()) {
-                scratch.keys.insert(a.to_string(), RecipientKeys::new(a));
-            }
-        }
+        fill_keys(ev, mail, scratch);
         let mut any = false;
         let (mut pixel, mut has_token, mut shortener, mut redirector, mut unknown) =
             (false, false, false, false, false);
-        // URLs wrapped in others (open redirectors, click trackers: `?url=https%3A%2F%2F…`),
-        // analysed after the URLs that carry them.
-        let mut wrapped: Vec<String> = Vec::new();
-        let given = urls.map(|u| (u.as_ref(), false));
-        let mut analyse = |u: &str, inner: bool, wrapped: &mut Vec<String>| {
+        for_each_url(ev, mail, |u, host, _, inner| {
             any = true;
             let a = if web && !inner {
                 url::analyze_with_host(u, host)
@@ -360,21 +351,12 @@ impl Enricher {
             if keyable && let Some(k) = a.key() {
                 push_unique_owned(&mut out.key, k);
             }
-            for k in looked_for.clone().filter_map(|a| scratch.keys.get(a.as_ref())) {
+            for k in looked_for(ev, mail).filter_map(|a| scratch.keys.get(a)) {
                 if let Some(enc) = k.encoded_in(&a) {
                     push_unique(&mut out.recipient_encoding, encoding_name(enc.kind));
                 }
             }
-            if !inner && wrapped.len() < MAX_WRAPPED {
-                wrapped.extend(url::wrapped_url(&a));
-            }
-        };
-        for (u, inner) in given {
-            analyse(u, inner, &mut wrapped);
-        }
-        for u in std::mem::take(&mut wrapped) {
-            analyse(&u, true, &mut wrapped);
-        }
+        });
         if any {
             out.pixel = Some(pixel);
             out.has_token = Some(has_token);
@@ -385,50 +367,111 @@ impl Enricher {
         ev.reconwatch.url = out;
     }
 
-    /// The [`EnrichStage::UrlSite`] fields when a web event's URLs are all on sites known to be
-    /// safe: there the full analysis finds no unknown or rare domain, no shortener, no
-    /// lookalike and no key (keys are made only on sites that are not known to be safe), so
-    /// the registered domains are all there is to say. Returns `false`, having settled
-    /// nothing final, when some URL needs the full analysis: a site not known to be safe, an
-    /// email service provider's or a shortener's, a lookalike, an address without a registered
-    /// domain, a query that may wrap another URL.
+    /// The [`EnrichStage::UrlSite`] fields (`registered_domain`, `unknown_domain`,
+    /// `rare_domain`, `shortener`, `lookalike`) as [`Enricher::urls`] gives them: each a
+    /// function of a URL's host, answered from a per-thread cache of hosts, for the URLs the
+    /// URL stage analyses (the event's, then those they wrap). Returns whether some URL may
+    /// have a key: one on a site not known to be safe, a provider's or a shortener's, or
+    /// without a registered domain.
     fn url_sites<'s>(&'s self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>, mail: bool) -> bool {
-        // As `urls` analyses them: a web request's URL with its host, a mail's URLs alone.
-        let host = ev.url.domain.as_deref().filter(|_| !mail);
         let mut out = ComputedUrl::default();
-        let mut any = false;
-        for u in ev.url.original.iter().chain(ev.email.urls.iter()).take(MAX_URLS) {
+        let (mut any, mut unknown, mut shortener, mut keyable) = (false, false, false, false);
+        for_each_url(ev, mail, |u, host, parts, _| {
             any = true;
-            let parts = url::parts(u, host);
-            if url::may_wrap(parts.query) {
-                return false;
-            }
-            let site = match scratch.sites.get(parts.host) {
-                Some(site) => site,
-                None => {
-                    let a = url::site(u, host);
-                    let site = a.registered_domain().map(|reg| {
-                        let info = self.domain_info(reg, &mut scratch.domains);
-                        (Box::from(reg), info)
-                    });
-                    if scratch.sites.len() >= DOMAIN_CACHE {
-                        scratch.sites.clear();
-                    }
-                    scratch.sites.entry(parts.host.into()).or_insert(site)
-                }
+            let Some(site) = self.site(u, host, parts.host, scratch) else {
+                keyable = true;
+                return;
             };
-            let Some((reg, info)) = site else { return false };
-            if !info.known || info.shortener || info.esp || info.lookalike.is_some() {
-                return false;
-            }
+            keyable |= !site.info.known || site.info.shortener || site.info.esp;
+            let reg = &*site.registered;
             push_unique(&mut out.registered_domain, reg);
-        }
+            unknown |= !site.info.known;
+            shortener |= site.info.shortener;
+            if let Some(l) = site.lookalike {
+                push_unique(&mut out.lookalike, l);
+            }
+            if !site.info.known && !site.info.shortener {
+                push_unique(&mut out.rare_domain, reg);
+            }
+        });
+        let u = &mut ev.reconwatch.url;
+        u.registered_domain = out.registered_domain;
+        u.lookalike = out.lookalike;
+        u.rare_domain = out.rare_domain;
         if any {
-            out.unknown_domain = Some(false);
-            out.shortener = Some(false);
+            u.unknown_domain = Some(unknown);
+            u.shortener = Some(shortener);
         }
-        ev.reconwatch.url = out;
-        true
+        keyable
+    }
+
+    /// What is known of the site of `url` (whose host as written is `written`), from the
+    /// per-thread cache; `None` when it has no registered domain (an IP address, junk).
+    fn site<'c, 's>(
+        &'s self,
+        url: &str,
+        host: Option<&str>,
+        written: &str,
+        scratch: &'c mut EnrichScratch<'s>,
+    ) -> Option<&'c Site<'s>> {
+        if !scratch.sites.contains_key(written) {
+            let a = url::site(url, host);
+            let site = a.registered_domain().map(|reg| {
+                let info = self.domain_info(reg, &mut scratch.domains);
+                let lookalike = info.lookalike.or_else(|| {
+                    let below = a.host().strip_suffix(reg)?.strip_suffix('.')?;
+                    (!info.known)
+                        .then(|| self.sender.protected_in_labels(below))
+                        .flatten()
+                        .map(|l| l.imitates)
+                });
+                Site {
+                    registered: Box::from(reg),
+                    info,
+                    lookalike,
+                }
+            });
+            if scratch.sites.len() >= DOMAIN_CACHE {
+                scratch.sites.clear();
+            }
+            scratch.sites.insert(written.into(), site);
+        }
+        scratch.sites.get(written).and_then(Option::as_ref)
+    }
+
+    /// `reconwatch.url.pixel` ([`EnrichStage::UrlPixel`]) as [`Enricher::urls`] gives it, from
+    /// each URL's path and query (and a web response's type and size).
+    fn url_pixel(&self, ev: &mut Event<'_>, mail: bool) {
+        let (mime, bytes) = (ev.http.response.mime_type.as_deref(), ev.http.response.bytes);
+        let (mut any, mut pixel) = (false, false);
+        for_each_url(ev, mail, |_, _, p, inner| {
+            any = true;
+            let signals = if !mail && !inner {
+                url::pixel(p.path, p.query, mime, bytes)
+            } else {
+                url::pixel(p.path, p.query, None, None)
+            };
+            pixel |= signals.likely;
+        });
+        if any {
+            ev.reconwatch.url.pixel = Some(pixel);
+        }
+    }
+
+    /// Settles `reconwatch.url.recipient_encoding` ([`EnrichStage::Recipient`]) as empty when
+    /// no encoding of a looked-for address ([`looked_for`]) occurs anywhere in the URLs the URL
+    /// stage analyses ([`RecipientKeys::occurs_in`]), and returns `true`; `false` when one may
+    /// be in a token, which only the URL stage can say.
+    fn no_recipient_encoding<'s>(&'s self, ev: &mut Event<'_>, scratch: &mut EnrichScratch<'s>, mail: bool) -> bool {
+        fill_keys(ev, mail, scratch);
+        let mut found = false;
+        for_each_url(ev, mail, |u, _, _, _| {
+            found = found || looked_for(ev, mail).any(|a| scratch.keys.get(a).is_some_and(|k| k.occurs_in(u)));
+        });
+        if !found {
+            ev.reconwatch.url.recipient_encoding.clear();
+        }
+        !found
     }
 
     /// `reconwatch.sender.*`.
@@ -553,6 +596,8 @@ pub struct Lazy<'a, 's> {
     mail: bool,
     /// One bit per [`EnrichStage`] stage run.
     done: u8,
+    /// Set by the URL-site stage: some URL may have a key (see [`Enricher::url_sites`]).
+    keyable: bool,
 }
 
 impl Lazy<'_, '_> {
@@ -564,17 +609,35 @@ impl Lazy<'_, '_> {
         }
         let (e, mail) = (self.enricher, self.mail);
         match stage {
-            EnrichStage::UrlSite => {
-                if !e.url_sites(ev, self.scratch, mail) {
+            EnrichStage::UrlSite => self.keyable = e.url_sites(ev, self.scratch, mail),
+            EnrichStage::UrlKey => {
+                // No key where every site is known to be safe; elsewhere only the analysis says.
+                self.run(ev, EnrichStage::UrlSite);
+                if self.keyable {
                     self.run(ev, EnrichStage::Url);
                 }
             }
+            EnrichStage::UrlPixel => e.url_pixel(ev, mail),
             EnrichStage::Person => e.people(ev, mail),
+            EnrichStage::Recipient => {
+                // Encodings are looked for of the people found.
+                self.run(ev, EnrichStage::Person);
+                if !e.no_recipient_encoding(ev, self.scratch, mail) {
+                    self.run(ev, EnrichStage::Url);
+                }
+            }
             EnrichStage::Url => {
-                // Recipient encodings are looked for in the addresses of the people found.
                 self.run(ev, EnrichStage::Person);
                 e.urls(ev, self.scratch, mail);
-                self.done |= 1 << EnrichStage::UrlSite as u8;
+                // It gives every URL field again, the cheaper stages' too.
+                for s in [
+                    EnrichStage::UrlSite,
+                    EnrichStage::UrlPixel,
+                    EnrichStage::Recipient,
+                    EnrichStage::UrlKey,
+                ] {
+                    self.done |= 1 << s as u8;
+                }
             }
             EnrichStage::Sender if mail => e.sender(ev),
             EnrichStage::Intel if !e.intel.is_empty() => e.threats(ev, self.scratch),
@@ -585,10 +648,10 @@ impl Lazy<'_, '_> {
 
     /// Runs every stage not run yet.
     pub fn complete(&mut self, ev: &mut Event<'_>) {
+        // The URL stage first: it covers the cheaper URL stages.
+        self.run(ev, EnrichStage::Url);
         for stage in EnrichStage::ALL {
-            if stage != EnrichStage::UrlSite {
-                self.run(ev, stage);
-            }
+            self.run(ev, stage);
         }
     }
 }
@@ -659,6 +722,53 @@ const LISTED: &str = "watchlist";
 
 fn owned(s: &str) -> Str<'static> {
     Cow::Owned(s.to_owned())
+}
+
+/// Calls `f` with each URL the URL stages analyse, in the order they analyse them: the event's
+/// own (at most [`MAX_URLS`]; a web request's with its host, for origin-form URLs), then the
+/// URLs they wrap in a query value (at most [`MAX_WRAPPED`], decoded, without host). `f` gets
+/// the URL, the host it is read with, its [`url::Parts`] and whether it is a wrapped one.
+fn for_each_url(ev: &Event<'_>, mail: bool, mut f: impl FnMut(&str, Option<&str>, url::Parts<'_>, bool)) {
+    let host = ev.url.domain.as_deref().filter(|_| !mail);
+    let mut wrapped: Vec<String> = Vec::new();
+    for u in ev.url.original.iter().chain(ev.email.urls.iter()).take(MAX_URLS) {
+        let p = url::parts(u, host);
+        // `may_wrap` first: a byte scan that rules out most queries without splitting them.
+        if wrapped.len() < MAX_WRAPPED && url::may_wrap(p.query) {
+            wrapped.extend(url::wrapped_in_query(p.query));
+        }
+        f(u, host, p, false);
+    }
+    for w in &wrapped {
+        f(w, None, url::parts(w, None), true);
+    }
+}
+
+/// The addresses whose encodings are looked for in an event's URLs: a web request's people
+/// (their own addresses, found by the person stage), a mail's recipients when it has URLs.
+fn looked_for<'e>(ev: &'e Event<'_>, mail: bool) -> impl Iterator<Item = &'e str> {
+    let person = ev.reconwatch.person.email.iter().filter(move |_| !mail);
+    let recipients = ev
+        .email
+        .to
+        .address
+        .iter()
+        .take(MAX_RECIPIENTS)
+        .filter(move |_| mail && !ev.email.urls.is_empty());
+    person.chain(recipients).map(|a| a.as_ref())
+}
+
+/// Makes sure the encodings of every [`looked_for`] address are in the per-thread cache (three
+/// digests each: the same few thousand addresses recur).
+fn fill_keys(ev: &Event<'_>, mail: bool, scratch: &mut EnrichScratch<'_>) {
+    if scratch.keys.len() + MAX_RECIPIENTS + MAX_LIST > KEY_CACHE {
+        scratch.keys.clear();
+    }
+    for a in looked_for(ev, mail) {
+        if !scratch.keys.contains_key(a) {
+            scratch.keys.insert(a.to_owned(), RecipientKeys::new(a));
+        }
+    }
 }
 
 fn push_unique(list: &mut Vec<Str<'static>>, s: &str) {
@@ -876,6 +986,94 @@ mod tests {
         e.enrich(&mut ev, &mut s);
         assert_eq!(text(&ev, Field::SenderInventedOutlet), "false");
         assert_eq!(text(&ev, Field::SenderService), "sendgrid.net");
+    }
+
+    /// Each stage run alone gives its fields exactly as the whole enrichment does — the cheap
+    /// URL stages (site, pixel, recipient, key) answer without the URL analysis where they can,
+    /// and must never answer differently from it: safe and unknown sites, a shortener, a
+    /// lookalike by domain and by labels, an IP host, a provider's host, wrapped URLs (decoded,
+    /// with their own host), origin-form URLs read with the request's host, pixel shapes, an
+    /// address encoded plainly, percent-encoded, in base64 and as a digest, and mail.
+    #[test]
+    fn each_stage_alone_gives_its_fields_as_the_whole_enrichment_does() {
+        let e = enricher(&[]);
+        let mut s = e.scratch();
+        let b64 = "bXAzQHBhcmxpYW1lbnQuZXhhbXBsZQ";
+        let md5 = hex_md5("mp3@parliament.example");
+        // URL, the request's host, the response's type and size.
+        type Request<'a> = (String, Option<&'a str>, Option<&'a str>, Option<u64>);
+        let web: Vec<Request> = vec![
+            ("https://www.bbc.co.uk/news/world-123".into(), None, Some("text/html"), Some(90_000)),
+            (format!("https://t.tracker.example/o/{b64}.gif"), None, Some("image/gif"), Some(43)),
+            (format!("https://t.tracker.example/o.gif?e={md5}&w=1&h=1"), None, None, None),
+            ("https://cdn.unknown-shop.example/img/hv8lx780.jpg".into(), None, Some("image/jpeg"), Some(20_000)),
+            ("https://cdn.unknown-shop.example/static/main.q6r7u6a9.js".into(), None, None, Some(90_000)),
+            ("/p.gif?id=H6jS30rkoIEXXK3A".into(), Some("px.unknown-shop.example"), None, Some(43)),
+            ("/index.html".into(), Some("www.bbc.co.uk:443"), None, None),
+            ("https://bit.ly/3XToDVn".into(), None, None, None),
+            ("https://haldennews-daily.example/story?ref=mp3%40parliament.example".into(), None, None, None),
+            ("https://bbc.co.uk.world-briefing.example/x/AbCdEfGhIjKlMnOp.png".into(), None, None, Some(100)),
+            ("http://198.51.100.7/t/AbCdEfGhIjKlMnOp".into(), None, None, None),
+            (
+                format!(
+                    "https://www.google.com/url?q=https%3A%2F%2Fpx.tracker.example%2Fopen.gif%3Fu%3D{b64}&sa=D"
+                ),
+                None,
+                None,
+                None,
+            ),
+            (
+                "https://www.google-analytics.com/collect?v=1&dl=http%3A%2F%2Fnews.bbc.co.uk%2F&cid=1893210283.1578104400"
+                    .into(),
+                None,
+                None,
+                None,
+            ),
+            ("https://links.sendgrid.net/ls/click?upn=AbCdEfGhIjKlMnOpQrStUv".into(), None, None, None),
+            ("www.unknown-shop.example:443".into(), None, None, Some(0)),
+            ("".into(), None, None, None),
+        ];
+        let mut events = Vec::new();
+        for (url, host, mime, bytes) in &web {
+            for ip in ["10.0.0.3", "192.0.2.9"] {
+                let mut ev = Event::new(Dataset::SquidAccess);
+                ev.url.original = Some(url.clone().into());
+                ev.url.domain = host.map(Into::into);
+                ev.http.response.mime_type = mime.map(Into::into);
+                ev.http.response.bytes = *bytes;
+                ev.source.ip = Some(ip.parse().unwrap());
+                events.push(ev);
+            }
+        }
+        let mut mail = Event::new(Dataset::PostfixLog);
+        mail.email.to.address = vec!["mp3@parliament.example".into(), "someone@else.example".into()];
+        mail.email.urls = web.iter().map(|(u, ..)| u.clone().into()).collect();
+        events.push(mail);
+        for ev in &events {
+            let mut whole = ev.clone();
+            e.enrich(&mut whole, &mut s);
+            for stage in EnrichStage::ALL {
+                let mut alone = ev.clone();
+                e.lazy(&mut alone, &mut s).run(&mut alone, stage);
+                for &f in Field::ALL.iter().filter(|f| f.computed_by() == Some(stage)) {
+                    assert_eq!(
+                        alone.get(f).map(|v| v.to_string()),
+                        whole.get(f).map(|v| v.to_string()),
+                        "{f} by {stage:?} alone, for {:?} {:?}",
+                        ev.url.original,
+                        ev.source.ip
+                    );
+                }
+            }
+        }
+    }
+
+    fn hex_md5(s: &str) -> String {
+        use md5::Digest;
+        md5::Md5::digest(s.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     #[test]

@@ -595,7 +595,71 @@ fn host_label(host: &str, registered_at: Option<usize>) -> Option<&str> {
 /// target: `?url=https%3A%2F%2Fx.example%2Fp.gif%3Fid%3D…`, `?u=https://…`), percent-decoded;
 /// the first one only.
 pub fn wrapped_url(a: &UrlAnalysis<'_>) -> Option<String> {
-    a.query_pairs().find_map(|(_, v)| {
+    wrapped_in_query(a.query)
+}
+
+/// Whether [`wrapped_url`] could find a URL in one with this query: it holds `http` in any case.
+/// Cheap (a byte scan, no split), for skipping the wrapped-URL analysis soundly.
+pub fn may_wrap(query: Option<&str>) -> bool {
+    let Some(q) = query else { return false };
+    let b = q.as_bytes();
+    memchr::memchr2_iter(b'h', b'H', b).any(|i| b.len() >= i + 4 && b[i + 1..i + 4].eq_ignore_ascii_case(b"ttp"))
+}
+
+/// [`UrlAnalysis::pixel`] from a URL's path and query alone ([`Parts::path`], [`Parts::query`]):
+/// the pixel signals need no tokens but the stem of the last segment, judged as the tokens
+/// judge it, so a stage can settle them without the whole analysis.
+pub fn pixel(path: &str, query: Option<&str>, content_type: Option<&str>, body_bytes: Option<u64>) -> PixelSignals {
+    let last = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or("");
+    let (stem, ext) = split_extension(last).unwrap_or((last, ""));
+    let image_extension = IMAGE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e));
+    let named = |names: &[&str]| names.iter().any(|n| stem.eq_ignore_ascii_case(n));
+    let pixel_name = named(PIXEL_NAMES) || (image_extension && named(PIXEL_NAMES_WITH_IMAGE_EXTENSION));
+    // The last segment's stem token (`tokens` makes one for a segment with an extension; being
+    // token-like does not depend on its place).
+    let token_image = image_extension && Token::in_place(stem, None, TokenPlace::PathStem(0), true).token_like;
+    // One pass over the query: `w=1` / `width=1`, `h=1` / `height=1`, `size=1x1`.
+    let (mut w1, mut h1, mut size1x1) = (false, false, false);
+    for (k, v) in query_pairs(query) {
+        let is = |n: &str| k.eq_ignore_ascii_case(n);
+        if v == "1" {
+            w1 |= is("w") || is("width");
+            h1 |= is("h") || is("height");
+        } else if v.eq_ignore_ascii_case("1x1") {
+            size1x1 |= is("size");
+        }
+    }
+    let one_by_one = (w1 && h1) || size1x1;
+    let image_content_type = content_type.is_some_and(|c| {
+        c.trim_start()
+            .get(..6)
+            .is_some_and(|p| p.eq_ignore_ascii_case("image/"))
+    });
+    let tiny_body = body_bytes.is_some_and(|b| b < TINY_BODY_BYTES);
+    let likely = pixel_name || token_image || one_by_one || (tiny_body && (image_extension || image_content_type));
+    PixelSignals {
+        image_extension,
+        pixel_name,
+        token_image,
+        one_by_one,
+        image_content_type,
+        tiny_body,
+        likely,
+    }
+}
+
+/// A query's `key=value` pairs in order (a pair without `=` is a value with an empty key).
+fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (&str, &str)> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|p| p.split_once('=').unwrap_or(("", p)))
+}
+
+/// [`wrapped_url`] from a URL's query alone.
+pub fn wrapped_in_query(query: Option<&str>) -> Option<String> {
+    query_pairs(query).find_map(|(_, v)| {
         let b = v.as_bytes();
         let wraps = ["http://", "https://", "http%3a%2f", "https%3a%2"]
             .iter()
@@ -606,14 +670,6 @@ pub fn wrapped_url(a: &UrlAnalysis<'_>) -> Option<String> {
         let bytes: Vec<u8> = decoded(v).collect();
         String::from_utf8(bytes).ok()
     })
-}
-
-/// Whether [`wrapped_url`] could find a URL in one with this query: it holds `http` in any case.
-/// Cheap (a byte scan, no split), for skipping the wrapped-URL analysis soundly.
-pub fn may_wrap(query: Option<&str>) -> bool {
-    let Some(q) = query else { return false };
-    let b = q.as_bytes();
-    memchr::memchr2_iter(b'h', b'H', b).any(|i| b.len() >= i + 4 && b[i + 1..i + 4].eq_ignore_ascii_case(b"ttp"))
 }
 
 /// The host of an absolute or scheme-relative URL, as written (no analysis, no allocation):
@@ -1042,11 +1098,7 @@ impl<'a> UrlAnalysis<'a> {
 
     /// The query pairs, raw, in order: `(key, value)`; a pair without `=` has an empty key.
     pub fn query_pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
-        self.query
-            .unwrap_or("")
-            .split('&')
-            .filter(|s| !s.is_empty())
-            .map(|p| p.split_once('=').unwrap_or(("", p)))
+        query_pairs(self.query)
     }
 
     /// Whether any token is token-like ([`is_token_like`]).
@@ -1235,46 +1287,7 @@ impl<'a> UrlAnalysis<'a> {
     /// or the body is under [`TINY_BODY_BYTES`] and an image by extension or content type. An
     /// image extension or an `image/*` type alone is not enough: newsletters carry real images.
     pub fn pixel(&self, content_type: Option<&str>, body_bytes: Option<u64>) -> PixelSignals {
-        let last = self.path.rsplit('/').find(|s| !s.is_empty()).unwrap_or("");
-        let (stem, ext) = split_extension(last).unwrap_or((last, ""));
-        let image_extension = IMAGE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e));
-        let named = |names: &[&str]| names.iter().any(|n| stem.eq_ignore_ascii_case(n));
-        let pixel_name = named(PIXEL_NAMES) || (image_extension && named(PIXEL_NAMES_WITH_IMAGE_EXTENSION));
-        let token_image = image_extension
-            && self
-                .tokens
-                .iter()
-                .rev()
-                .find(|t| matches!(t.place, TokenPlace::PathStem(_)))
-                .is_some_and(|t| t.raw == stem && is_token_like(t));
-        // One pass over the query: `w=1` / `width=1`, `h=1` / `height=1`, `size=1x1`.
-        let (mut w1, mut h1, mut size1x1) = (false, false, false);
-        for (k, v) in self.query_pairs() {
-            let is = |n: &str| k.eq_ignore_ascii_case(n);
-            if v == "1" {
-                w1 |= is("w") || is("width");
-                h1 |= is("h") || is("height");
-            } else if v.eq_ignore_ascii_case("1x1") {
-                size1x1 |= is("size");
-            }
-        }
-        let one_by_one = (w1 && h1) || size1x1;
-        let image_content_type = content_type.is_some_and(|c| {
-            c.trim_start()
-                .get(..6)
-                .is_some_and(|p| p.eq_ignore_ascii_case("image/"))
-        });
-        let tiny_body = body_bytes.is_some_and(|b| b < TINY_BODY_BYTES);
-        let likely = pixel_name || token_image || one_by_one || (tiny_body && (image_extension || image_content_type));
-        PixelSignals {
-            image_extension,
-            pixel_name,
-            token_image,
-            one_by_one,
-            image_content_type,
-            tiny_body,
-            likely,
-        }
+        pixel(self.path, self.query, content_type, body_bytes)
     }
 }
 
@@ -1405,6 +1418,15 @@ impl RecipientKeys {
     /// encoding and whether the token is exactly it.
     pub fn encoded_in_token(&self, token: &str) -> Option<(EncodingKind, bool)> {
         self.encoded_in_raw(token)
+    }
+
+    /// Whether some encoding of the address could be in a token of `url` (the URL as analysed,
+    /// or a URL it wraps): the part every encoding's match needs occurs somewhere in the
+    /// percent-decoded URL. A token's decoded bytes are a piece of the decoded URL (tokens end
+    /// at `/ ? & = # .`, which no escape holds), so `false` means [`RecipientKeys::encoded_in`]
+    /// finds nothing in its analysis: a check of a few byte searches that spares the analysis.
+    pub fn occurs_in(&self, url: &str) -> bool {
+        self.encoded_in_raw(url).is_some()
     }
 
     fn encoded_in_raw(&self, raw: &str) -> Option<(EncodingKind, bool)> {

@@ -723,7 +723,7 @@ impl crate::event::Compute for Recording {
         self.asked.push(stage);
         match stage {
             EnrichStage::Person => event.reconwatch.person.high_risk = Some(self.high_risk),
-            EnrichStage::Url => event.reconwatch.url.pixel = Some(true),
+            EnrichStage::Url => event.reconwatch.url.has_token = Some(true),
             _ => {}
         }
     }
@@ -738,7 +738,7 @@ fn computed_fields_are_computed_only_when_a_test_reads_them() {
     use crate::event::EnrichStage;
     let e = engine(
         "proxy",
-        "  sel:\n    reconwatch.url.pixel: true\n    reconwatch.person.high_risk: true\n    http.request.method: GET\n  condition: sel",
+        "  sel:\n    reconwatch.url.has_token: true\n    reconwatch.person.high_risk: true\n    http.request.method: GET\n  condition: sel",
     );
     let run = |method: &str, high_risk: bool| {
         let mut ev = event(&[("http.request.method", method)]);
@@ -757,7 +757,7 @@ fn computed_fields_are_computed_only_when_a_test_reads_them() {
     for (method, high_risk, want) in [("POST", true, false), ("GET", false, false), ("GET", true, true)] {
         let mut ev = event(&[("http.request.method", method)]);
         ev.reconwatch.person.high_risk = Some(high_risk);
-        ev.reconwatch.url.pixel = Some(true);
+        ev.reconwatch.url.has_token = Some(true);
         assert_eq!(matches(&e, &ev), want, "{method} {high_risk}");
     }
 }
