@@ -304,6 +304,29 @@ impl Correlations {
         self.rule_feeds.get(rule as usize).is_some_and(|f| !f.is_empty())
     }
 
+    /// Every field of an event that [`Correlations::contribute`] reads for a match of detection
+    /// rule `rule`: the group-by and condition fields of the steps it feeds and the fields its
+    /// evidence lists (a field may come more than once).
+    pub fn fields_read(&self, rule: u32) -> impl Iterator<Item = Field> + '_ {
+        let feeds = self.rule_feeds.get(rule as usize).map_or(&[][..], Vec::as_slice);
+        let steps = feeds.iter().flat_map(move |feed| {
+            let c = &self.list[feed.correlation as usize];
+            let step = feed.step as usize;
+            c.keys[step].iter().chain(c.value[step].iter())
+        });
+        let evidence = self
+            .rule_names
+            .get(rule as usize)
+            .filter(|_| !feeds.is_empty())
+            .map_or(&[][..], |n| n.fields.as_slice());
+        steps
+            .filter_map(|from| match from {
+                From::Field(f) => Some(*f),
+                From::Inner(_) => None,
+            })
+            .chain(evidence.iter().copied())
+    }
+
     /// Whether matches of detection rule `rule` are written as alerts of their own.
     #[inline]
     pub fn alerts(&self, rule: u32) -> bool {

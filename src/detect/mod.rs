@@ -26,7 +26,7 @@ use crate::correlate::{
     ContributeStats, Contribution, Correlations, Fired, Limits, RestoreReport, Snapshot, SnapshotError, SourceId, Stage,
 };
 use crate::enrich::stage::{EnrichScratch, Enricher};
-use crate::event::{Event, FieldSet};
+use crate::event::{EnrichStage, Event, Field, FieldSet};
 use crate::pipeline::EventSink;
 use crate::rules::load::{Loaded, Problem};
 use crate::rules::sigma::{Check, Placeholders, Rule};
@@ -129,6 +129,10 @@ pub struct Detector {
     fields_read: FieldSet,
     /// See [`DetectorConfig::eager_enrichment`].
     eager_enrichment: bool,
+    /// Per detection rule that writes no alert of its own (a correlation's input): the
+    /// enrichment stages its contributions read (group-by and condition fields, the fields
+    /// its evidence lists), so a match computes those and not every field.
+    contribution_stages: Vec<Vec<EnrichStage>>,
 }
 
 impl Detector {
@@ -157,6 +161,14 @@ impl Detector {
     /// [`CorrelationSettings`].
     pub fn new(rules: Vec<Rule>, correlations: Correlations, context: Arc<Context>) -> Result<Detector, DetectError> {
         let fields_read = fields_read(&rules, &correlations);
+        let contribution_stages = (0..rules.len() as u32)
+            .map(|r| {
+                let mut stages: Vec<EnrichStage> = correlations.fields_read(r).filter_map(Field::computed_by).collect();
+                stages.sort_unstable();
+                stages.dedup();
+                stages
+            })
+            .collect();
         Ok(Detector {
             engine: Engine::new(rules)?,
             settings: CorrelationSettings::default(),
@@ -164,6 +176,7 @@ impl Detector {
             correlations: Arc::new(correlations),
             fields_read,
             eager_enrichment: false,
+            contribution_stages,
         })
     }
 
@@ -279,16 +292,23 @@ impl<'d> Worker<'d> {
     pub fn event(&mut self, event: &mut Event<'_>, sink: &mut dyn AlertSink) -> Result<(), SinkError> {
         let d = self.detector;
         self.matched.clear();
-        // Enrichment as the rules read it; in full for an event that matched (its alerts and
-        // contributions show everything reconwatch knows of it).
+        // Enrichment as the rules read it; in full for an event that matched a rule that alerts
+        // (its alert shows everything reconwatch knows of it), and for one that matched only
+        // correlations' inputs, what their contributions read.
         let mut enrichment = d.context.enricher.lazy(event, &mut self.enrich_scratch);
         if d.eager_enrichment {
             enrichment.complete(event);
         }
         d.engine
             .matches_computing(event, &mut enrichment, &mut self.scratch, &mut self.matched);
-        if !self.matched.is_empty() {
+        if self.matched.iter().any(|&r| d.correlations.alerts(r)) {
             enrichment.complete(event);
+        } else {
+            for &r in &self.matched {
+                for &stage in &d.contribution_stages[r as usize] {
+                    enrichment.run(event, stage);
+                }
+            }
         }
         let event_start = self.contributions.len();
         for &r in &self.matched {
