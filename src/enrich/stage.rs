@@ -45,7 +45,7 @@ use super::hash::Mix;
 use super::intel::{self, IntelSet};
 use super::sender::{SenderAnalyzer, SenderCatalog};
 use super::url::{self, EncodingKind, RecipientKeys};
-use super::watchlist::{Via, Watchlists};
+use super::watchlist::{ListEntry, Via, Watchlists};
 use crate::event::{Compute, ComputedUrl, EnrichStage, Event, Family, Str};
 
 /// URLs analysed per event at most (a newsletter carries 20–60; more is a spam run).
@@ -133,11 +133,11 @@ impl Enricher {
         let mut per_domain: HashMap<String, usize> = HashMap::new();
         let mut addresses = 0usize;
         for list in watchlists.lists() {
-            for v in watchlists.values(&list.name).unwrap_or_default() {
-                // `values` are lower-cased: addresses, and `@domain` entries.
-                let (entry, domain) = match v.strip_prefix('@') {
-                    Some(d) => (true, d),
-                    None => (false, v.rsplit_once('@').map_or("", |(_, d)| d)),
+            for v in watchlists.entries(&list.name).into_iter().flatten() {
+                // Lower-cased, borrowed: addresses, and `@domain` entries.
+                let (entry, domain) = match v {
+                    ListEntry::Domain(d) => (true, d),
+                    ListEntry::Address(a) => (false, a.rsplit_once('@').map_or("", |(_, d)| d)),
                 };
                 let Some(reg) = registered_domain(domain) else { continue };
                 if entry {
