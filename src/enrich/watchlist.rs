@@ -678,24 +678,26 @@ impl Watchlists {
 
     /// Lays each hit chain out contiguously. Chains grow by appending, so the hits of an entry
     /// shared by many persons (an office's /24) end up scattered over the vector, and walking
-    /// the chain would cost a cache miss per hit.
+    /// the chain would cost a cache miss per hit. Moved in place, with one index (4 bytes) per
+    /// hit to spare instead of a second vector of hits (12).
     fn compact_hits(&mut self) {
-        let old = std::mem::take(&mut self.hits);
-        let mut new = Vec::with_capacity(old.len());
+        let hits = &mut self.hits;
+        // Where each hit goes: chains in table order.
+        let mut place = vec![NONE; hits.len()];
+        let mut taken = 0u32;
         let mut relay = |head: &mut u32| {
-            let mut at = *head;
-            if old.get(at as usize).is_none() {
+            if hits.get(*head as usize).is_none() {
                 return;
             }
-            *head = new.len() as u32;
-            while let Some(node) = old.get(at as usize) {
+            let mut at = *head;
+            *head = taken;
+            while let Some((node, slot)) = hits.get(at as usize).zip(place.get_mut(at as usize)) {
+                if *slot != NONE {
+                    break; // never: a hit is on one chain
+                }
+                *slot = taken;
+                taken += 1;
                 at = node.next;
-                let next = if old.get(at as usize).is_some() {
-                    new.len() as u32 + 1
-                } else {
-                    NONE
-                };
-                new.push(HitNode { next, ..*node });
             }
         };
         for table in [&mut self.emails, &mut self.domains, &mut self.usernames] {
@@ -707,7 +709,27 @@ impl Watchlists {
         for table in &mut self.v6 {
             table.map.values_mut().for_each(&mut relay);
         }
-        self.hits = new;
+        // A hit on no chain (none is) would keep a place, at the end, for the moves to work.
+        for slot in place.iter_mut().filter(|s| **s == NONE) {
+            *slot = taken;
+            taken += 1;
+        }
+        // In the new order a chain's next hit is the one after it.
+        for (node, &to) in hits.iter_mut().zip(&place) {
+            if node.next != NONE {
+                node.next = to + 1;
+            }
+        }
+        // Each swap puts one hit where it goes.
+        for i in 0..hits.len() {
+            while let Some(&to) = place.get(i)
+                && to as usize != i
+                && (to as usize) < hits.len()
+            {
+                hits.swap(i, to as usize);
+                place.swap(i, to as usize);
+            }
+        }
     }
 }
 
