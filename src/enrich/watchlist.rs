@@ -39,7 +39,7 @@
 //! file is read. A file is streamed (never held whole) and every row goes straight into the
 //! tables, with no allocation per row: keys are stored lowercased in one byte arena per kind
 //! (addresses, domains, user names), found through an open-addressing table by a hash that
-//! ignores ASCII case ([`keys`]), so a lookup hashes the borrowed input in place instead of
+//! ignores ASCII case (module `keys`), so a lookup hashes the borrowed input in place instead of
 //! lowercasing a copy; a person is four offsets into one text arena (its address, when written
 //! in lowercase, is not stored twice: it is the address key). Each key heads a chain of hits
 //! (list, person) in one flat vector, laid out contiguously after each load. IP entries live in
