@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use crate::enrich::intel::{DomainMatch, IntelConfig, IntelError, IntelSetBuilder};
 use crate::enrich::sender::{SenderCatalog, SenderError};
 use crate::enrich::stage::Enricher;
-use crate::enrich::watchlist::{DuplicateRow, WatchlistError, Watchlists};
+use crate::enrich::watchlist::{DuplicateRow, ListEntry, WatchlistError, Watchlists};
 use crate::rules::load::read_placeholder_file;
-use crate::rules::sigma::Placeholders;
+use crate::rules::sigma::{MAX_VARIANTS, Placeholders};
 
 /// The fictional example watchlist `rules test` adds as the list `example` (the shipped rules'
 /// test excerpts mail and browse as these people).
@@ -120,7 +120,12 @@ impl Context {
                 .map_err(watchlist_err("example"))?;
         }
         for list in lists.lists() {
-            if let Some(values) = lists.values(&list.name) {
+            if let Some(entries) = lists.entries(&list.name) {
+                // A rule refuses a placeholder of more than MAX_VARIANTS values, so one more
+                // than that refuses it alike, and a list of a million people does not become a
+                // million strings that no rule can use.
+                let mut values: Vec<String> = entries.take(MAX_VARIANTS + 1).map(ListEntry::value).collect();
+                values.sort_unstable();
                 placeholders.entry(list.name.clone()).or_default().extend(values);
             }
         }
@@ -170,4 +175,56 @@ fn add_intel_file(b: &mut IntelSetBuilder, path: &Path) -> Result<(), IntelError
         b.add_plain(&name, &text, stem.as_deref().unwrap_or("list"), None)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::load::Loaded;
+
+    /// A watchlist is a placeholder's values: all of them up to the most a rule may expand to,
+    /// and one more past that, which refuses the rule as the whole list would (a list of a
+    /// million people is not turned into a million strings).
+    #[test]
+    fn watchlists_are_placeholders_up_to_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = |name: &str, n: usize| {
+            let path = dir.path().join(format!("{name}.txt"));
+            let text: String = (0..n).map(|i| format!("P{i}@x.example\n")).collect();
+            std::fs::write(&path, text + "@Y.example\n").unwrap();
+            (name.to_owned(), path)
+        };
+        let spec = ContextSpec {
+            watchlists: vec![
+                list("small", 2),
+                list("limit", MAX_VARIANTS - 2),
+                list("big", 2 * MAX_VARIANTS),
+            ],
+            ..ContextSpec::default()
+        };
+        let (context, _) = Context::load(&spec).unwrap();
+        let values = |name: &str| context.placeholders.get(name).map(Vec::len);
+        assert_eq!(
+            context.placeholders.get("small").unwrap(),
+            &["@y.example", "p0@x.example", "p1@x.example"]
+        );
+        // A domain entry expands to two values (the domain and its subdomains).
+        assert_eq!(
+            (values("limit"), values("big")),
+            (Some(MAX_VARIANTS - 1), Some(MAX_VARIANTS + 1))
+        );
+        let rule = |id: &str| {
+            format!(
+                "title: {id}\nid: {id}\nlogsource: {{category: email}}\ndetection:\n  sel:\n    email.to.address|expand: '%{id}%'\n  condition: sel\n"
+            )
+        };
+        let mut loaded = Loaded::default();
+        for id in ["small", "limit", "big"] {
+            loaded.add_text(&format!("{id}.yml"), &rule(id), &context.placeholders);
+        }
+        let ids: Vec<&str> = loaded.rules.iter().map(|r| r.meta.id.as_str()).collect();
+        assert_eq!(ids, ["small", "limit"]);
+        let refused: Vec<&str> = loaded.rejected().map(|p| p.reason.as_str()).collect();
+        assert_eq!(refused, [format!("expands to more than {MAX_VARIANTS} values")]);
+    }
 }

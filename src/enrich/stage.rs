@@ -54,7 +54,7 @@ use super::hash::Mix;
 use super::intel::{self, IntelSet};
 use super::sender::{SenderAnalyzer, SenderCatalog};
 use super::url::{self, EncodingKind, RecipientKeys};
-use super::watchlist::{Via, Watchlists};
+use super::watchlist::{ListEntry, Via, Watchlists};
 use crate::event::{Compute, ComputedUrl, EnrichStage, Event, Family, Str};
 
 /// URLs analysed per event at most (a newsletter carries 20–60; more is a spam run).
@@ -144,29 +144,39 @@ impl Enricher {
         // The watch-listed people's domains: `@domain` entries are the organisation's; an
         // address domain is when it holds a tenth of the addresses (at least three), so that
         // the outlet of a watch-listed journalist is protected but not taken for ours.
-        let mut listed: HashSet<String> = HashSet::new();
-        let mut per_domain: HashMap<String, usize> = HashMap::new();
+        // Borrowed from the watchlists: a million addresses are a few thousand domains.
+        let mut listed: HashSet<&str> = HashSet::new();
+        let mut per_domain: HashMap<&str, usize> = HashMap::new();
         let mut addresses = 0usize;
         for list in watchlists.lists() {
-            for v in watchlists.values(&list.name).unwrap_or_default() {
-                // `values` are lower-cased: addresses, and `@domain` entries.
-                let (entry, domain) = match v.strip_prefix('@') {
-                    Some(d) => (true, d),
-                    None => (false, v.rsplit_once('@').map_or("", |(_, d)| d)),
+            for v in watchlists.entries(&list.name).into_iter().flatten() {
+                // Lower-cased, borrowed: addresses, and `@domain` entries.
+                let (entry, domain) = match v {
+                    ListEntry::Domain(d) => (true, d),
+                    ListEntry::Address(a) => (false, a.rsplit_once('@').map_or("", |(_, d)| d)),
                 };
                 let Some(reg) = registered_domain(domain) else { continue };
                 if entry {
                     own.insert(reg.to_owned());
                 } else {
                     addresses += 1;
-                    *per_domain.entry(reg.to_owned()).or_default() += 1;
+                    *per_domain.entry(reg).or_default() += 1;
                 }
-                listed.insert(reg.to_owned());
+                listed.insert(reg);
             }
         }
         let threshold = (addresses / 10).max(3);
-        own.extend(per_domain.into_iter().filter(|(_, n)| *n >= threshold).map(|(d, _)| d));
-        listed.retain(|d| !own.contains(d));
+        own.extend(
+            per_domain
+                .into_iter()
+                .filter(|(_, n)| *n >= threshold)
+                .map(|(d, _)| d.to_owned()),
+        );
+        let listed: HashSet<String> = listed
+            .into_iter()
+            .filter(|d| !own.contains(*d))
+            .map(str::to_owned)
+            .collect();
         let well_known: HashSet<String> = WELL_KNOWN
             .lines()
             .map(str::trim)

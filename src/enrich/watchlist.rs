@@ -12,9 +12,10 @@
 //!   (`@parliament.example`, matching that domain and its subdomains), or (an extension) an IP
 //!   address or CIDR range; blank lines and lines starting with `#` are ignored.
 //!
-//! A bad line is an error naming `file:line` and the reason, and loading stops there: the file
-//! is parsed completely before anything is added, so a failed load leaves the watchlists as
-//! they were (a half-loaded list would give a false sense of coverage).
+//! A bad line is an error naming `file:line` and the reason, and loading stops there: a file
+//! that is not UTF-8 is refused before anything is added, and what a file added before its bad
+//! line is taken out again, so a failed load leaves the watchlists as they were (a half-loaded
+//! list would give a false sense of coverage).
 //!
 //! **Lookups** are case-insensitive (ASCII; addresses with non-ASCII characters compare those
 //! bytes exactly) and never allocate:
@@ -34,27 +35,33 @@
 //! This module must never panic on a list file or a looked-up value, and never half-load a
 //! file.
 //!
-//! **Design.** Keys are stored lowercased in a string arena; a table maps a case-insensitive
-//! 64-bit hash of the key to its key node (the key's place in the arena; the rare second key
-//! with the same hash is chained, and the key is confirmed with `eq_ignore_ascii_case`), so a
-//! lookup hashes the borrowed input in place instead of lowercasing a copy. Each key node heads
-//! a chain of hits (list, person) in one flat vector, laid out contiguously after each load.
-//! IP entries live in one hash map per prefix length (exact addresses are /32 or /128), and a
-//! lookup masks the address for each length present — at most 33 (IPv4) or 129 (IPv6) probes,
-//! in practice a handful.
+//! **Design.** Built for a million people in a few hundred bytes each, loaded at the speed the
+//! file is read. A file is streamed (never held whole) and every row goes straight into the
+//! tables, with no allocation per row: keys are stored lowercased in one byte arena per kind
+//! (addresses, domains, user names), found through an open-addressing table by a hash that
+//! ignores ASCII case (module `keys`), so a lookup hashes the borrowed input in place instead of
+//! lowercasing a copy; a person is four offsets into one text arena (its address, when written
+//! in lowercase, is not stored twice: it is the address key). Each key heads a chain of hits
+//! (list, person) in one flat vector, laid out contiguously after each load. IP entries live in
+//! one hash map per prefix length (exact addresses are /32 or /128), and a lookup masks the
+//! address for each length present — at most 33 (IPv4) or 129 (IPv6) probes, in practice a
+//! handful. Everything is appended during a load, so undoing a failed one is truncating.
 
 use std::collections::HashMap;
 use std::hash::Hash;
-
-use super::hash::{Mix, caseless_hash};
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use super::hash::Mix;
+
+mod keys;
 #[cfg(test)]
 mod tests;
 
-/// End of a chain (hits, key nodes); also "no person".
-const NONE: u32 = u32::MAX;
+use keys::KeyTable;
+/// End of a chain (hits, keys); also "no person".
+use keys::NONE;
 
 /// Why a list could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -218,26 +225,59 @@ pub struct ListInfo {
     pub ips: usize,
 }
 
-/// A person from a CSV row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Person {
-    email: Box<str>,
-    name: Option<Box<str>>,
-    group: Option<Box<str>>,
+/// A person from a CSV row, borrowed from the watchlists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Person<'a> {
+    email: &'a str,
+    name: Option<&'a str>,
+    group: Option<&'a str>,
 }
 
-impl Person {
+impl<'a> Person<'a> {
     /// The address, as written in the list.
-    pub fn email(&self) -> &str {
-        &self.email
+    pub fn email(self) -> &'a str {
+        self.email
     }
     /// The `name` column, if not empty.
-    pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+    pub fn name(self) -> Option<&'a str> {
+        self.name
     }
     /// The `group` column, if not empty.
-    pub fn group(&self) -> Option<&str> {
-        self.group.as_deref()
+    pub fn group(self) -> Option<&'a str> {
+        self.group
+    }
+}
+
+/// Where a person's text lies in [`Watchlists::person_text`]: the address (unless
+/// [`IN_KEYS`] says it is the address key), then name, then group, back to back.
+#[derive(Debug, Clone, Copy)]
+struct PersonRecord {
+    email: u32,
+    name: u32,
+    group: u32,
+    end: u32,
+}
+
+/// Set in [`PersonRecord::email`] when the address as written is its (lowercased) key, which
+/// then holds it: the usual case, and a million addresses need not be stored twice.
+const IN_KEYS: u32 = 1 << 31;
+
+/// An address or `@domain` entry of a list (lowercased), as [`Watchlists::entries`] lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListEntry<'a> {
+    /// An address.
+    Address(&'a str),
+    /// A domain, without its `@`.
+    Domain(&'a str),
+}
+
+impl ListEntry<'_> {
+    /// The entry as a placeholder value: the address, or `@domain`.
+    pub fn value(self) -> String {
+        match self {
+            ListEntry::Address(a) => a.to_owned(),
+            ListEntry::Domain(d) => format!("@{d}"),
+        }
     }
 }
 
@@ -264,7 +304,7 @@ pub struct Match<'a> {
     /// The list's name.
     pub list: &'a str,
     /// The person the entry belongs to, when it came from a CSV row.
-    pub person: Option<&'a Person>,
+    pub person: Option<Person<'a>>,
     /// What matched.
     pub via: Via<'a>,
 }
@@ -305,7 +345,7 @@ impl<'a> Iterator for Matches<'a> {
                 self.next_hit = hit.next;
                 return Some(Match {
                     list: self.wl.lists.get(usize::from(hit.list)).map_or("", |l| l.name.as_str()),
-                    person: self.wl.persons.get(hit.person as usize),
+                    person: self.wl.person(hit.person),
                     via: self.via,
                 });
             }
@@ -345,7 +385,9 @@ impl<'a> Iterator for Matches<'a> {
 #[derive(Debug, Default, Clone)]
 pub struct Watchlists {
     lists: Vec<ListInfo>,
-    persons: Vec<Person>,
+    persons: Vec<PersonRecord>,
+    /// The persons' text (see [`PersonRecord`]).
+    person_text: String,
     hits: Vec<HitNode>,
     emails: KeyTable,
     domains: KeyTable,
@@ -372,50 +414,144 @@ impl Watchlists {
     /// Reads the list file at `path` (CSV or plain text, see the module doc) into the list
     /// `name`, creating it or adding to it. On error nothing of the file is added.
     pub fn load(&mut self, name: &str, path: &Path) -> Result<LoadSummary, WatchlistError> {
-        let bytes = std::fs::read(path).map_err(|error| WatchlistError::Read {
-            path: path.to_owned(),
-            error,
-        })?;
         let origin = path.display().to_string();
-        let text = match std::str::from_utf8(&bytes) {
-            Ok(text) => text,
-            Err(e) => {
-                let line = bytes
-                    .get(..e.valid_up_to())
-                    .map_or(0, |b| memchr::memchr_iter(b'\n', b).count());
-                return Err(WatchlistError::Line {
-                    origin,
-                    line: line as u64 + 1,
-                    reason: LineError::NotUtf8,
-                });
-            }
+        let failed = |fail: Fail| match fail {
+            Fail::Io(error) => WatchlistError::Read {
+                path: path.to_owned(),
+                error,
+            },
+            fail => fail.at(&origin),
         };
-        self.add_text(name, &origin, text)
+        let mut file = std::fs::File::open(path).map_err(|e| failed(Fail::Io(e)))?;
+        // A first pass, at the speed of reading, refuses a file that is not UTF-8 wherever the
+        // bad byte is (before any other error and before anything is added) and finds the
+        // format; the second streams the rows into the tables. The file is never held whole.
+        let survey = survey(BufReader::with_capacity(BUFFER, &file)).map_err(failed)?;
+        check_name(name)?;
+        file.seek(std::io::SeekFrom::Start(survey.bom))
+            .map_err(|e| failed(Fail::Io(e)))?;
+        let reader = BufReader::with_capacity(BUFFER, file);
+        self.add_reader(name, survey.format, survey.lines, reader)
+            .map_err(failed)
     }
 
     /// Like [`Watchlists::load`], on text in memory; `origin` names it in errors.
     pub fn add_text(&mut self, name: &str, origin: &str, text: &str) -> Result<LoadSummary, WatchlistError> {
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
-            return Err(WatchlistError::BadName(name.to_owned()));
-        }
+        check_name(name)?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let line_err = |line: u64, reason: LineError| WatchlistError::Line {
-            origin: origin.to_owned(),
-            line,
-            reason,
-        };
-        let (format, parsed) = if is_csv(text) {
-            (ListFormat::Csv, parse_csv(text).map_err(|(l, r)| line_err(l, r))?)
+        let format = if is_csv(text) {
+            ListFormat::Csv
         } else {
-            (ListFormat::Text, parse_text(text).map_err(|(l, r)| line_err(l, r))?)
+            ListFormat::Text
         };
-        self.commit(name, origin, format, parsed)
+        self.add_reader(name, format, 0, text.as_bytes())
+            .map_err(|fail| fail.at(origin))
     }
 
+    /// Adds the list file `reader` streams (after its byte order mark) in `format`; `lines`,
+    /// when known, sizes the tables. On error, takes out again what the file added.
+    fn add_reader(
+        &mut self,
+        name: &str,
+        format: ListFormat,
+        lines: u64,
+        reader: impl BufRead,
+    ) -> Result<LoadSummary, Fail> {
+        let mark = self.mark();
+        let list = match self.lists.iter().position(|l| l.name == name) {
+            Some(id) => id,
+            None if self.lists.len() < usize::from(u16::MAX) => {
+                self.lists.push(ListInfo {
+                    name: name.to_owned(),
+                    persons: 0,
+                    addresses: 0,
+                    domains: 0,
+                    usernames: 0,
+                    ips: 0,
+                });
+                self.lists.len() - 1
+            }
+            None => return Err(Fail::TooLarge),
+        };
+        let mut load = Loader {
+            // Below u16::MAX, checked above.
+            list: list as u16,
+            person_base: self.persons.len(),
+            wl: self,
+            summary: LoadSummary {
+                list: name.to_owned(),
+                format,
+                persons: 0,
+                addresses: 0,
+                domains: 0,
+                usernames: 0,
+                ips: 0,
+                duplicates: 0,
+                duplicate_rows: Vec::new(),
+            },
+            first_lines: Vec::new(),
+            pending: Vec::new(),
+            scratch: String::new(),
+        };
+        let read = match format {
+            ListFormat::Csv => load.csv(reader, usize::try_from(lines).unwrap_or(0)),
+            ListFormat::Text => load.text(reader),
+        };
+        let summary = load.summary;
+        if let Err(fail) = read {
+            self.rollback(mark);
+            return Err(fail);
+        }
+        if let Some(info) = self.lists.get_mut(list) {
+            info.persons += summary.persons;
+            info.addresses += summary.addresses;
+            info.domains += summary.domains;
+            info.usernames += summary.usernames;
+            info.ips += summary.ips;
+        }
+        self.compact_hits();
+        Ok(summary)
+    }
+
+    /// How long every table is, to take a failed load out again.
+    fn mark(&self) -> Mark {
+        Mark {
+            lists: self.lists.len(),
+            persons: self.persons.len(),
+            person_text: self.person_text.len(),
+            hits: self.hits.len(),
+            emails: self.emails.arena_len(),
+            domains: self.domains.arena_len(),
+            usernames: self.usernames.arena_len(),
+        }
+    }
+
+    /// Takes out everything added since `mark`. A load only appends (keys, hits, persons), and
+    /// links a new hit at the end of an existing chain, whose last hit then pointed nowhere.
+    fn rollback(&mut self, mark: Mark) {
+        self.lists.truncate(mark.lists);
+        self.persons.truncate(mark.persons);
+        self.person_text.truncate(mark.person_text);
+        self.hits.truncate(mark.hits);
+        let added = |at: u32| at != NONE && at as usize >= mark.hits;
+        for hit in &mut self.hits {
+            if added(hit.next) {
+                hit.next = NONE;
+            }
+        }
+        self.emails.truncate(mark.emails);
+        self.domains.truncate(mark.domains);
+        self.usernames.truncate(mark.usernames);
+        // A new IP entry's chain starts with a new hit; an old one's did not.
+        for table in &mut self.v4 {
+            table.map.retain(|_, head| !added(*head));
+        }
+        self.v4.retain(|t| !t.map.is_empty());
+        for table in &mut self.v6 {
+            table.map.retain(|_, head| !added(*head));
+        }
+        self.v6.retain(|t| !t.map.is_empty());
+    }
     /// The lists, in the order they were first loaded.
     pub fn lists(&self) -> &[ListInfo] {
         &self.lists
@@ -467,22 +603,28 @@ impl Watchlists {
     /// such as `%parliamentarians%`; `None` if there is no such list. User names and IPs are
     /// not included.
     pub fn values(&self, list: &str) -> Option<Vec<String>> {
-        let id = self.lists.iter().position(|l| l.name == list)?;
-        let on_list = |head: u32| self.chain(head).any(|h| usize::from(h.list) == id);
-        let mut out: Vec<String> = self
-            .emails
-            .iter()
-            .filter(|&(_, head)| on_list(head))
-            .map(|(key, _)| key.to_owned())
-            .collect();
-        out.extend(
-            self.domains
-                .iter()
-                .filter(|&(_, head)| on_list(head))
-                .map(|(key, _)| format!("@{key}")),
-        );
+        let mut out: Vec<String> = self.entries(list)?.map(ListEntry::value).collect();
         out.sort_unstable();
         Some(out)
+    }
+
+    /// The list's addresses and `@domain` entries (lowercased), borrowed, in no particular
+    /// order; `None` if there is no such list. What [`Watchlists::values`] holds, without a
+    /// string per entry (a million of them).
+    pub fn entries<'a>(&'a self, list: &str) -> Option<impl Iterator<Item = ListEntry<'a>> + 'a> {
+        let id = self.lists.iter().position(|l| l.name == list)?;
+        let on_list = move |&(_, head): &(&str, u32)| self.chain(head).any(|h| usize::from(h.list) == id);
+        let addresses = self
+            .emails
+            .iter()
+            .filter(on_list)
+            .map(|(key, _)| ListEntry::Address(key));
+        let domains = self
+            .domains
+            .iter()
+            .filter(on_list)
+            .map(|(key, _)| ListEntry::Domain(key));
+        Some(addresses.chain(domains))
     }
 
     /// Approximate heap bytes held, from the capacities of the tables (for a memory gauge and
@@ -493,25 +635,34 @@ impl Watchlists {
             // One control byte per bucket; buckets are at least the capacity.
             m.capacity() * (size_of::<(K, V)>() + 1)
         }
-        let keys = |t: &KeyTable| map(&t.index) + t.overflow.capacity() * size_of::<KeyNode>() + t.arena.capacity();
-        let text = |s: &Option<Box<str>>| s.as_ref().map_or(0, |s| s.len());
-        let persons: usize = self
-            .persons
-            .iter()
-            .map(|p| p.email.len() + text(&p.name) + text(&p.group))
-            .sum();
         self.lists.capacity() * size_of::<ListInfo>()
             + self.lists.iter().map(|l| l.name.capacity()).sum::<usize>()
-            + self.persons.capacity() * size_of::<Person>()
-            + persons
+            + self.persons.capacity() * size_of::<PersonRecord>()
+            + self.person_text.capacity()
             + self.hits.capacity() * size_of::<HitNode>()
-            + keys(&self.emails)
-            + keys(&self.domains)
-            + keys(&self.usernames)
+            + self.emails.heap_bytes()
+            + self.domains.heap_bytes()
+            + self.usernames.heap_bytes()
             + self.v4.iter().map(|t| map(&t.map)).sum::<usize>()
             + self.v6.iter().map(|t| map(&t.map)).sum::<usize>()
     }
 
+    /// The person at `index` (of a hit), or `None` for [`NONE`].
+    fn person(&self, index: u32) -> Option<Person<'_>> {
+        let r = self.persons.get(index as usize)?;
+        let text = |from: u32, to: u32| self.person_text.get(from as usize..to as usize).unwrap_or_default();
+        let email = if r.email & IN_KEYS != 0 {
+            self.emails.key_at(r.email & !IN_KEYS)
+        } else {
+            text(r.email, r.name)
+        };
+        let (name, group) = (text(r.name, r.group), text(r.group, r.end));
+        Some(Person {
+            email,
+            name: (!name.is_empty()).then_some(name),
+            group: (!group.is_empty()).then_some(group),
+        })
+    }
     fn matches<'a>(&'a self, next_hit: u32, via: Via<'a>, walk: Walk<'a>) -> Matches<'a> {
         Matches {
             wl: self,
@@ -525,128 +676,28 @@ impl Watchlists {
         std::iter::successors(self.hits.get(head as usize), |h| self.hits.get(h.next as usize))
     }
 
-    /// Adds a parsed file; fails (before changing anything) only when an index would overflow.
-    fn commit(
-        &mut self,
-        name: &str,
-        origin: &str,
-        format: ListFormat,
-        parsed: Parsed,
-    ) -> Result<LoadSummary, WatchlistError> {
-        let existing = self.lists.iter().position(|l| l.name == name);
-        let key_bytes: usize = parsed.entries.iter().map(|e| e.key_len()).sum();
-        let fits = |len: usize, more: usize| len.checked_add(more).is_some_and(|n| n < NONE as usize);
-        let tables_fit = [&self.emails, &self.domains, &self.usernames]
-            .iter()
-            .all(|t| fits(t.len(), parsed.entries.len()) && fits(t.arena.len(), key_bytes));
-        if (existing.is_none() && self.lists.len() >= usize::from(u16::MAX))
-            || !fits(self.persons.len(), parsed.persons.len())
-            || !fits(self.hits.len(), parsed.entries.len())
-            || !tables_fit
-        {
-            return Err(WatchlistError::TooLarge {
-                origin: origin.to_owned(),
-            });
-        }
-        let id = existing.unwrap_or_else(|| {
-            self.lists.push(ListInfo {
-                name: name.to_owned(),
-                persons: 0,
-                addresses: 0,
-                domains: 0,
-                usernames: 0,
-                ips: 0,
-            });
-            self.lists.len() - 1
-        });
-        let mut summary = LoadSummary {
-            list: name.to_owned(),
-            format,
-            persons: parsed.persons.len(),
-            addresses: 0,
-            domains: 0,
-            usernames: 0,
-            ips: 0,
-            duplicates: 0,
-            duplicate_rows: parsed.duplicate_rows,
-        };
-        // The checks above bound every index below 2^32 - 1 (and the list id below 2^16 - 1).
-        let list = id as u16;
-        // Growing the tables once, not by doubling, saves rehashing a million keys.
-        let mut sizes = [(0, 0); 3];
-        for entry in &parsed.entries {
-            let (i, k) = match &entry.key {
-                Key::Email(k) => (0, k),
-                Key::Domain(k) => (1, k),
-                Key::Username(k) => (2, k),
-                Key::V4(..) | Key::V6(..) => continue,
-            };
-            if let Some((n, bytes)) = sizes.get_mut(i) {
-                *n += 1;
-                *bytes += k.len();
-            }
-        }
-        for (table, (n, bytes)) in [&mut self.emails, &mut self.domains, &mut self.usernames]
-            .into_iter()
-            .zip(sizes)
-        {
-            table.index.reserve(n);
-            table.arena.reserve(bytes);
-        }
-        self.hits.reserve(parsed.entries.len());
-        let person_base = self.persons.len();
-        self.persons.extend(parsed.persons);
-        for entry in parsed.entries {
-            let person = entry.person.map_or(NONE, |p| (person_base + p) as u32);
-            let hit = HitNode {
-                list,
-                person,
-                next: NONE,
-            };
-            let (head, count) = match &entry.key {
-                Key::Email(k) => (self.emails.head_mut(k), &mut summary.addresses),
-                Key::Domain(k) => (self.domains.head_mut(k), &mut summary.domains),
-                Key::Username(k) => (self.usernames.head_mut(k), &mut summary.usernames),
-                Key::V4(addr, prefix) => (PrefixTable::head_mut(&mut self.v4, *addr, *prefix), &mut summary.ips),
-                Key::V6(addr, prefix) => (PrefixTable::head_mut(&mut self.v6, *addr, *prefix), &mut summary.ips),
-            };
-            if head.is_some_and(|head| push_hit(&mut self.hits, head, hit)) {
-                *count += 1;
-            } else {
-                summary.duplicates += 1;
-            }
-        }
-        if let Some(info) = self.lists.get_mut(id) {
-            info.persons += summary.persons;
-            info.addresses += summary.addresses;
-            info.domains += summary.domains;
-            info.usernames += summary.usernames;
-            info.ips += summary.ips;
-        }
-        self.compact_hits();
-        Ok(summary)
-    }
-
     /// Lays each hit chain out contiguously. Chains grow by appending, so the hits of an entry
     /// shared by many persons (an office's /24) end up scattered over the vector, and walking
-    /// the chain would cost a cache miss per hit.
+    /// the chain would cost a cache miss per hit. Moved in place, with one index (4 bytes) per
+    /// hit to spare instead of a second vector of hits (12).
     fn compact_hits(&mut self) {
-        let old = std::mem::take(&mut self.hits);
-        let mut new = Vec::with_capacity(old.len());
+        let hits = &mut self.hits;
+        // Where each hit goes: chains in table order.
+        let mut place = vec![NONE; hits.len()];
+        let mut taken = 0u32;
         let mut relay = |head: &mut u32| {
-            let mut at = *head;
-            if old.get(at as usize).is_none() {
+            if hits.get(*head as usize).is_none() {
                 return;
             }
-            *head = new.len() as u32;
-            while let Some(node) = old.get(at as usize) {
+            let mut at = *head;
+            *head = taken;
+            while let Some((node, slot)) = hits.get(at as usize).zip(place.get_mut(at as usize)) {
+                if *slot != NONE {
+                    break; // never: a hit is on one chain
+                }
+                *slot = taken;
+                taken += 1;
                 at = node.next;
-                let next = if old.get(at as usize).is_some() {
-                    new.len() as u32 + 1
-                } else {
-                    NONE
-                };
-                new.push(HitNode { next, ..*node });
             }
         };
         for table in [&mut self.emails, &mut self.domains, &mut self.usernames] {
@@ -658,7 +709,27 @@ impl Watchlists {
         for table in &mut self.v6 {
             table.map.values_mut().for_each(&mut relay);
         }
-        self.hits = new;
+        // A hit on no chain (none is) would keep a place, at the end, for the moves to work.
+        for slot in place.iter_mut().filter(|s| **s == NONE) {
+            *slot = taken;
+            taken += 1;
+        }
+        // In the new order a chain's next hit is the one after it.
+        for (node, &to) in hits.iter_mut().zip(&place) {
+            if node.next != NONE {
+                node.next = to + 1;
+            }
+        }
+        // Each swap puts one hit where it goes.
+        for i in 0..hits.len() {
+            while let Some(&to) = place.get(i)
+                && to as usize != i
+                && (to as usize) < hits.len()
+            {
+                hits.swap(i, to as usize);
+                place.swap(i, to as usize);
+            }
+        }
     }
 }
 
@@ -693,112 +764,6 @@ pub fn normalize_username(user: &str) -> &str {
 
 // ---------------------------------------------------------------------------------------------
 // Tables
-
-/// Lowercased string keys, each heading a hit chain, found by [`caseless_hash`]. The key
-/// node lives in the hash table itself (one cache miss fewer per lookup than an index into a
-/// node vector); a second key with the same 64-bit hash goes to `overflow`, linked by `next`.
-#[derive(Debug, Default, Clone)]
-struct KeyTable {
-    index: HashMap<u64, KeyNode, Mix>,
-    overflow: Vec<KeyNode>,
-    /// Every key, lowercased, back to back.
-    arena: String,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct KeyNode {
-    start: u32,
-    len: u32,
-    /// Next key with the same hash, in `overflow`.
-    next: u32,
-    /// First hit of this key.
-    hits: u32,
-}
-
-impl KeyNode {
-    fn key<'a>(&self, arena: &'a str) -> &'a str {
-        let start = self.start as usize;
-        arena.get(start..start + self.len as usize).unwrap_or("")
-    }
-}
-
-impl KeyTable {
-    /// Number of keys.
-    fn len(&self) -> usize {
-        self.index.len() + self.overflow.len()
-    }
-
-    /// The hit chain of `key` (any case), or [`NONE`].
-    fn get(&self, key: &str) -> u32 {
-        self.get_hashed(caseless_hash(key.as_bytes()), key)
-    }
-
-    fn get_hashed(&self, hash: u64, key: &str) -> u32 {
-        let mut node = self.index.get(&hash);
-        while let Some(n) = node {
-            if n.key(&self.arena).eq_ignore_ascii_case(key) {
-                return n.hits;
-            }
-            node = self.overflow.get(n.next as usize);
-        }
-        NONE
-    }
-
-    /// The hit chain slot of `key` (already lowercased), inserting it if absent. The caller
-    /// has checked that the key count and arena stay below 2^32 - 1.
-    fn head_mut(&mut self, key: &str) -> Option<&mut u32> {
-        self.head_mut_hashed(caseless_hash(key.as_bytes()), key)
-    }
-
-    fn head_mut_hashed(&mut self, hash: u64, key: &str) -> Option<&mut u32> {
-        let fresh = KeyNode {
-            start: self.arena.len() as u32,
-            len: key.len() as u32,
-            next: NONE,
-            hits: NONE,
-        };
-        let first = match self.index.entry(hash) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                self.arena.push_str(key);
-                return Some(&mut v.insert(fresh).hits);
-            }
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-        };
-        if first.key(&self.arena) == key {
-            return Some(&mut first.hits);
-        }
-        let mut last = None;
-        let mut at = first.next;
-        while let Some(n) = self.overflow.get(at as usize) {
-            if n.key(&self.arena) == key {
-                return self.overflow.get_mut(at as usize).map(|n| &mut n.hits);
-            }
-            last = Some(at);
-            at = n.next;
-        }
-        let new = self.overflow.len() as u32;
-        match last.and_then(|l| self.overflow.get_mut(l as usize)) {
-            Some(n) => n.next = new,
-            None => first.next = new,
-        }
-        self.arena.push_str(key);
-        self.overflow.push(fresh);
-        self.overflow.last_mut().map(|n| &mut n.hits)
-    }
-
-    /// Every key and its hit chain.
-    fn iter(&self) -> impl Iterator<Item = (&str, u32)> {
-        self.index
-            .values()
-            .chain(&self.overflow)
-            .map(|n| (n.key(&self.arena), n.hits))
-    }
-
-    /// Every key's hit chain slot.
-    fn heads_mut(&mut self) -> impl Iterator<Item = &mut u32> {
-        self.index.values_mut().chain(&mut self.overflow).map(|n| &mut n.hits)
-    }
-}
 
 /// The entries of one prefix length: masked address → hit chain.
 #[derive(Debug, Clone)]
@@ -838,78 +803,114 @@ fn mask_v6(prefix: u8) -> u128 {
 // ---------------------------------------------------------------------------------------------
 // Parsing
 
-/// A file parsed completely, not yet added.
-#[derive(Debug, Default)]
-struct Parsed {
-    persons: Vec<Person>,
-    entries: Vec<Entry>,
-    duplicate_rows: Vec<DuplicateRow>,
-}
+/// Read buffer of a list file.
+const BUFFER: usize = 1 << 16;
 
+/// Why a load stopped, before the file's name is known to say so.
 #[derive(Debug)]
-struct Entry {
-    key: Key,
-    /// Index into [`Parsed::persons`].
-    person: Option<usize>,
+enum Fail {
+    Line(u64, LineError),
+    Io(std::io::Error),
+    TooLarge,
 }
 
-/// An entry's key, strings lowercased.
-#[derive(Debug)]
-enum Key {
-    Email(String),
-    Domain(String),
-    Username(String),
-    V4(u32, u8),
-    V6(u128, u8),
-}
-
-impl Entry {
-    fn key_len(&self) -> usize {
-        match &self.key {
-            Key::Email(k) | Key::Domain(k) | Key::Username(k) => k.len(),
-            Key::V4(..) | Key::V6(..) => 0,
+impl Fail {
+    /// The error, naming `origin` (a read error of an in-memory text cannot happen; named too).
+    fn at(self, origin: &str) -> WatchlistError {
+        match self {
+            Fail::Line(line, reason) => WatchlistError::Line {
+                origin: origin.to_owned(),
+                line,
+                reason,
+            },
+            Fail::Io(error) => WatchlistError::Read {
+                path: origin.into(),
+                error,
+            },
+            Fail::TooLarge => WatchlistError::TooLarge {
+                origin: origin.to_owned(),
+            },
         }
     }
 }
 
-type LineResult<T> = Result<T, (u64, LineError)>;
+/// The lengths of the tables before a load (see [`Watchlists::rollback`]).
+struct Mark {
+    lists: usize,
+    persons: usize,
+    person_text: usize,
+    hits: usize,
+    emails: usize,
+    domains: usize,
+    usernames: usize,
+}
+
+/// What the first pass over a file found.
+struct Survey {
+    format: ListFormat,
+    /// Bytes of the byte order mark (0 or 3).
+    bom: u64,
+    lines: u64,
+}
+
+/// Checks that the file is UTF-8 (else the error names the line of the first bad byte) and
+/// finds its format as [`is_csv`] does.
+fn survey(mut reader: impl BufRead) -> Result<Survey, Fail> {
+    let mut line = Vec::new();
+    let mut survey = Survey {
+        format: ListFormat::Text,
+        bom: 0,
+        lines: 0,
+    };
+    let mut found = false;
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(Fail::Io)? == 0 {
+            return Ok(survey);
+        }
+        survey.lines += 1;
+        let mut text = std::str::from_utf8(&line).map_err(|_| Fail::Line(survey.lines, LineError::NotUtf8))?;
+        if survey.lines == 1
+            && let Some(rest) = text.strip_prefix('\u{feff}')
+        {
+            survey.bom = 3;
+            text = rest;
+        }
+        if !found && let Some(format) = header_format(text) {
+            survey.format = format;
+            found = true;
+        }
+    }
+}
+
+/// A list name must be usable in rule placeholders such as `%staff%`.
+fn check_name(name: &str) -> Result<(), WatchlistError> {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(WatchlistError::BadName(name.to_owned()));
+    }
+    Ok(())
+}
 
 /// CSV when the first line that is neither blank nor a comment has a comma (an entry of a
 /// plain list never does) or is the lone column `email`. A CSV header without an `email`
 /// column is then an error that says so, not a list entry that fails to parse.
 fn is_csv(text: &str) -> bool {
-    text.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#'))
-        .is_some_and(|header| header.contains(',') || header.trim_matches('"').trim().eq_ignore_ascii_case("email"))
+    text.lines().find_map(header_format) == Some(ListFormat::Csv)
 }
 
-fn parse_text(text: &str) -> LineResult<Parsed> {
-    let mut parsed = Parsed::default();
-    for (n, line) in text.lines().enumerate() {
-        let n = n as u64 + 1;
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let key = if let Some(domain) = line.strip_prefix('@') {
-            check_domain(domain)
-                .map(|()| Key::Domain(domain.to_ascii_lowercase()))
-                .map_err(|why| LineError::InvalidDomain {
-                    value: line.to_owned(),
-                    why,
-                })
-        } else if line.contains('@') {
-            parse_address(line).map(Key::Email)
-        } else if line.contains(':') || line.starts_with(|c: char| c.is_ascii_digit()) {
-            parse_ip(line)
-        } else {
-            Err(LineError::InvalidEntry(line.to_owned()))
-        };
-        let key = key.map_err(|e| (n, e))?;
-        parsed.entries.push(Entry { key, person: None });
+/// The format a line says the file is in, if it is the first one that counts (neither blank
+/// nor a comment); see [`is_csv`].
+fn header_format(line: &str) -> Option<ListFormat> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
     }
-    Ok(parsed)
+    let csv = line.contains(',') || line.trim_matches('"').trim().eq_ignore_ascii_case("email");
+    Some(if csv { ListFormat::Csv } else { ListFormat::Text })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -922,114 +923,345 @@ enum Column {
     Ignored,
 }
 
-fn parse_csv(text: &str) -> LineResult<Parsed> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .comment(Some(b'#'))
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let mut records = reader.records();
-    let line_of = |r: &csv::StringRecord| r.position().map_or(0, |p| p.line());
-    let csv_err = |e: csv::Error| (e.position().map_or(0, |p| p.line()), LineError::Csv(e.to_string()));
+/// The kinds of string keys, each in its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Email,
+    Domain,
+    Username,
+}
 
-    let header = match records.next() {
-        Some(r) => r.map_err(csv_err)?,
-        None => return Ok(Parsed::default()),
-    };
-    let header_line = line_of(&header);
-    let mut columns = Vec::with_capacity(header.len());
-    for name in &header {
-        let column = match name.to_ascii_lowercase().as_str() {
-            "email" => Column::Email,
-            "name" => Column::Name,
-            "group" => Column::Group,
-            "usernames" => Column::Usernames,
-            "ips" => Column::Ips,
-            n if n.starts_with("x-") => Column::Ignored,
-            _ => return Err((header_line, LineError::UnknownColumn(name.to_owned()))),
-        };
-        if column != Column::Ignored && columns.contains(&column) {
-            return Err((header_line, LineError::DuplicateColumn(name.to_owned())));
+/// An IP entry: address and prefix length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IpKey {
+    V4(u32, u8),
+    V6(u128, u8),
+}
+
+/// A key of the CSV row being read, checked, not yet added.
+#[derive(Debug, Clone)]
+enum Pending {
+    /// The row's address (lowercased in [`Loader::scratch`] at this range).
+    Email(std::ops::Range<usize>),
+    Username(std::ops::Range<usize>),
+    Ip(IpKey),
+}
+
+/// One file being added to the watchlists: rows go straight into the tables.
+struct Loader<'w> {
+    wl: &'w mut Watchlists,
+    list: u16,
+    /// Persons from this file are those from here on.
+    person_base: usize,
+    summary: LoadSummary,
+    /// The line of each person of this file (for [`DuplicateRow::first_line`]).
+    first_lines: Vec<u64>,
+    /// The current CSV row's keys, and their lowercased text; reused from row to row.
+    pending: Vec<Pending>,
+    scratch: String,
+}
+
+impl Loader<'_> {
+    fn text(&mut self, mut reader: impl BufRead) -> Result<(), Fail> {
+        let mut buf = Vec::new();
+        let mut n = 0u64;
+        loop {
+            buf.clear();
+            if reader.read_until(b'\n', &mut buf).map_err(Fail::Io)? == 0 {
+                return Ok(());
+            }
+            n += 1;
+            let line = std::str::from_utf8(&buf)
+                .map_err(|_| Fail::Line(n, LineError::NotUtf8))?
+                .trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let at = |e: LineError| Fail::Line(n, e);
+            let mut key = std::mem::take(&mut self.scratch);
+            let added = if let Some(domain) = line.strip_prefix('@') {
+                check_domain(domain)
+                    .map_err(|why| {
+                        at(LineError::InvalidDomain {
+                            value: line.to_owned(),
+                            why,
+                        })
+                    })
+                    .and_then(|()| self.add_key(Kind::Domain, lowercase(&mut key, domain), NONE).map(drop))
+            } else if line.contains('@') {
+                check_address(line)
+                    .map_err(at)
+                    .and_then(|()| self.add_key(Kind::Email, lowercase(&mut key, line), NONE).map(drop))
+            } else if line.contains(':') || line.starts_with(|c: char| c.is_ascii_digit()) {
+                parse_ip(line).map_err(at).and_then(|ip| self.add_ip(ip, NONE))
+            } else {
+                Err(at(LineError::InvalidEntry(line.to_owned())))
+            };
+            self.scratch = key;
+            added?;
         }
-        columns.push(column);
-    }
-    if !columns.contains(&Column::Email) {
-        let names: Vec<&str> = header.iter().collect();
-        return Err((header_line, LineError::NoEmailColumn(names.join(", "))));
     }
 
-    let mut parsed = Parsed::default();
-    // Address -> (first line, person index).
-    let mut seen: HashMap<String, (u64, usize)> = HashMap::new();
-    for record in records {
-        let record = record.map_err(csv_err)?;
-        let line = line_of(&record);
-        if record.len() != columns.len() {
-            return Err((
-                line,
-                LineError::WrongColumnCount {
-                    expected: columns.len(),
-                    found: record.len(),
-                },
-            ));
-        }
-        let at = |e: LineError| (line, e);
-        let mut person = Person {
-            email: "".into(),
-            name: None,
-            group: None,
+    /// A CSV file of about `rows` rows (0: unknown).
+    fn csv(&mut self, reader: impl Read, rows: usize) -> Result<(), Fail> {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .comment(Some(b'#'))
+            .buffer_capacity(BUFFER)
+            .from_reader(reader);
+        let line_of = |r: &csv::StringRecord| r.position().map_or(0, |p| p.line());
+        let csv_err = |e: csv::Error| {
+            let line = e.position().map_or(0, |p| p.line());
+            let reason = LineError::Csv(e.to_string());
+            match e.into_kind() {
+                csv::ErrorKind::Io(e) => Fail::Io(e),
+                _ => Fail::Line(line, reason),
+            }
         };
-        let mut keys = Vec::new();
-        let mut first_row = None;
-        for (column, field) in columns.iter().zip(&record) {
-            let non_empty = (!field.is_empty()).then(|| field.into());
+        // Fields are trimmed here, not by the reader: its trimming builds each record anew.
+        let mut record = csv::StringRecord::new();
+        if !reader.read_record(&mut record).map_err(csv_err)? {
+            return Ok(());
+        }
+        let header_line = line_of(&record);
+        let mut columns = Vec::with_capacity(record.len());
+        for name in record.iter().map(str::trim) {
+            let column = match name.to_ascii_lowercase().as_str() {
+                "email" => Column::Email,
+                "name" => Column::Name,
+                "group" => Column::Group,
+                "usernames" => Column::Usernames,
+                "ips" => Column::Ips,
+                n if n.starts_with("x-") => Column::Ignored,
+                _ => return Err(Fail::Line(header_line, LineError::UnknownColumn(name.to_owned()))),
+            };
+            if column != Column::Ignored && columns.contains(&column) {
+                return Err(Fail::Line(header_line, LineError::DuplicateColumn(name.to_owned())));
+            }
+            columns.push(column);
+        }
+        if !columns.contains(&Column::Email) {
+            let names: Vec<&str> = record.iter().map(str::trim).collect();
+            return Err(Fail::Line(header_line, LineError::NoEmailColumn(names.join(", "))));
+        }
+        // An address per row, and usually a user name: room for them all at once, instead of
+        // rebuilding the tables at every doubling on the way to a million.
+        self.wl.emails.reserve(rows);
+        if columns.contains(&Column::Usernames) {
+            self.wl.usernames.reserve(rows);
+        }
+        self.wl.persons.reserve(rows);
+        while reader.read_record(&mut record).map_err(csv_err)? {
+            let line = line_of(&record);
+            if record.len() != columns.len() {
+                return Err(Fail::Line(
+                    line,
+                    LineError::WrongColumnCount {
+                        expected: columns.len(),
+                        found: record.len(),
+                    },
+                ));
+            }
+            self.row(&columns, &record, line)?;
+        }
+        Ok(())
+    }
+
+    /// One CSV row: checked whole, in column order (the first bad field is the error), then
+    /// added in that order.
+    fn row(&mut self, columns: &[Column], record: &csv::StringRecord, line: u64) -> Result<(), Fail> {
+        let at = |e: LineError| Fail::Line(line, e);
+        self.pending.clear();
+        self.scratch.clear();
+        let (mut email, mut name, mut group) = ("", "", "");
+        for (column, field) in columns.iter().zip(record).map(|(c, f)| (c, f.trim())) {
             match column {
                 Column::Email if field.is_empty() => return Err(at(LineError::MissingEmail)),
                 Column::Email => {
-                    let key = parse_address(field).map_err(at)?;
-                    match seen.get(&key) {
-                        Some(&(first_line, index)) => {
-                            first_row = Some(index);
-                            parsed.duplicate_rows.push(DuplicateRow {
-                                line,
-                                first_line,
-                                email: field.to_owned(),
-                            });
-                        }
-                        None => {
-                            seen.insert(key.clone(), (line, parsed.persons.len()));
-                        }
-                    }
-                    person.email = field.into();
-                    keys.push(Key::Email(key));
+                    check_address(field).map_err(at)?;
+                    email = field;
+                    self.pending
+                        .push(Pending::Email(append_lowercase(&mut self.scratch, field)));
                 }
-                Column::Name => person.name = non_empty,
-                Column::Group => person.group = non_empty,
+                Column::Name => name = field,
+                Column::Group => group = field,
                 Column::Usernames => {
                     for user in list_items(field) {
-                        keys.push(Key::Username(parse_username(user).map_err(at)?));
+                        let user = check_username(user).map_err(at)?;
+                        self.pending
+                            .push(Pending::Username(append_lowercase(&mut self.scratch, user)));
                     }
                 }
                 Column::Ips => {
                     for ip in list_items(field) {
-                        keys.push(parse_ip(ip).map_err(at)?);
+                        self.pending.push(Pending::Ip(parse_ip(ip).map_err(at)?));
                     }
                 }
                 Column::Ignored => {}
             }
         }
-        // A repeated address is the first row's person: its keys join that person.
-        let index = first_row.unwrap_or_else(|| {
-            parsed.persons.push(person);
-            parsed.persons.len() - 1
-        });
-        parsed.entries.extend(keys.into_iter().map(|key| Entry {
-            key,
-            person: Some(index),
-        }));
+        let pending = std::mem::take(&mut self.pending);
+        let scratch = std::mem::take(&mut self.scratch);
+        let added = self.add_row(&pending, &scratch, line, (email, name, group));
+        self.pending = pending;
+        self.scratch = scratch;
+        added
     }
-    Ok(parsed)
+
+    /// Adds a checked row: its person (unless an earlier row of the file has the address: then
+    /// the row's keys join that row's person) and its keys.
+    fn add_row(
+        &mut self,
+        pending: &[Pending],
+        scratch: &str,
+        line: u64,
+        person: (&str, &str, &str),
+    ) -> Result<(), Fail> {
+        let (email, name, group) = person;
+        let key = |r: &std::ops::Range<usize>| scratch.get(r.clone()).unwrap_or_default();
+        let address = pending
+            .iter()
+            .find_map(|p| match p {
+                Pending::Email(r) => Some(key(r)),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let wl = &*self.wl;
+        let earlier = wl
+            .chain(wl.emails.get(address))
+            .find(|h| {
+                usize::from(h.list) == usize::from(self.list)
+                    && h.person != NONE
+                    && h.person as usize >= self.person_base
+            })
+            .map(|h| h.person);
+        let person = match earlier {
+            Some(first) => {
+                let first_line = self
+                    .first_lines
+                    .get(first as usize - self.person_base)
+                    .copied()
+                    .unwrap_or(0);
+                self.summary.duplicate_rows.push(DuplicateRow {
+                    line,
+                    first_line,
+                    email: email.to_owned(),
+                });
+                first
+            }
+            None => {
+                self.first_lines.push(line);
+                u32::try_from(self.wl.persons.len())
+                    .ok()
+                    .filter(|&p| p < NONE)
+                    .ok_or(Fail::TooLarge)?
+            }
+        };
+        let mut address_at = NONE;
+        for p in pending {
+            match p {
+                Pending::Email(r) => address_at = self.add_key(Kind::Email, key(r), person)?,
+                Pending::Username(r) => {
+                    self.add_key(Kind::Username, key(r), person)?;
+                }
+                Pending::Ip(ip) => self.add_ip(*ip, person)?,
+            }
+        }
+        if earlier.is_none() {
+            let text = &mut self.wl.person_text;
+            if text.len() + email.len() + name.len() + group.len() >= IN_KEYS as usize {
+                return Err(Fail::TooLarge);
+            }
+            // Offsets below IN_KEYS (2^31), checked above and in add_key.
+            let email_at = if email == address {
+                address_at | IN_KEYS
+            } else {
+                text.push_str(email);
+                (text.len() - email.len()) as u32
+            };
+            let name_at = text.len() as u32;
+            text.push_str(name);
+            let group_at = text.len() as u32;
+            text.push_str(group);
+            self.wl.persons.push(PersonRecord {
+                email: email_at,
+                name: name_at,
+                group: group_at,
+                end: text.len() as u32,
+            });
+            self.summary.persons += 1;
+        }
+        Ok(())
+    }
+
+    /// Adds `key` (lowercased) with this list and `person` (or [`NONE`]) and counts it; returns
+    /// where the key starts in its table's arena.
+    fn add_key(&mut self, kind: Kind, key: &str, person: u32) -> Result<u32, Fail> {
+        let wl = &mut *self.wl;
+        let (table, count) = match kind {
+            Kind::Email => (&mut wl.emails, &mut self.summary.addresses),
+            Kind::Domain => (&mut wl.domains, &mut self.summary.domains),
+            Kind::Username => (&mut wl.usernames, &mut self.summary.usernames),
+        };
+        // Arena offsets stay below IN_KEYS (a person's address may point into it), hit indexes
+        // below NONE.
+        if table.arena_len() + key.len() + 1 >= IN_KEYS as usize || wl.hits.len() >= NONE as usize - 1 {
+            return Err(Fail::TooLarge);
+        }
+        let (start, head) = table.insert(key).ok_or(Fail::TooLarge)?;
+        let hit = HitNode {
+            list: self.list,
+            person,
+            next: NONE,
+        };
+        if push_hit(&mut wl.hits, head, hit) {
+            *count += 1;
+        } else {
+            self.summary.duplicates += 1;
+        }
+        Ok(start)
+    }
+
+    fn add_ip(&mut self, ip: IpKey, person: u32) -> Result<(), Fail> {
+        let wl = &mut *self.wl;
+        if wl.hits.len() >= NONE as usize - 1 {
+            return Err(Fail::TooLarge);
+        }
+        let head = match ip {
+            IpKey::V4(addr, prefix) => PrefixTable::head_mut(&mut wl.v4, addr, prefix),
+            IpKey::V6(addr, prefix) => PrefixTable::head_mut(&mut wl.v6, addr, prefix),
+        };
+        let hit = HitNode {
+            list: self.list,
+            person,
+            next: NONE,
+        };
+        if head.is_some_and(|head| push_hit(&mut wl.hits, head, hit)) {
+            self.summary.ips += 1;
+        } else {
+            self.summary.duplicates += 1;
+        }
+        Ok(())
+    }
+}
+
+/// `s` lowercased in `buf` (cleared first).
+fn lowercase<'b>(buf: &'b mut String, s: &str) -> &'b str {
+    buf.clear();
+    buf.push_str(s);
+    buf.make_ascii_lowercase();
+    buf
+}
+
+/// Appends `s` lowercased to `buf`; returns where it is.
+fn append_lowercase(buf: &mut String, s: &str) -> std::ops::Range<usize> {
+    let start = buf.len();
+    buf.push_str(s);
+    if let Some(added) = buf.get_mut(start..) {
+        added.make_ascii_lowercase();
+    }
+    start..buf.len()
 }
 
 /// The non-empty items of a `;`-separated field.
@@ -1037,9 +1269,9 @@ fn list_items(field: &str) -> impl Iterator<Item = &str> {
     field.split(';').map(str::trim).filter(|s| !s.is_empty())
 }
 
-/// Checks an address and returns it lowercased. Quoted local parts and comments are not
-/// supported: list files hold plain `user@domain`.
-fn parse_address(s: &str) -> Result<String, LineError> {
+/// Checks an address. Quoted local parts and comments are not supported: list files hold
+/// plain `user@domain`.
+fn check_address(s: &str) -> Result<(), LineError> {
     let bad = |why| LineError::InvalidAddress {
         value: s.to_owned(),
         why,
@@ -1059,9 +1291,19 @@ fn parse_address(s: &str) -> Result<String, LineError> {
     if domain.contains('@') {
         return Err(bad("more than one '@'"));
     }
-    if local
-        .chars()
-        .any(|c| c.is_whitespace() || c.is_control() || "\"(),:;<>[\\]".contains(c))
+    let special = |b: u8| {
+        matches!(
+            b,
+            b'"' | b'(' | b')' | b',' | b':' | b';' | b'<' | b'>' | b'[' | b'\\' | b']'
+        )
+    };
+    // The usual all-ASCII local part is checked by byte (a non-graphic ASCII byte is a space or
+    // a control character); others by character, for Unicode spaces and controls.
+    let plain = local.bytes().all(|b| b.is_ascii_graphic() && !special(b));
+    if !plain
+        && local
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || u8::try_from(c).is_ok_and(special))
     {
         return Err(bad(
             "space, control character or one of \"(),:;<>[\\] in the local part",
@@ -1070,8 +1312,7 @@ fn parse_address(s: &str) -> Result<String, LineError> {
     if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
         return Err(bad("misplaced '.' in the local part"));
     }
-    check_domain(domain).map_err(bad)?;
-    Ok(s.to_ascii_lowercase())
+    check_domain(domain).map_err(bad)
 }
 
 /// Checks a domain name: dot-separated labels of letters, digits, `-`, `_` or non-ASCII
@@ -1090,9 +1331,10 @@ fn check_domain(d: &str) -> Result<(), &'static str> {
         if label.len() > 63 {
             return Err("domain label longer than 63 bytes");
         }
+        // By byte: every byte of a non-ASCII character is non-ASCII.
         if !label
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || !c.is_ascii())
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || !b.is_ascii())
         {
             return Err("domain may hold only letters, digits, '-', '_' and '.'");
         }
@@ -1103,8 +1345,8 @@ fn check_domain(d: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Normalizes, checks and lowercases a user name.
-fn parse_username(s: &str) -> Result<String, LineError> {
+/// Normalizes and checks a user name.
+fn check_username(s: &str) -> Result<&str, LineError> {
     let bad = |why| LineError::InvalidUsername {
         value: s.to_owned(),
         why,
@@ -1120,13 +1362,13 @@ fn parse_username(s: &str) -> Result<String, LineError> {
         // Web logs write `-` for "no user": such an entry would match every anonymous request.
         return Err(bad("\"-\" means no user in logs"));
     }
-    Ok(user.to_ascii_lowercase())
+    Ok(user)
 }
 
 /// Parses an IP address (a full-length prefix) or a CIDR range, whose host bits must be zero
 /// (`10.0.0.1/8` is likely a typo for a host or a range; which is unknowable). IPv4-mapped IPv6
 /// entries are stored as IPv4, as lookups see them.
-fn parse_ip(s: &str) -> Result<Key, LineError> {
+fn parse_ip(s: &str) -> Result<IpKey, LineError> {
     let bad = |why| LineError::BadCidr {
         value: s.to_owned(),
         why,
@@ -1146,15 +1388,14 @@ fn parse_ip(s: &str) -> Result<Key, LineError> {
     };
     let key = match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) if prefix >= 96 => Key::V4(u32::from(v4), prefix - 96),
-            _ => Key::V6(u128::from(v6), prefix),
+            Some(v4) if prefix >= 96 => IpKey::V4(u32::from(v4), prefix - 96),
+            _ => IpKey::V6(u128::from(v6), prefix),
         },
-        IpAddr::V4(v4) => Key::V4(u32::from(v4), prefix),
+        IpAddr::V4(v4) => IpKey::V4(u32::from(v4), prefix),
     };
     let host_bits = match key {
-        Key::V4(a, p) => a & !mask_v4(p) != 0,
-        Key::V6(a, p) => a & !mask_v6(p) != 0,
-        _ => false,
+        IpKey::V4(a, p) => a & !mask_v4(p) != 0,
+        IpKey::V6(a, p) => a & !mask_v6(p) != 0,
     };
     if host_bits {
         return Err(bad("host bits set after the prefix"));

@@ -1040,7 +1040,7 @@ fn surround_for(position: Position) -> (bool, bool) {
 }
 
 /// Most values one key may expand to (windash permutations times placeholder values).
-const MAX_VARIANTS: usize = 4096;
+pub(crate) const MAX_VARIANTS: usize = 4096;
 
 /// One placeholder value as Sigma text: literal (wildcards escaped), except a watchlist's
 /// `@domain` entry, which stands for every address of the domain and of its subdomains.

@@ -574,3 +574,184 @@ fn a_repeated_address_is_reported_not_refused() {
         ("a@x.example", Some("Alice"), Some("MPs"))
     );
 }
+
+/// Everything a caller can see of the watchlists, for comparing before and after a load.
+fn seen(wl: &Watchlists, emails: &[String], users: &[String], ips: &[IpAddr]) -> String {
+    let mut out = format!("{:?}\n", wl.lists());
+    for list in wl.lists() {
+        out += &format!("{}: {:?}\n", list.name, wl.values(&list.name));
+    }
+    let show = |m: Matches<'_>| format!("{:?}\n", m.map(|m| (m.list, m.person, m.via)).collect::<Vec<_>>());
+    for e in emails {
+        out += &show(wl.lookup_email(e));
+    }
+    for u in users {
+        out += &show(wl.lookup_username(u));
+    }
+    for ip in ips {
+        out += &show(wl.lookup_ip(*ip));
+    }
+    out
+}
+
+/// A failed load, wherever it stops, leaves the watchlists exactly as they were: the keys,
+/// persons and hits the file added before its bad line are taken out again (the tables grew
+/// on the way: past 16 keys, their slots were rebuilt), and the lists work as before after it.
+#[test]
+fn a_failed_load_leaves_the_lists_as_they_were() {
+    let mut good = String::from("email,name,group,usernames,ips\n");
+    let mut bad_csv = good.clone();
+    for i in 0..300 {
+        good += &format!(
+            "p{i}@Old.example,Old {i},g{},old{i},10.0.{}.{}\n",
+            i % 3,
+            i / 200,
+            i % 200
+        );
+        // Rows that add to old keys (an old person's address, user name and IP on another
+        // person of the same list) and rows of new keys, new prefix lengths and IPv6 tables.
+        bad_csv += &format!(
+            "n{i}@New.example,New {i},,new{i};old{i},10.0.0.{};10.{}.0.0/16;2001:db8:{i:x}::/48\n",
+            i % 200,
+            i % 250
+        );
+    }
+    // An old person's address (another load: not a repeated row), and a row of this file again.
+    bad_csv += "p7@old.example,Again,,,\nN5@new.example,Dup,,,\n";
+    let bad_text = "@new.example\np1@old.example\n192.0.2.0/24\nfe80::/10\nnot-an-entry\n";
+    let mut emails: Vec<String> = (0..300)
+        .flat_map(|i| [format!("p{i}@old.example"), format!("N{i}@new.example")])
+        .collect();
+    emails.push("x@sub.new.example".into());
+    let users: Vec<String> = (0..300).flat_map(|i| [format!("old{i}"), format!("new{i}")]).collect();
+    let ips: Vec<IpAddr> = [
+        "10.0.0.7",
+        "10.0.1.7",
+        "10.250.3.3",
+        "192.0.2.9",
+        "2001:db8:a::1",
+        "fe80::1",
+    ]
+    .iter()
+    .map(|ip| ip.parse().unwrap())
+    .collect();
+
+    let mut wl = Watchlists::new();
+    wl.add_text("people", "good.csv", &good).unwrap();
+    wl.add_text("other", "s.txt", STAFF).unwrap();
+    let before = seen(&wl, &emails, &users, &ips);
+    let mut bad_csv_line = bad_csv.clone();
+    bad_csv_line += "bad,B,,,\n";
+    for (list, text, line) in [
+        ("people", bad_csv_line.as_str(), 304),
+        ("newlist", bad_csv_line.as_str(), 304),
+        ("people", bad_text, 5),
+        ("other", bad_text, 5),
+    ] {
+        match wl.add_text(list, "bad", text) {
+            Err(WatchlistError::Line { line: l, .. }) => assert_eq!(l, line, "{list}"),
+            other => panic!("{list}: {other:?}"),
+        }
+        assert_eq!(seen(&wl, &emails, &users, &ips), before, "{list}");
+    }
+    // The same rows without the bad one load, and as into fresh lists.
+    let summary = wl.add_text("people", "more", &bad_csv).unwrap();
+    assert_eq!(
+        summary.duplicate_rows,
+        [DuplicateRow {
+            line: 303,
+            first_line: 7,
+            email: "N5@new.example".into()
+        }]
+    );
+    let mut fresh = Watchlists::new();
+    fresh.add_text("people", "good.csv", &good).unwrap();
+    fresh.add_text("other", "s.txt", STAFF).unwrap();
+    fresh.add_text("people", "more", &bad_csv).unwrap();
+    assert_eq!(seen(&wl, &emails, &users, &ips), seen(&fresh, &emails, &users, &ips));
+    assert_ne!(seen(&wl, &emails, &users, &ips), before);
+}
+
+/// A file is streamed (in buffers far smaller than a large list): read from disk it gives what
+/// the same text in memory gives, byte order mark and CRLF included.
+#[test]
+fn a_file_loads_as_its_text() {
+    let mut csv = String::from("\u{feff}# exported\r\nemail,name,group,usernames,ips,x-notes\r\n");
+    let mut text = String::from("\u{feff}# staff\n");
+    for i in 0..20_000 {
+        csv += &format!(
+            "\"Person.{i}@Host{}.example\",\"Name, {i}\",Group {},PARL\\u{i};u{i}@realm,10.{}.{}.{},\"a\nb\"\r\n",
+            i % 7,
+            i % 5,
+            i / 65536,
+            (i / 256) % 256,
+            i % 256
+        );
+        text += &format!(
+            "t{i}@Host.example\n@d{i}.example\n192.168.{}.{}\n",
+            (i / 256) % 256,
+            i % 256
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let emails: Vec<String> = (0..20_000)
+        .map(|i| format!("person.{i}@host{}.EXAMPLE", i % 7))
+        .collect();
+    let users: Vec<String> = (0..20_000).map(|i| format!("U{i}")).collect();
+    let ips: Vec<IpAddr> = (0..2000)
+        .map(|i| format!("10.0.{}.{}", i / 256, i % 256).parse().unwrap())
+        .collect();
+    for (name, content) in [("people.csv", &csv), ("staff.txt", &text)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let (mut from_file, mut from_text) = (Watchlists::new(), Watchlists::new());
+        let a = from_file.load("l", &path).unwrap();
+        let b = from_text.add_text("l", "t", content).unwrap();
+        assert_eq!(a, b, "{name}");
+        assert_eq!(
+            seen(&from_file, &emails, &users, &ips),
+            seen(&from_text, &emails, &users, &ips),
+            "{name}"
+        );
+    }
+    let wl = {
+        let mut wl = Watchlists::new();
+        wl.load("l", &dir.path().join("people.csv")).unwrap();
+        wl
+    };
+    let p = wl.lookup_username("u19999").next().unwrap().person.unwrap();
+    assert_eq!(
+        (p.email(), p.name(), p.group()),
+        ("Person.19999@Host0.example", Some("Name, 19999"), Some("Group 4"))
+    );
+}
+
+/// A file that is not UTF-8 is refused at the bad byte's line even when an earlier line has
+/// another fault (as when the whole file was checked before parsing).
+#[test]
+fn not_utf8_is_found_before_other_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("l.txt");
+    std::fs::write(&path, b"a@x.example\nnot-an-entry\nb@x.example\n\xc3\n").unwrap();
+    match Watchlists::new().load("l", &path) {
+        Err(WatchlistError::Line { line, reason, .. }) => assert_eq!((line, reason), (4, LineError::NotUtf8)),
+        other => panic!("{other:?}"),
+    }
+    // A directory is a read error, as before.
+    assert!(matches!(
+        Watchlists::new().load("l", dir.path()),
+        Err(WatchlistError::Read { .. })
+    ));
+}
+
+/// `entries` lists what `values` holds, borrowed.
+#[test]
+fn entries_are_the_values() {
+    let wl = world();
+    for list in wl.lists() {
+        let mut entries: Vec<String> = wl.entries(&list.name).unwrap().map(ListEntry::value).collect();
+        entries.sort_unstable();
+        assert_eq!(Some(entries), wl.values(&list.name), "{}", list.name);
+    }
+    assert!(wl.entries("nobody").is_none());
+}
