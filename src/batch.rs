@@ -3,13 +3,48 @@
 //! and statistics are those of a single-threaded run.
 //!
 //! [`run_batch`] plans the work as [`Unit`]s: a whole input, or one chunk of a split file. A
-//! file is split only when a chunk cannot tell the difference: it is a regular file, larger than
-//! the chunk size, not compressed, read by a parser that keeps no state between lines
-//! ([`FormatInfo::line_independent`](crate::parse::FormatInfo::line_independent)) and not
-//! syslog-framed (RFC 3164 year inference is per input). Chunks start on line starts; each reads
-//! with the format decided on the file's first lines, reports absolute `log.offset`s, and primes
-//! its parser with the lines just before it ([`RunOptions::warmup`]). A file is cut into several
-//! chunks per thread where it can, so that the threads finish together.
+//! file is split only when its chunks can give what one run gives: it is a regular file, larger
+//! than the chunk size, not compressed, and either read by a parser that keeps no state between
+//! lines ([`FormatInfo::line_independent`](crate::parse::FormatInfo::line_independent)) and not
+//! syslog-framed, or a mail log whose messages are assembled by queue id (Postfix, Exim,
+//! Sendmail; below). Chunks start on line starts; each reads with the format decided on the
+//! file's first lines, reports absolute `log.offset`s, and primes its parser with the lines just
+//! before it ([`RunOptions::warmup`]). A file is cut into several chunks per thread where it can,
+//! so that the threads finish together.
+//!
+//! A split mail log: chunk k *owns* the messages whose first line lies in its byte range
+//! ([`ParseContext::owned`](crate::parse::ParseContext::owned)), and it alone emits and counts
+//! them. It learns which queue ids are already open at its start (the previous chunks' messages)
+//! by replaying, uncounted, a look-behind of at least two mail timeouts of event time before its
+//! start; later lines of those ids fold into them and are discarded with them. At its end it
+//! reads on ([`RunOptions::read_on`]), uncounted, folding lines as one run would, until each
+//! message it owns has completed or timed out, so a message that straddles a seam is emitted
+//! whole, by the chunk it opened in. Every line is counted by the chunk whose range holds it,
+//! whatever message it belongs to (connect and disconnect lines without an id, `NOQUEUE`
+//! rejects and errors included), so lines, events, errors and their examples, and the assembly
+//! counts add up to one run's. The look-behind is found by sampling event times at doubling
+//! steps back; a chunk whose first lines carry no time replays from the file's start (exact, only
+//! slower). This design was chosen over hash partitions by queue id after one framing pass: it
+//! fits the chunk units as they are (each with its own sink, order and statistics), keeps the
+//! parser's state one run's (expiry is driven by every line's time, not by a partition's own),
+//! and needs no single reader that every partition waits for; in exchange it does not spread a
+//! compressed maillog over several cores (it is read whole, on one).
+//!
+//! What a split mail log guarantees, against one run of the same file: the same events (each
+//! byte for byte: the same lines, `log.offset`, fields) and the same statistics, provided (1) a
+//! message's lines are never more than the mail timeout of event time behind the lines around
+//! them in the file (a syslog file's lines are in time order, give or take a few seconds), so
+//! that a message open at a chunk's start opened within the look-behind's first timeout; (2) no
+//! queue id keeps logging lines without completing for longer than the look-behind (a message
+//! the replay opens from the later lines of an older message times out within it: the second
+//! timeout is its margin); (3) the cap on messages assembled at once is never reached (an
+//! eviction depends on the messages of the other chunks, which a chunk does not hold in full).
+//! Alerts and events come in unit order: within a chunk in one run's order, but a message a chunk
+//! completes past its end comes before the next chunk's messages, where one run would have
+//! interleaved them; compare them sorted. For correlation this order can only help: every
+//! message a chunk owns is older (by its first line's time) than any the next chunk owns, so no
+//! event becomes late that one run correlates (it may correlate a message completed past a seam
+//! that one run, having seen newer events first, counted late by more than `--lateness`).
 //!
 //! Units run on `threads` scoped threads that take them from a shared counter in order. Each
 //! unit has its own sink; when it finishes, the sink and the unit's statistics go to the calling

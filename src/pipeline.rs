@@ -383,7 +383,7 @@ pub fn first_event_time(input: &Input, cfg: &PipelineConfig) -> Option<Timestamp
     earliest_in(&sample, decided, &ctx)
 }
 
-/// The earliest event time among the first [`SAMPLE_LINES`] lines of a stream that starts at a
+/// The earliest event time among the first lines (a detection sample) of a stream that starts at a
 /// line start inside an input of the `decided` format (whose modification time is `modified`),
 /// parsed as [`first_event_time`] parses an input's first lines. The batch runner finds with it
 /// how far before a chunk of a mail log its look-behind must start.
