@@ -72,6 +72,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::ControlFlow;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 
@@ -715,49 +716,15 @@ fn run_unit<S: EventSink>(
             return Ok(InputStats::failed(&input.name, failure));
         }
     };
-    let mail = assembles_mail(span.decided.format);
-    // Mail: the look-behind and the read-on are streamed from handles of their own (a
-    // look-behind may be long); best effort like the warm-up: a chunk that cannot open them
-    // fails as a read error.
-    let mut before: Box<dyn Read> = Box::new(io::empty());
-    let mut warmup_from = span.start;
-    if unit.chunk > 0 {
-        if mail {
-            let opened = File::open(path).and_then(|mut f| {
-                let from = mail_lookbehind(&mut f, span, &cfg.pipeline)?;
-                f.seek(SeekFrom::Start(from))?;
-                Ok((from, f))
-            });
-            match opened {
-                Ok((from, f)) => {
-                    warmup_from = from;
-                    before = Box::new(f.take(span.start - from));
-                }
-                Err(e) => {
-                    let failure = InputFailure::ReadError(format!("{}: {e}", input.name));
-                    return Ok(InputStats::failed(&input.name, failure));
-                }
-            }
-        } else {
-            let warmup = read_warmup(&mut file, span.start);
-            warmup_from = span.start - warmup.len() as u64;
-            before = Box::new(io::Cursor::new(warmup));
+    let surroundings = surroundings(path, &mut file, unit, span, &cfg.pipeline)
+        .and_then(|around| file.seek(SeekFrom::Start(span.start)).map(|_| around));
+    let (warmup_from, mut before, mut after) = match surroundings {
+        Ok(around) => around,
+        Err(e) => {
+            let failure = InputFailure::ReadError(format!("{}: {e}", input.name));
+            return Ok(InputStats::failed(&input.name, failure));
         }
-    }
-    let mut after = match span.end {
-        Some(end) if mail => match File::open(path).and_then(|mut f| f.seek(SeekFrom::Start(end)).map(|_| f)) {
-            Ok(f) => Some((end, f)),
-            Err(e) => {
-                let failure = InputFailure::ReadError(format!("{}: {e}", input.name));
-                return Ok(InputStats::failed(&input.name, failure));
-            }
-        },
-        _ => None,
     };
-    if let Err(e) = file.seek(SeekFrom::Start(span.start)) {
-        let failure = InputFailure::ReadError(format!("{}: {e}", input.name));
-        return Ok(InputStats::failed(&input.name, failure));
-    }
     let limit = span.end.map_or(u64::MAX, |end| end - span.start);
     let mut on_tick = ticker(true);
     let opts = RunOptions {
@@ -773,6 +740,43 @@ fn run_unit<S: EventSink>(
     let mut stats = run_stream(&input.name, file.take(limit), span.modified, &cfg.pipeline, opts, sink)?;
     stats.compression = Some(Compression::None);
     Ok(stats)
+}
+
+/// What a chunk reads besides its range: where its warm-up starts, the warm-up (a mail log's
+/// look-behind, or the few lines before a chunk of a line-independent format), and, for a chunk
+/// of a mail log that ends before its file, the file from the chunk's end on (its read-on, with
+/// that offset). A mail log's are streamed from handles of their own: a look-behind may be long.
+type Surroundings = (u64, Box<dyn Read>, Option<(u64, File)>);
+
+/// The [`Surroundings`] of the chunk `span` of the file at `path`, open as `file`.
+fn surroundings(
+    path: &Path,
+    file: &mut File,
+    unit: &Unit,
+    span: Span,
+    cfg: &PipelineConfig,
+) -> io::Result<Surroundings> {
+    let mail = assembles_mail(span.decided.format);
+    let (from, before): (u64, Box<dyn Read>) = if unit.chunk == 0 {
+        (span.start, Box::new(io::empty()))
+    } else if mail {
+        let mut f = File::open(path)?;
+        let from = mail_lookbehind(&mut f, span, cfg)?;
+        f.seek(SeekFrom::Start(from))?;
+        (from, Box::new(f.take(span.start - from)))
+    } else {
+        let warmup = read_warmup(file, span.start);
+        (span.start - warmup.len() as u64, Box::new(io::Cursor::new(warmup)))
+    };
+    let after = match span.end {
+        Some(end) if mail => {
+            let mut f = File::open(path)?;
+            f.seek(SeekFrom::Start(end))?;
+            Some((end, f))
+        }
+        _ => None,
+    };
+    Ok((from, before, after))
 }
 
 /// Where the look-behind of a chunk of a mail log starts: the first line start at least
@@ -1596,6 +1600,27 @@ mod tests {
             let mut sorted = split.clone();
             sorted.sort();
             assert!(sorted == sorted_one, "{threads} threads, chunks of {chunk}");
+        }
+    }
+
+    #[test]
+    fn every_mail_format_splits_to_one_runs_events_on_one_reused_id() {
+        // Each format's example line over and over: one queue id reused by every message, all at
+        // one time, so no look-behind is found and chunks replay from the file's start.
+        let dir = tempfile::tempdir().unwrap();
+        for format in [Format::Postfix, Format::Exim, Format::Sendmail] {
+            let input = repeated(dir.path(), format.name(), format.info().example, 30_000);
+            let (one, one_stats, _) = mail_run(&input, &config(1, 2048));
+            assert!(one_stats.events > 0, "{format}: {one_stats:?}");
+            for (threads, chunk) in [(2, 2048), (3, 5000)] {
+                let (mut split, stats, units) = mail_run(&input, &config(threads, chunk));
+                assert!(units > 4, "{format}: {units} units");
+                assert_eq!(mail_summary(&stats), mail_summary(&one_stats), "{format}");
+                let mut sorted_one = one.clone();
+                sorted_one.sort();
+                split.sort();
+                assert!(split == sorted_one, "{format}: {threads} threads, chunks of {chunk}");
+            }
         }
     }
 
