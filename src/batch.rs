@@ -3,13 +3,48 @@
 //! and statistics are those of a single-threaded run.
 //!
 //! [`run_batch`] plans the work as [`Unit`]s: a whole input, or one chunk of a split file. A
-//! file is split only when a chunk cannot tell the difference: it is a regular file, larger than
-//! the chunk size, not compressed, read by a parser that keeps no state between lines
-//! ([`FormatInfo::line_independent`](crate::parse::FormatInfo::line_independent)) and not
-//! syslog-framed (RFC 3164 year inference is per input). Chunks start on line starts; each reads
-//! with the format decided on the file's first lines, reports absolute `log.offset`s, and primes
-//! its parser with the lines just before it ([`RunOptions::warmup`]). A file is cut into several
-//! chunks per thread where it can, so that the threads finish together.
+//! file is split only when its chunks can give what one run gives: it is a regular file, larger
+//! than the chunk size, not compressed, and either read by a parser that keeps no state between
+//! lines ([`FormatInfo::line_independent`](crate::parse::FormatInfo::line_independent)) and not
+//! syslog-framed, or a mail log whose messages are assembled by queue id (Postfix, Exim,
+//! Sendmail; below). Chunks start on line starts; each reads with the format decided on the
+//! file's first lines, reports absolute `log.offset`s, and primes its parser with the lines just
+//! before it ([`RunOptions::warmup`]). A file is cut into several chunks per thread where it can,
+//! so that the threads finish together.
+//!
+//! A split mail log: chunk k *owns* the messages whose first line lies in its byte range
+//! ([`ParseContext::owned`](crate::parse::ParseContext::owned)), and it alone emits and counts
+//! them. It learns which queue ids are already open at its start (the previous chunks' messages)
+//! by replaying, uncounted, a look-behind of at least two mail timeouts of event time before its
+//! start; later lines of those ids fold into them and are discarded with them. At its end it
+//! reads on ([`RunOptions::read_on`]), uncounted, folding lines as one run would, until each
+//! message it owns has completed or timed out, so a message that straddles a seam is emitted
+//! whole, by the chunk it opened in. Every line is counted by the chunk whose range holds it,
+//! whatever message it belongs to (connect and disconnect lines without an id, `NOQUEUE`
+//! rejects and errors included), so lines, events, errors and their examples, and the assembly
+//! counts add up to one run's. The look-behind is found by sampling event times at doubling
+//! steps back; a chunk whose first lines carry no time replays from the file's start (exact, only
+//! slower). This design was chosen over hash partitions by queue id after one framing pass: it
+//! fits the chunk units as they are (each with its own sink, order and statistics), keeps the
+//! parser's state one run's (expiry is driven by every line's time, not by a partition's own),
+//! and needs no single reader that every partition waits for; in exchange it does not spread a
+//! compressed maillog over several cores (it is read whole, on one).
+//!
+//! What a split mail log guarantees, against one run of the same file: the same events (each
+//! byte for byte: the same lines, `log.offset`, fields) and the same statistics, provided (1) a
+//! message's lines are never more than the mail timeout of event time behind the lines around
+//! them in the file (a syslog file's lines are in time order, give or take a few seconds), so
+//! that a message open at a chunk's start opened within the look-behind's first timeout; (2) no
+//! queue id keeps logging lines without completing for longer than the look-behind (a message
+//! the replay opens from the later lines of an older message times out within it: the second
+//! timeout is its margin); (3) the cap on messages assembled at once is never reached (an
+//! eviction depends on the messages of the other chunks, which a chunk does not hold in full).
+//! Alerts and events come in unit order: within a chunk in one run's order, but a message a chunk
+//! completes past its end comes before the next chunk's messages, where one run would have
+//! interleaved them; compare them sorted. For correlation this order can only help: every
+//! message a chunk owns is older (by its first line's time) than any the next chunk owns, so no
+//! event becomes late that one run correlates (it may correlate a message completed past a seam
+//! that one run, having seen newer events first, counted late by more than `--lateness`).
 //!
 //! Units run on `threads` scoped threads that take them from a shared counter in order. Each
 //! unit has its own sink; when it finishes, the sink and the unit's statistics go to the calling
@@ -37,14 +72,17 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::ControlFlow;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError, mpsc};
 
 use jiff::Timestamp;
 
+use crate::parse::Format;
 use crate::parse::detect::Framing;
 use crate::pipeline::{
-    self, Decided, EventSink, InputFailure, InputStats, PipelineConfig, RunOptions, Tick, run_opened, run_stream,
+    self, Decided, EventSink, InputFailure, InputStats, PipelineConfig, ReadOn, RunOptions, Tick, Warmup, run_opened,
+    run_stream,
 };
 use crate::progress::Progress;
 use crate::source::{Compression, Input};
@@ -63,8 +101,18 @@ const MIN_BALANCED_CHUNK: u64 = 4 << 20;
 /// Bytes before a chunk whose complete lines prime its parser (a few dozen lines).
 const WARMUP_BYTES: u64 = 16 << 10;
 
-/// Read size when looking for the newline that ends a chunk.
+/// Read size when looking for the newline that ends a chunk, and when sampling event times.
 const SCAN_BYTES: usize = 64 << 10;
+
+/// A chunk of a mail log replays at least this many mail timeouts of event time before its
+/// start: one covers every message still open at its start that has a time (older ones have
+/// timed out), the second lets the messages that the replay wrongly opens from the later lines
+/// of older messages time out as well (see the module documentation).
+const LOOK_BEHIND_TIMEOUTS: i32 = 2;
+
+/// The first step back when looking for the look-behind's start; it doubles at each step. (Small
+/// in tests, so that their logs of a few hundred KB exercise the search.)
+const LOOK_BEHIND_STEP: u64 = if cfg!(test) { 4 << 10 } else { 256 << 10 };
 
 /// How a batch runs.
 #[derive(Debug, Clone)]
@@ -530,7 +578,7 @@ fn plan_input(input: &Input, cfg: &BatchConfig, threads: usize) -> (u64, Vec<Spa
     let Some(decided) = pipeline::detect_stream(opened.reader, modified, &cfg.pipeline) else {
         return (len, Vec::new());
     };
-    if !decided.format.info().line_independent || decided.framing != Framing::None {
+    if !splittable(decided) {
         return (len, Vec::new());
     }
     let chunk_bytes = balanced_chunk(len, chunk_bytes, threads);
@@ -549,6 +597,23 @@ fn plan_input(input: &Input, cfg: &BatchConfig, threads: usize) -> (u64, Vec<Spa
         })
         .collect();
     (len, spans)
+}
+
+/// Whether a file of this format and framing may be split: a line-independent format without
+/// syslog framing, or a mail log assembled by queue id (see the module documentation). Syslog
+/// framing is no obstacle to mail chunks: RFC 3164 year inference depends only on the reference
+/// time, the file's modification time, which every chunk shares.
+fn splittable(decided: Decided) -> bool {
+    if assembles_mail(decided.format) {
+        return true;
+    }
+    decided.format.info().line_independent && decided.framing == Framing::None
+}
+
+/// The formats whose parsers assemble messages with [`crate::parse::assemble::Assembler`] and
+/// keep no other state than per-queue-id state: their chunks own messages by their first line.
+fn assembles_mail(format: Format) -> bool {
+    matches!(format, Format::Postfix | Format::Exim | Format::Sendmail)
 }
 
 /// The chunk size for a file of `len` bytes: `chunk_bytes`, or less when that gives every thread
@@ -651,26 +716,107 @@ fn run_unit<S: EventSink>(
             return Ok(InputStats::failed(&input.name, failure));
         }
     };
-    let warmup = if unit.chunk > 0 {
-        read_warmup(&mut file, span.start)
-    } else {
-        Vec::new()
+    let surroundings = surroundings(path, &mut file, unit, span, &cfg.pipeline)
+        .and_then(|around| file.seek(SeekFrom::Start(span.start)).map(|_| around));
+    let (warmup_from, mut before, mut after) = match surroundings {
+        Ok(around) => around,
+        Err(e) => {
+            let failure = InputFailure::ReadError(format!("{}: {e}", input.name));
+            return Ok(InputStats::failed(&input.name, failure));
+        }
     };
-    if let Err(e) = file.seek(SeekFrom::Start(span.start)) {
-        let failure = InputFailure::ReadError(format!("{}: {e}", input.name));
-        return Ok(InputStats::failed(&input.name, failure));
-    }
     let limit = span.end.map_or(u64::MAX, |end| end - span.start);
     let mut on_tick = ticker(true);
     let opts = RunOptions {
         start: span.start,
         decided: Some(span.decided),
-        warmup: &warmup,
+        warmup: (warmup_from < span.start).then_some(Warmup {
+            from: warmup_from,
+            lines: &mut before,
+        }),
+        read_on: after.as_mut().map(|(end, f)| ReadOn { end: *end, rest: f }),
         on_tick: Some(&mut on_tick),
     };
     let mut stats = run_stream(&input.name, file.take(limit), span.modified, &cfg.pipeline, opts, sink)?;
     stats.compression = Some(Compression::None);
     Ok(stats)
+}
+
+/// What a chunk reads besides its range: where its warm-up starts, the warm-up (a mail log's
+/// look-behind, or the few lines before a chunk of a line-independent format), and, for a chunk
+/// of a mail log that ends before its file, the file from the chunk's end on (its read-on, with
+/// that offset). A mail log's are streamed from handles of their own: a look-behind may be long.
+type Surroundings = (u64, Box<dyn Read>, Option<(u64, File)>);
+
+/// The [`Surroundings`] of the chunk `span` of the file at `path`, open as `file`.
+fn surroundings(
+    path: &Path,
+    file: &mut File,
+    unit: &Unit,
+    span: Span,
+    cfg: &PipelineConfig,
+) -> io::Result<Surroundings> {
+    let mail = assembles_mail(span.decided.format);
+    let (from, before): (u64, Box<dyn Read>) = if unit.chunk == 0 {
+        (span.start, Box::new(io::empty()))
+    } else if mail {
+        let mut f = File::open(path)?;
+        let from = mail_lookbehind(&mut f, span, cfg)?;
+        f.seek(SeekFrom::Start(from))?;
+        (from, Box::new(f.take(span.start - from)))
+    } else {
+        let warmup = read_warmup(file, span.start);
+        (span.start - warmup.len() as u64, Box::new(io::Cursor::new(warmup)))
+    };
+    let after = match span.end {
+        Some(end) if mail => {
+            let mut f = File::open(path)?;
+            f.seek(SeekFrom::Start(end))?;
+            Some((end, f))
+        }
+        _ => None,
+    };
+    Ok((from, before, after))
+}
+
+/// Where the look-behind of a chunk of a mail log starts: the first line start at least
+/// [`LOOK_BEHIND_TIMEOUTS`] mail timeouts of event time before the chunk's first times (found by
+/// stepping back in doubling steps and sampling the times there), or the file's start when no
+/// such line is found (the chunk's start has no time, or the file is younger): replaying from
+/// the start is always exact, only slower.
+fn mail_lookbehind(file: &mut File, span: Span, cfg: &PipelineConfig) -> io::Result<u64> {
+    let window = cfg.parse.mail_timeout.saturating_mul(LOOK_BEHIND_TIMEOUTS);
+    let Some(horizon) = time_at(file, span.start, span, cfg)?.and_then(|t| t.checked_sub(window).ok()) else {
+        return Ok(0);
+    };
+    let mut buf = vec![0u8; SCAN_BYTES];
+    let mut back = LOOK_BEHIND_STEP;
+    loop {
+        let Some(nominal) = span.start.checked_sub(back).filter(|&n| n > 0) else {
+            return Ok(0);
+        };
+        // The line start after `nominal`; the newline before the chunk's start is always found.
+        let from = match find_newline(file, nominal - 1, &mut buf)? {
+            Some(nl) if nl < span.start => nl + 1,
+            _ => span.start,
+        };
+        if time_at(file, from, span, cfg)?.is_some_and(|t| t <= horizon) {
+            return Ok(from);
+        }
+        back = back.saturating_mul(2);
+    }
+}
+
+/// The earliest event time of the lines from `offset` (a line start) on, sampled as
+/// [`pipeline::sample_time`] does, within [`SCAN_BYTES`].
+fn time_at(file: &mut File, offset: u64, span: Span, cfg: &PipelineConfig) -> io::Result<Option<Timestamp>> {
+    file.seek(SeekFrom::Start(offset))?;
+    Ok(pipeline::sample_time(
+        (&mut *file).take(SCAN_BYTES as u64),
+        span.decided,
+        span.modified,
+        cfg,
+    ))
 }
 
 /// The complete lines in the [`WARMUP_BYTES`] before `start` (a line start). Best effort: a read
@@ -807,7 +953,7 @@ mod tests {
     }
 
     #[test]
-    fn only_plain_large_line_independent_unframed_files_are_split() {
+    fn only_plain_large_line_independent_unframed_or_mail_files_are_split() {
         let dir = tempfile::tempdir().unwrap();
         // (format whose example line fills the file, split into chunks?)
         let cases = [
@@ -820,10 +966,10 @@ mod tests {
             (Format::W3c, false),
             (Format::Exchange, false),
             (Format::M365, false),
-            // Syslog-framed, and assembling messages.
-            (Format::Postfix, false),
-            (Format::Exim, false),
-            (Format::Sendmail, false),
+            // Assembling messages: chunks own the messages that open in them.
+            (Format::Postfix, true),
+            (Format::Exim, true),
+            (Format::Sendmail, true),
         ];
         let cfg = config(4, 4096);
         for (format, split) in cases {
@@ -831,7 +977,10 @@ mod tests {
             let big = repeated(dir.path(), format.name(), example, 20_000);
             let (units, _, _) = plan(std::slice::from_ref(&big), &cfg, 4);
             assert_eq!(units.len() > 1, split, "{format}: {} units", units.len());
-            assert!(!split || format.info().line_independent, "{format}");
+            assert!(
+                !split || format.info().line_independent || assembles_mail(format),
+                "{format}"
+            );
         }
         let squid = Format::Squid.info().example;
         let small = repeated(dir.path(), "small", squid, 4000);
@@ -1315,5 +1464,206 @@ mod tests {
         for &(sequence, firsts, want) in cases {
             assert_eq!(later_starts(sequence, firsts), want, "{sequence:?} {firsts:?}");
         }
+    }
+
+    /// A hand-made Postfix log of `messages` messages, one opening every 20 s, whose lines
+    /// interleave as a busy server's do: most complete within minutes; every 9th never logs
+    /// `removed` (it times out, 10 minutes after its first line); every 11th logs `removed` 12
+    /// minutes after its first line (after its timeout: the last line opens a new message with
+    /// the same id); queue ids are reused every 50 messages; every message has connect and
+    /// disconnect lines without a queue id, every 7th a `NOQUEUE` reject (a single-line event)
+    /// and every 13th a line no parser understands (an error).
+    fn postfix_log(messages: u32) -> String {
+        let t0 = Timestamp::new(1_610_323_200, 0).unwrap();
+        let mut lines: Vec<(i64, u32, String)> = Vec::new();
+        for i in 0..messages {
+            let start = i64::from(i) * 20;
+            let id = format!("{:X}", 0xA0000 + i % 50);
+            let ip = format!("198.51.100.{}", i % 250);
+            let mut at = |secs: i64, text: String| lines.push((start + secs, i, text));
+            at(0, format!("postfix/smtpd[100]: connect from unknown[{ip}]"));
+            at(1, format!("postfix/smtpd[100]: {id}: client=unknown[{ip}]"));
+            at(2, format!("postfix/cleanup[101]: {id}: message-id=<{i}@example.org>"));
+            let span = i64::from(i % 5) * 40;
+            at(
+                3 + span / 2,
+                format!("postfix/qmgr[102]: {id}: from=<a{i}@example.org>, size=1234, nrcpt=1 (queue active)"),
+            );
+            at(
+                4 + span,
+                format!(
+                    "postfix/smtp[103]: {id}: to=<b{i}@example.net>, relay=mx.example.net[203.0.113.5]:25, \
+                     delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)"
+                ),
+            );
+            if i % 9 != 0 {
+                let removed = if i % 11 == 0 { 720 } else { 5 + span };
+                at(removed, format!("postfix/qmgr[102]: {id}: removed"));
+            }
+            at(
+                6 + span,
+                format!("postfix/smtpd[100]: disconnect from unknown[{ip}] ehlo=1 quit=1 commands=2"),
+            );
+            if i % 7 == 0 {
+                at(
+                    7,
+                    format!(
+                        "postfix/smtpd[104]: NOQUEUE: reject: RCPT from unknown[{ip}]: 554 5.7.1 Service \
+                         unavailable; from=<x{i}@spam.example> to=<c{i}@example.net> proto=ESMTP helo=<spam>"
+                    ),
+                );
+            }
+            if i % 13 == 0 {
+                at(8, "a line no parser understands".into());
+            }
+        }
+        lines.sort_by_key(|l| (l.0, l.1));
+        let mut log = String::new();
+        for (secs, _, text) in lines {
+            if !text.starts_with("postfix/") {
+                log.push_str(&text);
+            } else {
+                let ts = t0 + jiff::SignedDuration::from_secs(secs);
+                log.push_str(&format!("{} mx1 {text}", ts.strftime("%Y-%m-%dT%H:%M:%S.000000+00:00")));
+            }
+            log.push('\n');
+        }
+        log
+    }
+
+    /// Keeps every event as text.
+    struct Texts(Vec<String>);
+
+    impl EventSink for Texts {
+        fn event(&mut self, event: &mut Event<'_>) -> io::Result<()> {
+            self.0.push(format!("{event:?}"));
+            Ok(())
+        }
+    }
+
+    /// Every event as text (in the order `on_done` saw them), the statistics, and the units.
+    fn mail_run(input: &Input, cfg: &BatchConfig) -> (Vec<String>, InputStats, usize) {
+        let mut events = Vec::new();
+        let mut units = 0;
+        let stats = run_batch(
+            std::slice::from_ref(input),
+            cfg,
+            None,
+            |_| Texts(Vec::new()),
+            |_, sink, _| {
+                units += 1;
+                events.extend(sink.0);
+                Ok(())
+            },
+        )
+        .unwrap();
+        (events, stats.into_iter().next().unwrap(), units)
+    }
+
+    /// The counts a run must agree on, with the error examples and the assembly counts.
+    fn mail_summary(s: &InputStats) -> impl PartialEq + std::fmt::Debug {
+        (
+            (
+                s.lines,
+                s.events,
+                s.absorbed,
+                s.other_programs,
+                s.blank,
+                s.errors,
+                s.bytes,
+            ),
+            s.error_reasons.clone(),
+            s.error_examples.clone(),
+            s.assembly,
+            s.failure.clone(),
+        )
+    }
+
+    #[test]
+    fn a_split_mail_log_gives_the_events_and_statistics_of_one_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("maillog");
+        std::fs::write(&path, postfix_log(400)).unwrap();
+        let input = Input::file(path);
+        let (one, one_stats, _) = mail_run(&input, &config(1, 1024));
+        // The log exercises what it should: timeouts, single-line events, errors.
+        assert!(one_stats.assembly.timed_out >= 40, "{:?}", one_stats.assembly);
+        assert!(one_stats.events > 400 && one_stats.errors >= 30, "{one_stats:?}");
+        assert_eq!(one_stats.format, Some(Format::Postfix));
+        let mut sorted_one = one.clone();
+        sorted_one.sort();
+        for (threads, chunk) in [(2, 1024), (3, 2048), (2, 4096), (4, 8192), (2, 64 << 10)] {
+            let (split, stats, units) = mail_run(&input, &config(threads, chunk));
+            assert!(units > 4, "{threads} threads, chunks of {chunk}: {units} units");
+            assert_eq!(mail_summary(&stats), mail_summary(&one_stats), "{threads} × {chunk}");
+            // The same events; only messages completed past a chunk's end come earlier.
+            let mut sorted = split.clone();
+            sorted.sort();
+            assert!(sorted == sorted_one, "{threads} threads, chunks of {chunk}");
+        }
+    }
+
+    #[test]
+    fn every_mail_format_splits_to_one_runs_events_on_one_reused_id() {
+        // Each format's example line over and over: one queue id reused by every message, all at
+        // one time, so no look-behind is found and chunks replay from the file's start.
+        let dir = tempfile::tempdir().unwrap();
+        for format in [Format::Postfix, Format::Exim, Format::Sendmail] {
+            let input = repeated(dir.path(), format.name(), format.info().example, 30_000);
+            let (one, one_stats, _) = mail_run(&input, &config(1, 2048));
+            assert!(one_stats.events > 0, "{format}: {one_stats:?}");
+            for (threads, chunk) in [(2, 2048), (3, 5000)] {
+                let (mut split, stats, units) = mail_run(&input, &config(threads, chunk));
+                assert!(units > 4, "{format}: {units} units");
+                assert_eq!(mail_summary(&stats), mail_summary(&one_stats), "{format}");
+                let mut sorted_one = one.clone();
+                sorted_one.sort();
+                split.sort();
+                assert!(split == sorted_one, "{format}: {threads} threads, chunks of {chunk}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_look_behind_covers_two_mail_timeouts_before_a_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("maillog");
+        let log = postfix_log(400);
+        std::fs::write(&path, &log).unwrap();
+        let cfg = PipelineConfig::default();
+        let decided = Decided {
+            format: Format::Postfix,
+            framing: Framing::Syslog,
+        };
+        let mut file = File::open(&path).unwrap();
+        let len = log.len() as u64;
+        let starts = chunk_starts(&mut file, len, len / 4).unwrap();
+        let span = |start| Span {
+            start,
+            end: None,
+            decided,
+            modified: None,
+        };
+        let window = cfg.parse.mail_timeout * LOOK_BEHIND_TIMEOUTS;
+        for &start in &starts[1..] {
+            let from = mail_lookbehind(&mut file, span(start), &cfg).unwrap();
+            let at = time_at(&mut file, start, span(start), &cfg).unwrap().unwrap();
+            assert!(from == 0 || log.as_bytes()[from as usize - 1] == b'\n', "{from}");
+            let back = time_at(&mut file, from, span(from), &cfg).unwrap().unwrap();
+            assert!(back <= at - window, "{start}: {from}");
+            // Not the whole file: the search stops within two steps of the window.
+            if at - window > time_at(&mut file, 0, span(0), &cfg).unwrap().unwrap() + window {
+                assert!(from > 0, "{start}");
+            }
+        }
+        // A chunk whose first lines carry no time replays from the file's start.
+        let untimed = dir.path().join("untimed");
+        std::fs::write(
+            &untimed,
+            format!("{}\n{log}", "a line no parser understands\n".repeat(100)),
+        )
+        .unwrap();
+        let mut file = File::open(&untimed).unwrap();
+        assert_eq!(mail_lookbehind(&mut file, span(29 * 10), &cfg).unwrap(), 0);
     }
 }

@@ -13,9 +13,11 @@
 //! [`run_stream`] is the same loop with [`RunOptions`], for the parallel batch runner
 //! (`crate::batch`): a run may start at a byte offset of a file (a chunk; `log.offset` stays
 //! absolute), use a format decided on the file's first chunk instead of detecting one, prime its
-//! parser with the lines before the chunk, and report [`Tick`]s (every [`TICK_LINES`] lines, so
-//! the per-line path gains one comparison) through which the caller counts progress or stops it.
-//! [`InputStats::absorb`] merges the statistics of consecutive chunks into those of one run.
+//! parser with the lines before the chunk, read past the chunk's end (uncounted) until the mail
+//! messages that opened in the chunk are complete ([`ReadOn`]), and report [`Tick`]s (every
+//! [`TICK_LINES`] lines, so the per-line path gains one comparison) through which the caller
+//! counts progress or stops it. [`InputStats::absorb`] merges the statistics of consecutive
+//! chunks into those of one run.
 //!
 //! Invariants: every line read is counted exactly once, as blank, event, absorbed, another
 //! program's or error (a page line may add errors for its unreadable records); a rejected line is counted with its
@@ -227,11 +229,34 @@ pub struct RunOptions<'r> {
     /// Complete lines that precede the stream in the input. The parser reads them first and
     /// everything it makes of them is discarded: a line-independent parser may keep a hint
     /// (Squid's last matching layout) that decides which of its attempts reports a rejection,
-    /// and priming it makes that hint what it would have been in a single run.
-    pub warmup: &'r [u8],
+    /// and priming it makes that hint what it would have been in a single run; a mail parser
+    /// learns which queue ids are open at the stream's start (messages it does not own).
+    pub warmup: Option<Warmup<'r>>,
+    /// The stream is a chunk that ends before the input does: the mail messages whose first
+    /// line lies in it are its own ([`ParseContext::owned`]), and it reads on past its end until
+    /// they are all emitted.
+    pub read_on: Option<ReadOn<'r>>,
     /// Called with every [`Tick`]; `Break` stops the run, which then returns an error of kind
     /// `Interrupted`.
     pub on_tick: Option<&'r mut dyn FnMut(Tick) -> ControlFlow<()>>,
+}
+
+/// Lines that precede a stream (see [`RunOptions::warmup`]).
+pub struct Warmup<'r> {
+    /// Offset in the input of the first byte of `lines`, a line start.
+    pub from: u64,
+    /// The input from `from` up to the stream's start.
+    pub lines: &'r mut dyn io::Read,
+}
+
+/// What follows a chunk (see [`RunOptions::read_on`]). The lines read from `rest` are parsed as
+/// a single run would parse them, so that messages fold, complete and time out as they would
+/// there, but they are not counted and their own events and errors are discarded: they belong to
+/// the next chunk. Only messages the chunk owns come out, and reading stops once none is open.
+pub struct ReadOn<'r> {
+    /// Offset in the input where the stream ends and `rest` begins (a line start).
+    pub end: u64,
+    pub rest: &'r mut dyn io::Read,
 }
 
 /// Reads one input to the end. Returns its statistics, or the sink's error (which stops the run).
@@ -355,11 +380,43 @@ pub fn first_event_time(input: &Input, cfg: &PipelineConfig) -> Option<Timestamp
     let Verdict::Use(decided) = decide(&sample, &ctx, cfg) else {
         return None;
     };
-    let mut run = LineStream::new(decided, &ctx, &input.name, 0);
+    earliest_in(&sample, decided, &ctx)
+}
+
+/// The earliest event time among the first lines (a detection sample) of a stream that starts at a
+/// line start inside an input of the `decided` format (whose modification time is `modified`),
+/// parsed as [`first_event_time`] parses an input's first lines. The batch runner finds with it
+/// how far before a chunk of a mail log its look-behind must start.
+pub fn sample_time(
+    input: impl io::Read,
+    decided: Decided,
+    modified: Option<Timestamp>,
+    cfg: &PipelineConfig,
+) -> Option<Timestamp> {
+    let mut ctx = cfg.parse.clone();
+    ctx.reference_time = modified.unwrap_or_else(Timestamp::now);
+    let mut reader = LineReader::with_max_line(input, cfg.max_line);
+    let (sample, _) = read_sample(&mut reader);
+    earliest_in(&sample, decided, &ctx)
+}
+
+/// The earliest event time a fresh parser makes of `sample`, messages still being assembled at
+/// its end included.
+fn earliest_in(sample: &[SampleLine], decided: Decided, ctx: &ParseContext) -> Option<Timestamp> {
+    let mut run = LineStream::new(decided, ctx, "", 0);
     let mut earliest = Earliest(None);
-    run.replay(&sample, &mut earliest).ok()?;
+    run.replay(sample, &mut earliest).ok()?;
     run.flush(None, &mut earliest).ok()?;
     earliest.0
+}
+
+/// A sink that drops what it is given.
+struct Discard;
+
+impl EventSink for Discard {
+    fn event(&mut self, _event: &mut Event<'_>) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A sink that keeps the earliest `@timestamp` it sees.
@@ -390,6 +447,7 @@ pub fn run_stream(
     };
     let mut ctx = cfg.parse.clone();
     ctx.reference_time = modified.unwrap_or_else(Timestamp::now);
+    ctx.owned = opts.start..opts.read_on.as_ref().map_or(u64::MAX, |r| r.end);
     let mut reader = LineReader::with_max_line(input, cfg.max_line);
     let mut ticker = Ticker {
         on_tick: opts.on_tick,
@@ -443,10 +501,11 @@ pub fn run_stream(
     stats.framing = Some(decided.framing);
 
     let mut run = LineStream::with_stats(decided, &ctx, name, opts.start, stats);
-    if !opts.warmup.is_empty() {
-        let mut lines = LineReader::with_max_line(opts.warmup, cfg.max_line);
+    if let Some(warmup) = opts.warmup {
+        let mut lines = LineReader::with_max_line(warmup.lines, cfg.max_line);
+        // Best effort, like the lines themselves: a read error ends the warm-up.
         while let Some(Ok(line)) = lines.next() {
-            run.prime(line);
+            run.uncounted(line, warmup.from, &mut Discard)?;
         }
     }
     run.replay(&sample, sink)?;
@@ -471,6 +530,18 @@ pub fn run_stream(
                     break;
                 }
             }
+        }
+    }
+    if let Some(read_on) = opts.read_on
+        && run.stats.failure.is_none()
+    {
+        let mut lines = LineReader::with_max_line(read_on.rest, cfg.max_line);
+        // A read error past the end is the next chunk's to report; here it ends the input, as
+        // it would end a single run, which then emits what is still open.
+        while run.parser.owned_pending() > 0
+            && let Some(Ok(line)) = lines.next()
+        {
+            run.uncounted(line, read_on.end, sink)?;
         }
     }
     run.flush(None, sink)?;
@@ -531,6 +602,8 @@ pub struct LineStream {
     path: Box<str>,
     /// Offset of the stream in the input (see [`RunOptions::start`]).
     start: u64,
+    /// Assembled events whose first line lies outside are dropped ([`ParseContext::owned`]).
+    owned: std::ops::Range<u64>,
     stats: InputStats,
     /// The parser's assembly counts already reported by [`LineStream::take_stats`].
     assembly_reported: AssemblyStats,
@@ -558,6 +631,7 @@ impl LineStream {
             hint: YearHint::new(ctx),
             path: path.into(),
             start,
+            owned: ctx.owned.clone(),
             stats,
             assembly_reported: AssemblyStats::default(),
         }
@@ -665,21 +739,27 @@ impl LineStream {
         self.parser.oldest_pending_offset()
     }
 
-    /// Feeds a line that precedes the stream to the parser and discards what it makes of it
-    /// (see [`RunOptions::warmup`]).
-    fn prime(&mut self, raw: RawLine<'_>) {
+    /// Feeds a line outside the stream (before it: [`RunOptions::warmup`]; after it:
+    /// [`RunOptions::read_on`]) to the parser, `base` being the offset in the input of the
+    /// reader the line comes from. The line is not counted and its own event and errors are
+    /// discarded; messages it completes go to `sink` when they are owned.
+    fn uncounted(&mut self, raw: RawLine<'_>, base: u64, sink: &mut dyn EventSink) -> io::Result<()> {
         let text = String::from_utf8_lossy(raw.bytes);
         if text.bytes().all(|b| b.is_ascii_whitespace()) {
-            return;
+            return Ok(());
         }
-        let line = self.framing.line(&text, 0, 0, &self.hint);
+        let line = self.framing.line(&text, base + raw.offset, raw.number, &self.hint);
         let _ = self.parser.parse(&line, &mut Event::default());
         while self.parser.take_error().is_some() {}
-        while self.parser.take_completed().is_some() {}
+        self.drain(sink)
     }
 
     fn drain(&mut self, sink: &mut dyn EventSink) -> io::Result<()> {
         while let Some(mut event) = self.parser.take_completed() {
+            // A message opened before a chunk, or past its end, is another chunk's to emit.
+            if event.log.offset.is_some_and(|o| !self.owned.contains(&o)) {
+                continue;
+            }
             event.log.file.path = Some(Cow::Borrowed(&self.path));
             self.stats.events += 1;
             sink.event(&mut event)?;

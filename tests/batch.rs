@@ -1,5 +1,8 @@
 //! End-to-end tests of parallel batch runs: `reconwatch parse` must print the same bytes and
-//! count the same statistics on one thread as on several with files split into small chunks.
+//! count the same statistics on one thread as on several with files split into small chunks;
+//! for a split mail log, the same events in an order that may differ at the chunks' seams
+//! (messages completed past a chunk's end come before the next chunk's), and `scan` the same
+//! alerts, compared sorted.
 
 mod common;
 use common::*;
@@ -21,16 +24,29 @@ fn parse(mode: &[&str], args: &[&str], paths: &[&Path]) -> Output {
     run(&all)
 }
 
+/// The lines of `bytes`, sorted.
+fn sorted_lines(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    lines.sort_unstable();
+    lines
+}
+
 /// Asserts that events (stdout), `--stats --json`, `--stats` text and the exit status are the
-/// same on one thread and split, and returns the single-threaded events and stats.
-fn same_single_and_split(paths: &[&Path]) -> (String, Vec<serde_json::Value>) {
+/// same on one thread and split, and returns the single-threaded events and stats. With
+/// `mail`, the events are compared sorted (see the module documentation).
+fn same_single_and_split(paths: &[&Path], mail: bool) -> (String, Vec<serde_json::Value>) {
     let mut results = Vec::new();
     for args in [&[][..], &["--stats", "--json"], &["--stats"]] {
         let one = parse(SINGLE, args, paths);
         let split = parse(SPLIT, args, paths);
         assert_eq!(one.status.code(), split.status.code(), "{args:?}: {}", stderr(&split));
+        let same = if mail && args.is_empty() {
+            sorted_lines(&one.stdout) == sorted_lines(&split.stdout)
+        } else {
+            one.stdout == split.stdout
+        };
         assert!(
-            one.stdout == split.stdout,
+            same,
             "{args:?}: output differs between one thread and split chunks on {paths:?}"
         );
         assert_eq!(stderr(&one), stderr(&split), "{args:?}");
@@ -95,12 +111,12 @@ fn a_generated_world_parses_the_same_on_one_thread_and_in_chunks() {
     assert!(std::fs::metadata(&postfix).unwrap().len() > 4096, "larger than a chunk");
 
     for one in [&squid, &gz, &postfix, &w3c] {
-        let (events, stats) = same_single_and_split(&[one]);
+        let (events, stats) = same_single_and_split(&[one], one == &postfix);
         assert!(stats[0]["events"].as_u64().unwrap() > 0, "{one:?}");
         assert_eq!(events.lines().count() as u64, stats[0]["events"].as_u64().unwrap());
     }
     // Everything at once, in the order the directory walk gives.
-    let (_, stats) = same_single_and_split(&[&w]);
+    let (_, stats) = same_single_and_split(&[&w], true);
     assert!(stats.len() > 10);
     let formats: Vec<_> = stats.iter().map(|s| s["format"].as_str().unwrap()).collect();
     for f in ["squid", "postfix", "w3c", "exchange"] {
@@ -116,7 +132,7 @@ fn an_unreadable_input_is_reported_alike_and_the_others_still_run() {
     // Opens, but every read fails (EIO), even for root; an ordinary unreadable file cannot be
     // made when the tests run as root.
     let unreadable = Path::new("/proc/self/mem");
-    let (events, stats) = same_single_and_split(&[&a, unreadable, &b]);
+    let (events, stats) = same_single_and_split(&[&a, unreadable, &b], false);
     assert_eq!(events.lines().count(), 500);
     assert_eq!(stats[1]["failure"]["kind"], "unreadable");
     assert_eq!(stats[2]["events"], 200);
@@ -132,7 +148,7 @@ fn errors_in_later_chunks_keep_their_absolute_line_numbers() {
     // 1st, 11th, 12th, 25th... chunks; only the first five are kept as examples.
     let bad = [3, 300, 333, 334, 700, 1190, 1500, 1999];
     let f = write(dir.path(), "errors.log", squid_file(2000, 139, "\n", &bad).as_bytes());
-    let (_, stats) = same_single_and_split(&[&f]);
+    let (_, stats) = same_single_and_split(&[&f], false);
     let s = &stats[0];
     assert_eq!(s["lines"], 2000);
     assert_eq!(s["errors"], bad.len());
@@ -186,7 +202,7 @@ fn chunk_boundaries_at_newlines_inside_lines_without_final_newline_and_crlf() {
     ];
     for (name, text) in cases {
         let f = write(dir.path(), name, text.as_bytes());
-        let (events, stats) = same_single_and_split(&[&f]);
+        let (events, stats) = same_single_and_split(&[&f], false);
         assert_eq!(stats[0]["events"], 300, "{name}");
         assert_eq!(stats[0]["errors"], 0, "{name}");
         assert_eq!(events.lines().count(), 300, "{name}");
@@ -218,7 +234,7 @@ fn chunks_report_rejections_as_the_layout_in_use_does() {
         })
         .collect();
     let f = write(dir.path(), "referrer.log", text.as_bytes());
-    let (_, stats) = same_single_and_split(&[&f]);
+    let (_, stats) = same_single_and_split(&[&f], false);
     assert_eq!(stats[0]["format"], "squid");
     assert_eq!(stats[0]["errors"], 2);
 }
@@ -229,7 +245,7 @@ fn ecs_json_lines_split_too() {
     let squid = write(dir.path(), "s.log", squid_file(400, 140, "\n", &[]).as_bytes());
     let o = parse(SINGLE, &[], &[&squid]);
     let ecs = write(dir.path(), "events.json", &o.stdout);
-    let (events, stats) = same_single_and_split(&[&ecs]);
+    let (events, stats) = same_single_and_split(&[&ecs], false);
     assert_eq!(stats[0]["format"], "ecs");
     assert_eq!(events.lines().count(), 400);
 }
@@ -245,5 +261,53 @@ fn a_closed_pipe_stops_every_thread_quietly() {
         let (code, err) = run_until_output_closed(&all);
         assert_eq!(code, Some(0), "{args:?}: {err}");
         assert!(err.is_empty(), "{args:?}: {err}");
+    }
+}
+
+/// `scan` on `paths` with `mode`: the alerts (sorted lines) and the summary without its timings.
+fn scan_sorted(mode: &[&str], paths: &[&Path], out: &Path) -> (Option<i32>, Vec<String>, String) {
+    let mut all = vec!["scan", "--output", out.to_str().unwrap()];
+    all.extend_from_slice(mode);
+    all.extend(paths.iter().map(|p| p.to_str().unwrap()));
+    let o = run(&all);
+    let mut alerts: Vec<String> = std::fs::read_to_string(out)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    alerts.sort_unstable();
+    let summary = stderr(&o)
+        .lines()
+        .filter(|l| !l.contains(" MB in "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    (o.status.code(), alerts, summary)
+}
+
+#[test]
+fn a_split_maillog_scans_to_the_same_alerts_and_summary_as_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("world");
+    let o = run(&["gen", "--seed", "11", "--size", "12MB", "--out", w.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let maillog = w.join("mail/maillog");
+    assert!(
+        std::fs::metadata(&maillog).unwrap().len() > 16 * 64 * 1024,
+        "many chunks"
+    );
+    let out = dir.path().join("alerts.json");
+    // The maillog alone, then the mail and web directories together (mail→web correlations).
+    for paths in [vec![maillog.clone()], vec![w.join("mail"), w.join("web")]] {
+        let paths: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+        let one = scan_sorted(&["--threads", "1"], &paths, &out);
+        assert_eq!(one.0, Some(1), "{}", one.2);
+        assert!(one.1.len() > 10, "{paths:?}: {} alerts", one.1.len());
+        assert!(one.2.contains("late events 0"), "{}", one.2);
+        for chunk in ["64KiB", "256KiB"] {
+            let split = scan_sorted(&["--threads", "2", "--chunk-size", chunk], &paths, &out);
+            assert_eq!(split.0, one.0, "{paths:?} in chunks of {chunk}");
+            assert_eq!(split.2, one.2, "{paths:?} in chunks of {chunk}");
+            assert!(split.1 == one.1, "alerts differ on {paths:?} in chunks of {chunk}");
+        }
     }
 }

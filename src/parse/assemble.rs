@@ -10,9 +10,17 @@
 //!
 //! Both cases are counted ([`AssemblyStats`]). An emitted message keeps every line that built it in
 //! `event.original` (joined by `\n`) and the offset of its first line in `log.offset`.
+//!
+//! A chunk of a split mail log ([`ParseContext::owned`], `crate::batch`) owns the messages whose
+//! first line lies in its byte range: only those count in [`AssemblyStats`] and
+//! [`owned_pending`](Assembler::owned_pending). The others (messages the chunk before it
+//! opened, replayed so that their later lines fold into them; messages opened past the chunk's
+//! end) are assembled exactly the same, so that expiry and id reuse follow a single run, and
+//! the caller discards them when they are emitted.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
+use std::ops::Range;
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -37,6 +45,17 @@ struct Pending {
     opened_at: Option<Timestamp>,
     /// Matches the entry in `order` that belongs to this message (ids are reused).
     generation: u64,
+    /// Its first line lies in [`Assembler::owned`].
+    owned: bool,
+}
+
+/// Why a message was emitted.
+#[derive(Clone, Copy)]
+enum Emitted {
+    Completed,
+    TimedOut,
+    Evicted,
+    AtEnd,
 }
 
 /// Messages being assembled, keyed by queue id. See the module documentation.
@@ -51,6 +70,11 @@ pub struct Assembler {
     timeout: SignedDuration,
     max_pending: usize,
     stats: AssemblyStats,
+    /// Offsets of the first lines of the messages this assembler owns (see the module
+    /// documentation); everything for a whole input.
+    owned: Range<u64>,
+    /// Open messages that are owned.
+    owned_open: usize,
 }
 
 impl Assembler {
@@ -64,6 +88,8 @@ impl Assembler {
             timeout: ctx.mail_timeout,
             max_pending: ctx.max_pending_messages.max(1),
             stats: AssemblyStats::default(),
+            owned: ctx.owned.clone(),
+            owned_open: 0,
         }
     }
 
@@ -85,6 +111,8 @@ impl Assembler {
             event.timestamp = ts;
             event.email.local_id = Some(Cow::Owned(id.to_owned()));
             self.order.push_back((id.to_owned(), generation));
+            let owned = self.owned.contains(&line.offset);
+            self.owned_open += owned as usize;
             self.open.insert(
                 id.to_owned(),
                 Pending {
@@ -92,6 +120,7 @@ impl Assembler {
                     original: String::new(),
                     opened_at: ts,
                     generation,
+                    owned,
                 },
             );
         }
@@ -114,7 +143,7 @@ impl Assembler {
     /// The log says the message is done: emit it.
     pub fn complete(&mut self, id: &str) {
         if let Some(p) = self.open.remove(id) {
-            self.finish(p);
+            self.finish(p, Emitted::Completed);
         }
         self.compact_order();
     }
@@ -137,8 +166,7 @@ impl Assembler {
                     }
                     let (id, _) = self.order.pop_front().expect("front exists");
                     let p = self.open.remove(&id).expect("checked above");
-                    self.stats.timed_out += 1;
-                    self.finish(p);
+                    self.finish(p, Emitted::TimedOut);
                 }
                 _ => {
                     self.order.pop_front();
@@ -161,8 +189,7 @@ impl Assembler {
         while let Some((id, generation)) = self.order.pop_front() {
             if self.open.get(&id).is_some_and(|p| p.generation == generation) {
                 let p = self.open.remove(&id).expect("checked above");
-                self.stats.flushed_at_end += 1;
-                self.finish(p);
+                self.finish(p, Emitted::AtEnd);
             }
         }
     }
@@ -190,18 +217,32 @@ impl Assembler {
         self.open.len()
     }
 
+    /// Number of owned messages still being assembled: once it is 0, nothing more this
+    /// assembler emits is its own.
+    pub fn owned_pending(&self) -> usize {
+        self.owned_open
+    }
+
     fn evict_oldest(&mut self) {
         while let Some((id, generation)) = self.order.pop_front() {
             if self.open.get(&id).is_some_and(|p| p.generation == generation) {
                 let p = self.open.remove(&id).expect("checked above");
-                self.stats.evicted += 1;
-                self.finish(p);
+                self.finish(p, Emitted::Evicted);
                 return;
             }
         }
     }
 
-    fn finish(&mut self, p: Pending) {
+    fn finish(&mut self, p: Pending, why: Emitted) {
+        if p.owned {
+            self.owned_open -= 1;
+            match why {
+                Emitted::Completed => {}
+                Emitted::TimedOut => self.stats.timed_out += 1,
+                Emitted::Evicted => self.stats.evicted += 1,
+                Emitted::AtEnd => self.stats.flushed_at_end += 1,
+            }
+        }
         let mut event = p.event;
         event.event.original = Some(Cow::Owned(p.original));
         self.completed.push_back(event);

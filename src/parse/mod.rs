@@ -118,6 +118,10 @@ pub struct ParseContext {
     pub mail_timeout: SignedDuration,
     /// At most this many mail messages are assembled at once; past it the oldest is emitted.
     pub max_pending_messages: usize,
+    /// Offsets of the first lines of the mail messages this parser owns: a chunk of a split mail
+    /// log (`crate::batch`) counts only those in its [`assemble::AssemblyStats`] and
+    /// [`LineParser::owned_pending`]. Everything for a whole input.
+    pub owned: std::ops::Range<u64>,
 }
 
 impl Default for ParseContext {
@@ -128,6 +132,7 @@ impl Default for ParseContext {
             squid_logformats: Arc::from(Vec::new()),
             mail_timeout: SignedDuration::from_mins(10),
             max_pending_messages: 100_000,
+            owned: 0..u64::MAX,
         }
     }
 }
@@ -168,6 +173,12 @@ pub trait LineParser: Send {
     /// assembled, if any: lines from there on are not yet fully processed.
     fn oldest_pending_offset(&self) -> Option<u64> {
         None
+    }
+
+    /// Messages still being assembled whose first line lies in [`ParseContext::owned`]: a chunk
+    /// of a split mail log reads past its end until this is 0.
+    fn owned_pending(&self) -> usize {
+        0
     }
 }
 

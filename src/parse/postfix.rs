@@ -226,6 +226,10 @@ impl LineParser for PostfixParser {
     fn oldest_pending_offset(&self) -> Option<u64> {
         self.asm.oldest_offset()
     }
+
+    fn owned_pending(&self) -> usize {
+        self.asm.owned_pending()
+    }
 }
 
 /// `postfix/smtpd`, `postfix`, `postfix-out/qmgr`, ...

@@ -143,6 +143,10 @@ impl LineParser for SendmailParser {
     fn oldest_pending_offset(&self) -> Option<u64> {
         self.asm.oldest_offset()
     }
+
+    fn owned_pending(&self) -> usize {
+        self.asm.owned_pending()
+    }
 }
 
 impl SendmailParser {
