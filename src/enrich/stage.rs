@@ -93,7 +93,7 @@ pub struct Enricher {
 #[derive(Default)]
 pub struct EnrichScratch<'s> {
     intel_hits: Vec<intel::Match<'s>>,
-    keys: HashMap<String, RecipientKeys>,
+    keys: HashMap<String, RecipientKeys, Mix>,
     /// What is known of each registered domain seen (web traffic repeats a few thousand
     /// domains millions of times): a pure function of the domain and the configuration, so
     /// caching it cannot change a result.

@@ -723,22 +723,32 @@ fn ends_with_web_extension(a: &str) -> bool {
 
 /// `user@host:port` -> (`host`, `port`); `[v6]:port` -> (`v6`, `port`).
 fn split_authority(a: &str) -> (&str, Option<&str>) {
-    // Byte searches: an authority is short, where std's char searchers cost their setup.
-    let a = match a.bytes().rposition(|b| b == b'@') {
-        Some(i) => &a[i + 1..],
-        None => a,
-    };
+    // One pass over the bytes (an authority is short, where searchers cost their setup): the
+    // last `@`, and the colons after it.
+    let (mut at, mut colons, mut last_colon) = (None, 0u32, 0usize);
+    for (i, b) in a.bytes().enumerate() {
+        match b {
+            b'@' => (at, colons) = (Some(i), 0),
+            b':' => (colons, last_colon) = (colons + 1, i),
+            _ => {}
+        }
+    }
+    let start = at.map_or(0, |i| i + 1);
+    let a = &a[start..];
     if let Some(r) = a.strip_prefix('[') {
         return match r.bytes().position(|b| b == b']') {
             Some(i) => (&r[..i], r[i + 1..].strip_prefix(':').filter(|p| !p.is_empty())),
             None => (r, None),
         };
     }
-    match a.bytes().rposition(|b| b == b':') {
+    match colons {
+        0 => (a, None),
+        1 => {
+            let i = last_colon - start;
+            (&a[..i], Some(&a[i + 1..]).filter(|p| !p.is_empty()))
+        }
         // More than one colon and no brackets: a bare IPv6 address, not host:port.
-        Some(i) if a.as_bytes()[..i].contains(&b':') => (a, None),
-        Some(i) => (&a[..i], Some(&a[i + 1..]).filter(|p| !p.is_empty())),
-        None => (a, None),
+        _ => (a, None),
     }
 }
 

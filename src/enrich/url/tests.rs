@@ -762,3 +762,26 @@ fn short_random_letters_in_an_identifiers_place() {
         assert!(analyze(&url).key().is_none(), "{url}");
     }
 }
+
+/// The last `@` ends the user part; one colon after it parts host and port, several are a bare
+/// IPv6 address; brackets hold an IPv6 address and an empty port is none.
+#[test]
+fn authorities_split_into_host_and_port() {
+    for (authority, host, port) in [
+        ("mail.example", "mail.example", None),
+        ("Mail.Example:8443", "Mail.Example", Some("8443")),
+        ("user@mail.example:8443", "mail.example", Some("8443")),
+        ("user:secret@mail.example", "mail.example", None),
+        ("a@b:1@mail.example:25", "mail.example", Some("25")),
+        ("mail.example:", "mail.example", None),
+        ("2001:db8::1", "2001:db8::1", None),
+        ("u:p@2001:db8::1", "2001:db8::1", None),
+        ("[2001:db8::1]:443", "2001:db8::1", Some("443")),
+        ("u@[2001:db8::1]", "2001:db8::1", None),
+        ("[2001:db8::1", "2001:db8::1", None),
+        ("", "", None),
+        ("@", "", None),
+    ] {
+        assert_eq!(split_authority(authority), (host, port), "{authority}");
+    }
+}
