@@ -88,10 +88,7 @@ fn squid_file(lines: usize, len: usize, eol: &str, bad: &[usize]) -> String {
 }
 
 fn world(dir: &Path) -> PathBuf {
-    let out = dir.join("world");
-    let o = run(&["gen", "--seed", "3", "--size", "2MB", "--out", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    out
+    gen_world(dir, "3", "2MB")
 }
 
 #[test]
@@ -287,9 +284,7 @@ fn scan_sorted(mode: &[&str], paths: &[&Path], out: &Path) -> (Option<i32>, Vec<
 #[test]
 fn a_split_maillog_scans_to_the_same_alerts_and_summary_as_one_thread() {
     let dir = tempfile::tempdir().unwrap();
-    let w = dir.path().join("world");
-    let o = run(&["gen", "--seed", "11", "--size", "12MB", "--out", w.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let w = gen_world(dir.path(), "11", "12MB");
     let maillog = w.join("mail/maillog");
     assert!(
         std::fs::metadata(&maillog).unwrap().len() > 16 * 64 * 1024,

@@ -125,9 +125,7 @@ impl ClassStats {
 #[test]
 fn shipped_rules_find_every_class_and_stay_quiet_on_benign_tracking() {
     let d = tempfile::tempdir().unwrap();
-    let world = d.path().join("world");
-    let o = run(&["gen", "--seed", SEED, "--size", SIZE, "--out", world.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let world = gen_world(d.path(), SEED, SIZE);
     let people = world.join(".world/people.csv");
     let alerts_path = d.path().join("alerts.jsonl");
     let o = run(&[

@@ -40,9 +40,7 @@ pub fn both_ways(dir: &Path, extra: &[&str], inputs: &[&str]) -> (String, String
 #[test]
 fn enrichment_on_demand_gives_the_alerts_of_enrichment_in_full() {
     let d = tempfile::tempdir().unwrap();
-    let world = d.path().join("world");
-    let o = run(&["gen", "--seed", "11", "--size", "6MB", "--out", world.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let world = gen_world(d.path(), "11", "6MB");
     // Intel: the first two campaign domains the labels name.
     let labels = std::fs::read_to_string(world.join(".world/labels.jsonl")).unwrap();
     let mut domains: Vec<String> = labels

@@ -112,6 +112,27 @@ struct Site<'s> {
     lookalike: Option<&'s str>,
 }
 
+impl Site<'_> {
+    /// Adds what the site says to a URL's fields: its registered domain, the protected domain
+    /// it imitates, and, when it is on no list (and no shortener's), its domain as a rare one.
+    fn record(&self, out: &mut ComputedUrl) {
+        push_unique(&mut out.registered_domain, &self.registered);
+        if let Some(l) = self.lookalike {
+            push_unique(&mut out.lookalike, l);
+        }
+        if !self.info.known && !self.info.shortener {
+            push_unique(&mut out.rare_domain, &self.registered);
+        }
+    }
+
+    /// Whether a URL on it may carry a key: identifiers on sites known to be safe (outlets,
+    /// well-known sites, ours) join nothing; a provider's tracking host or a shortener's link
+    /// may.
+    fn may_key(&self) -> bool {
+        !self.info.known || self.info.shortener || self.info.esp
+    }
+}
+
 /// The per-domain answers [`EnrichScratch`] caches.
 #[derive(Clone, Copy)]
 struct DomainInfo<'s> {
@@ -309,7 +330,7 @@ impl Enricher {
         let mut any = false;
         let (mut pixel, mut has_token, mut shortener, mut redirector, mut unknown) =
             (false, false, false, false, false);
-        for_each_url(ev, mail, |u, host, _, inner| {
+        for_each_url(ev, mail, |u, host, parts, inner| {
             any = true;
             let a = if web && !inner {
                 url::analyze_with_host(u, host)
@@ -322,27 +343,14 @@ impl Enricher {
                 a.pixel(None, None)
             };
             pixel |= signals.likely;
+            // What the site says, as the site stage says it (the same cache).
             let mut keyable = true;
-            if let Some(reg) = a.registered_domain() {
-                push_unique(&mut out.registered_domain, reg);
-                let info = self.domain_info(reg, &mut scratch.domains);
-                unknown |= !info.known;
-                shortener |= info.shortener;
-                redirector |= info.redirector && a.is_redirector();
-                if let Some(l) = info.lookalike {
-                    push_unique(&mut out.lookalike, l);
-                } else if !info.known
-                    && let Some(below) = a.host().strip_suffix(reg).and_then(|b| b.strip_suffix('.'))
-                    && let Some(l) = self.sender.protected_in_labels(below)
-                {
-                    push_unique(&mut out.lookalike, l.imitates);
-                }
-                if !info.known && !info.shortener {
-                    push_unique(&mut out.rare_domain, reg);
-                }
-                // Identifiers on sites known to be safe (outlets, well-known sites, ours) join
-                // nothing; a provider's tracking host or a shortener's link may.
-                keyable = !info.known || info.shortener || info.esp;
+            if let Some(site) = self.site(u, host, parts.host, scratch) {
+                site.record(&mut out);
+                unknown |= !site.info.known;
+                shortener |= site.info.shortener;
+                redirector |= site.info.redirector && a.is_redirector();
+                keyable = site.may_key();
             }
             let token = a.has_token();
             if token {
@@ -392,17 +400,10 @@ impl Enricher {
                 keyable = true;
                 return;
             };
-            keyable |= !site.info.known || site.info.shortener || site.info.esp;
-            let reg = &*site.registered;
-            push_unique(&mut out.registered_domain, reg);
+            site.record(&mut out);
+            keyable |= site.may_key();
             unknown |= !site.info.known;
             shortener |= site.info.shortener;
-            if let Some(l) = site.lookalike {
-                push_unique(&mut out.lookalike, l);
-            }
-            if !site.info.known && !site.info.shortener {
-                push_unique(&mut out.rare_domain, reg);
-            }
         });
         let u = &mut ev.reconwatch.url;
         u.registered_domain = out.registered_domain;

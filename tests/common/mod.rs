@@ -16,6 +16,15 @@ pub fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("the binary runs")
 }
 
+/// Generates a synthetic world (`reconwatch gen`) of about `size` with `seed` into
+/// `dir/world` and returns that directory.
+pub fn gen_world(dir: &Path, seed: &str, size: &str) -> PathBuf {
+    let world = dir.join("world");
+    let o = run(&["gen", "--seed", seed, "--size", size, "--out", world.to_str().unwrap()]);
+    assert!(o.status.success(), "reconwatch gen failed: {}", stderr(&o));
+    world
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
