@@ -439,6 +439,48 @@ fn gen_refuses_a_directory_that_is_not_empty_without_force() {
     assert!(o.status.success(), "a new directory needs no --force: {}", stderr(&o));
 }
 
+/// A watchlist given as a pipe, `/dev/stdin` or a FIFO is read once and loaded whole, as a file
+/// is: the same number of addresses.
+#[test]
+fn a_watchlist_from_a_pipe_or_fifo_is_loaded_like_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = access_log();
+    let csv =
+        "email,name,group\na@parliament.example,A,MPs\nb@parliament.example,B,MPs\nc@parliament.example,C,staff\n";
+    let loaded = |o: &Output| {
+        assert_eq!(o.status.code().map(|c| c < 2), Some(true), "{}", stderr(o));
+        assert!(stderr(o).contains("watchlists mps (3 addresses"), "{}", stderr(o));
+    };
+    let mut child = bin()
+        .args([
+            "scan",
+            "--watchlist",
+            "mps=/dev/stdin",
+            "-o",
+            "/dev/null",
+            log.to_str().unwrap(),
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(csv.as_bytes()).unwrap();
+    loaded(&wait_bounded(child, "scan with the watchlist on stdin"));
+    let fifo = dir.path().join("people.fifo");
+    mkfifo(&fifo);
+    let feeder = feed_fifo(&fifo, csv.as_bytes().to_vec());
+    let o = run(&[
+        "scan",
+        "--watchlist",
+        &format!("mps={}", fifo.display()),
+        "-o",
+        "/dev/null",
+        log.to_str().unwrap(),
+    ]);
+    feeder.join().unwrap();
+    loaded(&o);
+}
+
 #[test]
 fn watchlist_csv_problems_are_explained_and_duplicates_only_warned_about() {
     let dir = tempfile::tempdir().unwrap();

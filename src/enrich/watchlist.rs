@@ -423,6 +423,16 @@ impl Watchlists {
             fail => fail.at(&origin),
         };
         let mut file = std::fs::File::open(path).map_err(|e| failed(Fail::Io(e)))?;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            // A pipe or FIFO (`/dev/stdin`, `<(…)`) can be read once: both passes run over it
+            // in memory.
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).map_err(|e| failed(Fail::Io(e)))?;
+            let survey = survey(bytes.as_slice()).map_err(failed)?;
+            check_name(name)?;
+            let rows = bytes.get(survey.bom as usize..).unwrap_or_default();
+            return self.add_reader(name, survey.format, survey.lines, rows).map_err(failed);
+        }
         // A first pass, at the speed of reading, refuses a file that is not UTF-8 wherever the
         // bad byte is (before any other error and before anything is added) and finds the
         // format; the second streams the rows into the tables. The file is never held whole.
