@@ -75,6 +75,7 @@ fn mail(i: usize, t: i64, rule: &Arc<EvidenceRule>) -> Contribution {
                 offset: Some(i as u64 * 300),
             },
             fields: Vec::new(),
+            targets: Default::default(),
         })),
     }
 }

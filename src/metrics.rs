@@ -9,7 +9,18 @@ use prometheus::{
     Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use std::sync::Mutex;
+
+use crate::alert::GroupCount;
+use crate::detect::Detector;
 use crate::pipeline::InputStats;
+use crate::rules::RuleMeta;
+
+/// The most distinct `group` label values the process exports; see [`Metrics::record_targets`].
+pub const MAX_GROUP_LABELS: usize = 50;
+
+/// The `group` label of groups past [`MAX_GROUP_LABELS`].
+pub const OTHER_GROUP: &str = "other";
 
 /// The process's metrics and the registry that exports them.
 pub struct Metrics {
@@ -25,7 +36,12 @@ pub struct Metrics {
     pub lines_invalid_utf8: IntCounterVec,
     pub mail_incomplete: IntCounterVec,
     pub alerts: IntCounterVec,
+    pub alerts_by_group: IntCounterVec,
+    pub pixel_alerts: IntCounterVec,
+    /// The `group` label values used so far (at most [`MAX_GROUP_LABELS`]).
+    groups: Mutex<Vec<String>>,
     pub rules_loaded: IntGauge,
+    pub rule_info: IntGaugeVec,
     pub rule_problems: IntCounterVec,
     pub watchlist_entries: IntGaugeVec,
     pub watchlist_duplicate_rows: IntGaugeVec,
@@ -322,12 +338,31 @@ impl Metrics {
                 "Alerts written, by rule id and level.",
                 &["rule", "level"],
             ),
+            alerts_by_group: counter(
+                &r,
+                "reconwatch_alerts_by_group_total",
+                "Alerts that concern watch-listed people, by their watchlist group (the CSV's group column; ungrouped without one), rule id and level: who is being targeted, never by name. An alert about people of two groups counts once in each.",
+                &["group", "rule", "level"],
+            ),
+            pixel_alerts: counter(
+                &r,
+                "reconwatch_pixel_alerts_total",
+                "Alerts in which a device fetched a tracking pixel (the sender learned its IP address, network and browser), by the watchlist group of the person whose device it was (unlisted: nobody on a watchlist) and rule id.",
+                &["group", "rule"],
+            ),
+            groups: Mutex::new(Vec::new()),
             rules_loaded: {
                 let g = IntGauge::new("reconwatch_rules_loaded", "Detection rules loaded and compiled.")
                     .expect("metric definitions are valid");
                 r.register(Box::new(g.clone())).expect("each metric is registered once");
                 g
             },
+            rule_info: gauge(
+                &r,
+                "reconwatch_rule_info",
+                "Always 1 per loaded rule: its id, title, level and kind (detection, correlation). Join on rule to show titles: sum by (rule) (...) * on (rule) group_left (title) reconwatch_rule_info.",
+                &["rule", "title", "level", "kind"],
+            ),
             rule_problems: counter(
                 &r,
                 "reconwatch_rule_problems_total",
@@ -424,6 +459,53 @@ impl Metrics {
         }
     }
 
+    /// The rules `detector` runs: `reconwatch_rules_loaded` and one `reconwatch_rule_info` each
+    /// (those of rules a reload removed go).
+    pub fn record_rules(&self, detector: &Detector) {
+        let rules = detector.engine().rules().iter().map(|r| (&r.meta, "detection"));
+        let correlations = detector
+            .correlations()
+            .list
+            .iter()
+            .map(|c| (&c.rule.meta, "correlation"));
+        self.rule_info.reset();
+        let mut n = 0;
+        for (meta, kind) in rules.chain(correlations) {
+            self.rule_info
+                .with_label_values(&[&meta.id, &meta.title, meta.level.name(), kind])
+                .set(1);
+            n += 1;
+        }
+        self.rules_loaded.set(n);
+    }
+
+    /// Adds alerts of `rule` counted by group ([`Tally`]). Past [`MAX_GROUP_LABELS`] distinct
+    /// groups (a watchlist whose group column holds names, say), further ones are counted as
+    /// `other`, so that a bad export cannot explode the series.
+    pub fn record_targets(&self, rule: &RuleMeta, group: &str, counts: GroupCount) {
+        let group = {
+            let mut known = self.groups.lock().unwrap_or_else(|e| e.into_inner());
+            if known.iter().any(|g| g == group) {
+                group
+            } else if known.len() < MAX_GROUP_LABELS {
+                known.push(group.to_owned());
+                group
+            } else {
+                OTHER_GROUP
+            }
+        };
+        if counts.alerts > 0 {
+            self.alerts_by_group
+                .with_label_values(&[group, &rule.id, rule.level.name()])
+                .inc_by(counts.alerts);
+        }
+        if counts.pixel > 0 {
+            self.pixel_alerts
+                .with_label_values(&[group, &rule.id])
+                .inc_by(counts.pixel);
+        }
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         TextEncoder::new()
@@ -460,5 +542,46 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("reconwatch_parse_errors_total{"), "{text}");
+    }
+
+    /// A group column holding something else than groups (names, say) cannot make a series per
+    /// value: past the cap, groups are counted together as `other`.
+    #[test]
+    fn group_labels_are_capped_and_the_rest_counted_as_other() {
+        let m = Metrics::new();
+        let rule = RuleMeta {
+            id: "r1".into(),
+            title: "A rule".into(),
+            level: crate::rules::Level::Informational,
+            status: None,
+            description: None,
+            tags: Vec::new(),
+            references: Vec::new(),
+            author: None,
+            falsepositives: Vec::new(),
+            fields: Vec::new(),
+            name: None,
+        };
+        let one = GroupCount { alerts: 1, pixel: 1 };
+        for i in 0..MAX_GROUP_LABELS + 5 {
+            m.record_targets(&rule, &format!("g{i}"), one);
+        }
+        m.record_targets(&rule, "g0", one);
+        let text = m.encode();
+        let series = |name: &str| text.lines().filter(|l| l.starts_with(name)).count();
+        assert_eq!(
+            series("reconwatch_alerts_by_group_total{"),
+            MAX_GROUP_LABELS + 1,
+            "{text}"
+        );
+        assert_eq!(series("reconwatch_pixel_alerts_total{"), MAX_GROUP_LABELS + 1, "{text}");
+        assert!(
+            text.contains("reconwatch_alerts_by_group_total{group=\"other\",level=\"informational\",rule=\"r1\"} 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("reconwatch_pixel_alerts_total{group=\"g0\",rule=\"r1\"} 2"),
+            "{text}"
+        );
     }
 }

@@ -120,3 +120,125 @@ fn shipped_alerting_rules_pass_promtool_unit_tests() {
         String::from_utf8_lossy(&test.stderr)
     );
 }
+
+/// The groups of the watch-listed people an alert document concerns: `reconwatch.person.group`
+/// of a match (or `ungrouped` for a high-risk person without one), the evidence's
+/// `targets.groups` of a correlation; and the groups whose devices fetched a pixel.
+fn groups_of(alert: &serde_json::Value) -> (Vec<String>, Vec<String>) {
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| a.iter().filter_map(|g| g.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    };
+    let (mut groups, mut pixel) = (Vec::new(), Vec::new());
+    if let Some(events) = alert["correlation"]["events"].as_array() {
+        for e in events {
+            let g = names(&e["targets"]["groups"]);
+            if e["targets"]["pixel_fetch"] == true {
+                pixel.extend(if g.is_empty() {
+                    vec!["unlisted".to_owned()]
+                } else {
+                    g.clone()
+                });
+            }
+            groups.extend(g);
+        }
+    } else {
+        let person = &alert["reconwatch"]["person"];
+        groups = names(&person["group"]);
+        if groups.is_empty() && person["high_risk"] == true {
+            groups.push("ungrouped".to_owned());
+        }
+        // A web request: a URL of its own, no mail.
+        let web = alert["url"]["original"].is_string() && alert["email"].is_null();
+        if web && alert["reconwatch"]["url"]["pixel"] == true {
+            pixel = if groups.is_empty() {
+                vec!["unlisted".to_owned()]
+            } else {
+                groups.clone()
+            };
+        }
+    }
+    for v in [&mut groups, &mut pixel] {
+        v.sort();
+        v.dedup();
+    }
+    (groups, pixel)
+}
+
+/// Targeting by group, recounted from the alerts themselves, is what the metrics say; no label
+/// names a person; and the group label cannot grow past its cap.
+#[test]
+fn scan_metrics_count_alerts_by_watchlist_group_and_pixel_fetches_never_by_person() {
+    use std::collections::BTreeMap;
+    let promtool = promtool();
+    let dir = tempfile::tempdir().unwrap();
+    let prom = dir.path().join("reconwatch.prom");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let o = Command::new(env!("CARGO_BIN_EXE_reconwatch"))
+        .args(["scan", "-q", "--config"])
+        .arg(root.join("deploy/sample-world.yml"))
+        .arg("--metrics-textfile")
+        .arg(&prom)
+        .arg(root.join("sample-logs"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&prom).unwrap();
+    check_metrics(promtool, &prom, &text);
+
+    // Expected, from the alert documents: (metric, group, rule) -> alerts.
+    let mut expected: BTreeMap<(&str, String, String), u64> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&o.stdout).lines() {
+        let alert: serde_json::Value = serde_json::from_str(line).unwrap();
+        let rule = alert["rule"]["id"].as_str().unwrap().to_owned();
+        let (groups, pixel) = groups_of(&alert);
+        for g in groups {
+            *expected
+                .entry(("reconwatch_alerts_by_group_total", g, rule.clone()))
+                .or_default() += 1;
+        }
+        for g in pixel {
+            *expected
+                .entry(("reconwatch_pixel_alerts_total", g, rule.clone()))
+                .or_default() += 1;
+        }
+    }
+    let mut counted: BTreeMap<(&str, String, String), u64> = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some(metric) = ["reconwatch_alerts_by_group_total", "reconwatch_pixel_alerts_total"]
+            .into_iter()
+            .find(|m| line.starts_with(&format!("{m}{{")))
+        else {
+            continue;
+        };
+        let label = |name: &str| {
+            let start = line.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+            line[start..start + line[start..].find('"').unwrap()].to_owned()
+        };
+        let n: u64 = line.rsplit_once(' ').unwrap().1.parse().unwrap();
+        counted.insert((metric, label("group"), label("rule")), n);
+    }
+    assert_eq!(counted, expected);
+    let groups: std::collections::BTreeSet<&str> = counted.keys().map(|(_, g, _)| g.as_str()).collect();
+    assert!(
+        ["parliamentarian", "staff", "family"]
+            .iter()
+            .all(|g| groups.contains(g)),
+        "the sample world targets these groups: {groups:?}"
+    );
+    assert!(
+        counted.keys().any(|(m, _, _)| *m == "reconwatch_pixel_alerts_total"),
+        "the sample world's pixels fire"
+    );
+    // Never a person: no address, name or user name of the watchlist appears in any label.
+    let people = std::fs::read_to_string(root.join("sample-logs/.world/people.csv")).unwrap();
+    for row in people.lines().skip(1) {
+        let cols: Vec<&str> = row.split(',').collect();
+        for who in [cols[0], cols[1], cols[3]] {
+            for line in text.lines().filter(|l| !l.starts_with('#')) {
+                assert!(!line.contains(&format!("\"{who}\"")), "{who} in a label: {line}");
+            }
+        }
+    }
+}

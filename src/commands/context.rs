@@ -111,7 +111,8 @@ pub enum SkipReport {
 }
 
 /// Loads the detector `config` names, says on stderr what loading found (rejected rules always,
-/// skipped ones as `skips` says, watchlist warnings) and counts it in `metrics`. Returns the
+/// skipped ones as `skips` says, watchlist warnings) and counts it in `metrics` (the rules
+/// themselves are recorded by the caller that puts them in use: [`Metrics::record_rules`]). Returns the
 /// detector and the number of rejected rules.
 pub fn load_detector(
     config: &DetectorConfig,
@@ -122,9 +123,6 @@ pub fn load_detector(
     report_rules(&report, metrics, skips);
     report_context(&report.context, Some(metrics));
     record_context(detector.enricher(), metrics);
-    metrics
-        .rules_loaded
-        .set((detector.engine().rules().len() + detector.correlations().list.len()) as i64);
     Ok((detector, report.rejected()))
 }
 

@@ -104,6 +104,7 @@ fn load(
     if rejected > 0 {
         bail!("{rejected} rules cannot run (each is listed above); fix or remove them");
     }
+    metrics.record_rules(&detector);
     Ok((config, detector))
 }
 

@@ -11,7 +11,7 @@ use super::EXIT_ERROR;
 use super::context::{SkipReport, load_detector};
 use super::output::{self, InputFiles};
 use super::parse::lock;
-use crate::alert::JsonLines;
+use crate::alert::{JsonLines, Tally};
 use crate::batch::{BatchConfig, Unit, UnitOutput, run_batch};
 use crate::cli::ScanArgs;
 use crate::correlate::SourceId;
@@ -85,6 +85,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
         (false, false) => SkipReport::Count,
     };
     let (detector, rule_errors) = load_detector(&detector_config, &metrics, skips)?;
+    metrics.record_rules(&detector);
     let (engine, correlations) = (detector.engine(), detector.correlations());
     let batch = BatchConfig {
         threads: args.threads,
@@ -118,6 +119,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
     // Not over alerts printed on the same terminal.
     let show = progress::stderr_is_terminal() && !to_terminal && !args.quiet;
     let mut counts = vec![0u64; engine.rules().len()];
+    let mut targets = Tally::default();
     let mut correlating = detector.correlating();
     let stats = progress::report_while(&progress, show, || {
         let stats = run_batch(
@@ -135,6 +137,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
                 for (c, n) in counts.iter_mut().zip(unit_sink.worker.alert_counts()) {
                     *c += n;
                 }
+                targets.merge(unit_sink.worker.take_targets());
                 // Each input is a source of its own; after each unit, what no later unit can
                 // precede is correlated.
                 let (contributions, skipped) = unit_sink.worker.take_contributions();
@@ -177,6 +180,12 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitCode> {
                 .with_label_values(&[&meta.id, meta.level.name()])
                 .inc_by(*n);
         }
+    }
+    for (rule, group, n) in targets.take() {
+        metrics.record_targets(&engine.rules()[rule as usize].meta, &group, n);
+    }
+    for (correlation, group, n) in correlating.take_targets().take() {
+        metrics.record_targets(&correlations.list[correlation as usize].rule.meta, &group, n);
     }
     record_correlation(&correlating, &metrics);
     if !args.quiet {

@@ -3,7 +3,8 @@
 //! timespan, condition, the group it fired for (group-by names and values), the count, distinct
 //! values, sum or average it tested, the window's first and last event times, and the
 //! contributing events (time, rule, dataset, message id, file and offset, the fields the rule
-//! lists, `event.original`).
+//! lists, the watchlist groups concerned and a pixel fetch ([`crate::alert::Targets`]),
+//! `event.original`).
 
 use std::sync::Arc;
 

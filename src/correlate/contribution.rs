@@ -17,6 +17,7 @@ use jiff::Timestamp;
 use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::alert::Targets;
 use crate::event::{Event, Field, Value};
 
 pub use super::compile::EvidenceRule;
@@ -55,6 +56,9 @@ pub struct Evidence {
         deserialize_with = "field_pairs"
     )]
     pub fields: Vec<(&'static str, String)>,
+    /// The watchlist groups the event concerns and whether it fetched a tracking pixel.
+    #[serde(default, skip_serializing_if = "Targets::is_empty")]
+    pub targets: Targets,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -155,6 +159,7 @@ impl Evidence {
                 offset: event.log.offset,
             },
             fields,
+            targets: Targets::of(event),
         }
     }
 

@@ -65,6 +65,7 @@ pub(super) fn evidence_of(rule: &Arc<EvidenceRule>, time: i64, text: &str) -> Ar
             offset: None,
         },
         fields: Vec::new(),
+        targets: Default::default(),
     })
 }
 

@@ -513,7 +513,7 @@ impl<O: Outputs> Engine<O> {
 
     /// After new events: the watermark moves, the sinks flush, alerts are counted, and a commit
     /// is made when it is due.
-    fn settle(&mut self, worker: &Worker<'_>) -> Result<(), EngineError> {
+    fn settle(&mut self, worker: &mut Worker<'_>) -> Result<(), EngineError> {
         self.advance()?;
         self.outputs.flush()?;
         self.count_alerts(worker);
@@ -546,8 +546,17 @@ impl<O: Outputs> Engine<O> {
         Ok(())
     }
 
-    /// Adds the alerts written since the last call to `reconwatch_alerts_total{rule,level}`.
-    fn count_alerts(&mut self, worker: &Worker<'_>) {
+    /// Adds the alerts written since the last call to `reconwatch_alerts_total{rule,level}`,
+    /// and by watchlist group.
+    fn count_alerts(&mut self, worker: &mut Worker<'_>) {
+        for (rule, group, n) in worker.take_targets().take() {
+            let meta = &self.detector.engine().rules()[rule as usize].meta;
+            self.metrics.record_targets(meta, &group, n);
+        }
+        for (correlation, group, n) in self.correlating.take_targets().take() {
+            let meta = &self.detector.correlations().list[correlation as usize].rule.meta;
+            self.metrics.record_targets(meta, &group, n);
+        }
         let rules = self.detector.engine().rules();
         let counts = worker.alert_counts();
         self.counted_rules.resize(counts.len(), 0);

@@ -20,7 +20,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::alert::{Alert, AlertSink, SinkError};
+use crate::alert::{Alert, AlertSink, SinkError, Tally, Targets};
 use crate::correlate::compile::From;
 use crate::correlate::{
     ContributeStats, Contribution, Correlations, Fired, Limits, RestoreReport, Snapshot, SnapshotError, SourceId, Stage,
@@ -164,6 +164,11 @@ impl Detector {
         let contribution_stages = (0..rules.len() as u32)
             .map(|r| {
                 let mut stages: Vec<EnrichStage> = correlations.fields_read(r).filter_map(Field::computed_by).collect();
+                // The evidence names the groups of the people concerned and a pixel fetch
+                // (`Targets`), for the alert and its metrics.
+                if correlations.feeds(r) {
+                    stages.extend([EnrichStage::Person, EnrichStage::UrlPixel]);
+                }
                 stages.sort_unstable();
                 stages.dedup();
                 stages
@@ -233,6 +238,7 @@ impl Detector {
             scratch: self.engine.scratch(),
             matched: Vec::new(),
             counts: vec![0; self.engine.rules().len()],
+            targets: Tally::default(),
             contributions: Vec::new(),
             contribute_stats: ContributeStats::default(),
         }
@@ -276,6 +282,8 @@ pub struct Worker<'d> {
     matched: Vec<u32>,
     /// Alerts written per detection rule (indexed like [`Engine::rules`]).
     counts: Vec<u64>,
+    /// Alerts written per detection rule and watchlist group, until taken.
+    targets: Tally,
     /// Contributions to correlations, in event order, until taken.
     contributions: Vec<Contribution>,
     contribute_stats: ContributeStats,
@@ -328,6 +336,7 @@ impl<'d> Worker<'d> {
             let rule = &d.engine.rules()[r as usize];
             sink.alert(Alert::of_match(event, &rule.meta, &hits))?;
             self.counts[r as usize] += 1;
+            self.targets.add(r, std::iter::once(&Targets::of(event)));
         }
         Ok(())
     }
@@ -345,6 +354,12 @@ impl<'d> Worker<'d> {
     pub fn alert_counts(&self) -> &[u64] {
         &self.counts
     }
+
+    /// Alerts written per detection rule (its index in [`Engine::rules`]) and watchlist group
+    /// since the previous call.
+    pub fn take_targets(&mut self) -> Tally {
+        std::mem::take(&mut self.targets)
+    }
 }
 
 /// The serial correlation side of a [`Detector`]: see the module documentation. One per
@@ -355,6 +370,8 @@ pub struct Correlating {
     fired: Vec<Fired>,
     /// Alerts written per correlation (indexed like [`Correlations::list`]).
     counts: Vec<u64>,
+    /// Alerts written per correlation and watchlist group, until taken.
+    targets: Tally,
     contributed: ContributeStats,
 }
 
@@ -364,6 +381,7 @@ impl Correlating {
             counts: vec![0; stage.correlations().list.len()],
             stage,
             fired: Vec::new(),
+            targets: Tally::default(),
             contributed: ContributeStats::default(),
         }
     }
@@ -400,6 +418,7 @@ impl Correlating {
             }
             sink.alert(Alert::of_correlation(c, &f))?;
             self.counts[f.correlation as usize] += 1;
+            self.targets.add(f.correlation, f.events.iter().map(|e| &e.targets));
         }
         Ok(())
     }
@@ -423,6 +442,12 @@ impl Correlating {
     /// Alerts written per correlation.
     pub fn alert_counts(&self) -> &[u64] {
         &self.counts
+    }
+
+    /// Alerts written per correlation (its index in [`Correlations::list`]) and watchlist group
+    /// since the previous call.
+    pub fn take_targets(&mut self) -> Tally {
+        std::mem::take(&mut self.targets)
     }
 
     /// What matched events contributed, and could not, so far.
