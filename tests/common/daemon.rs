@@ -140,8 +140,14 @@ impl Drop for Daemon {
 }
 
 pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    http_get_as(addr, path, "HTTP/1.1")
+}
+
+/// `GET path` in HTTP `version`: "HTTP/1.0" for a server that would answer a long body to 1.1 in
+/// chunks (Prometheus), which this reader does not undo.
+pub fn http_get_as(addr: &str, path: &str, version: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(s, "GET {path} {version}\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
