@@ -3,17 +3,15 @@
 //! polls for a condition with a deadline; nothing asserts a time.
 
 mod common;
+use common::daemon::*;
 use common::*;
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-const DEADLINE: Duration = Duration::from_secs(60);
 
 /// A rule that alerts on every Squid line whose URL has `/marker/`: one alert per line, so the
 /// alerts say exactly which lines were processed and how often.
@@ -26,150 +24,6 @@ detection:
   condition: sel
 level: low
 ";
-
-/// A running daemon, its stderr collected in a file.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-    http: String,
-}
-
-impl Daemon {
-    fn start(dir: &Path, args: &[&str]) -> Daemon {
-        Self::start_with(dir, args, |_| {})
-    }
-
-    fn start_with(dir: &Path, args: &[&str], f: impl FnOnce(&mut std::process::Command)) -> Daemon {
-        let log = dir.join(format!(
-            "daemon-{}.log",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        let mut cmd = bin();
-        cmd.arg("run")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap());
-        f(&mut cmd);
-        let child = cmd.spawn().expect("the binary starts");
-        let mut d = Daemon {
-            child,
-            log,
-            http: String::new(),
-        };
-        let line = d.wait_log("serving /metrics");
-        d.http = line.rsplit("http://").next().unwrap().trim().to_owned();
-        d.wait_log("running:");
-        d
-    }
-
-    fn stderr(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The first log line containing `what`, waiting for it.
-    fn wait_log(&mut self, what: &str) -> String {
-        let start = Instant::now();
-        loop {
-            if let Some(l) = self.stderr().lines().find(|l| l.contains(what)) {
-                return l.to_owned();
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "the daemon exited ({status}) before logging {what:?}:\n{}",
-                    self.stderr()
-                );
-            }
-            assert!(start.elapsed() < DEADLINE, "no {what:?} in the log:\n{}", self.stderr());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// The address a listener logged (`... on 127.0.0.1:PORT`) for `label`.
-    fn listening(&mut self, label: &str) -> String {
-        let line = self.wait_log(label);
-        line.rsplit(" on ").next().unwrap().trim().to_owned()
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        http_get(&self.http, path)
-    }
-
-    /// The value of the series `name{labels}` (0 when absent).
-    fn metric(&self, series: &str) -> f64 {
-        let (_, text) = self.get("/metrics");
-        metric(&text, series)
-    }
-
-    fn wait_metric(&self, series: &str, ok: impl Fn(f64) -> bool) -> f64 {
-        let start = Instant::now();
-        loop {
-            let v = self.metric(series);
-            if ok(v) {
-                return v;
-            }
-            assert!(start.elapsed() < DEADLINE, "{series} stayed at {v}:\n{}", self.stderr());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = std::process::Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -{sig}");
-    }
-
-    /// SIGTERM, then the exit status and the log.
-    fn stop(mut self) -> (Option<i32>, String) {
-        self.signal("TERM");
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status.code(), self.stderr());
-            }
-            assert!(start.elapsed() < DEADLINE, "no exit after SIGTERM:\n{}", self.stderr());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill9(mut self) {
-        self.signal("KILL");
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map_or("", |b| b.1).to_owned();
-    (status, body)
-}
-
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            (name == series).then(|| value.parse().unwrap())
-        })
-        .unwrap_or(0.0)
-}
 
 /// A Squid line whose URL carries `/marker/N`.
 fn marker_line(n: u64) -> String {

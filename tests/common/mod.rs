@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod daemon;
+
 /// The `reconwatch` binary under test.
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_reconwatch"))
