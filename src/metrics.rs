@@ -459,21 +459,24 @@ impl Metrics {
         }
     }
 
-    /// The rules `detector` runs: `reconwatch_rules_loaded` and one `reconwatch_rule_info` each
-    /// (those of rules a reload removed go).
+    /// The rules `detector` runs: `reconwatch_rules_loaded`, one `reconwatch_rule_info` each
+    /// (those of rules a reload removed go), and `reconwatch_alerts_total` at 0 for each rule
+    /// that alerts.
     pub fn record_rules(&self, detector: &Detector) {
-        let rules = detector.engine().rules().iter().map(|r| (&r.meta, "detection"));
-        let correlations = detector
-            .correlations()
-            .list
-            .iter()
-            .map(|c| (&c.rule.meta, "correlation"));
+        let set = detector.correlations();
+        let rules =
+            (detector.engine().rules().iter().enumerate()).map(|(i, r)| (&r.meta, "detection", set.alerts(i as u32)));
+        let correlations = set.list.iter().map(|c| (&c.rule.meta, "correlation", c.alerts));
         self.rule_info.reset();
         let mut n = 0;
-        for (meta, kind) in rules.chain(correlations) {
+        for (meta, kind, alerts) in rules.chain(correlations) {
             self.rule_info
                 .with_label_values(&[&meta.id, &meta.title, meta.level.name(), kind])
                 .set(1);
+            if alerts {
+                // At 0 from the start, so that Prometheus sees the first alert as an increase.
+                self.alerts.with_label_values(&[&meta.id, meta.level.name()]);
+            }
             n += 1;
         }
         self.rules_loaded.set(n);
