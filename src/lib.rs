@@ -4,7 +4,7 @@
 //! [`source`] (bytes in) → [`parse`] (bytes → [`event::Event`]) → [`pipeline`] (the loop that
 //! joins them and counts) → [`rules`] (Sigma: which rules match an event) → [`alert`]. [`batch`] runs the pipeline over many inputs and chunks of
 //! large files on every core, handing results back in input order; [`progress`] counts and
-//! shows how far it is. [`metrics`] declares every exported metric; [`cli`] and [`commands`] are
+//! shows how far it is. [`metrics`] declares every exported metric ([`targets`]: who alerts concern, by group); [`cli`] and [`commands`] are
 //! the binary's interface; [`world`] writes synthetic test worlds.
 
 #![forbid(unsafe_code)]
@@ -27,6 +27,7 @@ pub mod progress;
 pub mod rules;
 pub mod size;
 pub mod source;
+pub mod targets;
 pub mod tls;
 /// The synthetic test-world generator (`reconwatch gen`, `sample-logs/`, tests and benchmarks):
 /// behind the default `gen` feature, since a production build (the daemon) needs none of it.

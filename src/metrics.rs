@@ -11,10 +11,10 @@ use prometheus::{
 
 use std::sync::Mutex;
 
-use crate::alert::GroupCount;
 use crate::detect::Detector;
 use crate::pipeline::InputStats;
 use crate::rules::RuleMeta;
+use crate::targets::GroupCount;
 
 /// The most distinct `group` label values the process exports; see [`Metrics::record_targets`].
 pub const MAX_GROUP_LABELS: usize = 50;

@@ -26,11 +26,9 @@ mod net;
 mod sinks;
 mod spool;
 mod suppress;
-mod targets;
 mod webhook;
 
 pub use sinks::{SinkSetupError, Sinks};
-pub use targets::{GroupCount, Tally, Targets, UNGROUPED, UNLISTED};
 
 use std::io::{self, Write};
 

@@ -11,7 +11,7 @@ use super::EXIT_ERROR;
 use super::context::{SkipReport, load_detector};
 use super::output::{self, InputFiles};
 use super::parse::lock;
-use crate::alert::{JsonLines, Tally};
+use crate::alert::JsonLines;
 use crate::batch::{BatchConfig, Unit, UnitOutput, run_batch};
 use crate::cli::ScanArgs;
 use crate::correlate::SourceId;
@@ -23,6 +23,7 @@ use crate::progress::{self, Progress};
 use crate::rules::{Level, RuleMeta};
 use crate::size::parse_chunk_size;
 use crate::source;
+use crate::targets::Tally;
 
 /// Exit code when at least one alert was written.
 const EXIT_ALERTS: u8 = 1;

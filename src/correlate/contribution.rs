@@ -17,8 +17,8 @@ use jiff::Timestamp;
 use serde::de::{Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::alert::Targets;
 use crate::event::{Event, Field, Value};
+use crate::targets::Targets;
 
 pub use super::compile::EvidenceRule;
 use super::compile::{Correlations, Feed, From};

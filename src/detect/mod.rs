@@ -20,7 +20,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::alert::{Alert, AlertSink, SinkError, Tally, Targets};
+use crate::alert::{Alert, AlertSink, SinkError};
 use crate::correlate::compile::From;
 use crate::correlate::{
     ContributeStats, Contribution, Correlations, Fired, Limits, RestoreReport, Snapshot, SnapshotError, SourceId, Stage,
@@ -31,6 +31,7 @@ use crate::pipeline::EventSink;
 use crate::rules::load::{Loaded, Problem};
 use crate::rules::sigma::{Check, Placeholders, Rule};
 use crate::rules::{CompileError, Engine, Scratch};
+use crate::targets::{Tally, Targets};
 
 pub mod context;
 

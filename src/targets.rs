@@ -3,7 +3,7 @@
 //!
 //! [`Targets`] is read off an enriched event (a rule match) or kept with a correlation's
 //! evidence; [`Tally`] counts alerts by rule and group, and is drained into
-//! `reconwatch_alerts_by_group_total` and `reconwatch_pixel_alerts_total`.
+//! `reconwatch_alerts_by_group_total` and `reconwatch_pixel_alerts_total` (`crate::metrics`).
 
 use std::collections::HashMap;
 
