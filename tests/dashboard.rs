@@ -836,6 +836,20 @@ fn every_panel_query_runs_on_a_live_prometheus_scraping_the_daemon_and_the_dashb
     prom.wait(&fired, |v| v.is_some_and(|v| v > 0.0), &daemon);
     prom.wait_rules_evaluated();
     let end = now();
+    // The exposition with every series populated (alerts by group, histograms, sinks) is valid.
+    let scraped = dir.path().join("scrape.prom");
+    std::fs::write(&scraped, daemon.get("/metrics").1).unwrap();
+    let check = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&scraped).unwrap())
+        .output()
+        .expect("promtool (Debian's prometheus package; .ci/test installs it)");
+    assert!(
+        check.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        stderr(&check)
+    );
 
     // What only passes once every metric the dashboard reads is exported is gathered here and
     // reported at the end, after everything else was checked.
