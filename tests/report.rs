@@ -229,7 +229,7 @@ fn check_against_labels(world: &Path, alerts: &[u8], report: &Value, all_targets
                 // tunnel to a sibling host of a sub-domain lookalike): still the campaign's.
                 let host = f["host"].as_str().unwrap_or("");
                 let on_campaign_site =
-                    t.kinds.get(&at).is_none() && t.domains.iter().any(|d| host.ends_with(d.as_str()));
+                    !t.kinds.contains_key(&at) && t.domains.iter().any(|d| host.ends_with(d.as_str()));
                 assert!(
                     on_campaign_site,
                     "{email}: fetch {at} ({}) is not a campaign line but {:?}",

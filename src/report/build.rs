@@ -799,7 +799,7 @@ fn finish(
                     .collect()
             });
             let target = match (&owner, recipients.as_slice()) {
-                (Some(o), rs) if rs.iter().any(|r| *r == o) => Some(o.clone()),
+                (Some(o), rs) if rs.contains(&o) => Some(o.clone()),
                 (_, [first, ..]) => Some((*first).clone()),
                 (Some(o), []) => Some(o.clone()),
                 (None, []) => None,
@@ -846,7 +846,21 @@ fn finish(
         }
         c.people_fetched = fetched_people.len();
         c.level = level.map_or("informational", |l| l.name()).to_owned();
-        c.senders = senders.into_iter().collect();
+        // Bounce addresses (one per message, VERP) are counted per mailer, not listed.
+        let mut bounces: BTreeMap<String, usize> = BTreeMap::new();
+        c.senders = senders
+            .into_iter()
+            .filter(|s| {
+                let bounce = is_bounce_address(s);
+                if bounce {
+                    let at = s.rsplit_once('@').map_or("", |(_, d)| d);
+                    *bounces.entry(at.to_owned()).or_default() += 1;
+                }
+                !bounce
+            })
+            .collect();
+        c.senders
+            .extend(bounces.into_iter().map(|(d, n)| format!("{n} bounce address(es) @{d}")));
         c.personas = personas.into_iter().collect();
         c.sender_domains = domains.into_iter().collect();
         c.tracking_hosts = hosts.into_iter().collect();

@@ -45,7 +45,7 @@ h3 { font-size: 17px; margin: 22px 0 6px; }
 .figure b { display: block; font-size: 28px; }
 .warn { border-left: 4px solid var(--high); background: #fdf3ee; padding: 8px 12px; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0 14px; font-size: 13.5px; }
-th, td { text-align: left; vertical-align: top; padding: 5px 8px; border-bottom: 1px solid var(--line); }
+th, td { text-align: left; vertical-align: top; padding: 5px 8px; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
 th { background: #eef1f4; font-weight: 600; }
 td.num, th.num { text-align: right; }
 .level { font-weight: bold; text-transform: uppercase; font-size: 12px; }
@@ -126,9 +126,9 @@ fn table(h: &mut String, headers: &[&str], rows: impl IntoIterator<Item = Vec<St
 }
 
 fn header(h: &mut String, r: &Report) {
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<header><h1>Tracking-campaign exposure report</h1><p class=\"meta\"><span class=\"confidential\">CONFIDENTIAL — NAMES PEOPLE</span> Activity from {} to {}, from {} alert(s) of reconwatch (mail- and web-gateway logs).</p></header>\n",
+        "<header><h1>Tracking-campaign exposure report</h1><p class=\"meta\"><span class=\"confidential\">CONFIDENTIAL — NAMES PEOPLE</span> Activity from {} to {}, from {} alert(s) of reconwatch (mail- and web-gateway logs).</p></header>",
         when(r.summary.first_seen),
         when(r.summary.last_seen),
         r.input.alerts
@@ -141,20 +141,20 @@ fn summary(h: &mut String, r: &Report) {
     if r.input.alerts == 0 {
         h.push_str("<p class=\"lead\"><b>No alerts</b> were read: there is nothing to report.</p>\n");
     } else if s.campaigns == 0 {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<p class=\"lead\"><b>No campaign</b> found in {} alert(s): none named a suspicious message (medium level or above) or a fetch of such a message's tracker.</p>\n",
+            "<p class=\"lead\"><b>No campaign</b> found in {} alert(s): none named a suspicious message (medium level or above) or a fetch of such a message's tracker.</p>",
             r.input.alerts
         );
     } else {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<p class=\"lead\">{} campaign(s) of tracking mail reached <b>{} watch-listed people</b>. The devices of <b>{}</b> of them fetched a tracker (a hidden image or a tracked link): the sender learned when they read the mail, their IP address, network and device.</p>\n",
+            "<p class=\"lead\">{} campaign(s) of tracking mail reached <b>{} watch-listed people</b>. The devices of <b>{}</b> of them fetched a tracker (a hidden image or a tracked link): the sender learned when they read the mail, their IP address, network and device.</p>",
             s.campaigns, s.people_reached, s.people_fetched
         );
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<div class=\"figures\"><div class=\"figure\"><b>{}</b>campaigns</div><div class=\"figure\"><b>{}</b>messages</div><div class=\"figure\"><b>{}</b>people reached</div><div class=\"figure\"><b>{}</b>devices fetched a tracker</div></div>\n",
+            "<div class=\"figures\"><div class=\"figure\"><b>{}</b>campaigns</div><div class=\"figure\"><b>{}</b>messages</div><div class=\"figure\"><b>{}</b>people reached</div><div class=\"figure\"><b>{}</b>devices fetched a tracker</div></div>",
             s.campaigns, s.messages, s.people_reached, s.people_fetched
         );
         table(
@@ -171,9 +171,9 @@ fn summary(h: &mut String, r: &Report) {
     }
     if r.input.skipped_lines > 0 || r.input.inputs.iter().any(|i| i.error.is_some()) {
         let unreadable = r.input.inputs.iter().filter(|i| i.error.is_some()).count();
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<p class=\"warn\">This report is incomplete: {} input line(s) were not alerts reconwatch could read and were skipped, and {} input(s) could not be read. See <a href=\"#input\">What was read</a>.</p>\n",
+            "<p class=\"warn\">This report is incomplete: {} input line(s) were not alerts reconwatch could read and were skipped, and {} input(s) could not be read. See <a href=\"#input\">What was read</a>.</p>",
             r.input.skipped_lines, unreadable
         );
     }
@@ -188,9 +188,9 @@ fn actions(h: &mut String, r: &Report) {
     h.push_str("<section id=\"actions\"><h2>What to do</h2><ol class=\"actions\">\n");
     let fetched = r.people.iter().filter(|p| p.fetched && p.watchlisted).count();
     let csv = text::notify_csv(r);
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<li><b>Notify the {} people listed under <a href=\"#people\">People</a></b> ({} of them first: their device fetched a tracker). Tell them the mail was a reconnaissance attempt, not to reply or click, and that the sender may know their IP address, device and when they read it. <a class=\"noprint\" download=\"people-to-notify.csv\" href=\"data:text/csv;charset=utf-8,{}\">Download the list (CSV)</a>.</li>\n",
+        "<li><b>Notify the {} people listed under <a href=\"#people\">People</a></b> ({} of them first: their device fetched a tracker). Tell them the mail was a reconnaissance attempt, not to reply or click, and that the sender may know their IP address, device and when they read it. <a class=\"noprint\" download=\"people-to-notify.csv\" href=\"data:text/csv;charset=utf-8,{}\">Download the list (CSV)</a>.</li>",
         a.notify.len(),
         fetched,
         percent_encode(&csv)
@@ -198,16 +198,16 @@ fn actions(h: &mut String, r: &Report) {
     if a.block_hosts.is_empty() {
         h.push_str("<li><b>Block the tracking hosts</b> at the web gateway: none of their own was seen (the trackers are on shared services; see each campaign's tracking hosts).</li>\n");
     } else {
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<li><b>Block these {} tracking host(s) at the web gateway</b>, so that further opens tell the sender nothing: <span class=\"mono\">{}</span>.</li>\n",
+            "<li><b>Block these {} tracking host(s) at the web gateway</b>, so that further opens tell the sender nothing: <span class=\"mono\">{}</span>.</li>",
             a.block_hosts.len(),
             a.block_hosts.iter().map(|x| escape(x)).collect::<Vec<_>>().join(", ")
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<li><b>Purge the {} lure message(s)</b> from the mailboxes (search by message id):<pre class=\"ids\">{}</pre></li>\n",
+        "<li><b>Purge the {} lure message(s)</b> from the mailboxes (search by message id):<pre class=\"ids\">{}</pre></li>",
         a.purge_message_ids.len(),
         escape(&a.purge_message_ids.join("\n"))
     );
@@ -437,9 +437,9 @@ fn evidence(h: &mut String, r: &Report) {
             (Some(f), None) => f.clone(),
             _ => "(no file logged)".to_owned(),
         };
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<div class=\"evidence-item\" id=\"ev-{}\"><p class=\"mono\">[{}] {} ({})</p><pre>{}</pre></div>\n",
+            "<div class=\"evidence-item\" id=\"ev-{}\"><p class=\"mono\">[{}] {} ({})</p><pre>{}</pre></div>",
             e.id,
             e.id,
             escape(&place),
@@ -466,9 +466,9 @@ fn input(h: &mut String, r: &Report) {
             ]
         }),
     );
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<p class=\"note\">{} alert(s) read; {} of them named nothing of a campaign (tracking as newsletters do it, at low level) and are not in this report. {} line(s) skipped.</p>\n",
+        "<p class=\"note\">{} alert(s) read; {} of them named nothing of a campaign (tracking as newsletters do it, at low level) and are not in this report. {} line(s) skipped.</p>",
         i.alerts, i.alerts_unused, i.skipped_lines
     );
     if !i.skipped.is_empty() {

@@ -99,7 +99,8 @@ pub struct Campaign {
     pub first_seen: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_seen: Option<Timestamp>,
-    /// Sender addresses (header From, else envelope).
+    /// Sender addresses (header From, else envelope); a mass mailer's bounce addresses as
+    /// one entry, `N bounce address(es) @DOMAIN`.
     pub senders: Vec<String>,
     /// Display names of the senders.
     pub personas: Vec<String>,

@@ -479,12 +479,13 @@ mod tests {
             "{\"hello\":1}\n",
             "{\"rule\":{\"id\":\"x\",\"level\":\"severe\"}}\n",
             "{\"rule\":{\"id\":\"x\",\"level\":\"high\"},\"event\":{\"dataset\":\"reconwatch.correlation\"}}\n",
-            "\u{ff}\n",
-            "{\"rule\":{\"id\":\"x\",\"lev",
+            "not json\n",
         );
-        r.add("a.jsonl", input.as_bytes());
+        let mut bytes = input.as_bytes().to_vec();
+        bytes.extend_from_slice(b"\xff\xfe\n{\"rule\":{\"id\":\"x\",\"lev");
+        r.add("a.jsonl", &bytes[..]);
         assert_eq!(r.alerts.len(), 1);
-        assert_eq!(r.skipped_total, 7);
+        assert_eq!(r.skipped_total, 8);
         let reasons: Vec<String> = r.skipped.iter().map(|s| format!("{}: {}", s.at, s.reason)).collect();
         assert!(
             reasons[0].starts_with("a.jsonl:3: an alert of another reconwatch version"),
@@ -494,8 +495,9 @@ mod tests {
         assert!(reasons[2].contains("not a reconwatch alert"), "{reasons:#?}");
         assert!(reasons[3].contains("unknown rule level \"severe\""), "{reasons:#?}");
         assert!(reasons[4].contains("without `correlation.events`"), "{reasons:#?}");
-        assert!(reasons[5].contains("a.jsonl:9: not JSON"), "{reasons:#?}");
-        assert!(reasons[6].starts_with("a.jsonl:10: truncated JSON"), "{reasons:#?}");
+        assert!(reasons[5].starts_with("a.jsonl:8: not JSON"), "{reasons:#?}");
+        assert!(reasons[6].starts_with("a.jsonl:9: not UTF-8"), "{reasons:#?}");
+        assert!(reasons[7].starts_with("a.jsonl:10: truncated JSON"), "{reasons:#?}");
         assert_eq!(r.inputs[0].lines, 9);
     }
 
