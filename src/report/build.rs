@@ -293,6 +293,95 @@ fn mailed_as_image(mail: &Mail, fetched: &str) -> Option<bool> {
 const IMAGE_EXTENSIONS: [&str; 8] = ["gif", "png", "jpg", "jpeg", "webp", "bmp", "ico", "svg"];
 const PIXEL_NAMES: [&str; 9] = ["p", "pixel", "open", "o", "1x1", "beacon", "spacer", "blank", "track"];
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(url: &str, method: Option<&str>, join: &str) -> &'static str {
+        let f = Fetch {
+            url: Some(url.to_owned()),
+            method: method.map(str::to_owned),
+            ..Fetch::default()
+        };
+        fetch_kind(&f, &[], join)
+    }
+
+    #[test]
+    fn fetches_are_told_apart_by_what_the_log_shows() {
+        assert_eq!(kind("https://x.example/p.gif?id=abc", None, "url"), "open");
+        assert_eq!(
+            kind(
+                "http://x.example/open/YmVhdHJpY2UudHVybmVyQHNlbmF0ZS5lbG1hcmlhLmV4YW1wbGU",
+                None,
+                "campaign"
+            ),
+            "open"
+        );
+        assert_eq!(kind("https://x.example/t/8cafe367/logo.png", None, "url"), "open");
+        assert_eq!(kind("https://x.example/2021/01/story?ref=abc", None, "url"), "click");
+        assert_eq!(kind("x.example:443", Some("CONNECT"), "site"), "contact");
+        assert_eq!(kind("https://x.example/static/img/logo.png", None, "campaign"), "asset");
+    }
+
+    #[test]
+    fn a_mailed_url_in_an_img_tag_is_an_open() {
+        let mail = Mail {
+            evidence: [Evidence {
+                original: Some(
+                    r#"info: body <img src="https://bit.ly/3XToDVn" width="1"> <a href="https://bit.ly/9aBcDeF">"#
+                        .into(),
+                ),
+                ..Evidence::default()
+            }]
+            .into(),
+            ..Mail::default()
+        };
+        let f = |u: &str| Fetch {
+            url: Some(u.to_owned()),
+            ..Fetch::default()
+        };
+        assert_eq!(fetch_kind(&f("https://bit.ly/3XToDVn"), &[&mail], "url"), "open");
+        assert_eq!(fetch_kind(&f("https://bit.ly/9aBcDeF"), &[&mail], "url"), "click");
+    }
+
+    #[test]
+    fn the_author_is_not_a_bounce_address_or_a_provider() {
+        let mail = |from: &str, domain: &str, esp: bool, freemail: bool| Mail {
+            from: [from.to_owned()].into(),
+            sender_domains: [domain.to_owned()].into(),
+            esp,
+            freemail,
+            ..Mail::default()
+        };
+        assert_eq!(
+            author(&mail("sophie@lure.example", "lure.example", false, false)).as_deref(),
+            Some("lure.example")
+        );
+        assert_eq!(
+            author(&mail(
+                "bounce-4de4e35cf212@mailer.postblast.example",
+                "postblast.example",
+                false,
+                false
+            )),
+            None
+        );
+        assert_eq!(
+            author(&mail(
+                "0102abc-000000@eu-west-1.amazonses.com",
+                "amazonses.com",
+                true,
+                false
+            )),
+            None
+        );
+        assert_eq!(
+            author(&mail("helen.ward.writer@gmail.com", "gmail.com", false, true)).as_deref(),
+            Some("persona helen.ward.writer@gmail.com")
+        );
+    }
+}
+
 /// What a fetch was: `contact` (the log hides the URL), `open` (an image), `click` (a link),
 /// or `asset` (the campaign site's image or page without identifiers: it told the sender an
 /// address and a time, not whose).
@@ -309,13 +398,17 @@ fn fetch_kind(f: &Fetch, mails: &[&Mail], join: &str) -> &'static str {
         }
     }
     let a = url::site(u, None);
-    if join == "campaign" && f.url_keys.is_empty() && a.query().is_none() {
+    if join == "campaign" && f.url_keys.is_empty() && !url::analyze(u).tokens().iter().any(url::is_identifier) {
         return "asset";
     }
     let path = a.path().to_ascii_lowercase();
     let last = path.rsplit('/').next().unwrap_or("");
-    let (stem, ext) = last.rsplit_once('.').unwrap_or((last, ""));
-    if f.pixel || IMAGE_EXTENSIONS.contains(&ext) || PIXEL_NAMES.contains(&stem) {
+    let ext = last.rsplit_once('.').map_or("", |(_, e)| e);
+    // A pixel-named segment anywhere: `/p.gif`, `/open/TOKEN`, `/wf/open`.
+    let named = path
+        .split('/')
+        .any(|seg| PIXEL_NAMES.contains(&seg.rsplit_once('.').map_or(seg, |(stem, _)| stem)));
+    if f.pixel || IMAGE_EXTENSIONS.contains(&ext) || named {
         "open"
     } else {
         "click"
