@@ -517,6 +517,13 @@ pub fn build(read: &Read, watchlists: Option<&Watchlists>) -> Report {
     };
     // Campaign messages that show only a mass mailer's bounce address; those without a
     // subject (a rejected copy) last, to find their mailer's campaign.
+    // Each mail's joined fetches (the reverse of `Fetch::links`).
+    let mut linked: HashMap<usize, Vec<(usize, Join)>> = HashMap::new();
+    for (fi, f) in g.fetches.iter().enumerate() {
+        for (&mi, &join) in &f.links {
+            linked.entry(mi).or_default().push((fi, join));
+        }
+    }
     let mut unknown: Vec<usize> = (0..mails.len())
         .filter(|&i| grade(mails[i].level) && campaign_of[i].is_none())
         .collect();
@@ -537,8 +544,8 @@ pub fn build(read: &Read, watchlists: Option<&Watchlists>) -> Report {
                 .map(|(n, _)| n)
         };
         let by_tracker = || {
-            g.fetches.iter().find_map(|f| {
-                let join = *f.links.get(&i)?;
+            linked.get(&i)?.iter().find_map(|&(fi, join)| {
+                let f = &g.fetches[fi];
                 if join == Join::Person && !plausible(f) {
                     return None;
                 }
@@ -590,10 +597,16 @@ pub fn build(read: &Read, watchlists: Option<&Watchlists>) -> Report {
     }
     attach_low(mails, &by_author, &mut drafts, &mut campaign_of);
 
-    // Fetches.
-    let mut fetch_used = vec![false; g.fetches.len()];
+    // Fetches. Campaign mails by the URL keys they carry.
+    let mut by_url_key: HashMap<&str, usize> = HashMap::new();
+    for (mi, m) in mails.iter().enumerate() {
+        if campaign_of[mi].is_some() {
+            for k in &m.url_keys {
+                by_url_key.entry(k.as_str()).or_insert(mi);
+            }
+        }
+    }
     for (fi, f) in g.fetches.iter().enumerate() {
-        let mut joined = false;
         for (&mi, &join) in &f.links {
             let Some(d) = campaign_of[mi] else { continue };
             if join == Join::Person && !plausible(f) {
@@ -601,22 +614,16 @@ pub fn build(read: &Read, watchlists: Option<&Watchlists>) -> Report {
                 continue;
             }
             drafts[d].fetches.push((fi, Some(mi), join.name()));
-            joined = true;
         }
-        if joined || !f.links.is_empty() {
-            fetch_used[fi] = joined;
+        // A fetch a correlation joined to mail is that mail's or set aside, never guessed.
+        if !f.links.is_empty() {
             continue;
         }
         // No join: the mailed URL's identifiers, else the campaign's template or domain.
-        let by_key = mails
-            .iter()
-            .enumerate()
-            .find(|(mi, m)| campaign_of[*mi].is_some() && m.url_keys.iter().any(|k| f.url_keys.contains(k)))
-            .map(|(mi, _)| mi);
+        let by_key = f.url_keys.iter().find_map(|k| by_url_key.get(k.as_str()).copied());
         if let Some(mi) = by_key {
             let d = campaign_of[mi].unwrap_or_default();
             drafts[d].fetches.push((fi, Some(mi), "url"));
-            fetch_used[fi] = true;
             continue;
         }
         let host_domain = f.url.as_deref().and_then(domain_of);
@@ -645,11 +652,10 @@ pub fn build(read: &Read, watchlists: Option<&Watchlists>) -> Report {
         };
         if let Some(d) = d {
             drafts[d].fetches.push((fi, None, "campaign"));
-            fetch_used[fi] = true;
         }
     }
 
-    finish(read, &g, drafts, &campaign_of, &fetch_used, watchlists)
+    finish(read, &g, drafts, watchlists)
 }
 
 /// Person facts: name, group, watch-listed.
@@ -702,14 +708,7 @@ impl People<'_> {
 
 const UNGROUPED: &str = "ungrouped";
 
-fn finish(
-    read: &Read,
-    g: &Gathered,
-    drafts: Vec<Draft>,
-    campaign_of: &[Option<usize>],
-    fetch_used: &[bool],
-    watchlists: Option<&Watchlists>,
-) -> Report {
+fn finish(read: &Read, g: &Gathered, drafts: Vec<Draft>, watchlists: Option<&Watchlists>) -> Report {
     let mails = &g.mails;
     let mut from_alerts: HashMap<String, Option<String>> = HashMap::new();
     for p in mails
@@ -985,7 +984,6 @@ fn finish(
         used_alerts.extend(alerts);
         campaigns.push(c);
     }
-    let _ = (campaign_of, fetch_used);
 
     for e in exposures.values_mut() {
         e.messages
