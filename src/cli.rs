@@ -57,6 +57,13 @@ pub enum Command {
     Config(ConfigCommand),
     /// List the formats reconwatch reads, with an example line each.
     Formats,
+    /// Write the campaign exposure report from alerts (of `scan`, `run` or a file sink): which
+    /// campaigns reached whom, whose device fetched a tracker, when, and what to do.
+    ///
+    /// Lines that are not alerts of this version are skipped, named on stderr and counted in
+    /// the report. Exit status: 0 when the report was written, 2 when an input could not be
+    /// read (the others are still reported) or on a usage error.
+    Report(ReportArgs),
     /// Write a synthetic, deterministic world of mail and web logs with a labelled campaign.
     #[cfg(feature = "gen")]
     Gen(GenArgs),
@@ -319,6 +326,29 @@ pub struct RunArgs {
     /// else 100000.
     #[arg(long, value_name = "N")]
     pub max_groups: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Alert files (JSON lines; gzip, zstd and bzip2 are recognised), or `-` for standard
+    /// input (the default).
+    #[arg(value_name = "ALERTS")]
+    pub paths: Vec<String>,
+
+    /// A watchlist giving people's names and groups: `[NAME=]FILE`, CSV as for `scan`.
+    /// Repeatable.
+    #[arg(long = "watchlist", value_name = "[NAME=]FILE")]
+    pub watchlists: Vec<String>,
+
+    /// html (one self-contained file), md (Markdown, for a ticket), json (schema in the README)
+    /// or csv (the people to notify). Default: from the --output file's extension, else html.
+    #[arg(long, value_name = "FORMAT", value_parser = ["html", "md", "json", "csv"])]
+    pub format: Option<String>,
+
+    /// Write the report to this file (created with mode 0600: it names people) instead of
+    /// standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

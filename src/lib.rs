@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod parse;
 pub mod pipeline;
 pub mod progress;
+pub mod report;
 pub mod rules;
 pub mod size;
 pub mod source;

@@ -23,6 +23,7 @@ mod formats;
 mod generate;
 mod output;
 mod parse;
+mod report;
 mod rules;
 mod run;
 mod scan;
@@ -40,6 +41,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Config(crate::cli::ConfigCommand::Check { file }) => run::check(&file),
         Command::Formats => formats::run(),
+        Command::Report(args) => report::run(&args),
         #[cfg(feature = "gen")]
         Command::Gen(args) => generate::run(&args),
     };
