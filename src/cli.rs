@@ -50,6 +50,12 @@ pub enum Command {
     /// (a broken set is refused and the running one kept); SIGTERM or SIGINT stops intake,
     /// drains what was read, delivers, saves, and exits 0.
     Run(RunArgs),
+    /// Ship log lines into NATS JetStream for `reconwatch work`: tail files and receive syslog
+    /// as `run` does (or read PATHS once), and publish batches of lines to the partitions of
+    /// the cluster (a mail message's lines stay together). At least once: a tailed file's
+    /// checkpoint (in --state-dir) moves only past lines JetStream acknowledged. SIGTERM or
+    /// SIGINT stops intake, publishes what was read, saves and exits 0.
+    Ship(ShipArgs),
     /// Check a configuration file without running anything: its keys, the rules, watchlists and
     /// intel it names, its sources, sinks and TLS files. Exit status 0 when it is usable, 2
     /// otherwise (every problem is listed).
@@ -268,19 +274,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub rules: RuleArgs,
 
-    /// Tail the files this glob matches (new ones are picked up, rotation followed), in FORMAT
-    /// (`reconwatch formats`; detected when not given). Repeatable.
-    #[arg(long = "tail", value_name = "GLOB[:FORMAT]")]
-    pub tail: Vec<String>,
-
-    /// Receive syslog over UDP on ADDR (`0.0.0.0:514`, `[::]:5514`). Repeatable.
-    #[arg(long = "syslog-udp", value_name = "ADDR[:FORMAT]")]
-    pub syslog_udp: Vec<String>,
-
-    /// Receive syslog over TCP on ADDR: LF framing or RFC 6587 octet counting, recognised per
-    /// connection. Repeatable.
-    #[arg(long = "syslog-tcp", value_name = "ADDR[:FORMAT]")]
-    pub syslog_tcp: Vec<String>,
+    #[command(flatten)]
+    pub sources: SourceArgs,
 
     /// Address of the HTTP endpoint (/metrics, /healthz, /readyz). Port 0 picks a free port
     /// and logs it. Default: the configuration's `listen`, else 127.0.0.1:9717.
@@ -319,6 +314,73 @@ pub struct RunArgs {
     /// else 100000.
     #[arg(long, value_name = "N")]
     pub max_groups: Option<usize>,
+}
+
+/// The daemon's live sources (shared by `run` and `ship`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SourceArgs {
+    /// Tail the files this glob matches (new ones are picked up, rotation followed), in FORMAT
+    /// (`reconwatch formats`; detected when not given). Repeatable.
+    #[arg(long = "tail", value_name = "GLOB[:FORMAT]")]
+    pub tail: Vec<String>,
+
+    /// Receive syslog over UDP on ADDR (`0.0.0.0:514`, `[::]:5514`). Repeatable.
+    #[arg(long = "syslog-udp", value_name = "ADDR[:FORMAT]")]
+    pub syslog_udp: Vec<String>,
+
+    /// Receive syslog over TCP on ADDR: LF framing or RFC 6587 octet counting, recognised per
+    /// connection. Repeatable.
+    #[arg(long = "syslog-tcp", value_name = "ADDR[:FORMAT]")]
+    pub syslog_tcp: Vec<String>,
+}
+
+/// Where the cluster's NATS server is and how it is cut (shared by `ship` and `work`).
+#[derive(Debug, Clone, Args)]
+pub struct BrokerArgs {
+    /// The NATS server (JetStream enabled).
+    #[arg(long, default_value = "nats://127.0.0.1:4222", value_name = "URL")]
+    pub nats: String,
+
+    /// Partitions of the cluster: every shipper and worker must give the same number (the first
+    /// process records it; another is refused).
+    #[arg(long, default_value_t = crate::broker::nats::DEFAULT_PARTITIONS, value_name = "N")]
+    pub partitions: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ShipArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+
+    #[command(flatten)]
+    pub sources: SourceArgs,
+
+    /// Files, directories or globs to read once, to their end (compressed ones too), instead of
+    /// live sources; the shipper exits when they are shipped.
+    #[arg(value_name = "PATHS", conflicts_with_all = ["tail", "syslog_udp", "syslog_tcp"])]
+    pub paths: Vec<String>,
+
+    /// Format of the PATHS (`auto`: detected per file).
+    #[arg(long, short = 'f', default_value = "auto", value_name = "FORMAT")]
+    pub format: String,
+
+    /// Sources (`sources:`) and `timezone` from this configuration file (the daemon's); the
+    /// options add to it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Where tailed files' checkpoints are kept (required with --tail or `sources:`).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// This shipper's name in the streams it ships (default: the host name). Two shippers that
+    /// read files of the same path must have different names.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Time zone of log times without an offset, for format detection (IANA name).
+    #[arg(long, value_name = "TZ")]
+    pub timezone: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

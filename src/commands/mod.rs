@@ -26,6 +26,7 @@ mod parse;
 mod rules;
 mod run;
 mod scan;
+mod ship;
 
 /// Exit code for usage, configuration and input errors.
 pub const EXIT_ERROR: u8 = 2;
@@ -38,6 +39,7 @@ pub fn main() -> ExitCode {
         Command::Scan(args) => scan::run(&args),
         Command::Rules(cmd) => rules::run(&cmd),
         Command::Run(args) => run::run(&args),
+        Command::Ship(args) => ship::run(&args),
         Command::Config(crate::cli::ConfigCommand::Check { file }) => run::check(&file),
         Command::Formats => formats::run(),
         #[cfg(feature = "gen")]

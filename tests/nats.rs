@@ -1,0 +1,253 @@
+//! The NATS JetStream scale-out against a real `nats-server -js` (Debian's `nats-server`, which
+//! `.ci/test` installs): each test starts its own server on 127.0.0.1 with a free port and a
+//! temporary store. Without the server the tests fail and say so.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer};
+use futures_util::StreamExt as _;
+
+use common::{gen_world, run, stderr};
+use reconwatch::broker::lines::{self, StreamHeader};
+
+/// A `nats-server -js` of its own, stopped when dropped.
+struct NatsServer {
+    child: Child,
+    port: u16,
+    _store: tempfile::TempDir,
+}
+
+fn nats_server_binary() -> PathBuf {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/usr/bin"])
+    {
+        let p = Path::new(dir).join("nats-server");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "nats-server is not installed: these tests need Debian's nats-server (JetStream); .ci/test installs it (apt-get install nats-server)"
+    );
+}
+
+impl NatsServer {
+    fn start() -> NatsServer {
+        let bin = nats_server_binary();
+        let store = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen on port {port} within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        NatsServer {
+            child,
+            port,
+            _store: store,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// One shipped line as a worker would see it.
+#[derive(Debug, Clone)]
+struct Shipped {
+    partition: u32,
+    header: StreamHeader,
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
+/// Everything in the lines stream (acknowledged, so the work queue empties), and the closes.
+fn drain_lines(url: &str) -> (Vec<Shipped>, Vec<(u32, String)>) {
+    runtime().block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = jetstream::new(client);
+        let stream = js.get_stream("RECONWATCH_LINES").await.unwrap();
+        let consumer: consumer::PullConsumer = stream
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some("test-drain".into()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let (mut out, mut closes) = (Vec::new(), Vec::new());
+        loop {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(500)
+                .expires(Duration::from_millis(500))
+                .messages()
+                .await
+                .unwrap();
+            let mut got = 0;
+            while let Some(m) = batch.next().await {
+                let m = m.unwrap();
+                got += 1;
+                let partition: u32 = m.subject.rsplit('.').next().unwrap().parse().unwrap();
+                let (header, close) = StreamHeader::read(m.headers.as_ref().unwrap()).unwrap();
+                if close {
+                    assert!(m.payload.is_empty());
+                    closes.push((partition, header.stream.clone()));
+                }
+                for l in lines::lines(&m.payload) {
+                    let l = l.unwrap();
+                    out.push(Shipped {
+                        partition,
+                        header: header.clone(),
+                        offset: l.offset,
+                        bytes: l.bytes.to_vec(),
+                    });
+                }
+                m.ack().await.unwrap();
+            }
+            if got == 0 {
+                break;
+            }
+        }
+        (out, closes)
+    })
+}
+
+/// Every line of every file under `dir` (not hidden, decompressed), by file and offset.
+fn lines_of(dir: &Path) -> BTreeMap<(String, u64), Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for input in reconwatch::source::expand(&[dir.to_str().unwrap().to_owned()]) {
+        let opened = input.open().unwrap();
+        let mut reader = reconwatch::source::LineReader::new(opened.reader);
+        while let Some(l) = reader.next() {
+            let l = l.unwrap();
+            out.insert((input.name.clone(), l.offset), l.bytes.to_vec());
+        }
+    }
+    out
+}
+
+#[test]
+fn ship_once_puts_every_line_of_a_world_into_its_partition_once() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let world = gen_world(dir.path(), "11", "3MB");
+    let o = run(&[
+        "ship",
+        "--nats",
+        &nats.url(),
+        "--partitions",
+        "4",
+        "--name",
+        "gw1",
+        world.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "ship failed: {}", stderr(&o));
+    assert!(stderr(&o).contains("shipped "), "{}", stderr(&o));
+
+    let (shipped, closes) = drain_lines(&nats.url());
+    let expected = lines_of(&world);
+    let mut seen: HashMap<(String, u64), &Shipped> = HashMap::new();
+    for s in &shipped {
+        let key = (s.header.name.clone(), s.offset);
+        assert!(seen.insert(key.clone(), s).is_none(), "line {key:?} shipped twice");
+        assert_eq!(
+            expected.get(&key),
+            Some(&s.bytes),
+            "line {key:?} differs from the file's"
+        );
+    }
+    assert_eq!(seen.len(), expected.len(), "every line of the world is shipped");
+
+    // Every stream is closed on every partition.
+    let streams: HashSet<&str> = shipped.iter().map(|s| s.header.stream.as_str()).collect();
+    for stream in &streams {
+        assert!(stream.starts_with("gw1|files|"), "{stream}");
+        let parts: HashSet<u32> = closes.iter().filter(|c| c.1 == *stream).map(|c| c.0).collect();
+        assert_eq!(parts.len(), 4, "{stream} closed on every partition");
+    }
+
+    // A Postfix message's lines share a partition; the maillog spreads over all of them.
+    let mut by_queue_id: HashMap<String, HashSet<u32>> = HashMap::new();
+    let mut mail_parts = HashSet::new();
+    let mut formats = HashSet::new();
+    for s in &shipped {
+        formats.insert(s.header.format.name());
+        if s.header.format.name() != "postfix" {
+            continue;
+        }
+        mail_parts.insert(s.partition);
+        let text = String::from_utf8_lossy(&s.bytes);
+        // `... postfix/qmgr[900]: 4A1B2C3D4E: removed`
+        if let Some(id) = text
+            .split("]: ")
+            .nth(1)
+            .and_then(|r| r.split_once(": "))
+            .map(|(id, _)| id)
+            && id.len() >= 5
+            && id.bytes().any(|b| b.is_ascii_digit())
+            && id.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            by_queue_id.entry(id.to_owned()).or_default().insert(s.partition);
+        }
+    }
+    assert!(formats.contains("postfix") && formats.contains("squid"), "{formats:?}");
+    assert!(by_queue_id.len() > 50, "the world's maillog has messages");
+    for (id, parts) in &by_queue_id {
+        assert_eq!(parts.len(), 1, "message {id} on partitions {parts:?}");
+    }
+    assert_eq!(mail_parts.len(), 4, "mail spreads over the partitions");
+}
+
+#[test]
+fn a_shipper_with_another_partition_count_is_refused() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let f = common::write(
+        dir.path(),
+        "a.log",
+        "1610356086.534    169 10.20.1.15 TCP_MISS/200 447 GET https://x.example/ - HIER_DIRECT/198.51.100.183 text/html\n",
+    );
+    let ship = |n: &str| run(&["ship", "--nats", &nats.url(), "--partitions", n, f.to_str().unwrap()]);
+    assert!(ship("3").status.success());
+    let o = ship("5");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("set up with 3 partitions") && stderr(&o).contains("--partitions 3"),
+        "{}",
+        stderr(&o)
+    );
+}
