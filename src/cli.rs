@@ -56,6 +56,13 @@ pub enum Command {
     /// checkpoint (in --state-dir) moves only past lines JetStream acknowledged. SIGTERM or
     /// SIGINT stops intake, publishes what was read, saves and exits 0.
     Ship(ShipArgs),
+    /// Work as one of N identical workers on lines shipped into NATS JetStream: take a fair
+    /// share of the partitions (leases that move to the others when a worker is lost), run the
+    /// rules over their lines, correlate the groups routed to them, publish alerts to the
+    /// subject reconwatch.alerts (deduplicated by message id) and save each partition's state
+    /// in JetStream. Lines are acknowledged only once their alerts and state are stored (at
+    /// least once). SIGTERM or SIGINT hands the partitions over and exits 0.
+    Work(WorkArgs),
     /// Check a configuration file without running anything: its keys, the rules, watchlists and
     /// intel it names, its sources, sinks and TLS files. Exit status 0 when it is usable, 2
     /// otherwise (every problem is listed).
@@ -381,6 +388,52 @@ pub struct ShipArgs {
     /// Time zone of log times without an offset, for format detection (IANA name).
     #[arg(long, value_name = "TZ")]
     pub timezone: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+
+    #[command(flatten)]
+    pub rules: RuleArgs,
+
+    /// This worker's name among the workers (default: host name and process id).
+    #[arg(long, value_name = "NAME")]
+    pub id: Option<String>,
+
+    /// How long a partition's lease lasts unrenewed: how soon a lost worker's partitions move
+    /// to the others.
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub lease: String,
+
+    /// How often alerts, contributions and each partition's state are committed (and lines
+    /// acknowledged).
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub checkpoint_interval: String,
+
+    /// A stream with no lines for this long no longer holds correlation back.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub idle_timeout: String,
+
+    /// How long JetStream waits for a worker's ack before it delivers a message again.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub ack_wait: String,
+
+    /// Time zone of log times written without an offset (IANA name). Default: the
+    /// configuration's `timezone`, else UTC.
+    #[arg(long, value_name = "TZ")]
+    pub timezone: Option<String>,
+
+    /// How much older than its stream's newest event an event may be and still be correlated.
+    /// Default: the configuration's `lateness`, else 5m.
+    #[arg(long, value_name = "DURATION")]
+    pub lateness: Option<String>,
+
+    /// Open groups each correlation rule may hold per partition. Default: the configuration's
+    /// `max_groups`, else 100000.
+    #[arg(long, value_name = "N")]
+    pub max_groups: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -94,8 +94,9 @@ struct Shipped {
     bytes: Vec<u8>,
 }
 
-/// Everything in the lines stream (acknowledged, so the work queue empties), and the closes.
-fn drain_lines(url: &str) -> (Vec<Shipped>, Vec<(u32, String)>) {
+/// Everything in the lines stream (acknowledged, so the work queue empties), the closes and
+/// Also the announcements (partition, stream).
+fn drain_lines(url: &str) -> (Vec<Shipped>, Vec<(u32, String)>, Vec<(u32, String)>) {
     runtime().block_on(async {
         let client = async_nats::connect(url).await.unwrap();
         let js = jetstream::new(client);
@@ -108,7 +109,7 @@ fn drain_lines(url: &str) -> (Vec<Shipped>, Vec<(u32, String)>) {
             })
             .await
             .unwrap();
-        let (mut out, mut closes) = (Vec::new(), Vec::new());
+        let (mut out, mut closes, mut opens) = (Vec::new(), Vec::new(), Vec::new());
         loop {
             let mut batch = consumer
                 .fetch()
@@ -122,6 +123,11 @@ fn drain_lines(url: &str) -> (Vec<Shipped>, Vec<(u32, String)>) {
                 let m = m.unwrap();
                 got += 1;
                 let partition: u32 = m.subject.rsplit('.').next().unwrap().parse().unwrap();
+                if let Some(stream) = lines::announced(m.headers.as_ref().unwrap()) {
+                    opens.push((partition, stream.to_owned()));
+                    m.ack().await.unwrap();
+                    continue;
+                }
                 let (header, close) = StreamHeader::read(m.headers.as_ref().unwrap()).unwrap();
                 if close {
                     assert!(m.payload.is_empty());
@@ -142,7 +148,7 @@ fn drain_lines(url: &str) -> (Vec<Shipped>, Vec<(u32, String)>) {
                 break;
             }
         }
-        (out, closes)
+        (out, closes, opens)
     })
 }
 
@@ -178,7 +184,7 @@ fn ship_once_puts_every_line_of_a_world_into_its_partition_once() {
     assert!(o.status.success(), "ship failed: {}", stderr(&o));
     assert!(stderr(&o).contains("shipped "), "{}", stderr(&o));
 
-    let (shipped, closes) = drain_lines(&nats.url());
+    let (shipped, closes, opens) = drain_lines(&nats.url());
     let expected = lines_of(&world);
     let mut seen: HashMap<(String, u64), &Shipped> = HashMap::new();
     for s in &shipped {
@@ -192,12 +198,14 @@ fn ship_once_puts_every_line_of_a_world_into_its_partition_once() {
     }
     assert_eq!(seen.len(), expected.len(), "every line of the world is shipped");
 
-    // Every stream is closed on every partition.
+    // Every stream is announced to every partition before its lines, and closed on every one.
     let streams: HashSet<&str> = shipped.iter().map(|s| s.header.stream.as_str()).collect();
     for stream in &streams {
         assert!(stream.starts_with("gw1|files|"), "{stream}");
-        let parts: HashSet<u32> = closes.iter().filter(|c| c.1 == *stream).map(|c| c.0).collect();
-        assert_eq!(parts.len(), 4, "{stream} closed on every partition");
+        for (what, list) in [("announced", &opens), ("closed", &closes)] {
+            let parts: HashSet<u32> = list.iter().filter(|c| c.1 == *stream).map(|c| c.0).collect();
+            assert_eq!(parts.len(), 4, "{stream} {what} on every partition");
+        }
     }
 
     // A Postfix message's lines share a partition; the maillog spreads over all of them.
@@ -250,4 +258,190 @@ fn a_shipper_with_another_partition_count_is_refused() {
         "{}",
         stderr(&o)
     );
+}
+
+/// Every alert document in the alerts stream, sorted, duplicates removed (JetStream drops a
+/// re-published alert within its duplicate window; past it a failover may repeat one).
+fn alerts_in_stream(url: &str) -> Vec<String> {
+    runtime().block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = jetstream::new(client);
+        let Ok(stream) = js.get_stream("RECONWATCH_ALERTS").await else {
+            return Vec::new();
+        };
+        let consumer: consumer::PullConsumer = stream
+            .create_consumer(consumer::pull::Config {
+                ack_policy: consumer::AckPolicy::None,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        loop {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(1000)
+                .expires(Duration::from_millis(300))
+                .messages()
+                .await
+                .unwrap();
+            let mut got = 0;
+            while let Some(m) = batch.next().await {
+                got += 1;
+                out.push(String::from_utf8(m.unwrap().payload.to_vec()).unwrap());
+            }
+            if got == 0 {
+                break;
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    })
+}
+
+/// Messages of the lines stream not yet acknowledged by a worker.
+fn lines_left(url: &str) -> u64 {
+    runtime().block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = jetstream::new(client);
+        let mut stream = js.get_stream("RECONWATCH_LINES").await.unwrap();
+        stream.info().await.unwrap().state.messages
+    })
+}
+
+struct Worker(Child);
+
+impl Worker {
+    /// A worker whose log goes to `log`.
+    fn start(nats: &NatsServer, id: &str, watchlist: &str, log: &Path) -> Worker {
+        let child = common::bin()
+            .args([
+                "work",
+                "--nats",
+                &nats.url(),
+                "--partitions",
+                "6",
+                "--id",
+                id,
+                "--watchlist",
+                watchlist,
+                "--lease",
+                "2s",
+                "--idle-timeout",
+                "2s",
+                "--checkpoint-interval",
+                "500ms",
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        Worker(child)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn three_workers_one_killed_mid_stream_alert_exactly_like_one_scan() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let world = gen_world(dir.path(), "7", "10MB");
+    let watchlist = format!("parliament={}", world.join(".world/people.csv").display());
+    let scan = run(&["scan", "--watchlist", &watchlist, world.to_str().unwrap()]);
+    assert_eq!(scan.status.code(), Some(1), "{}", stderr(&scan));
+    let mut expected: Vec<String> = common::stdout(&scan).lines().map(str::to_owned).collect();
+    expected.sort();
+    expected.dedup();
+    let correlations = expected.iter().filter(|a| a.contains("\"correlation\":{")).count();
+    assert!(correlations > 10, "the world fires correlations ({correlations})");
+
+    let mut workers: Vec<Option<Worker>> = ["w1", "w2", "w3"]
+        .iter()
+        .map(|id| {
+            Some(Worker::start(
+                &nats,
+                id,
+                &watchlist,
+                &dir.path().join(format!("{id}.log")),
+            ))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let ship = run(&[
+        "ship",
+        "--nats",
+        &nats.url(),
+        "--partitions",
+        "6",
+        "--name",
+        "gw",
+        world.to_str().unwrap(),
+    ]);
+    assert!(ship.status.success(), "{}", stderr(&ship));
+
+    // Mid-stream: once some alerts are out, one worker dies without a word.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while alerts_in_stream(&nats.url()).len() < expected.len() / 4 {
+        assert!(Instant::now() < deadline, "no alerts within 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if std::env::var_os("RECONWATCH_NATS_NO_KILL").is_none() {
+        let killed = workers[1].take().unwrap();
+        drop(killed);
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let got = loop {
+        let got = alerts_in_stream(&nats.url());
+        if got == expected || Instant::now() > deadline {
+            break got;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let missing: Vec<&String> = expected.iter().filter(|a| got.binary_search(a).is_err()).collect();
+    let extra: Vec<&String> = got.iter().filter(|a| expected.binary_search(a).is_err()).collect();
+    if let Some(dump) = std::env::var_os("RECONWATCH_NATS_DUMP") {
+        let dump = PathBuf::from(dump);
+        for id in ["w1", "w2", "w3"] {
+            let _ = std::fs::copy(dir.path().join(format!("{id}.log")), dump.join(format!("{id}.log")));
+        }
+        let dir = dump;
+        std::fs::write(
+            dir.join("missing.jsonl"),
+            missing.iter().map(|a| format!("{a}\n")).collect::<String>(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("extra.jsonl"),
+            extra.iter().map(|a| format!("{a}\n")).collect::<String>(),
+        )
+        .unwrap();
+    }
+    let titles = |list: &[&String]| {
+        let mut by: BTreeMap<String, usize> = BTreeMap::new();
+        for a in list {
+            let v: serde_json::Value = serde_json::from_str(a).unwrap();
+            *by.entry(v["rule"]["title"].as_str().unwrap_or("?").to_owned())
+                .or_default() += 1;
+        }
+        by
+    };
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} alerts missing ({:?}), {} extra ({:?}); first missing: {:?}; first extra: {:?}",
+        missing.len(),
+        titles(&missing),
+        extra.len(),
+        titles(&extra),
+        missing.first().map(|a| &a[..a.len().min(400)]),
+        extra.first().map(|a| &a[..a.len().min(400)])
+    );
+    assert_eq!(lines_left(&nats.url()), 0, "every line was processed and acknowledged");
 }

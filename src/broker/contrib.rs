@@ -108,8 +108,6 @@ pub struct WireEvent {
     pub offset: u64,
     /// fnv1a of `event.original` (events of one line, such as an API page's records, differ).
     pub hash: u64,
-    /// Index into [`Batch::evidence`].
-    pub evidence: u32,
     pub time: i64,
     pub contributions: Vec<WireContribution>,
 }
@@ -122,6 +120,8 @@ pub struct WireContribution {
     pub key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Val>,
+    /// Index into [`Batch::evidence`].
+    pub evidence: u32,
 }
 
 /// What a line partition sends a correlation partition at a commit.
@@ -136,44 +136,46 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Adds an event's contributions (all routed to this batch's partition).
+    /// Adds an event's contributions (all routed to this batch's partition). Each keeps its own
+    /// evidence (an event that matched two referenced rules shows each rule in its own);
+    /// evidence shared by several is written once.
     pub fn push(&mut self, stream: &str, offset: u64, hash: u64, set: &Correlations, contributions: &[Contribution]) {
         let Some(first) = contributions.first() else { return };
-        let evidence = match &first.events {
-            Events::One(e) => (**e).clone(),
-            Events::Many(m) => match m.first() {
-                Some(e) => (**e).clone(),
-                None => return,
-            },
-        };
-        self.evidence.push(evidence);
+        let mut written: Vec<(*const Evidence, u32)> = Vec::new();
+        let mut wire = Vec::with_capacity(contributions.len());
+        for c in contributions {
+            let Some(e) = c.events.iter().next() else { continue };
+            let ptr = Arc::as_ptr(e);
+            let index = match written.iter().find(|(p, _)| *p == ptr) {
+                Some((_, i)) => *i,
+                None => {
+                    self.evidence.push((**e).clone());
+                    let i = (self.evidence.len() - 1) as u32;
+                    written.push((ptr, i));
+                    i
+                }
+            };
+            wire.push(WireContribution {
+                correlation: set.list[c.feed.correlation as usize].rule.meta.id.clone(),
+                step: c.feed.step,
+                key: c.key.to_string(),
+                value: c.value.clone(),
+                evidence: index,
+            });
+        }
         self.events.push(WireEvent {
             stream: stream.to_owned(),
             offset,
             hash,
-            evidence: (self.evidence.len() - 1) as u32,
             time: first.time,
-            contributions: contributions
-                .iter()
-                .map(|c| WireContribution {
-                    correlation: set.list[c.feed.correlation as usize].rule.meta.id.clone(),
-                    step: c.feed.step,
-                    key: c.key.to_string(),
-                    value: c.value.clone(),
-                })
-                .collect(),
+            contributions: wire,
         });
     }
 
     /// The contributions of one event, resolved against `set`; `None` for a correlation or
     /// step this rule set does not have (a reload on one side: counted by the caller).
     pub fn contributions(&self, event: &WireEvent, set: &Correlations) -> Result<Vec<Contribution>, String> {
-        let evidence = Arc::new(
-            self.evidence
-                .get(event.evidence as usize)
-                .ok_or_else(|| format!("evidence {} out of range", event.evidence))?
-                .clone(),
-        );
+        let mut shared: HashMap<u32, Arc<Evidence>> = HashMap::new();
         event
             .contributions
             .iter()
@@ -184,6 +186,19 @@ impl Batch {
                 if usize::from(w.step) >= set.list[correlation as usize].steps.len() {
                     return Err(format!("correlation {} has no step {}", w.correlation, w.step));
                 }
+                let evidence = match shared.get(&w.evidence) {
+                    Some(e) => Arc::clone(e),
+                    None => {
+                        let e = Arc::new(
+                            self.evidence
+                                .get(w.evidence as usize)
+                                .ok_or_else(|| format!("evidence {} out of range", w.evidence))?
+                                .clone(),
+                        );
+                        shared.insert(w.evidence, Arc::clone(&e));
+                        e
+                    }
+                };
                 Ok(Contribution {
                     time: event.time,
                     feed: Feed {
@@ -192,7 +207,7 @@ impl Batch {
                     },
                     key: w.key.as_str().into(),
                     value: w.value.clone(),
-                    events: Events::One(Arc::clone(&evidence)),
+                    events: Events::One(evidence),
                 })
             })
             .collect()

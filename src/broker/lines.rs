@@ -5,7 +5,9 @@
 //! the top bit says the line was cut at the line cap) and its bytes. Offsets are the file's own,
 //! so a worker's events carry the `log.offset` a `scan` of the file writes; a partition gets a
 //! subsequence of a stream's lines, so offsets are not contiguous. A stream's end is a message
-//! with [`CLOSE`] set and no body, sent to every partition.
+//! with [`CLOSE`] set and no body, sent to every partition; its start, before anything else, a
+//! message with [`OPEN`] set, also to every partition, so that every partition knows every
+//! stream that may still bring events (a correlation must not move past them).
 //!
 //! Decoding never panics: a damaged body is an error that says where it stopped.
 
@@ -28,6 +30,24 @@ pub const NAME: &str = "Reconwatch-Name";
 pub const REFERENCE_TIME: &str = "Reconwatch-Reference-Time";
 /// Present on the message that ends a stream.
 pub const CLOSE: &str = "Reconwatch-Close";
+/// Present on the message that announces a stream to every partition before its first line
+/// (it carries only [`STREAM`] and [`SOURCE`]: the format is not decided yet).
+pub const OPEN: &str = "Reconwatch-Open";
+
+/// The announcement of stream `stream` of source `source`.
+pub fn announcement(stream: &str, source: &str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(STREAM, stream);
+    h.insert(SOURCE, source);
+    h.insert(OPEN, "1");
+    h
+}
+
+/// The stream an announcement announces, if `h` is one.
+pub fn announced(h: &HeaderMap) -> Option<&str> {
+    h.get(OPEN)?;
+    h.get(STREAM).map(|v| v.as_str())
+}
 
 const MAGIC: &[u8; 4] = b"RWL1";
 const TRUNCATED: u32 = 1 << 31;

@@ -14,5 +14,7 @@
 pub mod contrib;
 pub mod lines;
 pub mod nats;
+pub mod partition;
 pub mod route;
 pub mod ship;
+pub mod work;

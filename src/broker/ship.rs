@@ -131,7 +131,7 @@ impl Shipper {
         let tick = self.settings.linger.min(Duration::from_millis(200));
         loop {
             match tokio::time::timeout(tick, feed.recv()).await {
-                Ok(Some(Feed::Open(open))) => self.open(open),
+                Ok(Some(Feed::Open(open))) => self.open(open).await?,
                 Ok(Some(Feed::Lines(batch))) => self.lines(batch).await?,
                 Ok(Some(Feed::Close { stream })) => self.close(stream).await?,
                 Ok(None) => break,
@@ -147,7 +147,7 @@ impl Shipper {
         Ok(self.stats)
     }
 
-    fn open(&mut self, open: OpenStream) {
+    async fn open(&mut self, open: OpenStream) -> Result<(), BrokerError> {
         if let Some(f) = &open.file {
             self.carried.retain(|c| !(c.dev == f.dev && c.ino == f.ino));
         }
@@ -173,6 +173,11 @@ impl Shipper {
             ),
         };
         self.stats.streams += 1;
+        let headers = lines::announcement(&key, &open.source.label);
+        for p in 0..self.cluster.partitions {
+            self.publish(nats::subject(nats::LINES_SUBJECT, p), headers.clone(), Bytes::new())
+                .await?;
+        }
         self.streams.insert(
             open.stream,
             Shipped {
@@ -186,6 +191,7 @@ impl Shipper {
                 state: State::Sampling(Vec::new()),
             },
         );
+        Ok(())
     }
 
     async fn lines(&mut self, batch: LineBatch) -> Result<(), BrokerError> {
@@ -474,8 +480,11 @@ impl Shipper {
 }
 
 /// Reads `inputs` (files, compressed or not) once, whole, into `feed` as streams of `source`:
-/// `reconwatch ship --once`. Runs on the calling thread (file reads block); stops early when the
-/// feed closes. An input that cannot be read is logged and skipped.
+/// `reconwatch ship PATHS`. Every input is opened first and they are read in turns, a batch
+/// each, as a tail of live logs would read them: a stream read after another had been shipped
+/// whole would arrive with events older than everything correlated by then (and be late).
+/// Runs on the calling thread (file reads block); stops early when the feed closes. An input
+/// that cannot be read is logged and skipped.
 pub fn read_once(
     inputs: &[crate::source::Input],
     source: &Arc<SourceInfo>,
@@ -485,6 +494,8 @@ pub fn read_once(
     use crate::source::LineReader;
     use crate::source::feed::Fingerprint;
     use std::os::unix::fs::MetadataExt;
+    let send = |msg: Feed| feed.blocking_send(msg).map_err(|_| "the shipper stopped".to_owned());
+    let mut open = Vec::new();
     for input in inputs {
         let opened = match input.open() {
             Ok(o) => o,
@@ -504,50 +515,55 @@ pub fn read_once(
                 fingerprint: Fingerprint::read(&mut head).ok()?,
             })
         });
-        let open = OpenStream {
+        send(Feed::Open(OpenStream {
             stream,
             source: Arc::clone(source),
             name: input.name.as_str().into(),
             start: 0,
             file,
             reference_time: opened.modified.unwrap_or_else(Timestamp::now),
-        };
-        if feed.blocking_send(Feed::Open(open)).is_err() {
-            return Err("the shipper stopped".into());
-        }
-        let mut reader = LineReader::with_max_line(opened.reader, max_line);
-        let mut batch = LineBatch::new(stream);
-        let mut previous: Option<(Vec<u8>, u64, bool)> = None;
-        loop {
-            let line = match reader.next() {
-                None => None,
-                Some(Ok(l)) => Some((l.bytes.to_vec(), l.offset, l.truncated)),
-                Some(Err(e)) => {
-                    log::error!("{}: read error: {e}; the lines before it are shipped", input.name);
-                    None
+        }))?;
+        let reader = LineReader::with_max_line(opened.reader, max_line);
+        open.push((stream, input.name.as_str(), reader, None::<(Vec<u8>, u64, bool)>));
+    }
+    while !open.is_empty() {
+        let mut i = 0;
+        while i < open.len() {
+            let (stream, name, reader, previous) = &mut open[i];
+            let mut batch = LineBatch::new(*stream);
+            let mut ended = false;
+            while !batch.is_full() {
+                let line = match reader.next() {
+                    None => None,
+                    Some(Ok(l)) => Some((l.bytes.to_vec(), l.offset, l.truncated)),
+                    Some(Err(e)) => {
+                        log::error!("{name}: read error: {e}; the lines before it are shipped");
+                        None
+                    }
+                };
+                // A line's end is the next line's start (or what the reader consumed at the end).
+                if let Some((bytes, offset, truncated)) = previous.take() {
+                    let next = line.as_ref().map_or(reader.consumed(), |l| l.1);
+                    batch.push(&bytes, offset, next, truncated);
                 }
-            };
-            // A line's end is the next line's start (or what the reader consumed at the end).
-            if let Some((bytes, offset, truncated)) = previous.take() {
-                let next = line.as_ref().map_or(reader.consumed(), |l| l.1);
-                batch.push(&bytes, offset, next, truncated);
-                if batch.is_full() {
-                    let full = std::mem::replace(&mut batch, LineBatch::new(stream));
-                    if feed.blocking_send(Feed::Lines(full)).is_err() {
-                        return Err("the shipper stopped".into());
+                match line {
+                    Some(l) => *previous = Some(l),
+                    None => {
+                        ended = true;
+                        break;
                     }
                 }
             }
-            match line {
-                Some(l) => previous = Some(l),
-                None => break,
+            let stream = *stream;
+            if !batch.is_empty() {
+                send(Feed::Lines(batch))?;
             }
-        }
-        if !batch.is_empty() && feed.blocking_send(Feed::Lines(batch)).is_err() {
-            return Err("the shipper stopped".into());
-        }
-        if feed.blocking_send(Feed::Close { stream }).is_err() {
-            return Err("the shipper stopped".into());
+            if ended {
+                send(Feed::Close { stream })?;
+                open.swap_remove(i);
+            } else {
+                i += 1;
+            }
         }
     }
     Ok(())

@@ -27,6 +27,7 @@ mod rules;
 mod run;
 mod scan;
 mod ship;
+mod work;
 
 /// Exit code for usage, configuration and input errors.
 pub const EXIT_ERROR: u8 = 2;
@@ -40,6 +41,7 @@ pub fn main() -> ExitCode {
         Command::Rules(cmd) => rules::run(&cmd),
         Command::Run(args) => run::run(&args),
         Command::Ship(args) => ship::run(&args),
+        Command::Work(args) => work::run(&args),
         Command::Config(crate::cli::ConfigCommand::Check { file }) => run::check(&file),
         Command::Formats => formats::run(),
         #[cfg(feature = "gen")]

@@ -93,7 +93,7 @@ fn sinks(config: &Config, args: &RunArgs) -> Vec<SinkConfig> {
 
 /// Loads the detector as the options and the configuration file say now; returns the file's
 /// contents too (the daemon's own keys).
-fn load(
+pub(super) fn load(
     rules: &RuleArgs,
     lateness: Option<&str>,
     max_groups: Option<usize>,
