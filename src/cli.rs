@@ -307,6 +307,13 @@ pub struct RunArgs {
     #[arg(long = "syslog-forward", value_name = "URL")]
     pub syslog_forward: Vec<String>,
 
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// Time and correlation settings of the long-running detectors (`run`, `work`).
+#[derive(Debug, Clone, Args)]
+pub struct LiveArgs {
     /// Time zone of log times written without an offset (IANA name). Default: the
     /// configuration's `timezone`, else UTC.
     #[arg(long, value_name = "TZ")]
@@ -317,8 +324,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION")]
     pub lateness: Option<String>,
 
-    /// Open groups each correlation rule may hold. Default: the configuration's `max_groups`,
-    /// else 100000.
+    /// Open groups each correlation rule may hold (in `work`: per partition). Default: the
+    /// configuration's `max_groups`, else 100000.
     #[arg(long, value_name = "N")]
     pub max_groups: Option<usize>,
 }
@@ -420,20 +427,8 @@ pub struct WorkArgs {
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub ack_wait: String,
 
-    /// Time zone of log times written without an offset (IANA name). Default: the
-    /// configuration's `timezone`, else UTC.
-    #[arg(long, value_name = "TZ")]
-    pub timezone: Option<String>,
-
-    /// How much older than its stream's newest event an event may be and still be correlated.
-    /// Default: the configuration's `lateness`, else 5m.
-    #[arg(long, value_name = "DURATION")]
-    pub lateness: Option<String>,
-
-    /// Open groups each correlation rule may hold per partition. Default: the configuration's
-    /// `max_groups`, else 100000.
-    #[arg(long, value_name = "N")]
-    pub max_groups: Option<usize>,
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -111,9 +111,9 @@ pub(super) fn load(
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new());
-    let (config, detector) = load(&args.rules, args.lateness.as_deref(), args.max_groups, &metrics)?;
+    let (config, detector) = load(&args.rules, args.live.lateness.as_deref(), args.live.max_groups, &metrics)?;
     let loader: Loader = {
-        let (rules, lateness, max_groups) = (args.rules.clone(), args.lateness.clone(), args.max_groups);
+        let (rules, lateness, max_groups) = (args.rules.clone(), args.live.lateness.clone(), args.live.max_groups);
         let metrics = Arc::clone(&metrics);
         Arc::new(move || load(&rules, lateness.as_deref(), max_groups, &metrics).map(|(_, d)| d))
     };
@@ -126,7 +126,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 .map(|v| PathBuf::from(v.to_string_lossy().split(':').next().unwrap_or_default()))
         })
         .context("no state directory: give --state-dir DIR or `state_dir:` in --config (checkpoints and correlation state are kept there)")?;
-    let pipeline = pipeline_config(args.timezone.as_deref().or(config.timezone.as_deref()))?;
+    let pipeline = pipeline_config(args.live.timezone.as_deref().or(config.timezone.as_deref()))?;
     let daemon = Daemon {
         sources: sources(&config, &args.sources),
         sinks: sinks(&config, args),
