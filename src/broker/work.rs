@@ -118,6 +118,11 @@ pub async fn run(
                 .await
             {
                 Ok(r) => h.revision = r,
+                // Expired (renewed too late: a busy machine) but no one took it: still ours.
+                Err(_) if let Ok(r) = leases.create(lease_key(*p), settings.id.clone().into()).await => {
+                    log::warning!("partition {p}: lease renewed late (raise --lease on a busy machine)");
+                    h.revision = r;
+                }
                 Err(e) => {
                     log::warning!("partition {p}: lease lost ({e}); stopping it without saving");
                     h.lost.store(true, Ordering::SeqCst);
