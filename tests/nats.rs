@@ -352,7 +352,7 @@ impl Drop for Worker {
 fn three_workers_one_killed_mid_stream_alert_exactly_like_one_scan() {
     let nats = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let world = gen_world(dir.path(), "7", "10MB");
+    let world = gen_world(dir.path(), "7", "30MB");
     let watchlist = format!("parliament={}", world.join(".world/people.csv").display());
     let scan = run(&["scan", "--watchlist", &watchlist, world.to_str().unwrap()]);
     assert_eq!(scan.status.code(), Some(1), "{}", stderr(&scan));
@@ -373,29 +373,44 @@ fn three_workers_one_killed_mid_stream_alert_exactly_like_one_scan() {
             ))
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(2));
-    let ship = run(&[
-        "ship",
-        "--nats",
-        &nats.url(),
-        "--partitions",
-        "6",
-        "--name",
-        "gw",
-        world.to_str().unwrap(),
-    ]);
-    assert!(ship.status.success(), "{}", stderr(&ship));
+    // Every worker holds its share (6 partitions, 2 each) before lines arrive.
+    let held = |id: &str| taken_partitions(&dir.path().join(format!("{id}.log")));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ["w1", "w2", "w3"].iter().any(|id| held(id).len() < 2) {
+        assert!(
+            Instant::now() < deadline,
+            "the workers did not share the partitions within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let victim = held("w2");
+    // The shipper feeds the world while the workers run.
+    let mut ship = common::bin()
+        .args(["ship", "--nats", &nats.url(), "--partitions", "6", "--name", "gw"])
+        .arg(&world)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
 
-    // Mid-stream: once some alerts are out, one worker dies without a word.
+    // Mid-stream: once w2 has lines delivered and not yet acknowledged (it is working on
+    // them, and has committed some before: 500 ms commits), it dies without a word.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while alerts_in_stream(&nats.url()).len() < expected.len() / 4 {
-        assert!(Instant::now() < deadline, "no alerts within 60 s");
-        std::thread::sleep(Duration::from_millis(100));
+    loop {
+        let (in_flight, acked) = progress(&nats.url(), &victim);
+        if in_flight > 0 && acked > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "w2 never had lines in flight after a commit within 60 s (in flight {in_flight}, acknowledged {acked})"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
-    if std::env::var_os("RECONWATCH_NATS_NO_KILL").is_none() {
-        let killed = workers[1].take().unwrap();
-        drop(killed);
-    }
+    let killed = workers[1].take().unwrap();
+    drop(killed);
+    let shipped = ship.wait_with_output().unwrap();
+    assert!(shipped.status.success(), "{}", stderr(&shipped));
 
     let deadline = Instant::now() + Duration::from_secs(120);
     let got = loop {
@@ -444,4 +459,38 @@ fn three_workers_one_killed_mid_stream_alert_exactly_like_one_scan() {
         extra.first().map(|a| &a[..a.len().min(400)])
     );
     assert_eq!(lines_left(&nats.url()), 0, "every line was processed and acknowledged");
+    // The survivors took w2's partitions over from their saved state.
+    let survivors: HashSet<u32> = held("w1").into_iter().chain(held("w3")).collect();
+    for p in &victim {
+        assert!(
+            survivors.contains(p),
+            "partition {p} of the killed worker was not taken over: {survivors:?}"
+        );
+    }
+}
+
+/// The partitions a worker's log says it took.
+fn taken_partitions(log: &Path) -> Vec<u32> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split_once("partition ")?.1.split_once(": taken")?.0.parse().ok())
+        .collect()
+}
+
+/// Of the line messages of `partitions`: how many are delivered and not acknowledged, and how
+/// many were acknowledged.
+fn progress(url: &str, partitions: &[u32]) -> (u64, u64) {
+    runtime().block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = jetstream::new(client);
+        let stream = js.get_stream("RECONWATCH_LINES").await.unwrap();
+        let (mut in_flight, mut acked) = (0, 0);
+        for p in partitions {
+            if let Ok(info) = stream.consumer_info(format!("lines-{p}")).await {
+                in_flight += info.num_ack_pending as u64;
+                acked += info.ack_floor.stream_sequence;
+            }
+        }
+        (in_flight, acked)
+    })
 }

@@ -125,15 +125,27 @@ pub struct WireContribution {
 }
 
 /// What a line partition sends a correlation partition at a commit.
+///
+/// A commit's contributions for one partition may take several messages (a message is at most
+/// 1 MiB): only the last carries the mark and the floors, so the receiver never moves event
+/// time past contributions still on their way.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Batch {
     pub from: u32,
-    pub mark: Mark,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<Mark>,
     /// Per stream: the checkpoint its line partition last saved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub floors: Vec<(String, u64)>,
     pub evidence: Vec<Evidence>,
     pub events: Vec<WireEvent>,
+    /// About how many bytes the batch serializes to.
+    #[serde(skip)]
+    pub size: usize,
 }
+
+/// A batch is sent once it reaches about this size (NATS's default message limit is 1 MiB).
+pub const BATCH_BYTES: usize = 512 * 1024;
 
 impl Batch {
     /// Adds an event's contributions (all routed to this batch's partition). Each keeps its own
@@ -149,12 +161,14 @@ impl Batch {
             let index = match written.iter().find(|(p, _)| *p == ptr) {
                 Some((_, i)) => *i,
                 None => {
+                    self.size += serde_json::to_vec(&**e).map_or(1024, |v| v.len());
                     self.evidence.push((**e).clone());
                     let i = (self.evidence.len() - 1) as u32;
                     written.push((ptr, i));
                     i
                 }
             };
+            self.size += 64 + c.key.len();
             wire.push(WireContribution {
                 correlation: set.list[c.feed.correlation as usize].rule.meta.id.clone(),
                 step: c.feed.step,

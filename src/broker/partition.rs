@@ -38,7 +38,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::contrib::{Batch, ContribRoute, Mark};
+use super::contrib::{BATCH_BYTES, Batch, ContribRoute, Mark};
 use super::lines::{self, StreamHeader};
 use super::nats::{self, BrokerError, Cluster};
 use crate::alert::{Alert, AlertKind};
@@ -519,8 +519,8 @@ impl Partition {
                 return;
             }
         };
-        if let Some(m) = self.marks.get_mut(batch.from as usize) {
-            *m = Some(batch.mark);
+        if let (Some(m), Some(mark)) = (self.marks.get_mut(batch.from as usize), batch.mark) {
+            *m = Some(mark);
         }
         for (stream, floor) in &batch.floors {
             let seen = self.seen.entry(format!("{}|{stream}", batch.from)).or_default();
@@ -634,9 +634,11 @@ impl Partition {
         let newest = self.streams.values().filter_map(|s| s.newest).max();
         let open: Vec<&Stream> = self.streams.values().filter(|s| !s.closed).collect();
         if open.is_empty() {
+            // Ended when every stream it heard of has; never heard of one: nothing was shipped
+            // yet (every stream is announced to every partition), so it cannot say.
             return Mark {
                 watermark: None,
-                ended: !backlog,
+                ended: !backlog && !self.streams.is_empty(),
                 newest,
             };
         }
@@ -702,6 +704,18 @@ impl Partition {
         Ok(())
     }
 
+    async fn publish_batch(&mut self, q: u32, batch: &Batch) -> Result<(), BrokerError> {
+        let body = serde_json::to_vec(batch).expect("batches serialize");
+        let ack = self
+            .cluster
+            .js
+            .publish(nats::subject(nats::CONTRIB_SUBJECT, q), body.into())
+            .await
+            .map_err(|e| BrokerError::js("publishing contributions", e))?;
+        self.acks.push(ack);
+        Ok(())
+    }
+
     /// See the module documentation.
     async fn commit(&mut self) -> Result<(), BrokerError> {
         self.last_commit = Instant::now();
@@ -723,8 +737,6 @@ impl Partition {
         let mut batches: Vec<Batch> = (0..n)
             .map(|_| Batch {
                 from: p,
-                mark,
-                floors: floors.clone(),
                 ..Batch::default()
             })
             .collect();
@@ -735,18 +747,25 @@ impl Partition {
                 by.entry(self.route.partition(&set, &one, n)).or_default().push(one);
             }
             for (q, list) in by {
-                batches[q as usize].push(&c.stream, c.offset, c.hash, &set, &list);
+                let batch = &mut batches[q as usize];
+                batch.push(&c.stream, c.offset, c.hash, &set, &list);
+                if batch.size >= BATCH_BYTES {
+                    let full = std::mem::replace(
+                        batch,
+                        Batch {
+                            from: p,
+                            ..Batch::default()
+                        },
+                    );
+                    self.publish_batch(q, &full).await?;
+                }
             }
         }
-        for (q, batch) in batches.iter().enumerate() {
-            let body = serde_json::to_vec(batch).expect("batches serialize");
-            let ack = self
-                .cluster
-                .js
-                .publish(nats::subject(nats::CONTRIB_SUBJECT, q as u32), body.into())
-                .await
-                .map_err(|e| BrokerError::js("publishing contributions", e))?;
-            self.acks.push(ack);
+        // The last message to each partition carries the progress.
+        for (q, mut batch) in batches.into_iter().enumerate() {
+            batch.mark = Some(mark);
+            batch.floors = floors.clone();
+            self.publish_batch(q as u32, &batch).await?;
         }
         self.publish_alerts().await?;
         for ack in std::mem::take(&mut self.acks) {

@@ -111,7 +111,12 @@ pub(super) fn load(
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new());
-    let (config, detector) = load(&args.rules, args.live.lateness.as_deref(), args.live.max_groups, &metrics)?;
+    let (config, detector) = load(
+        &args.rules,
+        args.live.lateness.as_deref(),
+        args.live.max_groups,
+        &metrics,
+    )?;
     let loader: Loader = {
         let (rules, lateness, max_groups) = (args.rules.clone(), args.live.lateness.clone(), args.live.max_groups);
         let metrics = Arc::clone(&metrics);

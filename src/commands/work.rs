@@ -18,7 +18,12 @@ use crate::metrics::Metrics;
 
 pub fn run(args: &WorkArgs) -> anyhow::Result<ExitCode> {
     let metrics = Metrics::new();
-    let (config, detector) = load(&args.rules, args.live.lateness.as_deref(), args.live.max_groups, &metrics)?;
+    let (config, detector) = load(
+        &args.rules,
+        args.live.lateness.as_deref(),
+        args.live.max_groups,
+        &metrics,
+    )?;
     let pipeline = pipeline_config(args.live.timezone.as_deref().or(config.timezone.as_deref()))?;
     let d = |key: &str, text: &str| duration(key, Some(text), Duration::ZERO).map_err(anyhow::Error::msg);
     let lease = d("--lease", &args.lease)?;
