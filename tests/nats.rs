@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -493,4 +493,191 @@ fn progress(url: &str, partitions: &[u32]) -> (u64, u64) {
         }
         (in_flight, acked)
     })
+}
+
+/// A process whose stderr goes to a file, waited on through that file.
+struct Logged {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Logged {
+    fn spawn(args: &[&str], log: PathBuf) -> Logged {
+        let child = common::bin()
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Logged { child, log }
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The first log line containing `what`, waiting up to 30 s for it.
+    fn wait_log(&mut self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(l) = self.text().lines().find(|l| l.contains(what)) {
+                return l.to_owned();
+            }
+            assert!(
+                self.child.try_wait().unwrap().is_none(),
+                "exited before logging {what:?}:\n{}",
+                self.text()
+            );
+            assert!(Instant::now() < deadline, "no {what:?} in the log:\n{}", self.text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then the exit code.
+    fn stop(mut self) -> Option<i32> {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        let code = self.child.wait().unwrap().code();
+        code
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The (rule id, `event.original`) of each detection (not correlation) alert.
+fn matches(alerts: &[String]) -> BTreeMap<(String, String), usize> {
+    let mut out = BTreeMap::new();
+    for a in alerts {
+        let v: serde_json::Value = serde_json::from_str(a).unwrap();
+        if v.get("correlation").is_some() {
+            continue;
+        }
+        let key = (
+            v["rule"]["id"].as_str().unwrap().to_owned(),
+            v["event"]["original"].as_str().unwrap().to_owned(),
+        );
+        *out.entry(key).or_default() += 1;
+    }
+    out
+}
+
+#[test]
+fn live_ship_tails_a_file_and_receives_syslog_and_a_restart_loses_nothing() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let world = gen_world(dir.path(), "5", "2MB");
+    let watchlist = format!("parliament={}", world.join(".world/people.csv").display());
+    let web = std::fs::read_to_string(world.join("web/access.log")).unwrap();
+    let mail = std::fs::read_to_string(world.join("mail/maillog")).unwrap();
+    let scan = run(&[
+        "scan",
+        "--watchlist",
+        &watchlist,
+        world.join("web/access.log").to_str().unwrap(),
+        world.join("mail/maillog").to_str().unwrap(),
+    ]);
+    assert_eq!(scan.status.code(), Some(1), "{}", stderr(&scan));
+    let scanned: Vec<String> = common::stdout(&scan).lines().map(str::to_owned).collect();
+    let expected: BTreeSet<_> = matches(&scanned).into_keys().collect();
+    assert!(expected.len() > 20, "the world fires detections ({})", expected.len());
+
+    let _worker = Worker::start(&nats, "w1", &watchlist, &dir.path().join("w1.log"));
+    let live = dir.path().join("live");
+    std::fs::create_dir(&live).unwrap();
+    let lines: Vec<&str> = web.lines().collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let tailed = live.join("access.log");
+    std::fs::write(&tailed, first.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let state = dir.path().join("state");
+    let glob = format!("{}/*.log:squid", live.display());
+    let ship_args = [
+        "ship",
+        "--nats",
+        &nats.url(),
+        "--partitions",
+        "6",
+        "--name",
+        "gw",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--tail",
+        &glob,
+        "--syslog-tcp",
+        "127.0.0.1:0:postfix",
+    ];
+    let mut ship = Logged::spawn(&ship_args, dir.path().join("ship1.log"));
+    let addr = ship.wait_log("receiving syslog over TCP on");
+    let addr = addr.rsplit(" on ").next().unwrap().trim().to_owned();
+    // The mail gateway's syslog over a real TCP connection, LF framing.
+    let mut conn = TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(&mut conn, mail.as_bytes()).unwrap();
+    drop(conn);
+    // Part of the tailed file is out as alerts: the shipper stops (SIGTERM), the gateway writes
+    // on, a new shipper resumes from the checkpoint.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while matches(&alerts_in_stream(&nats.url())).len() < 5 {
+        assert!(Instant::now() < deadline, "no alerts within 60 s:\n{}", ship.text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log1 = ship.log.clone();
+    assert_eq!(ship.stop(), Some(0), "{}", std::fs::read_to_string(&log1).unwrap());
+    let mut f = std::fs::OpenOptions::new().append(true).open(&tailed).unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        second.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes(),
+    )
+    .unwrap();
+    drop(f);
+    let ship = Logged::spawn(&ship_args, dir.path().join("ship2.log"));
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let got = loop {
+        let got: BTreeSet<_> = matches(&alerts_in_stream(&nats.url())).into_keys().collect();
+        if got == expected || Instant::now() > deadline {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let missing: Vec<_> = expected.difference(&got).collect();
+    let extra: Vec<_> = got.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} detections missing, {} extra; first missing {:?}; first extra {:?}\nshipper:\n{}",
+        missing.len(),
+        extra.len(),
+        missing.first(),
+        extra.first(),
+        ship.text()
+    );
+    // The second shipper resumed past what the first had shipped (not from the file's start).
+    let first_run = std::fs::read_to_string(&log1).unwrap();
+    assert!(first_run.contains("shipped "), "{first_run}");
+    assert_eq!(ship.stop(), Some(0));
+    let second_run = std::fs::read_to_string(dir.path().join("ship2.log")).unwrap();
+    let shipped = |text: &str| -> u64 {
+        let l = text.lines().find(|l| l.contains("shipped ")).unwrap();
+        l.split("shipped ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        shipped(&second_run) <= second.len() as u64 + 64,
+        "the restarted shipper sent {} lines, the file grew by {}:\n{second_run}",
+        shipped(&second_run),
+        second.len()
+    );
 }

@@ -199,6 +199,11 @@ struct Partition {
     backlog: bool,
     started: Instant,
     last_commit: Instant,
+    /// Per partition, the progress last sent to it (mark, hash of the floors): an unchanged one
+    /// is not sent again, so an idle cluster exchanges nothing.
+    sent: Vec<Option<(Mark, u64)>>,
+    /// The hash of the state saved last: an unchanged state is not written again.
+    saved_hash: u64,
 }
 
 /// Runs partition `settings.partition` until `stop` (then commits, unless `lost` says another
@@ -325,6 +330,8 @@ impl Partition {
             backlog: true,
             started: Instant::now(),
             last_commit: Instant::now(),
+            sent: vec![None; n],
+            saved_hash: 0,
             settings,
         };
         let Some(saved) = saved else { return Ok(part) };
@@ -761,11 +768,21 @@ impl Partition {
                 }
             }
         }
-        // The last message to each partition carries the progress.
+        // The last message to each partition carries the progress; nothing is sent where
+        // there is neither a contribution nor news.
+        let floors_hash = {
+            let mut sorted: Vec<String> = floors.iter().map(|(k, f)| format!("{k}\u{0}{f}")).collect();
+            sorted.sort_unstable();
+            fnv1a(sorted.join("\u{1}").as_bytes())
+        };
         for (q, mut batch) in batches.into_iter().enumerate() {
+            if batch.events.is_empty() && self.sent[q] == Some((mark, floors_hash)) {
+                continue;
+            }
             batch.mark = Some(mark);
             batch.floors = floors.clone();
             self.publish_batch(q as u32, &batch).await?;
+            self.sent[q] = Some((mark, floors_hash));
         }
         self.publish_alerts().await?;
         for ack in std::mem::take(&mut self.acks) {
@@ -813,10 +830,14 @@ impl Partition {
             correlation: Some(self.correlating.snapshot()),
         };
         let json = serde_json::to_vec(&saved).expect("the state serializes");
-        self.store
-            .put(state_name(p).as_str(), &mut &json[..])
-            .await
-            .map_err(|e| BrokerError::js(format!("saving {}", state_name(p)), e))?;
+        let hash = fnv1a(&json);
+        if hash != self.saved_hash {
+            self.store
+                .put(state_name(p).as_str(), &mut &json[..])
+                .await
+                .map_err(|e| BrokerError::js(format!("saving {}", state_name(p)), e))?;
+            self.saved_hash = hash;
+        }
         for s in self.streams.values_mut() {
             s.committed = s.checkpoint();
         }
