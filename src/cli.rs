@@ -63,6 +63,10 @@ pub enum Command {
     /// in JetStream. Lines are acknowledged only once their alerts and state are stored (at
     /// least once). SIGTERM or SIGINT hands the partitions over and exits 0.
     Work(WorkArgs),
+    /// Print the alerts of a NATS JetStream cluster (`reconwatch work`) as JSON lines, each
+    /// once, from the oldest the stream keeps: to read them, or to pipe them into
+    /// `reconwatch report -`. Stops at the end unless --follow.
+    Alerts(AlertsArgs),
     /// Check a configuration file without running anything: its keys, the rules, watchlists and
     /// intel it names, its sources, sinks and TLS files. Exit status 0 when it is usable, 2
     /// otherwise (every problem is listed).
@@ -359,6 +363,17 @@ pub struct BrokerArgs {
     /// process records it; another is refused).
     #[arg(long, default_value_t = crate::broker::nats::DEFAULT_PARTITIONS, value_name = "N")]
     pub partitions: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// The NATS server (JetStream enabled).
+    #[arg(long, default_value = "nats://127.0.0.1:4222", value_name = "URL")]
+    pub nats: String,
+
+    /// Keep printing alerts as they come, until interrupted.
+    #[arg(long)]
+    pub follow: bool,
 }
 
 #[derive(Debug, Args)]

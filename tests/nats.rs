@@ -658,6 +658,15 @@ fn live_ship_tails_a_file_and_receives_syslog_and_a_restart_loses_nothing() {
         extra.first(),
         ship.text()
     );
+    // `reconwatch alerts` prints the stream's alerts, each once.
+    let printed = run(&["alerts", "--nats", &nats.url()]);
+    assert!(printed.status.success(), "{}", stderr(&printed));
+    let mut printed: Vec<String> = common::stdout(&printed).lines().map(str::to_owned).collect();
+    let count = printed.len();
+    printed.sort();
+    printed.dedup();
+    assert_eq!(printed.len(), count, "reconwatch alerts printed an alert twice");
+    assert_eq!(printed, alerts_in_stream(&nats.url()));
     // The second shipper resumed past what the first had shipped (not from the file's start).
     let first_run = std::fs::read_to_string(&log1).unwrap();
     assert!(first_run.contains("shipped "), "{first_run}");
@@ -680,4 +689,32 @@ fn live_ship_tails_a_file_and_receives_syslog_and_a_restart_loses_nothing() {
         shipped(&second_run),
         second.len()
     );
+}
+
+#[test]
+fn the_worker_and_shipper_systemd_units_verify() {
+    for name in ["reconwatch-work.service", "reconwatch-ship.service"] {
+        let unit = std::fs::read_to_string(Path::new("deploy/systemd").join(name)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            unit.replace("/usr/local/bin/reconwatch", env!("CARGO_BIN_EXE_reconwatch")),
+        )
+        .unwrap();
+        let o = Command::new("systemd-analyze")
+            .args(["verify", path.to_str().unwrap()])
+            .output()
+            .expect("systemd-analyze (Debian's systemd package; .ci/test installs it)");
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.stderr.is_empty(),
+            "{name}: warnings: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            unit.contains("ProtectSystem=strict") && unit.contains("NoNewPrivileges=yes"),
+            "{name} is hardened"
+        );
+    }
 }

@@ -11,6 +11,7 @@
 //!
 //! Nothing here parses beyond routing, matches or correlates: that is the core's.
 
+pub mod alerts;
 pub mod contrib;
 pub mod lines;
 pub mod nats;

@@ -17,6 +17,7 @@ use crate::cli::{Cli, Command, InputArgs};
 use crate::parse::{Format, ParseContext, squid};
 use crate::pipeline::PipelineConfig;
 
+mod alerts;
 mod context;
 mod formats;
 #[cfg(feature = "gen")]
@@ -42,6 +43,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Ship(args) => ship::run(&args),
         Command::Work(args) => work::run(&args),
+        Command::Alerts(args) => alerts::run(&args),
         Command::Config(crate::cli::ConfigCommand::Check { file }) => run::check(&file),
         Command::Formats => formats::run(),
         #[cfg(feature = "gen")]
