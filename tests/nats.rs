@@ -94,9 +94,12 @@ struct Shipped {
     bytes: Vec<u8>,
 }
 
+/// (partition, stream) of each close or announcement.
+type Marks = Vec<(u32, String)>;
+
 /// Everything in the lines stream (acknowledged, so the work queue empties), the closes and
-/// Also the announcements (partition, stream).
-fn drain_lines(url: &str) -> (Vec<Shipped>, Vec<(u32, String)>, Vec<(u32, String)>) {
+/// the announcements.
+fn drain_lines(url: &str) -> (Vec<Shipped>, Marks, Marks) {
     runtime().block_on(async {
         let client = async_nats::connect(url).await.unwrap();
         let js = jetstream::new(client);
@@ -385,7 +388,7 @@ fn three_workers_one_killed_mid_stream_alert_exactly_like_one_scan() {
     }
     let victim = held("w2");
     // The shipper feeds the world while the workers run.
-    let mut ship = common::bin()
+    let ship = common::bin()
         .args(["ship", "--nats", &nats.url(), "--partitions", "6", "--name", "gw"])
         .arg(&world)
         .stdout(Stdio::null())
@@ -541,8 +544,7 @@ impl Logged {
             .unwrap()
             .success();
         assert!(ok);
-        let code = self.child.wait().unwrap().code();
-        code
+        self.child.wait().unwrap().code()
     }
 }
 

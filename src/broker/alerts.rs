@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer};
+use async_nats::jetstream::consumer;
 use futures_util::StreamExt as _;
 
 use super::nats::{self, BrokerError};
@@ -21,15 +21,7 @@ pub struct ReadSettings {
 
 /// Writes every alert of the stream at `url` to `out`, one per line; returns how many.
 pub async fn read(url: &str, settings: ReadSettings, out: &mut dyn Write) -> Result<u64, ReadError> {
-    let client = async_nats::ConnectOptions::new()
-        .name("reconwatch-alerts")
-        .connect(url)
-        .await
-        .map_err(|e| BrokerError::Connect {
-            url: url.to_owned(),
-            reason: e.to_string(),
-        })?;
-    let js = jetstream::new(client);
+    let js = nats::jetstream_at(url).await?;
     let stream = js
         .get_stream(nats::ALERTS_STREAM)
         .await

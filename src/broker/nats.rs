@@ -63,6 +63,19 @@ pub fn subject(prefix: &str, p: u32) -> String {
     format!("{prefix}.{p}")
 }
 
+/// A JetStream context on the server at `url`.
+pub async fn jetstream_at(url: &str) -> Result<Context, BrokerError> {
+    let client = async_nats::ConnectOptions::new()
+        .name("reconwatch")
+        .connect(url)
+        .await
+        .map_err(|e| BrokerError::Connect {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+    Ok(jetstream::new(client))
+}
+
 /// A connection to the cluster's JetStream, with the agreed number of partitions.
 #[derive(Clone)]
 pub struct Cluster {
@@ -74,15 +87,7 @@ impl Cluster {
     /// Connects to `url`, creates the lines stream and the cluster bucket if missing, and
     /// checks that the cluster's partition count is `partitions`.
     pub async fn connect(url: &str, partitions: u32) -> Result<Cluster, BrokerError> {
-        let client = async_nats::ConnectOptions::new()
-            .name("reconwatch")
-            .connect(url)
-            .await
-            .map_err(|e| BrokerError::Connect {
-                url: url.to_owned(),
-                reason: e.to_string(),
-            })?;
-        let js = jetstream::new(client);
+        let js = jetstream_at(url).await?;
         let cluster = Cluster { js, partitions };
         cluster.agree(partitions).await?;
         cluster
