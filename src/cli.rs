@@ -50,6 +50,23 @@ pub enum Command {
     /// (a broken set is refused and the running one kept); SIGTERM or SIGINT stops intake,
     /// drains what was read, delivers, saves, and exits 0.
     Run(RunArgs),
+    /// Ship log lines into NATS JetStream for `reconwatch work`: tail files and receive syslog
+    /// as `run` does (or read PATHS once), and publish batches of lines to the partitions of
+    /// the cluster (a mail message's lines stay together). At least once: a tailed file's
+    /// checkpoint (in --state-dir) moves only past lines JetStream acknowledged. SIGTERM or
+    /// SIGINT stops intake, publishes what was read, saves and exits 0.
+    Ship(ShipArgs),
+    /// Work as one of N identical workers on lines shipped into NATS JetStream: take a fair
+    /// share of the partitions (leases that move to the others when a worker is lost), run the
+    /// rules over their lines, correlate the groups routed to them, publish alerts to the
+    /// subject reconwatch.alerts (deduplicated by message id) and save each partition's state
+    /// in JetStream. Lines are acknowledged only once their alerts and state are stored (at
+    /// least once). SIGTERM or SIGINT hands the partitions over and exits 0.
+    Work(WorkArgs),
+    /// Print the alerts of a NATS JetStream cluster (`reconwatch work`) as JSON lines, each
+    /// once, from the oldest the stream keeps: to read them, or to pipe them into
+    /// `reconwatch report -`. Stops at the end unless --follow.
+    Alerts(AlertsArgs),
     /// Check a configuration file without running anything: its keys, the rules, watchlists and
     /// intel it names, its sources, sinks and TLS files. Exit status 0 when it is usable, 2
     /// otherwise (every problem is listed).
@@ -275,19 +292,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub rules: RuleArgs,
 
-    /// Tail the files this glob matches (new ones are picked up, rotation followed), in FORMAT
-    /// (`reconwatch formats`; detected when not given). Repeatable.
-    #[arg(long = "tail", value_name = "GLOB[:FORMAT]")]
-    pub tail: Vec<String>,
-
-    /// Receive syslog over UDP on ADDR (`0.0.0.0:514`, `[::]:5514`). Repeatable.
-    #[arg(long = "syslog-udp", value_name = "ADDR[:FORMAT]")]
-    pub syslog_udp: Vec<String>,
-
-    /// Receive syslog over TCP on ADDR: LF framing or RFC 6587 octet counting, recognised per
-    /// connection. Repeatable.
-    #[arg(long = "syslog-tcp", value_name = "ADDR[:FORMAT]")]
-    pub syslog_tcp: Vec<String>,
+    #[command(flatten)]
+    pub sources: SourceArgs,
 
     /// Address of the HTTP endpoint (/metrics, /healthz, /readyz). Port 0 picks a free port
     /// and logs it. Default: the configuration's `listen`, else 127.0.0.1:9717.
@@ -312,6 +318,13 @@ pub struct RunArgs {
     #[arg(long = "syslog-forward", value_name = "URL")]
     pub syslog_forward: Vec<String>,
 
+    #[command(flatten)]
+    pub live: LiveArgs,
+}
+
+/// Time and correlation settings of the long-running detectors (`run`, `work`).
+#[derive(Debug, Clone, Args)]
+pub struct LiveArgs {
     /// Time zone of log times written without an offset (IANA name). Default: the
     /// configuration's `timezone`, else UTC.
     #[arg(long, value_name = "TZ")]
@@ -322,8 +335,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DURATION")]
     pub lateness: Option<String>,
 
-    /// Open groups each correlation rule may hold. Default: the configuration's `max_groups`,
-    /// else 100000.
+    /// Open groups each correlation rule may hold (in `work`: per partition). Default: the
+    /// configuration's `max_groups`, else 100000.
     #[arg(long, value_name = "N")]
     pub max_groups: Option<usize>,
 }
@@ -349,6 +362,118 @@ pub struct ReportArgs {
     /// standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// The daemon's live sources (shared by `run` and `ship`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SourceArgs {
+    /// Tail the files this glob matches (new ones are picked up, rotation followed), in FORMAT
+    /// (`reconwatch formats`; detected when not given). Repeatable.
+    #[arg(long = "tail", value_name = "GLOB[:FORMAT]")]
+    pub tail: Vec<String>,
+
+    /// Receive syslog over UDP on ADDR (`0.0.0.0:514`, `[::]:5514`). Repeatable.
+    #[arg(long = "syslog-udp", value_name = "ADDR[:FORMAT]")]
+    pub syslog_udp: Vec<String>,
+
+    /// Receive syslog over TCP on ADDR: LF framing or RFC 6587 octet counting, recognised per
+    /// connection. Repeatable.
+    #[arg(long = "syslog-tcp", value_name = "ADDR[:FORMAT]")]
+    pub syslog_tcp: Vec<String>,
+}
+
+/// Where the cluster's NATS server is and how it is cut (shared by `ship` and `work`).
+#[derive(Debug, Clone, Args)]
+pub struct BrokerArgs {
+    /// The NATS server (JetStream enabled).
+    #[arg(long, default_value = "nats://127.0.0.1:4222", value_name = "URL")]
+    pub nats: String,
+
+    /// Partitions of the cluster: every shipper and worker must give the same number (the first
+    /// process records it; another is refused).
+    #[arg(long, default_value_t = crate::broker::nats::DEFAULT_PARTITIONS, value_name = "N")]
+    pub partitions: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// The NATS server (JetStream enabled).
+    #[arg(long, default_value = "nats://127.0.0.1:4222", value_name = "URL")]
+    pub nats: String,
+
+    /// Keep printing alerts as they come, until interrupted.
+    #[arg(long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShipArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+
+    #[command(flatten)]
+    pub sources: SourceArgs,
+
+    /// Files, directories or globs to read once, to their end (compressed ones too), instead of
+    /// live sources; the shipper exits when they are shipped.
+    #[arg(value_name = "PATHS", conflicts_with_all = ["tail", "syslog_udp", "syslog_tcp"])]
+    pub paths: Vec<String>,
+
+    /// Format of the PATHS (`auto`: detected per file).
+    #[arg(long, short = 'f', default_value = "auto", value_name = "FORMAT")]
+    pub format: String,
+
+    /// Sources (`sources:`) and `timezone` from this configuration file (the daemon's); the
+    /// options add to it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Where tailed files' checkpoints are kept (required with --tail or `sources:`).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// This shipper's name in the streams it ships (default: the host name). Two shippers that
+    /// read files of the same path must have different names.
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Time zone of log times without an offset, for format detection (IANA name).
+    #[arg(long, value_name = "TZ")]
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkArgs {
+    #[command(flatten)]
+    pub broker: BrokerArgs,
+
+    #[command(flatten)]
+    pub rules: RuleArgs,
+
+    /// This worker's name among the workers (default: host name and process id).
+    #[arg(long, value_name = "NAME")]
+    pub id: Option<String>,
+
+    /// How long a partition's lease lasts unrenewed: how soon a lost worker's partitions move
+    /// to the others.
+    #[arg(long, default_value = "5s", value_name = "DURATION")]
+    pub lease: String,
+
+    /// How often alerts, contributions and each partition's state are committed (and lines
+    /// acknowledged).
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub checkpoint_interval: String,
+
+    /// A stream with no lines for this long no longer holds correlation back.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub idle_timeout: String,
+
+    /// How long JetStream waits for a worker's ack before it delivers a message again.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub ack_wait: String,
+
+    #[command(flatten)]
+    pub live: LiveArgs,
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,7 +2,7 @@
 //!
 //! Data flows through the modules in this order (see ARCHITECTURE.md):
 //! [`source`] (bytes in) → [`parse`] (bytes → [`event::Event`]) → [`pipeline`] (the loop that
-//! joins them and counts) → [`rules`] (Sigma: which rules match an event) → [`alert`]. [`batch`] runs the pipeline over many inputs and chunks of
+//! joins them and counts) → [`rules`] (Sigma: which rules match an event) → [`alert`]. [`broker`] spreads it over workers through NATS JetStream; [`batch`] runs the pipeline over many inputs and chunks of
 //! large files on every core, handing results back in input order; [`progress`] counts and
 //! shows how far it is. [`metrics`] declares every exported metric ([`targets`]: who alerts concern, by group); [`cli`] and [`commands`] are
 //! the binary's interface; [`world`] writes synthetic test worlds.
@@ -11,6 +11,7 @@
 
 pub mod alert;
 pub mod batch;
+pub mod broker;
 pub mod cli;
 pub mod commands;
 pub mod config;

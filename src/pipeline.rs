@@ -357,6 +357,21 @@ pub fn detect_stream(input: impl io::Read, modified: Option<Timestamp>, cfg: &Pi
     }
 }
 
+/// [`detect_stream`] over lines already read (a live stream's first lines: `cfg.format`, when
+/// set, is taken, and the sample only tells the framing).
+pub fn detect_sample<'l>(
+    lines: impl Iterator<Item = &'l [u8]>,
+    reference_time: Timestamp,
+    cfg: &PipelineConfig,
+) -> Option<Decided> {
+    let mut text = Vec::new();
+    for bytes in lines {
+        text.extend_from_slice(bytes);
+        text.push(b'\n');
+    }
+    detect_stream(&text[..], Some(reference_time), cfg)
+}
+
 /// The earliest event time among the first lines of an input: the detection sample a run reads
 /// ([`SAMPLE_LINES`] lines, decompressed), its format decided exactly as a run decides it, and
 /// its lines parsed by a fresh parser, messages still being assembled at the end of the sample

@@ -17,6 +17,7 @@ use crate::cli::{Cli, Command, InputArgs};
 use crate::parse::{Format, ParseContext, squid};
 use crate::pipeline::PipelineConfig;
 
+mod alerts;
 mod context;
 mod formats;
 #[cfg(feature = "gen")]
@@ -27,6 +28,8 @@ mod report;
 mod rules;
 mod run;
 mod scan;
+mod ship;
+mod work;
 
 /// Exit code for usage, configuration and input errors.
 pub const EXIT_ERROR: u8 = 2;
@@ -39,6 +42,9 @@ pub fn main() -> ExitCode {
         Command::Scan(args) => scan::run(&args),
         Command::Rules(cmd) => rules::run(&cmd),
         Command::Run(args) => run::run(&args),
+        Command::Ship(args) => ship::run(&args),
+        Command::Work(args) => work::run(&args),
+        Command::Alerts(args) => alerts::run(&args),
         Command::Config(crate::cli::ConfigCommand::Check { file }) => run::check(&file),
         Command::Formats => formats::run(),
         Command::Report(args) => report::run(&args),

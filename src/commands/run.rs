@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 
 use super::context::{SkipReport, correlation_settings, load_detector};
 use super::{EXIT_ERROR, chain};
-use crate::cli::{RuleArgs, RunArgs};
+use crate::cli::{RuleArgs, RunArgs, SourceArgs};
 use crate::config::Config;
 use crate::daemon::config::{DEFAULT_LISTEN, SinkConfig, SourceConfig};
 use crate::daemon::start::{self, Daemon, Loader};
@@ -30,8 +30,9 @@ fn split_format(spec: &str) -> (String, Option<String>) {
     }
 }
 
-/// The sources of the configuration file, then the options'.
-fn sources(config: &Config, args: &RunArgs) -> Vec<SourceConfig> {
+/// The sources of the configuration file, then the options' (`--tail`, `--syslog-udp`,
+/// `--syslog-tcp`: `run` and `ship` take the same).
+pub(super) fn sources(config: &Config, args: &SourceArgs) -> Vec<SourceConfig> {
     let mut out = config.sources.clone();
     for spec in &args.tail {
         let (glob, format) = split_format(spec);
@@ -92,7 +93,7 @@ fn sinks(config: &Config, args: &RunArgs) -> Vec<SinkConfig> {
 
 /// Loads the detector as the options and the configuration file say now; returns the file's
 /// contents too (the daemon's own keys).
-fn load(
+pub(super) fn load(
     rules: &RuleArgs,
     lateness: Option<&str>,
     max_groups: Option<usize>,
@@ -110,9 +111,14 @@ fn load(
 
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::new());
-    let (config, detector) = load(&args.rules, args.lateness.as_deref(), args.max_groups, &metrics)?;
+    let (config, detector) = load(
+        &args.rules,
+        args.live.lateness.as_deref(),
+        args.live.max_groups,
+        &metrics,
+    )?;
     let loader: Loader = {
-        let (rules, lateness, max_groups) = (args.rules.clone(), args.lateness.clone(), args.max_groups);
+        let (rules, lateness, max_groups) = (args.rules.clone(), args.live.lateness.clone(), args.live.max_groups);
         let metrics = Arc::clone(&metrics);
         Arc::new(move || load(&rules, lateness.as_deref(), max_groups, &metrics).map(|(_, d)| d))
     };
@@ -125,9 +131,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
                 .map(|v| PathBuf::from(v.to_string_lossy().split(':').next().unwrap_or_default()))
         })
         .context("no state directory: give --state-dir DIR or `state_dir:` in --config (checkpoints and correlation state are kept there)")?;
-    let pipeline = pipeline_config(args.timezone.as_deref().or(config.timezone.as_deref()))?;
+    let pipeline = pipeline_config(args.live.timezone.as_deref().or(config.timezone.as_deref()))?;
     let daemon = Daemon {
-        sources: sources(&config, args),
+        sources: sources(&config, &args.sources),
         sinks: sinks(&config, args),
         suppress: config.suppress.clone(),
         listen: args
@@ -143,7 +149,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn pipeline_config(timezone: Option<&str>) -> anyhow::Result<PipelineConfig> {
+pub(super) fn pipeline_config(timezone: Option<&str>) -> anyhow::Result<PipelineConfig> {
     let mut p = PipelineConfig::default();
     if let Some(tz) = timezone {
         p.parse.timezone =

@@ -56,10 +56,10 @@ use crate::source::{RawLine, checkpoint::write_atomically};
 pub const STATE_FILE: &str = "correlation.json";
 /// Lines a stream gathers before its format is decided (as `scan` decides on an input's first
 /// lines); fewer when the stream goes quiet first.
-const SAMPLE_LINES: usize = 64;
+pub const SAMPLE_LINES: usize = 64;
 /// How long a stream may wait for its detection sample before the format is decided on what it
 /// has: a file of three lines must not wait forever.
-const SAMPLE_WAIT: Duration = Duration::from_millis(500);
+pub const SAMPLE_WAIT: Duration = Duration::from_millis(500);
 /// The engine's tick: detection of quiet streams, watermarks of quiet sources, commits.
 const TICK: Duration = Duration::from_millis(200);
 
@@ -439,16 +439,11 @@ impl<O: Outputs> Engine<O> {
             stream.state = StreamState::Sampling(sample);
             return Ok(());
         }
-        let mut text = Vec::new();
-        for (bytes, ..) in &sample {
-            text.extend_from_slice(bytes);
-            text.push(b'\n');
-        }
         let cfg = PipelineConfig {
             format: stream.info.format,
             ..self.settings.pipeline.clone()
         };
-        let decided = pipeline::detect_stream(&text[..], Some(stream.reference_time), &cfg);
+        let decided = pipeline::detect_sample(sample.iter().map(|l| &l.0[..]), stream.reference_time, &cfg);
         let mut batch = LineBatch::new(id);
         for (bytes, offset, truncated, next) in &sample {
             batch.push(bytes, *offset, *next, *truncated);

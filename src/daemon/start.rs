@@ -275,72 +275,18 @@ pub fn run(d: Daemon, detector: Detector, loader: Loader, metrics: Arc<Metrics>)
             http_listener.local_addr().map_or(listen, |a| a)
         );
         tasks.spawn(http::serve(http_listener, Arc::clone(&status), cancel.clone()));
-        for p in &planned {
-            let max_line = d.pipeline.max_line;
-            match &p.kind {
-                SourceKind::Tail(pattern) => {
-                    let settings = tail::TailSettings {
-                        compressed: p.config.compressed.unwrap_or_default(),
-                        poll_interval: p.poll_interval,
-                        rotate_wait: p.rotate_wait,
-                        max_line,
-                        ..tail::TailSettings::new(pattern, Arc::clone(&p.info), &d.state_dir)
-                    };
-                    log::info!("{}: tailing", p.info.label);
-                    tail_threads.push(tail::spawn(
-                        settings,
-                        checkpoints.clone(),
-                        feed_tx.clone(),
-                        daemon_metrics.clone(),
-                        cancel.clone(),
-                    )?);
-                }
-                SourceKind::SyslogUdp(addr) => {
-                    let socket = listen::bind_udp(*addr).await?;
-                    log::info!(
-                        "{}: receiving syslog over UDP on {}",
-                        p.info.label,
-                        socket.local_addr().map_or(*addr, |a| a)
-                    );
-                    let settings = listen::ListenerSettings {
-                        source: Arc::clone(&p.info),
-                        max_line,
-                        max_connections: p.config.max_connections.unwrap_or(1024),
-                        tls: None,
-                    };
-                    tasks.spawn(listen::serve_udp(
-                        socket,
-                        settings,
-                        feed_tx.clone(),
-                        daemon_metrics.clone(),
-                        cancel.clone(),
-                    ));
-                }
-                SourceKind::SyslogTcp(addr) => {
-                    let tls = p.tls.clone();
-                    let listener = listen::bind_tcp(*addr).await?;
-                    log::info!(
-                        "{}: receiving syslog over {} on {}",
-                        p.info.label,
-                        if tls.is_some() { "TLS" } else { "TCP" },
-                        listener.local_addr().map_or(*addr, |a| a)
-                    );
-                    let settings = listen::ListenerSettings {
-                        source: Arc::clone(&p.info),
-                        max_line,
-                        max_connections: p.config.max_connections.unwrap_or(1024),
-                        tls,
-                    };
-                    tasks.spawn(listen::serve_tcp(
-                        listener,
-                        settings,
-                        feed_tx.clone(),
-                        daemon_metrics.clone(),
-                        cancel.clone(),
-                    ));
-                }
-            }
-        }
+        spawn_sources(
+            &planned,
+            d.pipeline.max_line,
+            &d.state_dir,
+            &checkpoints,
+            &feed_tx,
+            &daemon_metrics,
+            &cancel,
+            &tasks,
+            &mut tail_threads,
+        )
+        .await?;
         Ok(())
     });
     // The sources hold the only senders: the engine ends when they all have.
@@ -406,6 +352,90 @@ pub fn run(d: Daemon, detector: Detector, loader: Loader, metrics: Arc<Metrics>)
     cancel.cancel();
     let deadline = Instant::now() + shutdown_timeout;
     stop(&runtime, &tasks, tail_threads, engine, deadline)
+}
+
+/// Starts every planned source: a tailer thread per glob (pushed to `tail_threads`, to be
+/// joined), a task per listener on the current runtime (in `tasks`). Each sends into `feed_tx`
+/// and stops at `cancel`. On an error, the sources started before it are in `tail_threads` and
+/// `tasks`.
+#[allow(clippy::too_many_arguments)]
+pub async fn spawn_sources(
+    planned: &[Planned],
+    max_line: usize,
+    state_dir: &Path,
+    checkpoints: &[checkpoint::FileCheckpoint],
+    feed_tx: &mpsc::Sender<crate::source::feed::Feed>,
+    metrics: &DaemonMetrics,
+    cancel: &CancellationToken,
+    tasks: &TaskTracker,
+    tail_threads: &mut Vec<std::thread::JoinHandle<()>>,
+) -> anyhow::Result<()> {
+    for p in planned {
+        match &p.kind {
+            SourceKind::Tail(pattern) => {
+                let settings = tail::TailSettings {
+                    compressed: p.config.compressed.unwrap_or_default(),
+                    poll_interval: p.poll_interval,
+                    rotate_wait: p.rotate_wait,
+                    max_line,
+                    ..tail::TailSettings::new(pattern, Arc::clone(&p.info), state_dir)
+                };
+                log::info!("{}: tailing", p.info.label);
+                tail_threads.push(tail::spawn(
+                    settings,
+                    checkpoints.to_vec(),
+                    feed_tx.clone(),
+                    metrics.clone(),
+                    cancel.clone(),
+                )?);
+            }
+            SourceKind::SyslogUdp(addr) => {
+                let socket = listen::bind_udp(*addr).await?;
+                log::info!(
+                    "{}: receiving syslog over UDP on {}",
+                    p.info.label,
+                    socket.local_addr().map_or(*addr, |a| a)
+                );
+                let settings = listen::ListenerSettings {
+                    source: Arc::clone(&p.info),
+                    max_line,
+                    max_connections: p.config.max_connections.unwrap_or(1024),
+                    tls: None,
+                };
+                tasks.spawn(listen::serve_udp(
+                    socket,
+                    settings,
+                    feed_tx.clone(),
+                    metrics.clone(),
+                    cancel.clone(),
+                ));
+            }
+            SourceKind::SyslogTcp(addr) => {
+                let tls = p.tls.clone();
+                let listener = listen::bind_tcp(*addr).await?;
+                log::info!(
+                    "{}: receiving syslog over {} on {}",
+                    p.info.label,
+                    if tls.is_some() { "TLS" } else { "TCP" },
+                    listener.local_addr().map_or(*addr, |a| a)
+                );
+                let settings = listen::ListenerSettings {
+                    source: Arc::clone(&p.info),
+                    max_line,
+                    max_connections: p.config.max_connections.unwrap_or(1024),
+                    tls,
+                };
+                tasks.spawn(listen::serve_tcp(
+                    listener,
+                    settings,
+                    feed_tx.clone(),
+                    metrics.clone(),
+                    cancel.clone(),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Stops the sources, waits for the engine to drain and save, shuts the sinks down.

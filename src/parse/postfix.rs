@@ -232,6 +232,20 @@ impl LineParser for PostfixParser {
     }
 }
 
+/// The queue id a line would be folded into a message under, if any: what keeps one message's
+/// lines together when a broker spreads a mail log over workers (`broker::route`). `None` for a
+/// line the parser would not fold (another program's, NOQUEUE, a connection line).
+pub(crate) fn queue_id<'a>(line: &Line<'a>) -> Option<&'a str> {
+    let from_postfix = match line.syslog.and_then(|h| h.app) {
+        Some(app) => is_postfix_app(app),
+        None => false,
+    };
+    if line.syslog.is_some_and(|h| h.app.is_some()) && !from_postfix {
+        return None;
+    }
+    split_queue_id(line.body, from_postfix).map(|(id, _)| id)
+}
+
 /// `postfix/smtpd`, `postfix`, `postfix-out/qmgr`, ...
 fn is_postfix_app(app: &str) -> bool {
     app.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("postfix"))
@@ -1607,6 +1621,24 @@ mod tests {
         );
         assert_eq!(events[0].email.from.address.as_deref(), Some("real@h.example"));
         assert_eq!(strs(&events[0].email.to.address), ["cfo@corp.example"]);
+    }
+
+    #[test]
+    fn a_line_names_the_queue_id_its_message_is_assembled_under() {
+        let hint = YearHint::new(&ctx());
+        let key = |raw: &str| {
+            let line = Framing::Syslog.line(raw, 0, 1, &hint);
+            queue_id(&line).map(str::to_owned)
+        };
+        assert_eq!(
+            key("Jun 12 10:01:03 mx1 postfix/qmgr[900]: 4A1B2C3D4E: removed").as_deref(),
+            Some("4A1B2C3D4E")
+        );
+        assert_eq!(
+            key("Jun 12 10:01:03 mx1 postfix/smtpd[9]: NOQUEUE: reject: RCPT from x[1.2.3.4]: 554"),
+            None
+        );
+        assert_eq!(key("Jun 12 10:01:03 mx1 amavis[9]: 4A1B2C3D4E: passed"), None);
     }
 
     #[test]

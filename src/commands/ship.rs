@@ -1,0 +1,179 @@
+//! `reconwatch ship`: the options and the configuration file turned into the shipper's sources
+//! and settings (`broker::ship`), its runtime and its signals.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::run::{pipeline_config, sources};
+use crate::broker::nats::{Cluster, MAX_PARTITIONS};
+use crate::broker::ship::{ShipSettings, ShipStats, Shipper, read_once};
+use crate::cli::{BrokerArgs, ShipArgs};
+use crate::config::Config;
+use crate::daemon::start::{plan_sources, spawn_sources};
+use crate::log;
+use crate::metrics::{DaemonMetrics, Metrics};
+use crate::parse::Format;
+use crate::source::checkpoint;
+use crate::source::feed::SourceInfo;
+
+/// Batches queued between the sources and the shipper (each at most 256 KiB).
+const QUEUE: usize = 64;
+/// A partition's batch is published at this size (well under NATS's 1 MiB message limit).
+const BATCH_BYTES: usize = 128 * 1024;
+
+/// This machine's host name (the default shipper name).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+impl BrokerArgs {
+    /// Connects to the cluster (creating its streams and buckets on first use).
+    pub(super) async fn connect(&self) -> anyhow::Result<Cluster> {
+        if !(1..=MAX_PARTITIONS).contains(&self.partitions) {
+            bail!(
+                "--partitions {}: must be between 1 and {MAX_PARTITIONS}",
+                self.partitions
+            );
+        }
+        Ok(Cluster::connect(&self.nats, self.partitions).await?)
+    }
+}
+
+pub fn run(args: &ShipArgs) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(p) => Config::load(p).context("--config")?,
+        None => Config::default(),
+    };
+    let pipeline = pipeline_config(args.timezone.as_deref().or(config.timezone.as_deref()))?;
+    let settings = ShipSettings {
+        host: args.name.clone().unwrap_or_else(host_name),
+        pipeline,
+        state_dir: args.state_dir.clone().or_else(|| config.state_dir.clone()),
+        commit_interval: Duration::from_secs(1),
+        batch_bytes: BATCH_BYTES,
+        linger: Duration::from_millis(200),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("reconwatch-ship")
+        .build()
+        .context("starting the I/O runtime")?;
+    let stats = if args.paths.is_empty() {
+        ship_live(args, &config, settings, &runtime)?
+    } else {
+        ship_once(args, settings, &runtime)?
+    };
+    log::info!(
+        "shipped {} lines ({} bytes) of {} streams in {} messages{}",
+        stats.lines,
+        stats.bytes,
+        stats.streams,
+        stats.messages,
+        if stats.unrecognised > 0 {
+            format!("; {} lines of unrecognised streams not shipped", stats.unrecognised)
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// PATHS read once: every file its own stream, closed at its end.
+fn ship_once(args: &ShipArgs, settings: ShipSettings, runtime: &tokio::runtime::Runtime) -> anyhow::Result<ShipStats> {
+    let format = match args.format.as_str() {
+        "auto" => None,
+        name => Some(Format::from_name(name).with_context(|| format!("--format {name}: unknown format"))?),
+    };
+    let inputs = crate::source::expand(&args.paths);
+    let source = Arc::new(SourceInfo::new("files", format));
+    let max_line = settings.pipeline.max_line;
+    let cluster = runtime.block_on(args.broker.connect())?;
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let reader = std::thread::Builder::new()
+        .name("reconwatch-read".into())
+        .spawn(move || read_once(&inputs, &source, max_line, &tx))
+        .context("starting the reader")?;
+    let stats = runtime.block_on(Shipper::new(cluster, settings, Vec::new()).run(rx))?;
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the reader panicked"))?
+        .map_err(anyhow::Error::msg)?;
+    Ok(stats)
+}
+
+/// The daemon's sources, until SIGTERM or SIGINT.
+fn ship_live(
+    args: &ShipArgs,
+    config: &Config,
+    settings: ShipSettings,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<ShipStats> {
+    let planned = plan_sources(&sources(config, &args.sources))?;
+    if planned.is_empty() {
+        bail!("nothing to ship: give PATHS, --tail, --syslog-udp or --syslog-tcp, or `sources:` in --config");
+    }
+    let state_dir: PathBuf = settings
+        .state_dir
+        .clone()
+        .context("no state directory: give --state-dir DIR (tailed files' checkpoints are kept there)")?;
+    std::fs::create_dir_all(&state_dir).with_context(|| format!("state directory {}", state_dir.display()))?;
+    let checkpoints = checkpoint::load(&state_dir)?;
+    let metrics = DaemonMetrics::register(&Metrics::new().registry);
+    let cluster = runtime.block_on(args.broker.connect())?;
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let cancel = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let mut tail_threads = Vec::new();
+    let max_line = settings.pipeline.max_line;
+    let shipper = Shipper::new(cluster, settings, checkpoints.clone());
+    let result = runtime.block_on(async {
+        spawn_sources(
+            &planned,
+            max_line,
+            &state_dir,
+            &checkpoints,
+            &tx,
+            &metrics,
+            &cancel,
+            &tasks,
+            &mut tail_threads,
+        )
+        .await?;
+        // The sources hold the only senders: the shipper ends when they all have.
+        drop(tx);
+        let mut shipping = tokio::spawn(shipper.run(rx));
+        let mut term = signal(SignalKind::terminate()).context("signal handlers")?;
+        let mut int = signal(SignalKind::interrupt()).context("signal handlers")?;
+        log::info!("shipping from {} sources; SIGTERM stops", planned.len());
+        tokio::select! {
+            _ = term.recv() => log::info!("SIGTERM: stopping intake, shipping what was read"),
+            _ = int.recv() => log::info!("SIGINT: stopping intake, shipping what was read"),
+            // The shipper stopped on its own: an error.
+            r = &mut shipping => {
+                cancel.cancel();
+                return r.context("the shipper panicked")?.map_err(anyhow::Error::from);
+            }
+        }
+        cancel.cancel();
+        tasks.close();
+        tasks.wait().await;
+        let stats = shipping.await.context("the shipper panicked")??;
+        anyhow::Ok(stats)
+    });
+    for t in tail_threads {
+        let _ = t.join();
+    }
+    result
+}

@@ -1,0 +1,65 @@
+//! `reconwatch work`: the options turned into a worker's settings (`broker::work`), its
+//! detector, runtime and signals.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+use super::run::{load, pipeline_config};
+use crate::broker::work::{self, WorkSettings};
+use crate::cli::WorkArgs;
+use crate::daemon::config::duration;
+use crate::log;
+use crate::metrics::Metrics;
+
+pub fn run(args: &WorkArgs) -> anyhow::Result<ExitCode> {
+    let metrics = Metrics::new();
+    let (config, detector) = load(
+        &args.rules,
+        args.live.lateness.as_deref(),
+        args.live.max_groups,
+        &metrics,
+    )?;
+    let pipeline = pipeline_config(args.live.timezone.as_deref().or(config.timezone.as_deref()))?;
+    let d = |key: &str, text: &str| duration(key, Some(text), Duration::ZERO).map_err(anyhow::Error::msg);
+    let lease = d("--lease", &args.lease)?;
+    if lease < Duration::from_secs(1) {
+        anyhow::bail!("--lease {}: must be at least 1s", args.lease);
+    }
+    let settings = WorkSettings {
+        id: args.id.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        }),
+        pipeline,
+        lease,
+        commit_interval: d("--checkpoint-interval", &args.checkpoint_interval)?,
+        idle_timeout: d("--idle-timeout", &args.idle_timeout)?,
+        ack_wait: d("--ack-wait", &args.ack_wait)?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("reconwatch-io")
+        .build()
+        .context("starting the I/O runtime")?;
+    runtime.block_on(async {
+        let cluster = args.broker.connect().await?;
+        let shutdown = CancellationToken::new();
+        let mut worker = tokio::spawn(work::run(cluster, Arc::new(detector), settings, shutdown.clone()));
+        let mut term = signal(SignalKind::terminate()).context("signal handlers")?;
+        let mut int = signal(SignalKind::interrupt()).context("signal handlers")?;
+        tokio::select! {
+            _ = term.recv() => log::info!("SIGTERM: handing the partitions over"),
+            _ = int.recv() => log::info!("SIGINT: handing the partitions over"),
+            r = &mut worker => return r.context("the worker panicked")?.map_err(anyhow::Error::from),
+        }
+        shutdown.cancel();
+        worker.await.context("the worker panicked")??;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,722 @@
+//! The NATS JetStream scale-out against a real `nats-server -js` (Debian's `nats-server`, which
+//! `.ci/test` installs): each test starts its own server on 127.0.0.1 with a free port and a
+//! temporary store. Without the server the tests fail and say so.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer};
+use futures_util::StreamExt as _;
+
+use common::{gen_world, run, stderr};
+use reconwatch::broker::lines::{self, StreamHeader};
+
+/// A `nats-server -js` of its own, stopped when dropped.
+struct NatsServer {
+    child: Child,
+    port: u16,
+    _store: tempfile::TempDir,
+}
+
+fn nats_server_binary() -> PathBuf {
+    for dir in std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .chain(["/usr/sbin", "/usr/bin"])
+    {
+        let p = Path::new(dir).join("nats-server");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "nats-server is not installed: these tests need Debian's nats-server (JetStream); .ci/test installs it (apt-get install nats-server)"
+    );
+}
+
+impl NatsServer {
+    fn start() -> NatsServer {
+        let bin = nats_server_binary();
+        let store = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen on port {port} within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        NatsServer {
+            child,
+            port,
+            _store: store,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// One shipped line as a worker would see it.
+#[derive(Debug, Clone)]
+struct Shipped {
+    partition: u32,
+    header: StreamHeader,
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
+/// (partition, stream) of each close or announcement.
+type Marks = Vec<(u32, String)>;
+
+/// Everything in the lines stream (acknowledged, so the work queue empties), the closes and
+/// the announcements.
+fn drain_lines(url: &str) -> (Vec<Shipped>, Marks, Marks) {
+    runtime().block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = jetstream::new(client);
+        let stream = js.get_stream("RECONWATCH_LINES").await.unwrap();
+        let consumer: consumer::PullConsumer = stream
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some("test-drain".into()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let (mut out, mut closes, mut opens) = (Vec::new(), Vec::new(), Vec::new());
+        loop {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(500)
+                .expires(Duration::from_millis(500))
+                .messages()
+                .await
+                .unwrap();
+            let mut got = 0;
+            while let Some(m) = batch.next().await {
+                let m = m.unwrap();
+                got += 1;
+                let partition: u32 = m.subject.rsplit('.').next().unwrap().parse().unwrap();
+                if let Some(stream) = lines::announced(m.headers.as_ref().unwrap()) {
+                    opens.push((partition, stream.to_owned()));
+                    m.ack().await.unwrap();
+                    continue;
+                }
+                let (header, close) = StreamHeader::read(m.headers.as_ref().unwrap()).unwrap();
+                if close {
+                    assert!(m.payload.is_empty());
+                    closes.push((partition, header.stream.clone()));
+                }
+                for l in lines::lines(&m.payload) {
+                    let l = l.unwrap();
+                    out.push(Shipped {
+                        partition,
+                        header: header.clone(),
+                        offset: l.offset,
+                        bytes: l.bytes.to_vec(),
+                    });
+                }
+                m.ack().await.unwrap();
+            }
+            if got == 0 {
+                break;
+            }
+        }
+        (out, closes, opens)
+    })
+}
+
+/// Every line of every file under `dir` (not hidden, decompressed), by file and offset.
+fn lines_of(dir: &Path) -> BTreeMap<(String, u64), Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for input in reconwatch::source::expand(&[dir.to_str().unwrap().to_owned()]) {
+        let opened = input.open().unwrap();
+        let mut reader = reconwatch::source::LineReader::new(opened.reader);
+        while let Some(l) = reader.next() {
+            let l = l.unwrap();
+            out.insert((input.name.clone(), l.offset), l.bytes.to_vec());
+        }
+    }
+    out
+}
+
+#[test]
+fn ship_once_puts_every_line_of_a_world_into_its_partition_once() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let world = gen_world(dir.path(), "11", "3MB");
+    let o = run(&[
+        "ship",
+        "--nats",
+        &nats.url(),
+        "--partitions",
+        "4",
+        "--name",
+        "gw1",
+        world.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "ship failed: {}", stderr(&o));
+    assert!(stderr(&o).contains("shipped "), "{}", stderr(&o));
+
+    let (shipped, closes, opens) = drain_lines(&nats.url());
+    let expected = lines_of(&world);
+    let mut seen: HashMap<(String, u64), &Shipped> = HashMap::new();
+    for s in &shipped {
+        let key = (s.header.name.clone(), s.offset);
+        assert!(seen.insert(key.clone(), s).is_none(), "line {key:?} shipped twice");
+        assert_eq!(
+            expected.get(&key),
+            Some(&s.bytes),
+            "line {key:?} differs from the file's"
+        );
+    }
+    assert_eq!(seen.len(), expected.len(), "every line of the world is shipped");
+
+    // Every stream is announced to every partition before its lines, and closed on every one.
+    let streams: HashSet<&str> = shipped.iter().map(|s| s.header.stream.as_str()).collect();
+    for stream in &streams {
+        assert!(stream.starts_with("gw1|files|"), "{stream}");
+        for (what, list) in [("announced", &opens), ("closed", &closes)] {
+            let parts: HashSet<u32> = list.iter().filter(|c| c.1 == *stream).map(|c| c.0).collect();
+            assert_eq!(parts.len(), 4, "{stream} {what} on every partition");
+        }
+    }
+
+    // A Postfix message's lines share a partition; the maillog spreads over all of them.
+    let mut by_queue_id: HashMap<String, HashSet<u32>> = HashMap::new();
+    let mut mail_parts = HashSet::new();
+    let mut formats = HashSet::new();
+    for s in &shipped {
+        formats.insert(s.header.format.name());
+        if s.header.format.name() != "postfix" {
+            continue;
+        }
+        mail_parts.insert(s.partition);
+        let text = String::from_utf8_lossy(&s.bytes);
+        // `... postfix/qmgr[900]: 4A1B2C3D4E: removed`
+        if let Some(id) = text
+            .split("]: ")
+            .nth(1)
+            .and_then(|r| r.split_once(": "))
+            .map(|(id, _)| id)
+            && id.len() >= 5
+            && id.bytes().any(|b| b.is_ascii_digit())
+            && id.bytes().all(|b| b.is_ascii_alphanumeric())
+        {
+            by_queue_id.entry(id.to_owned()).or_default().insert(s.partition);
+        }
+    }
+    assert!(formats.contains("postfix") && formats.contains("squid"), "{formats:?}");
+    assert!(by_queue_id.len() > 50, "the world's maillog has messages");
+    for (id, parts) in &by_queue_id {
+        assert_eq!(parts.len(), 1, "message {id} on partitions {parts:?}");
+    }
+    assert_eq!(mail_parts.len(), 4, "mail spreads over the partitions");
+}
+
+#[test]
+fn a_shipper_with_another_partition_count_is_refused() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let f = common::write(
+        dir.path(),
+        "a.log",
+        "1610356086.534    169 10.20.1.15 TCP_MISS/200 447 GET https://x.example/ - HIER_DIRECT/198.51.100.183 text/html\n",
+    );
+    let ship = |n: &str| run(&["ship", "--nats", &nats.url(), "--partitions", n, f.to_str().unwrap()]);
+    assert!(ship("3").status.success());
+    let o = ship("5");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("set up with 3 partitions") && stderr(&o).contains("--partitions 3"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Every alert document in the alerts stream, sorted, duplicates removed (JetStream drops a
+/// re-published alert within its duplicate window; past it a failover may repeat one).
+fn alerts_in_stream(url: &str) -> Vec<String> {
+    runtime().block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = jetstream::new(client);
+        let Ok(stream) = js.get_stream("RECONWATCH_ALERTS").await else {
+            return Vec::new();
+        };
+        let consumer: consumer::PullConsumer = stream
+            .create_consumer(consumer::pull::Config {
+                ack_policy: consumer::AckPolicy::None,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        loop {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(1000)
+                .expires(Duration::from_millis(300))
+                .messages()
+                .await
+                .unwrap();
+            let mut got = 0;
+            while let Some(m) = batch.next().await {
+                got += 1;
+                out.push(String::from_utf8(m.unwrap().payload.to_vec()).unwrap());
+            }
+            if got == 0 {
+                break;
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    })
+}
+
+/// Messages of the lines stream not yet acknowledged by a worker.
+fn lines_left(url: &str) -> u64 {
+    runtime().block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = jetstream::new(client);
+        let mut stream = js.get_stream("RECONWATCH_LINES").await.unwrap();
+        stream.info().await.unwrap().state.messages
+    })
+}
+
+struct Worker(Child);
+
+impl Worker {
+    /// A worker whose log goes to `log`.
+    fn start(nats: &NatsServer, id: &str, watchlist: &str, log: &Path) -> Worker {
+        let child = common::bin()
+            .args([
+                "work",
+                "--nats",
+                &nats.url(),
+                "--partitions",
+                "6",
+                "--id",
+                id,
+                "--watchlist",
+                watchlist,
+                "--lease",
+                "2s",
+                "--idle-timeout",
+                "2s",
+                "--checkpoint-interval",
+                "500ms",
+            ])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap();
+        Worker(child)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn three_workers_one_killed_mid_stream_alert_exactly_like_one_scan() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let world = gen_world(dir.path(), "7", "30MB");
+    let watchlist = format!("parliament={}", world.join(".world/people.csv").display());
+    let scan = run(&["scan", "--watchlist", &watchlist, world.to_str().unwrap()]);
+    assert_eq!(scan.status.code(), Some(1), "{}", stderr(&scan));
+    let mut expected: Vec<String> = common::stdout(&scan).lines().map(str::to_owned).collect();
+    expected.sort();
+    expected.dedup();
+    let correlations = expected.iter().filter(|a| a.contains("\"correlation\":{")).count();
+    assert!(correlations > 10, "the world fires correlations ({correlations})");
+
+    let mut workers: Vec<Option<Worker>> = ["w1", "w2", "w3"]
+        .iter()
+        .map(|id| {
+            Some(Worker::start(
+                &nats,
+                id,
+                &watchlist,
+                &dir.path().join(format!("{id}.log")),
+            ))
+        })
+        .collect();
+    // Every worker holds its share (6 partitions, 2 each) before lines arrive.
+    let held = |id: &str| taken_partitions(&dir.path().join(format!("{id}.log")));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ["w1", "w2", "w3"].iter().any(|id| held(id).len() < 2) {
+        assert!(
+            Instant::now() < deadline,
+            "the workers did not share the partitions within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let victim = held("w2");
+    // The shipper feeds the world while the workers run.
+    let ship = common::bin()
+        .args(["ship", "--nats", &nats.url(), "--partitions", "6", "--name", "gw"])
+        .arg(&world)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // Mid-stream: once w2 has lines delivered and not yet acknowledged (it is working on
+    // them, and has committed some before: 500 ms commits), it dies without a word.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (in_flight, acked) = progress(&nats.url(), &victim);
+        if in_flight > 0 && acked > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "w2 never had lines in flight after a commit within 60 s (in flight {in_flight}, acknowledged {acked})"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let killed = workers[1].take().unwrap();
+    drop(killed);
+    let shipped = ship.wait_with_output().unwrap();
+    assert!(shipped.status.success(), "{}", stderr(&shipped));
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let got = loop {
+        let got = alerts_in_stream(&nats.url());
+        if got == expected || Instant::now() > deadline {
+            break got;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    let missing: Vec<&String> = expected.iter().filter(|a| got.binary_search(a).is_err()).collect();
+    let extra: Vec<&String> = got.iter().filter(|a| expected.binary_search(a).is_err()).collect();
+    if let Some(dump) = std::env::var_os("RECONWATCH_NATS_DUMP") {
+        let dump = PathBuf::from(dump);
+        for id in ["w1", "w2", "w3"] {
+            let _ = std::fs::copy(dir.path().join(format!("{id}.log")), dump.join(format!("{id}.log")));
+        }
+        let dir = dump;
+        std::fs::write(
+            dir.join("missing.jsonl"),
+            missing.iter().map(|a| format!("{a}\n")).collect::<String>(),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("extra.jsonl"),
+            extra.iter().map(|a| format!("{a}\n")).collect::<String>(),
+        )
+        .unwrap();
+    }
+    let titles = |list: &[&String]| {
+        let mut by: BTreeMap<String, usize> = BTreeMap::new();
+        for a in list {
+            let v: serde_json::Value = serde_json::from_str(a).unwrap();
+            *by.entry(v["rule"]["title"].as_str().unwrap_or("?").to_owned())
+                .or_default() += 1;
+        }
+        by
+    };
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} alerts missing ({:?}), {} extra ({:?}); first missing: {:?}; first extra: {:?}",
+        missing.len(),
+        titles(&missing),
+        extra.len(),
+        titles(&extra),
+        missing.first().map(|a| &a[..a.len().min(400)]),
+        extra.first().map(|a| &a[..a.len().min(400)])
+    );
+    assert_eq!(lines_left(&nats.url()), 0, "every line was processed and acknowledged");
+    // The survivors took w2's partitions over from their saved state.
+    let survivors: HashSet<u32> = held("w1").into_iter().chain(held("w3")).collect();
+    for p in &victim {
+        assert!(
+            survivors.contains(p),
+            "partition {p} of the killed worker was not taken over: {survivors:?}"
+        );
+    }
+}
+
+/// The partitions a worker's log says it took.
+fn taken_partitions(log: &Path) -> Vec<u32> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split_once("partition ")?.1.split_once(": taken")?.0.parse().ok())
+        .collect()
+}
+
+/// Of the line messages of `partitions`: how many are delivered and not acknowledged, and how
+/// many were acknowledged.
+fn progress(url: &str, partitions: &[u32]) -> (u64, u64) {
+    runtime().block_on(async {
+        let client = async_nats::connect(url).await.unwrap();
+        let js = jetstream::new(client);
+        let stream = js.get_stream("RECONWATCH_LINES").await.unwrap();
+        let (mut in_flight, mut acked) = (0, 0);
+        for p in partitions {
+            if let Ok(info) = stream.consumer_info(format!("lines-{p}")).await {
+                in_flight += info.num_ack_pending as u64;
+                acked += info.ack_floor.stream_sequence;
+            }
+        }
+        (in_flight, acked)
+    })
+}
+
+/// A process whose stderr goes to a file, waited on through that file.
+struct Logged {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Logged {
+    fn spawn(args: &[&str], log: PathBuf) -> Logged {
+        let child = common::bin()
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Logged { child, log }
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The first log line containing `what`, waiting up to 30 s for it.
+    fn wait_log(&mut self, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(l) = self.text().lines().find(|l| l.contains(what)) {
+                return l.to_owned();
+            }
+            assert!(
+                self.child.try_wait().unwrap().is_none(),
+                "exited before logging {what:?}:\n{}",
+                self.text()
+            );
+            assert!(Instant::now() < deadline, "no {what:?} in the log:\n{}", self.text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then the exit code.
+    fn stop(mut self) -> Option<i32> {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+        self.child.wait().unwrap().code()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The (rule id, `event.original`) of each detection (not correlation) alert.
+fn matches(alerts: &[String]) -> BTreeMap<(String, String), usize> {
+    let mut out = BTreeMap::new();
+    for a in alerts {
+        let v: serde_json::Value = serde_json::from_str(a).unwrap();
+        if v.get("correlation").is_some() {
+            continue;
+        }
+        let key = (
+            v["rule"]["id"].as_str().unwrap().to_owned(),
+            v["event"]["original"].as_str().unwrap().to_owned(),
+        );
+        *out.entry(key).or_default() += 1;
+    }
+    out
+}
+
+#[test]
+fn live_ship_tails_a_file_and_receives_syslog_and_a_restart_loses_nothing() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let world = gen_world(dir.path(), "5", "2MB");
+    let watchlist = format!("parliament={}", world.join(".world/people.csv").display());
+    let web = std::fs::read_to_string(world.join("web/access.log")).unwrap();
+    let mail = std::fs::read_to_string(world.join("mail/maillog")).unwrap();
+    let scan = run(&[
+        "scan",
+        "--watchlist",
+        &watchlist,
+        world.join("web/access.log").to_str().unwrap(),
+        world.join("mail/maillog").to_str().unwrap(),
+    ]);
+    assert_eq!(scan.status.code(), Some(1), "{}", stderr(&scan));
+    let scanned: Vec<String> = common::stdout(&scan).lines().map(str::to_owned).collect();
+    let expected: BTreeSet<_> = matches(&scanned).into_keys().collect();
+    assert!(expected.len() > 20, "the world fires detections ({})", expected.len());
+
+    let _worker = Worker::start(&nats, "w1", &watchlist, &dir.path().join("w1.log"));
+    let live = dir.path().join("live");
+    std::fs::create_dir(&live).unwrap();
+    let lines: Vec<&str> = web.lines().collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let tailed = live.join("access.log");
+    std::fs::write(&tailed, first.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let state = dir.path().join("state");
+    let glob = format!("{}/*.log:squid", live.display());
+    let ship_args = [
+        "ship",
+        "--nats",
+        &nats.url(),
+        "--partitions",
+        "6",
+        "--name",
+        "gw",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--tail",
+        &glob,
+        "--syslog-tcp",
+        "127.0.0.1:0:postfix",
+    ];
+    let mut ship = Logged::spawn(&ship_args, dir.path().join("ship1.log"));
+    let addr = ship.wait_log("receiving syslog over TCP on");
+    let addr = addr.rsplit(" on ").next().unwrap().trim().to_owned();
+    // The mail gateway's syslog over a real TCP connection, LF framing.
+    let mut conn = TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(&mut conn, mail.as_bytes()).unwrap();
+    drop(conn);
+    // Part of the tailed file is out as alerts: the shipper stops (SIGTERM), the gateway writes
+    // on, a new shipper resumes from the checkpoint.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while matches(&alerts_in_stream(&nats.url())).len() < 5 {
+        assert!(Instant::now() < deadline, "no alerts within 60 s:\n{}", ship.text());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log1 = ship.log.clone();
+    assert_eq!(ship.stop(), Some(0), "{}", std::fs::read_to_string(&log1).unwrap());
+    let mut f = std::fs::OpenOptions::new().append(true).open(&tailed).unwrap();
+    std::io::Write::write_all(
+        &mut f,
+        second.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes(),
+    )
+    .unwrap();
+    drop(f);
+    let ship = Logged::spawn(&ship_args, dir.path().join("ship2.log"));
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let got = loop {
+        let got: BTreeSet<_> = matches(&alerts_in_stream(&nats.url())).into_keys().collect();
+        if got == expected || Instant::now() > deadline {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let missing: Vec<_> = expected.difference(&got).collect();
+    let extra: Vec<_> = got.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{} detections missing, {} extra; first missing {:?}; first extra {:?}\nshipper:\n{}",
+        missing.len(),
+        extra.len(),
+        missing.first(),
+        extra.first(),
+        ship.text()
+    );
+    // `reconwatch alerts` prints the stream's alerts, each once.
+    let printed = run(&["alerts", "--nats", &nats.url()]);
+    assert!(printed.status.success(), "{}", stderr(&printed));
+    let mut printed: Vec<String> = common::stdout(&printed).lines().map(str::to_owned).collect();
+    let count = printed.len();
+    printed.sort();
+    printed.dedup();
+    assert_eq!(printed.len(), count, "reconwatch alerts printed an alert twice");
+    assert_eq!(printed, alerts_in_stream(&nats.url()));
+    // The second shipper resumed past what the first had shipped (not from the file's start).
+    let first_run = std::fs::read_to_string(&log1).unwrap();
+    assert!(first_run.contains("shipped "), "{first_run}");
+    assert_eq!(ship.stop(), Some(0));
+    let second_run = std::fs::read_to_string(dir.path().join("ship2.log")).unwrap();
+    let shipped = |text: &str| -> u64 {
+        let l = text.lines().find(|l| l.contains("shipped ")).unwrap();
+        l.split("shipped ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        shipped(&second_run) <= second.len() as u64 + 64,
+        "the restarted shipper sent {} lines, the file grew by {}:\n{second_run}",
+        shipped(&second_run),
+        second.len()
+    );
+}
+
+#[test]
+fn the_worker_and_shipper_systemd_units_verify() {
+    for name in ["reconwatch-work.service", "reconwatch-ship.service"] {
+        let unit = std::fs::read_to_string(Path::new("deploy/systemd").join(name)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            unit.replace("/usr/local/bin/reconwatch", env!("CARGO_BIN_EXE_reconwatch")),
+        )
+        .unwrap();
+        let o = Command::new("systemd-analyze")
+            .args(["verify", path.to_str().unwrap()])
+            .output()
+            .expect("systemd-analyze (Debian's systemd package; .ci/test installs it)");
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.stderr.is_empty(),
+            "{name}: warnings: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            unit.contains("ProtectSystem=strict") && unit.contains("NoNewPrivileges=yes"),
+            "{name} is hardened"
+        );
+    }
+}
