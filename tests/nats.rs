@@ -15,6 +15,7 @@ use futures_util::StreamExt as _;
 
 use common::{gen_world, run, stderr};
 use reconwatch::broker::lines::{self, StreamHeader};
+use reconwatch::broker::nats::from_header_map;
 
 /// A `nats-server -js` of its own, stopped when dropped.
 struct NatsServer {
@@ -94,9 +95,12 @@ struct Shipped {
     bytes: Vec<u8>,
 }
 
+/// The lines, closes and announcements read back from the lines stream.
+type Drained = (Vec<Shipped>, Vec<(u32, String)>, Vec<(u32, String)>);
+
 /// Everything in the lines stream (acknowledged, so the work queue empties), the closes and
 /// Also the announcements (partition, stream).
-fn drain_lines(url: &str) -> (Vec<Shipped>, Vec<(u32, String)>, Vec<(u32, String)>) {
+fn drain_lines(url: &str) -> Drained {
     runtime().block_on(async {
         let client = async_nats::connect(url).await.unwrap();
         let js = jetstream::new(client);
@@ -123,12 +127,13 @@ fn drain_lines(url: &str) -> (Vec<Shipped>, Vec<(u32, String)>, Vec<(u32, String
                 let m = m.unwrap();
                 got += 1;
                 let partition: u32 = m.subject.rsplit('.').next().unwrap().parse().unwrap();
-                if let Some(stream) = lines::announced(m.headers.as_ref().unwrap()) {
+                let headers = from_header_map(m.headers.as_ref());
+                if let Some(stream) = lines::announced(&headers) {
                     opens.push((partition, stream.to_owned()));
                     m.ack().await.unwrap();
                     continue;
                 }
-                let (header, close) = StreamHeader::read(m.headers.as_ref().unwrap()).unwrap();
+                let (header, close) = StreamHeader::read(&headers).unwrap();
                 if close {
                     assert!(m.payload.is_empty());
                     closes.push((partition, header.stream.clone()));
@@ -385,7 +390,7 @@ fn three_workers_one_killed_mid_stream_alert_exactly_like_one_scan() {
     }
     let victim = held("w2");
     // The shipper feeds the world while the workers run.
-    let mut ship = common::bin()
+    let ship = common::bin()
         .args(["ship", "--nats", &nats.url(), "--partitions", "6", "--name", "gw"])
         .arg(&world)
         .stdout(Stdio::null())
@@ -541,8 +546,7 @@ impl Logged {
             .unwrap()
             .success();
         assert!(ok);
-        let code = self.child.wait().unwrap().code();
-        code
+        self.child.wait().unwrap().code()
     }
 }
 
