@@ -140,16 +140,27 @@ impl WorkContext {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
             ps.iter().filter_map(|p| running.remove(p).map(|r| (*p, r))).collect()
         };
+        if stopped.is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
         for (_, r) in &stopped {
             r.stop.cancel();
         }
+        let n = stopped.len();
         for (p, r) in stopped {
             match r.thread.join() {
-                Ok(Ok(())) => log::info!("partition {p}: handed over (state saved)"),
+                Ok(Ok(())) => {}
                 Ok(Err(e)) => log::error!("partition {p}: {e} while handing it over"),
                 Err(_) => log::error!("partition {p}: its thread panicked"),
             }
         }
+        // The group waits for this (a member slower than the session timeout is dropped).
+        log::info!(
+            "group {}: {n} partitions committed and stopped in {} ms",
+            kafka::GROUP,
+            started.elapsed().as_millis()
+        );
     }
 
     /// Partitions whose thread ended on its own: an error each.
