@@ -128,6 +128,11 @@ impl Tansu {
             }
             out.push((p, m.detach()));
         }
+        // Watermarks can lag what was stored: read on until the broker has nothing more.
+        while let Some(m) = c.poll(Duration::from_millis(1000)) {
+            let m = m.unwrap();
+            out.push((m.partition() as u32, m.detach()));
+        }
         out
     }
 
