@@ -382,12 +382,18 @@ pub struct SourceArgs {
     pub syslog_tcp: Vec<String>,
 }
 
-/// Where the cluster's NATS server is and how it is cut (shared by `ship` and `work`).
+/// Where the cluster's broker (NATS or Kafka) is and how it is cut (shared by `ship` and `work`).
 #[derive(Debug, Clone, Args)]
 pub struct BrokerArgs {
     /// The NATS server (JetStream enabled).
     #[arg(long, default_value = "nats://127.0.0.1:4222", value_name = "URL")]
     pub nats: String,
+
+    /// Kafka brokers (`HOST:PORT[,HOST:PORT...]`) instead of NATS: topics `reconwatch.lines`,
+    /// `reconwatch.contrib`, `reconwatch.alerts`, `reconwatch.state` and the consumer group
+    /// `reconwatch-work`. Needs a build with `--features kafka`.
+    #[arg(long, value_name = "BROKERS", conflicts_with = "nats")]
+    pub kafka: Option<String>,
 
     /// Partitions of the cluster: every shipper and worker must give the same number (the first
     /// process records it; another is refused).

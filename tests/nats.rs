@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt as _;
 
+use common::broker::{assert_same_alerts, lines_of, postfix_queue_id, scan_alerts};
 use common::{gen_world, run, stderr};
 use reconwatch::broker::lines::{self, StreamHeader};
+use reconwatch::broker::nats::from_header_map;
 
 /// A `nats-server -js` of its own, stopped when dropped.
 struct NatsServer {
@@ -126,12 +128,13 @@ fn drain_lines(url: &str) -> (Vec<Shipped>, Marks, Marks) {
                 let m = m.unwrap();
                 got += 1;
                 let partition: u32 = m.subject.rsplit('.').next().unwrap().parse().unwrap();
-                if let Some(stream) = lines::announced(m.headers.as_ref().unwrap()) {
+                let headers = from_header_map(m.headers.as_ref());
+                if let Some(stream) = lines::announced(&headers) {
                     opens.push((partition, stream.to_owned()));
                     m.ack().await.unwrap();
                     continue;
                 }
-                let (header, close) = StreamHeader::read(m.headers.as_ref().unwrap()).unwrap();
+                let (header, close) = StreamHeader::read(&headers).unwrap();
                 if close {
                     assert!(m.payload.is_empty());
                     closes.push((partition, header.stream.clone()));
@@ -153,20 +156,6 @@ fn drain_lines(url: &str) -> (Vec<Shipped>, Marks, Marks) {
         }
         (out, closes, opens)
     })
-}
-
-/// Every line of every file under `dir` (not hidden, decompressed), by file and offset.
-fn lines_of(dir: &Path) -> BTreeMap<(String, u64), Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for input in reconwatch::source::expand(&[dir.to_str().unwrap().to_owned()]) {
-        let opened = input.open().unwrap();
-        let mut reader = reconwatch::source::LineReader::new(opened.reader);
-        while let Some(l) = reader.next() {
-            let l = l.unwrap();
-            out.insert((input.name.clone(), l.offset), l.bytes.to_vec());
-        }
-    }
-    out
 }
 
 #[test]
@@ -223,15 +212,7 @@ fn ship_once_puts_every_line_of_a_world_into_its_partition_once() {
         mail_parts.insert(s.partition);
         let text = String::from_utf8_lossy(&s.bytes);
         // `... postfix/qmgr[900]: 4A1B2C3D4E: removed`
-        if let Some(id) = text
-            .split("]: ")
-            .nth(1)
-            .and_then(|r| r.split_once(": "))
-            .map(|(id, _)| id)
-            && id.len() >= 5
-            && id.bytes().any(|b| b.is_ascii_digit())
-            && id.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
+        if let Some(id) = postfix_queue_id(&text) {
             by_queue_id.entry(id.to_owned()).or_default().insert(s.partition);
         }
     }
@@ -357,13 +338,7 @@ fn three_workers_one_killed_mid_stream_alert_exactly_like_one_scan() {
     let dir = tempfile::tempdir().unwrap();
     let world = gen_world(dir.path(), "7", "30MB");
     let watchlist = format!("parliament={}", world.join(".world/people.csv").display());
-    let scan = run(&["scan", "--watchlist", &watchlist, world.to_str().unwrap()]);
-    assert_eq!(scan.status.code(), Some(1), "{}", stderr(&scan));
-    let mut expected: Vec<String> = common::stdout(&scan).lines().map(str::to_owned).collect();
-    expected.sort();
-    expected.dedup();
-    let correlations = expected.iter().filter(|a| a.contains("\"correlation\":{")).count();
-    assert!(correlations > 10, "the world fires correlations ({correlations})");
+    let expected = scan_alerts(&world, &watchlist);
 
     let mut workers: Vec<Option<Worker>> = ["w1", "w2", "w3"]
         .iter()
@@ -423,44 +398,11 @@ fn three_workers_one_killed_mid_stream_alert_exactly_like_one_scan() {
         }
         std::thread::sleep(Duration::from_secs(1));
     };
-    let missing: Vec<&String> = expected.iter().filter(|a| got.binary_search(a).is_err()).collect();
-    let extra: Vec<&String> = got.iter().filter(|a| expected.binary_search(a).is_err()).collect();
-    if let Some(dump) = std::env::var_os("RECONWATCH_NATS_DUMP") {
-        let dump = PathBuf::from(dump);
-        for id in ["w1", "w2", "w3"] {
-            let _ = std::fs::copy(dir.path().join(format!("{id}.log")), dump.join(format!("{id}.log")));
-        }
-        let dir = dump;
-        std::fs::write(
-            dir.join("missing.jsonl"),
-            missing.iter().map(|a| format!("{a}\n")).collect::<String>(),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("extra.jsonl"),
-            extra.iter().map(|a| format!("{a}\n")).collect::<String>(),
-        )
-        .unwrap();
-    }
-    let titles = |list: &[&String]| {
-        let mut by: BTreeMap<String, usize> = BTreeMap::new();
-        for a in list {
-            let v: serde_json::Value = serde_json::from_str(a).unwrap();
-            *by.entry(v["rule"]["title"].as_str().unwrap_or("?").to_owned())
-                .or_default() += 1;
-        }
-        by
-    };
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{} alerts missing ({:?}), {} extra ({:?}); first missing: {:?}; first extra: {:?}",
-        missing.len(),
-        titles(&missing),
-        extra.len(),
-        titles(&extra),
-        missing.first().map(|a| &a[..a.len().min(400)]),
-        extra.first().map(|a| &a[..a.len().min(400)])
-    );
+    let logs: Vec<PathBuf> = ["w1", "w2", "w3"]
+        .iter()
+        .map(|id| dir.path().join(format!("{id}.log")))
+        .collect();
+    assert_same_alerts(&expected, &got, &logs, "RECONWATCH_NATS_DUMP");
     assert_eq!(lines_left(&nats.url()), 0, "every line was processed and acknowledged");
     // The survivors took w2's partitions over from their saved state.
     let survivors: HashSet<u32> = held("w1").into_iter().chain(held("w3")).collect();

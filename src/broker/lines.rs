@@ -11,8 +11,7 @@
 //!
 //! Decoding never panics: a damaged body is an error that says where it stopped.
 
-use async_nats::HeaderMap;
-
+use super::transport::Headers;
 use crate::parse::Format;
 use crate::parse::detect::Framing;
 
@@ -35,8 +34,8 @@ pub const CLOSE: &str = "Reconwatch-Close";
 pub const OPEN: &str = "Reconwatch-Open";
 
 /// The announcement of stream `stream` of source `source`.
-pub fn announcement(stream: &str, source: &str) -> HeaderMap {
-    let mut h = HeaderMap::new();
+pub fn announcement(stream: &str, source: &str) -> Headers {
+    let mut h = Headers::new();
     h.insert(STREAM, stream);
     h.insert(SOURCE, source);
     h.insert(OPEN, "1");
@@ -44,9 +43,9 @@ pub fn announcement(stream: &str, source: &str) -> HeaderMap {
 }
 
 /// The stream an announcement announces, if `h` is one.
-pub fn announced(h: &HeaderMap) -> Option<&str> {
+pub fn announced(h: &Headers) -> Option<&str> {
     h.get(OPEN)?;
-    h.get(STREAM).map(|v| v.as_str())
+    h.get(STREAM)
 }
 
 const MAGIC: &[u8; 4] = b"RWL1";
@@ -65,8 +64,8 @@ pub struct StreamHeader {
 
 impl StreamHeader {
     /// The headers of a batch of lines; `close` for the message that ends the stream.
-    pub fn headers(&self, close: bool) -> HeaderMap {
-        let mut h = HeaderMap::new();
+    pub fn headers(&self, close: bool) -> Headers {
+        let mut h = Headers::new();
         h.insert(STREAM, self.stream.as_str());
         h.insert(SOURCE, self.source.as_str());
         h.insert(FORMAT, self.format.name());
@@ -78,7 +77,7 @@ impl StreamHeader {
             },
         );
         h.insert(NAME, self.name.as_str());
-        h.insert(REFERENCE_TIME, self.reference_ms.to_string().as_str());
+        h.insert(REFERENCE_TIME, self.reference_ms.to_string());
         if close {
             h.insert(CLOSE, "1");
         }
@@ -86,10 +85,10 @@ impl StreamHeader {
     }
 
     /// Reads the headers back; `Err` names the header that is missing or wrong.
-    pub fn read(h: &HeaderMap) -> Result<(StreamHeader, bool), String> {
+    pub fn read(h: &Headers) -> Result<(StreamHeader, bool), String> {
         let get = |name: &str| {
             h.get(name)
-                .map(|v| v.as_str().to_owned())
+                .map(str::to_owned)
                 .ok_or_else(|| format!("header {name} missing"))
         };
         let format = get(FORMAT)?;
@@ -231,6 +230,6 @@ mod tests {
         };
         assert_eq!(StreamHeader::read(&h.headers(true)).unwrap(), (h.clone(), true));
         assert_eq!(StreamHeader::read(&h.headers(false)).unwrap(), (h, false));
-        assert!(StreamHeader::read(&HeaderMap::new()).unwrap_err().contains("missing"));
+        assert!(StreamHeader::read(&Headers::new()).unwrap_err().contains("missing"));
     }
 }

@@ -12,33 +12,22 @@
 //! - key-value bucket `reconwatch-leases` and object store `reconwatch-state`: the workers'
 //!   (`broker::work`).
 //!
-//! Nothing here reads or writes lines or alerts.
+//! It is also the NATS side of [`super::transport`]: the shipper's publishes ([`Cluster`] is a
+//! [`LinesOut`]) and a partition's messages, state and acks ([`NatsPartition`]). It never looks
+//! inside lines, contributions or alerts.
 
 use std::time::Duration;
 
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
+use async_nats::jetstream::message::{AckKind, Message, PublishMessage};
+use async_nats::jetstream::object_store::ObjectStore;
 use async_nats::jetstream::{self, Context, kv, stream};
+use bytes::Bytes;
+use futures_util::{FutureExt as _, StreamExt as _};
 
-/// A JetStream operation that failed, with what it was doing.
-#[derive(Debug, thiserror::Error)]
-pub enum BrokerError {
-    #[error("NATS {url}: cannot connect: {reason}")]
-    Connect { url: String, reason: String },
-    #[error("JetStream: {what}: {reason}")]
-    JetStream { what: String, reason: String },
-    #[error(
-        "the cluster was set up with {existing} partitions and this process was started with {given}: give --partitions {existing} (or remove the JetStream objects to start a new cluster)"
-    )]
-    Partitions { existing: u32, given: u32 },
-}
-
-impl BrokerError {
-    pub fn js(what: impl Into<String>, reason: impl std::fmt::Display) -> BrokerError {
-        BrokerError::JetStream {
-            what: what.into(),
-            reason: reason.to_string(),
-        }
-    }
-}
+pub use super::transport::BrokerError;
+use super::transport::{Confirmation, Deliveries, Delivery, Headers, LinesOut, PartitionIo};
 
 pub const LINES_STREAM: &str = "RECONWATCH_LINES";
 pub const LINES_SUBJECT: &str = "reconwatch.lines";
@@ -70,7 +59,7 @@ pub async fn jetstream_at(url: &str) -> Result<Context, BrokerError> {
         .connect(url)
         .await
         .map_err(|e| BrokerError::Connect {
-            url: url.to_owned(),
+            broker: format!("NATS {url}"),
             reason: e.to_string(),
         })?;
     Ok(jetstream::new(client))
@@ -115,6 +104,7 @@ impl Cluster {
                     Err(BrokerError::Partitions {
                         existing,
                         given: partitions,
+                        objects: "JetStream objects",
                     })
                 }
             }
@@ -176,5 +166,234 @@ impl Cluster {
             .get_or_create_stream(config)
             .await
             .map_err(|e| BrokerError::js(format!("stream {name}"), e))
+    }
+}
+
+/// Headers as async-nats carries them.
+pub fn to_header_map(h: &Headers) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in h.iter() {
+        map.insert(name, value);
+    }
+    map
+}
+
+/// A message's headers as the engine reads them (none: an empty list).
+pub fn from_header_map(map: Option<&HeaderMap>) -> Headers {
+    let mut h = Headers::new();
+    for (name, values) in map.into_iter().flat_map(|m| m.iter()) {
+        if let Some(v) = values.first() {
+            h.insert(name.as_ref(), v.as_str());
+        }
+    }
+    h
+}
+
+fn confirmation(ack: jetstream::context::PublishAckFuture, what: String) -> Confirmation {
+    async move { ack.await.map(|_| ()).map_err(|e| BrokerError::js(what, e)) }.boxed()
+}
+
+impl LinesOut for Cluster {
+    fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    fn lines_destination(&self, p: u32) -> String {
+        subject(LINES_SUBJECT, p)
+    }
+
+    async fn publish_lines(&self, p: u32, headers: &Headers, body: Bytes) -> Result<Confirmation, BrokerError> {
+        let subject = subject(LINES_SUBJECT, p);
+        let ack = self
+            .js
+            .publish_with_headers(subject.clone(), to_header_map(headers), body)
+            .await
+            .map_err(|e| BrokerError::js(format!("publishing to {subject}"), e))?;
+        Ok(confirmation(
+            ack,
+            format!("JetStream did not acknowledge a batch on {subject}"),
+        ))
+    }
+}
+
+/// Unacknowledged messages a consumer may have out at once: a mail message being assembled
+/// holds its first line's message (and those after it) until it completes.
+const MAX_ACK_PENDING: i64 = 100_000;
+
+/// The object a partition's state is saved under.
+pub fn state_name(p: u32) -> String {
+    format!("partition-{p}")
+}
+
+/// The consumer names of partition `p`.
+fn consumer_name(kind: &str, p: u32) -> String {
+    format!("{kind}-{p}")
+}
+
+/// Partition `p` on JetStream: durable pull consumers `lines-<p>` and `contrib-<p>` (explicit
+/// acks, re-created by each new owner so that what the last one did not acknowledge comes back
+/// first, in order), state in the object store `reconwatch-state`, alerts with `Nats-Msg-Id`.
+pub struct NatsPartition {
+    pub cluster: Cluster,
+    pub store: ObjectStore,
+    pub partition: u32,
+    /// How long JetStream waits for an ack before it delivers a message again.
+    pub ack_wait: Duration,
+}
+
+impl NatsPartition {
+    /// The partition's durable consumer on `stream`, re-created so that it delivers again, in
+    /// order, everything not acknowledged.
+    async fn consumer(&self, stream: &str, prefix: &str, kind: &str) -> Result<Deliveries<Message>, BrokerError> {
+        let p = self.partition;
+        let name = consumer_name(kind, p);
+        let s = self
+            .cluster
+            .js
+            .get_stream(stream)
+            .await
+            .map_err(|e| BrokerError::js(format!("stream {stream}"), e))?;
+        // Whatever the last owner had delivered and not acked comes back now, in order.
+        let _ = s.delete_consumer(&name).await;
+        let consumer: consumer::PullConsumer = s
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some(name.clone()),
+                filter_subject: subject(prefix, p),
+                ack_policy: AckPolicy::Explicit,
+                ack_wait: self.ack_wait,
+                max_ack_pending: MAX_ACK_PENDING,
+                max_deliver: -1,
+                // A work-queue stream keeps only what was not acknowledged: delivering all of
+                // it is resuming at the first unacknowledged message (the saved resume sequence
+                // is that one's or earlier; lines below a stream's checkpoint are skipped by
+                // offset).
+                deliver_policy: DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| BrokerError::js(format!("consumer {name}"), e))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(|e| BrokerError::js(format!("consumer {name}"), e))?;
+        Ok(messages
+            .filter_map(move |m| {
+                let name = name.clone();
+                async move {
+                    let m = match m {
+                        Ok(m) => m,
+                        Err(e) => return Some(Err(BrokerError::js(format!("consumer {name}"), e))),
+                    };
+                    // A message without JetStream metadata cannot be acknowledged: skipped.
+                    let seq = m.info().ok()?.stream_sequence;
+                    Some(Ok(Delivery {
+                        seq,
+                        headers: from_header_map(m.headers.as_ref()),
+                        payload: m.payload.clone(),
+                        ack: m,
+                    }))
+                }
+            })
+            .boxed())
+    }
+}
+
+impl PartitionIo for NatsPartition {
+    type Ack = Message;
+
+    async fn load_state(&self) -> Result<Option<Vec<u8>>, BrokerError> {
+        use tokio::io::AsyncReadExt as _;
+        let name = state_name(self.partition);
+        let mut object = match self.store.get(&name).await {
+            Ok(o) => o,
+            Err(e) if e.kind() == jetstream::object_store::GetErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(BrokerError::js(format!("reading {name}"), e)),
+        };
+        let mut bytes = Vec::new();
+        object
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| BrokerError::js(format!("reading {name}"), e))?;
+        Ok(Some(bytes))
+    }
+
+    async fn save_state(&self, state: &[u8]) -> Result<(), BrokerError> {
+        let name = state_name(self.partition);
+        self.store
+            .put(name.as_str(), &mut &state[..])
+            .await
+            .map_err(|e| BrokerError::js(format!("saving {name}"), e))?;
+        Ok(())
+    }
+
+    async fn open(
+        &mut self,
+        _lines: u64,
+        _contrib: u64,
+    ) -> Result<(Deliveries<Message>, Deliveries<Message>), BrokerError> {
+        let lines = self.consumer(LINES_STREAM, LINES_SUBJECT, "lines").await?;
+        let contrib = self.consumer(CONTRIB_STREAM, CONTRIB_SUBJECT, "contrib").await?;
+        Ok((lines, contrib))
+    }
+
+    async fn publish_alert(
+        &self,
+        id: &str,
+        rule: &str,
+        level: &str,
+        kind: &str,
+        document: Bytes,
+    ) -> Result<Confirmation, BrokerError> {
+        let publish = PublishMessage::build()
+            .header("Nats-Msg-Id", id)
+            .header("Reconwatch-Rule", rule)
+            .header("Reconwatch-Level", level)
+            .header("Reconwatch-Kind", kind)
+            .payload(document);
+        let ack = self
+            .cluster
+            .js
+            .send_publish(ALERTS_SUBJECT, publish)
+            .await
+            .map_err(|e| BrokerError::js(format!("publishing an alert to {ALERTS_SUBJECT}"), e))?;
+        Ok(confirmation(
+            ack,
+            format!("JetStream did not acknowledge an alert on {ALERTS_SUBJECT}"),
+        ))
+    }
+
+    async fn publish_contributions(&self, q: u32, body: Vec<u8>) -> Result<Confirmation, BrokerError> {
+        let subject = subject(CONTRIB_SUBJECT, q);
+        let ack = self
+            .cluster
+            .js
+            .publish(subject.clone(), body.into())
+            .await
+            .map_err(|e| BrokerError::js(format!("publishing contributions to {subject}"), e))?;
+        Ok(confirmation(
+            ack,
+            format!("JetStream did not acknowledge contributions on {subject}"),
+        ))
+    }
+
+    async fn backlog(&self, _next_lines: u64) -> bool {
+        let name = consumer_name("lines", self.partition);
+        let Ok(stream) = self.cluster.js.get_stream(LINES_STREAM).await else {
+            return true;
+        };
+        match stream.consumer_info(&name).await {
+            Ok(info) => info.num_pending > 0,
+            Err(_) => true,
+        }
+    }
+
+    async fn acknowledge(&mut self, done: Vec<Message>, held: Vec<&Message>, _lines: u64, _contrib: u64) {
+        for m in done {
+            let _ = m.ack().await;
+        }
+        // Still needed (mail being assembled): not delivered again meanwhile.
+        for m in held {
+            let _ = m.ack_with(AckKind::Progress).await;
+        }
     }
 }

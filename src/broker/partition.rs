@@ -1,6 +1,9 @@
 //! One partition on the worker that holds its lease: the same core as `scan` over the lines
 //! routed to it (stage 1), and the correlation groups routed to it (stage 2).
 //!
+//! The broker is behind [`PartitionIo`] (NATS JetStream: `super::nats`; Kafka: `super::kafka`);
+//! names below are JetStream's, the Kafka ones are in that module.
+//!
 //! - **Stage 1** reads `reconwatch.lines.<p>` through the durable consumer `lines-<p>`: per
 //!   shipped stream a [`LineStream`] (format and framing from the message headers), one
 //!   [`Worker`]; detection alerts go to `reconwatch.alerts`; each event's contributions are
@@ -28,10 +31,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy, PullConsumer};
-use async_nats::jetstream::context::PublishAckFuture;
-use async_nats::jetstream::message::{AckKind, Message};
-use async_nats::jetstream::object_store::ObjectStore;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use jiff::Timestamp;
@@ -40,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::contrib::{BATCH_BYTES, Batch, ContribRoute, Mark};
 use super::lines::{self, StreamHeader};
-use super::nats::{self, BrokerError, Cluster};
+use super::transport::{BrokerError, Confirmation, Delivery, PartitionIo};
 use crate::alert::{Alert, AlertKind};
 use crate::correlate::{ContributeStats, Contribution, Snapshot, SourceId};
 use crate::detect::{Correlating, Detector, Worker};
@@ -52,9 +51,6 @@ use crate::source::feed::fnv1a;
 
 /// The version of the saved partition state.
 const STATE_VERSION: u32 = 1;
-/// Unacknowledged messages a consumer may have out at once: a mail message being assembled
-/// holds its first line's message (and those after it) until it completes.
-const MAX_ACK_PENDING: i64 = 100_000;
 const TICK: Duration = Duration::from_millis(200);
 
 /// How a partition runs.
@@ -67,18 +63,6 @@ pub struct PartitionSettings {
     pub commit_interval: Duration,
     /// A stream with no message for this long no longer holds event time back.
     pub idle_timeout: Duration,
-    /// How long JetStream waits for an ack before it delivers a message again.
-    pub ack_wait: Duration,
-}
-
-/// The object a partition's state is saved under.
-pub fn state_name(p: u32) -> String {
-    format!("partition-{p}")
-}
-
-/// The consumer names of partition `p`.
-fn consumer_name(kind: &str, p: u32) -> String {
-    format!("{kind}-{p}")
 }
 
 #[derive(Serialize, Deserialize)]
@@ -150,8 +134,8 @@ impl Stream {
 }
 
 /// A line message processed but not acknowledged yet.
-struct Held {
-    message: Message,
+struct Held<A> {
+    ack: A,
     /// The stream and the offset past its last line; `None`: done once committed (a close, a
     /// damaged message).
     stream: Option<(String, u64)>,
@@ -172,24 +156,23 @@ struct Seen {
     events: HashSet<(u64, u64)>,
 }
 
-struct Partition {
-    cluster: Cluster,
-    store: ObjectStore,
+struct Partition<T: PartitionIo> {
+    io: T,
     settings: PartitionSettings,
     detector: Arc<Detector>,
     route: ContribRoute,
     streams: HashMap<String, Stream>,
-    held: BTreeMap<u64, Held>,
+    held: BTreeMap<u64, Held<T::Ack>>,
     next_lines: u64,
     contributed: Vec<Contributed>,
     skipped: ContributeStats,
     alerts: Vec<Alert>,
-    acks: Vec<PublishAckFuture>,
+    acks: Vec<Confirmation>,
     // Stage 2.
     correlating: Correlating,
     marks: Vec<Option<Mark>>,
     seen: HashMap<String, Seen>,
-    consumed: Vec<Message>,
+    consumed: Vec<T::Ack>,
     next_contrib: u64,
     watermark: i64,
     /// Late contributions already logged.
@@ -208,30 +191,18 @@ struct Partition {
 
 /// Runs partition `settings.partition` until `stop` (then commits, unless `lost` says another
 /// worker took the partition over: then nothing more is written).
-pub async fn run(
-    cluster: Cluster,
-    store: ObjectStore,
+pub async fn run<T: PartitionIo>(
+    mut io: T,
     detector: Arc<Detector>,
     settings: PartitionSettings,
     stop: CancellationToken,
     lost: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<(), BrokerError> {
     let p = settings.partition;
-    let saved = load(&store, p).await?;
-    let mut part = Partition::new(cluster, store, detector, settings, saved)?;
-    let (lines_resume, contrib_resume) = (part.next_lines, part.next_contrib);
-    let lines = part.consumer(nats::LINES_STREAM, nats::LINES_SUBJECT, "lines").await?;
-    let contrib = part
-        .consumer(nats::CONTRIB_STREAM, nats::CONTRIB_SUBJECT, "contrib")
-        .await?;
-    let mut lines = lines
-        .messages()
-        .await
-        .map_err(|e| BrokerError::js("reading lines", e))?;
-    let mut contrib = contrib
-        .messages()
-        .await
-        .map_err(|e| BrokerError::js("reading contributions", e))?;
+    let saved = load(&io, p).await?;
+    let (lines_resume, contrib_resume) = saved.as_ref().map_or((0, 0), |s| (s.lines_resume, s.contrib_resume));
+    let (mut lines, mut contrib) = io.open(lines_resume, contrib_resume).await?;
+    let mut part = Partition::new(io, detector, settings, saved)?;
     log::info!("partition {p}: taken (lines from sequence {lines_resume}, contributions from {contrib_resume})");
     let detector = Arc::clone(&part.detector);
     let mut worker = detector.worker();
@@ -242,12 +213,12 @@ pub async fn run(
             m = lines.next() => match m {
                 Some(Ok(m)) => part.lines(m, &mut worker),
                 Some(Err(e)) => log::warning!("partition {p}: reading lines: {e}"),
-                None => return Err(BrokerError::js("reading lines", "the consumer ended")),
+                None => return Err(BrokerError::js(format!("partition {p}: reading lines"), "the consumer ended")),
             },
             m = contrib.next() => match m {
                 Some(Ok(m)) => part.contributions(m),
                 Some(Err(e)) => log::warning!("partition {p}: reading contributions: {e}"),
-                None => return Err(BrokerError::js("reading contributions", "the consumer ended")),
+                None => return Err(BrokerError::js(format!("partition {p}: reading contributions"), "the consumer ended")),
             },
             _ = tick.tick() => {
                 part.tick(&mut worker);
@@ -268,23 +239,15 @@ pub async fn run(
 }
 
 /// The saved state of partition `p`, if any.
-async fn load(store: &ObjectStore, p: u32) -> Result<Option<Saved>, BrokerError> {
-    use tokio::io::AsyncReadExt as _;
-    let name = state_name(p);
-    let mut object = match store.get(&name).await {
-        Ok(o) => o,
-        Err(e) if e.kind() == async_nats::jetstream::object_store::GetErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(BrokerError::js(format!("reading {name}"), e)),
+async fn load<T: PartitionIo>(io: &T, p: u32) -> Result<Option<Saved>, BrokerError> {
+    let Some(bytes) = io.load_state().await? else {
+        return Ok(None);
     };
-    let mut bytes = Vec::new();
-    object
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(|e| BrokerError::js(format!("reading {name}"), e))?;
-    let saved: Saved = serde_json::from_slice(&bytes).map_err(|e| BrokerError::js(format!("reading {name}"), e))?;
+    let what = || format!("partition {p}: reading the saved state");
+    let saved: Saved = serde_json::from_slice(&bytes).map_err(|e| BrokerError::js(what(), e))?;
     if saved.version != STATE_VERSION {
         return Err(BrokerError::js(
-            format!("reading {name}"),
+            what(),
             format!("state version {} (this build reads {STATE_VERSION})", saved.version),
         ));
     }
@@ -298,21 +261,19 @@ fn message_id(alert: &Alert) -> String {
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl Partition {
+impl<T: PartitionIo> Partition<T> {
     fn new(
-        cluster: Cluster,
-        store: ObjectStore,
+        io: T,
         detector: Arc<Detector>,
         settings: PartitionSettings,
         saved: Option<Saved>,
-    ) -> Result<Partition, BrokerError> {
+    ) -> Result<Partition<T>, BrokerError> {
         let route = ContribRoute::new(detector.correlations());
         let n = settings.partitions as usize;
         let mut part = Partition {
             correlating: detector.correlating(),
             route,
-            cluster,
-            store,
+            io,
             detector,
             streams: HashMap::new(),
             held: BTreeMap::new(),
@@ -381,67 +342,41 @@ impl Partition {
         Ok(part)
     }
 
-    /// The partition's durable consumer on `stream`, re-created so that it delivers again, in
-    /// order, everything not acknowledged.
-    async fn consumer(&self, stream: &str, subject: &str, kind: &str) -> Result<PullConsumer, BrokerError> {
-        let p = self.settings.partition;
-        let name = consumer_name(kind, p);
-        let s = self
-            .cluster
-            .js
-            .get_stream(stream)
-            .await
-            .map_err(|e| BrokerError::js(format!("stream {stream}"), e))?;
-        // Whatever the last owner had delivered and not acked comes back now, in order.
-        let _ = s.delete_consumer(&name).await;
-        s.create_consumer(consumer::pull::Config {
-            durable_name: Some(name.clone()),
-            filter_subject: nats::subject(subject, p),
-            ack_policy: AckPolicy::Explicit,
-            ack_wait: self.settings.ack_wait,
-            max_ack_pending: MAX_ACK_PENDING,
-            max_deliver: -1,
-            // A work-queue stream keeps only what was not acknowledged: delivering all of it
-            // is resuming at the first unacknowledged message (`resume` is that one's sequence
-            // or earlier; lines below a stream's checkpoint are skipped by offset).
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| BrokerError::js(format!("consumer {name}"), e))
-    }
-
     /// Stage 1: a batch of lines (or a stream's end).
-    fn lines(&mut self, message: Message, worker: &mut Worker<'_>) {
+    fn lines(&mut self, message: Delivery<T::Ack>, worker: &mut Worker<'_>) {
         let p = self.settings.partition;
-        let Ok(info) = message.info() else {
-            log::warning!("partition {p}: a line message without JetStream metadata; skipped");
-            return;
-        };
-        let seq = info.stream_sequence;
+        let seq = message.seq;
         if seq < self.next_lines {
-            // Delivered again (an ack that came late): processed already; acked at the commit.
+            // Delivered again (an ack that came late, or a saved state newer than the broker's
+            // committed position): processed already; acknowledged at the commit.
             if let Some(h) = self.held.get_mut(&seq) {
-                h.message = message;
+                h.ack = message.ack;
             }
             return;
         }
         self.next_lines = seq + 1;
-        if let Some(key) = message.headers.as_ref().and_then(lines::announced) {
+        if let Some(key) = lines::announced(&message.headers) {
             self.streams.entry(key.to_owned()).or_insert_with(Stream::fresh);
-            self.held.insert(seq, Held { message, stream: None });
+            self.held.insert(
+                seq,
+                Held {
+                    ack: message.ack,
+                    stream: None,
+                },
+            );
             return;
         }
-        let header = match message.headers.as_ref().map(StreamHeader::read) {
-            Some(Ok(h)) => h,
-            Some(Err(e)) => {
+        let header = match StreamHeader::read(&message.headers) {
+            Ok(h) => h,
+            Err(e) => {
                 log::error!("partition {p}: line message {seq}: {e}; skipped");
-                self.held.insert(seq, Held { message, stream: None });
-                return;
-            }
-            None => {
-                log::error!("partition {p}: line message {seq} has no headers; skipped");
-                self.held.insert(seq, Held { message, stream: None });
+                self.held.insert(
+                    seq,
+                    Held {
+                        ack: message.ack,
+                        stream: None,
+                    },
+                );
                 return;
             }
         };
@@ -503,18 +438,21 @@ impl Partition {
             }
             done = Some((header.stream.clone(), stream.processed));
         }
-        self.held.insert(seq, Held { message, stream: done });
+        self.held.insert(
+            seq,
+            Held {
+                ack: message.ack,
+                stream: done,
+            },
+        );
     }
 
     /// Stage 2: one line partition's batch of contributions and progress.
-    fn contributions(&mut self, message: Message) {
+    fn contributions(&mut self, message: Delivery<T::Ack>) {
         let p = self.settings.partition;
-        let Ok(info) = message.info() else {
-            return;
-        };
-        let seq = info.stream_sequence;
+        let seq = message.seq;
         if seq < self.next_contrib {
-            self.consumed.push(message);
+            self.consumed.push(message.ack);
             return;
         }
         self.next_contrib = seq + 1;
@@ -522,7 +460,7 @@ impl Partition {
             Ok(b) => b,
             Err(e) => {
                 log::error!("partition {p}: contribution message {seq} cannot be read ({e}); skipped");
-                self.consumed.push(message);
+                self.consumed.push(message.ack);
                 return;
             }
         };
@@ -554,7 +492,7 @@ impl Partition {
                 ),
             }
         }
-        self.consumed.push(message);
+        self.consumed.push(message.ack);
         self.advance();
     }
 
@@ -635,7 +573,7 @@ impl Partition {
     /// are quiet, event time moves on with the clock), except that while lines wait for it on
     /// the server nothing is taken to be quiet (a replay is not a quiet source).
     async fn mark(&mut self) -> Mark {
-        let backlog = self.backlog().await;
+        let backlog = self.io.backlog(self.next_lines).await;
         self.backlog = backlog;
         let idle = self.settings.idle_timeout;
         let newest = self.streams.values().filter_map(|s| s.newest).max();
@@ -673,39 +611,18 @@ impl Partition {
         }
     }
 
-    /// Whether line messages wait for this partition on the server.
-    async fn backlog(&self) -> bool {
-        let name = consumer_name("lines", self.settings.partition);
-        let Ok(stream) = self.cluster.js.get_stream(nats::LINES_STREAM).await else {
-            return true;
-        };
-        match stream.consumer_info(&name).await {
-            Ok(info) => info.num_pending > 0,
-            Err(_) => true,
-        }
-    }
-
     /// Publishes the alerts written since the last call (their acks are awaited at the commit).
     async fn publish_alerts(&mut self) -> Result<(), BrokerError> {
         for alert in std::mem::take(&mut self.alerts) {
-            let publish = async_nats::jetstream::message::PublishMessage::build()
-                .header("Nats-Msg-Id", message_id(&alert).as_str())
-                .header("Reconwatch-Rule", alert.rule_id.as_str())
-                .header("Reconwatch-Level", alert.level.name())
-                .header(
-                    "Reconwatch-Kind",
-                    match alert.kind {
-                        AlertKind::Match => "match",
-                        AlertKind::Correlation => "correlation",
-                    },
-                )
-                .payload(Bytes::from(alert.json));
+            let kind = match alert.kind {
+                AlertKind::Match => "match",
+                AlertKind::Correlation => "correlation",
+            };
+            let id = message_id(&alert);
             let ack = self
-                .cluster
-                .js
-                .send_publish(nats::ALERTS_SUBJECT, publish)
-                .await
-                .map_err(|e| BrokerError::js("publishing an alert", e))?;
+                .io
+                .publish_alert(&id, &alert.rule_id, alert.level.name(), kind, Bytes::from(alert.json))
+                .await?;
             self.acks.push(ack);
         }
         Ok(())
@@ -713,12 +630,7 @@ impl Partition {
 
     async fn publish_batch(&mut self, q: u32, batch: &Batch) -> Result<(), BrokerError> {
         let body = serde_json::to_vec(batch).expect("batches serialize");
-        let ack = self
-            .cluster
-            .js
-            .publish(nats::subject(nats::CONTRIB_SUBJECT, q), body.into())
-            .await
-            .map_err(|e| BrokerError::js("publishing contributions", e))?;
+        let ack = self.io.publish_contributions(q, body).await?;
         self.acks.push(ack);
         Ok(())
     }
@@ -786,8 +698,7 @@ impl Partition {
         }
         self.publish_alerts().await?;
         for ack in std::mem::take(&mut self.acks) {
-            ack.await
-                .map_err(|e| BrokerError::js("JetStream did not acknowledge a publish", e))?;
+            ack.await?;
         }
         // The state, then the acks.
         let checkpoints: HashMap<String, u64> = self.streams.iter().map(|(k, s)| (k.clone(), s.checkpoint())).collect();
@@ -832,32 +743,27 @@ impl Partition {
         let json = serde_json::to_vec(&saved).expect("the state serializes");
         let hash = fnv1a(&json);
         if hash != self.saved_hash {
-            self.store
-                .put(state_name(p).as_str(), &mut &json[..])
-                .await
-                .map_err(|e| BrokerError::js(format!("saving {}", state_name(p)), e))?;
+            self.io.save_state(&json).await?;
             self.saved_hash = hash;
         }
         for s in self.streams.values_mut() {
             s.committed = s.checkpoint();
         }
-        let held = std::mem::take(&mut self.held);
-        for (seq, h) in held {
-            let done = match &h.stream {
+        let mut done = std::mem::take(&mut self.consumed);
+        for (seq, h) in std::mem::take(&mut self.held) {
+            let finished = match &h.stream {
                 Some((s, end)) => checkpoints.get(s.as_str()).is_none_or(|c| end <= c),
                 None => true,
             };
-            if done {
-                let _ = h.message.ack().await;
+            if finished {
+                done.push(h.ack);
             } else {
-                // Still needed (mail being assembled): not delivered again meanwhile.
-                let _ = h.message.ack_with(AckKind::Progress).await;
+                // Still needed (mail being assembled).
                 self.held.insert(seq, h);
             }
         }
-        for m in std::mem::take(&mut self.consumed) {
-            let _ = m.ack().await;
-        }
+        let held = self.held.values().map(|h| &h.ack).collect();
+        self.io.acknowledge(done, held, lines_resume, self.next_contrib).await;
         Ok(())
     }
 }

@@ -1,17 +1,18 @@
 //! `reconwatch ship`: the daemon's sources (tailed files, syslog listeners) or files read once,
-//! into JetStream, so that gateways feed a cluster of workers with nothing else installed.
+//! into the broker (NATS JetStream or Kafka: [`LinesOut`]), so that gateways feed a cluster of
+//! workers with nothing else installed.
 //!
 //! The sources hand [`Feed`] messages to one bounded queue, as they do in the daemon. Per stream
 //! the shipper decides the format from its first lines exactly as the daemon's engine does (or
 //! takes the configured one), then routes every line to a partition ([`super::route`]) and
-//! publishes batches of at most `batch_bytes` per partition to `reconwatch.lines.<p>`
+//! publishes batches of at most `batch_bytes` per partition to `reconwatch.lines` partition p
 //! ([`super::lines`]), at the latest one tick after their first line arrived.
 //!
 //! **At least once.** Publishes are pipelined; at every commit (`commit_interval`, and at the
-//! end) the shipper waits for JetStream to acknowledge every one (republishing what failed),
+//! end) the shipper waits for the broker to acknowledge every one (republishing what failed),
 //! and only then saves the tailed files' checkpoints: a restart sends again at most what was
 //! sent since the last commit, and workers skip lines of a stream below what they processed.
-//! While JetStream is unreachable the shipper retries and stops reading (the queue fills).
+//! While the broker is unreachable the shipper retries and stops reading (the queue fills).
 //!
 //! It never parses beyond what routing needs (the format, and a Postfix line's queue id).
 
@@ -20,21 +21,19 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_nats::HeaderMap;
-use async_nats::jetstream::context::PublishAckFuture;
 use bytes::Bytes;
 use jiff::Timestamp;
 
 use super::lines::{self, StreamHeader};
-use super::nats::{self, BrokerError, Cluster};
 use super::route::Router;
+use super::transport::{BrokerError, Confirmation, Headers, LinesOut};
 use crate::daemon::engine::{SAMPLE_LINES, SAMPLE_WAIT};
 use crate::log;
 use crate::pipeline::{self, PipelineConfig};
 use crate::source::checkpoint::{self, FileCheckpoint};
 use crate::source::feed::{Feed, FeedReceiver, FileIdentity, LineBatch, OpenStream, SourceInfo, StreamId};
 
-/// Publishes awaiting JetStream's acknowledgement at once (each at most `batch_bytes`).
+/// Publishes awaiting the broker's acknowledgement at once (each at most `batch_bytes`).
 const IN_FLIGHT: usize = 64;
 /// The wait before a failed publish is tried again.
 const RETRY: Duration = Duration::from_secs(1);
@@ -93,17 +92,17 @@ struct Shipped {
     state: State,
 }
 
-/// A publish JetStream has not acknowledged yet, kept to be sent again if it fails.
+/// A publish the broker has not acknowledged yet, kept to be sent again if it fails.
 struct InFlight {
-    subject: String,
-    headers: HeaderMap,
+    partition: u32,
+    headers: Headers,
     body: Bytes,
-    ack: PublishAckFuture,
+    ack: Confirmation,
 }
 
 /// The ship loop: see the module documentation.
-pub struct Shipper {
-    cluster: Cluster,
+pub struct Shipper<O: LinesOut> {
+    out: O,
     settings: ShipSettings,
     streams: HashMap<StreamId, Shipped>,
     in_flight: VecDeque<InFlight>,
@@ -113,10 +112,10 @@ pub struct Shipper {
     stats: ShipStats,
 }
 
-impl Shipper {
-    pub fn new(cluster: Cluster, settings: ShipSettings, carried: Vec<FileCheckpoint>) -> Shipper {
+impl<O: LinesOut> Shipper<O> {
+    pub fn new(out: O, settings: ShipSettings, carried: Vec<FileCheckpoint>) -> Shipper<O> {
         Shipper {
-            cluster,
+            out,
             settings,
             streams: HashMap::new(),
             in_flight: VecDeque::new(),
@@ -174,9 +173,8 @@ impl Shipper {
         };
         self.stats.streams += 1;
         let headers = lines::announcement(&key, &open.source.label);
-        for p in 0..self.cluster.partitions {
-            self.publish(nats::subject(nats::LINES_SUBJECT, p), headers.clone(), Bytes::new())
-                .await?;
+        for p in 0..self.out.partitions() {
+            self.publish(p, headers.clone(), Bytes::new()).await?;
         }
         self.streams.insert(
             open.stream,
@@ -267,7 +265,7 @@ impl Shipper {
 
     /// Decides a sampling stream's format from its sample and routes the sample.
     async fn decide(&mut self, id: StreamId) -> Result<(), BrokerError> {
-        let partitions = self.cluster.partitions;
+        let partitions = self.out.partitions();
         let s = self.streams.get_mut(&id).expect("the caller checked");
         let State::Sampling(sample) = std::mem::replace(&mut s.state, State::Unrecognised) else {
             return Ok(());
@@ -335,47 +333,24 @@ impl Shipper {
         let body = Bytes::from(std::mem::take(body));
         *since = None;
         let headers = header.headers(false);
-        self.publish(nats::subject(nats::LINES_SUBJECT, p as u32), headers, body)
-            .await
+        self.publish(p as u32, headers, body).await
     }
 
-    /// Publishes one message, keeping it until JetStream acknowledges it; waits for the oldest
-    /// acknowledgements while too many are outstanding.
-    async fn publish(&mut self, subject: String, headers: HeaderMap, body: Bytes) -> Result<(), BrokerError> {
+    /// Publishes one message to partition `p`, keeping it until the broker acknowledges it;
+    /// waits for the oldest acknowledgements while too many are outstanding.
+    async fn publish(&mut self, partition: u32, headers: Headers, body: Bytes) -> Result<(), BrokerError> {
         while self.in_flight.len() >= IN_FLIGHT {
             self.settle_one().await?;
         }
-        let ack = self.send(&subject, &headers, &body).await;
+        let ack = send(&self.out, partition, &headers, &body).await;
         self.stats.messages += 1;
         self.in_flight.push_back(InFlight {
-            subject,
+            partition,
             headers,
             body,
             ack,
         });
         Ok(())
-    }
-
-    /// Sends until the server takes the message (retrying while it cannot be reached).
-    async fn send(&self, subject: &str, headers: &HeaderMap, body: &Bytes) -> PublishAckFuture {
-        let mut warned = false;
-        loop {
-            match self
-                .cluster
-                .js
-                .publish_with_headers(subject.to_owned(), headers.clone(), body.clone())
-                .await
-            {
-                Ok(ack) => return ack,
-                Err(e) => {
-                    if !warned {
-                        log::warning!("publishing to {subject} failed ({e}); retrying every second");
-                        warned = true;
-                    }
-                    tokio::time::sleep(RETRY).await;
-                }
-            }
-        }
     }
 
     /// Waits for the oldest publish's acknowledgement, sending it again until one comes.
@@ -385,14 +360,11 @@ impl Shipper {
         };
         loop {
             match f.ack.await {
-                Ok(_) => return Ok(()),
+                Ok(()) => return Ok(()),
                 Err(e) => {
-                    log::warning!(
-                        "JetStream did not acknowledge a batch on {} ({e}); sending it again",
-                        f.subject
-                    );
+                    log::warning!("{e} ({}); sending it again", self.out.lines_destination(f.partition));
                     tokio::time::sleep(RETRY).await;
-                    f.ack = self.send(&f.subject, &f.headers, &f.body).await;
+                    f.ack = send(&self.out, f.partition, &f.headers, &f.body).await;
                 }
             }
         }
@@ -407,9 +379,8 @@ impl Shipper {
         }) = self.streams.get(&id)
         {
             let headers = header.headers(true);
-            for p in 0..self.cluster.partitions {
-                self.publish(nats::subject(nats::LINES_SUBJECT, p), headers.clone(), Bytes::new())
-                    .await?;
+            for p in 0..self.out.partitions() {
+                self.publish(p, headers.clone(), Bytes::new()).await?;
             }
         }
         // A closed file is read to its end: its checkpoint goes (as in the daemon).
@@ -476,6 +447,23 @@ impl Shipper {
         }
         files.sort_by(|a, b| (&a.path, a.ino).cmp(&(&b.path, b.ino)));
         checkpoint::save(dir, &files).map_err(|e| BrokerError::js("saving the checkpoints", e))
+    }
+}
+
+/// Sends until the broker takes the message (retrying while it cannot be reached).
+async fn send<O: LinesOut>(out: &O, partition: u32, headers: &Headers, body: &Bytes) -> Confirmation {
+    let mut warned = false;
+    loop {
+        match out.publish_lines(partition, headers, body.clone()).await {
+            Ok(ack) => return ack,
+            Err(e) => {
+                if !warned {
+                    log::warning!("{e}; retrying every second");
+                    warned = true;
+                }
+                tokio::time::sleep(RETRY).await;
+            }
+        }
     }
 }
 

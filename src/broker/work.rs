@@ -23,7 +23,7 @@ use async_nats::jetstream::object_store;
 use futures_util::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
-use super::nats::{self, BrokerError, Cluster};
+use super::nats::{self, BrokerError, Cluster, NatsPartition};
 use super::partition::{self, PartitionSettings};
 use crate::detect::Detector;
 use crate::log;
@@ -167,16 +167,20 @@ pub async fn run(
                     pipeline: settings.pipeline.clone(),
                     commit_interval: settings.commit_interval,
                     idle_timeout: settings.idle_timeout,
+                };
+                let io = NatsPartition {
+                    cluster: cluster.clone(),
+                    store: store.clone(),
+                    partition: p,
                     ack_wait: settings.ack_wait,
                 };
-                let (handle, cluster, store, detector) =
-                    (runtime.clone(), cluster.clone(), store.clone(), Arc::clone(&detector));
+                let (handle, detector) = (runtime.clone(), Arc::clone(&detector));
                 let (stop2, lost2) = (stop.clone(), Arc::clone(&lost));
                 // The partition's detection runs on this thread (built here: its parser state
                 // stays on it), its I/O on the runtime.
                 let thread = std::thread::Builder::new()
                     .name(format!("reconwatch-p{p}"))
-                    .spawn(move || handle.block_on(partition::run(cluster, store, detector, part, stop2, lost2)))
+                    .spawn(move || handle.block_on(partition::run(io, detector, part, stop2, lost2)))
                     .map_err(|e| BrokerError::js(format!("partition {p}"), e))?;
                 held.insert(
                     p,

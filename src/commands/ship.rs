@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use super::run::{pipeline_config, sources};
 use crate::broker::nats::{Cluster, MAX_PARTITIONS};
 use crate::broker::ship::{ShipSettings, ShipStats, Shipper, read_once};
+use crate::broker::transport::LinesOut;
 use crate::cli::{BrokerArgs, ShipArgs};
 use crate::config::Config;
 use crate::daemon::start::{plan_sources, spawn_sources};
@@ -39,15 +40,41 @@ fn host_name() -> String {
 }
 
 impl BrokerArgs {
-    /// Connects to the cluster (creating its streams and buckets on first use).
-    pub(super) async fn connect(&self) -> anyhow::Result<Cluster> {
+    /// Checks the options that do not need the broker: the partition count, and that Kafka
+    /// was built in when `--kafka` is given.
+    pub(super) fn check(&self) -> anyhow::Result<()> {
         if !(1..=MAX_PARTITIONS).contains(&self.partitions) {
             bail!(
                 "--partitions {}: must be between 1 and {MAX_PARTITIONS}",
                 self.partitions
             );
         }
+        if let Some(brokers) = &self.kafka
+            && !cfg!(feature = "kafka")
+        {
+            bail!(
+                "--kafka {brokers}: this reconwatch was built without Kafka; build it with `cargo build --release --features kafka`"
+            );
+        }
+        Ok(())
+    }
+
+    /// Connects to the NATS cluster (creating its streams and buckets on first use).
+    pub(super) async fn connect(&self) -> anyhow::Result<Cluster> {
+        self.check()?;
         Ok(Cluster::connect(&self.nats, self.partitions).await?)
+    }
+
+    /// Connects to the Kafka cluster (creating its topics on first use: all of them for a
+    /// worker, the lines topic for a shipper).
+    #[cfg(feature = "kafka")]
+    pub(super) async fn connect_kafka(
+        &self,
+        brokers: &str,
+        worker: bool,
+    ) -> anyhow::Result<crate::broker::kafka::KafkaCluster> {
+        self.check()?;
+        Ok(crate::broker::kafka::KafkaCluster::connect(brokers, self.partitions, worker).await?)
     }
 }
 
@@ -70,10 +97,17 @@ pub fn run(args: &ShipArgs) -> anyhow::Result<ExitCode> {
         .thread_name("reconwatch-ship")
         .build()
         .context("starting the I/O runtime")?;
-    let stats = if args.paths.is_empty() {
-        ship_live(args, &config, settings, &runtime)?
-    } else {
-        ship_once(args, settings, &runtime)?
+    args.broker.check()?;
+    let stats = match &args.broker.kafka {
+        None => ship(args, &config, settings, &runtime, |rt| {
+            rt.block_on(args.broker.connect())
+        })?,
+        #[cfg(feature = "kafka")]
+        Some(brokers) => ship(args, &config, settings, &runtime, |rt| {
+            rt.block_on(args.broker.connect_kafka(brokers, false))
+        })?,
+        #[cfg(not(feature = "kafka"))]
+        Some(_) => unreachable!("BrokerArgs::check refuses --kafka without the feature"),
     };
     log::info!(
         "shipped {} lines ({} bytes) of {} streams in {} messages{}",
@@ -90,8 +124,28 @@ pub fn run(args: &ShipArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Ships PATHS once or the live sources into the broker `connect` connects to.
+fn ship<O: LinesOut>(
+    args: &ShipArgs,
+    config: &Config,
+    settings: ShipSettings,
+    runtime: &tokio::runtime::Runtime,
+    connect: impl FnOnce(&tokio::runtime::Runtime) -> anyhow::Result<O>,
+) -> anyhow::Result<ShipStats> {
+    if args.paths.is_empty() {
+        ship_live(args, config, settings, runtime, connect)
+    } else {
+        ship_once(args, settings, runtime, connect)
+    }
+}
+
 /// PATHS read once: every file its own stream, closed at its end.
-fn ship_once(args: &ShipArgs, settings: ShipSettings, runtime: &tokio::runtime::Runtime) -> anyhow::Result<ShipStats> {
+fn ship_once<O: LinesOut>(
+    args: &ShipArgs,
+    settings: ShipSettings,
+    runtime: &tokio::runtime::Runtime,
+    connect: impl FnOnce(&tokio::runtime::Runtime) -> anyhow::Result<O>,
+) -> anyhow::Result<ShipStats> {
     let format = match args.format.as_str() {
         "auto" => None,
         name => Some(Format::from_name(name).with_context(|| format!("--format {name}: unknown format"))?),
@@ -99,7 +153,7 @@ fn ship_once(args: &ShipArgs, settings: ShipSettings, runtime: &tokio::runtime::
     let inputs = crate::source::expand(&args.paths);
     let source = Arc::new(SourceInfo::new("files", format));
     let max_line = settings.pipeline.max_line;
-    let cluster = runtime.block_on(args.broker.connect())?;
+    let cluster = connect(runtime)?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let reader = std::thread::Builder::new()
         .name("reconwatch-read".into())
@@ -114,11 +168,12 @@ fn ship_once(args: &ShipArgs, settings: ShipSettings, runtime: &tokio::runtime::
 }
 
 /// The daemon's sources, until SIGTERM or SIGINT.
-fn ship_live(
+fn ship_live<O: LinesOut>(
     args: &ShipArgs,
     config: &Config,
     settings: ShipSettings,
     runtime: &tokio::runtime::Runtime,
+    connect: impl FnOnce(&tokio::runtime::Runtime) -> anyhow::Result<O>,
 ) -> anyhow::Result<ShipStats> {
     let planned = plan_sources(&sources(config, &args.sources))?;
     if planned.is_empty() {
@@ -131,7 +186,7 @@ fn ship_live(
     std::fs::create_dir_all(&state_dir).with_context(|| format!("state directory {}", state_dir.display()))?;
     let checkpoints = checkpoint::load(&state_dir)?;
     let metrics = DaemonMetrics::register(&Metrics::new().registry);
-    let cluster = runtime.block_on(args.broker.connect())?;
+    let cluster = connect(runtime)?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let cancel = CancellationToken::new();
     let tasks = TaskTracker::new();

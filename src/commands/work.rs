@@ -17,6 +17,7 @@ use crate::log;
 use crate::metrics::Metrics;
 
 pub fn run(args: &WorkArgs) -> anyhow::Result<ExitCode> {
+    args.broker.check()?;
     let metrics = Metrics::new();
     let (config, detector) = load(
         &args.rules,
@@ -46,10 +47,27 @@ pub fn run(args: &WorkArgs) -> anyhow::Result<ExitCode> {
         .thread_name("reconwatch-io")
         .build()
         .context("starting the I/O runtime")?;
+    let detector = Arc::new(detector);
     runtime.block_on(async {
-        let cluster = args.broker.connect().await?;
         let shutdown = CancellationToken::new();
-        let mut worker = tokio::spawn(work::run(cluster, Arc::new(detector), settings, shutdown.clone()));
+        let mut worker = match &args.broker.kafka {
+            None => {
+                let cluster = args.broker.connect().await?;
+                tokio::spawn(work::run(cluster, detector, settings, shutdown.clone()))
+            }
+            #[cfg(feature = "kafka")]
+            Some(brokers) => {
+                let cluster = args.broker.connect_kafka(brokers, true).await?;
+                tokio::spawn(crate::broker::kafka_work::run(
+                    cluster,
+                    detector,
+                    settings,
+                    shutdown.clone(),
+                ))
+            }
+            #[cfg(not(feature = "kafka"))]
+            Some(_) => unreachable!("BrokerArgs::check refuses --kafka without the feature"),
+        };
         let mut term = signal(SignalKind::terminate()).context("signal handlers")?;
         let mut int = signal(SignalKind::interrupt()).context("signal handlers")?;
         tokio::select! {

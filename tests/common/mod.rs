@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod broker;
 pub mod daemon;
 
 /// The `reconwatch` binary under test.
