@@ -453,6 +453,11 @@ pub struct WorkArgs {
     #[command(flatten)]
     pub broker: BrokerArgs,
 
+    /// Address of the worker's HTTP endpoint (/metrics, /healthz, /readyz). Port 0 picks a
+    /// free port and logs it. Without it, no endpoint.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+
     #[command(flatten)]
     pub rules: RuleArgs,
 

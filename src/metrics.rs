@@ -262,6 +262,76 @@ impl DaemonMetrics {
     }
 }
 
+/// What a `reconwatch work` worker adds (in the same registry as [`Metrics`]): the partitions
+/// it holds and how they move, what its partitions process, and its commits. Alerts are
+/// counted in [`Metrics::alerts`] (`reconwatch_alerts_total`), as `scan` and `run` count them.
+#[derive(Clone)]
+pub struct BrokerMetrics {
+    pub partitions_held: IntGauge,
+    pub partition_changes: IntCounterVec,
+    pub lines: prometheus::IntCounter,
+    pub events: prometheus::IntCounter,
+    pub alerts: IntCounterVec,
+    pub commits: IntCounterVec,
+    pub last_commit: Gauge,
+    pub late_contributions: prometheus::IntCounter,
+}
+
+impl std::fmt::Debug for BrokerMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BrokerMetrics")
+    }
+}
+
+impl BrokerMetrics {
+    /// Declares the worker's series in `metrics`' registry (once per registry).
+    pub fn register(metrics: &Metrics) -> Self {
+        let r = &metrics.registry;
+        let plain = |name: &str, help: &str| {
+            let c = prometheus::IntCounter::new(name, help).expect("metric definitions are valid");
+            r.register(Box::new(c.clone())).expect("each metric is registered once");
+            c
+        };
+        let held = IntGauge::new(
+            "reconwatch_broker_partitions_held",
+            "Partitions this worker holds now (their lines and correlation groups are processed here).",
+        )
+        .expect("metric definitions are valid");
+        r.register(Box::new(held.clone()))
+            .expect("each metric is registered once");
+        BrokerMetrics {
+            partitions_held: held,
+            partition_changes: counter(
+                r,
+                "reconwatch_broker_partition_changes_total",
+                "Partitions taken (from their saved state), handed over (committed, then released) and lost (taken over by another worker before this one could commit: what it had not committed is processed again there).",
+                &["change"],
+            ),
+            lines: plain(
+                "reconwatch_broker_lines_total",
+                "Lines received from the broker and processed by this worker's partitions (lines delivered again after a failover and skipped are not counted).",
+            ),
+            events: plain("reconwatch_broker_events_total", "Events parsed from those lines."),
+            alerts: metrics.alerts.clone(),
+            commits: counter(
+                r,
+                "reconwatch_broker_commits_total",
+                "Commits of a partition (alerts and contributions confirmed by the broker, state saved, lines acknowledged), by result: success, failure (the partition is released and taken again from its last saved state).",
+                &["result"],
+            ),
+            last_commit: float_gauge(
+                r,
+                "reconwatch_broker_last_commit_timestamp_seconds",
+                "When a partition of this worker last committed (Unix time): alert when it stops moving while lines wait.",
+            ),
+            late_contributions: plain(
+                "reconwatch_broker_late_contributions_total",
+                "Correlation contributions that came later than the allowed lateness and were not correlated.",
+            ),
+        }
+    }
+}
+
 fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("metric definitions are valid");
     r.register(Box::new(g.clone())).expect("each metric is registered once");

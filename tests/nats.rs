@@ -316,6 +316,8 @@ impl Worker {
                 "2s",
                 "--checkpoint-interval",
                 "500ms",
+                "--listen",
+                "127.0.0.1:0",
             ])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(log).unwrap())
@@ -403,6 +405,11 @@ fn three_workers_one_killed_mid_stream_alert_exactly_like_one_scan() {
         .map(|id| dir.path().join(format!("{id}.log")))
         .collect();
     assert_same_alerts(&expected, &got, &logs, "RECONWATCH_NATS_DUMP");
+    // Alerts are confirmed before the lines they came from are acknowledged (the next commit).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lines_left(&nats.url()) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(lines_left(&nats.url()), 0, "every line was processed and acknowledged");
     // The survivors took w2's partitions over from their saved state.
     let survivors: HashSet<u32> = held("w1").into_iter().chain(held("w3")).collect();
@@ -412,6 +419,53 @@ fn three_workers_one_killed_mid_stream_alert_exactly_like_one_scan() {
             "partition {p} of the killed worker was not taken over: {survivors:?}"
         );
     }
+    // Their /metrics say so too, in a form Prometheus takes (Debian's promtool).
+    let mut held_now = 0.0;
+    let mut alerts = 0.0;
+    for id in ["w1", "w3"] {
+        let log = std::fs::read_to_string(dir.path().join(format!("{id}.log"))).unwrap();
+        let addr = log
+            .lines()
+            .find_map(|l| l.split_once("serving /metrics, /healthz and /readyz on http://"))
+            .map(|(_, a)| a.trim().to_owned())
+            .unwrap_or_else(|| panic!("{id} logged no endpoint:\n{log}"));
+        let (status, text) = common::daemon::http_get(&addr, "/metrics");
+        assert_eq!(status, 200);
+        assert_eq!(common::daemon::http_get(&addr, "/healthz").0, 200);
+        assert_eq!(common::daemon::http_get(&addr, "/readyz").0, 200);
+        held_now += common::daemon::metric(&text, "reconwatch_broker_partitions_held");
+        alerts += sum_of(&text, "reconwatch_alerts_total{");
+        assert!(common::daemon::metric(&text, "reconwatch_broker_commits_total{result=\"success\"}") > 0.0);
+        assert!(common::daemon::metric(&text, "reconwatch_broker_partition_changes_total{change=\"taken\"}") >= 1.0);
+        assert!(
+            common::daemon::metric(&text, "reconwatch_broker_lines_total") > 0.0,
+            "{id}: {text}"
+        );
+        let mut check = Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("promtool (Debian's prometheus package; .ci/test installs it)");
+        std::io::Write::write_all(check.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+        let o = check.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "{id}: promtool: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    assert_eq!(held_now, 6.0, "the survivors hold every partition");
+    assert!(alerts > 0.0, "the survivors counted the alerts they published");
+}
+
+/// The sum of the series whose name and labels start with `prefix`.
+fn sum_of(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
 }
 
 /// The partitions a worker's log says it took.

@@ -115,6 +115,7 @@ impl WorkContext {
             pipeline: self.settings.pipeline.clone(),
             commit_interval: self.settings.commit_interval,
             idle_timeout: self.settings.idle_timeout,
+            metrics: self.settings.metrics.clone(),
         };
         let stop = CancellationToken::new();
         let (handle, detector, stop2) = (self.runtime.clone(), Arc::clone(&self.detector), stop.clone());
@@ -244,6 +245,7 @@ pub async fn run(
                 Err(e) => log::warning!("Kafka {}: group {}: {e}", cluster.brokers, kafka::GROUP),
             },
             _ = tick.tick() => {
+                settings.heartbeat.beat();
                 consumer.context().reap();
                 let failed = std::mem::take(&mut *consumer.context().failed.lock().unwrap_or_else(|e| e.into_inner()));
                 if let Some((p, e)) = failed.into_iter().next() {

@@ -45,6 +45,7 @@ use crate::correlate::{ContributeStats, Contribution, Snapshot, SourceId};
 use crate::detect::{Correlating, Detector, Worker};
 use crate::event::Event;
 use crate::log;
+use crate::metrics::BrokerMetrics;
 use crate::pipeline::{Decided, EventSink, LineStream, PipelineConfig};
 use crate::source::RawLine;
 use crate::source::feed::fnv1a;
@@ -63,6 +64,8 @@ pub struct PartitionSettings {
     pub commit_interval: Duration,
     /// A stream with no message for this long no longer holds event time back.
     pub idle_timeout: Duration,
+    /// The worker's series (partitions held, lines, events, alerts, commits).
+    pub metrics: BrokerMetrics,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -204,6 +207,9 @@ pub async fn run<T: PartitionIo>(
     let (mut lines, mut contrib) = io.open(lines_resume, contrib_resume).await?;
     let mut part = Partition::new(io, detector, settings, saved)?;
     log::info!("partition {p}: taken (lines from sequence {lines_resume}, contributions from {contrib_resume})");
+    let metrics = part.settings.metrics.clone();
+    metrics.partition_changes.with_label_values(&["taken"]).inc();
+    let _held = HeldGauge::count(&metrics);
     let detector = Arc::clone(&part.detector);
     let mut worker = detector.worker();
     let mut tick = tokio::time::interval(TICK);
@@ -231,11 +237,30 @@ pub async fn run<T: PartitionIo>(
     }
     if lost.load(std::sync::atomic::Ordering::SeqCst) {
         log::warning!("partition {p}: taken over by another worker; stopped without saving");
+        metrics.partition_changes.with_label_values(&["lost"]).inc();
         return Ok(());
     }
     part.commit().await?;
     log::info!("partition {p}: handed over (state saved)");
+    metrics.partition_changes.with_label_values(&["handed_over"]).inc();
     Ok(())
+}
+
+/// Counts a partition in `reconwatch_broker_partitions_held` while it runs, whichever way its
+/// run ends.
+struct HeldGauge<'m>(&'m BrokerMetrics);
+
+impl<'m> HeldGauge<'m> {
+    fn count(metrics: &'m BrokerMetrics) -> HeldGauge<'m> {
+        metrics.partitions_held.inc();
+        HeldGauge(metrics)
+    }
+}
+
+impl Drop for HeldGauge<'_> {
+    fn drop(&mut self) {
+        self.0.partitions_held.dec();
+    }
 }
 
 /// The saved state of partition `p`, if any.
@@ -406,6 +431,7 @@ impl<T: PartitionIo> Partition<T> {
             skipped: &mut self.skipped,
             stream: &key,
             newest: &mut stream.newest,
+            events: &self.settings.metrics.events,
         };
         let mut done = None;
         if close {
@@ -415,6 +441,7 @@ impl<T: PartitionIo> Partition<T> {
             }
             stream.closed = true;
         } else if let Some(ls) = &mut stream.lines {
+            let mut count = 0u64;
             for line in lines::lines(&message.payload) {
                 let line = match line {
                     Ok(l) => l,
@@ -435,7 +462,9 @@ impl<T: PartitionIo> Partition<T> {
                 };
                 let _ = ls.line(raw, &mut sink);
                 stream.processed = line.offset + 1;
+                count += 1;
             }
+            self.settings.metrics.lines.inc_by(count);
             done = Some((header.stream.clone(), stream.processed));
         }
         self.held.insert(
@@ -562,6 +591,7 @@ impl<T: PartitionIo> Partition<T> {
                 skipped: &mut self.skipped,
                 stream: &key,
                 newest: &mut s.newest,
+                events: &self.settings.metrics.events,
             };
             let _ = ls.flush(Some(until), &mut sink);
         }
@@ -618,6 +648,11 @@ impl<T: PartitionIo> Partition<T> {
                 AlertKind::Match => "match",
                 AlertKind::Correlation => "correlation",
             };
+            self.settings
+                .metrics
+                .alerts
+                .with_label_values(&[&alert.rule_id, alert.level.name()])
+                .inc();
             let id = message_id(&alert);
             let ack = self
                 .io
@@ -635,11 +670,31 @@ impl<T: PartitionIo> Partition<T> {
         Ok(())
     }
 
-    /// See the module documentation.
+    /// See the module documentation; counted in `reconwatch_broker_commits_total`.
     async fn commit(&mut self) -> Result<(), BrokerError> {
+        let result = self.commit_all().await;
+        let metrics = &self.settings.metrics;
+        match &result {
+            Ok(()) => {
+                metrics.commits.with_label_values(&["success"]).inc();
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
+                metrics.last_commit.set(now);
+            }
+            Err(_) => metrics.commits.with_label_values(&["failure"]).inc(),
+        }
+        result
+    }
+
+    async fn commit_all(&mut self) -> Result<(), BrokerError> {
         self.last_commit = Instant::now();
         let late = self.correlating.stage().merge_stats().late;
         if late > self.late_reported {
+            self.settings
+                .metrics
+                .late_contributions
+                .inc_by(late - self.late_reported);
             log::warning!(
                 "partition {}: {} contributions came later than the allowed lateness and were not correlated (watermark {})",
                 self.settings.partition,
@@ -776,10 +831,12 @@ struct Detect<'a, 'd> {
     skipped: &'a mut ContributeStats,
     stream: &'a Arc<str>,
     newest: &'a mut Option<i64>,
+    events: &'a prometheus::IntCounter,
 }
 
 impl EventSink for Detect<'_, '_> {
     fn event(&mut self, event: &mut Event<'_>) -> std::io::Result<()> {
+        self.events.inc();
         if let Some(t) = event.timestamp {
             let t = t.as_millisecond();
             *self.newest = Some(self.newest.map_or(t, |n| n.max(t)));

@@ -25,8 +25,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::nats::{self, BrokerError, Cluster, NatsPartition};
 use super::partition::{self, PartitionSettings};
+use crate::daemon::engine::Heartbeat;
 use crate::detect::Detector;
 use crate::log;
+use crate::metrics::BrokerMetrics;
 use crate::pipeline::PipelineConfig;
 
 /// How a worker runs.
@@ -40,6 +42,10 @@ pub struct WorkSettings {
     pub commit_interval: Duration,
     pub idle_timeout: Duration,
     pub ack_wait: Duration,
+    /// The worker's series, served on `--listen`.
+    pub metrics: BrokerMetrics,
+    /// Beaten by the worker's loop (`/healthz`).
+    pub heartbeat: Arc<Heartbeat>,
 }
 
 struct Held {
@@ -96,6 +102,7 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => {}
         }
+        settings.heartbeat.beat();
         // Alive.
         member_rev = Some(renew(&leases, &member, member_rev, &settings.id).await);
         // Partitions whose thread ended on its own (an error): released, to be taken again.
@@ -167,6 +174,7 @@ pub async fn run(
                     pipeline: settings.pipeline.clone(),
                     commit_interval: settings.commit_interval,
                     idle_timeout: settings.idle_timeout,
+                    metrics: settings.metrics.clone(),
                 };
                 let io = NatsPartition {
                     cluster: cluster.clone(),

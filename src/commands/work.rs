@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -13,8 +14,10 @@ use super::run::{load, pipeline_config};
 use crate::broker::work::{self, WorkSettings};
 use crate::cli::WorkArgs;
 use crate::daemon::config::duration;
+use crate::daemon::engine::Heartbeat;
+use crate::daemon::http;
 use crate::log;
-use crate::metrics::Metrics;
+use crate::metrics::{BrokerMetrics, Metrics};
 
 pub fn run(args: &WorkArgs) -> anyhow::Result<ExitCode> {
     args.broker.check()?;
@@ -31,6 +34,17 @@ pub fn run(args: &WorkArgs) -> anyhow::Result<ExitCode> {
     if lease < Duration::from_secs(1) {
         anyhow::bail!("--lease {}: must be at least 1s", args.lease);
     }
+    metrics.record_rules(&detector);
+    let metrics = Arc::new(metrics);
+    let broker_metrics = BrokerMetrics::register(&metrics);
+    let heartbeat = Arc::new(Heartbeat::default());
+    let listen: Option<std::net::SocketAddr> = match &args.listen {
+        Some(a) => Some(
+            a.parse()
+                .with_context(|| format!("--listen {a}: not an address (HOST:PORT)"))?,
+        ),
+        None => None,
+    };
     let settings = WorkSettings {
         id: args.id.clone().unwrap_or_else(|| {
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
@@ -41,6 +55,8 @@ pub fn run(args: &WorkArgs) -> anyhow::Result<ExitCode> {
         commit_interval: d("--checkpoint-interval", &args.checkpoint_interval)?,
         idle_timeout: d("--idle-timeout", &args.idle_timeout)?,
         ack_wait: d("--ack-wait", &args.ack_wait)?,
+        metrics: broker_metrics,
+        heartbeat: Arc::clone(&heartbeat),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -50,6 +66,19 @@ pub fn run(args: &WorkArgs) -> anyhow::Result<ExitCode> {
     let detector = Arc::new(detector);
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
+        let status = Arc::new(http::Status {
+            metrics: Arc::clone(&metrics),
+            heartbeat,
+            ready: AtomicBool::new(false),
+        });
+        if let Some(addr) = listen {
+            let listener = http::bind(addr).await.map_err(anyhow::Error::msg)?;
+            log::info!(
+                "serving /metrics, /healthz and /readyz on http://{}",
+                listener.local_addr().map_or(addr, |a| a)
+            );
+            tokio::spawn(http::serve(listener, Arc::clone(&status), shutdown.clone()));
+        }
         let mut worker = match &args.broker.kafka {
             None => {
                 let cluster = args.broker.connect().await?;
@@ -68,6 +97,7 @@ pub fn run(args: &WorkArgs) -> anyhow::Result<ExitCode> {
             #[cfg(not(feature = "kafka"))]
             Some(_) => unreachable!("BrokerArgs::check refuses --kafka without the feature"),
         };
+        status.ready.store(true, Ordering::Relaxed);
         let mut term = signal(SignalKind::terminate()).context("signal handlers")?;
         let mut int = signal(SignalKind::interrupt()).context("signal handlers")?;
         tokio::select! {
@@ -75,6 +105,7 @@ pub fn run(args: &WorkArgs) -> anyhow::Result<ExitCode> {
             _ = int.recv() => log::info!("SIGINT: handing the partitions over"),
             r = &mut worker => return r.context("the worker panicked")?.map_err(anyhow::Error::from),
         }
+        status.ready.store(false, Ordering::Relaxed);
         shutdown.cancel();
         worker.await.context("the worker panicked")??;
         anyhow::Ok(())

@@ -112,7 +112,8 @@ pub struct Heartbeat {
 }
 
 impl Heartbeat {
-    fn beat(&self) {
+    /// Records that the loop it watches is alive now.
+    pub fn beat(&self) {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
