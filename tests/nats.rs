@@ -716,3 +716,36 @@ fn the_worker_and_shipper_systemd_units_verify() {
         );
     }
 }
+
+#[test]
+fn a_missing_path_among_good_ones_is_reported_and_the_rest_shipped() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let line = "1610356086.534    169 10.20.1.15 TCP_MISS/200 447 GET https://x.example/ - HIER_DIRECT/198.51.100.183 text/html\n";
+    let good = common::write(dir.path(), "a.log", line.repeat(3));
+    // A FIFO as a path, written once by another process (read once, never waited for again).
+    let fifo = dir.path().join("pipe.log");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let writer = {
+        let (fifo, text) = (fifo.clone(), line.repeat(2));
+        std::thread::spawn(move || std::fs::write(fifo, text).unwrap())
+    };
+    let missing = dir.path().join("gone.log");
+    let o = run(&[
+        "ship",
+        "--nats",
+        &nats.url(),
+        "--partitions",
+        "2",
+        missing.to_str().unwrap(),
+        good.to_str().unwrap(),
+        fifo.to_str().unwrap(),
+    ]);
+    writer.join().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("gone.log") && err.contains("No such file"), "{err}");
+    assert!(err.contains("1 of the inputs could not be read"), "{err}");
+    let (shipped, _, _) = drain_lines(&nats.url());
+    assert_eq!(shipped.len(), 5, "the good file's and the FIFO's lines are shipped");
+}

@@ -67,15 +67,20 @@ pub async fn read(url: &str, settings: ReadSettings, out: &mut dyn Write) -> Res
 
 /// Writes `doc` unless an identical one was written; 1 when written.
 fn write_once(seen: &mut HashSet<[u8; 16]>, doc: &[u8], out: &mut dyn Write) -> std::io::Result<u64> {
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(doc);
-    let key: [u8; 16] = digest[..16].try_into().expect("16 bytes");
-    if !seen.insert(key) {
+    if !seen.insert(document_id(doc)) {
         return Ok(0);
     }
     out.write_all(doc)?;
     out.write_all(b"\n")?;
     Ok(1)
+}
+
+/// An alert document's identity: the first 128 bits of its SHA-256. The workers publish it
+/// (hex) as the message id JetStream deduplicates by; the reader drops repeats by it.
+pub fn document_id(doc: &[u8]) -> [u8; 16] {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(doc);
+    digest[..16].try_into().expect("16 bytes")
 }
 
 /// Why reading stopped.

@@ -180,6 +180,9 @@ struct Partition<T: PartitionIo> {
     watermark: i64,
     /// Late contributions already logged.
     late_reported: u64,
+    /// Events parsed since the last commit (added to `reconwatch_broker_events_total` there:
+    /// the per-event path touches no shared counter).
+    events: u64,
     /// Lines waited for this partition on the server at the last commit: a replay, not quiet
     /// sources (mail is then not flushed on quiet).
     backlog: bool,
@@ -281,9 +284,10 @@ async fn load<T: PartitionIo>(io: &T, p: u32) -> Result<Option<Saved>, BrokerErr
 
 /// The alert's message id: the same document, the same id.
 fn message_id(alert: &Alert) -> String {
-    use sha2::Digest as _;
-    let digest = sha2::Sha256::digest(&alert.json);
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    super::alerts::document_id(&alert.json)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl<T: PartitionIo> Partition<T> {
@@ -313,6 +317,7 @@ impl<T: PartitionIo> Partition<T> {
             next_contrib: 0,
             watermark: i64::MIN,
             late_reported: 0,
+            events: 0,
             backlog: true,
             started: Instant::now(),
             last_commit: Instant::now(),
@@ -382,26 +387,14 @@ impl<T: PartitionIo> Partition<T> {
         self.next_lines = seq + 1;
         if let Some(key) = lines::announced(&message.headers) {
             self.streams.entry(key.to_owned()).or_insert_with(Stream::fresh);
-            self.held.insert(
-                seq,
-                Held {
-                    ack: message.ack,
-                    stream: None,
-                },
-            );
+            self.hold(seq, message.ack, None);
             return;
         }
         let header = match StreamHeader::read(&message.headers) {
             Ok(h) => h,
             Err(e) => {
                 log::error!("partition {p}: line message {seq}: {e}; skipped");
-                self.held.insert(
-                    seq,
-                    Held {
-                        ack: message.ack,
-                        stream: None,
-                    },
-                );
+                self.hold(seq, message.ack, None);
                 return;
             }
         };
@@ -431,7 +424,7 @@ impl<T: PartitionIo> Partition<T> {
             skipped: &mut self.skipped,
             stream: &key,
             newest: &mut stream.newest,
-            events: &self.settings.metrics.events,
+            events: &mut self.events,
         };
         let mut done = None;
         if close {
@@ -467,13 +460,14 @@ impl<T: PartitionIo> Partition<T> {
             self.settings.metrics.lines.inc_by(count);
             done = Some((header.stream.clone(), stream.processed));
         }
-        self.held.insert(
-            seq,
-            Held {
-                ack: message.ack,
-                stream: done,
-            },
-        );
+        self.hold(seq, message.ack, done);
+    }
+
+    /// Keeps a line message until a commit acknowledges it: `stream` is the stream and the
+    /// offset past its last line (`None`: done once committed — an announcement, a close, a
+    /// damaged message).
+    fn hold(&mut self, seq: u64, ack: T::Ack, stream: Option<(String, u64)>) {
+        self.held.insert(seq, Held { ack, stream });
     }
 
     /// Stage 2: one line partition's batch of contributions and progress.
@@ -591,7 +585,7 @@ impl<T: PartitionIo> Partition<T> {
                 skipped: &mut self.skipped,
                 stream: &key,
                 newest: &mut s.newest,
-                events: &self.settings.metrics.events,
+                events: &mut self.events,
             };
             let _ = ls.flush(Some(until), &mut sink);
         }
@@ -689,6 +683,7 @@ impl<T: PartitionIo> Partition<T> {
 
     async fn commit_all(&mut self) -> Result<(), BrokerError> {
         self.last_commit = Instant::now();
+        self.settings.metrics.events.inc_by(std::mem::take(&mut self.events));
         let late = self.correlating.stage().merge_stats().late;
         if late > self.late_reported {
             self.settings
@@ -831,12 +826,12 @@ struct Detect<'a, 'd> {
     skipped: &'a mut ContributeStats,
     stream: &'a Arc<str>,
     newest: &'a mut Option<i64>,
-    events: &'a prometheus::IntCounter,
+    events: &'a mut u64,
 }
 
 impl EventSink for Detect<'_, '_> {
     fn event(&mut self, event: &mut Event<'_>) -> std::io::Result<()> {
-        self.events.inc();
+        *self.events += 1;
         if let Some(t) = event.timestamp {
             let t = t.as_millisecond();
             *self.newest = Some(self.newest.map_or(t, |n| n.max(t)));

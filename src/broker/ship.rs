@@ -64,6 +64,8 @@ pub struct ShipStats {
     pub messages: u64,
     /// Lines of streams no parser recognised: not shipped (logged per stream).
     pub unrecognised: u64,
+    /// PATHS that could not be opened or read to their end (logged each; the rest shipped).
+    pub failed_inputs: u64,
 }
 
 /// A line kept while a stream's format is being decided: bytes, offset, truncated, next offset.
@@ -472,30 +474,40 @@ async fn send<O: LinesOut>(out: &O, partition: u32, headers: &Headers, body: &By
 /// each, as a tail of live logs would read them: a stream read after another had been shipped
 /// whole would arrive with events older than everything correlated by then (and be late).
 /// Runs on the calling thread (file reads block); stops early when the feed closes. An input
-/// that cannot be read is logged and skipped.
+/// that cannot be opened or read to its end is logged and skipped (what it gave before the
+/// error is shipped); returns how many.
 pub fn read_once(
     inputs: &[crate::source::Input],
     source: &Arc<SourceInfo>,
     max_line: usize,
     feed: &crate::source::feed::FeedSender,
-) -> Result<(), String> {
+) -> Result<u64, String> {
     use crate::source::LineReader;
     use crate::source::feed::Fingerprint;
     use std::os::unix::fs::MetadataExt;
     let send = |msg: Feed| feed.blocking_send(msg).map_err(|_| "the shipper stopped".to_owned());
     let mut open = Vec::new();
+    let mut failed = 0;
     for input in inputs {
         let opened = match input.open() {
             Ok(o) => o,
             Err(e) => {
-                log::error!("{}: {e}; skipped", input.name);
+                // The error names the input.
+                log::error!("{e}; skipped");
+                failed += 1;
                 continue;
             }
         };
         let stream = StreamId::next();
+        // Only a regular file has an identity: a FIFO's or a device's bytes are read once, by
+        // the reader above (opening one again would wait for a writer that is gone).
         let file = input.path.as_ref().and_then(|p| {
-            let meta = std::fs::metadata(p).ok()?;
+            let meta = std::fs::metadata(p).ok().filter(std::fs::Metadata::is_file)?;
             let mut head = std::fs::File::open(p).ok()?;
+            let reopened = head.metadata().ok()?;
+            if (reopened.dev(), reopened.ino()) != (meta.dev(), meta.ino()) {
+                return None;
+            }
             Some(FileIdentity {
                 path: p.clone(),
                 dev: meta.dev(),
@@ -526,6 +538,7 @@ pub fn read_once(
                     Some(Ok(l)) => Some((l.bytes.to_vec(), l.offset, l.truncated)),
                     Some(Err(e)) => {
                         log::error!("{name}: read error: {e}; the lines before it are shipped");
+                        failed += 1;
                         None
                     }
                 };
@@ -554,5 +567,5 @@ pub fn read_once(
             }
         }
     }
-    Ok(())
+    Ok(failed)
 }

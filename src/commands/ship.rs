@@ -121,6 +121,13 @@ pub fn run(args: &ShipArgs) -> anyhow::Result<ExitCode> {
             String::new()
         }
     );
+    if stats.failed_inputs > 0 {
+        log::error!(
+            "{} of the inputs could not be read to their end (each named above); the rest was shipped",
+            stats.failed_inputs
+        );
+        return Ok(ExitCode::from(super::EXIT_ERROR));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -159,8 +166,8 @@ fn ship_once<O: LinesOut>(
         .name("reconwatch-read".into())
         .spawn(move || read_once(&inputs, &source, max_line, &tx))
         .context("starting the reader")?;
-    let stats = runtime.block_on(Shipper::new(cluster, settings, Vec::new()).run(rx))?;
-    reader
+    let mut stats = runtime.block_on(Shipper::new(cluster, settings, Vec::new()).run(rx))?;
+    stats.failed_inputs = reader
         .join()
         .map_err(|_| anyhow::anyhow!("the reader panicked"))?
         .map_err(anyhow::Error::msg)?;

@@ -34,7 +34,6 @@ pub fn run(args: &WorkArgs) -> anyhow::Result<ExitCode> {
     if lease < Duration::from_secs(1) {
         anyhow::bail!("--lease {}: must be at least 1s", args.lease);
     }
-    metrics.record_rules(&detector);
     let metrics = Arc::new(metrics);
     let broker_metrics = BrokerMetrics::register(&metrics);
     let heartbeat = Arc::new(Heartbeat::default());
