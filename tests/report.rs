@@ -68,6 +68,8 @@ struct Truth {
     campaign_messages: BTreeSet<String>,
     /// `file:line` of campaign web lines -> (kind, recipient).
     web: HashMap<String, (String, String)>,
+    /// `file:line` of campaign web lines -> the message that caused them.
+    caused_by: HashMap<String, String>,
     /// `file:line` of every labelled line -> kind.
     kinds: HashMap<String, String>,
     /// The campaign waves' sender domains (label `domain`).
@@ -85,6 +87,7 @@ fn truth(world: &Path) -> Truth {
         targets: BTreeSet::new(),
         campaign_messages: BTreeSet::new(),
         web: HashMap::new(),
+        caused_by: HashMap::new(),
         kinds: HashMap::new(),
         domains: BTreeSet::new(),
         watched,
@@ -113,6 +116,9 @@ fn truth(world: &Path) -> Truth {
             }
         } else if kind.starts_with("campaign_") {
             t.web.insert(at.clone(), (kind.clone(), recipient));
+            if let Some(id) = v["message_id"].as_str() {
+                t.caused_by.insert(at.clone(), id.to_owned());
+            }
         }
         t.kinds.insert(at, kind);
     }
@@ -142,9 +148,9 @@ impl Lines<'_> {
     }
 }
 
-/// What the alerts show: web lines and mail recipients.
-fn shown(alerts: &[u8], lines: &mut Lines<'_>) -> (BTreeSet<String>, BTreeSet<String>) {
-    let (mut web, mut recipients) = (BTreeSet::new(), BTreeSet::new());
+/// What the alerts show: web lines, mail recipients and message ids.
+fn shown(alerts: &[u8], lines: &mut Lines<'_>) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>) {
+    let (mut web, mut recipients, mut messages) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     for l in String::from_utf8_lossy(alerts).lines() {
         let a: Value = serde_json::from_str(l).unwrap();
         let events = match a["correlation"]["events"].as_array() {
@@ -152,6 +158,9 @@ fn shown(alerts: &[u8], lines: &mut Lines<'_>) -> (BTreeSet<String>, BTreeSet<St
             None => vec![a.clone()],
         };
         for e in &events {
+            if let Some(id) = e["email"]["message_id"].as_str() {
+                messages.insert(id.to_owned());
+            }
             if let Some(to) = e["email"]["to"]["address"].as_array() {
                 recipients.extend(to.iter().map(|r| r.as_str().unwrap().to_ascii_lowercase()));
             }
@@ -166,18 +175,20 @@ fn shown(alerts: &[u8], lines: &mut Lines<'_>) -> (BTreeSet<String>, BTreeSet<St
             }
         }
     }
-    (web, recipients)
+    (web, recipients, messages)
 }
 
 /// Compares a JSON report with the world's labels; `all_targets`: every labelled target must
-/// be in the report (not only those the alerts name). Returns labelled opens no alert shows.
-fn check_against_labels(world: &Path, alerts: &[u8], report: &Value, all_targets: bool) -> Vec<String> {
+/// be in the report (not only those the alerts name). Returns labelled opens no alert shows,
+/// and of those the ones whose message an alert names (the detector knew the mail and missed
+/// its open).
+fn check_against_labels(world: &Path, alerts: &[u8], report: &Value, all_targets: bool) -> (Vec<String>, Vec<String>) {
     let t = truth(world);
     let mut lines = Lines {
         world,
         offsets: HashMap::new(),
     };
-    let (web_shown, recipients_shown) = shown(alerts, &mut lines);
+    let (web_shown, recipients_shown, messages_shown) = shown(alerts, &mut lines);
     assert_eq!(report["version"], 1);
 
     // Targets.
@@ -278,7 +289,12 @@ fn check_against_labels(world: &Path, alerts: &[u8], report: &Value, all_targets
         opens.len() - unalerted.len(),
         unalerted.len()
     );
-    unalerted
+    let unexplained = unalerted
+        .iter()
+        .filter(|at| t.caused_by.get(*at).is_some_and(|m| messages_shown.contains(m)))
+        .cloned()
+        .collect();
+    (unalerted, unexplained)
 }
 
 #[test]
@@ -316,11 +332,11 @@ fn the_sample_worlds_report_matches_its_labels() {
     assert!(stderr(&o).contains("json written to"), "{}", stderr(&o));
     let report: Value = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
     let alerts = scan_with_config(&world, &config);
-    let unalerted = check_against_labels(&world, &alerts, &report, true);
-    // Known detection gaps (no alert names these lines; the report can only show what the
-    // alerts carry): the low-and-slow persona's pixel named like an asset
-    // (`signature.png?v=`), and an image named `logo.png` or a shortener's redirect.
-    assert!(unalerted.len() <= 6, "{unalerted:?}");
+    let (unalerted, _) = check_against_labels(&world, &alerts, &report, true);
+    // Every open: the low-and-slow persona's pixel named like an asset (`signature.png?v=`),
+    // images named `logo.png` under a token or by a short code, a shortener's redirect and the
+    // second fetch of a pixel included (issue 16).
+    assert!(unalerted.is_empty(), "{unalerted:?}");
     // The sample's campaigns by their author domain.
     let names: BTreeSet<&str> = report["campaigns"]
         .as_array()
@@ -351,15 +367,16 @@ fn the_sample_worlds_report_matches_its_labels() {
             .any(|r| r == "sophie.mitchell.mp@parliament.elmaria.example"),
         "{c1:#}"
     );
-    // A newsletter pixel fetched after a campaign mail (joined on the person only) is set
-    // aside, not charged as an open.
+    // Newsletter pixels fetched after a campaign mail whose log shows no URLs (joined on the
+    // person only) are set aside, not charged as opens: a Sendy pixel on a host the campaign's
+    // other copies never link to, a listmonk pixel on a host another sender mails.
     let set_aside: u64 = report["campaigns"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c["set_aside"].as_u64().unwrap())
         .sum();
-    assert_eq!(set_aside, 1);
+    assert_eq!(set_aside, 2);
     assert_eq!(report["input"]["skipped_lines"], 0);
     // Names and groups come from the watchlist.
     let p = report["people"]
@@ -386,7 +403,10 @@ fn another_worlds_report_matches_its_labels() {
     let o = report_stdin(&["--format", "json", "--watchlist", people.to_str().unwrap()], &alerts);
     assert!(o.status.success(), "{}", stderr(&o));
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
-    check_against_labels(&world, &alerts, &report, false);
+    let (_, unexplained) = check_against_labels(&world, &alerts, &report, false);
+    // An open no alert shows is one of a mail no alert names either (nothing in its log is
+    // suspicious): a known mail's every open is shown, re-opens included.
+    assert!(unexplained.is_empty(), "{unexplained:?}");
     assert!(report["campaigns"].as_array().unwrap().len() >= 8);
 }
 
