@@ -100,12 +100,14 @@ fn truth(world: &Path) -> Truth {
         let kind = v["kind"].as_str().unwrap().to_owned();
         let at = format!("{}:{}", v["file"].as_str().unwrap(), v["line"]);
         let recipient = v["recipient"].as_str().unwrap_or("").to_ascii_lowercase();
-        if kind.starts_with("campaign_")
-            && let Some(d) = v["domain"].as_str()
-        {
-            // Its registered domain: every world domain is one label under `.example`.
-            let labels: Vec<&str> = d.rsplit('.').take(2).collect();
-            t.domains.insert(format!("{}.{}", labels[labels.len() - 1], labels[0]));
+        // The campaign's sites: its sender's domain and the hosts its requests went to (only
+        // the world's own, under `.example`: not a shortener or cloud storage others use).
+        for d in ["domain", "host"].iter().filter_map(|k| v[*k].as_str()) {
+            if kind.starts_with("campaign_") && d.ends_with(".example") {
+                // Its registered domain: every world domain is one label under `.example`.
+                let labels: Vec<&str> = d.rsplit('.').take(2).collect();
+                t.domains.insert(format!("{}.{}", labels[labels.len() - 1], labels[0]));
+            }
         }
         if kind == "campaign_mail" {
             if t.watched.contains(&recipient) {
@@ -473,6 +475,119 @@ fn attacker_text_is_escaped_in_html_and_the_file_is_private() {
     let o = run(&["report", input.to_str().unwrap(), "-o", input.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("is also the input"), "{}", stderr(&o));
+}
+
+/// A high mail alert of author `from` to `to` whose logged URLs are `urls`.
+fn lure(id: &str, from: &str, to: &str, urls: &[&str], offset: u64) -> Value {
+    let domain = from.rsplit('@').next().unwrap();
+    serde_json::json!({
+        "@timestamp": "2021-01-11T08:41:03Z",
+        "event": {"dataset": "postfix.log", "action": "sent", "original": format!("mx1 postfix: {id}")},
+        "log": {"file": {"path": "/var/log/maillog"}, "offset": offset},
+        "email": {
+            "from": {"address": from},
+            "to": {"address": [to]},
+            "subject": format!("Interview request {id}"),
+            "message_id": id,
+            "urls": urls
+        },
+        "reconwatch": {
+            "person": {"high_risk": true, "email": [to]},
+            "sender": {"domain": domain},
+            "url": {"rare_domain": [domain]}
+        },
+        "rule": {"id": "r1", "title": "Lure", "level": "high"}
+    })
+}
+
+/// A correlation alert joining mail `mail` and a request of `person` for `url`, on the person
+/// only (a mail log without URLs).
+fn person_join(mail: &str, person: &str, url: &str, offset: u64) -> Value {
+    serde_json::json!({
+        "@timestamp": "2021-01-11T09:00:00Z",
+        "event": {"kind": "alert", "dataset": "reconwatch.correlation"},
+        "rule": {"id": "c1", "title": "Pixel after mail without URLs", "level": "medium"},
+        "correlation": {
+            "type": "temporal_ordered",
+            "group": {"person": person},
+            "events": [
+                {"@timestamp": "2021-01-11T08:41:03Z", "email": {"message_id": mail},
+                 "event": {"dataset": "exchange.message_tracking", "original": mail},
+                 "log": {"file": {"path": "/var/log/exchange.log"}, "offset": 7},
+                 "fields": {"email.to.address": person, "email.from.address": "bounce-1@mailer.blast.example"}},
+                {"@timestamp": "2021-01-11T09:00:00Z",
+                 "event": {"dataset": "w3c.proxysg", "original": url},
+                 "log": {"file": {"path": "/var/log/proxysg.log"}, "offset": offset},
+                 "fields": {"url.original": url, "reconwatch.person.email": person}}
+            ]
+        }
+    })
+}
+
+#[test]
+fn a_fetch_joined_on_the_person_only_counts_for_the_campaign_whose_tracker_it_is() {
+    // Campaign X's copy to a.mp shows no URLs (Exchange); X's other copies link to
+    // img.lure-x.example. Campaign Y's mail to b.mp links to a provider's per-account
+    // tracking host. a.mp's device fetched Y's tracker and a newsletter's pixel, each joined to
+    // X's copy on the person only: the first is Y's (a.mp opened Y's lure too), the second
+    // nobody's; both are set aside from X.
+    let alerts = [
+        lure(
+            "x1@lure-x.example",
+            "bob@lure-x.example",
+            "c.mp@parl.example",
+            &["https://img.lure-x.example/p.gif?id=H6jS30rkoIEXXK3A"],
+            1,
+        ),
+        lure("x2@lure-x.example", "bob@lure-x.example", "a.mp@parl.example", &[], 2),
+        lure(
+            "y1@lure-y.example",
+            "ann@lure-y.example",
+            "b.mp@parl.example",
+            &["https://u1234.ct.sendgrid.net/wf/open?upn=Qk9iL2pYb3lmR3pwV0x5dzRP"],
+            3,
+        ),
+        person_join(
+            "x2@lure-x.example",
+            "a.mp@parl.example",
+            "https://u1234.ct.sendgrid.net/wf/open?upn=TDPJAhas4PjqP1pk9vpkt7cF",
+            100,
+        ),
+        person_join(
+            "x2@lure-x.example",
+            "a.mp@parl.example",
+            "https://sendy.rivers.example/t/6o36rINACsMPS2gejzVocn/Z0C8",
+            200,
+        ),
+    ]
+    .iter()
+    .map(|a| a.to_string() + "\n")
+    .collect::<String>();
+    let o = report_stdin(&["--format", "json"], alerts.as_bytes());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let campaign = |name: &str| {
+        r["campaigns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no campaign {name}: {r:#}"))
+            .clone()
+    };
+    assert_eq!(campaign("lure-x.example")["set_aside"], 2, "{r:#}");
+    assert_eq!(campaign("lure-x.example")["fetches"], 0, "{r:#}");
+    assert_eq!(campaign("lure-y.example")["fetches"], 1, "{r:#}");
+    let a = r["people"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["email"] == "a.mp@parl.example")
+        .unwrap();
+    let fetches = a["fetches"].as_array().unwrap();
+    assert_eq!(fetches.len(), 1, "{a:#}");
+    assert_eq!(fetches[0]["campaign"], campaign("lure-y.example")["id"]);
+    assert_eq!(fetches[0]["host"], "u1234.ct.sendgrid.net");
 }
 
 #[test]

@@ -349,6 +349,12 @@ const ID_KEYS: &[&str] = &[
 /// characters of a random token identify it as well as all of them.
 pub const KEY_IDENTIFIER_MAX: usize = 64;
 
+/// A token's length as a template writes it: at most [`KEY_IDENTIFIER_MAX`], so a long token a
+/// mail log cut and the whole one fetched share the template as they share the key.
+fn templated_len(t: &Token<'_>) -> usize {
+    t.len.min(KEY_IDENTIFIER_MAX)
+}
+
 /// An identifier as a join key holds it: its first [`KEY_IDENTIFIER_MAX`] characters.
 fn keyed(raw: &str) -> &str {
     match raw.char_indices().nth(KEY_IDENTIFIER_MAX) {
@@ -1216,8 +1222,8 @@ impl<'a> UrlAnalysis<'a> {
     /// The campaign template: scheme and host lower-cased, every path segment (or only its
     /// stem, keeping the extension), query value and fragment that is token-like
     /// ([`is_token_like`]) or a number of 6+ digits replaced by `{family:len}`
-    /// ([`Alphabet::placeholder`], decoded length), the rest kept verbatim:
-    /// `https://bbc-worldnews.example/p.gif?id={b64:16}&c=w1`.
+    /// ([`Alphabet::placeholder`], decoded length, at most [`KEY_IDENTIFIER_MAX`]), the rest
+    /// kept verbatim: `https://bbc-worldnews.example/p.gif?id={b64:16}&c=w1`.
     pub fn template(&self) -> String {
         self.write_template(true)
     }
@@ -1245,7 +1251,7 @@ impl<'a> UrlAnalysis<'a> {
                 out.push('{');
                 out.push_str(t.alphabet.placeholder());
                 if with_len {
-                    let _ = write!(out, ":{}", t.len);
+                    let _ = write!(out, ":{}", templated_len(t));
                 }
                 out.push('}');
                 out.push_str(self.host.get(t.raw.len()..).unwrap_or(""));
@@ -1260,7 +1266,7 @@ impl<'a> UrlAnalysis<'a> {
             out.push('{');
             out.push_str(t.alphabet.placeholder());
             if with_len {
-                let _ = write!(out, ":{}", t.len);
+                let _ = write!(out, ":{}", templated_len(t));
             }
             out.push('}');
         };

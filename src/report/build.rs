@@ -686,10 +686,20 @@ pub fn build(read: &Read, watchlists: Option<&Watchlists>) -> Report {
             continue;
         }
         let host_domain = f.url.as_deref().and_then(domain_of);
+        // A fetch set aside from a person's lure may be on the very host another campaign's
+        // mails link to (a provider's per-account tracking host, `u4859878.ct.sendgrid.net`):
+        // that person opened the other lure too, one whose log showed nothing suspicious.
+        let host = f
+            .url
+            .as_deref()
+            .filter(|_| joined)
+            .and_then(url::host_of)
+            .map(str::to_ascii_lowercase);
         let d = drafts.iter().position(|d| {
             !d.mails.is_empty()
                 && (f.templates.iter().any(|t| d.templates.contains(t))
-                    || host_domain.as_ref().is_some_and(|h| d.domains.contains(h)))
+                    || host_domain.as_ref().is_some_and(|h| d.domains.contains(h))
+                    || host.as_ref().is_some_and(|h| d.hosts.contains(h)))
         });
         let d = match d {
             Some(d) => Some(d),

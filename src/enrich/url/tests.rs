@@ -746,6 +746,10 @@ fn identifiers_of_every_shape() {
     .key();
     assert_eq!(whole, cut);
     assert_eq!(whole.as_deref(), Some(&*format!("sendgrid.net/wf/open#{}", &upn[..64])));
+    // And so is its template.
+    let template = |u: &str| analyze(&format!("https://u28598849.ct.sendgrid.net/wf/open?upn={u}")).template();
+    assert_eq!(template(upn), template(&upn[..100]));
+    assert_eq!(template(upn), "https://u28598849.ct.sendgrid.net/wf/open?upn={b64:64}");
     assert_eq!(
         analyze("http://kw3ue9.px.brand.example/1x1.gif").template(),
         "http://{b64:6}.px.brand.example/1x1.gif"
