@@ -286,9 +286,17 @@ fn decide_token_like(t: &Token<'_>, place: bool) -> bool {
             t.len >= 12
                 && t.transitions >= 0.2
                 && ((letters && t.kinds.digit) || (t.len >= 20 && t.kinds.lower && t.kinds.upper))
-                && t.entropy() >= 3.0
+                && t.entropy() >= min_entropy(t.len)
         }
     }
+}
+
+/// The entropy (bits per character) a token of `len` characters needs: 3.0, or for a short
+/// one one bit under the most its length allows (log2 of it): twelve random letters and digits
+/// repeat a character or two and reach about 3.2, of at most 3.58, and one in twenty stays
+/// under 3.0.
+fn min_entropy(len: usize) -> f32 {
+    ((len as f32).log2() - 1.0).min(3.0)
 }
 
 /// Query keys under which values are identifiers (lower-case).
@@ -499,7 +507,9 @@ pub fn analyze_with_host<'a>(url: &'a str, host: Option<&'a str>) -> UrlAnalysis
         // A shortener's path is the identifier of one link (`bit.ly/3XToDVn`).
         for t in &mut a.tokens {
             if matches!(t.place, TokenPlace::PathSegment(_)) {
-                t.token_like = t.len >= 4 && matches!(t.alphabet, Alphabet::Alphanumeric | Alphabet::Base64Url);
+                // Any letters and digits: a random code may be all digits, hex or base32 by
+                // chance (`bit.ly/7FOA7NS`).
+                t.token_like = t.len >= 4 && !matches!(t.alphabet, Alphabet::Other | Alphabet::Base64);
                 t.identifier = t.token_like;
             }
         }

@@ -198,6 +198,10 @@ fn alphabets_and_token_likeness() {
         ("oo68tpuvaomn", Alphabet::Alphanumeric, true),
         ("kjchjygedr2i", Alphabet::Alphanumeric, true),
         ("budgetreport2021", Alphabet::Alphanumeric, false),
+        // Twelve random letters and digits that repeat characters (entropy 2.69 of at most
+        // 3.58 bits): short tokens are held to one bit under their length's most.
+        ("1krm81imcim8", Alphabet::Alphanumeric, true),
+        ("xy12xy12xy12", Alphabet::Alphanumeric, false),
         ("parliament2021", Alphabet::Alphanumeric, false),
         ("index.html", Alphabet::Other, false),
         ("a%40b.example", Alphabet::Other, false),
@@ -712,6 +716,10 @@ fn identifiers_of_every_shape() {
             Some("storage.googleapis.com/press-kit/i/{}.png#bfzdpv"),
         ),
         ("https://bit.ly/3XToDVn", Some("bit.ly/{}#3XToDVn")),
+        // A shortener's code of any letters and digits: base32, hex or digits by chance.
+        ("https://bit.ly/7FOA7NS", Some("bit.ly/{}#7FOA7NS")),
+        ("https://bit.ly/3a9fc1e", Some("bit.ly/{}#3a9fc1e")),
+        ("https://bit.ly/3145926", Some("bit.ly/{}#3145926")),
         (
             "https://img.brand.example/t/H6jS30rkoIEXXK3A.gif",
             Some("brand.example/t/{}.gif#H6jS30rkoIEXXK3A"),
