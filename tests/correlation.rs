@@ -287,8 +287,9 @@ fn a_web_request_later_than_the_lateness_is_counted_and_not_correlated() {
     assert!(err.contains("late events 1 (--lateness 5m)"), "{err}");
     let prom = std::fs::read_to_string(&metrics).unwrap();
     assert!(
-        // Its contributions to the three correlations fed by web requests.
-        prom.contains("reconwatch_correlation_contributions_total{outcome=\"late\"} 3"),
+        // Its contributions to the five correlations fed by web requests: pixel fired and
+        // fetched again, pixel after mail without URLs and its repeats, first-seen domain.
+        prom.contains("reconwatch_correlation_contributions_total{outcome=\"late\"} 5"),
         "{prom}"
     );
     let (hit, err) = fired(&beyond, &["--lateness", "15m"]);

@@ -8,6 +8,9 @@
 //! for that group only after the condition has been false. A temporal_ordered sequence also fires
 //! again when a newer first step completes one (a second campaign mail to the same person, then
 //! its pixel), but not for every repetition of the last step (the same pixel fetched twice).
+//! A rule with `reconwatch-firing: repeats` fires for exactly those repetitions, each one, and
+//! never for a sequence's first completion ([`Firing::Repeats`]): a companion of a rule over
+//! the same steps, so that every fetch of a fired pixel is in an alert.
 //!
 //! State is bounded. A group expires once its newest event is a timespan old; at most
 //! `max_groups` are open per correlation, and opening one more evicts the least recently fed
@@ -29,7 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use super::compile::{Compiled, Correlations, From};
 use super::contribution::{Contribution, Events, Evidence, KEY_SEPARATOR, Val};
-use crate::rules::correlation::Kind;
+use crate::rules::correlation::{Firing, Kind};
 
 /// How much state a correlation may hold.
 #[derive(Debug, Clone, Copy)]
@@ -271,8 +274,18 @@ impl Correlator {
         let was = std::mem::replace(&mut group.firing, holds);
         let start = chain.as_ref().map(|c| group.entries[c[0]].seq);
         let new_sequence = start.is_some() && start > group.fired_start;
-        if !holds || (was && !new_sequence) {
-            return None;
+        match comp.rule.firing {
+            Firing::First if !holds || (was && !new_sequence) => return None,
+            // Only a last step completing a sequence that was completed before: its first
+            // completion is remembered (the rule with the default firing reports it), a first
+            // step that keeps an old sequence alive is no repeat.
+            Firing::Repeats if !holds || new_sequence || usize::from(c.feed.step) + 1 != comp.steps.len() => {
+                if new_sequence {
+                    group.fired_start = start;
+                }
+                return None;
+            }
+            _ => {}
         }
         if start.is_some() {
             group.fired_start = start;

@@ -215,6 +215,59 @@ fn temporal_ordered_needs_the_rules_in_order_within_the_timespan() {
     assert_eq!(fired, vec![S, 4 * S]);
 }
 
+/// [`ORDERED`] with `reconwatch-firing: repeats`.
+const REPEATS: &str = "title: r\ncorrelation:\n  type: temporal_ordered\n  rules: [a, b]\n  group-by: [k]\n  aliases:\n    k:\n      a: user.name\n      b: source.ip\n  timespan: 14d\nreconwatch-firing: repeats\n";
+
+#[test]
+fn a_repeats_rule_fires_for_each_later_last_step_of_a_completed_sequence_only() {
+    let s = set(&format!("{ORDERED}---\n{REPEATS}"));
+    let input = || {
+        vec![
+            c(0, 0, 0, "t", None),
+            c(0, 1, 0, "t", None),
+            // The first fetch: the ordered rule's alert, none of the repeats rule.
+            c(S, 0, 1, "t", None),
+            c(S, 1, 1, "t", None),
+            // Each later fetch: a repeat, listing the mail and that fetch.
+            c(2 * S, 0, 1, "t", None),
+            c(2 * S, 1, 1, "t", None),
+            c(3 * S, 0, 1, "t", None),
+            c(3 * S, 1, 1, "t", None),
+            // Another token, without a mail: nothing.
+            c(3 * S, 1, 1, "u", None),
+            // A second mail keeps the group alive but is no fetch; its first fetch is the
+            // ordered rule's again, the next one a repeat.
+            c(4 * S, 0, 0, "t", None),
+            c(4 * S, 1, 0, "t", None),
+            c(5 * S, 0, 1, "t", None),
+            c(5 * S, 1, 1, "t", None),
+            c(6 * S, 0, 1, "t", None),
+            c(6 * S, 1, 1, "t", None),
+        ]
+    };
+    let (first, _) = run(&s, Limits::default(), input(), 0);
+    assert_eq!(first, vec![S, 5 * S]);
+    let (repeats, all) = run(&s, Limits::default(), input(), 1);
+    assert_eq!(repeats, vec![2 * S, 3 * S, 6 * S]);
+    let texts = |f: &Fired| f.events.iter().map(|e| e.tie().to_owned()).collect::<Vec<_>>();
+    let repeated: Vec<&Fired> = all.iter().filter(|f| f.correlation == 1).collect();
+    assert_eq!(texts(repeated[0]), ["0 t 0", "2000 t 1"]);
+    assert_eq!(texts(repeated[2]), ["4000 t 0", "6000 t 1"]);
+    // Past the timespan the sequence is gone: a fetch is nothing, not a repeat.
+    let day = 86_400 * S;
+    let (repeats, _) = run(
+        &s,
+        Limits::default(),
+        vec![
+            c(0, 1, 0, "t", None),
+            c(S, 1, 1, "t", None),
+            c(15 * day, 1, 1, "t", None),
+        ],
+        1,
+    );
+    assert!(repeats.is_empty(), "{repeats:?}");
+}
+
 #[test]
 fn temporal_needs_every_rule_in_any_order() {
     let s =

@@ -239,7 +239,9 @@ struct Kinds {
 ///   may lack digits).
 /// - Letters only (any case), at least 10 of them, that read like no language: at least half
 ///   of their neighbouring pairs are rare in English (`olfjknnzcbzhtw`; `newsletter`,
-///   `subscription` and `homepage` are words).
+///   `subscription` and `homepage` are words); also with digits among them, from 12
+///   characters on (`oo68tpuvaomn`: random letters and digits with too few digits to change
+///   kind often).
 /// - A shortener's path segment of 4+ letters and digits (`bit.ly/3XToDVn`).
 pub fn is_token_like(t: &Token<'_>) -> bool {
     t.token_like
@@ -276,14 +278,25 @@ fn decide_token_like(t: &Token<'_>, place: bool) -> bool {
                 || (t.len >= 20 && cases && t.entropy() >= 3.0)
         }
         Alphabet::Alphanumeric | Alphabet::Base32 if place && t.len >= 6 && letters => t.transitions >= 0.2,
+        // Random letters and digits with few digits change kind rarely (`oo68tpuvaomn`: two
+        // changes in eleven pairs); their letters still read like no language.
+        Alphabet::Alphanumeric if t.len >= 12 && t.kinds.digit && letters && unwordlike(t.raw) => true,
         _ => {
             // Entropy last: it is the one measure computed on demand.
             t.len >= 12
                 && t.transitions >= 0.2
                 && ((letters && t.kinds.digit) || (t.len >= 20 && t.kinds.lower && t.kinds.upper))
-                && t.entropy() >= 3.0
+                && t.entropy() >= min_entropy(t.len)
         }
     }
+}
+
+/// The entropy (bits per character) a token of `len` characters needs: 3.0, or for a short
+/// one one bit under the most its length allows (log2 of it): twelve random letters and digits
+/// repeat a character or two and reach about 3.2, of at most 3.58, and one in twenty stays
+/// under 3.0.
+fn min_entropy(len: usize) -> f32 {
+    ((len as f32).log2() - 1.0).min(3.0)
 }
 
 /// Query keys under which values are identifiers (lower-case).
@@ -337,6 +350,26 @@ const ID_KEYS: &[&str] = &[
     "p",
     "z",
 ];
+
+/// The most characters of an identifier a join key keeps. A mail log may cut a long line (Postfix
+/// logs at most 200 bytes of a body line), which cuts a provider's long tracking token
+/// (`upn=` of 150 characters) in the mail but not in the request that fetches it; the first 64
+/// characters of a random token identify it as well as all of them.
+pub const KEY_IDENTIFIER_MAX: usize = 64;
+
+/// A token's length as a template writes it: at most [`KEY_IDENTIFIER_MAX`], so a long token a
+/// mail log cut and the whole one fetched share the template as they share the key.
+fn templated_len(t: &Token<'_>) -> usize {
+    t.len.min(KEY_IDENTIFIER_MAX)
+}
+
+/// An identifier as a join key holds it: its first [`KEY_IDENTIFIER_MAX`] characters.
+fn keyed(raw: &str) -> &str {
+    match raw.char_indices().nth(KEY_IDENTIFIER_MAX) {
+        Some((at, _)) => &raw[..at],
+        None => raw,
+    }
+}
 
 /// Whether a query key names an identifier.
 fn id_key(key: &str) -> bool {
@@ -425,9 +458,11 @@ pub struct PixelSignals {
     /// The last path segment ends in an image extension (gif, png, jpg, webp, bmp, ...).
     pub image_extension: bool,
     /// The last segment's stem is a pixel name (pixel, open, track, beacon, 1x1, spacer; p, o,
-    /// blank, ... only with an image extension).
+    /// blank, ... only with an image extension), or the last segment is token-like under a
+    /// directory of one of the long names (`/open/<token>`).
     pub pixel_name: bool,
-    /// The last segment is an image whose stem is token-like (a per-recipient open pixel).
+    /// The last segment is an image (by its extension, or the response's content type when it
+    /// has none) whose stem is token-like (a per-recipient open pixel).
     pub token_image: bool,
     /// The query asks for 1×1 (`w=1&h=1`, `width=1&height=1`, `size=1x1`).
     pub one_by_one: bool,
@@ -472,7 +507,9 @@ pub fn analyze_with_host<'a>(url: &'a str, host: Option<&'a str>) -> UrlAnalysis
         // A shortener's path is the identifier of one link (`bit.ly/3XToDVn`).
         for t in &mut a.tokens {
             if matches!(t.place, TokenPlace::PathSegment(_)) {
-                t.token_like = t.len >= 4 && matches!(t.alphabet, Alphabet::Alphanumeric | Alphabet::Base64Url);
+                // Any letters and digits: a random code may be all digits, hex or base32 by
+                // chance (`bit.ly/7FOA7NS`).
+                t.token_like = t.len >= 4 && !matches!(t.alphabet, Alphabet::Other | Alphabet::Base64);
                 t.identifier = t.token_like;
             }
         }
@@ -610,14 +647,21 @@ pub fn may_wrap(query: Option<&str>) -> bool {
 /// the pixel signals need no tokens but the stem of the last segment, judged as the tokens
 /// judge it, so a stage can settle them without the whole analysis.
 pub fn pixel(path: &str, query: Option<&str>, content_type: Option<&str>, body_bytes: Option<u64>) -> PixelSignals {
-    let last = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or("");
+    let mut segments = path.rsplit('/').filter(|s| !s.is_empty());
+    let last = segments.next().unwrap_or("");
     let (stem, ext) = split_extension(last).unwrap_or((last, ""));
     let image_extension = IMAGE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e));
-    let named = |names: &[&str]| names.iter().any(|n| stem.eq_ignore_ascii_case(n));
-    let pixel_name = named(PIXEL_NAMES) || (image_extension && named(PIXEL_NAMES_WITH_IMAGE_EXTENSION));
+    let named = |names: &[&str], s: &str| names.iter().any(|n| s.eq_ignore_ascii_case(n));
     // The last segment's stem token (`tokens` makes one for a segment with an extension; being
     // token-like does not depend on its place).
-    let token_image = image_extension && Token::in_place(stem, None, TokenPlace::PathStem(0), true).token_like;
+    let token_last =
+        (ext.is_empty() || image_extension) && Token::in_place(stem, None, TokenPlace::PathStem(0), true).token_like;
+    // A pixel name is the last segment's stem (`/p.gif`, `/wf/open`), or the directory of a
+    // token that ends the path: the tracker's route with the recipient's token under it
+    // (`/open/<token>`, `/track/<token>`).
+    let pixel_name = named(PIXEL_NAMES, stem)
+        || (image_extension && named(PIXEL_NAMES_WITH_IMAGE_EXTENSION, stem))
+        || (token_last && segments.next().is_some_and(|dir| named(PIXEL_NAMES, dir)));
     // One pass over the query: `w=1` / `width=1`, `h=1` / `height=1`, `size=1x1`.
     let (mut w1, mut h1, mut size1x1) = (false, false, false);
     for (k, v) in query_pairs(query) {
@@ -636,6 +680,9 @@ pub fn pixel(path: &str, query: Option<&str>, content_type: Option<&str>, body_b
             .is_some_and(|p| p.eq_ignore_ascii_case("image/"))
     });
     let tiny_body = body_bytes.is_some_and(|b| b < TINY_BODY_BYTES);
+    // An image named by a token: by its extension, or by the response's type where the path
+    // has none (`/i/<token>` answered with `image/png`).
+    let token_image = token_last && (image_extension || image_content_type);
     let likely = pixel_name || token_image || one_by_one || (tiny_body && (image_extension || image_content_type));
     PixelSignals {
         image_extension,
@@ -1159,7 +1206,7 @@ impl<'a> UrlAnalysis<'a> {
             if t.place == TokenPlace::HostLabel {
                 key.extend(t.raw.chars().map(|c| c.to_ascii_lowercase()));
             } else {
-                key.push_str(t.raw);
+                key.push_str(keyed(t.raw));
             }
         }
         Some(key)
@@ -1185,8 +1232,8 @@ impl<'a> UrlAnalysis<'a> {
     /// The campaign template: scheme and host lower-cased, every path segment (or only its
     /// stem, keeping the extension), query value and fragment that is token-like
     /// ([`is_token_like`]) or a number of 6+ digits replaced by `{family:len}`
-    /// ([`Alphabet::placeholder`], decoded length), the rest kept verbatim:
-    /// `https://bbc-worldnews.example/p.gif?id={b64:16}&c=w1`.
+    /// ([`Alphabet::placeholder`], decoded length, at most [`KEY_IDENTIFIER_MAX`]), the rest
+    /// kept verbatim: `https://bbc-worldnews.example/p.gif?id={b64:16}&c=w1`.
     pub fn template(&self) -> String {
         self.write_template(true)
     }
@@ -1214,7 +1261,7 @@ impl<'a> UrlAnalysis<'a> {
                 out.push('{');
                 out.push_str(t.alphabet.placeholder());
                 if with_len {
-                    let _ = write!(out, ":{}", t.len);
+                    let _ = write!(out, ":{}", templated_len(t));
                 }
                 out.push('}');
                 out.push_str(self.host.get(t.raw.len()..).unwrap_or(""));
@@ -1229,7 +1276,7 @@ impl<'a> UrlAnalysis<'a> {
             out.push('{');
             out.push_str(t.alphabet.placeholder());
             if with_len {
-                let _ = write!(out, ":{}", t.len);
+                let _ = write!(out, ":{}", templated_len(t));
             }
             out.push('}');
         };

@@ -11,9 +11,10 @@
 //!    A low-level message joins a campaign only when it shares its author or a tracking-URL
 //!    template: alone, per-recipient tracking is what newsletters do.
 //! 3. A request is a fetch of a campaign's tracker when a correlation joined it to a campaign
-//!    message on the URL or site; joined on the person only, when its host is not one that
-//!    another (non-campaign) sender mails; or without a join, when it carries a campaign
-//!    message's URL identifiers, template or tracking domain.
+//!    message on the URL or site; joined on the person only, when it is on a host or rare
+//!    domain the campaign's mails link to (or, for a campaign whose logs show no URL at all,
+//!    when its host is not one that another, non-campaign, sender mails); or without a join,
+//!    when it carries a campaign message's URL identifiers, template or tracking domain.
 //!
 //! Nothing here reads files or panics; inputs are whatever the alerts held.
 
@@ -344,6 +345,34 @@ mod tests {
         assert_eq!(fetch_kind(&f("https://bit.ly/9aBcDeF"), &[&mail], "url"), "click");
     }
 
+    /// A request joined to a campaign mail on the person only is that campaign's when it is on
+    /// a host or rare domain its mails link to; a campaign whose logs show no URL takes it
+    /// unless another sender mails its host (regression: a newsletter pixel the person opened
+    /// after a lure was charged to the lure).
+    #[test]
+    fn a_person_join_counts_only_on_the_campaigns_own_trackers() {
+        let mut d = Draft::default();
+        let copy = Mail {
+            urls: ["https://u28598849.ct.sendgrid.net/wf/open?upn=TDPJAhas4Pjq".to_owned()].into(),
+            rare_domains: ["lure.example".to_owned()].into(),
+            ..Mail::default()
+        };
+        d.add_mail(0, &copy, None);
+        let f = |u: &str| Fetch {
+            url: Some(u.to_owned()),
+            ..Fetch::default()
+        };
+        assert!(d.tracked_by(&f("https://U28598849.ct.sendgrid.net/wf/open?upn=x"), false));
+        assert!(d.tracked_by(&f("http://kw3ue9.px.lure.example/1x1.gif"), false));
+        assert!(!d.tracked_by(&f("https://sendy.rivers.example/t/6o36rINACsMPS2gejzVocn/x"), false));
+        assert!(!d.tracked_by(&f("https://u1111.ct.sendgrid.net/wf/open?upn=y"), false));
+        // No URL in any of its mails: taken unless another sender explains it.
+        let mut exchange_only = Draft::default();
+        exchange_only.add_mail(1, &Mail::default(), None);
+        assert!(exchange_only.tracked_by(&f("https://sendy.rivers.example/t/x"), false));
+        assert!(!exchange_only.tracked_by(&f("https://sendy.rivers.example/t/x"), true));
+    }
+
     #[test]
     fn the_author_is_not_a_bounce_address_or_a_provider() {
         let mail = |from: &str, domain: &str, esp: bool, freemail: bool| Mail {
@@ -422,6 +451,9 @@ struct Draft {
     mails: BTreeSet<usize>,
     /// Domains whose hosts are its trackers: its author's and its mails' rare link domains.
     domains: BTreeSet<String>,
+    /// The hosts its mails' logged URLs name (lower case): where its trackers are, when a mail
+    /// log shows them.
+    hosts: BTreeSet<String>,
     templates: BTreeSet<String>,
     subjects: BTreeSet<String>,
     /// Accepted fetches: (fetch, mail, join).
@@ -436,8 +468,29 @@ impl Draft {
             self.domains.insert(a.to_owned());
         }
         self.domains.extend(m.rare_domains.iter().cloned());
+        self.hosts.extend(
+            m.urls
+                .iter()
+                .filter_map(|u| url::host_of(u))
+                .map(str::to_ascii_lowercase),
+        );
         self.templates.extend(m.templates.iter().cloned());
         self.subjects.extend(m.subjects.iter().cloned());
+    }
+
+    /// Whether a request a correlation joined to one of its mails on the person alone is its
+    /// tracker's. When its mails' logs show URLs (its copies through a gateway that logs
+    /// bodies), the request must be on one of their hosts or rare domains: a person who got
+    /// the lure also opens newsletters. When none does (Exchange logs no URLs), nothing names
+    /// its trackers: the request is taken unless `explained` (another sender mails its
+    /// domain).
+    fn tracked_by(&self, f: &Fetch, explained: bool) -> bool {
+        if self.hosts.is_empty() {
+            return !explained;
+        }
+        let Some(u) = f.url.as_deref() else { return false };
+        let host = url::host_of(u).map(str::to_ascii_lowercase);
+        host.is_some_and(|h| self.hosts.contains(&h)) || domain_of(u).is_some_and(|d| self.domains.contains(&d))
     }
 
     fn first(&self, mails: &[Mail]) -> Option<Timestamp> {
@@ -607,18 +660,24 @@ pub fn build(read: &Read, watchlists: Option<&Watchlists>) -> Report {
         }
     }
     for (fi, f) in g.fetches.iter().enumerate() {
+        let mut taken = false;
         for (&mi, &join) in &f.links {
             let Some(d) = campaign_of[mi] else { continue };
-            if join == Join::Person && !plausible(f) {
+            if join == Join::Person && !drafts[d].tracked_by(f, !plausible(f)) {
                 drafts[d].set_aside += 1;
                 continue;
             }
             drafts[d].fetches.push((fi, Some(mi), join.name()));
+            taken = true;
         }
-        // A fetch a correlation joined to mail is that mail's or set aside, never guessed.
-        if !f.links.is_empty() {
+        // A fetch a correlation joined to mail is that mail's. Set aside (joined on the person
+        // only, to a campaign it is no tracker of), it may still be another campaign's tracker
+        // by what it carries, as a fetch no correlation joined: a person who got two lures,
+        // one whose log shows nothing suspicious, fetched the other one's pixel.
+        if taken {
             continue;
         }
+        let joined = !f.links.is_empty();
         // No join: the mailed URL's identifiers, else the campaign's template or domain.
         let by_key = f.url_keys.iter().find_map(|k| by_url_key.get(k.as_str()).copied());
         if let Some(mi) = by_key {
@@ -627,16 +686,26 @@ pub fn build(read: &Read, watchlists: Option<&Watchlists>) -> Report {
             continue;
         }
         let host_domain = f.url.as_deref().and_then(domain_of);
+        // A fetch set aside from a person's lure may be on the very host another campaign's
+        // mails link to (a provider's per-account tracking host, `u4859878.ct.sendgrid.net`):
+        // that person opened the other lure too, one whose log showed nothing suspicious.
+        let host = f
+            .url
+            .as_deref()
+            .filter(|_| joined)
+            .and_then(url::host_of)
+            .map(str::to_ascii_lowercase);
         let d = drafts.iter().position(|d| {
             !d.mails.is_empty()
                 && (f.templates.iter().any(|t| d.templates.contains(t))
-                    || host_domain.as_ref().is_some_and(|h| d.domains.contains(h)))
+                    || host_domain.as_ref().is_some_and(|h| d.domains.contains(h))
+                    || host.as_ref().is_some_and(|h| d.hosts.contains(h)))
         });
         let d = match d {
             Some(d) => Some(d),
             // A request an alert of medium level or above names on its own (intel, a URL
             // encoding the person's address): a campaign of its host.
-            None if grade(f.level) => {
+            None if grade(f.level) && !joined => {
                 let host = host_domain.clone().unwrap_or_else(|| "unknown host".into());
                 let key = format!("web {host}");
                 Some(*by_author.entry(key).or_insert_with(|| {

@@ -125,8 +125,9 @@ pub struct Campaign {
     pub fetches: usize,
     /// People whose device fetched its tracker.
     pub people_fetched: usize,
-    /// Fetches after its mail joined on the person only, on a host another sender mails:
-    /// left out of the exposure (likely another mail's pixel).
+    /// Fetches after its mail joined on the person only that are not its tracker's (on no
+    /// host its mails link to; for a campaign whose logs show no URL, on a host another sender
+    /// mails): left out of its exposure (likely another mail's pixel).
     pub set_aside: usize,
     /// Rules that raised its alerts, with counts.
     pub rules: Vec<RuleCount>,

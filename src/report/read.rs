@@ -411,6 +411,8 @@ fn correlation_event(v: &Value) -> Option<Seen> {
             subject: field("email.subject").map(str::to_owned),
             urls: field("email.urls").map_or_else(Vec::new, |s| split_list(s, true)),
             sender_domain: field("reconwatch.sender.domain").map(str::to_ascii_lowercase),
+            freemail: field("reconwatch.sender.freemail") == Some("true"),
+            esp: field("reconwatch.sender.esp") == Some("true"),
             people: people(listed, &groups),
             recipients,
             evidence: evidence(v),
@@ -511,6 +513,33 @@ mod tests {
             split_list("a@x.example, b@x.example", false),
             ["a@x.example", "b@x.example"]
         );
+    }
+
+    /// A mail a correlation lists says whether a provider or free mail sent it: a provider's
+    /// bounce address is no author (regression: Amazon SES copies made a campaign
+    /// "amazonses.com").
+    #[test]
+    fn a_correlation_event_says_provider_and_free_mail() {
+        let event = |esp: &str, freemail: &str| {
+            serde_json::json!({
+                "@timestamp": "2021-01-11T08:41:03Z",
+                "email": {"message_id": "m1"},
+                "fields": {
+                    "email.from.address": "0102abc-000000@eu-west-1.amazonses.com",
+                    "reconwatch.sender.domain": "amazonses.com",
+                    "reconwatch.sender.esp": esp,
+                    "reconwatch.sender.freemail": freemail,
+                }
+            })
+        };
+        let Some(Seen::Mail(m)) = correlation_event(&event("true", "false")) else {
+            panic!("a mail")
+        };
+        assert!(m.esp && !m.freemail);
+        let Some(Seen::Mail(m)) = correlation_event(&event("false", "true")) else {
+            panic!("a mail")
+        };
+        assert!(!m.esp && m.freemail);
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! rejects the whole rule with the construct and the reason. Unknown top-level keys are allowed,
 //! as for detection rules (the specification permits custom attributes). The referenced rules
 //! are kept as written; resolving them by name or id needs every file loaded first.
+//!
+//! One custom attribute is reconwatch's own and read here, [`FIRING_KEY`]: which completions
+//! of a temporal_ordered sequence a rule fires for ([`Firing`]).
 
 use std::fmt;
 
@@ -59,6 +62,34 @@ impl Kind {
             Kind::ValueSum => Some("whose values it sums"),
             Kind::ValueAvg => Some("whose values it averages"),
             Kind::EventCount | Kind::Temporal | Kind::TemporalOrdered => None,
+        }
+    }
+}
+
+/// The top-level key (a Sigma custom attribute) that says when a correlation fires.
+pub const FIRING_KEY: &str = "reconwatch-firing";
+
+/// When a correlation fires for a group (`reconwatch-firing:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Firing {
+    /// `first` (the default, every kind): when its condition becomes true for the group, and
+    /// again only after it was false; a temporal_ordered sequence also when a newer first step
+    /// completes one (a second mail, then its pixel).
+    #[default]
+    First,
+    /// `repeats` (temporal_ordered only): for each later event of the last step that completes
+    /// a sequence already completed once, and never for that first completion (another rule
+    /// over the same steps, with the default, reports it): the same pixel fetched again, each
+    /// time. Other Sigma tools ignore the attribute and fire the rule as they fire any.
+    Repeats,
+}
+
+impl Firing {
+    /// The value `reconwatch-firing` writes for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Firing::First => "first",
+            Firing::Repeats => "repeats",
         }
     }
 }
@@ -160,6 +191,8 @@ pub struct CorrelationRule {
     pub aliases: Vec<(String, Vec<(String, String)>)>,
     /// Whether the referenced rules also alert on their own (Sigma `generate`, default false).
     pub generate: bool,
+    /// When it fires ([`FIRING_KEY`]).
+    pub firing: Firing,
     /// The file the rule came from.
     pub file: String,
 }
@@ -260,6 +293,7 @@ pub fn parse_correlation(doc: &Yaml, file: &str) -> Result<CorrelationRule> {
         (Some(g), None) | (None, Some(g)) => g,
         (None, None) => false,
     };
+    let firing = parse_firing(doc.get(FIRING_KEY), kind)?;
     Ok(CorrelationRule {
         meta,
         kind,
@@ -270,8 +304,36 @@ pub fn parse_correlation(doc: &Yaml, file: &str) -> Result<CorrelationRule> {
         condition,
         aliases,
         generate,
+        firing,
         file: file.to_owned(),
     })
+}
+
+/// `reconwatch-firing:` — `first` or `repeats`; repeats need an ordered sequence (only there
+/// does "the same sequence, completed again" have a meaning).
+fn parse_firing(v: Option<&Yaml>, kind: Kind) -> Result<Firing> {
+    let firing = match v {
+        None | Some(Yaml::Null) => return Ok(Firing::First),
+        Some(Yaml::Str(s)) if s == "first" => Firing::First,
+        Some(Yaml::Str(s)) if s == "repeats" => Firing::Repeats,
+        Some(other) => {
+            let what = match other {
+                Yaml::Str(s) => format!("`{s}`"),
+                other => other.kind().to_owned(),
+            };
+            return Err(Rejection::new(
+                FIRING_KEY,
+                format!("must be first or repeats, is {what}"),
+            ));
+        }
+    };
+    if firing == Firing::Repeats && kind != Kind::TemporalOrdered {
+        return Err(Rejection::new(
+            FIRING_KEY,
+            format!("repeats needs type temporal_ordered, not {}", kind.name()),
+        ));
+    }
+    Ok(firing)
 }
 
 /// A list of non-empty text under `correlation.<key>` (a single text is a list of one).

@@ -194,6 +194,15 @@ fn alphabets_and_token_likeness() {
         ("subscription", Alphabet::Alphanumeric, false),
         ("MyArticleTitle", Alphabet::Alphanumeric, false),
         ("newsletter2024", Alphabet::Alphanumeric, false),
+        // Random letters and digits with few digits (few changes of kind) read like no word.
+        ("oo68tpuvaomn", Alphabet::Alphanumeric, true),
+        ("kjchjygedr2i", Alphabet::Alphanumeric, true),
+        ("budgetreport2021", Alphabet::Alphanumeric, false),
+        // Twelve random letters and digits that repeat characters (entropy 2.69 of at most
+        // 3.58 bits): short tokens are held to one bit under their length's most.
+        ("1krm81imcim8", Alphabet::Alphanumeric, true),
+        ("xy12xy12xy12", Alphabet::Alphanumeric, false),
+        ("parliament2021", Alphabet::Alphanumeric, false),
         ("index.html", Alphabet::Other, false),
         ("a%40b.example", Alphabet::Other, false),
         ("w1", Alphabet::Alphanumeric, false),
@@ -434,6 +443,28 @@ fn pixel_signals() {
         ("https://cdn.example/x", Some("Image/gif"), Some(43), true),
         ("https://cdn.example/x", Some("text/html"), Some(43), false),
         ("https://news.example/open-letter-to-readers", None, None, false),
+        // A token under a pixel-named directory, and a token answered with an image.
+        (
+            "http://newsmetrics-cdn.example/open/iMf5JVKbH0axiMntosr3",
+            None,
+            None,
+            true,
+        ),
+        ("https://t.esp.example/track/ae85f3c09b1d4e2a8c7f", None, None, true),
+        ("https://news.example/open/letters-to-the-editor", None, None, false),
+        ("https://news.example/open/iMf5JVKbH0axiMntosr3.html", None, None, false),
+        (
+            "https://cdn.example/i/iMf5JVKbH0axiMntosr3",
+            Some("image/png"),
+            Some(922),
+            true,
+        ),
+        (
+            "https://cdn.example/i/iMf5JVKbH0axiMntosr3",
+            Some("text/html"),
+            Some(922),
+            false,
+        ),
         ("https://news.example/", None, None, false),
         ("", None, None, false),
     ];
@@ -685,6 +716,10 @@ fn identifiers_of_every_shape() {
             Some("storage.googleapis.com/press-kit/i/{}.png#bfzdpv"),
         ),
         ("https://bit.ly/3XToDVn", Some("bit.ly/{}#3XToDVn")),
+        // A shortener's code of any letters and digits: base32, hex or digits by chance.
+        ("https://bit.ly/7FOA7NS", Some("bit.ly/{}#7FOA7NS")),
+        ("https://bit.ly/3a9fc1e", Some("bit.ly/{}#3a9fc1e")),
+        ("https://bit.ly/3145926", Some("bit.ly/{}#3145926")),
         (
             "https://img.brand.example/t/H6jS30rkoIEXXK3A.gif",
             Some("brand.example/t/{}.gif#H6jS30rkoIEXXK3A"),
@@ -708,6 +743,21 @@ fn identifiers_of_every_shape() {
     for &(url, want) in cases {
         assert_eq!(analyze(url).key().as_deref(), want, "{url}");
     }
+    // A long token keyed by its first 64 characters: the mail log that cut it at its 200-byte
+    // line limit and the request that fetched it whole join.
+    let upn = "TDPJAhas4PjqP1pk9vpkt7cF7P0WkQfbtUibR8hNkUiANILVminigiwGAzbtzkWop_H2JpdYdiRNIwNnpHf0uguaVQjj5ofe8W3e4mtUVqN6D_FTIXT0ezIGHqcgxDvrvtMzC-FJ-jb2s3C8X_nvxK";
+    let whole = analyze(&format!("https://u28598849.ct.sendgrid.net/wf/open?upn={upn}")).key();
+    let cut = analyze(&format!(
+        "https://u28598849.ct.sendgrid.net/wf/open?upn={}",
+        &upn[..100]
+    ))
+    .key();
+    assert_eq!(whole, cut);
+    assert_eq!(whole.as_deref(), Some(&*format!("sendgrid.net/wf/open#{}", &upn[..64])));
+    // And so is its template.
+    let template = |u: &str| analyze(&format!("https://u28598849.ct.sendgrid.net/wf/open?upn={u}")).template();
+    assert_eq!(template(upn), template(&upn[..100]));
+    assert_eq!(template(upn), "https://u28598849.ct.sendgrid.net/wf/open?upn={b64:64}");
     assert_eq!(
         analyze("http://kw3ue9.px.brand.example/1x1.gif").template(),
         "http://{b64:6}.px.brand.example/1x1.gif"

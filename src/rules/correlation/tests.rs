@@ -271,6 +271,19 @@ fn condition_holds_largest_and_display() {
 }
 
 #[test]
+fn firing_is_first_unless_a_sequence_asks_for_repeats() {
+    let ordered = "correlation: {type: temporal_ordered, rules: [a, b], group-by: [u], timespan: 14d}\n";
+    assert_eq!(ok(&format!("title: t\n{ordered}")).firing, Firing::First);
+    assert_eq!(
+        ok(&format!("title: t\nreconwatch-firing: first\n{ordered}")).firing,
+        Firing::First
+    );
+    let r = ok(&format!("title: t\nreconwatch-firing: repeats\n{ordered}"));
+    assert_eq!(r.firing, Firing::Repeats);
+    assert_eq!(r.firing.name(), "repeats");
+}
+
+#[test]
 fn rejections_name_the_construct_and_reason() {
     // Whole documents.
     let valid = "correlation: {type: event_count, rules: [r], group-by: [u], timespan: 5m, condition: {gte: 1}}\n";
@@ -301,6 +314,16 @@ fn rejections_name_the_construct_and_reason() {
             format!("title: t\ngenerate: true\n{temporal}, generate: true}}\n"),
             "correlation.generate",
             "both",
+        ),
+        (
+            format!("title: t\nreconwatch-firing: each\n{temporal}}}\n"),
+            "reconwatch-firing",
+            "must be first or repeats, is `each`",
+        ),
+        (
+            format!("title: t\nreconwatch-firing: repeats\n{temporal}}}\n"),
+            "reconwatch-firing",
+            "repeats needs type temporal_ordered, not temporal",
         ),
         // Test lines are not run for correlations yet: refused rather than ignored.
         (
