@@ -286,10 +286,15 @@ fn alerts_in_stream(url: &str) -> Vec<String> {
 
 /// Messages of the lines stream not yet acknowledged by a worker.
 fn lines_left(url: &str) -> u64 {
+    messages_left(url, "RECONWATCH_LINES")
+}
+
+/// Messages of a work-queue stream not yet acknowledged.
+fn messages_left(url: &str, stream: &str) -> u64 {
     runtime().block_on(async {
         let client = async_nats::connect(url).await.unwrap();
         let js = jetstream::new(client);
-        let mut stream = js.get_stream("RECONWATCH_LINES").await.unwrap();
+        let mut stream = js.get_stream(stream).await.unwrap();
         stream.info().await.unwrap().state.messages
     })
 }
@@ -748,4 +753,106 @@ fn a_missing_path_among_good_ones_is_reported_and_the_rest_shipped() {
     assert!(err.contains("1 of the inputs could not be read"), "{err}");
     let (shipped, _, _) = drain_lines(&nats.url());
     assert_eq!(shipped.len(), 5, "the good file's and the FIFO's lines are shipped");
+}
+
+/// The state objects of every partition a worker saved (`reconwatch-state`).
+fn saved_states(url: &str) -> Vec<(String, Vec<u8>)> {
+    use tokio::io::AsyncReadExt as _;
+    runtime().block_on(async {
+        let js = jetstream::new(async_nats::connect(url).await.unwrap());
+        let store = js.get_object_store("reconwatch-state").await.unwrap();
+        let mut out = Vec::new();
+        for p in 0..6 {
+            let name = format!("partition-{p}");
+            let mut bytes = Vec::new();
+            store.get(&name).await.unwrap().read_to_end(&mut bytes).await.unwrap();
+            out.push((name, bytes));
+        }
+        out
+    })
+}
+
+/// A worker that saved its state and died before acknowledging the lines that state covers:
+/// the next owner is given those lines again, below where the state resumes. It must not
+/// process them twice and must acknowledge them (regression: they were dropped unacknowledged
+/// and stayed in the work queue for ever).
+#[test]
+fn lines_a_saved_state_covers_but_nobody_acknowledged_are_acknowledged_by_the_next_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-logs");
+    let watchlist = format!("parliament={}", world.join(".world/people.csv").display());
+    let ship = |nats: &NatsServer| {
+        let o = run(&[
+            "ship",
+            "--nats",
+            &nats.url(),
+            "--partitions",
+            "6",
+            "--name",
+            "gw",
+            world.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    let until_acknowledged = |nats: &NatsServer| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while lines_left(&nats.url()) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        lines_left(&nats.url())
+    };
+    // One server: the world processed to its end, every line acknowledged, the state saved.
+    let first = NatsServer::start();
+    ship(&first);
+    let worker = Worker::start(&first, "w1", &watchlist, &dir.path().join("w1.log"));
+    assert_eq!(
+        until_acknowledged(&first),
+        0,
+        "the first worker acknowledged every line"
+    );
+    assert!(!alerts_in_stream(&first.url()).is_empty(), "the sample world alerts");
+    // Its contributions correlated too (each commit saves the state, then acknowledges).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while messages_left(&first.url(), "RECONWATCH_CONTRIB") > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the contributions were never all acknowledged"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(worker);
+    let states = saved_states(&first.url());
+    drop(first);
+
+    // Another server with the same lines, none acknowledged, and those states: as if the
+    // worker had died between saving them and its acknowledgements.
+    let second = NatsServer::start();
+    ship(&second);
+    runtime().block_on(async {
+        let js = jetstream::new(async_nats::connect(second.url()).await.unwrap());
+        let store = js
+            .create_object_store(jetstream::object_store::Config {
+                bucket: "reconwatch-state".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        for (name, bytes) in &states {
+            store.put(name.as_str(), &mut bytes.as_slice()).await.unwrap();
+        }
+    });
+    assert!(lines_left(&second.url()) > 0);
+    let log = dir.path().join("w2.log");
+    let _worker = Worker::start(&second, "w2", &watchlist, &log);
+    let left = until_acknowledged(&second);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        left, 0,
+        "the next owner acknowledged the lines its state covers; its log:\n{text}"
+    );
+    assert_eq!(
+        alerts_in_stream(&second.url()),
+        Vec::<String>::new(),
+        "nothing was processed twice; its log:\n{text}"
+    );
 }

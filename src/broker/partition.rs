@@ -175,6 +175,8 @@ struct Partition<T: PartitionIo> {
     correlating: Correlating,
     marks: Vec<Option<Mark>>,
     seen: HashMap<String, Seen>,
+    /// Messages processed already (contributions, and lines delivered again), acknowledged at
+    /// the next commit.
     consumed: Vec<T::Ack>,
     next_contrib: u64,
     watermark: i64,
@@ -378,9 +380,11 @@ impl<T: PartitionIo> Partition<T> {
         let seq = message.seq;
         if seq < self.next_lines {
             // Delivered again (an ack that came late, or a saved state newer than the broker's
-            // committed position): processed already; acknowledged at the commit.
-            if let Some(h) = self.held.get_mut(&seq) {
-                h.ack = message.ack;
+            // committed position: the last owner saved it and stopped before its acks):
+            // processed already; acknowledged at the commit, with the held lines if it is one.
+            match self.held.get_mut(&seq) {
+                Some(h) => h.ack = message.ack,
+                None => self.consumed.push(message.ack),
             }
             return;
         }
