@@ -46,8 +46,9 @@ h3 { font-size: 17px; margin: 22px 0 6px; }
 .warn { border-left: 4px solid var(--high); background: #fdf3ee; padding: 8px 12px; }
 table { border-collapse: collapse; width: 100%; margin: 8px 0 14px; font-size: 13.5px; }
 th, td { text-align: left; vertical-align: top; padding: 5px 8px; border-bottom: 1px solid var(--line); overflow-wrap: anywhere; }
-th { background: #eef1f4; font-weight: 600; }
+th { background: #eef1f4; font-weight: 600; overflow-wrap: normal; hyphens: auto; }
 td.num, th.num { text-align: right; }
+td.num, .level { white-space: nowrap; }
 .level { font-weight: bold; text-transform: uppercase; font-size: 12px; }
 .level-critical { color: var(--critical); } .level-high { color: var(--high); } .level-medium { color: var(--medium); } .level-low { color: var(--low); }
 .yes { color: var(--critical); font-weight: bold; }
