@@ -443,6 +443,12 @@ pub struct ShipArgs {
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 
+    /// Address of the live shipper's HTTP endpoint (/metrics: its sources' and what it
+    /// shipped; /healthz, /readyz). Port 0 picks a free port and logs it. Without it, no
+    /// endpoint.
+    #[arg(long, value_name = "ADDR", conflicts_with = "paths")]
+    pub listen: Option<String>,
+
     /// Time zone of log times without an offset, for format detection (IANA name).
     #[arg(long, value_name = "TZ")]
     pub timezone: Option<String>,

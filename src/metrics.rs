@@ -52,7 +52,7 @@ pub struct Metrics {
     pub build_info: IntGaugeVec,
 }
 
-/// What the daemon adds (registered by `reconwatch run` only, in the same registry as
+/// What the daemon adds (registered by `reconwatch run` and `reconwatch ship`, in the same registry as
 /// [`Metrics`]): per source, per sink, its queues, lag, reloads and saved state. The
 /// `source` label is the configured source's name (`tail:GLOB`, `syslog_tcp:ADDR`), `sink` the
 /// sink's (`file:PATH`, `webhook:URL` without credentials): both as few as the configuration
@@ -327,6 +327,78 @@ impl BrokerMetrics {
             late_contributions: plain(
                 "reconwatch_broker_late_contributions_total",
                 "Correlation contributions that came later than the allowed lateness and were not correlated.",
+            ),
+        }
+    }
+}
+
+/// A shipper's series (`reconwatch ship --listen`): its sources', as the daemon counts them
+/// ([`DaemonMetrics`]: lines, bytes and last line read per source, streams, syslog and tail
+/// events), and its own: what it published to the broker, what it could not ship, and
+/// whether the broker keeps up.
+#[derive(Clone)]
+pub struct ShipMetrics {
+    pub sources: DaemonMetrics,
+    pub lines: IntCounterVec,
+    pub unrecognised: IntCounterVec,
+    pub messages: prometheus::IntCounter,
+    pub retries: prometheus::IntCounter,
+    pub unconfirmed: IntGauge,
+    pub last_confirmed: Gauge,
+}
+
+impl std::fmt::Debug for ShipMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShipMetrics")
+    }
+}
+
+impl ShipMetrics {
+    /// Declares the shipper's series, its sources' among them, in `registry` (once per
+    /// registry).
+    pub fn register(r: &Registry) -> Self {
+        let sources = DaemonMetrics::register(r);
+        let messages = prometheus::IntCounter::new(
+            "reconwatch_ship_messages_total",
+            "Messages published to the broker (batches of lines, stream announcements and closes), each counted once however often it was sent.",
+        )
+        .expect("metric definitions are valid");
+        let retries = prometheus::IntCounter::new(
+            "reconwatch_ship_publish_retries_total",
+            "Publishes sent again because the broker could not be reached or did not confirm one: rising means the broker is down or overloaded (tailed files wait; syslog queues, then drops).",
+        )
+        .expect("metric definitions are valid");
+        let unconfirmed = IntGauge::new(
+            "reconwatch_ship_unconfirmed_messages",
+            "Messages published and not yet confirmed by the broker (at most 64; at the limit the shipper waits).",
+        )
+        .expect("metric definitions are valid");
+        for m in [&messages, &retries] {
+            r.register(Box::new(m.clone())).expect("each metric is registered once");
+        }
+        r.register(Box::new(unconfirmed.clone()))
+            .expect("each metric is registered once");
+        ShipMetrics {
+            sources,
+            lines: counter(
+                r,
+                "reconwatch_ship_lines_total",
+                "Lines shipped to the broker, by source.",
+                &["source"],
+            ),
+            unrecognised: counter(
+                r,
+                "reconwatch_ship_unrecognised_lines_total",
+                "Lines not shipped because no parser recognises their stream (each stream is named in the log once), by source: set `format:` for that source.",
+                &["source"],
+            ),
+            messages,
+            retries,
+            unconfirmed,
+            last_confirmed: float_gauge(
+                r,
+                "reconwatch_ship_last_confirmed_timestamp_seconds",
+                "When the broker last confirmed a message of this shipper (Unix time): alert when it stops moving while sources have lines.",
             ),
         }
     }

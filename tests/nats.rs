@@ -320,7 +320,7 @@ impl Worker {
                 "--idle-timeout",
                 "2s",
                 "--checkpoint-interval",
-                "500ms",
+                "100ms",
                 "--listen",
                 "127.0.0.1:0",
             ])
@@ -379,7 +379,7 @@ fn three_workers_one_killed_mid_stream_alert_exactly_like_one_scan() {
         .unwrap();
 
     // Mid-stream: once w2 has lines delivered and not yet acknowledged (it is working on
-    // them, and has committed some before: 500 ms commits), it dies without a word.
+    // them, and has committed some before: 100 ms commits), it dies without a word.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (in_flight, acked) = progress(&nats.url(), &victim);
@@ -416,53 +416,80 @@ fn three_workers_one_killed_mid_stream_alert_exactly_like_one_scan() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(lines_left(&nats.url()), 0, "every line was processed and acknowledged");
-    // The survivors took w2's partitions over from their saved state.
-    let survivors: HashSet<u32> = held("w1").into_iter().chain(held("w3")).collect();
+    // The survivors take w2's partitions over from their saved state, once its leases expire
+    // (a partition with nothing left to do may be taken after the last alert is out).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let survivors = loop {
+        let survivors: HashSet<u32> = held("w1").into_iter().chain(held("w3")).collect();
+        if victim.iter().all(|p| survivors.contains(p)) || Instant::now() > deadline {
+            break survivors;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     for p in &victim {
         assert!(
             survivors.contains(p),
             "partition {p} of the killed worker was not taken over: {survivors:?}"
         );
     }
-    // Their /metrics say so too, in a form Prometheus takes (Debian's promtool).
-    let mut held_now = 0.0;
-    let mut alerts = 0.0;
-    for id in ["w1", "w3"] {
-        let log = std::fs::read_to_string(dir.path().join(format!("{id}.log"))).unwrap();
-        let addr = log
-            .lines()
-            .find_map(|l| l.split_once("serving /metrics, /healthz and /readyz on http://"))
-            .map(|(_, a)| a.trim().to_owned())
-            .unwrap_or_else(|| panic!("{id} logged no endpoint:\n{log}"));
-        let (status, text) = common::daemon::http_get(&addr, "/metrics");
-        assert_eq!(status, 200);
-        assert_eq!(common::daemon::http_get(&addr, "/healthz").0, 200);
-        assert_eq!(common::daemon::http_get(&addr, "/readyz").0, 200);
-        held_now += common::daemon::metric(&text, "reconwatch_broker_partitions_held");
-        alerts += sum_of(&text, "reconwatch_alerts_total{");
-        assert!(common::daemon::metric(&text, "reconwatch_broker_commits_total{result=\"success\"}") > 0.0);
-        assert!(common::daemon::metric(&text, "reconwatch_broker_partition_changes_total{change=\"taken\"}") >= 1.0);
-        assert!(
-            common::daemon::metric(&text, "reconwatch_broker_lines_total") > 0.0,
-            "{id}: {text}"
-        );
-        let mut check = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("promtool (Debian's prometheus package; .ci/test installs it)");
-        std::io::Write::write_all(check.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
-        let o = check.wait_with_output().unwrap();
-        assert!(
-            o.status.success(),
-            "{id}: promtool: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    }
+    // Their /metrics say so too, in a form Prometheus takes (Debian's promtool); a partition
+    // the survivors pass between them (the leases even out) is held by neither for a moment.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (held_now, alerts) = loop {
+        let (mut held_now, mut alerts) = (0.0, 0.0);
+        for id in ["w1", "w3"] {
+            let text = scrape(
+                id,
+                &std::fs::read_to_string(dir.path().join(format!("{id}.log"))).unwrap(),
+            );
+            held_now += common::daemon::metric(&text, "reconwatch_broker_partitions_held");
+            alerts += sum_of(&text, "reconwatch_alerts_total{");
+            assert!(common::daemon::metric(&text, "reconwatch_broker_commits_total{result=\"success\"}") > 0.0);
+            assert!(
+                common::daemon::metric(&text, "reconwatch_broker_partition_changes_total{change=\"taken\"}") >= 1.0
+            );
+            assert!(
+                common::daemon::metric(&text, "reconwatch_broker_lines_total") > 0.0,
+                "{id}: {text}"
+            );
+        }
+        if held_now == 6.0 || Instant::now() > deadline {
+            break (held_now, alerts);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     assert_eq!(held_now, 6.0, "the survivors hold every partition");
     assert!(alerts > 0.0, "the survivors counted the alerts they published");
+}
+
+/// The `/metrics` of the process whose log is `log` (it logs where it serves), after checking
+/// that `/healthz` and `/readyz` answer 200 and that Prometheus takes the text (Debian's
+/// promtool).
+fn scrape(id: &str, log: &str) -> String {
+    let addr = log
+        .lines()
+        .find_map(|l| l.split_once("serving /metrics, /healthz and /readyz on http://"))
+        .map(|(_, a)| a.trim().to_owned())
+        .unwrap_or_else(|| panic!("{id} logged no endpoint:\n{log}"));
+    let (status, text) = common::daemon::http_get(&addr, "/metrics");
+    assert_eq!(status, 200);
+    assert_eq!(common::daemon::http_get(&addr, "/healthz").0, 200);
+    assert_eq!(common::daemon::http_get(&addr, "/readyz").0, 200);
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package; .ci/test installs it)");
+    std::io::Write::write_all(check.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    let o = check.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "{id}: promtool: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    text
 }
 
 /// The sum of the series whose name and labels start with `prefix`.
@@ -481,8 +508,8 @@ fn taken_partitions(log: &Path) -> Vec<u32> {
         .collect()
 }
 
-/// Of the line messages of `partitions`: how many are delivered and not acknowledged, and how
-/// many were acknowledged.
+/// Of the line messages of `partitions`: how many are delivered and not acknowledged, and the
+/// sequence below which all were acknowledged.
 fn progress(url: &str, partitions: &[u32]) -> (u64, u64) {
     runtime().block_on(async {
         let client = async_nats::connect(url).await.unwrap();
@@ -616,6 +643,8 @@ fn live_ship_tails_a_file_and_receives_syslog_and_a_restart_loses_nothing() {
         &glob,
         "--syslog-tcp",
         "127.0.0.1:0:postfix",
+        "--listen",
+        "127.0.0.1:0",
     ];
     let mut ship = Logged::spawn(&ship_args, dir.path().join("ship1.log"));
     let addr = ship.wait_log("receiving syslog over TCP on");
@@ -670,6 +699,27 @@ fn live_ship_tails_a_file_and_receives_syslog_and_a_restart_loses_nothing() {
     printed.dedup();
     assert_eq!(printed.len(), count, "reconwatch alerts printed an alert twice");
     assert_eq!(printed, alerts_in_stream(&nats.url()));
+    // Its /metrics: what it read from its sources and what it shipped.
+    // (The time of the last confirmation is set at the shipper's next commit, once a second.)
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = scrape("ship2", &ship.text());
+        let confirmed = common::daemon::metric(&text, "reconwatch_ship_last_confirmed_timestamp_seconds");
+        if confirmed > 0.0 || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let metrics_shipped = sum_of(&text, "reconwatch_ship_lines_total{");
+    assert!(
+        sum_of(&text, "reconwatch_source_lines_total{") >= metrics_shipped,
+        "{text}"
+    );
+    assert!(
+        common::daemon::metric(&text, "reconwatch_ship_messages_total") > 0.0,
+        "{text}"
+    );
+    assert!(common::daemon::metric(&text, "reconwatch_ship_last_confirmed_timestamp_seconds") > 0.0);
     // The second shipper resumed past what the first had shipped (not from the file's start).
     let first_run = std::fs::read_to_string(&log1).unwrap();
     assert!(first_run.contains("shipped "), "{first_run}");
@@ -686,6 +736,11 @@ fn live_ship_tails_a_file_and_receives_syslog_and_a_restart_loses_nothing() {
             .parse()
             .unwrap()
     };
+    assert_eq!(
+        shipped(&second_run) as f64,
+        metrics_shipped,
+        "the log's count and the metric's"
+    );
     assert!(
         shipped(&second_run) <= second.len() as u64 + 64,
         "the restarted shipper sent {} lines, the file grew by {}:\n{second_run}",

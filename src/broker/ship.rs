@@ -27,8 +27,9 @@ use jiff::Timestamp;
 use super::lines::{self, StreamHeader};
 use super::route::Router;
 use super::transport::{BrokerError, Confirmation, Headers, LinesOut};
-use crate::daemon::engine::{SAMPLE_LINES, SAMPLE_WAIT};
+use crate::daemon::engine::{Heartbeat, SAMPLE_LINES, SAMPLE_WAIT};
 use crate::log;
+use crate::metrics::ShipMetrics;
 use crate::pipeline::{self, PipelineConfig};
 use crate::source::checkpoint::{self, FileCheckpoint};
 use crate::source::feed::{Feed, FeedReceiver, FileIdentity, LineBatch, OpenStream, SourceInfo, StreamId};
@@ -52,12 +53,17 @@ pub struct ShipSettings {
     pub batch_bytes: usize,
     /// A partition's batch is published at the latest this long after its first line.
     pub linger: Duration,
+    /// Its series (served by `ship --listen`).
+    pub metrics: ShipMetrics,
+    /// Beaten by its loop (`/healthz`).
+    pub heartbeat: Arc<Heartbeat>,
 }
 
 /// What a shipper did (the end-of-run summary).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShipStats {
     pub streams: u64,
+    /// Lines shipped (of streams whose format was recognised), and their bytes.
     pub lines: u64,
     pub bytes: u64,
     /// Messages published (batches and close messages).
@@ -138,6 +144,7 @@ impl<O: LinesOut> Shipper<O> {
                 Ok(None) => break,
                 Err(_) => {}
             }
+            self.settings.heartbeat.beat();
             self.tick().await?;
         }
         let open: Vec<StreamId> = self.streams.keys().copied().collect();
@@ -203,8 +210,17 @@ impl<O: LinesOut> Shipper<O> {
             return Ok(());
         };
         s.last_batch = Instant::now();
-        self.stats.lines += batch.lines.len() as u64;
-        self.stats.bytes += batch.lines.iter().map(|l| u64::from(l.end - l.start) + 1).sum::<u64>();
+        let read = &self.settings.metrics.sources;
+        let label: &str = &s.info.label;
+        read.source_lines
+            .with_label_values(&[label])
+            .inc_by(batch.lines.len() as u64);
+        read.source_bytes
+            .with_label_values(&[label])
+            .inc_by(batch.lines.iter().map(|l| u64::from(l.end - l.start) + 1).sum());
+        read.source_last_line
+            .with_label_values(&[label])
+            .set(Timestamp::now().as_millisecond() as f64 / 1000.0);
         if let State::Sampling(sample) = &mut s.state {
             for (i, l) in batch.lines.iter().enumerate() {
                 let next = batch.lines.get(i + 1).map_or(batch.consumed, |n| n.offset);
@@ -234,9 +250,12 @@ impl<O: LinesOut> Shipper<O> {
         let mut full = Vec::new();
         {
             let s = self.streams.get_mut(&id).expect("the caller checked");
+            let (mut shipped, mut shipped_bytes) = (0, 0);
             match &mut s.state {
                 State::Routing { router, bodies, .. } => {
                     for (bytes, offset, truncated) in lines {
+                        shipped += 1;
+                        shipped_bytes += bytes.len() as u64 + 1;
                         let p = router.partition(bytes, offset) as usize;
                         let (body, since) = &mut bodies[p];
                         since.get_or_insert_with(Instant::now);
@@ -246,8 +265,25 @@ impl<O: LinesOut> Shipper<O> {
                         }
                     }
                 }
-                State::Unrecognised => self.stats.unrecognised += lines.count() as u64,
+                State::Unrecognised => {
+                    let n = lines.count() as u64;
+                    self.stats.unrecognised += n;
+                    self.settings
+                        .metrics
+                        .unrecognised
+                        .with_label_values(&[&*s.info.label])
+                        .inc_by(n);
+                }
                 State::Sampling(_) => unreachable!("sampling streams are handled by the caller"),
+            }
+            if shipped > 0 {
+                self.stats.lines += shipped;
+                self.stats.bytes += shipped_bytes;
+                self.settings
+                    .metrics
+                    .lines
+                    .with_label_values(&[&*s.info.label])
+                    .inc_by(shipped);
             }
             s.sent = end;
         }
@@ -344,14 +380,16 @@ impl<O: LinesOut> Shipper<O> {
         while self.in_flight.len() >= IN_FLIGHT {
             self.settle_one().await?;
         }
-        let ack = send(&self.out, partition, &headers, &body).await;
+        let ack = send(&self.out, partition, &headers, &body, &self.settings.metrics).await;
         self.stats.messages += 1;
+        self.settings.metrics.messages.inc();
         self.in_flight.push_back(InFlight {
             partition,
             headers,
             body,
             ack,
         });
+        self.settings.metrics.unconfirmed.set(self.in_flight.len() as i64);
         Ok(())
     }
 
@@ -360,13 +398,19 @@ impl<O: LinesOut> Shipper<O> {
         let Some(mut f) = self.in_flight.pop_front() else {
             return Ok(());
         };
+        let m = &self.settings.metrics;
         loop {
             match f.ack.await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    m.unconfirmed.set(self.in_flight.len() as i64);
+                    m.last_confirmed.set(Timestamp::now().as_millisecond() as f64 / 1000.0);
+                    return Ok(());
+                }
                 Err(e) => {
                     log::warning!("{e} ({}); sending it again", self.out.lines_destination(f.partition));
+                    m.retries.inc();
                     tokio::time::sleep(RETRY).await;
-                    f.ack = send(&self.out, f.partition, &f.headers, &f.body).await;
+                    f.ack = send(&self.out, f.partition, &f.headers, &f.body, m).await;
                 }
             }
         }
@@ -453,7 +497,13 @@ impl<O: LinesOut> Shipper<O> {
 }
 
 /// Sends until the broker takes the message (retrying while it cannot be reached).
-async fn send<O: LinesOut>(out: &O, partition: u32, headers: &Headers, body: &Bytes) -> Confirmation {
+async fn send<O: LinesOut>(
+    out: &O,
+    partition: u32,
+    headers: &Headers,
+    body: &Bytes,
+    metrics: &ShipMetrics,
+) -> Confirmation {
     let mut warned = false;
     loop {
         match out.publish_lines(partition, headers, body.clone()).await {
@@ -463,6 +513,7 @@ async fn send<O: LinesOut>(out: &O, partition: u32, headers: &Headers, body: &By
                     log::warning!("{e}; retrying every second");
                     warned = true;
                 }
+                metrics.retries.inc();
                 tokio::time::sleep(RETRY).await;
             }
         }

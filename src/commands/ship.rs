@@ -18,9 +18,11 @@ use crate::broker::ship::{ShipSettings, ShipStats, Shipper, read_once};
 use crate::broker::transport::LinesOut;
 use crate::cli::{BrokerArgs, ShipArgs};
 use crate::config::Config;
+use crate::daemon::engine::Heartbeat;
+use crate::daemon::http;
 use crate::daemon::start::{plan_sources, spawn_sources};
 use crate::log;
-use crate::metrics::{DaemonMetrics, Metrics};
+use crate::metrics::{Metrics, ShipMetrics};
 use crate::parse::Format;
 use crate::source::checkpoint;
 use crate::source::feed::SourceInfo;
@@ -84,7 +86,10 @@ pub fn run(args: &ShipArgs) -> anyhow::Result<ExitCode> {
         None => Config::default(),
     };
     let pipeline = pipeline_config(args.timezone.as_deref().or(config.timezone.as_deref()))?;
+    let metrics = Arc::new(Metrics::new());
     let settings = ShipSettings {
+        metrics: ShipMetrics::register(&metrics.registry),
+        heartbeat: Arc::new(Heartbeat::default()),
         host: args.name.clone().unwrap_or_else(host_name),
         pipeline,
         state_dir: args.state_dir.clone().or_else(|| config.state_dir.clone()),
@@ -99,11 +104,11 @@ pub fn run(args: &ShipArgs) -> anyhow::Result<ExitCode> {
         .context("starting the I/O runtime")?;
     args.broker.check()?;
     let stats = match &args.broker.kafka {
-        None => ship(args, &config, settings, &runtime, |rt| {
+        None => ship(args, &config, settings, &metrics, &runtime, |rt| {
             rt.block_on(args.broker.connect())
         })?,
         #[cfg(feature = "kafka")]
-        Some(brokers) => ship(args, &config, settings, &runtime, |rt| {
+        Some(brokers) => ship(args, &config, settings, &metrics, &runtime, |rt| {
             rt.block_on(args.broker.connect_kafka(brokers, false))
         })?,
         #[cfg(not(feature = "kafka"))]
@@ -136,11 +141,12 @@ fn ship<O: LinesOut>(
     args: &ShipArgs,
     config: &Config,
     settings: ShipSettings,
+    metrics: &Arc<Metrics>,
     runtime: &tokio::runtime::Runtime,
     connect: impl FnOnce(&tokio::runtime::Runtime) -> anyhow::Result<O>,
 ) -> anyhow::Result<ShipStats> {
     if args.paths.is_empty() {
-        ship_live(args, config, settings, runtime, connect)
+        ship_live(args, config, settings, metrics, runtime, connect)
     } else {
         ship_once(args, settings, runtime, connect)
     }
@@ -174,14 +180,22 @@ fn ship_once<O: LinesOut>(
     Ok(stats)
 }
 
-/// The daemon's sources, until SIGTERM or SIGINT.
+/// The daemon's sources, until SIGTERM or SIGINT; with `--listen`, their metrics and the
+/// shipper's served meanwhile.
 fn ship_live<O: LinesOut>(
     args: &ShipArgs,
     config: &Config,
     settings: ShipSettings,
+    metrics: &Arc<Metrics>,
     runtime: &tokio::runtime::Runtime,
     connect: impl FnOnce(&tokio::runtime::Runtime) -> anyhow::Result<O>,
 ) -> anyhow::Result<ShipStats> {
+    let listen = args
+        .listen
+        .as_deref()
+        .map(http::address)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let planned = plan_sources(&sources(config, &args.sources))?;
     if planned.is_empty() {
         bail!("nothing to ship: give PATHS, --tail, --syslog-udp or --syslog-tcp, or `sources:` in --config");
@@ -192,7 +206,12 @@ fn ship_live<O: LinesOut>(
         .context("no state directory: give --state-dir DIR (tailed files' checkpoints are kept there)")?;
     std::fs::create_dir_all(&state_dir).with_context(|| format!("state directory {}", state_dir.display()))?;
     let checkpoints = checkpoint::load(&state_dir)?;
-    let metrics = DaemonMetrics::register(&Metrics::new().registry);
+    let source_metrics = settings.metrics.sources.clone();
+    let status = Arc::new(http::Status {
+        metrics: Arc::clone(metrics),
+        heartbeat: Arc::clone(&settings.heartbeat),
+        ready: false.into(),
+    });
     let cluster = connect(runtime)?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let cancel = CancellationToken::new();
@@ -201,13 +220,16 @@ fn ship_live<O: LinesOut>(
     let max_line = settings.pipeline.max_line;
     let shipper = Shipper::new(cluster, settings, checkpoints.clone());
     let result = runtime.block_on(async {
+        if let Some(addr) = listen {
+            tasks.spawn(http::listen(addr, &status, &cancel).await.map_err(anyhow::Error::msg)?);
+        }
         spawn_sources(
             &planned,
             max_line,
             &state_dir,
             &checkpoints,
             &tx,
-            &metrics,
+            &source_metrics,
             &cancel,
             &tasks,
             &mut tail_threads,
@@ -218,6 +240,7 @@ fn ship_live<O: LinesOut>(
         let mut shipping = tokio::spawn(shipper.run(rx));
         let mut term = signal(SignalKind::terminate()).context("signal handlers")?;
         let mut int = signal(SignalKind::interrupt()).context("signal handlers")?;
+        status.ready.store(true, std::sync::atomic::Ordering::Relaxed);
         log::info!("shipping from {} sources; SIGTERM stops", planned.len());
         tokio::select! {
             _ = term.recv() => log::info!("SIGTERM: stopping intake, shipping what was read"),
@@ -228,6 +251,7 @@ fn ship_live<O: LinesOut>(
                 return r.context("the shipper panicked")?.map_err(anyhow::Error::from);
             }
         }
+        status.ready.store(false, std::sync::atomic::Ordering::Relaxed);
         cancel.cancel();
         tasks.close();
         tasks.wait().await;

@@ -37,13 +37,12 @@ pub fn run(args: &WorkArgs) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(metrics);
     let broker_metrics = BrokerMetrics::register(&metrics);
     let heartbeat = Arc::new(Heartbeat::default());
-    let listen: Option<std::net::SocketAddr> = match &args.listen {
-        Some(a) => Some(
-            a.parse()
-                .with_context(|| format!("--listen {a}: not an address (HOST:PORT)"))?,
-        ),
-        None => None,
-    };
+    let listen = args
+        .listen
+        .as_deref()
+        .map(http::address)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let settings = WorkSettings {
         id: args.id.clone().unwrap_or_else(|| {
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
@@ -71,12 +70,11 @@ pub fn run(args: &WorkArgs) -> anyhow::Result<ExitCode> {
             ready: AtomicBool::new(false),
         });
         if let Some(addr) = listen {
-            let listener = http::bind(addr).await.map_err(anyhow::Error::msg)?;
-            log::info!(
-                "serving /metrics, /healthz and /readyz on http://{}",
-                listener.local_addr().map_or(addr, |a| a)
+            tokio::spawn(
+                http::listen(addr, &status, &shutdown)
+                    .await
+                    .map_err(anyhow::Error::msg)?,
             );
-            tokio::spawn(http::serve(listener, Arc::clone(&status), shutdown.clone()));
         }
         let mut worker = match &args.broker.kafka {
             None => {

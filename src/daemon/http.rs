@@ -66,11 +66,27 @@ pub async fn serve(listener: TcpListener, status: Arc<Status>, cancel: Cancellat
     }
 }
 
-/// Binds the endpoint; the error names the address.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, String> {
-    TcpListener::bind(addr)
+/// A `--listen` address (`HOST:PORT`; port 0 picks a free one); the error names it.
+pub fn address(text: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|e| format!("--listen {text}: not an address:port ({e})"))
+}
+
+/// Binds the endpoint and logs where it serves (the port chosen for port 0); the error names
+/// the address. The returned future serves `status` until `cancel`: the caller spawns it.
+pub async fn listen(
+    addr: SocketAddr,
+    status: &Arc<Status>,
+    cancel: &CancellationToken,
+) -> Result<impl Future<Output = ()> + Send + 'static, String> {
+    let listener = TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("--listen {addr}: cannot listen there: {e}"))
+        .map_err(|e| format!("--listen {addr}: cannot listen there: {e}"))?;
+    log::info!(
+        "serving /metrics, /healthz and /readyz on http://{}",
+        listener.local_addr().map_or(addr, |a| a)
+    );
+    Ok(serve(listener, Arc::clone(status), cancel.clone()))
 }
 
 fn text(status: StatusCode, body: String, content_type: &'static str) -> Response<Full<Bytes>> {
@@ -105,7 +121,10 @@ fn respond<B>(req: &Request<B>, status: &Status) -> Response<Full<Bytes>> {
             } else {
                 text(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!("detection engine has not looped for {:.0} s\n", age.as_secs_f64()),
+                    format!(
+                        "the main loop (detection, or shipping) has not run for {:.0} s\n",
+                        age.as_secs_f64()
+                    ),
                     PLAIN,
                 )
             }

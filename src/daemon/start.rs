@@ -9,7 +9,6 @@
 //! lost, since checkpoints only ever cover what the sinks took.
 
 use std::fs::File;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -205,10 +204,7 @@ pub fn run(d: Daemon, detector: Detector, loader: Loader, metrics: Arc<Metrics>)
     )
     .map_err(anyhow::Error::msg)?;
     let queue = t.queue.unwrap_or(64).max(1);
-    let listen: SocketAddr = d
-        .listen
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--listen {}: not an address:port ({e})", d.listen))?;
+    let listen = http::address(&d.listen).map_err(anyhow::Error::msg)?;
     let planned = plan_sources(&d.sources)?;
     if planned.is_empty() {
         bail!("no sources: give --tail, --syslog-udp or --syslog-tcp, or `sources:` in --config");
@@ -269,12 +265,11 @@ pub fn run(d: Daemon, detector: Detector, loader: Loader, metrics: Arc<Metrics>)
     });
     let mut tail_threads = Vec::new();
     let started: anyhow::Result<()> = runtime.block_on(async {
-        let http_listener = http::bind(listen).await.map_err(anyhow::Error::msg)?;
-        log::info!(
-            "serving /metrics, /healthz, /readyz on http://{}",
-            http_listener.local_addr().map_or(listen, |a| a)
+        tasks.spawn(
+            http::listen(listen, &status, &cancel)
+                .await
+                .map_err(anyhow::Error::msg)?,
         );
-        tasks.spawn(http::serve(http_listener, Arc::clone(&status), cancel.clone()));
         spawn_sources(
             &planned,
             d.pipeline.max_line,
