@@ -22,8 +22,10 @@
 //!
 //! Nothing here looks inside lines, contributions or alerts.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{FutureExt as _, StreamExt as _};
@@ -32,7 +34,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers as _, Message as _, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
@@ -51,6 +53,9 @@ pub const STATE_CHUNK: usize = 900 * 1024;
 const STATE_HEADER: &str = "Reconwatch-State";
 /// How long a metadata or watermark request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a reader keeps asking again for offsets the broker skipped before it reads on
+/// without them (see `InOrder`).
+const HOLE_PATIENCE: Duration = Duration::from_secs(2);
 
 /// A connection to the cluster's Kafka brokers, with the agreed number of partitions.
 #[derive(Clone)]
@@ -218,6 +223,9 @@ impl KafkaCluster {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
+            // The end of a partition is where a fetch found nothing past the broker's high
+            // watermark (see `InOrder`).
+            .set("enable.partition.eof", "true")
             .create()
             .map_err(|e| self.error(format!("creating the {purpose} consumer"), e))
     }
@@ -240,6 +248,9 @@ impl KafkaCluster {
     pub async fn load_state(&self, p: u32) -> Result<Option<Vec<u8>>, BrokerError> {
         let what = format!("reading the state in {STATE_TOPIC}[{p}]");
         let consumer = Arc::new(self.reader("state")?);
+        // Only where to start looking: tansu 0.6 answers ListOffsets with the first offset of
+        // the last batch it stored plus one, short of the end; the reading below goes on to
+        // the end the fetches report.
         let (low, high) = self.watermarks(&consumer, STATE_TOPIC, p).await?;
         if high <= low {
             return Ok(None);
@@ -257,14 +268,11 @@ impl KafkaCluster {
             loop {
                 let m = tokio::time::timeout(REQUEST_TIMEOUT, consumer.recv())
                     .await
-                    .map_err(|_| self.error(&what, "no record within 10 s"))?
-                    .map_err(|e| self.error(&what, e))?;
-                let offset = m.offset();
-                if let Some(r) = StateRecord::read(&m) {
-                    records.push(r);
-                }
-                if offset + 1 >= high {
-                    break;
+                    .map_err(|_| self.error(&what, "neither a record nor the partition's end within 10 s"))?;
+                match m {
+                    Ok(m) => records.extend(StateRecord::read(&m)),
+                    Err(KafkaError::PartitionEOF(_)) => break,
+                    Err(e) => return Err(self.error(&what, e)),
                 }
             }
             if let Some(state) = latest_save(&records) {
@@ -409,6 +417,8 @@ pub struct KafkaPartition<C: ConsumerContext + 'static> {
     /// The group consumer's queue of this partition (taken when the partition opens).
     pub lines: Option<StreamPartitionQueue<C>>,
     pub partition: u32,
+    /// Set while the lines reader is at the end of the partition (see [`InOrder`]).
+    pub lines_end: Arc<AtomicBool>,
 }
 
 impl<C: ConsumerContext + 'static> KafkaPartition<C> {
@@ -417,22 +427,173 @@ impl<C: ConsumerContext + 'static> KafkaPartition<C> {
     }
 }
 
-/// A stream of a consumer's (or a partition queue's) records, detached.
-macro_rules! records {
-    ($source:expr, $cluster:expr, $what:expr) => {{
-        let (cluster, what) = ($cluster, $what);
-        futures_util::stream::unfold($source, move |source| {
-            let (cluster, what) = (cluster.clone(), what.clone());
-            async move {
-                let item = match source.recv().await {
-                    Ok(m) => Ok(delivery(&m)),
-                    Err(e) => Err(cluster.error(format!("reading {what}"), e)),
-                };
-                Some((item, source))
+/// One partition's records as a consumer receives them, and a way to ask again from an offset.
+trait PartitionSource: Send + Sync + 'static {
+    fn recv(&self) -> impl Future<Output = KafkaResult<BorrowedMessage<'_>>> + Send;
+    /// Fetches again from `offset` (asynchronously: what was fetched before is dropped).
+    fn seek(&self, offset: i64) -> KafkaResult<()>;
+}
+
+/// A partition's lines: its queue, split off the group consumer that seeks it.
+struct LinesQueue<C: ConsumerContext + 'static> {
+    queue: StreamPartitionQueue<C>,
+    group: Arc<StreamConsumer<C>>,
+    partition: u32,
+}
+
+impl<C: ConsumerContext + 'static> PartitionSource for LinesQueue<C> {
+    async fn recv(&self) -> KafkaResult<BorrowedMessage<'_>> {
+        self.queue.recv().await
+    }
+
+    fn seek(&self, offset: i64) -> KafkaResult<()> {
+        self.group.seek(
+            LINES_TOPIC,
+            self.partition as i32,
+            Offset::Offset(offset),
+            Duration::ZERO,
+        )
+    }
+}
+
+/// A consumer assigned one partition by hand.
+struct Assigned {
+    consumer: StreamConsumer,
+    topic: &'static str,
+    partition: u32,
+}
+
+impl PartitionSource for Assigned {
+    async fn recv(&self) -> KafkaResult<BorrowedMessage<'_>> {
+        self.consumer.recv().await
+    }
+
+    fn seek(&self, offset: i64) -> KafkaResult<()> {
+        self.consumer.seek(
+            self.topic,
+            self.partition as i32,
+            Offset::Offset(offset),
+            Duration::ZERO,
+        )
+    }
+}
+
+/// Reads a partition strictly in offset order from a resume point, and says when it is at the
+/// partition's end.
+///
+/// reconwatch's topics are neither compacted nor written in transactions, so their offsets have
+/// no holes: the record after offset o is o + 1. A broker that hands over a later one instead
+/// skipped records; tansu 0.6 does (asked to fetch from an offset inside a stored batch, it
+/// starts at the next batch; a fetch that runs while another producer's batch is being stored
+/// can pass over it). The reader then asks again from the missing offset, and further back
+/// each time (a batch's first offset is not known), dropping what it already delivered; only
+/// when even a read from offset 0 does not bring the missing offsets (they were deleted, say)
+/// does it say so and read on.
+///
+/// The end is librdkafka's partition EOF: a fetch found nothing past the high watermark that
+/// the broker's fetch response gives (not ListOffsets, which tansu 0.6 answers short of the
+/// end).
+struct InOrder<S: PartitionSource> {
+    source: S,
+    cluster: KafkaCluster,
+    /// `reconwatch.lines[3]`, for messages.
+    what: String,
+    /// The offset to deliver next.
+    next: i64,
+    /// How many times the current hole was asked again for, from where last, since when.
+    retries: u32,
+    retried_from: i64,
+    hole_since: Option<Instant>,
+    end: Option<Arc<AtomicBool>>,
+}
+
+impl<S: PartitionSource> InOrder<S> {
+    fn new(source: S, cluster: KafkaCluster, what: String, from: u64, end: Option<Arc<AtomicBool>>) -> InOrder<S> {
+        InOrder {
+            source,
+            cluster,
+            what,
+            next: from as i64,
+            retries: 0,
+            retried_from: -1,
+            hole_since: None,
+            end,
+        }
+    }
+
+    fn at_end(&self, end: bool) {
+        if let Some(flag) = &self.end {
+            flag.store(end, Ordering::SeqCst);
+        }
+    }
+
+    /// The next record in offset order.
+    async fn next(&mut self) -> Result<Delivery<()>, BrokerError> {
+        loop {
+            let m = match self.source.recv().await {
+                Ok(m) => m,
+                Err(KafkaError::PartitionEOF(_)) => {
+                    self.at_end(true);
+                    continue;
+                }
+                Err(e) => return Err(self.cluster.error(format!("reading {}", self.what), e)),
+            };
+            let offset = m.offset();
+            if offset < self.next {
+                // Before the resume point, or delivered already before asking again.
+                continue;
             }
+            if offset > self.next {
+                let since = *self.hole_since.get_or_insert_with(Instant::now);
+                if self.retried_from != 0 || since.elapsed() < HOLE_PATIENCE {
+                    // First from the missing offset itself (a batch still being stored), then
+                    // twice as far back each time.
+                    let back = if self.retries == 0 {
+                        0
+                    } else {
+                        1i64 << (self.retries - 1).min(62)
+                    };
+                    let from = self.next.saturating_sub(back).max(0);
+                    self.retries += 1;
+                    self.retried_from = from;
+                    self.at_end(false);
+                    if let Err(e) = self.source.seek(from) {
+                        return Err(self.cluster.error(
+                            format!(
+                                "reading {} again from offset {from} (the broker skipped offsets {} to {})",
+                                self.what,
+                                self.next,
+                                offset - 1
+                            ),
+                            e,
+                        ));
+                    }
+                    continue;
+                }
+                crate::log::warning!(
+                    "Kafka {}: {}: offsets {} to {} never came, even read again from offset 0 (deleted by retention?); reading on at {offset}",
+                    self.cluster.brokers,
+                    self.what,
+                    self.next,
+                    offset - 1
+                );
+            }
+            self.retries = 0;
+            self.retried_from = -1;
+            self.hole_since = None;
+            self.next = offset + 1;
+            self.at_end(false);
+            return Ok(delivery(&m));
+        }
+    }
+
+    fn into_deliveries(self) -> Deliveries<()> {
+        futures_util::stream::unfold(self, |mut reader| async move {
+            let item = reader.next().await;
+            Some((item, reader))
         })
         .boxed()
-    }};
+    }
 }
 
 impl<C: ConsumerContext + 'static> PartitionIo for KafkaPartition<C> {
@@ -461,7 +622,7 @@ impl<C: ConsumerContext + 'static> PartitionIo for KafkaPartition<C> {
 
     async fn open(
         &mut self,
-        _lines: u64,
+        lines_resume: u64,
         contrib_resume: u64,
     ) -> Result<(Deliveries<()>, Deliveries<()>), BrokerError> {
         let p = self.partition;
@@ -471,14 +632,36 @@ impl<C: ConsumerContext + 'static> PartitionIo for KafkaPartition<C> {
         })?;
         // The group positions the lines at the committed offset; the state's own resume point
         // is at or after it, and what lies between is skipped as already processed.
-        let lines = records!(queue, self.cluster.clone(), self.what(LINES_TOPIC));
+        let lines = LinesQueue {
+            queue,
+            group: Arc::clone(&self.group),
+            partition: p,
+        };
+        let lines = InOrder::new(
+            lines,
+            self.cluster.clone(),
+            self.what(LINES_TOPIC),
+            lines_resume,
+            Some(Arc::clone(&self.lines_end)),
+        );
         let contrib = self.cluster.reader(&format!("contrib-{p}"))?;
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(CONTRIB_TOPIC, p as i32, Offset::Offset(contrib_resume as i64))
             .and_then(|()| contrib.assign(&tpl))
             .map_err(|e| self.cluster.error(format!("reading {}", self.what(CONTRIB_TOPIC)), e))?;
-        let contrib = records!(contrib, self.cluster.clone(), self.what(CONTRIB_TOPIC));
-        Ok((lines, contrib))
+        let contrib = Assigned {
+            consumer: contrib,
+            topic: CONTRIB_TOPIC,
+            partition: p,
+        };
+        let contrib = InOrder::new(
+            contrib,
+            self.cluster.clone(),
+            self.what(CONTRIB_TOPIC),
+            contrib_resume,
+            None,
+        );
+        Ok((lines.into_deliveries(), contrib.into_deliveries()))
     }
 
     async fn publish_alert(
@@ -501,11 +684,10 @@ impl<C: ConsumerContext + 'static> PartitionIo for KafkaPartition<C> {
         self.cluster.send(CONTRIB_TOPIC, Some(q), None, None, &body)
     }
 
-    async fn backlog(&self, next_lines: u64) -> bool {
-        match self.cluster.watermarks(&self.group, LINES_TOPIC, self.partition).await {
-            Ok((_, high)) => high > next_lines as i64,
-            Err(_) => true,
-        }
+    async fn backlog(&self, _next_lines: u64) -> bool {
+        // What this partition's own reader saw, not ListOffsets (see `InOrder`): it is at the
+        // end once a fetch found nothing more and no record came since.
+        !self.lines_end.load(Ordering::SeqCst)
     }
 
     async fn acknowledge(&mut self, _done: Vec<()>, _held: Vec<&()>, lines_resume: u64, _contrib: u64) {

@@ -108,6 +108,7 @@ impl WorkContext {
             group: consumer,
             lines: Some(queue),
             partition: p,
+            lines_end: Arc::new(AtomicBool::new(false)),
         };
         let settings = PartitionSettings {
             partition: p,
@@ -213,6 +214,8 @@ pub async fn run(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
+        // A partition's reader knows it is at the end from this (see `KafkaPartition::backlog`).
+        .set("enable.partition.eof", "true")
         .set("session.timeout.ms", session.to_string())
         .set("heartbeat.interval.ms", (session / 4).max(1).to_string())
         .create_with_context(context)
@@ -242,6 +245,8 @@ pub async fn run(
                     rdkafka::Message::partition(&m),
                     rdkafka::Message::offset(&m)
                 ),
+                // The end of a partition before its queue was split off.
+                Err(rdkafka::error::KafkaError::PartitionEOF(_)) => {}
                 Err(e) => log::warning!("Kafka {}: group {}: {e}", cluster.brokers, kafka::GROUP),
             },
             _ = tick.tick() => {
