@@ -377,7 +377,7 @@ fn alerts_in_topic(tansu: &Tansu) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "tansu 0.6.0 never reassigns a dead member's partitions: the survivor whose heartbeat expires it is told to rejoin and is handed its old assignment in the same generation, the other is never told (KAFKA-STATUS.md); run with --ignored"]
+#[ignore = "tansu 0.6.0 never reassigns a dead member's partitions: the survivor whose heartbeat expires it is told to rejoin and is handed its old assignment in the same generation, the other is never told (tansu-broker 0.6.0, coordinator/group/administrator.rs); run with --ignored"]
 fn three_workers_one_killed_mid_stream_alert_exactly_like_one_scan() {
     workers_alert_like_scan("three_workers_one_killed_mid_stream_alert_exactly_like_one_scan", true);
 }

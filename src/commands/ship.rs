@@ -190,12 +190,7 @@ fn ship_live<O: LinesOut>(
     runtime: &tokio::runtime::Runtime,
     connect: impl FnOnce(&tokio::runtime::Runtime) -> anyhow::Result<O>,
 ) -> anyhow::Result<ShipStats> {
-    let listen = args
-        .listen
-        .as_deref()
-        .map(http::address)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let listen = http::optional_address(args.listen.as_deref())?;
     let planned = plan_sources(&sources(config, &args.sources))?;
     if planned.is_empty() {
         bail!("nothing to ship: give PATHS, --tail, --syslog-udp or --syslog-tcp, or `sources:` in --config");

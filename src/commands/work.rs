@@ -37,12 +37,7 @@ pub fn run(args: &WorkArgs) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(metrics);
     let broker_metrics = BrokerMetrics::register(&metrics);
     let heartbeat = Arc::new(Heartbeat::default());
-    let listen = args
-        .listen
-        .as_deref()
-        .map(http::address)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let listen = http::optional_address(args.listen.as_deref())?;
     let settings = WorkSettings {
         id: args.id.clone().unwrap_or_else(|| {
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();

@@ -72,6 +72,11 @@ pub fn address(text: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("--listen {text}: not an address:port ({e})"))
 }
 
+/// An optional `--listen` address ([`address`]).
+pub fn optional_address(text: Option<&str>) -> anyhow::Result<Option<SocketAddr>> {
+    text.map(address).transpose().map_err(anyhow::Error::msg)
+}
+
 /// Binds the endpoint and logs where it serves (the port chosen for port 0); the error names
 /// the address. The returned future serves `status` until `cancel`: the caller spawns it.
 pub async fn listen(
