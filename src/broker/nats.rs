@@ -16,6 +16,8 @@
 //! [`LinesOut`]) and a partition's messages, state and acks ([`NatsPartition`]). It never looks
 //! inside lines, contributions or alerts.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -239,6 +241,10 @@ pub struct NatsPartition {
     pub partition: u32,
     /// How long JetStream waits for an ack before it delivers a message again.
     pub ack_wait: Duration,
+    /// The consumer sequence of the last line message handed to the partition: the server's
+    /// delivered count beyond it is lines pulled into this client that the partition has not
+    /// reached yet.
+    pub lines_handed: Arc<AtomicU64>,
 }
 
 impl NatsPartition {
@@ -276,16 +282,25 @@ impl NatsPartition {
             .messages()
             .await
             .map_err(|e| BrokerError::js(format!("consumer {name}"), e))?;
+        let handed = (kind == "lines").then(|| Arc::clone(&self.lines_handed));
+        if let Some(h) = &handed {
+            h.store(0, Ordering::SeqCst);
+        }
         Ok(messages
             .filter_map(move |m| {
                 let name = name.clone();
+                let handed = handed.clone();
                 async move {
                     let m = match m {
                         Ok(m) => m,
                         Err(e) => return Some(Err(BrokerError::js(format!("consumer {name}"), e))),
                     };
                     // A message without JetStream metadata cannot be acknowledged: skipped.
-                    let seq = m.info().ok()?.stream_sequence;
+                    let info = m.info().ok()?;
+                    let seq = info.stream_sequence;
+                    if let Some(h) = &handed {
+                        h.fetch_max(info.consumer_sequence, Ordering::SeqCst);
+                    }
                     Some(Ok(Delivery {
                         seq,
                         headers: from_header_map(m.headers.as_ref()),
@@ -382,7 +397,13 @@ impl PartitionIo for NatsPartition {
             return true;
         };
         match stream.consumer_info(&name).await {
-            Ok(info) => info.num_pending > 0,
+            // `num_pending` counts only what the server has not delivered yet: lines the client
+            // already pulled and the partition has not reached (a busy or stalled worker) wait
+            // too. Without them, a partition that falls behind calls its streams quiet and
+            // moves event time past its own unread lines (they then reach stage 2 late).
+            Ok(info) => {
+                info.num_pending > 0 || info.delivered.consumer_sequence > self.lines_handed.load(Ordering::SeqCst)
+            }
             Err(_) => true,
         }
     }

@@ -181,6 +181,7 @@ pub async fn run(
                     store: store.clone(),
                     partition: p,
                     ack_wait: settings.ack_wait,
+                    lines_handed: Arc::default(),
                 };
                 let (handle, detector) = (runtime.clone(), Arc::clone(&detector));
                 let (stop2, lost2) = (stop.clone(), Arc::clone(&lost));
